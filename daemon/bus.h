@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The bus: its peers, names, match rules, pending replies and monitors, and
+ * the routing of every message (PROTOCOL.md 9 to 11). It knows nothing of
+ * sockets beyond handing accepted fds to peers.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "list.h"
+#include "map.h"
+#include "match.h"
+#include "name.h"
+#include "reply.h"
+
+struct event_base;
+struct json_tokener;
+struct msg;
+struct peer;
+
+/* What one connection may make the broker hold. 0 means unlimited. */
+struct bus_limits {
+        unsigned max_connections;
+        uint32_t max_body;              /* incoming body bytes, at most IPCBUS_BODY_MAX */
+        size_t max_queue;               /* outgoing bytes queued towards one connection */
+        unsigned max_names;             /* name requests (owned or queued) per connection */
+        unsigned max_matches;           /* match rule instances per connection */
+        unsigned max_pending;           /* calls one connection awaits answers to */
+        uint32_t reply_timeout_ms;      /* a pending call's deadline when it sets none */
+};
+
+/* The defaults. */
+void bus_limits_init(struct bus_limits *limits);
+
+struct bus {
+        struct event_base *base;
+        struct bus_limits limits;
+        struct name_registry names;
+        struct match_index matches;     /* subscribers' rules: broadcast signals */
+        struct match_index monitors;    /* monitors' rules: every message */
+        struct reply_registry replies;
+        struct map peers_by_name;       /* registered peers by unique name */
+        struct list peers;              /* every peer, until freed */
+        unsigned n_peers;
+        unsigned n_monitors;
+        uint64_t next_id;               /* N of the next ":1.N" */
+        uint32_t serial;                /* the driver's last serial */
+        char id[33];                    /* GetId: 32 hex digits */
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        struct json_tokener *tok;       /* reused for driver call bodies */
+        bool shutting_down;
+};
+
+/* Returns 0 or a negative errno. */
+int bus_init(struct bus *bus, struct event_base *base, const struct bus_limits *limits);
+/* Drop every peer and all state. */
+void bus_deinit(struct bus *bus);
+
+/* A new connection (listener callback; userdata is the bus). Owns fd. */
+void bus_accept(int fd, void *userdata);
+
+/* Stop taking connections, flush and close every peer, then leave the event
+ * loop once the last one is gone. */
+void bus_shutdown(struct bus *bus);
+
+/* ---- for the driver ---------------------------------------------------- */
+
+/* The registered peer that is or owns `name`, or NULL. */
+struct peer *bus_find_peer(struct bus *bus, const char *name);
+
+/* The driver's next serial. */
+uint32_t bus_next_serial(struct bus *bus);
+
+/*
+ * Send a message the broker made: to `to` (unicast), or when `to` is NULL
+ * to every peer whose rules match it. Monitors get their copy either way.
+ */
+void bus_send(struct bus *bus, struct peer *to, struct msg *m);
+
+/* Hello: the peer owns its unique name from now on. Returns 0 or -ENOMEM. */
+int bus_register(struct bus *bus, struct peer *peer);
+
+/*
+ * BecomeMonitor, once its reply is queued: the peer loses its names, rules
+ * and pending calls (the others are told), then receives copies of what its
+ * rules match. Takes the rules' contents (n_rules >= 1; an empty rule
+ * matches everything). A monitor whose rules cannot be stored is closed.
+ */
+void bus_become_monitor(struct bus *bus, struct peer *peer, struct match_rule *rules, size_t n_rules);
+
+/* A one-line description of the peer for logs: ":1.4 (pid 42, uid 1000)". */
+const char *bus_describe(const struct peer *peer, char *buf, size_t size);

@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "connection.h"
+#include "protocol/message.h"
+#include "protocol/proto-error.h"
+#include "util.h"
+
+/* Fairness: what one read event may do before the loop serves others. */
+#define CONNECTION_FRAMES_PER_EVENT 64u
+#define CONNECTION_BYTES_PER_EVENT (256u * 1024u)
+/* How much a read asks the frame reader for at least. */
+#define CONNECTION_READ_SIZE (64u * 1024u)
+/* Messages gathered into one sendmsg, and bytes written per write event. */
+#define CONNECTION_IOV_MAX 64u
+#define CONNECTION_WRITE_BYTES_PER_EVENT (4u * 1024u * 1024u)
+/* How long "close after flush" waits for a peer that does not read. */
+#define CONNECTION_DRAIN_TIMEOUT_SEC 5
+
+static void connection_on_read(evutil_socket_t fd, short what, void *userdata);
+static void connection_on_write(evutil_socket_t fd, short what, void *userdata);
+static void connection_on_close(evutil_socket_t fd, short what, void *userdata);
+
+int connection_init(struct connection *c, struct event_base *base, int fd, uint32_t max_body, size_t max_queue,
+                    const struct connection_ops *ops, void *userdata)
+{
+        socklen_t len = sizeof(c->cred);
+        int flags;
+
+        *c = (struct connection){
+                .base = base,
+                .fd = -1,
+                .ops = ops,
+                .userdata = userdata,
+                .tx_max = max_queue,
+        };
+        frame_reader_init(&c->reader, 0, max_body);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
+                goto fail_errno;
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+                goto fail_errno;
+
+        c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, connection_on_read, c);
+        c->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, connection_on_write, c);
+        c->ev_close = evtimer_new(base, connection_on_close, c);
+        if (!c->ev_read || !c->ev_write || !c->ev_close) {
+                errno = ENOMEM;
+                goto fail_errno;
+        }
+
+        c->fd = fd;
+        return 0;
+
+fail_errno: {
+        int r = -errno;
+
+        connection_deinit(c);
+        return r;
+}
+}
+
+void connection_deinit(struct connection *c)
+{
+        if (c->ev_read)
+                event_free(c->ev_read);
+        if (c->ev_write)
+                event_free(c->ev_write);
+        if (c->ev_close)
+                event_free(c->ev_close);
+        c->ev_read = c->ev_write = c->ev_close = NULL;
+
+        for (size_t i = 0; i < c->tx_len; i++)
+                msg_unref(c->tx[(c->tx_head + i) % c->tx_cap]);
+        free(c->tx);
+        c->tx = NULL;
+        c->tx_len = c->tx_cap = c->tx_head = c->tx_off = c->tx_bytes = 0;
+
+        for (unsigned i = 0; i < c->n_rx_fds; i++)
+                close_fds(c->rx_fds[i].fds, c->rx_fds[i].n);
+        c->n_rx_fds = 0;
+        frame_reader_deinit(&c->reader);
+
+        if (c->fd >= 0)
+                close(c->fd);
+        c->fd = -1;
+}
+
+int connection_start(struct connection *c)
+{
+        if (event_add(c->ev_read, NULL) < 0)
+                return -ENOMEM;
+        c->reading = true;
+        return 0;
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+static void connection_stop_reading(struct connection *c)
+{
+        c->reading = false;
+        event_del(c->ev_read);
+}
+
+/* The end: stop all events and tell the owner, which may free c. Only ever
+ * called at the end of one of c's own event callbacks. */
+static void connection_finish(struct connection *c, const char *reason)
+{
+        connection_stop_reading(c);
+        event_del(c->ev_write);
+        event_del(c->ev_close);
+        c->write_armed = false;
+        c->closing = true;
+        c->ops->closed(c, reason, c->userdata);
+}
+
+static void connection_set_reason(struct connection *c, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
+
+static void connection_set_reason(struct connection *c, const char *fmt, va_list ap)
+{
+        vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+}
+
+void connection_close(struct connection *c, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (c->closing)
+                return;
+        c->closing = true;
+        c->draining = false;
+        connection_stop_reading(c);
+        event_del(c->ev_write);
+        c->write_armed = false;
+
+        va_start(ap, fmt);
+        connection_set_reason(c, fmt, ap);
+        va_end(ap);
+
+        event_del(c->ev_close);
+        event_active(c->ev_close, EV_TIMEOUT, 0);
+}
+
+void connection_close_after_flush(struct connection *c, const char *fmt, ...)
+{
+        const struct timeval deadline = { .tv_sec = CONNECTION_DRAIN_TIMEOUT_SEC };
+        va_list ap;
+
+        if (c->closing || c->draining)
+                return;
+        c->draining = true;
+        connection_stop_reading(c);
+
+        va_start(ap, fmt);
+        connection_set_reason(c, fmt, ap);
+        va_end(ap);
+
+        if (c->tx_len == 0)
+                event_active(c->ev_close, EV_TIMEOUT, 0);
+        else if (evtimer_add(c->ev_close, &deadline) < 0)
+                connection_close(c, "%s", c->reason);
+}
+
+static void connection_on_close(evutil_socket_t fd, short what, void *userdata)
+{
+        struct connection *c = userdata;
+
+        if (c->draining && c->tx_len > 0) {
+                size_t n = strlen(c->reason);
+
+                snprintf(c->reason + n, sizeof(c->reason) - n, " (peer did not read %zu queued bytes in time)",
+                         c->tx_bytes);
+        }
+        connection_finish(c, c->reason);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* Keep the descriptors of one recvmsg that read the stream bytes [start, end). */
+static void connection_keep_fds(struct connection *c, uint64_t start, uint64_t end, const int *fds, unsigned n,
+                                bool truncated)
+{
+        struct connection_fd_batch *b;
+
+        if (truncated || n > IPCBUS_FDS_MAX) {
+                close_fds(fds, n);
+                if (!c->rx_error)
+                        c->rx_error = PROTO_E_TOO_MANY_FDS;
+                return;
+        }
+        if (n == 0)
+                return;
+        if (c->n_rx_fds == CONNECTION_FD_BATCHES || start == end) {
+                /* More batches pending than frames could claim them: counts disagree. */
+                close_fds(fds, n);
+                if (!c->rx_error)
+                        c->rx_error = PROTO_E_FDS_MISMATCH;
+                return;
+        }
+        b = &c->rx_fds[c->n_rx_fds++];
+        b->start = start;
+        b->end = end;
+        b->n = n;
+        memcpy(b->fds, fds, n * sizeof(int));
+}
+
+/*
+ * One recvmsg into the frame reader. Returns the byte count (0 at EOF) or a
+ * negative errno (-EAGAIN when there is nothing to read). *ret_short is set
+ * when the read did not fill the space offered: the socket is most likely
+ * empty, and level-triggered polling reports it again if not.
+ */
+static ssize_t connection_recv(struct connection *c, bool *ret_short)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * IPCBUS_FDS_MAX)];
+        } control;
+        int fds[IPCBUS_FDS_MAX];
+        unsigned n_fds = 0;
+        bool truncated;
+        struct iovec iov;
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buf,
+                .msg_controllen = sizeof(control.buf),
+        };
+        uint8_t *p;
+        size_t size;
+        ssize_t n;
+        int r;
+
+        r = frame_reader_space(&c->reader, CONNECTION_READ_SIZE, &p, &size);
+        if (r < 0)
+                return r;
+        iov.iov_base = p;
+        iov.iov_len = size;
+
+        n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0)
+                return -errno;
+
+        truncated = mh.msg_flags & MSG_CTRUNC;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                unsigned k = (unsigned) ((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                const int *in = (const int *) (void *) CMSG_DATA(cm);
+
+                for (unsigned i = 0; i < k; i++) {
+                        int fd;
+
+                        memcpy(&fd, in + i, sizeof(fd));
+                        if (n_fds < IPCBUS_FDS_MAX)
+                                fds[n_fds++] = fd;
+                        else {
+                                close(fd);
+                                truncated = true;
+                        }
+                }
+        }
+
+        *ret_short = (size_t) n < size;
+        frame_reader_commit(&c->reader, (size_t) n);
+        connection_keep_fds(c, c->rx_pos, c->rx_pos + (uint64_t) n, fds, n_fds, truncated);
+        c->rx_pos += (uint64_t) n;
+        return n;
+}
+
+/*
+ * The descriptors for a frame that starts at stream offset `start` and
+ * announces n of them: they must be the oldest pending batch, received by the
+ * read that brought the frame's first byte. Returns 0 or PROTO_E_FDS_MISMATCH.
+ */
+static int connection_take_fds(struct connection *c, uint64_t start, unsigned n, int *fds)
+{
+        struct connection_fd_batch *b = c->n_rx_fds > 0 ? &c->rx_fds[0] : NULL;
+
+        if (b && b->end <= start)
+                return PROTO_E_FDS_MISMATCH;    /* a batch no frame claimed */
+        if (n == 0)
+                return 0;
+        if (!b || start < b->start || b->n != n)
+                return PROTO_E_FDS_MISMATCH;
+
+        memcpy(fds, b->fds, n * sizeof(int));
+        c->n_rx_fds--;
+        memmove(&c->rx_fds[0], &c->rx_fds[1], c->n_rx_fds * sizeof(c->rx_fds[0]));
+        return 0;
+}
+
+/*
+ * Hand whole frames to the owner while *budget lasts and the owner still
+ * wants them. Returns 0, or a positive PROTO_E_* code when the stream broke.
+ */
+static int connection_dispatch(struct connection *c, unsigned *budget)
+{
+        while (*budget > 0 && c->reading) {
+                int fds[IPCBUS_FDS_MAX];
+                struct frame_view f;
+                uint64_t start = c->rx_pos - frame_reader_pending(&c->reader);
+                int r;
+
+                if (c->rx_error)
+                        return c->rx_error;
+
+                r = frame_reader_next(&c->reader, &f);
+                if (c->reader.error)
+                        return c->reader.error;
+                if (r <= 0)
+                        break;
+
+                r = connection_take_fds(c, start, f.prefix.n_fds, fds);
+                if (r)
+                        return r;
+
+                (*budget)--;
+                c->ops->frame(c, &f, fds, c->userdata);
+        }
+
+        /* Every byte is consumed, yet descriptors wait: no frame announced them. */
+        if (c->reading && c->n_rx_fds > 0 && frame_reader_pending(&c->reader) == 0)
+                return PROTO_E_FDS_MISMATCH;
+        return 0;
+}
+
+static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
+{
+        struct connection *c = userdata;
+        unsigned budget = CONNECTION_FRAMES_PER_EVENT;
+        size_t bytes = 0;
+        bool drained = false;
+
+        while (c->reading) {
+                ssize_t n;
+                int r;
+
+                r = connection_dispatch(c, &budget);
+                if (r > 0) {
+                        connection_stop_reading(c);
+                        c->ops->broken(c, r, c->userdata);
+                        return;
+                }
+                if (!c->reading)
+                        return;
+
+                if (budget == 0 || bytes >= CONNECTION_BYTES_PER_EVENT) {
+                        /* Enough for this pass; carry on after the others had their turn. */
+                        event_active(c->ev_read, EV_READ, 0);
+                        return;
+                }
+
+                if (c->eof) {
+                        connection_finish(c, frame_reader_pending(&c->reader) > 0
+                                                     ? "hung up in the middle of a frame"
+                                                     : "hung up");
+                        return;
+                }
+                /* Saves the read that would only say EAGAIN. */
+                if (drained)
+                        return;
+
+                n = connection_recv(c, &drained);
+                if (n == -EAGAIN || n == -EWOULDBLOCK)
+                        return;
+                if (n == -EINTR)
+                        continue;
+                if (n < 0) {
+                        snprintf(c->reason, sizeof(c->reason), "read error: %s", strerror((int) -n));
+                        connection_finish(c, c->reason);
+                        return;
+                }
+                if (n == 0)
+                        c->eof = true;
+                bytes += (size_t) n;
+        }
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+int connection_queue(struct connection *c, struct msg *m)
+{
+        if (c->closing || c->draining)
+                return -ENOTCONN;
+        if (c->tx_max && c->tx_len > 0 && c->tx_bytes + m->size > c->tx_max)
+                return -ENOBUFS;
+
+        if (c->tx_len == c->tx_cap) {
+                size_t cap = c->tx_cap ? c->tx_cap * 2 : 16;
+                struct msg **tx = malloc(cap * sizeof(*tx));
+
+                if (!tx)
+                        return -ENOMEM;
+                for (size_t i = 0; i < c->tx_len; i++)
+                        tx[i] = c->tx[(c->tx_head + i) % c->tx_cap];
+                free(c->tx);
+                c->tx = tx;
+                c->tx_cap = cap;
+                c->tx_head = 0;
+        }
+
+        c->tx[(c->tx_head + c->tx_len) % c->tx_cap] = msg_ref(m);
+        c->tx_len++;
+        c->tx_bytes += m->size;
+
+        /* Write once the current callback is done, gathering whatever else gets
+         * queued meanwhile; EV_WRITE is only polled for when the socket is full. */
+        if (c->tx_len == 1 && !c->write_armed)
+                event_active(c->ev_write, EV_WRITE, 0);
+        return 0;
+}
+
+/* Drop the first w written bytes from the queue. */
+static void connection_advance(struct connection *c, size_t w)
+{
+        c->tx_bytes -= w;
+        while (w > 0) {
+                struct msg *m = c->tx[c->tx_head];
+                size_t left = m->size - c->tx_off;
+
+                if (w < left) {
+                        c->tx_off += w;
+                        return;
+                }
+                w -= left;
+                c->tx_off = 0;
+                msg_unref(m);
+                c->tx_head = (c->tx_head + 1) % c->tx_cap;
+                c->tx_len--;
+        }
+}
+
+/*
+ * Write queued messages, up to CONNECTION_IOV_MAX per sendmsg. A message with
+ * descriptors starts its own sendmsg, which carries them as SCM_RIGHTS with
+ * its first byte. Returns 0 (queue empty, socket full, or budget spent) or a
+ * negative errno.
+ */
+static int connection_flush(struct connection *c)
+{
+        size_t budget = CONNECTION_WRITE_BYTES_PER_EVENT;
+
+        while (c->tx_len > 0 && budget > 0) {
+                union {
+                        struct cmsghdr align;
+                        char buf[CMSG_SPACE(sizeof(int) * IPCBUS_FDS_MAX)];
+                } control;
+                struct iovec iov[CONNECTION_IOV_MAX];
+                struct msghdr mh = { .msg_iov = iov };
+                struct msg *head = c->tx[c->tx_head];
+                size_t n = 0;
+                ssize_t w;
+
+                for (size_t i = 0; i < c->tx_len && n < CONNECTION_IOV_MAX; i++) {
+                        struct msg *m = c->tx[(c->tx_head + i) % c->tx_cap];
+                        size_t off = i == 0 ? c->tx_off : 0;
+
+                        if (i > 0 && m->n_fds > 0)
+                                break;
+                        iov[n].iov_base = (void *) (m->data + off);
+                        iov[n].iov_len = m->size - off;
+                        n++;
+                }
+                mh.msg_iovlen = n;
+
+                if (head->n_fds > 0 && c->tx_off == 0) {
+                        struct cmsghdr *cm;
+
+                        memset(&control, 0, sizeof(control));
+                        mh.msg_control = control.buf;
+                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * head->n_fds);
+                        cm = CMSG_FIRSTHDR(&mh);
+                        cm->cmsg_level = SOL_SOCKET;
+                        cm->cmsg_type = SCM_RIGHTS;
+                        cm->cmsg_len = CMSG_LEN(sizeof(int) * head->n_fds);
+                        memcpy(CMSG_DATA(cm), head->fds, sizeof(int) * head->n_fds);
+                }
+
+                w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                return 0;
+                        return -errno;
+                }
+                connection_advance(c, (size_t) w);
+                budget = (size_t) w >= budget ? 0 : budget - (size_t) w;
+        }
+        return 0;
+}
+
+static void connection_on_write(evutil_socket_t fd, short what, void *userdata)
+{
+        struct connection *c = userdata;
+        int r;
+
+        if (c->closing)
+                return;
+
+        r = connection_flush(c);
+        if (r < 0) {
+                snprintf(c->reason, sizeof(c->reason), "write error: %s", strerror(-r));
+                connection_finish(c, c->reason);
+                return;
+        }
+
+        if (c->tx_len > 0) {
+                /* Full socket (or budget spent): wait until it can take more. */
+                if (!c->write_armed) {
+                        if (event_add(c->ev_write, NULL) < 0) {
+                                connection_finish(c, "cannot poll for writing");
+                                return;
+                        }
+                        c->write_armed = true;
+                }
+                return;
+        }
+
+        if (c->write_armed) {
+                event_del(c->ev_write);
+                c->write_armed = false;
+        }
+        if (c->draining)
+                connection_finish(c, c->reason);
+}

@@ -1,0 +1,736 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json.h>
+
+#include "bus.h"
+#include "driver.h"
+#include "ipcbus/wire.h"
+#include "log.h"
+#include "peer.h"
+#include "protocol/jbuf.h"
+#include "protocol/match.h"
+#include "protocol/message.h"
+#include "protocol/names.h"
+#include "protocol/proto-error.h"
+#include "util.h"
+
+/* A method has answered its call, with a result or an error. */
+#define DRIVER_ANSWERED 1
+
+struct driver_call {
+        struct bus *bus;
+        struct peer *peer;
+        struct msg *m;
+        struct json_object *args;       /* the body object; NULL without body */
+};
+
+static void json_object_putp(struct json_object **o)
+{
+        json_object_put(*o);
+}
+
+/* ---- messages from the driver ------------------------------------------ */
+
+/* Fill in the driver's sender fields and a serial, and build the message.
+ * A message we cannot build is our bug: it is logged, never sent half-made. */
+static int driver_build(struct bus *bus, struct msg_header *h, const struct jbuf *body, struct msg **ret)
+{
+        int r;
+
+        if (body && body->failed)
+                return -ENOMEM;
+
+        h->serial = bus_next_serial(bus);
+        h->sender = IPCBUS_DRIVER_NAME;
+        h->sender_uid = bus->uid;
+        h->sender_pid = bus->pid;
+        r = msg_build(h, body ? body->data : NULL, body ? body->len : 0, ret);
+        if (r > 0) {
+                log_error("driver: cannot build a %s message: %s", msg_type_to_string(h->type), proto_strerror(r));
+                return -EINVAL;
+        }
+        return r;
+}
+
+static int driver_send_errorv(struct bus *bus, struct peer *peer, uint32_t reply_serial, const char *name,
+                              const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static int driver_send_errorv(struct bus *bus, struct peer *peer, uint32_t reply_serial, const char *name,
+                              const char *fmt, va_list ap)
+{
+        _cleanup_(msg_unrefp) struct msg *m = NULL;
+        _cleanup_(freep) char *text = NULL;
+        struct msg_header h;
+        struct jbuf b;
+        int r;
+
+        if (vasprintf(&text, fmt, ap) < 0) {
+                text = NULL;
+                return -ENOMEM;
+        }
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"message\":");
+        jbuf_put_string(&b, text);
+        jbuf_putc(&b, '}');
+
+        msg_header_init(&h);
+        h.type = MSG_ERROR;
+        h.reply_serial = reply_serial;
+        /* A connection that has not said Hello has no name to address yet. */
+        h.destination = peer->state == PEER_NEW ? NULL : peer->unique_name;
+        h.error_name = name;
+        r = driver_build(bus, &h, &b, &m);
+        jbuf_deinit(&b);
+        if (r < 0)
+                return r;
+
+        bus_send(bus, peer, m);
+        return 0;
+}
+
+int driver_send_error(struct bus *bus, struct peer *peer, uint32_t reply_serial, const char *name, const char *fmt,
+                      ...)
+{
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = driver_send_errorv(bus, peer, reply_serial, name, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int driver_reply_error(struct bus *bus, struct peer *peer, struct msg *call, const char *name, const char *fmt, ...)
+{
+        va_list ap;
+        int r;
+
+        if (call->h.no_reply)
+                return 0;
+        va_start(ap, fmt);
+        r = driver_send_errorv(bus, peer, call->h.serial, name, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* Emit a driver signal, unicast to `to` or broadcast when it is NULL. */
+static void driver_emit(struct bus *bus, struct peer *to, const char *member, const struct jbuf *body)
+{
+        _cleanup_(msg_unrefp) struct msg *m = NULL;
+        struct msg_header h;
+        int r;
+
+        msg_header_init(&h);
+        h.type = MSG_SIGNAL;
+        h.destination = to ? to->unique_name : NULL;
+        h.path = IPCBUS_DRIVER_PATH;
+        h.interface = IPCBUS_DRIVER_INTERFACE;
+        h.member = member;
+        r = driver_build(bus, &h, body, &m);
+        if (r < 0) {
+                log_error("driver: cannot emit %s: %s", member, strerror(-r));
+                return;
+        }
+        bus_send(bus, to, m);
+}
+
+void driver_emit_name_owner_changed(struct bus *bus, const char *name, const char *old_owner, const char *new_owner)
+{
+        struct jbuf b;
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"name\":");
+        jbuf_put_string(&b, name);
+        jbuf_puts(&b, ",\"old_owner\":");
+        jbuf_put_string(&b, old_owner);
+        jbuf_puts(&b, ",\"new_owner\":");
+        jbuf_put_string(&b, new_owner);
+        jbuf_putc(&b, '}');
+        driver_emit(bus, NULL, "NameOwnerChanged", &b);
+        jbuf_deinit(&b);
+}
+
+static void driver_emit_name(struct bus *bus, struct peer *peer, const char *member, const char *name)
+{
+        struct jbuf b;
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"name\":");
+        jbuf_put_string(&b, name);
+        jbuf_putc(&b, '}');
+        driver_emit(bus, peer, member, &b);
+        jbuf_deinit(&b);
+}
+
+void driver_emit_name_acquired(struct bus *bus, struct peer *peer, const char *name)
+{
+        driver_emit_name(bus, peer, "NameAcquired", name);
+}
+
+void driver_emit_name_lost(struct bus *bus, struct peer *peer, const char *name)
+{
+        driver_emit_name(bus, peer, "NameLost", name);
+}
+
+/* ---- answering calls --------------------------------------------------- */
+
+/* Send the return with body b (unless the call wants none). */
+static int call_reply(struct driver_call *c, const struct jbuf *b)
+{
+        _cleanup_(msg_unrefp) struct msg *m = NULL;
+        struct msg_header h;
+        int r;
+
+        if (c->m->h.no_reply)
+                return DRIVER_ANSWERED;
+
+        msg_header_init(&h);
+        h.type = MSG_RETURN;
+        h.reply_serial = c->m->h.serial;
+        h.destination = c->peer->unique_name;
+        r = driver_build(c->bus, &h, b, &m);
+        if (r < 0)
+                return r;
+        bus_send(c->bus, c->peer, m);
+        return DRIVER_ANSWERED;
+}
+
+/* Reply with a fixed JSON text. */
+static int call_reply_text(struct driver_call *c, const char *text)
+{
+        struct jbuf b;
+        int r;
+
+        jbuf_init(&b);
+        jbuf_puts(&b, text);
+        r = call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+static int call_error(struct driver_call *c, const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int call_error(struct driver_call *c, const char *name, const char *fmt, ...)
+{
+        va_list ap;
+        int r = 0;
+
+        if (!c->m->h.no_reply) {
+                va_start(ap, fmt);
+                r = driver_send_errorv(c->bus, c->peer, c->m->h.serial, name, fmt, ap);
+                va_end(ap);
+        }
+        return r < 0 ? r : DRIVER_ANSWERED;
+}
+
+/* The argument `key`, or NULL when absent (or null). */
+static struct json_object *call_arg(struct driver_call *c, const char *key)
+{
+        struct json_object *v = NULL;
+
+        if (!c->args || !json_object_object_get_ex(c->args, key, &v))
+                return NULL;
+        return v;
+}
+
+/* A required string argument. Returns 0, or DRIVER_ANSWERED after InvalidArgs. */
+static int call_arg_string(struct driver_call *c, const char *key, const char **ret)
+{
+        struct json_object *v = call_arg(c, key);
+
+        if (!v)
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "Missing argument '%s'", key);
+        if (!json_object_is_type(v, json_type_string))
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "Argument '%s' must be a string", key);
+        *ret = json_object_get_string(v);
+        return 0;
+}
+
+/* A required bus name argument (unique or well-known). */
+static int call_arg_bus_name(struct driver_call *c, const char *key, const char **ret)
+{
+        int r = call_arg_string(c, key, ret);
+
+        if (r)
+                return r;
+        if (!names_is_bus_name(*ret))
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "Argument '%s': '%s' is not a valid bus name", key,
+                                  *ret);
+        return 0;
+}
+
+/* A name RequestName / ReleaseName may act on: well-known, not the driver's. */
+static int call_arg_ownable_name(struct driver_call *c, const char **ret)
+{
+        int r = call_arg_string(c, "name", ret);
+
+        if (r)
+                return r;
+        if (names_is_unique(*ret))
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS,
+                                  "'%s' is a unique name: only well-known names can be requested or released", *ret);
+        if (!names_is_well_known(*ret))
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "'%s' is not a valid well-known name", *ret);
+        if (strcmp(*ret, IPCBUS_DRIVER_NAME) == 0)
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "The name %s belongs to the bus itself",
+                                  IPCBUS_DRIVER_NAME);
+        return 0;
+}
+
+/* Parse a match rule argument v (named key, for messages) into rule. */
+static int call_parse_rule(struct driver_call *c, const char *key, struct json_object *v, struct match_rule *rule)
+{
+        const char *text;
+        int r;
+
+        if (!v)
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "Missing argument '%s'", key);
+        if (!json_object_is_type(v, json_type_object))
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "Argument '%s' must be a match rule object", key);
+
+        text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!text)
+                return -ENOMEM;
+        r = match_rule_parse_json(rule, text, strlen(text));
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return call_error(c, IPCBUS_ERROR_MATCH_RULE_INVALID, "Invalid match rule %s: %s", text,
+                                  proto_strerror(r));
+        return 0;
+}
+
+/* ---- methods ----------------------------------------------------------- */
+
+static int method_hello(struct driver_call *c)
+{
+        struct jbuf b;
+        int r;
+
+        if (c->peer->state != PEER_NEW)
+                return call_error(c, IPCBUS_ERROR_FAILED, "Hello was already called on this connection");
+
+        r = bus_register(c->bus, c->peer);
+        if (r < 0)
+                return r;
+
+        /* The reply first: a client learns its name from it, then sees it acquired. */
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"name\":");
+        jbuf_put_string(&b, c->peer->unique_name);
+        jbuf_putc(&b, '}');
+        r = call_reply(c, &b);
+        jbuf_deinit(&b);
+
+        driver_emit_name_acquired(c->bus, c->peer, c->peer->unique_name);
+        driver_emit_name_owner_changed(c->bus, c->peer->unique_name, "", c->peer->unique_name);
+        return r;
+}
+
+static int method_request_name(struct driver_call *c)
+{
+        struct bus *bus = c->bus;
+        struct json_object *v;
+        const char *name;
+        int64_t flags = 0;
+        unsigned result;
+        struct jbuf b;
+        int r;
+
+        r = call_arg_ownable_name(c, &name);
+        if (r)
+                return r;
+
+        v = call_arg(c, "flags");
+        if (v) {
+                const int64_t all = IPCBUS_NAME_ALLOW_REPLACEMENT | IPCBUS_NAME_REPLACE_EXISTING |
+                                    IPCBUS_NAME_DO_NOT_QUEUE;
+
+                if (json_object_is_type(v, json_type_int))
+                        flags = json_object_get_int64(v);
+                if (!json_object_is_type(v, json_type_int) || flags < 0 || (flags & ~all))
+                        return call_error(c, IPCBUS_ERROR_INVALID_ARGS,
+                                          "Argument 'flags' must be an integer made of the bits 1 "
+                                          "(allow replacement), 2 (replace existing) and 4 (do not queue)");
+        }
+
+        /* Ownership changes are signalled from inside, before the reply (as D-Bus does). */
+        r = name_registry_request(&bus->names, &c->peer->names, name, (unsigned) flags, &result);
+        if (r == -EDQUOT)
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                  "%s already holds or waits for %u names, its limit", c->peer->unique_name,
+                                  bus->limits.max_names);
+        if (r < 0)
+                return r;
+
+        jbuf_init(&b);
+        jbuf_printf(&b, "{\"result\":%u}", result);
+        r = call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+static int method_release_name(struct driver_call *c)
+{
+        const char *name;
+        unsigned result;
+        struct jbuf b;
+        int r;
+
+        r = call_arg_ownable_name(c, &name);
+        if (r)
+                return r;
+
+        result = name_registry_release(&c->bus->names, &c->peer->names, name);
+
+        jbuf_init(&b);
+        jbuf_printf(&b, "{\"result\":%u}", result);
+        r = call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+static void list_names_add(const char *name, struct name_owner *primary, void *userdata)
+{
+        struct jbuf *b = userdata;
+
+        jbuf_putc(b, ',');
+        jbuf_put_string(b, name);
+}
+
+static int method_list_names(struct driver_call *c)
+{
+        struct bus *bus = c->bus;
+        struct jbuf b;
+        int r;
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"names\":[");
+        jbuf_put_string(&b, IPCBUS_DRIVER_NAME);
+        name_registry_foreach(&bus->names, list_names_add, &b);
+        for (struct map_node *n = map_first(&bus->peers_by_name); n; n = map_next(&bus->peers_by_name, n)) {
+                jbuf_putc(&b, ',');
+                jbuf_put_string(&b, container_of(n, struct peer, name_node)->unique_name);
+        }
+        jbuf_puts(&b, "]}");
+        r = call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+static int method_list_activatable_names(struct driver_call *c)
+{
+        return call_reply_text(c, "{\"names\":[\"" IPCBUS_DRIVER_NAME "\"]}");
+}
+
+static void list_queued_add(struct name_owner *owner, unsigned flags, void *userdata)
+{
+        struct jbuf *b = userdata;
+
+        if (b->len > 0 && b->data[b->len - 1] != '[')
+                jbuf_putc(b, ',');
+        jbuf_put_string(b, container_of(owner, struct peer, names)->unique_name);
+}
+
+static int method_list_queued_owners(struct driver_call *c)
+{
+        const char *name;
+        struct jbuf b;
+        int r;
+
+        r = call_arg_bus_name(c, "name", &name);
+        if (r)
+                return r;
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"owners\":[");
+        if (strcmp(name, IPCBUS_DRIVER_NAME) == 0) {
+                jbuf_put_string(&b, IPCBUS_DRIVER_NAME);
+        } else if (names_is_unique(name)) {
+                struct peer *p = bus_find_peer(c->bus, name);
+
+                if (p)
+                        jbuf_put_string(&b, p->unique_name);
+                else
+                        r = -ENOENT;
+        } else {
+                r = name_registry_foreach_queued(&c->bus->names, name, list_queued_add, &b);
+        }
+        jbuf_puts(&b, "]}");
+
+        if (r == -ENOENT)
+                r = call_error(c, IPCBUS_ERROR_NAME_HAS_NO_OWNER, "Could not get the owners of %s: no such name",
+                               name);
+        else
+                r = call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+static int method_name_has_owner(struct driver_call *c)
+{
+        const char *name;
+        bool has;
+        int r;
+
+        r = call_arg_bus_name(c, "name", &name);
+        if (r)
+                return r;
+        has = strcmp(name, IPCBUS_DRIVER_NAME) == 0 || bus_find_peer(c->bus, name);
+        return call_reply_text(c, has ? "{\"has_owner\":true}" : "{\"has_owner\":false}");
+}
+
+static int method_get_name_owner(struct driver_call *c)
+{
+        const char *name, *owner;
+        struct jbuf b;
+        int r;
+
+        r = call_arg_bus_name(c, "name", &name);
+        if (r)
+                return r;
+
+        if (strcmp(name, IPCBUS_DRIVER_NAME) == 0) {
+                owner = IPCBUS_DRIVER_NAME;
+        } else {
+                struct peer *p = bus_find_peer(c->bus, name);
+
+                if (!p)
+                        return call_error(c, IPCBUS_ERROR_NAME_HAS_NO_OWNER,
+                                          "Could not get the owner of %s: no such name", name);
+                owner = p->unique_name;
+        }
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"owner\":");
+        jbuf_put_string(&b, owner);
+        jbuf_putc(&b, '}');
+        r = call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+static int method_get_connection_credentials(struct driver_call *c)
+{
+        struct bus *bus = c->bus;
+        const char *name, *unique;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        struct jbuf b;
+        int r;
+
+        r = call_arg_bus_name(c, "name", &name);
+        if (r)
+                return r;
+
+        if (strcmp(name, IPCBUS_DRIVER_NAME) == 0) {
+                unique = IPCBUS_DRIVER_NAME;
+                uid = bus->uid;
+                gid = bus->gid;
+                pid = bus->pid;
+        } else {
+                struct peer *p = bus_find_peer(bus, name);
+
+                if (!p)
+                        return call_error(c, IPCBUS_ERROR_NAME_HAS_NO_OWNER,
+                                          "Could not get the credentials of %s: no such name", name);
+                unique = p->unique_name;
+                uid = peer_uid(p);
+                gid = peer_gid(p);
+                pid = peer_pid(p);
+        }
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"unique_name\":");
+        jbuf_put_string(&b, unique);
+        jbuf_printf(&b, ",\"uid\":%u,\"gid\":%u,\"pid\":%d}", (unsigned) uid, (unsigned) gid, (int) pid);
+        r = call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+static int method_get_id(struct driver_call *c)
+{
+        struct jbuf b;
+        int r;
+
+        jbuf_init(&b);
+        jbuf_printf(&b, "{\"id\":\"%s\"}", c->bus->id);
+        r = call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+static int method_ping(struct driver_call *c)
+{
+        return call_reply_text(c, "{}");
+}
+
+static int method_add_match(struct driver_call *c)
+{
+        struct bus *bus = c->bus;
+        _cleanup_(match_rule_deinit) struct match_rule rule;
+        int r;
+
+        match_rule_init(&rule);
+        r = call_parse_rule(c, "rule", call_arg(c, "rule"), &rule);
+        if (r)
+                return r;
+
+        if (bus->limits.max_matches && c->peer->matches.n_rules >= bus->limits.max_matches)
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED, "%s already has %u match rules, its limit",
+                                  c->peer->unique_name, bus->limits.max_matches);
+
+        r = match_index_add(&bus->matches, &c->peer->matches, &rule);
+        if (r < 0)
+                return r;
+        return call_reply_text(c, "{}");
+}
+
+static int method_remove_match(struct driver_call *c)
+{
+        _cleanup_(match_rule_deinit) struct match_rule rule;
+        int r;
+
+        match_rule_init(&rule);
+        r = call_parse_rule(c, "rule", call_arg(c, "rule"), &rule);
+        if (r)
+                return r;
+
+        r = match_index_remove(&c->bus->matches, &c->peer->matches, &rule);
+        if (r == -ENOENT)
+                return call_error(c, IPCBUS_ERROR_MATCH_RULE_NOT_FOUND,
+                                  "%s has no such match rule (it must equal one added with AddMatch)",
+                                  c->peer->unique_name);
+        if (r < 0)
+                return r;
+        return call_reply_text(c, "{}");
+}
+
+struct rule_array {
+        struct match_rule *rules;
+        size_t n;
+};
+
+static void rule_array_deinit(struct rule_array *a)
+{
+        for (size_t i = 0; i < a->n; i++)
+                match_rule_deinit(&a->rules[i]);
+        free(a->rules);
+}
+
+static int method_become_monitor(struct driver_call *c)
+{
+        struct bus *bus = c->bus;
+        _cleanup_(rule_array_deinit) struct rule_array a = { NULL, 0 };
+        struct json_object *v = call_arg(c, "rules");
+        size_t n = 0;
+        int r;
+
+        if (v && !json_object_is_type(v, json_type_array))
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS,
+                                  "Argument 'rules' must be an array of match rule objects");
+        if (v)
+                n = json_object_array_length(v);
+        if (bus->limits.max_matches && n > bus->limits.max_matches)
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED, "%zu monitor rules are more than the limit of %u",
+                                  n, bus->limits.max_matches);
+
+        /* No rules: one empty rule, which matches every message. */
+        a.rules = calloc(n ? n : 1, sizeof(*a.rules));
+        if (!a.rules)
+                return -ENOMEM;
+        for (size_t i = 0; i < (n ? n : 1); i++) {
+                match_rule_init(&a.rules[i]);
+                a.n++;
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = call_parse_rule(c, "rules", json_object_array_get_idx(v, i), &a.rules[i]);
+                if (r)
+                        return r;
+        }
+
+        r = call_reply_text(c, "{}");
+        if (r < 0)
+                return r;
+        bus_become_monitor(bus, c->peer, a.rules, a.n);
+        return r;
+}
+
+static const struct driver_method {
+        const char *name;
+        int (*fn)(struct driver_call *c);
+} driver_methods[] = {
+        { "Hello", method_hello },
+        { "RequestName", method_request_name },
+        { "ReleaseName", method_release_name },
+        { "ListNames", method_list_names },
+        { "ListActivatableNames", method_list_activatable_names },
+        { "ListQueuedOwners", method_list_queued_owners },
+        { "NameHasOwner", method_name_has_owner },
+        { "GetNameOwner", method_get_name_owner },
+        { "GetConnectionCredentials", method_get_connection_credentials },
+        { "GetId", method_get_id },
+        { "Ping", method_ping },
+        { "AddMatch", method_add_match },
+        { "RemoveMatch", method_remove_match },
+        { "BecomeMonitor", method_become_monitor },
+};
+
+void driver_dispatch(struct bus *bus, struct peer *peer, struct msg *m)
+{
+        _cleanup_(json_object_putp) struct json_object *args = NULL;
+        struct driver_call c = { .bus = bus, .peer = peer, .m = m };
+        const struct driver_method *method = NULL;
+        int r;
+
+        if (strcmp(m->h.path, IPCBUS_DRIVER_PATH) != 0) {
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_OBJECT, "No object at %s (the bus is at %s)",
+                                   m->h.path, IPCBUS_DRIVER_PATH);
+                return;
+        }
+        if (m->h.interface && strcmp(m->h.interface, IPCBUS_DRIVER_INTERFACE) != 0) {
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_INTERFACE, "No interface %s at %s",
+                                   m->h.interface, IPCBUS_DRIVER_PATH);
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(driver_methods); i++) {
+                if (strcmp(m->h.member, driver_methods[i].name) == 0) {
+                        method = &driver_methods[i];
+                        break;
+                }
+        }
+        if (!method) {
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_METHOD, "No method %s in interface %s",
+                                   m->h.member, IPCBUS_DRIVER_INTERFACE);
+                return;
+        }
+
+        if (m->body) {
+                json_tokener_reset(bus->tok);
+                args = json_tokener_parse_ex(bus->tok, m->body, (int) m->body_len);
+                if (!args || !json_object_is_type(args, json_type_object)) {
+                        driver_reply_error(bus, peer, m, IPCBUS_ERROR_INVALID_ARGS,
+                                           "The arguments of %s must be a JSON object", m->h.member);
+                        return;
+                }
+        }
+        c.args = args;
+
+        log_debug("driver: %s from %s (serial %" PRIu32 ")", m->h.member, peer->unique_name, m->h.serial);
+        r = method->fn(&c);
+        if (r < 0) {
+                log_error("driver: %s from %s failed: %s", m->h.member, peer->unique_name, strerror(-r));
+                driver_reply_error(bus, peer, m, r == -ENOMEM ? IPCBUS_ERROR_NO_MEMORY : IPCBUS_ERROR_FAILED,
+                                   "%s failed: %s", m->h.member, strerror(-r));
+        }
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "peer.h"
+#include "protocol/message.h"
+
+int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, uint32_t max_body, size_t max_queue,
+             const struct connection_ops *ops, struct peer **ret)
+{
+        struct peer *p = calloc(1, sizeof(*p));
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        p->bus = bus;
+        p->id = id;
+        p->state = PEER_NEW;
+        snprintf(p->unique_name, sizeof(p->unique_name), ":1.%" PRIu64, id);
+        name_owner_init(&p->names);
+        match_owner_init(&p->matches);
+        match_owner_init(&p->monitor);
+        reply_owner_init(&p->replies);
+        list_init(&p->link);
+
+        r = connection_init(&p->conn, base, fd, max_body, max_queue, ops, p);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        r = connection_start(&p->conn);
+        if (r < 0) {
+                p->conn.fd = -1;        /* the caller still owns fd */
+                connection_deinit(&p->conn);
+                free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+void peer_free(struct peer *p)
+{
+        if (!p)
+                return;
+        list_unlink(&p->link);
+        reply_owner_deinit(&p->replies);
+        match_owner_deinit(&p->monitor);
+        match_owner_deinit(&p->matches);
+        name_owner_deinit(&p->names);
+        connection_deinit(&p->conn);
+        free(p);
+}
+
+int peer_send(struct peer *p, struct msg *m)
+{
+        int r = connection_queue(&p->conn, m);
+
+        if (r == -ENOBUFS) {
+                log_warning("%s (pid %d, uid %u): outgoing queue over its limit of %zu bytes, disconnecting",
+                            p->unique_name, (int) peer_pid(p), (unsigned) peer_uid(p), p->conn.tx_max);
+                connection_close(&p->conn, "outgoing queue over its limit");
+        } else if (r == -ENOMEM) {
+                log_error("%s: out of memory queueing a message, disconnecting", p->unique_name);
+                connection_close(&p->conn, "out of memory");
+        }
+        return r;
+}

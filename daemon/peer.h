@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A connected client as the bus sees it: its connection, its id and unique
+ * name ":1.N", its state, its credentials, and its anchors in the name
+ * registry, the match index and the reply registry.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "connection.h"
+#include "list.h"
+#include "map.h"
+#include "match.h"
+#include "name.h"
+#include "reply.h"
+
+struct bus;
+struct event_base;
+struct msg;
+
+enum peer_state {
+        PEER_NEW,               /* connected, no Hello yet: talks to the driver only */
+        PEER_REGISTERED,        /* said Hello: owns its unique name */
+        PEER_MONITOR,           /* became a monitor: receives copies, sends nothing */
+        PEER_GONE,              /* removed from the bus, its connection winding down */
+};
+
+struct peer {
+        struct bus *bus;
+        struct connection conn;
+        uint64_t id;
+        char unique_name[32];
+        enum peer_state state;
+        struct name_owner names;
+        struct match_owner matches;     /* its rules in the bus's match index */
+        struct match_owner monitor;     /* its rules in the bus's monitor index */
+        struct reply_owner replies;
+        struct map_node name_node;      /* in the bus's peers by unique name, while registered */
+        struct list link;               /* in the bus's list of all peers, until freed */
+};
+
+/*
+ * A peer for the accepted socket fd, named ":1.<id>". On success it owns fd
+ * and its connection is reading; on failure (negative errno) fd is untouched.
+ */
+int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, uint32_t max_body, size_t max_queue,
+             const struct connection_ops *ops, struct peer **ret);
+/* Free a peer that is in no registry any more. Accepts NULL. */
+void peer_free(struct peer *p);
+
+static inline uid_t peer_uid(const struct peer *p)
+{
+        return p->conn.cred.uid;
+}
+
+static inline gid_t peer_gid(const struct peer *p)
+{
+        return p->conn.cred.gid;
+}
+
+static inline pid_t peer_pid(const struct peer *p)
+{
+        return p->conn.cred.pid;
+}
+
+/*
+ * Queue m to p. A peer that cannot take it (its queue is over the limit, or
+ * memory ran out) is closed, the cause logged: nothing is dropped silently.
+ * Returns 0, or the negative errno of connection_queue.
+ */
+int peer_send(struct peer *p, struct msg *m);

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libipcbus internals, shared by the modules of libclient/:
+ *   bus.c      the connection: socket, Hello, output and input queues, calls
+ *   slot.c     registrations (pending calls, matches, filters, objects) and
+ *              the dispatch of an incoming message to them
+ *   message.c  the ipcbus_message handle and replies
+ *   event.c    the event-loop interface and the libevent attachment
+ *   error.c    ipcbus_error and ipcbus_strerror
+ * All wire work goes through protocol/ (frame, message, match, jbuf, jscan).
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <ipcbus/ipcbus.h>
+
+#include "frame.h"
+#include "match.h"
+#include "message.h"
+
+#define _public_ __attribute__((visibility("default")))
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p)
+{
+        free(*(void **) p);
+}
+
+static inline void closep(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+}
+
+static inline void msg_unrefp(struct msg **m)
+{
+        msg_unref(*m);
+}
+
+/* Take the pointer out of *pp, leaving NULL: ownership moves to the caller. */
+static inline void *steal_ptr(void *pp)
+{
+        void **p = pp;
+        void *q = *p;
+
+        *p = NULL;
+        return q;
+}
+#define steal(p) steal_ptr(&(p))
+
+/* Calls: the default timeout, and how much longer than the broker we wait
+ * locally, so that the broker's Timeout error normally arrives first. */
+#define BUS_TIMEOUT_DEFAULT_USEC (25ull * 1000 * 1000)
+#define BUS_TIMEOUT_GRACE_USEC (250ull * 1000)
+
+/* What one connection may hold locally. */
+#define BUS_RQUEUE_MAX (384u * 1024u)                   /* parsed messages waiting for dispatch */
+#define BUS_WQUEUE_MAX_BYTES (256ull * 1024 * 1024)     /* encoded bytes waiting to be written */
+#define BUS_FDS_PENDING_MAX (4u * IPCBUS_FDS_MAX)       /* received fds not yet claimed by a frame */
+
+/* The synthesised Peer interface every connection answers. */
+#define BUS_PEER_INTERFACE "org.ipcbus.Peer"
+
+/* A FIFO of messages (a ring of references). */
+struct msg_queue {
+        struct msg **items;
+        size_t head;
+        size_t len;
+        size_t cap;
+};
+
+int msg_queue_push(struct msg_queue *q, struct msg *m);        /* takes a new reference */
+struct msg *msg_queue_at(const struct msg_queue *q, size_t i);
+struct msg *msg_queue_pop(struct msg_queue *q);                 /* hands the queue's reference over */
+void msg_queue_clear(struct msg_queue *q);
+
+enum slot_type {
+        SLOT_CALL,      /* pending async call, ordered by deadline */
+        SLOT_MATCH,
+        SLOT_FILTER,
+        SLOT_OBJECT,
+        _SLOT_TYPE_MAX,
+};
+
+struct slot_list {
+        struct ipcbus_slot *first;
+        struct ipcbus_slot *last;
+};
+
+struct ipcbus_slot {
+        unsigned n_ref;
+        enum slot_type type;
+        ipcbus_bus *bus;        /* set while registered with a bus (not a reference) */
+        bool floating;          /* the bus holds the only reference */
+        unsigned iteration;     /* the last dispatch round this slot ran in */
+        ipcbus_message_handler callback;
+        void *userdata;
+        struct ipcbus_slot *prev;
+        struct ipcbus_slot *next;
+        union {
+                struct {
+                        uint32_t serial;
+                        uint64_t deadline;      /* CLOCK_MONOTONIC µs; UINT64_MAX: none */
+                } call;
+                struct {
+                        struct match_rule rule;
+                        char *rule_json;        /* as sent with AddMatch, for RemoveMatch */
+                } match;
+                struct {
+                        char *path;
+                        char *interface;
+                        const ipcbus_method *methods;
+                } object;
+        };
+};
+
+struct ipcbus_message {
+        unsigned n_ref;
+        ipcbus_bus *bus;        /* a reference */
+        struct msg *msg;        /* a reference */
+        char *header_text;      /* NUL-terminated copy of the header, made on demand */
+        bool replied;           /* a call that has been answered */
+};
+
+struct ipcbus_bus {
+        unsigned n_ref;         /* the opener's reference, plus one per live ipcbus_message */
+        int fd;
+        bool open;              /* connected: sending allowed */
+        bool closed;            /* ipcbus_unref() was called */
+        bool monitor;           /* BecomeMonitor succeeded: the broker takes nothing more */
+        bool processing;        /* inside ipcbus_process() */
+        bool hangup_reported;   /* ipcbus_process() has returned hangup_error */
+        int hangup_error;       /* why the connection ended (negative errno); 0 while open */
+        char *unique_name;
+        uint32_t next_serial;
+
+        struct frame_reader reader;
+        int *fds;               /* received descriptors not yet claimed by a frame */
+        size_t n_fds;
+        struct msg_queue rqueue;        /* parsed, waiting for dispatch */
+        struct msg_queue wqueue;        /* encoded, waiting to be written */
+        size_t wqueue_offset;           /* bytes of the first queued message already written */
+        size_t wqueue_bytes;
+
+        struct slot_list slots[_SLOT_TYPE_MAX];
+        unsigned iteration;     /* dispatch round counter */
+        unsigned generation;    /* bumped on every slot (un)registration */
+
+        struct event_base *event_base;
+        struct event *ev_read;
+        struct event *ev_write;
+        struct event *ev_timer;
+        bool ev_write_armed;
+};
+
+/* ---- bus.c ---- */
+uint64_t bus_now_usec(void);
+ipcbus_bus *bus_ref(ipcbus_bus *bus);
+void bus_unref(ipcbus_bus *bus);
+uint32_t bus_next_serial(ipcbus_bus *bus);
+int bus_send(ipcbus_bus *bus, struct msg *m);
+int bus_write(ipcbus_bus *bus);
+int bus_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply);
+int bus_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec);
+void bus_hangup(ipcbus_bus *bus, int error);
+int bus_build_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                   const char *member, const char *body, uint64_t timeout_usec, bool no_reply, struct msg **ret);
+int bus_call_driver(ipcbus_bus *bus, const char *member, const char *body, struct msg **ret_reply,
+                    ipcbus_error *ret_error);
+uint64_t bus_call_deadline(uint64_t timeout_usec);
+
+/* ---- slot.c ---- */
+int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata,
+             ipcbus_slot **ret);
+ipcbus_slot *slot_ref(ipcbus_slot *s);
+void slot_unref(ipcbus_slot *s);
+void slot_link(ipcbus_slot *s, ipcbus_bus *bus);
+void slot_unlink(ipcbus_slot *s);
+void slot_disconnect_all(ipcbus_bus *bus);
+int slot_fail_call(ipcbus_slot *s, const char *error_name, const char *text);
+void slot_dispatch(ipcbus_bus *bus, ipcbus_message *m);
+
+/* ---- message.c ---- */
+ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m);
+int message_get_int(struct msg *m, const char *key, int64_t min, int64_t max, int64_t *ret);
+int message_build_error(uint32_t reply_serial, uint32_t serial, const char *sender, const char *destination,
+                        const char *error_name, const char *text, struct msg **ret);
+static inline void ipcbus_message_unrefp(ipcbus_message **m)
+{
+        ipcbus_message_unref(*m);
+}
+
+/* ---- error.c ---- */
+int error_from_msg(struct msg *m, ipcbus_error *e);
+int error_from_proto(int r);
+
+/* ---- event.c ---- */
+void bus_event_update(ipcbus_bus *bus);
+void bus_event_update_write(ipcbus_bus *bus);
+
+static inline void ipcbus_unrefp(ipcbus_bus **bus)
+{
+        ipcbus_unref(*bus);
+}

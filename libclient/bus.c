@@ -1,0 +1,890 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The connection: socket and Hello, the output queue (gathered, partial
+ * writes), the input side (incremental frames, received fds), synchronous
+ * calls, and the public calls that send something.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "address.h"
+#include "bus-internal.h"
+#include "jbuf.h"
+#include "names.h"
+#include "proto-error.h"
+
+#define BUS_READ_SIZE (64u * 1024u)     /* free space asked of the frame reader per read */
+#define BUS_IOV_MAX 64u                 /* messages gathered into one sendmsg */
+
+uint64_t bus_now_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/* ---- message queues ---- */
+
+/* Append m to q, taking a new reference. Returns 0 or -ENOMEM. */
+int msg_queue_push(struct msg_queue *q, struct msg *m)
+{
+        if (q->len == q->cap) {
+                size_t cap = q->cap ? q->cap * 2 : 16;
+                struct msg **items = calloc(cap, sizeof(*items));
+
+                if (!items)
+                        return -ENOMEM;
+                for (size_t i = 0; i < q->len; i++)
+                        items[i] = q->items[(q->head + i) % q->cap];
+                free(q->items);
+                q->items = items;
+                q->cap = cap;
+                q->head = 0;
+        }
+        q->items[(q->head + q->len) % q->cap] = msg_ref(m);
+        q->len++;
+        return 0;
+}
+
+/* The i-th queued message (0 is the oldest), borrowed. */
+struct msg *msg_queue_at(const struct msg_queue *q, size_t i)
+{
+        return i < q->len ? q->items[(q->head + i) % q->cap] : NULL;
+}
+
+/* Remove the oldest message; the caller gets the queue's reference. */
+struct msg *msg_queue_pop(struct msg_queue *q)
+{
+        struct msg *m;
+
+        if (q->len == 0)
+                return NULL;
+        m = q->items[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+        return m;
+}
+
+void msg_queue_clear(struct msg_queue *q)
+{
+        while (q->len > 0)
+                msg_unref(msg_queue_pop(q));
+        free(q->items);
+        *q = (struct msg_queue){ 0 };
+}
+
+/* ---- lifetime ---- */
+
+static int bus_new(ipcbus_bus **ret)
+{
+        ipcbus_bus *bus;
+
+        bus = calloc(1, sizeof(*bus));
+        if (!bus)
+                return -ENOMEM;
+        bus->n_ref = 1;
+        bus->fd = -1;
+        bus->next_serial = 1;
+        frame_reader_init(&bus->reader, 0, 0);
+        *ret = bus;
+        return 0;
+}
+
+ipcbus_bus *bus_ref(ipcbus_bus *bus)
+{
+        bus->n_ref++;
+        return bus;
+}
+
+static void bus_close_fds(ipcbus_bus *bus)
+{
+        for (size_t i = 0; i < bus->n_fds; i++)
+                close(bus->fds[i]);
+        free(bus->fds);
+        bus->fds = NULL;
+        bus->n_fds = 0;
+}
+
+/*
+ * End the connection for good: detach from the event loop, drop every slot
+ * (floating ones are freed, the user's are left unregistered), drop the
+ * queues and close the socket. The struct stays while messages refer to it.
+ */
+static void bus_close(ipcbus_bus *bus)
+{
+        if (bus->closed)
+                return;
+        ipcbus_detach_event(bus);
+        bus->closed = true;
+        bus->open = false;
+        if (bus->hangup_error == 0)
+                bus->hangup_error = -ENOTCONN;
+        slot_disconnect_all(bus);
+        msg_queue_clear(&bus->rqueue);
+        msg_queue_clear(&bus->wqueue);
+        bus->wqueue_bytes = 0;
+        bus->wqueue_offset = 0;
+        bus_close_fds(bus);
+        if (bus->fd >= 0)
+                close(bus->fd);
+        bus->fd = -1;
+}
+
+void bus_unref(ipcbus_bus *bus)
+{
+        if (!bus || --bus->n_ref > 0)
+                return;
+        bus_close(bus);
+        frame_reader_deinit(&bus->reader);
+        free(bus->unique_name);
+        free(bus);
+}
+
+_public_ ipcbus_bus *ipcbus_unref(ipcbus_bus *bus)
+{
+        if (!bus)
+                return NULL;
+        bus_close(bus);
+        bus_unref(bus);
+        return NULL;
+}
+
+/*
+ * The connection is lost (or broken by bad input): stop sending and reading.
+ * Pending async calls are failed, and the error reported, by ipcbus_process.
+ */
+void bus_hangup(ipcbus_bus *bus, int error)
+{
+        if (!bus->open)
+                return;
+        bus->open = false;
+        bus->hangup_error = error;
+        msg_queue_clear(&bus->wqueue);
+        bus->wqueue_bytes = 0;
+        bus->wqueue_offset = 0;
+        bus_close_fds(bus);
+        bus_event_update(bus);
+}
+
+/* Serials run from 1 up, skipping 0 when they wrap. */
+uint32_t bus_next_serial(ipcbus_bus *bus)
+{
+        uint32_t serial = bus->next_serial++;
+
+        if (bus->next_serial == 0)
+                bus->next_serial = 1;
+        return serial;
+}
+
+_public_ const char *ipcbus_get_unique_name(ipcbus_bus *bus)
+{
+        return bus ? bus->unique_name : NULL;
+}
+
+_public_ bool ipcbus_is_open(ipcbus_bus *bus)
+{
+        return bus && bus->open;
+}
+
+/* ---- output ---- */
+
+static void bus_consume_output(ipcbus_bus *bus, size_t n)
+{
+        while (n > 0) {
+                struct msg *m = msg_queue_at(&bus->wqueue, 0);
+                size_t left = m->size - bus->wqueue_offset;
+
+                if (n < left) {
+                        bus->wqueue_offset += n;
+                        return;
+                }
+                n -= left;
+                bus->wqueue_offset = 0;
+                bus->wqueue_bytes -= m->size;
+                msg_unref(msg_queue_pop(&bus->wqueue));
+        }
+}
+
+/*
+ * Write as much of the output queue as the socket takes without blocking,
+ * up to BUS_IOV_MAX messages per sendmsg. Returns 1 if anything was written,
+ * 0 if not. A failing socket hangs the connection up (see bus->open).
+ * Messages built by this library carry no descriptors.
+ */
+int bus_write(ipcbus_bus *bus)
+{
+        bool wrote = false;
+
+        while (bus->open && bus->wqueue.len > 0) {
+                struct iovec iov[BUS_IOV_MAX];
+                struct msghdr mh = { .msg_iov = iov };
+                ssize_t n;
+
+                for (size_t i = 0; i < bus->wqueue.len && i < BUS_IOV_MAX; i++) {
+                        struct msg *m = msg_queue_at(&bus->wqueue, i);
+                        size_t off = i == 0 ? bus->wqueue_offset : 0;
+
+                        iov[i].iov_base = (void *) (m->data + off);
+                        iov[i].iov_len = m->size - off;
+                        mh.msg_iovlen++;
+                }
+
+                n = sendmsg(bus->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                break;
+                        bus_hangup(bus, errno == EPIPE ? -ECONNRESET : -errno);
+                        break;
+                }
+                wrote = true;
+                bus_consume_output(bus, (size_t) n);
+        }
+        return wrote;
+}
+
+/*
+ * Queue m for sending (a new reference is taken) and write what the socket
+ * takes now. Returns 0, -ENOTCONN, -ENOBUFS past the output limit, -ENOMEM,
+ * or the hang-up error if the connection broke while writing. As in sd-bus,
+ * a monitor is not stopped from sending: the broker closes it if it does.
+ */
+int bus_send(ipcbus_bus *bus, struct msg *m)
+{
+        int r;
+
+        if (!bus->open)
+                return -ENOTCONN;
+        if (bus->wqueue_bytes > 0 && bus->wqueue_bytes + m->size > BUS_WQUEUE_MAX_BYTES)
+                return -ENOBUFS;
+
+        r = msg_queue_push(&bus->wqueue, m);
+        if (r < 0)
+                return r;
+        bus->wqueue_bytes += m->size;
+
+        bus_write(bus);
+        if (!bus->open)
+                return bus->hangup_error;
+        bus_event_update_write(bus);
+        return 0;
+}
+
+/* ---- input ---- */
+
+/* Collect SCM_RIGHTS descriptors of one recvmsg. Returns 0 or -EBADMSG (too many, truncated). */
+static int bus_take_fds(ipcbus_bus *bus, struct msghdr *mh)
+{
+        int r = 0;
+
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+                size_t n;
+                int *fds;
+
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                fds = realloc(bus->fds, (bus->n_fds + n) * sizeof(int));
+                if (!fds) {
+                        /* nowhere to keep them: close them, the stream is lost anyway */
+                        for (size_t i = 0; i < n; i++)
+                                close(((int *) CMSG_DATA(c))[i]);
+                        r = -ENOMEM;
+                        continue;
+                }
+                bus->fds = fds;
+                memcpy(bus->fds + bus->n_fds, CMSG_DATA(c), n * sizeof(int));
+                bus->n_fds += n;
+        }
+        if (r == 0 && ((mh->msg_flags & MSG_CTRUNC) || bus->n_fds > BUS_FDS_PENDING_MAX))
+                r = -EBADMSG;
+        return r;
+}
+
+/*
+ * Move the n descriptors a frame announced (n <= IPCBUS_FDS_MAX, checked by
+ * the frame reader) from the received ones to fds. Returns 0, or
+ * PROTO_E_FDS_MISMATCH when fewer arrived than announced.
+ */
+static int bus_claim_fds(ipcbus_bus *bus, unsigned n, int fds[static IPCBUS_FDS_MAX])
+{
+        if (n > bus->n_fds || n > IPCBUS_FDS_MAX)
+                return PROTO_E_FDS_MISMATCH;
+        if (n == 0)
+                return 0;
+        memcpy(fds, bus->fds, n * sizeof(int));
+        memmove(bus->fds, bus->fds + n, (bus->n_fds - n) * sizeof(int));
+        bus->n_fds -= n;
+        return 0;
+}
+
+/*
+ * Parse every whole frame in the reader. The answer to want_serial (if not
+ * 0) goes to *ret_reply, the rest to the input queue. A message that breaks
+ * the header rules is dropped; a broken stream hangs the connection up.
+ */
+static void bus_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
+{
+        struct frame_view f;
+        int r;
+
+        while (bus->open && (r = frame_reader_next(&bus->reader, &f)) != 0) {
+                int fds[IPCBUS_FDS_MAX];
+                struct msg *m = NULL;
+                uint32_t serial;
+                bool no_reply;
+
+                /* 1 is also PROTO_E_BAD_MAGIC: the sticky reader error tells them apart */
+                if (bus->reader.error) {
+                        bus_hangup(bus, -EBADMSG);
+                        return;
+                }
+
+                r = bus_claim_fds(bus, f.prefix.n_fds, fds);
+                if (r == 0) {
+                        /* on success the message owns the descriptors */
+                        r = msg_parse(&f, NULL, MSG_PARSE_FROM_BROKER, f.prefix.n_fds ? fds : NULL, &m, &serial,
+                                      &no_reply);
+                        if (r != 0)
+                                for (unsigned i = 0; i < f.prefix.n_fds; i++)
+                                        close(fds[i]);
+                }
+                if (r > 0 && !proto_error_is_fatal(r))
+                        continue;
+                if (r != 0) {
+                        bus_hangup(bus, r < 0 ? r : -EBADMSG);
+                        return;
+                }
+
+                if (want_serial != 0 && ret_reply && !*ret_reply &&
+                    (m->h.type == MSG_RETURN || m->h.type == MSG_ERROR) && m->h.reply_serial == want_serial) {
+                        *ret_reply = m;
+                        continue;
+                }
+                r = msg_queue_push(&bus->rqueue, m);
+                msg_unref(m);
+                if (r < 0) {
+                        bus_hangup(bus, r);
+                        return;
+                }
+        }
+}
+
+/*
+ * Read once from the socket without blocking and parse what came (see
+ * bus_parse_frames). Returns 1 if bytes were read, 0 if none were there or
+ * the connection ended (bus->open tells), -ENOBUFS when the input queue is
+ * full (nothing is read then), -ENOMEM.
+ */
+int bus_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
+{
+        union {
+                struct cmsghdr h;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * IPCBUS_FDS_MAX)];
+        } control;
+        struct iovec iov;
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof(control),
+        };
+        uint8_t *p;
+        size_t size;
+        ssize_t n;
+        int r;
+
+        if (!bus->open)
+                return 0;
+        if (bus->rqueue.len >= BUS_RQUEUE_MAX)
+                return -ENOBUFS;
+
+        r = frame_reader_space(&bus->reader, BUS_READ_SIZE, &p, &size);
+        if (r < 0)
+                return r;
+        iov = (struct iovec){ p, size };
+
+        n = recvmsg(bus->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                        return 0;
+                bus_hangup(bus, -errno);
+                return 0;
+        }
+        r = bus_take_fds(bus, &mh);
+        if (r < 0) {
+                bus_hangup(bus, r);
+                return 0;
+        }
+        if (n == 0) {
+                bus_hangup(bus, -ECONNRESET);
+                return 0;
+        }
+
+        frame_reader_commit(&bus->reader, (size_t) n);
+        bus_parse_frames(bus, want_serial, ret_reply);
+        return 1;
+}
+
+/* Wait for events on the socket, at most timeout_usec (UINT64_MAX: no limit).
+ * Returns 1 when ready, 0 on timeout or signal, negative errno. */
+int bus_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec)
+{
+        struct pollfd p = { .fd = bus->fd, .events = events };
+        int ms = -1, r;
+
+        if (timeout_usec != UINT64_MAX)
+                ms = timeout_usec / 1000 >= INT_MAX ? INT_MAX : (int) ((timeout_usec + 999) / 1000);
+
+        r = poll(&p, 1, ms);
+        if (r < 0)
+                return errno == EINTR ? 0 : -errno;
+        return r > 0;
+}
+
+/* ---- calls ---- */
+
+/* The broker's timeout_ms for a call's timeout_usec (0: default; infinite: the largest allowed). */
+static uint32_t call_timeout_ms(uint64_t timeout_usec)
+{
+        uint64_t ms;
+
+        if (timeout_usec == IPCBUS_TIMEOUT_DEFAULT)
+                timeout_usec = BUS_TIMEOUT_DEFAULT_USEC;
+        if (timeout_usec == IPCBUS_TIMEOUT_INFINITE)
+                return INT32_MAX;
+        ms = (timeout_usec + 999) / 1000;
+        return ms > INT32_MAX ? INT32_MAX : (uint32_t) ms;
+}
+
+/* The local deadline (CLOCK_MONOTONIC µs) of a call, a little after the broker's. */
+uint64_t bus_call_deadline(uint64_t timeout_usec)
+{
+        uint64_t now = bus_now_usec();
+
+        if (timeout_usec == IPCBUS_TIMEOUT_DEFAULT)
+                timeout_usec = BUS_TIMEOUT_DEFAULT_USEC;
+        if (timeout_usec >= UINT64_MAX - now - BUS_TIMEOUT_GRACE_USEC)
+                return UINT64_MAX;
+        return now + timeout_usec + BUS_TIMEOUT_GRACE_USEC;
+}
+
+/*
+ * Build a call with the next serial. With no_reply the timeout is not sent.
+ * Returns 0, -ENOMEM or -EINVAL (bad names, path, or body).
+ */
+int bus_build_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                   const char *member, const char *body, uint64_t timeout_usec, bool no_reply, struct msg **ret)
+{
+        struct msg_header h;
+
+        msg_header_init(&h);
+        h.type = MSG_CALL;
+        h.serial = bus_next_serial(bus);
+        h.destination = destination;
+        h.path = path;
+        h.interface = interface;
+        h.member = member;
+        h.no_reply = no_reply;
+        if (!no_reply)
+                h.timeout_ms = call_timeout_ms(timeout_usec);
+        return error_from_proto(msg_build(&h, body, body ? strlen(body) : 0, ret));
+}
+
+/*
+ * Send `call` and wait for its answer, dispatching nothing: every other
+ * message that arrives meanwhile is queued for ipcbus_process. Returns 0 with
+ * the return or error message in *ret_reply, -ETIMEDOUT at the local
+ * deadline, the hang-up error if the connection ends, other negative errno.
+ */
+static int bus_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec, struct msg **ret_reply)
+{
+        uint64_t deadline = bus_call_deadline(timeout_usec);
+        struct msg *reply = NULL;
+        bool readable = false;  /* the answer cannot be there before the first wait */
+        int r;
+
+        r = bus_send(bus, call);
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                uint64_t now;
+
+                if (readable) {
+                        r = bus_read(bus, call->h.serial, &reply);
+                        if (reply)
+                                break;
+                        if (r < 0)
+                                goto finish;
+                        if (!bus->open) {
+                                r = bus->hangup_error;
+                                goto finish;
+                        }
+                        readable = r > 0;       /* more may be there already */
+                }
+                now = bus_now_usec();
+                if (now >= deadline) {
+                        r = -ETIMEDOUT;
+                        goto finish;
+                }
+                if (readable)
+                        continue;
+
+                bus_write(bus);
+                r = bus_poll(bus, POLLIN | (bus->wqueue.len > 0 ? POLLOUT : 0),
+                             deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
+                if (r < 0)
+                        goto finish;
+                readable = r > 0;
+        }
+
+        *ret_reply = reply;
+        r = 0;
+finish:
+        /* messages may have been queued while nobody watched: let the event loop see them */
+        bus_event_update(bus);
+        return r;
+}
+
+/*
+ * Call a driver method synchronously (default timeout). An error answer
+ * gives -EREMOTEIO and fills ret_error (if not NULL); a return is stored in
+ * *ret_reply (if not NULL).
+ */
+int bus_call_driver(ipcbus_bus *bus, const char *member, const char *body, struct msg **ret_reply,
+                    ipcbus_error *ret_error)
+{
+        _cleanup_(msg_unrefp) struct msg *call = NULL, *reply = NULL;
+        int r;
+
+        if (!bus->open)
+                return -ENOTCONN;
+        r = bus_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body,
+                           IPCBUS_TIMEOUT_DEFAULT, false, &call);
+        if (r < 0)
+                return r;
+        r = bus_call_msg(bus, call, IPCBUS_TIMEOUT_DEFAULT, &reply);
+        if (r < 0)
+                return r;
+        if (reply->h.type == MSG_ERROR) {
+                if (ret_error)
+                        error_from_msg(reply, ret_error);
+                return -EREMOTEIO;
+        }
+        if (ret_reply)
+                *ret_reply = steal(reply);
+        return 0;
+}
+
+_public_ int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                         const char *member, const char *body, uint64_t timeout_usec, ipcbus_message **ret_reply,
+                         ipcbus_error *ret_error)
+{
+        _cleanup_(msg_unrefp) struct msg *call = NULL, *reply = NULL;
+        int r;
+
+        if (!bus)
+                return -EINVAL;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        r = bus_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
+        if (r < 0)
+                return r;
+        r = bus_call_msg(bus, call, timeout_usec, &reply);
+        if (r < 0)
+                return r;
+
+        if (reply->h.type == MSG_ERROR) {
+                if (ret_error)
+                        error_from_msg(reply, ret_error);
+                return -EREMOTEIO;
+        }
+        if (ret_reply) {
+                ipcbus_message *m = message_new(bus, reply);
+
+                if (!m)
+                        return -ENOMEM;
+                *ret_reply = m;
+        }
+        return 0;
+}
+
+_public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *destination, const char *path,
+                               const char *interface, const char *member, const char *body, uint64_t timeout_usec,
+                               ipcbus_message_handler callback, void *userdata)
+{
+        _cleanup_(msg_unrefp) struct msg *call = NULL;
+        ipcbus_slot *s;
+        int r;
+
+        if (!bus)
+                return -EINVAL;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        r = bus_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
+        if (r < 0)
+                return r;
+        r = slot_new(SLOT_CALL, !ret_slot, callback, userdata, &s);
+        if (r < 0)
+                return r;
+        s->call.serial = call->h.serial;
+        s->call.deadline = bus_call_deadline(timeout_usec);
+
+        r = bus_send(bus, call);
+        if (r < 0) {
+                slot_unref(s);
+                return r;
+        }
+        slot_link(s, bus);
+        bus_event_update(bus);
+
+        if (ret_slot)
+                *ret_slot = s;
+        return 0;
+}
+
+_public_ int ipcbus_send_oneway(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                                const char *member, const char *body)
+{
+        _cleanup_(msg_unrefp) struct msg *call = NULL;
+        int r;
+
+        if (!bus)
+                return -EINVAL;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        r = bus_build_call(bus, destination, path, interface, member, body, 0, true, &call);
+        if (r < 0)
+                return r;
+        return bus_send(bus, call);
+}
+
+_public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                                const char *member, const char *body)
+{
+        _cleanup_(msg_unrefp) struct msg *m = NULL;
+        struct msg_header h;
+        int r;
+
+        if (!bus)
+                return -EINVAL;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        msg_header_init(&h);
+        h.type = MSG_SIGNAL;
+        h.serial = bus_next_serial(bus);
+        h.destination = destination;
+        h.path = path;
+        h.interface = interface;
+        h.member = member;
+        r = msg_build(&h, body, body ? strlen(body) : 0, &m);
+        if (r != 0)
+                return error_from_proto(r);
+        return bus_send(bus, m);
+}
+
+/* ---- driver methods ---- */
+
+/* Call a name method ({"name": name[, "flags": flags]}) and return its "result" in [1, max_result]. */
+static int bus_name_call(ipcbus_bus *bus, const char *member, const char *name, int flags, int64_t max_result,
+                         ipcbus_error *ret_error)
+{
+        _cleanup_(msg_unrefp) struct msg *reply = NULL;
+        _cleanup_(freep) char *body = NULL;
+        struct jbuf b;
+        int64_t result;
+        size_t len;
+        int r;
+
+        if (!bus || !name || !names_is_well_known(name))
+                return -EINVAL;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"name\":");
+        jbuf_put_string(&b, name);
+        if (flags >= 0)
+                jbuf_printf(&b, ",\"flags\":%d", flags);
+        jbuf_putc(&b, '}');
+        body = jbuf_steal(&b, &len);
+        jbuf_deinit(&b);
+        if (!body)
+                return -ENOMEM;
+
+        r = bus_call_driver(bus, member, body, &reply, ret_error);
+        if (r < 0)
+                return r;
+        r = message_get_int(reply, "result", 1, max_result, &result);
+        if (r < 0)
+                return -EBADMSG;
+        return (int) result;
+}
+
+_public_ int ipcbus_request_name(ipcbus_bus *bus, const char *name, unsigned flags, ipcbus_error *ret_error)
+{
+        const unsigned known = IPCBUS_NAME_ALLOW_REPLACEMENT | IPCBUS_NAME_REPLACE_EXISTING | IPCBUS_NAME_DO_NOT_QUEUE;
+
+        if (flags & ~known)
+                return -EINVAL;
+        return bus_name_call(bus, "RequestName", name, (int) flags, IPCBUS_REQUEST_NAME_ALREADY_OWNER, ret_error);
+}
+
+_public_ int ipcbus_release_name(ipcbus_bus *bus, const char *name, ipcbus_error *ret_error)
+{
+        return bus_name_call(bus, "ReleaseName", name, -1, IPCBUS_RELEASE_NAME_NOT_OWNER, ret_error);
+}
+
+_public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, size_t n_rules)
+{
+        _cleanup_(freep) char *body = NULL;
+        struct jbuf b;
+        size_t len;
+        int r = 0;
+
+        if (!bus || (n_rules > 0 && !rules))
+                return -EINVAL;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"rules\":[");
+        for (size_t i = 0; i < n_rules && r == 0; i++) {
+                _cleanup_(freep) char *json = NULL;
+                struct match_rule rule;
+
+                match_rule_init(&rule);
+                r = rules[i] ? match_rule_parse_string(&rule, rules[i]) : -EINVAL;
+                if (r == 0)
+                        r = match_rule_to_json(&rule, &json);
+                match_rule_deinit(&rule);
+                if (r == 0) {
+                        if (i > 0)
+                                jbuf_putc(&b, ',');
+                        jbuf_puts(&b, json);
+                }
+        }
+        jbuf_puts(&b, "]}");
+        body = jbuf_steal(&b, &len);
+        jbuf_deinit(&b);
+        if (r != 0)
+                return error_from_proto(r);
+        if (!body)
+                return -ENOMEM;
+
+        r = bus_call_driver(bus, "BecomeMonitor", body, NULL, NULL);
+        if (r < 0)
+                return r;
+        bus->monitor = true;
+        return 0;
+}
+
+/* ---- opening ---- */
+
+/* Connect to the Unix socket at path (blocking), then make the socket nonblocking. */
+static int bus_connect(ipcbus_bus *bus, const char *path)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -EINVAL;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+
+        bus->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (bus->fd < 0)
+                return -errno;
+        do
+                r = connect(bus->fd, (struct sockaddr *) &sa, sizeof(sa));
+        while (r < 0 && errno == EINTR);
+        if (r < 0 && errno != EISCONN)
+                return -errno;
+
+        r = fcntl(bus->fd, F_GETFL);
+        if (r < 0 || fcntl(bus->fd, F_SETFL, r | O_NONBLOCK) < 0)
+                return -errno;
+        bus->open = true;
+        return 0;
+}
+
+/* Say Hello and keep the unique name the broker gives. */
+static int bus_hello(ipcbus_bus *bus)
+{
+        _cleanup_(msg_unrefp) struct msg *reply = NULL;
+        const char *name;
+        int r;
+
+        r = bus_call_driver(bus, "Hello", NULL, &reply, NULL);
+        if (r < 0)
+                return r;
+        name = msg_get_arg(reply, "name");
+        if (!name || !names_is_unique(name))
+                return -EBADMSG;
+        bus->unique_name = strdup(name);
+        return bus->unique_name ? 0 : -ENOMEM;
+}
+
+_public_ int ipcbus_open_address(const char *address, ipcbus_bus **ret)
+{
+        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
+        _cleanup_(freep) char *path = NULL;
+        int r;
+
+        if (!address || !ret)
+                return -EINVAL;
+
+        r = address_parse(address, &path);
+        if (r < 0)
+                return r;
+        r = bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = bus_connect(bus, path);
+        if (r < 0)
+                return r;
+        r = bus_hello(bus);
+        if (r < 0)
+                return r;
+
+        *ret = steal(bus);
+        return 0;
+}
+
+_public_ int ipcbus_open_session(ipcbus_bus **ret)
+{
+        _cleanup_(freep) char *address = NULL;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = address_session(&address);
+        if (r < 0)
+                return r;
+        return ipcbus_open_address(address, ret);
+}
+
+_public_ int ipcbus_open_system(ipcbus_bus **ret)
+{
+        _cleanup_(freep) char *address = NULL;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = address_system(&address);
+        if (r < 0)
+                return r;
+        return ipcbus_open_address(address, ret);
+}

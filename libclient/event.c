@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Event-loop integration: fd / events / timeout / process for any loop,
+ * blocking wait and flush, and a ready attachment to a libevent event_base.
+ */
+#include <limits.h>
+#include <poll.h>
+
+#include <event2/event.h>
+
+#include "bus-internal.h"
+
+/* ipcbus_process() calls per libevent wake-up, so one busy bus cannot starve the loop. */
+#define EVENT_BATCH_MAX 64u
+
+_public_ int ipcbus_get_fd(ipcbus_bus *bus)
+{
+        if (!bus)
+                return -EINVAL;
+        if (bus->closed)
+                return -ENOTCONN;
+        return bus->fd;
+}
+
+_public_ int ipcbus_get_events(ipcbus_bus *bus)
+{
+        if (!bus)
+                return -EINVAL;
+        if (!bus->open)
+                return 0;
+        return POLLIN | (bus->wqueue.len > 0 ? POLLOUT : 0);
+}
+
+/* Work that ipcbus_process can do without waiting for the socket. */
+static bool bus_has_work(ipcbus_bus *bus)
+{
+        if (bus->closed)
+                return false;
+        if (bus->rqueue.len > 0)
+                return true;
+        /* after a hang-up: pending calls to fail, then the hang-up to report */
+        return !bus->open && (bus->slots[SLOT_CALL].first || !bus->hangup_reported);
+}
+
+_public_ int ipcbus_get_timeout(ipcbus_bus *bus, uint64_t *ret_usec)
+{
+        if (!bus || !ret_usec)
+                return -EINVAL;
+
+        if (bus_has_work(bus))
+                *ret_usec = 0;
+        else if (bus->open && bus->slots[SLOT_CALL].first)
+                *ret_usec = bus->slots[SLOT_CALL].first->call.deadline;
+        else
+                *ret_usec = UINT64_MAX;
+        return 0;
+}
+
+/* Dispatch the oldest queued message. Returns 1, or -ENOMEM (it stays queued). */
+static int process_dispatch(ipcbus_bus *bus)
+{
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *m = NULL;
+
+        m = message_new(bus, msg_queue_at(&bus->rqueue, 0));
+        if (!m)
+                return -ENOMEM;
+        msg_unref(msg_queue_pop(&bus->rqueue));
+        slot_dispatch(bus, m);
+        return 1;
+}
+
+/* After a hang-up: fail one pending call with Disconnected, else report the hang-up once. */
+static int process_hangup(ipcbus_bus *bus)
+{
+        ipcbus_slot *s = bus->slots[SLOT_CALL].first;
+        int r;
+
+        if (s) {
+                r = slot_fail_call(s, IPCBUS_ERROR_DISCONNECTED, "The connection to the bus was lost");
+                return r < 0 ? r : 1;
+        }
+        if (!bus->hangup_reported) {
+                bus->hangup_reported = true;
+                return bus->hangup_error;
+        }
+        return -ENOTCONN;
+}
+
+/* Expire the earliest pending call if its deadline passed: 1 if one did, 0 if none, -ENOMEM. */
+static int process_timeout(ipcbus_bus *bus)
+{
+        ipcbus_slot *s = bus->slots[SLOT_CALL].first;
+        int r;
+
+        if (!s || s->call.deadline > bus_now_usec())
+                return 0;
+        r = slot_fail_call(s, IPCBUS_ERROR_TIMEOUT, "The method call timed out");
+        return r < 0 ? r : 1;
+}
+
+/* Write what can be written, read if nothing is queued, then do one unit of work. */
+static int process_one(ipcbus_bus *bus)
+{
+        bool did_io = false;
+        int r;
+
+        if (bus->open)
+                did_io = bus_write(bus) > 0;
+        if (bus->rqueue.len == 0 && bus->open) {
+                r = bus_read(bus, 0, NULL);
+                if (r < 0)
+                        return r;
+                did_io = did_io || r > 0;
+        }
+        if (bus->rqueue.len > 0)
+                return process_dispatch(bus);
+        if (!bus->open)
+                return process_hangup(bus);
+        r = process_timeout(bus);
+        if (r != 0)
+                return r;
+        return did_io;
+}
+
+_public_ int ipcbus_process(ipcbus_bus *bus)
+{
+        int r;
+
+        if (!bus)
+                return -EINVAL;
+        if (bus->closed)
+                return -ENOTCONN;
+        if (bus->processing)
+                return -EBUSY;
+
+        /* callbacks may close the bus: keep the struct until we are done with it */
+        bus_ref(bus);
+        bus->processing = true;
+        r = process_one(bus);
+        bus->processing = false;
+        bus_unref(bus);
+        return r;
+}
+
+_public_ int ipcbus_wait(ipcbus_bus *bus, uint64_t timeout_usec)
+{
+        uint64_t deadline, now;
+        int r;
+
+        if (!bus)
+                return -EINVAL;
+        if (bus->closed)
+                return -ENOTCONN;
+
+        ipcbus_get_timeout(bus, &deadline);
+        if (deadline == 0)
+                return 1;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        now = bus_now_usec();
+        if (deadline != UINT64_MAX) {
+                if (deadline <= now)
+                        return 1;
+                if (deadline - now < timeout_usec)
+                        timeout_usec = deadline - now;
+        }
+
+        r = bus_poll(bus, (short) ipcbus_get_events(bus), timeout_usec);
+        if (r != 0)
+                return r;
+        /* an async call's deadline passing is something to process too */
+        return deadline != UINT64_MAX && bus_now_usec() >= deadline;
+}
+
+_public_ int ipcbus_flush(ipcbus_bus *bus)
+{
+        int r;
+
+        if (!bus)
+                return -EINVAL;
+
+        for (;;) {
+                if (!bus->open)
+                        return bus->closed ? -ENOTCONN : bus->hangup_error;
+                bus_write(bus);
+                if (!bus->open)
+                        continue;
+                if (bus->wqueue.len == 0)
+                        return 0;
+                r = bus_poll(bus, POLLOUT, UINT64_MAX);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* ---- libevent ---- */
+
+/* Arm EV_WRITE exactly while output is queued. */
+void bus_event_update_write(ipcbus_bus *bus)
+{
+        bool want;
+
+        if (!bus->event_base)
+                return;
+        want = bus->open && bus->wqueue.len > 0;
+        if (want == bus->ev_write_armed)
+                return;
+        if (want)
+                event_add(bus->ev_write, NULL);
+        else
+                event_del(bus->ev_write);
+        bus->ev_write_armed = want;
+}
+
+/*
+ * Re-arm the events after the bus changed: read while open, write while
+ * output is queued, the timer for the next deadline (now, if work is queued).
+ */
+void bus_event_update(ipcbus_bus *bus)
+{
+        uint64_t when, now;
+
+        if (!bus->event_base)
+                return;
+        if (!bus->open)
+                event_del(bus->ev_read);
+        bus_event_update_write(bus);
+
+        ipcbus_get_timeout(bus, &when);
+        if (when == UINT64_MAX) {
+                event_del(bus->ev_timer);
+        } else {
+                struct timeval tv = { 0, 0 };
+
+                now = bus_now_usec();
+                if (when > now) {
+                        uint64_t d = when - now;
+
+                        tv.tv_sec = (time_t) (d / 1000000u);
+                        tv.tv_usec = (suseconds_t) (d % 1000000u);
+                }
+                event_add(bus->ev_timer, &tv);
+        }
+}
+
+/* Read, write or timer readiness: process a bounded batch, then re-arm. */
+static void bus_event_cb(evutil_socket_t fd, short what, void *userdata)
+{
+        ipcbus_bus *bus = userdata;
+
+        bus_ref(bus);
+        for (unsigned i = 0; i < EVENT_BATCH_MAX; i++)
+                if (ipcbus_process(bus) <= 0)
+                        break;
+        bus_event_update(bus);
+        bus_unref(bus);
+}
+
+_public_ int ipcbus_attach_event(ipcbus_bus *bus, struct event_base *base)
+{
+        if (!bus || !base)
+                return -EINVAL;
+        if (bus->event_base)
+                return -EBUSY;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        bus->ev_read = event_new(base, bus->fd, EV_READ | EV_PERSIST, bus_event_cb, bus);
+        bus->ev_write = event_new(base, bus->fd, EV_WRITE | EV_PERSIST, bus_event_cb, bus);
+        bus->ev_timer = evtimer_new(base, bus_event_cb, bus);
+        if (!bus->ev_read || !bus->ev_write || !bus->ev_timer || event_add(bus->ev_read, NULL) < 0) {
+                bus->event_base = base;
+                ipcbus_detach_event(bus);
+                return -ENOMEM;
+        }
+        bus->event_base = base;
+        bus->ev_write_armed = false;
+        bus_event_update(bus);
+        return 0;
+}
+
+_public_ int ipcbus_detach_event(ipcbus_bus *bus)
+{
+        if (!bus)
+                return -EINVAL;
+        if (bus->ev_read)
+                event_free(bus->ev_read);
+        if (bus->ev_write)
+                event_free(bus->ev_write);
+        if (bus->ev_timer)
+                event_free(bus->ev_timer);
+        bus->ev_read = bus->ev_write = bus->ev_timer = NULL;
+        bus->event_base = NULL;
+        bus->ev_write_armed = false;
+        return 0;
+}

@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Slots: the registrations of a connection (pending async calls, signal
+ * matches, filters, exported objects), and the dispatch of one incoming
+ * message to them.
+ *
+ * Ownership: a slot returned to the user holds one reference, the user's;
+ * the bus only links it, and dropping that reference unregisters it. A
+ * floating slot (the user asked for no handle) is owned by the bus: it is
+ * freed after its answer (calls) or when the connection is closed. While a
+ * callback runs, the dispatcher holds a reference of its own, so user code
+ * may drop any slot, or close the bus, from inside any callback.
+ */
+#include <string.h>
+
+#include "bus-internal.h"
+#include "jbuf.h"
+#include "names.h"
+#include "proto-error.h"
+
+static bool streq(const char *a, const char *b)
+{
+        return a && b && strcmp(a, b) == 0;
+}
+
+/* A new, unlinked slot with one reference. Returns 0 or -ENOMEM. */
+int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata,
+             ipcbus_slot **ret)
+{
+        ipcbus_slot *s;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->n_ref = 1;
+        s->type = type;
+        s->floating = floating;
+        s->callback = callback;
+        s->userdata = userdata;
+        if (type == SLOT_MATCH)
+                match_rule_init(&s->match.rule);
+        *ret = s;
+        return 0;
+}
+
+ipcbus_slot *slot_ref(ipcbus_slot *s)
+{
+        s->n_ref++;
+        return s;
+}
+
+void slot_unref(ipcbus_slot *s)
+{
+        if (!s || --s->n_ref > 0)
+                return;
+
+        slot_unlink(s);
+        switch (s->type) {
+        case SLOT_MATCH:
+                match_rule_deinit(&s->match.rule);
+                free(s->match.rule_json);
+                break;
+        case SLOT_OBJECT:
+                free(s->object.path);
+                free(s->object.interface);
+                break;
+        default:
+                break;
+        }
+        free(s);
+}
+
+_public_ ipcbus_slot *ipcbus_slot_unref(ipcbus_slot *slot)
+{
+        slot_unref(slot);
+        return NULL;
+}
+
+_public_ void *ipcbus_slot_get_userdata(ipcbus_slot *slot)
+{
+        return slot ? slot->userdata : NULL;
+}
+
+/*
+ * Register s with bus. Pending calls are kept ordered by deadline; as most
+ * calls share one timeout, the place is searched from the tail.
+ */
+void slot_link(ipcbus_slot *s, ipcbus_bus *bus)
+{
+        struct slot_list *l = &bus->slots[s->type];
+        ipcbus_slot *after = l->last;
+
+        if (s->type == SLOT_CALL)
+                while (after && after->call.deadline > s->call.deadline)
+                        after = after->prev;
+
+        s->prev = after;
+        s->next = after ? after->next : l->first;
+        if (s->next)
+                s->next->prev = s;
+        else
+                l->last = s;
+        if (after)
+                after->next = s;
+        else
+                l->first = s;
+
+        s->bus = bus;
+        bus->generation++;
+}
+
+/* {"rule": <rule_json>} for AddMatch and RemoveMatch; NULL on allocation failure. */
+static char *match_body(const char *rule_json)
+{
+        struct jbuf b;
+        char *body;
+        size_t len;
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"rule\":");
+        jbuf_puts(&b, rule_json);
+        jbuf_putc(&b, '}');
+        body = jbuf_steal(&b, &len);
+        jbuf_deinit(&b);
+        return body;
+}
+
+/* Tell the broker a match is gone, without waiting (no_reply). Best effort. */
+static void match_remove(ipcbus_bus *bus, const char *rule_json)
+{
+        _cleanup_(msg_unrefp) struct msg *m = NULL;
+        _cleanup_(freep) char *body = NULL;
+
+        body = match_body(rule_json);
+        if (!body)
+                return;
+        if (bus_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "RemoveMatch", body,
+                           0, true, &m) < 0)
+                return;
+        (void) bus_send(bus, m);
+}
+
+/* Unregister s (no-op when it is not registered). The reference count is untouched. */
+void slot_unlink(ipcbus_slot *s)
+{
+        ipcbus_bus *bus = s->bus;
+        struct slot_list *l;
+
+        if (!bus)
+                return;
+        l = &bus->slots[s->type];
+        if (s->prev)
+                s->prev->next = s->next;
+        else
+                l->first = s->next;
+        if (s->next)
+                s->next->prev = s->prev;
+        else
+                l->last = s->prev;
+        s->prev = s->next = NULL;
+        s->bus = NULL;
+        bus->generation++;
+
+        if (s->type == SLOT_MATCH && bus->open && !bus->monitor)
+                match_remove(bus, s->match.rule_json);
+}
+
+/* The bus is closing: unregister every slot, freeing the floating ones. */
+void slot_disconnect_all(ipcbus_bus *bus)
+{
+        for (unsigned t = 0; t < _SLOT_TYPE_MAX; t++) {
+                ipcbus_slot *s;
+
+                while ((s = bus->slots[t].first)) {
+                        bool floating = s->floating;
+
+                        slot_unlink(s);
+                        if (floating)
+                                slot_unref(s);
+                }
+        }
+}
+
+/* ---- pending calls ---- */
+
+/* Unregister a pending call and run its callback with the answer m. */
+static void call_complete(ipcbus_slot *s, ipcbus_message *m)
+{
+        ipcbus_error e = IPCBUS_ERROR_NULL;
+        bool floating = s->floating;
+
+        slot_ref(s);
+        slot_unlink(s);
+        if (s->callback)
+                (void) s->callback(m, s->userdata, &e);
+        ipcbus_error_free(&e);
+        if (floating)
+                slot_unref(s);  /* the bus's reference */
+        slot_unref(s);
+}
+
+/*
+ * End a pending call locally with a synthesised error (Timeout,
+ * Disconnected) that looks as if the driver had sent it. Returns 0 or
+ * -ENOMEM (the call stays pending then).
+ */
+int slot_fail_call(ipcbus_slot *s, const char *error_name, const char *text)
+{
+        _cleanup_(msg_unrefp) struct msg *m = NULL;
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *msg = NULL;
+        ipcbus_bus *bus = s->bus;
+        int r;
+
+        r = message_build_error(s->call.serial, UINT32_MAX, IPCBUS_DRIVER_NAME, bus->unique_name, error_name, text,
+                                &m);
+        if (r < 0)
+                return r;
+        msg = message_new(bus, m);
+        if (!msg)
+                return -ENOMEM;
+        call_complete(s, msg);
+        return 0;
+}
+
+static void dispatch_reply(ipcbus_bus *bus, ipcbus_message *m)
+{
+        uint32_t serial = m->msg->h.reply_serial;
+
+        if (serial == 0)
+                return;
+        for (ipcbus_slot *s = bus->slots[SLOT_CALL].first; s; s = s->next)
+                if (s->call.serial == serial) {
+                        call_complete(s, m);
+                        return;
+                }
+}
+
+/* ---- filters and matches ---- */
+
+/*
+ * Run the callbacks of one list (filters, or the matches whose rule selects
+ * m) once each. If callbacks change the registrations, the walk starts over,
+ * skipping slots that already ran in this round. Returns true when a filter
+ * consumed the message.
+ */
+static bool dispatch_list(ipcbus_bus *bus, enum slot_type type, ipcbus_message *m)
+{
+        unsigned iteration = ++bus->iteration;
+        unsigned generation;
+
+restart:
+        generation = bus->generation;
+        for (ipcbus_slot *s = bus->slots[type].first; s; s = s->next) {
+                ipcbus_error e = IPCBUS_ERROR_NULL;
+                int r;
+
+                if (s->iteration == iteration)
+                        continue;
+                s->iteration = iteration;
+                if (type == SLOT_MATCH && !match_rule_matches(&s->match.rule, m->msg, NULL, NULL))
+                        continue;
+
+                slot_ref(s);
+                r = s->callback(m, s->userdata, &e);
+                ipcbus_error_free(&e);
+                slot_unref(s);
+
+                if (type == SLOT_FILTER && r > 0)
+                        return true;
+                if (bus->generation != generation)
+                        goto restart;
+        }
+        return false;
+}
+
+_public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_message_handler callback,
+                               void *userdata)
+{
+        ipcbus_slot *s;
+        int r;
+
+        if (!bus || !callback)
+                return -EINVAL;
+        if (bus->closed)
+                return -ENOTCONN;
+
+        r = slot_new(SLOT_FILTER, !ret_slot, callback, userdata, &s);
+        if (r < 0)
+                return r;
+        slot_link(s, bus);
+        if (ret_slot)
+                *ret_slot = s;
+        return 0;
+}
+
+_public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *rule,
+                              ipcbus_message_handler callback, void *userdata)
+{
+        _cleanup_(freep) char *body = NULL;
+        ipcbus_slot *s;
+        int r;
+
+        if (!bus || !rule || !callback)
+                return -EINVAL;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        r = slot_new(SLOT_MATCH, !ret_slot, callback, userdata, &s);
+        if (r < 0)
+                return r;
+
+        r = match_rule_parse_string(&s->match.rule, rule);
+        if (r == 0) {
+                if (s->match.rule.type == MSG_TYPE_INVALID)
+                        s->match.rule.type = MSG_SIGNAL;
+                r = match_rule_to_json(&s->match.rule, &s->match.rule_json);
+        }
+        if (r == 0) {
+                body = match_body(s->match.rule_json);
+                r = body ? bus_call_driver(bus, "AddMatch", body, NULL, NULL) : -ENOMEM;
+        }
+        if (r != 0) {
+                slot_unref(s);
+                return error_from_proto(r);
+        }
+
+        slot_link(s, bus);
+        if (ret_slot)
+                *ret_slot = s;
+        return 0;
+}
+
+/* ---- objects ---- */
+
+static bool methods_valid(const ipcbus_method *methods)
+{
+        for (const ipcbus_method *m = methods; m->member; m++)
+                if (!names_is_member(m->member) || !m->handler)
+                        return false;
+        return true;
+}
+
+static const ipcbus_method *object_find_method(const ipcbus_slot *s, const char *member)
+{
+        for (const ipcbus_method *m = s->object.methods; m->member; m++)
+                if (streq(m->member, member))
+                        return m;
+        return NULL;
+}
+
+_public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *path, const char *interface,
+                               const ipcbus_method *methods, void *userdata)
+{
+        ipcbus_slot *s;
+        int r;
+
+        if (!bus || !path || !names_is_path(path) || !interface || !names_is_interface(interface) || !methods ||
+            !methods_valid(methods))
+                return -EINVAL;
+        if (bus->closed)
+                return -ENOTCONN;
+        for (s = bus->slots[SLOT_OBJECT].first; s; s = s->next)
+                if (streq(s->object.path, path) && streq(s->object.interface, interface))
+                        return -EEXIST;
+
+        r = slot_new(SLOT_OBJECT, !ret_slot, NULL, userdata, &s);
+        if (r < 0)
+                return r;
+        s->object.path = strdup(path);
+        s->object.interface = strdup(interface);
+        s->object.methods = methods;
+        if (!s->object.path || !s->object.interface) {
+                slot_unref(s);
+                return -ENOMEM;
+        }
+
+        slot_link(s, bus);
+        if (ret_slot)
+                *ret_slot = s;
+        return 0;
+}
+
+/* Run a method handler; a negative return becomes an error reply unless it already answered. */
+static void object_run_method(ipcbus_slot *s, const ipcbus_method *method, ipcbus_message *m)
+{
+        ipcbus_error e = IPCBUS_ERROR_NULL;
+        int r;
+
+        slot_ref(s);
+        r = method->handler(m, s->userdata, &e);
+        slot_unref(s);
+
+        if (r < 0 && !m->replied) {
+                if (ipcbus_error_is_set(&e))
+                        (void) ipcbus_reply_error(m, e.name, e.message);
+                else
+                        (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_FAILED, "%s", ipcbus_strerror(r));
+        }
+        ipcbus_error_free(&e);
+}
+
+/*
+ * An incoming call: org.ipcbus.Peer.Ping is answered on every path; else the
+ * object exported at the path with the call's interface (or, without one,
+ * the first interface there having the member) runs it.
+ */
+static void dispatch_call(ipcbus_bus *bus, ipcbus_message *m)
+{
+        const struct msg_header *h = &m->msg->h;
+        bool path_known = false, interface_known = false;
+
+        if (streq(h->interface, BUS_PEER_INTERFACE)) {
+                if (streq(h->member, "Ping"))
+                        (void) ipcbus_reply(m, "{}");
+                else
+                        (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_METHOD, "No method %s in interface %s",
+                                                   h->member, h->interface);
+                return;
+        }
+
+        for (ipcbus_slot *s = bus->slots[SLOT_OBJECT].first; s; s = s->next) {
+                const ipcbus_method *method;
+
+                if (!streq(s->object.path, h->path))
+                        continue;
+                path_known = true;
+                if (h->interface && !streq(s->object.interface, h->interface))
+                        continue;
+                interface_known = true;
+                method = object_find_method(s, h->member);
+                if (method) {
+                        object_run_method(s, method, m);
+                        return;
+                }
+        }
+
+        if (!h->interface && streq(h->member, "Ping"))
+                (void) ipcbus_reply(m, "{}");
+        else if (!path_known)
+                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_OBJECT, "No object at path %s", h->path);
+        else if (!interface_known)
+                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_INTERFACE, "No interface %s at path %s",
+                                           h->interface, h->path);
+        else if (h->interface)
+                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_METHOD, "No method %s in interface %s at path %s",
+                                           h->member, h->interface, h->path);
+        else
+                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_METHOD, "No method %s at path %s", h->member,
+                                           h->path);
+}
+
+/*
+ * Dispatch one incoming message: filters first (one may consume it), then by
+ * type to the pending call it answers, the matching signal subscriptions, or
+ * the exported object. A monitor only runs filters: what it receives is
+ * other connections' traffic.
+ */
+void slot_dispatch(ipcbus_bus *bus, ipcbus_message *m)
+{
+        if (dispatch_list(bus, SLOT_FILTER, m))
+                return;
+        if (bus->monitor || bus->closed)
+                return;
+
+        switch (m->msg->h.type) {
+        case MSG_RETURN:
+        case MSG_ERROR:
+                dispatch_reply(bus, m);
+                break;
+        case MSG_SIGNAL:
+                dispatch_list(bus, SLOT_MATCH, m);
+                break;
+        case MSG_CALL:
+                dispatch_call(bus, m);
+                break;
+        default:
+                break;
+        }
+}

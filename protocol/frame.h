@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Framing (PROTOCOL.md, "Framing"): the 16-byte prefix and an incremental
+ * reader that cuts whole frames out of a byte stream arriving in pieces of
+ * any size (one byte at a time works).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct frame_prefix {
+        uint8_t version;
+        uint16_t n_fds;
+        uint32_t header_len;
+        uint32_t body_len;
+};
+
+/* Write the 16-byte prefix for the given lengths into out. */
+void frame_prefix_encode(uint8_t out[16], uint32_t header_len, uint32_t body_len, uint16_t n_fds);
+
+/*
+ * Decode and check a prefix against the protocol's hard limits and the given
+ * caller limits (0 means the protocol maximum). Returns 0 or PROTO_E_BAD_MAGIC,
+ * PROTO_E_BAD_VERSION, PROTO_E_BAD_RESERVED, PROTO_E_HEADER_EMPTY,
+ * PROTO_E_HEADER_TOO_LARGE, PROTO_E_BODY_TOO_LARGE, PROTO_E_TOO_MANY_FDS.
+ */
+int frame_prefix_decode(const uint8_t in[16], uint32_t max_header, uint32_t max_body, struct frame_prefix *ret);
+
+/*
+ * Incremental reader. The owner reads into the space frame_reader_space()
+ * hands out, reports the count with frame_reader_commit(), then takes frames
+ * with frame_reader_next() until it returns 0. A frame is returned as a view
+ * into the reader's buffer, valid until the next call on the reader.
+ */
+struct frame_reader {
+        uint8_t *buf;
+        size_t size;       /* allocated */
+        size_t start;      /* first unconsumed byte */
+        size_t end;        /* one past the last byte read */
+        uint32_t max_header;
+        uint32_t max_body;
+        int error;         /* sticky PROTO_E_* once the stream is broken */
+};
+
+struct frame_view {
+        const uint8_t *data;    /* the whole frame: prefix, header, body */
+        size_t size;
+        struct frame_prefix prefix;
+        const char *header;     /* data + 16 */
+        const char *body;       /* header + header_len; NULL when body_len == 0 */
+};
+
+void frame_reader_init(struct frame_reader *r, uint32_t max_header, uint32_t max_body);
+void frame_reader_deinit(struct frame_reader *r);
+
+/*
+ * Return free space of at least `want` bytes (more if the frame being read
+ * needs it) at *ret_ptr with its size; -ENOMEM on allocation failure.
+ */
+int frame_reader_space(struct frame_reader *r, size_t want, uint8_t **ret_ptr, size_t *ret_size);
+void frame_reader_commit(struct frame_reader *r, size_t n);
+
+/*
+ * Returns 1 with *ret set when a whole frame is available, 0 when more bytes
+ * are needed, or a PROTO_E_* framing code (>= 2, sticky) when the stream is
+ * broken. Never allocates.
+ */
+int frame_reader_next(struct frame_reader *r, struct frame_view *ret);
+
+/* Bytes received and not yet returned as frames (0 at a clean frame boundary). */
+size_t frame_reader_pending(const struct frame_reader *r);

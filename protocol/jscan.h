@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A one-pass JSON scanner that builds no tree.
+ *
+ * The broker uses it to check a body is well-formed UTF-8 JSON without
+ * parsing it into objects, to read the flat header object, and, only when a
+ * match rule asks, to pull the top-level string members out of a body.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum jscan_kind {
+        JSCAN_NONE = 0,
+        JSCAN_OBJECT,
+        JSCAN_ARRAY,
+        JSCAN_STRING,
+        JSCAN_NUMBER,
+        JSCAN_TRUE,
+        JSCAN_FALSE,
+        JSCAN_NULL,
+};
+
+/*
+ * Check that data[0..len) holds exactly one JSON value (RFC 8259, optional
+ * whitespace around it), that all of it is valid UTF-8 (no overlongs, no
+ * surrogates, no NUL bytes, \u escapes paired correctly) and that arrays and
+ * objects nest at most max_depth deep. Returns 0 and sets *ret_kind (if not
+ * NULL) to the kind of the top-level value, or PROTO_E_BAD_UTF8,
+ * PROTO_E_BAD_JSON or PROTO_E_TOO_DEEP.
+ */
+int jscan_validate(const char *data, size_t len, unsigned max_depth, enum jscan_kind *ret_kind);
+
+/* One member of an object, as jscan_object_next yields it. */
+struct jscan_member {
+        const char *key;        /* raw key bytes, between the quotes, escapes not decoded */
+        size_t key_len;
+        enum jscan_kind kind;
+        const char *value;      /* raw value bytes; for strings, between the quotes */
+        size_t value_len;
+        bool escaped;           /* key or string value contains backslash escapes */
+};
+
+/* Iterator over the members of a top-level object that jscan_validate accepted. */
+struct jscan_iter {
+        const char *p;
+        const char *end;
+};
+
+/* Start iterating the object in data[0..len). Returns 0, or PROTO_E_HEADER_NOT_OBJECT
+ * if the value is not an object. */
+int jscan_object_begin(struct jscan_iter *it, const char *data, size_t len);
+
+/* Yield the next member. Returns 1 with *ret filled, 0 at the end of the object.
+ * The input must have passed jscan_validate. */
+int jscan_object_next(struct jscan_iter *it, struct jscan_member *ret);
+
+/*
+ * Decode a raw JSON string (the bytes between the quotes, as a jscan_member
+ * gives them) into dst, which must hold at least raw_len + 1 bytes (decoding
+ * never grows a string). Returns the decoded length; dst is NUL-terminated.
+ * Input must have passed jscan_validate.
+ */
+size_t jscan_string_decode(const char *raw, size_t raw_len, char *dst);
+
+/* True when the raw key (escapes allowed) equals the NUL-terminated `s`. */
+bool jscan_key_equal(const struct jscan_member *m, const char *s);
+
+/* Parse a raw JSON number as an integer in [min, max]; returns 0 or -ERANGE/-EINVAL. */
+int jscan_number_to_int64(const char *raw, size_t raw_len, int64_t min, int64_t max, int64_t *ret);

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Match rules (PROTOCOL.md, "Match rules"): which messages a subscriber or a
+ * monitor receives. On the wire a rule is a JSON object
+ *   {"type":"signal","sender":"org.x","interface":"org.x.I","member":"M",
+ *    "path":"/p","path_namespace":"/p","destination":":1.4",
+ *    "args":{"name":"value"}}
+ * with every key optional. Tools also accept the D-Bus-like string form
+ *   type=signal,member=M,arg.name=value      (values may be 'quoted')
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "message.h"
+
+struct match_arg {
+        char *key;
+        char *value;
+};
+
+struct match_rule {
+        enum msg_type type;     /* MSG_TYPE_INVALID = any */
+        char *sender;
+        char *interface;
+        char *member;
+        char *path;
+        char *path_namespace;
+        char *destination;
+        struct match_arg *args; /* sorted by key, keys unique */
+        size_t n_args;
+};
+
+#define MATCH_ARGS_MAX 16
+
+void match_rule_init(struct match_rule *r);
+void match_rule_deinit(struct match_rule *r);
+
+/* Parse the JSON object form. Returns 0, -ENOMEM or PROTO_E_BAD_MATCH (unknown
+ * key, wrong type, invalid name, path and path_namespace both set, too many args). */
+int match_rule_parse_json(struct match_rule *r, const char *json, size_t len);
+/* Parse the string form. Same returns. An empty string is the rule matching everything. */
+int match_rule_parse_string(struct match_rule *r, const char *s);
+/* The canonical JSON object text of a rule (keys in the order above); caller frees. */
+int match_rule_to_json(const struct match_rule *r, char **ret);
+
+bool match_rule_equal(const struct match_rule *a, const struct match_rule *b);
+
+/*
+ * Is `well_known` currently owned by `unique`? The broker answers from its
+ * name registry; rules whose sender is a unique name never ask.
+ */
+typedef bool (*match_owner_fn)(const char *well_known, const char *unique, void *userdata);
+
+/*
+ * Whether message m matches rule r. `owns` resolves a well-known sender key;
+ * when it is NULL such a key is taken as satisfied (the client library, which
+ * the broker has already filtered for). Arg keys look into the body only when
+ * the rule has any (msg_get_args; an allocation failure counts as no match).
+ */
+bool match_rule_matches(const struct match_rule *r, struct msg *m, match_owner_fn owns, void *userdata);

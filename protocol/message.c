@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipcbus/wire.h"
+#include "jbuf.h"
+#include "jscan.h"
+#include "message.h"
+#include "names.h"
+#include "proto-error.h"
+
+static const char *const msg_type_names[] = {
+        [MSG_CALL] = "call",
+        [MSG_RETURN] = "return",
+        [MSG_ERROR] = "error",
+        [MSG_SIGNAL] = "signal",
+};
+
+const char *msg_type_to_string(enum msg_type t)
+{
+        if (t < MSG_CALL || t > MSG_SIGNAL)
+                return NULL;
+        return msg_type_names[t];
+}
+
+enum msg_type msg_type_from_string(const char *s)
+{
+        for (int t = MSG_CALL; t <= MSG_SIGNAL; t++)
+                if (s && strcmp(s, msg_type_names[t]) == 0)
+                        return (enum msg_type) t;
+        return MSG_TYPE_INVALID;
+}
+
+void msg_header_init(struct msg_header *h)
+{
+        *h = (struct msg_header){ .sender_uid = -1, .sender_pid = -1 };
+}
+
+/* Header fields, in canonical order; the bit of each in a "seen" mask. */
+enum field {
+        F_SENDER,
+        F_SENDER_UID,
+        F_SENDER_PID,
+        F_TYPE,
+        F_SERIAL,
+        F_REPLY_SERIAL,
+        F_DESTINATION,
+        F_PATH,
+        F_INTERFACE,
+        F_MEMBER,
+        F_ERROR,
+        F_NO_REPLY,
+        F_NO_AUTO_START,
+        F_TIMEOUT_MS,
+        _F_MAX,
+};
+
+static const char *const field_names[_F_MAX] = {
+        "sender", "sender_uid", "sender_pid", "type", "serial", "reply_serial", "destination",
+        "path", "interface", "member", "error", "no_reply", "no_auto_start", "timeout_ms",
+};
+
+#define BIT(f) (1u << (f))
+#define BROKER_FIELDS (BIT(F_SENDER) | BIT(F_SENDER_UID) | BIT(F_SENDER_PID))
+#define CALL_ONLY (BIT(F_NO_REPLY) | BIT(F_NO_AUTO_START) | BIT(F_TIMEOUT_MS))
+
+/* Per type: fields required, fields allowed (beyond broker fields, type and serial). */
+static const struct {
+        unsigned required;
+        unsigned allowed;
+} type_rules[] = {
+        [MSG_CALL] = { BIT(F_PATH) | BIT(F_MEMBER),
+                       BIT(F_PATH) | BIT(F_MEMBER) | BIT(F_DESTINATION) | BIT(F_INTERFACE) | CALL_ONLY },
+        [MSG_RETURN] = { BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION), BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION) },
+        [MSG_ERROR] = { BIT(F_REPLY_SERIAL) | BIT(F_ERROR),
+                        BIT(F_REPLY_SERIAL) | BIT(F_ERROR) | BIT(F_DESTINATION) },
+        [MSG_SIGNAL] = { BIT(F_PATH) | BIT(F_INTERFACE) | BIT(F_MEMBER),
+                         BIT(F_PATH) | BIT(F_INTERFACE) | BIT(F_MEMBER) | BIT(F_DESTINATION) },
+};
+
+/*
+ * Check a decoded header against PROTOCOL.md sections 3-5. `present` is the
+ * mask of fields present (booleans count only when true).
+ */
+static int header_check(const struct msg_header *h, unsigned present, unsigned flags)
+{
+        unsigned required, allowed;
+
+        if ((present & BROKER_FIELDS) && !(flags & MSG_PARSE_FROM_BROKER))
+                return PROTO_E_BROKER_FIELD;
+        if (!(present & BIT(F_TYPE)) || !(present & BIT(F_SERIAL)))
+                return PROTO_E_MISSING_FIELD;
+        if (h->type < MSG_CALL || h->type > MSG_SIGNAL)
+                return PROTO_E_UNKNOWN_TYPE;
+        required = type_rules[h->type].required;
+        allowed = type_rules[h->type].allowed | BROKER_FIELDS | BIT(F_TYPE) | BIT(F_SERIAL);
+        /* The broker's last word before closing a connection answers no call. */
+        if (h->type == MSG_ERROR && (flags & MSG_PARSE_FROM_BROKER))
+                required &= ~BIT(F_REPLY_SERIAL);
+        if ((present & required) != required)
+                return PROTO_E_MISSING_FIELD;
+        if (present & ~allowed)
+                return PROTO_E_FIELD_NOT_ALLOWED;
+        if (h->sender && !names_is_bus_name(h->sender) && strcmp(h->sender, IPCBUS_DRIVER_NAME) != 0)
+                return PROTO_E_BAD_BUS_NAME;
+        if (h->destination && !names_is_bus_name(h->destination))
+                return PROTO_E_BAD_BUS_NAME;
+        if (h->path && !names_is_path(h->path))
+                return PROTO_E_BAD_PATH;
+        if (h->interface && !names_is_interface(h->interface))
+                return PROTO_E_BAD_INTERFACE;
+        if (h->member && !names_is_member(h->member))
+                return PROTO_E_BAD_MEMBER;
+        if (h->error_name && !names_is_error_name(h->error_name))
+                return PROTO_E_BAD_ERROR_NAME;
+        return 0;
+}
+
+static int field_lookup(const struct jscan_member *m)
+{
+        for (int f = 0; f < _F_MAX; f++)
+                if (jscan_key_equal(m, field_names[f]))
+                        return f;
+        return -1;
+}
+
+/* Decode one string field into the arena; returns the string. */
+static const char *arena_string(char **arena, const struct jscan_member *m)
+{
+        char *s = *arena;
+        size_t n = m->escaped ? jscan_string_decode(m->value, m->value_len, s) : m->value_len;
+
+        if (!m->escaped) {
+                memcpy(s, m->value, n);
+                s[n] = '\0';
+        }
+        *arena += n + 1;
+        return s;
+}
+
+/*
+ * Decode the header object into h, strings into the arena (which must hold
+ * header_len + _F_MAX bytes). Reads every member even after an error so the
+ * serial is known for the error reply. Returns 0 or a PROTO_E_* code.
+ */
+static int header_decode(const char *text, size_t len, char *arena, unsigned flags, struct msg_header *h,
+                         unsigned *ret_present)
+{
+        struct jscan_iter it;
+        struct jscan_member m;
+        unsigned present = 0, seen = 0;
+        int err = 0, r;
+
+        msg_header_init(h);
+        r = jscan_object_begin(&it, text, len);
+        if (r)
+                return r;
+        while (jscan_object_next(&it, &m) > 0) {
+                int f = field_lookup(&m), e = 0;
+                int64_t v;
+
+                if (f < 0) {
+                        e = PROTO_E_UNKNOWN_FIELD;
+                        goto next;
+                }
+                if (seen & BIT(f)) {
+                        e = PROTO_E_DUPLICATE_FIELD;
+                        goto next;
+                }
+                seen |= BIT(f);
+                switch (f) {
+                case F_SERIAL:
+                case F_REPLY_SERIAL:
+                case F_SENDER_UID:
+                case F_SENDER_PID:
+                case F_TIMEOUT_MS: {
+                        int64_t min = 1, max = UINT32_MAX;
+                        if (m.kind != JSCAN_NUMBER) {
+                                e = PROTO_E_FIELD_TYPE;
+                                break;
+                        }
+                        if (f == F_SENDER_UID || f == F_SENDER_PID)
+                                min = 0;
+                        if (f == F_TIMEOUT_MS || f == F_SENDER_PID)
+                                max = INT32_MAX;
+                        if (jscan_number_to_int64(m.value, m.value_len, min, max, &v) < 0) {
+                                e = (f == F_TIMEOUT_MS) ? PROTO_E_BAD_TIMEOUT
+                                    : (f == F_SERIAL || f == F_REPLY_SERIAL) ? PROTO_E_BAD_SERIAL
+                                                                             : PROTO_E_FIELD_TYPE;
+                                break;
+                        }
+                        if (f == F_SERIAL)
+                                h->serial = (uint32_t) v;
+                        else if (f == F_REPLY_SERIAL)
+                                h->reply_serial = (uint32_t) v;
+                        else if (f == F_SENDER_UID)
+                                h->sender_uid = v;
+                        else if (f == F_SENDER_PID)
+                                h->sender_pid = v;
+                        else
+                                h->timeout_ms = (uint32_t) v;
+                        present |= BIT(f);
+                        break;
+                }
+                case F_NO_REPLY:
+                case F_NO_AUTO_START:
+                        if (m.kind != JSCAN_TRUE && m.kind != JSCAN_FALSE) {
+                                e = PROTO_E_FIELD_TYPE;
+                                break;
+                        }
+                        if (m.kind == JSCAN_TRUE) {
+                                present |= BIT(f);
+                                if (f == F_NO_REPLY)
+                                        h->no_reply = true;
+                                else
+                                        h->no_auto_start = true;
+                        }
+                        break;
+                default: {
+                        const char *s;
+                        if (m.kind != JSCAN_STRING) {
+                                e = PROTO_E_FIELD_TYPE;
+                                break;
+                        }
+                        s = arena_string(&arena, &m);
+                        present |= BIT(f);
+                        switch (f) {
+                        case F_TYPE:
+                                h->type = msg_type_from_string(s);
+                                if (h->type == MSG_TYPE_INVALID)
+                                        e = PROTO_E_UNKNOWN_TYPE;
+                                break;
+                        case F_SENDER: h->sender = s; break;
+                        case F_DESTINATION: h->destination = s; break;
+                        case F_PATH: h->path = s; break;
+                        case F_INTERFACE: h->interface = s; break;
+                        case F_MEMBER: h->member = s; break;
+                        case F_ERROR: h->error_name = s; break;
+                        }
+                }
+                }
+        next:
+                if (e && !err)
+                        err = e;
+        }
+        *ret_present = present;
+        if (err)
+                return err;
+        return header_check(h, present, flags);
+}
+
+/* The stitched sender prefix: "sender":"…","sender_uid":N,"sender_pid":N, */
+static int stamp_text(const struct msg_stamp *stamp, struct jbuf *b)
+{
+        jbuf_puts(b, "{\"sender\":");
+        jbuf_put_string(b, stamp->sender);
+        jbuf_printf(b, ",\"sender_uid\":%u,\"sender_pid\":%u,", stamp->uid, stamp->pid);
+        return b->failed ? -ENOMEM : 0;
+}
+
+/*
+ * The common constructor. Validates frame f; the result holds a copy of the
+ * frame (stitched when stamp is set) or, with `owned`, takes that malloc'd,
+ * NUL-terminated frame buffer instead of copying.
+ */
+static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, const int *fds,
+                   uint8_t *owned, struct msg **ret, uint32_t *ret_serial, bool *ret_no_reply)
+{
+        const size_t header_len = f->prefix.header_len, body_len = f->prefix.body_len;
+        size_t arena_size = header_len + _F_MAX, out_size, alloc;
+        struct jbuf stitch;
+        enum jscan_kind kind;
+        unsigned present;
+        struct msg *m;
+        char *arena;
+        int r;
+
+        if (ret_serial)
+                *ret_serial = 0;
+        if (ret_no_reply)
+                *ret_no_reply = false;
+        r = jscan_validate(f->header, header_len, IPCBUS_DEPTH_MAX, &kind);
+        if (r)
+                return r;
+        if (body_len) {
+                enum jscan_kind body_kind;
+                r = jscan_validate(f->body, body_len, IPCBUS_DEPTH_MAX, &body_kind);
+                if (r)
+                        return r;
+                if (body_kind != JSCAN_OBJECT)
+                        r = PROTO_E_BODY_NOT_OBJECT;
+        }
+        if (kind != JSCAN_OBJECT)
+                return PROTO_E_HEADER_NOT_OBJECT;
+
+        jbuf_init(&stitch);
+        if (stamp) {
+                if (stamp_text(stamp, &stitch) < 0)
+                        return -ENOMEM;
+                arena_size += stitch.len;
+        }
+        out_size = f->size + (stamp ? stitch.len - 1 : 0);
+        alloc = sizeof(*m) + f->prefix.n_fds * sizeof(int) + arena_size + (owned ? 0 : out_size + 1);
+        m = calloc(1, alloc);
+        if (!m) {
+                jbuf_deinit(&stitch);
+                return -ENOMEM;
+        }
+        m->fds = (int *) (m + 1);
+        arena = (char *) (m->fds + f->prefix.n_fds);
+
+        {
+                int e = header_decode(f->header, header_len, arena, flags, &m->h, &present);
+                if (ret_serial)
+                        *ret_serial = m->h.serial;
+                if (ret_no_reply)
+                        *ret_no_reply = m->h.no_reply;
+                if (!e)
+                        e = r; /* body not an object */
+                if (e) {
+                        jbuf_deinit(&stitch);
+                        free(m);
+                        return e;
+                }
+        }
+
+        m->n_ref = 1;
+        m->header_len = header_len;
+        m->body_len = body_len;
+        m->size = out_size;
+        if (owned) {
+                m->data = owned;
+        } else {
+                uint8_t *d = (uint8_t *) arena + arena_size;
+                const char *rest = f->header;
+
+                if (stamp) {
+                        char *sender = arena + header_len + _F_MAX;
+
+                        /* skip to just past the header's '{' */
+                        while (*rest != '{')
+                                rest++;
+                        rest++;
+                        m->header_len = stitch.len + (size_t) (f->header + header_len - rest);
+                        frame_prefix_encode(d, (uint32_t) m->header_len, (uint32_t) body_len,
+                                            f->prefix.n_fds);
+                        memcpy(d + IPCBUS_FRAME_PREFIX_SIZE, stitch.data, stitch.len);
+                        memcpy(d + IPCBUS_FRAME_PREFIX_SIZE + stitch.len, rest,
+                               (size_t) (f->header + header_len - rest));
+                        memcpy(sender, stamp->sender, strlen(stamp->sender) + 1);
+                        m->h.sender = sender;
+                        m->h.sender_uid = stamp->uid;
+                        m->h.sender_pid = stamp->pid;
+                } else {
+                        memcpy(d, f->data, IPCBUS_FRAME_PREFIX_SIZE + header_len);
+                }
+                if (body_len)
+                        memcpy(d + IPCBUS_FRAME_PREFIX_SIZE + m->header_len, f->body, body_len);
+                d[m->size] = '\0';
+                m->data = d;
+        }
+        jbuf_deinit(&stitch);
+        m->header = (const char *) m->data + IPCBUS_FRAME_PREFIX_SIZE;
+        m->body = body_len ? m->header + m->header_len : NULL;
+        m->n_fds = f->prefix.n_fds;
+        if (m->n_fds)
+                memcpy(m->fds, fds, m->n_fds * sizeof(int));
+        *ret = m;
+        return 0;
+}
+
+int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
+              uint32_t *ret_serial, bool *ret_no_reply)
+{
+        if (f->prefix.n_fds && !fds)
+                return PROTO_E_FDS_MISMATCH;
+        return msg_new(f, stamp, flags, fds, NULL, ret, ret_serial, ret_no_reply);
+}
+
+static void encode_string_field(struct jbuf *b, bool *first, const char *name, const char *value)
+{
+        if (!value)
+                return;
+        jbuf_puts(b, *first ? "\"" : ",\"");
+        jbuf_puts(b, name);
+        jbuf_puts(b, "\":");
+        jbuf_put_string(b, value);
+        *first = false;
+}
+
+static void encode_int_field(struct jbuf *b, bool *first, const char *name, int64_t value, bool present)
+{
+        if (!present)
+                return;
+        jbuf_printf(b, "%s\"%s\":%lld", *first ? "" : ",", name, (long long) value);
+        *first = false;
+}
+
+static void encode_header(const struct msg_header *h, struct jbuf *b)
+{
+        bool first = true;
+
+        jbuf_putc(b, '{');
+        encode_string_field(b, &first, "sender", h->sender);
+        encode_int_field(b, &first, "sender_uid", h->sender_uid, h->sender_uid >= 0);
+        encode_int_field(b, &first, "sender_pid", h->sender_pid, h->sender_pid >= 0);
+        encode_string_field(b, &first, "type", msg_type_to_string(h->type) ?: "invalid");
+        encode_int_field(b, &first, "serial", h->serial, true);
+        encode_int_field(b, &first, "reply_serial", h->reply_serial, h->reply_serial != 0);
+        encode_string_field(b, &first, "destination", h->destination);
+        encode_string_field(b, &first, "path", h->path);
+        encode_string_field(b, &first, "interface", h->interface);
+        encode_string_field(b, &first, "member", h->member);
+        encode_string_field(b, &first, "error", h->error_name);
+        if (h->no_reply)
+                jbuf_puts(b, ",\"no_reply\":true");
+        if (h->no_auto_start)
+                jbuf_puts(b, ",\"no_auto_start\":true");
+        encode_int_field(b, &first, "timeout_ms", h->timeout_ms, h->timeout_ms != 0);
+        jbuf_putc(b, '}');
+}
+
+int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len)
+{
+        struct jbuf b;
+        char *s;
+
+        jbuf_init(&b);
+        encode_header(h, &b);
+        s = jbuf_steal(&b, ret_len);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int msg_build(const struct msg_header *h, const char *body, size_t body_len, struct msg **ret)
+{
+        static const uint8_t zero_prefix[IPCBUS_FRAME_PREFIX_SIZE];
+        struct frame_view f = { 0 };
+        struct jbuf b;
+        size_t header_len, size;
+        uint8_t *data;
+        int r;
+
+        if (!body)
+                body_len = 0;
+        jbuf_init(&b);
+        jbuf_put(&b, zero_prefix, sizeof(zero_prefix));
+        encode_header(h, &b);
+        header_len = b.len - IPCBUS_FRAME_PREFIX_SIZE;
+        if (body_len)
+                jbuf_put(&b, body, body_len);
+        data = (uint8_t *) jbuf_steal(&b, &size);
+        if (!data)
+                return -ENOMEM;
+        if (header_len > IPCBUS_HEADER_MAX || body_len > IPCBUS_BODY_MAX) {
+                free(data);
+                return header_len > IPCBUS_HEADER_MAX ? PROTO_E_HEADER_TOO_LARGE : PROTO_E_BODY_TOO_LARGE;
+        }
+        frame_prefix_encode(data, (uint32_t) header_len, (uint32_t) body_len, 0);
+        f.data = data;
+        f.size = size;
+        f.prefix.version = IPCBUS_PROTOCOL_VERSION;
+        f.prefix.header_len = (uint32_t) header_len;
+        f.prefix.body_len = (uint32_t) body_len;
+        f.header = (const char *) data + IPCBUS_FRAME_PREFIX_SIZE;
+        f.body = body_len ? f.header + header_len : NULL;
+        r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER, NULL, data, ret, NULL, NULL);
+        if (r)
+                free(data);
+        else
+                (*ret)->data_owned = true;
+        return r;
+}
+
+struct msg *msg_ref(struct msg *m)
+{
+        if (m)
+                m->n_ref++;
+        return m;
+}
+
+struct msg *msg_unref(struct msg *m)
+{
+        if (!m || --m->n_ref > 0)
+                return NULL;
+        for (unsigned i = 0; i < m->n_fds; i++)
+                close(m->fds[i]);
+        free(m->args);
+        if (m->data_owned)
+                free((void *) m->data);
+        free(m);
+        return NULL;
+}
+
+int msg_get_args(struct msg *m, const struct msg_arg **ret, size_t *ret_n)
+{
+        struct jscan_iter it;
+        struct jscan_member mem;
+        size_t n = 0, bytes = 0;
+        char *strings;
+
+        if (!m->args_done) {
+                if (m->body && jscan_object_begin(&it, m->body, m->body_len) == 0) {
+                        while (jscan_object_next(&it, &mem) > 0)
+                                if (mem.kind == JSCAN_STRING) {
+                                        n++;
+                                        bytes += mem.key_len + mem.value_len + 2;
+                                }
+                }
+                if (n) {
+                        m->args = malloc(n * sizeof(*m->args) + bytes);
+                        if (!m->args)
+                                return -ENOMEM;
+                        strings = (char *) (m->args + n);
+                        jscan_object_begin(&it, m->body, m->body_len);
+                        n = 0;
+                        while (jscan_object_next(&it, &mem) > 0) {
+                                if (mem.kind != JSCAN_STRING)
+                                        continue;
+                                m->args[n].key = strings;
+                                strings += jscan_string_decode(mem.key, mem.key_len, strings) + 1;
+                                m->args[n].value = strings;
+                                strings += jscan_string_decode(mem.value, mem.value_len, strings) + 1;
+                                n++;
+                        }
+                }
+                m->n_args = n;
+                m->args_done = true;
+        }
+        *ret = m->args;
+        *ret_n = m->n_args;
+        return 0;
+}
+
+const char *msg_get_arg(struct msg *m, const char *key)
+{
+        const struct msg_arg *args;
+        size_t n;
+
+        if (msg_get_args(m, &args, &n) < 0)
+                return NULL;
+        /* a later duplicate key wins, as in JSON parsers */
+        for (size_t i = n; i-- > 0;)
+                if (strcmp(args[i].key, key) == 0)
+                        return args[i].value;
+        return NULL;
+}

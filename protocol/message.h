@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Messages (PROTOCOL.md, "Header" and "Message types"): a refcounted, whole
+ * encoded frame plus its decoded header. One allocation holds the struct, the
+ * frame bytes and the decoded header strings. A message is immutable once
+ * built, so a broadcast shares one copy among all receivers.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+enum msg_type {
+        MSG_TYPE_INVALID = 0,
+        MSG_CALL = 1,
+        MSG_RETURN = 2,
+        MSG_ERROR = 3,
+        MSG_SIGNAL = 4,
+};
+
+/* "call", "return", "error", "signal"; NULL for anything else. */
+const char *msg_type_to_string(enum msg_type t);
+/* MSG_TYPE_INVALID for an unknown string. */
+enum msg_type msg_type_from_string(const char *s);
+
+struct msg_header {
+        enum msg_type type;
+        uint32_t serial;        /* 1..2^32-1 */
+        uint32_t reply_serial;  /* 0 = absent */
+        const char *sender;     /* broker-only; NULL = absent */
+        int64_t sender_uid;     /* broker-only; -1 = absent */
+        int64_t sender_pid;     /* broker-only; -1 = absent */
+        const char *destination;
+        const char *path;
+        const char *interface;
+        const char *member;
+        const char *error_name;
+        bool no_reply;
+        bool no_auto_start;
+        uint32_t timeout_ms;    /* 0 = absent */
+};
+
+/* A header with every field absent (uids/pids -1). */
+void msg_header_init(struct msg_header *h);
+
+struct msg_arg {
+        const char *key;
+        const char *value;
+};
+
+struct msg {
+        unsigned n_ref;
+        struct msg_header h;
+        const uint8_t *data;    /* the whole frame as sent on the wire, followed by one
+                                 * NUL byte (not part of the frame) so the body is a C string */
+        size_t size;
+        const char *header;     /* data + 16, header_len bytes, not NUL-terminated */
+        size_t header_len;
+        const char *body;       /* NULL when body_len == 0 */
+        size_t body_len;
+        int *fds;               /* owned; closed when the message is freed */
+        unsigned n_fds;
+        /* top-level string members of the body, decoded on first use */
+        struct msg_arg *args;
+        size_t n_args;
+        bool args_done;
+        bool data_owned;        /* data is a separate allocation (msg_build) */
+};
+
+/* Accept broker-only header fields (the client side: they come from the broker). */
+#define MSG_PARSE_FROM_BROKER 0x1u
+
+/* What the broker stitches into a message it forwards. */
+struct msg_stamp {
+        const char *sender;
+        uint32_t uid;
+        uint32_t pid;
+};
+
+/*
+ * Validate the frame `f` (header JSON, header fields by message type, names,
+ * body JSON) and copy it into a new message with n_ref 1. Without
+ * MSG_PARSE_FROM_BROKER a broker-only field is PROTO_E_BROKER_FIELD. With a
+ * stamp, the copy is the frame with the sender fields stitched in at the
+ * front of the header object; the body bytes are copied once, unchanged.
+ * `fds` (n_fds of them, matching the prefix) pass to the message on success.
+ *
+ * Returns 0, -ENOMEM, or a PROTO_E_* code. *ret_serial is set to the frame's
+ * serial whenever it could be read (0 otherwise), so an error reply can be
+ * addressed even when the rest of the header is bad; *ret_no_reply likewise.
+ */
+int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds,
+              struct msg **ret, uint32_t *ret_serial, bool *ret_no_reply);
+
+/*
+ * Build a message from a header and an optional body (body NULL or body_len
+ * 0 means none). The header is encoded canonically: fields in the order of
+ * PROTOCOL.md, no whitespace. Fields are checked as msg_parse checks them
+ * (broker-only fields are allowed: the driver builds with them) and the body
+ * must be a JSON object. Returns 0, -ENOMEM or a PROTO_E_* code.
+ */
+int msg_build(const struct msg_header *h, const char *body, size_t body_len, struct msg **ret);
+
+/* Encode just the canonical header text of h (for tests and tools). */
+int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len);
+
+struct msg *msg_ref(struct msg *m);
+struct msg *msg_unref(struct msg *m);   /* returns NULL; accepts NULL */
+
+/*
+ * The top-level members of the body whose values are strings, decoded. Done
+ * once per message and cached. Returns 0 or -ENOMEM; a body that is absent or
+ * has no string members yields n 0.
+ */
+int msg_get_args(struct msg *m, const struct msg_arg **ret, size_t *ret_n);
+/* The decoded value of top-level string member `key`, or NULL. */
+const char *msg_get_arg(struct msg *m, const char *key);

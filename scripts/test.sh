@@ -1,0 +1,68 @@
+#!/bin/bash
+# Install dependencies, build everything and run every test suite.
+#
+# Always: a normal build and `make check`. With CI=true (or --full) also:
+# a -Werror build, the suite again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and `make distcheck`. Exits non-zero on any
+# failure and prints Check's summary line of every suite.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+full=${CI:-false}
+[ "${1:-}" = --full ] && full=true
+
+"$top/scripts/deps.sh"
+"$top/autogen.sh"
+
+total_pass=0
+total_fail=0
+
+# run_suite NAME BUILDDIR [configure options...]: build, make check, report.
+run_suite() {
+        local name=$1 dir=$2 rc=0
+        shift 2
+        echo "=== $name: build"
+        rm -rf "$dir"
+        "$top/scripts/build.sh" "$dir" "$@"
+        echo "=== $name: make check"
+        make -C "$dir" -s -j2 check || rc=$?
+        echo "--- $name: Check summaries"
+        for log in "$dir"/tests/check_*.log; do
+                printf '%-28s ' "$(basename "$log" .log)"
+                grep -h -E '^[0-9]+%: Checks:' "$log" || echo "(no Check summary: crashed?)"
+        done
+        local p f
+        p=$(grep -h -E '^[0-9]+%: Checks:' "$dir"/tests/check_*.log | sed -E 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/' |
+                awk '{ pass += $1 - $2 - $3 } END { print pass + 0 }')
+        f=$(grep -h -E '^[0-9]+%: Checks:' "$dir"/tests/check_*.log | sed -E 's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/' |
+                awk '{ fail += $2 + $3 } END { print fail + 0 }')
+        total_pass=$((total_pass + p))
+        total_fail=$((total_fail + f))
+        if [ $rc -ne 0 ]; then
+                echo "=== $name: FAILED; test-suite.log follows"
+                cat "$dir/test-suite.log" || true
+                total_fail=$((total_fail + 1))
+                return 1
+        fi
+        echo "=== $name: passed"
+}
+
+status=0
+if [ "$full" = true ]; then
+        run_suite "build (-Werror)" "$top/build" --enable-werror || status=1
+        run_suite "clang, AddressSanitizer + UndefinedBehaviorSanitizer" "$top/build-asan" --enable-werror CC=clang \
+                CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+                LDFLAGS="-fsanitize=address,undefined" || status=1
+        echo "=== make distcheck"
+        if make -C "$top/build" -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$top/build/distcheck.log" 2>&1; then
+                echo "=== make distcheck: passed"
+        else
+                echo "=== make distcheck: FAILED"
+                tail -80 "$top/build/distcheck.log"
+                status=1
+                total_fail=$((total_fail + 1))
+        fi
+else
+        run_suite "build" "$top/build" || status=1
+fi
+echo "$total_pass passed, $total_fail failed"
+exit $status

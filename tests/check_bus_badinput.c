@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bad input on raw sockets (PROTOCOL.md 2-5 and 9) against a real ipcbusd.
+ * Framing errors and malformed JSON get a ProtocolError (no reply_serial, a
+ * message naming the violation) and the connection closes; invalid messages
+ * get InvalidMessage and the connection stays usable; calls before Hello get
+ * AccessDenied and a close. In every test a well-behaved client connected
+ * before the bad one keeps making calls afterwards, and the broker survives.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testbus.h"
+
+#define GOOD_SERVICE "org.example.Good"
+#define PING_HEADER                                                                                                    \
+        "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","             \
+        "\"member\":\"Ping\"}"
+#define S(text) text, sizeof(text) - 1
+
+/* The well-behaved party: a service process and a client calling it. */
+struct good {
+        struct testbus_child svc;
+        ipcbus_bus *bus;
+};
+
+static void good_open(struct good *g)
+{
+        struct testbus *tb = testbus_current();
+
+        testbus_service_start(tb, &g->svc, GOOD_SERVICE);
+        g->bus = testbus_connect(tb);
+}
+
+/* The broker is alive and the good client's calls work, as do new connections. */
+static void good_check_and_close(struct good *g)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *fresh;
+        json_object *o;
+
+        ck_assert_msg(testbus_alive(tb), "ipcbusd died");
+        o = testbus_call(g->bus, GOOD_SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo",
+                         "{\"still\":\"working\"}");
+        ck_assert_str_eq(testbus_json_string(o, "still"), "working");
+        json_object_put(o);
+        testbus_sync(g->bus);
+        fresh = testbus_connect(tb);
+        o = testbus_call(fresh, GOOD_SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo", "{}");
+        json_object_put(o);
+        ipcbus_unref(fresh);
+        ipcbus_unref(g->bus);
+        testbus_child_finish(&g->svc);
+}
+
+/* A raw connection that has said Hello. */
+static int raw_open(void)
+{
+        int fd = testbus_raw_connect(testbus_current());
+
+        free(testbus_raw_hello(fd));
+        return fd;
+}
+
+/* The broker answers ProtocolError (no reply_serial, a message saying why) and closes the connection. */
+static void expect_protocol_error(int fd)
+{
+        struct testbus_frame f;
+
+        testbus_raw_expect_reply(fd, 0, IPCBUS_ERROR_PROTOCOL, &f);
+        ck_assert_msg(f.b, "ProtocolError without a body");
+        ck_assert_msg(strlen(testbus_json_string(f.b, "message")) > 0, "ProtocolError with an empty message");
+        testbus_frame_deinit(&f);
+        testbus_raw_expect_eof(fd);
+}
+
+/* The broker answers InvalidMessage to serial 5 and the connection still works. */
+static void expect_invalid_message(int fd)
+{
+        struct testbus_frame f;
+
+        testbus_raw_expect_reply(fd, 5, IPCBUS_ERROR_INVALID_MESSAGE, &f);
+        ck_assert_msg(f.b && strlen(testbus_json_string(f.b, "message")) > 0,
+                      "InvalidMessage without a message naming the violation");
+        testbus_frame_deinit(&f);
+        testbus_raw_ping(fd, 6);
+}
+
+/* Send a frame whose header and body are given as bytes (they may hold anything). */
+static void send_frame_bytes(int fd, const char *header, size_t header_len, const char *body, size_t body_len)
+{
+        uint8_t *frame = malloc(16 + header_len + body_len);
+
+        ck_assert_ptr_nonnull(frame);
+        testbus_raw_prefix(frame, (uint32_t) header_len, (uint32_t) body_len, 0);
+        memcpy(frame + 16, header, header_len);
+        if (body_len)
+                memcpy(frame + 16 + header_len, body, body_len);
+        testbus_raw_send(fd, frame, 16 + header_len + body_len);
+        free(frame);
+}
+
+/* ---- framing errors ------------------------------------------------------------------- */
+
+START_TEST(test_garbage_before_hello)
+{
+        static const char http[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = testbus_raw_connect(testbus_current());
+        testbus_raw_send(fd, http, sizeof(http) - 1);
+        expect_protocol_error(fd);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+struct framing_case {
+        const char *what;
+        char magic[5];
+        uint8_t version;
+        uint8_t reserved;
+        uint16_t n_fds;
+        int64_t header_len; /* -1: the Ping header's */
+        uint32_t body_len;
+        bool send_header;
+};
+
+static const struct framing_case framing_cases[] = {
+        {"bad magic", "IPCX", 1, 0, 0, -1, 0, true},
+        {"lowercase magic", "ipcb", 1, 0, 0, -1, 0, true},
+        {"version 0", "IPCB", 0, 0, 0, -1, 0, true},
+        {"version 2", "IPCB", 2, 0, 0, -1, 0, true},
+        {"reserved byte set", "IPCB", 1, 1, 0, -1, 0, true},
+        {"header_len 0", "IPCB", 1, 0, 0, 0, 0, false},
+        {"header_len 1", "IPCB", 1, 0, 0, 1, 0, false},
+        {"header_len over 64 KiB", "IPCB", 1, 0, 0, 65537, 0, false},
+        {"header_len 4 GiB", "IPCB", 1, 0, 0, 0xffffffff, 0, false},
+        {"body_len over 64 MiB", "IPCB", 1, 0, 0, -1, 64u * 1024 * 1024 + 1, true},
+        {"body_len 4 GiB", "IPCB", 1, 0, 0, -1, 0xffffffffu, true},
+        {"17 fds", "IPCB", 1, 0, 17, -1, 0, true},
+        {"fd count without fds", "IPCB", 1, 0, 1, -1, 0, true},
+};
+
+START_TEST(test_framing_error)
+{
+        const struct framing_case *c = &framing_cases[_i];
+        size_t ping_len = strlen(PING_HEADER);
+        uint32_t header_len = c->header_len < 0 ? (uint32_t) ping_len : (uint32_t) c->header_len;
+        uint8_t prefix[16];
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = raw_open();
+        testbus_raw_prefix(prefix, header_len, c->body_len, c->n_fds);
+        memcpy(prefix, c->magic, 4);
+        prefix[4] = c->version;
+        prefix[5] = c->reserved;
+        testbus_raw_send(fd, prefix, sizeof(prefix));
+        /* the broker may close before it reads this: a failed write is fine */
+        if (c->send_header)
+                testbus_raw_write(fd, PING_HEADER, ping_len);
+        expect_protocol_error(fd);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+START_TEST(test_truncated_frame_then_hangup)
+{
+        struct good g;
+        uint8_t prefix[16];
+        int fd, r;
+        struct testbus_frame f;
+
+        good_open(&g);
+        fd = raw_open();
+        testbus_raw_prefix(prefix, (uint32_t) strlen(PING_HEADER), 0, 0);
+        testbus_raw_send(fd, prefix, sizeof(prefix));
+        testbus_raw_send(fd, PING_HEADER, 20);
+        shutdown(fd, SHUT_WR);
+        /* whatever it says last, the broker closes its side */
+        while ((r = testbus_raw_recv(fd, TESTBUS_WAIT_MS, &f)) == 1)
+                testbus_frame_deinit(&f);
+        ck_assert_msg(r == 0 || r == -ECONNRESET, "connection not closed after a hang-up mid-frame (%d)", r);
+        close(fd);
+
+        /* a hang-up in the middle of the prefix, and right after connecting */
+        fd = raw_open();
+        testbus_raw_send(fd, "IPCB\x01", 5);
+        close(fd);
+        fd = testbus_raw_connect(testbus_current());
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* ---- malformed JSON ---------------------------------------------------------------------- */
+
+struct malformed_case {
+        const char *what;
+        const char *header;
+        size_t header_len;
+        const char *body;
+        size_t body_len;
+};
+
+#define CALL_START "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
+
+static const struct malformed_case malformed_cases[] = {
+        {"header not JSON", S(CALL_START "\"member\":"), NULL, 0},
+        {"header with trailing garbage", S(PING_HEADER " x"), NULL, 0},
+        {"header of two JSON texts", S(PING_HEADER PING_HEADER), NULL, 0},
+        {"header with single quotes", S("{'type':'call','serial':5}"), NULL, 0},
+        {"header with a trailing comma", S(CALL_START "\"member\":\"Ping\",}"), NULL, 0},
+        {"invalid UTF-8 in header", S(CALL_START "\"member\":\"P\xffng\"}"), NULL, 0},
+        {"overlong UTF-8 in header", S(CALL_START "\"member\":\"P\xc0\xafng\"}"), NULL, 0},
+        {"UTF-8 encoded surrogate", S(CALL_START "\"member\":\"P\xed\xa0\x80ng\"}"), NULL, 0},
+        {"truncated UTF-8 sequence", S(CALL_START "\"member\":\"Ping\xe2\x82\"}"), NULL, 0},
+        {"unpaired surrogate escape", S(CALL_START "\"member\":\"P\\ud800ng\"}"), NULL, 0},
+        {"NUL escape", S(CALL_START "\"member\":\"Ping\\u0000\"}"), NULL, 0},
+        {"raw NUL byte", S(CALL_START "\"member\":\"Pi\0ng\"}"), NULL, 0},
+        {"raw control character in a string", S(CALL_START "\"member\":\"Pi\x01ng\"}"), NULL, 0},
+        {"byte-order mark", S("\xef\xbb\xbf" PING_HEADER), NULL, 0},
+        {"body not JSON", S(PING_HEADER), S("{\"a\":")},
+        {"invalid UTF-8 in body", S(PING_HEADER), S("{\"a\":\"\xfe\"}")},
+        {"NUL escape in body", S(PING_HEADER), S("{\"a\":\"\\u0000\"}")},
+        {"body with trailing garbage", S(PING_HEADER), S("{} {}")},
+        {"body with a bad number", S(PING_HEADER), S("{\"n\":01}")},
+};
+
+START_TEST(test_malformed)
+{
+        const struct malformed_case *c = &malformed_cases[_i];
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = raw_open();
+        send_frame_bytes(fd, c->header, c->header_len, c->body, c->body_len);
+        expect_protocol_error(fd);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* A body nested n deep: an object holding n - 1 nested arrays. */
+static char *nested_body(int depth)
+{
+        char *b = malloc((size_t) depth * 2 + 16), *p = b;
+
+        ck_assert_ptr_nonnull(b);
+        p += sprintf(p, "{\"a\":");
+        for (int i = 1; i < depth; i++)
+                *p++ = '[';
+        for (int i = 1; i < depth; i++)
+                *p++ = ']';
+        strcpy(p, "}");
+        return b;
+}
+
+START_TEST(test_json_nesting_limit)
+{
+        struct good g;
+        char *body;
+        int fd;
+
+        good_open(&g);
+        /* 64 deep is allowed */
+        fd = raw_open();
+        body = nested_body(64);
+        testbus_raw_send_frame(fd,
+                               "{\"type\":\"signal\",\"serial\":4,\"path\":\"/x\",\"interface\":\"org.example.Deep\","
+                               "\"member\":\"Deep\"}",
+                               body);
+        free(body);
+        testbus_raw_ping(fd, 5);
+        close(fd);
+        /* 65 is not */
+        fd = raw_open();
+        body = nested_body(65);
+        testbus_raw_send_frame(fd,
+                               "{\"type\":\"signal\",\"serial\":4,\"path\":\"/x\",\"interface\":\"org.example.Deep\","
+                               "\"member\":\"Deep\"}",
+                               body);
+        free(body);
+        expect_protocol_error(fd);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* ---- invalid messages ------------------------------------------------------------------------ */
+
+struct invalid_case {
+        const char *what;
+        const char *header;
+        const char *body;
+};
+
+static const struct invalid_case invalid_cases[] = {
+        {"unknown field", CALL_START "\"member\":\"Ping\",\"color\":\"red\"}", NULL},
+        {"duplicate field", CALL_START "\"member\":\"Ping\",\"member\":\"Ping\"}", NULL},
+        {"member not a string", CALL_START "\"member\":5}", NULL},
+        {"path not a string",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":true,\"member\":\"Ping\"}", NULL},
+        {"destination null",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":null,\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}",
+         NULL},
+        {"interface an array", CALL_START "\"interface\":[\"org.ipcbus.Bus\"],\"member\":\"Ping\"}", NULL},
+        {"no_reply a string", CALL_START "\"member\":\"Ping\",\"no_reply\":\"yes\"}", NULL},
+        {"timeout_ms a string", CALL_START "\"member\":\"Ping\",\"timeout_ms\":\"10\"}", NULL},
+        {"timeout_ms 0", CALL_START "\"member\":\"Ping\",\"timeout_ms\":0}", NULL},
+        {"timeout_ms negative", CALL_START "\"member\":\"Ping\",\"timeout_ms\":-5}", NULL},
+        {"timeout_ms too large", CALL_START "\"member\":\"Ping\",\"timeout_ms\":2147483648}", NULL},
+        {"timeout_ms a fraction", CALL_START "\"member\":\"Ping\",\"timeout_ms\":1.5}", NULL},
+        {"type not a string",
+         "{\"type\":1,\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/"
+         "Bus\",\"member\":\"Ping\"}",
+         NULL},
+        {"unknown type",
+         "{\"type\":\"bogus\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
+         "\"member\":\"Ping\"}",
+         NULL},
+        {"missing type",
+         "{\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}", NULL},
+        {"call without member", CALL_START "\"interface\":\"org.ipcbus.Bus\"}", NULL},
+        {"call without path", "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"member\":\"Ping\"}",
+         NULL},
+        {"call with an error field", CALL_START "\"member\":\"Ping\",\"error\":\"org.example.E\"}", NULL},
+        {"call with reply_serial", CALL_START "\"member\":\"Ping\",\"reply_serial\":3}", NULL},
+        {"signal without interface", "{\"type\":\"signal\",\"serial\":5,\"path\":\"/x\",\"member\":\"M\"}", NULL},
+        {"signal with no_reply",
+         "{\"type\":\"signal\",\"serial\":5,\"path\":\"/x\",\"interface\":\"org.example.I\",\"member\":\"M\","
+         "\"no_reply\":true}",
+         NULL},
+        {"return without reply_serial", "{\"type\":\"return\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\"}", NULL},
+        {"return without destination", "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1}", NULL},
+        {"return with a path",
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/x\"}",
+         NULL},
+        {"reply_serial a string",
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":\"1\",\"destination\":\"org.ipcbus.Bus\"}", NULL},
+        {"reply_serial 0", "{\"type\":\"return\",\"serial\":5,\"reply_serial\":0,\"destination\":\"org.ipcbus.Bus\"}",
+         NULL},
+        {"error without error name", "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1}", NULL},
+        {"error without reply_serial", "{\"type\":\"error\",\"serial\":5,\"error\":\"org.example.Error.E\"}", NULL},
+        {"invalid error name", "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1,\"error\":\"bad\"}", NULL},
+        {"broker-only sender", CALL_START "\"member\":\"Ping\",\"sender\":\":1.1\"}", NULL},
+        {"broker-only sender first",
+         "{\"sender\":\":1.1\",\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\","
+         "\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}",
+         NULL},
+        {"broker-only sender_uid", CALL_START "\"member\":\"Ping\",\"sender_uid\":0}", NULL},
+        {"broker-only sender_pid", CALL_START "\"member\":\"Ping\",\"sender_pid\":1}", NULL},
+        {"invalid destination",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"not a name\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+        {"destination with an empty element",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org..x\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+        {"invalid interface", CALL_START "\"interface\":\"nodots\",\"member\":\"Ping\"}", NULL},
+        {"interface element starting with a digit", CALL_START "\"interface\":\"org.1x\",\"member\":\"Ping\"}", NULL},
+        {"member with a dot", CALL_START "\"member\":\"Pi.ng\"}", NULL},
+        {"member starting with a digit", CALL_START "\"member\":\"1Ping\"}", NULL},
+        {"empty member", CALL_START "\"member\":\"\"}", NULL},
+        {"path with a trailing slash",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/\",\"member\":\"Ping\"}",
+         NULL},
+        {"relative path",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"org\",\"member\":\"Ping\"}",
+         NULL},
+        {"path with an empty element",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/a//b\",\"member\":\"Ping\"}",
+         NULL},
+        {"path with a dash",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/a-b\",\"member\":\"Ping\"}",
+         NULL},
+        {"body an array", PING_HEADER, "[1,2]"},
+        {"body a string", PING_HEADER, "\"text\""},
+        {"body a number", PING_HEADER, "42"},
+        {"body null", PING_HEADER, "null"},
+};
+
+START_TEST(test_invalid_message)
+{
+        const struct invalid_case *c = &invalid_cases[_i];
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = raw_open();
+        testbus_raw_send_frame(fd, c->header, c->body);
+        expect_invalid_message(fd);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* Names and paths at and over their length limits. */
+START_TEST(test_name_length_limits)
+{
+        char member[300], path[1100], header[1400];
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = raw_open();
+        memset(member, 'M', 255);
+        member[255] = '\0';
+        snprintf(header, sizeof(header), CALL_START "\"member\":\"%s\"}", member);
+        testbus_raw_send_frame(fd, header, NULL);
+        testbus_raw_expect_reply(fd, 5, IPCBUS_ERROR_UNKNOWN_METHOD, NULL);
+        strcpy(member + 255, "M");
+        snprintf(header, sizeof(header), CALL_START "\"member\":\"%s\"}", member);
+        testbus_raw_send_frame(fd, header, NULL);
+        expect_invalid_message(fd);
+
+        for (size_t i = 0; i < 1024; i += 2)
+                memcpy(path + i, "/p", 2);
+        path[1024] = '\0';
+        snprintf(header, sizeof(header),
+                 "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"%s\","
+                 "\"member\":\"Ping\"}",
+                 path);
+        testbus_raw_send_frame(fd, header, NULL);
+        testbus_raw_expect_reply(fd, 5, IPCBUS_ERROR_UNKNOWN_OBJECT, NULL);
+        strcpy(path + 1024, "/p");
+        snprintf(header, sizeof(header),
+                 "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"%s\","
+                 "\"member\":\"Ping\"}",
+                 path);
+        testbus_raw_send_frame(fd, header, NULL);
+        expect_invalid_message(fd);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* An invalid call with no_reply gets no answer, and the connection stays. */
+START_TEST(test_invalid_no_reply_call)
+{
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = raw_open();
+        testbus_raw_send_frame(fd, CALL_START "\"member\":\"Ping\",\"no_reply\":true,\"color\":\"red\"}", NULL);
+        /* the next answer is the Ping's */
+        testbus_raw_ping(fd, 6);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* A header that is JSON but not an object: no serial to answer, the connection stays. */
+START_TEST(test_header_not_object)
+{
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = raw_open();
+        testbus_raw_send_frame(fd, "[\"type\",\"call\",\"serial\",5]", NULL);
+        testbus_raw_send_frame(fd, "\"call\"", NULL);
+        testbus_raw_ping(fd, 6);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* ---- protocol state ---------------------------------------------------------------------------- */
+
+static const char *const before_hello[] = {
+        PING_HEADER,
+        "{\"type\":\"signal\",\"serial\":5,\"path\":\"/x\",\"interface\":\"org.example.I\",\"member\":\"Early\"}",
+        "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1,\"destination\":\"org.ipcbus.Bus\"}",
+        ("{\"type\":\"call\",\"serial\":5,\"destination\":\"org.example.Good\",\"path\":\"/org/example/Test\","
+         "\"interface\":\"org.example.Test\",\"member\":\"Echo\"}"),
+};
+
+START_TEST(test_message_before_hello)
+{
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = testbus_raw_connect(testbus_current());
+        testbus_raw_send_frame(fd, before_hello[_i], "{}");
+        testbus_raw_expect_reply(fd, 5, IPCBUS_ERROR_ACCESS_DENIED, NULL);
+        testbus_raw_expect_eof(fd);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+START_TEST(test_second_hello)
+{
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = raw_open();
+        testbus_raw_send_frame(fd,
+                               "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\","
+                               "\"path\":\"/org/ipcbus/Bus\",\"member\":\"Hello\"}",
+                               NULL);
+        testbus_raw_expect_reply(fd, 5, IPCBUS_ERROR_FAILED, NULL);
+        testbus_raw_ping(fd, 6);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+START_TEST(test_reply_to_call_never_made)
+{
+        struct good g;
+        char header[256];
+        int fd;
+
+        good_open(&g);
+        fd = raw_open();
+        snprintf(header, sizeof(header), "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1,\"destination\":\"%s\"}",
+                 ipcbus_get_unique_name(g.bus));
+        testbus_raw_send_frame(fd, header, "{}");
+        testbus_raw_expect_reply(fd, 5, IPCBUS_ERROR_UNEXPECTED_REPLY, NULL);
+        /* also to the driver, and as an error */
+        testbus_raw_send_frame(fd,
+                               "{\"type\":\"error\",\"serial\":7,\"reply_serial\":1,\"destination\":\"org.ipcbus.Bus\","
+                               "\"error\":\"org.example.Error.E\"}",
+                               NULL);
+        testbus_raw_expect_reply(fd, 7, IPCBUS_ERROR_UNEXPECTED_REPLY, NULL);
+        testbus_raw_ping(fd, 8);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* ---- what must work ------------------------------------------------------------------------------ */
+
+START_TEST(test_frame_split_into_single_bytes)
+{
+        static const char hello[] = "{\"type\":\"call\",\"serial\":1,\"destination\":\"org.ipcbus.Bus\","
+                                    "\"path\":\"/org/ipcbus/Bus\",\"member\":\"Hello\"}";
+        uint8_t frame[16 + sizeof(hello)];
+        struct testbus_frame f;
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = testbus_raw_connect(testbus_current());
+        testbus_raw_prefix(frame, sizeof(hello) - 1, 0, 0);
+        memcpy(frame + 16, hello, sizeof(hello) - 1);
+        for (size_t i = 0; i < 16 + sizeof(hello) - 1; i++) {
+                testbus_raw_send(fd, frame + i, 1);
+                usleep(500); /* let the broker read each byte on its own */
+        }
+        testbus_raw_expect_reply(fd, 1, NULL, &f);
+        ck_assert_str_eq(testbus_frame_string(&f, "destination"), testbus_json_string(f.b, "name"));
+        testbus_frame_deinit(&f);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+START_TEST(test_several_frames_in_one_write)
+{
+        static const char *const headers[] = {
+                "{\"type\":\"call\",\"serial\":1,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
+                "\"member\":\"Hello\"}",
+                "{\"type\":\"call\",\"serial\":2,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
+                "\"member\":\"Ping\"}",
+                "{\"type\":\"call\",\"serial\":3,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
+                "\"member\":\"GetId\"}",
+        };
+        uint8_t buf[1024];
+        size_t n = 0;
+        struct testbus_frame f;
+        struct good g;
+        int fd;
+
+        good_open(&g);
+        fd = testbus_raw_connect(testbus_current());
+        for (size_t i = 0; i < 3; i++) {
+                size_t hl = strlen(headers[i]);
+
+                testbus_raw_prefix(buf + n, (uint32_t) hl, 2, 0);
+                memcpy(buf + n + 16, headers[i], hl);
+                memcpy(buf + n + 16 + hl, "{}", 2);
+                n += 16 + hl + 2;
+        }
+        testbus_raw_send(fd, buf, n);
+        testbus_raw_expect_reply(fd, 1, NULL, NULL);
+        testbus_raw_expect_reply(fd, 2, NULL, NULL);
+        testbus_raw_expect_reply(fd, 3, NULL, &f);
+        ck_assert_uint_eq(strlen(testbus_json_string(f.b, "id")), 32);
+        testbus_frame_deinit(&f);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* The largest header, padded with whitespace, is accepted. */
+START_TEST(test_header_at_limit)
+{
+        char *header = malloc(IPCBUS_HEADER_MAX + 1);
+        size_t ping_len = strlen(PING_HEADER);
+        struct good g;
+        int fd;
+
+        ck_assert_ptr_nonnull(header);
+        memcpy(header, PING_HEADER, ping_len);
+        memset(header + ping_len, ' ', IPCBUS_HEADER_MAX - ping_len);
+        header[IPCBUS_HEADER_MAX] = '\0';
+        good_open(&g);
+        fd = raw_open();
+        testbus_raw_send_frame(fd, header, NULL);
+        testbus_raw_expect_reply(fd, 5, NULL, NULL);
+        free(header);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/* The golden frames of tests/data, sent byte for byte as a client would. */
+START_TEST(test_golden_frames)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *sub = testbus_connect(tb);
+        struct testbus_rec rec;
+        struct testbus_frame f;
+        ipcbus_message *m;
+        char *frame;
+        size_t len;
+        int fd = testbus_raw_connect(tb);
+
+        testbus_add_match(sub, "{\"interface\":\"org.example.Notes\"}");
+        testbus_rec_init(&rec, sub, TESTBUS_REC_SIGNALS);
+
+        frame = testbus_data_file("call-hello.frame", &len);
+        testbus_raw_send(fd, frame, len);
+        free(frame);
+        testbus_raw_expect_reply(fd, 1, NULL, &f);
+        ck_assert_str_eq(testbus_frame_string(&f, "destination"), testbus_json_string(f.b, "name"));
+        testbus_frame_deinit(&f);
+
+        /* a call to a name nobody owns */
+        frame = testbus_data_file("call-echo.frame", &len);
+        testbus_raw_send(fd, frame, len);
+        free(frame);
+        testbus_raw_expect_reply(fd, 2, IPCBUS_ERROR_SERVICE_UNKNOWN, NULL);
+
+        /* a broadcast signal reaches the subscriber with its body bytes */
+        frame = testbus_data_file("signal.frame", &len);
+        testbus_raw_send(fd, frame, len);
+        free(frame);
+        m = testbus_rec_wait_member(&rec, "Changed", TESTBUS_WAIT_MS);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_str_eq(ipcbus_message_get_body(m, NULL), "{\"title\":\"hello\",\"count\":3}");
+
+        /* the same signal as the broker stamps it: a client may not send that */
+        frame = testbus_data_file("signal-stamped.frame", &len);
+        testbus_raw_send(fd, frame, len);
+        free(frame);
+        testbus_raw_expect_reply(fd, 9, IPCBUS_ERROR_INVALID_MESSAGE, NULL);
+        testbus_raw_ping(fd, 11);
+        testbus_rec_expect_quiet(&rec);
+
+        testbus_rec_deinit(&rec);
+        ipcbus_unref(sub);
+        close(fd);
+}
+END_TEST
+
+/* Many misbehaving connections at once do not take the broker down. */
+START_TEST(test_many_bad_connections)
+{
+        int fds[32];
+        struct good g;
+
+        good_open(&g);
+        for (size_t i = 0; i < 32; i++) {
+                fds[i] = testbus_raw_connect(testbus_current());
+                testbus_raw_write(fds[i], "\xff\xfe garbage garbage garbage", 25);
+        }
+        for (size_t i = 0; i < 32; i++) {
+                expect_protocol_error(fds[i]);
+                close(fds[i]);
+        }
+        good_check_and_close(&g);
+}
+END_TEST
+
+static Suite *badinput_suite(void)
+{
+        Suite *s = suite_create("bus_badinput");
+        TCase *tc;
+
+        tc = testbus_tcase("framing");
+        tcase_add_test(tc, test_garbage_before_hello);
+        tcase_add_loop_test(tc, test_framing_error, 0, (int) (sizeof(framing_cases) / sizeof(framing_cases[0])));
+        tcase_add_test(tc, test_truncated_frame_then_hangup);
+        tcase_add_test(tc, test_many_bad_connections);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("malformed");
+        tcase_add_loop_test(tc, test_malformed, 0, (int) (sizeof(malformed_cases) / sizeof(malformed_cases[0])));
+        tcase_add_test(tc, test_json_nesting_limit);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("invalid");
+        tcase_add_loop_test(tc, test_invalid_message, 0, (int) (sizeof(invalid_cases) / sizeof(invalid_cases[0])));
+        tcase_add_test(tc, test_name_length_limits);
+        tcase_add_test(tc, test_invalid_no_reply_call);
+        tcase_add_test(tc, test_header_not_object);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("state");
+        tcase_add_loop_test(tc, test_message_before_hello, 0, (int) (sizeof(before_hello) / sizeof(before_hello[0])));
+        tcase_add_test(tc, test_second_hello);
+        tcase_add_test(tc, test_reply_to_call_never_made);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("accepted");
+        tcase_add_test(tc, test_frame_split_into_single_bytes);
+        tcase_add_test(tc, test_several_frames_in_one_write);
+        tcase_add_test(tc, test_header_at_limit);
+        tcase_add_test(tc, test_golden_frames);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return testbus_run_suite(badinput_suite());
+}

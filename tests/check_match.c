@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for protocol/match: parsing both forms, equality, matching. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check-run.h"
+#include "protocol/match.h"
+#include "protocol/message.h"
+#include "protocol/proto-error.h"
+
+static struct msg *signal_msg(const char *sender, const char *path, const char *iface, const char *member,
+                              const char *destination, const char *body)
+{
+        struct msg_header h;
+        struct msg *m;
+
+        msg_header_init(&h);
+        h.type = MSG_SIGNAL;
+        h.serial = 1;
+        h.sender = sender;
+        h.path = path;
+        h.interface = iface;
+        h.member = member;
+        h.destination = destination;
+        ck_assert_int_eq(msg_build(&h, body, body ? strlen(body) : 0, &m), 0);
+        return m;
+}
+
+static bool matches_string(const char *rule, struct msg *m)
+{
+        struct match_rule r;
+        bool b;
+
+        ck_assert_int_eq(match_rule_parse_string(&r, rule), 0);
+        b = match_rule_matches(&r, m, NULL, NULL);
+        match_rule_deinit(&r);
+        return b;
+}
+
+START_TEST(test_parse_json)
+{
+        const char *j = "{\"type\":\"signal\",\"sender\":\"org.x.S\",\"interface\":\"org.x.I\",\"member\":\"M\","
+                        "\"path_namespace\":\"/org\",\"destination\":\":1.4\",\"args\":{\"b\":\"2\",\"a\":\"1\"}}";
+        struct match_rule r;
+        char *out;
+
+        ck_assert_int_eq(match_rule_parse_json(&r, j, strlen(j)), 0);
+        ck_assert_int_eq(r.type, MSG_SIGNAL);
+        ck_assert_str_eq(r.sender, "org.x.S");
+        ck_assert_str_eq(r.path_namespace, "/org");
+        ck_assert_uint_eq(r.n_args, 2);
+        ck_assert_str_eq(r.args[0].key, "a"); /* sorted */
+        ck_assert_int_eq(match_rule_to_json(&r, &out), 0);
+        ck_assert_str_eq(out, "{\"type\":\"signal\",\"sender\":\"org.x.S\",\"interface\":\"org.x.I\",\"member\":\"M\","
+                              "\"path_namespace\":\"/org\",\"destination\":\":1.4\",\"args\":{\"a\":\"1\",\"b\":\"2\"}}");
+        free(out);
+        match_rule_deinit(&r);
+        ck_assert_int_eq(match_rule_parse_json(&r, "{}", 2), 0);
+        ck_assert_int_eq(match_rule_to_json(&r, &out), 0);
+        ck_assert_str_eq(out, "{}");
+        free(out);
+        match_rule_deinit(&r);
+}
+END_TEST
+
+static const char *const bad_json_rules[] = {
+        "[]", "{\"type\":\"sig\"}", "{\"color\":\"red\"}", "{\"member\":1}", "{\"path\":\"/a\",\"path_namespace\":\"/\"}",
+        "{\"interface\":\"nodot\"}", "{\"sender\":\"x\"}", "{\"args\":{\"a\":1}}", "{\"args\":[\"a\"]}",
+        "{\"member\":\"A\",\"member\":\"B\"}", "{\"path\":\"a\"}", "{",
+};
+
+START_TEST(test_parse_json_bad)
+{
+        struct match_rule r;
+        const char *j = bad_json_rules[_i];
+
+        ck_assert_msg(match_rule_parse_json(&r, j, strlen(j)) == PROTO_E_BAD_MATCH, "accepted %s", j);
+}
+END_TEST
+
+START_TEST(test_parse_string)
+{
+        struct match_rule r, r2;
+        const char *j = "{\"type\":\"signal\",\"interface\":\"org.x.I\",\"args\":{\"title\":\"a,b\"}}";
+
+        ck_assert_int_eq(match_rule_parse_string(&r, "type=signal,interface='org.x.I',arg.title='a,b'"), 0);
+        ck_assert_int_eq(match_rule_parse_json(&r2, j, strlen(j)), 0);
+        ck_assert(match_rule_equal(&r, &r2));
+        match_rule_deinit(&r2);
+        ck_assert_int_eq(match_rule_parse_string(&r2, "type=signal,interface=org.x.I"), 0);
+        ck_assert(!match_rule_equal(&r, &r2));
+        match_rule_deinit(&r2);
+        match_rule_deinit(&r);
+        ck_assert_int_eq(match_rule_parse_string(&r, ""), 0);
+        match_rule_deinit(&r);
+        ck_assert_int_eq(match_rule_parse_string(&r, "type"), PROTO_E_BAD_MATCH);
+        ck_assert_int_eq(match_rule_parse_string(&r, "member='x"), PROTO_E_BAD_MATCH);
+        ck_assert_int_eq(match_rule_parse_string(&r, "bogus=1"), PROTO_E_BAD_MATCH);
+        ck_assert_int_eq(match_rule_parse_string(&r, "arg.=1"), PROTO_E_BAD_MATCH);
+        ck_assert_int_eq(match_rule_parse_string(&r, "arg.a=1,arg.a=2"), PROTO_E_BAD_MATCH);
+        ck_assert_int_eq(match_rule_parse_string(&r, "type=signal,type=call"), PROTO_E_BAD_MATCH);
+}
+END_TEST
+
+START_TEST(test_too_many_args)
+{
+        char buf[512] = "";
+        struct match_rule r;
+
+        for (int i = 0; i <= MATCH_ARGS_MAX; i++)
+                sprintf(buf + strlen(buf), "%sarg.k%d=v", i ? "," : "", i);
+        ck_assert_int_eq(match_rule_parse_string(&r, buf), PROTO_E_BAD_MATCH);
+        *strrchr(buf, ',') = '\0';
+        ck_assert_int_eq(match_rule_parse_string(&r, buf), 0);
+        ck_assert_uint_eq(r.n_args, MATCH_ARGS_MAX);
+        match_rule_deinit(&r);
+}
+END_TEST
+
+START_TEST(test_matching_keys)
+{
+        struct msg *m = signal_msg(":1.7", "/org/x/a", "org.x.I", "Changed", NULL, "{\"title\":\"hi\",\"n\":\"1\",\"k\":2}");
+
+        ck_assert(matches_string("", m));
+        ck_assert(matches_string("type=signal", m));
+        ck_assert(!matches_string("type=call", m));
+        ck_assert(matches_string("sender=:1.7", m));
+        ck_assert(!matches_string("sender=:1.8", m));
+        ck_assert(matches_string("interface=org.x.I", m));
+        ck_assert(!matches_string("interface=org.x.J", m));
+        ck_assert(matches_string("member=Changed", m));
+        ck_assert(!matches_string("member=Changes", m));
+        ck_assert(matches_string("path=/org/x/a", m));
+        ck_assert(!matches_string("path=/org/x", m));
+        ck_assert(matches_string("path_namespace=/org/x", m));
+        ck_assert(matches_string("path_namespace=/", m));
+        ck_assert(!matches_string("path_namespace=/org/xa", m));
+        ck_assert(!matches_string("destination=:1.3", m));
+        ck_assert(matches_string("arg.title=hi", m));
+        ck_assert(matches_string("arg.title=hi,arg.n=1", m));
+        ck_assert(!matches_string("arg.title=ho", m));
+        ck_assert(!matches_string("arg.k=2", m)); /* not a string member */
+        ck_assert(!matches_string("arg.missing=x", m));
+        ck_assert(matches_string("type=signal,sender=:1.7,interface=org.x.I,member=Changed,path=/org/x/a", m));
+        msg_unref(m);
+
+        m = signal_msg(":1.7", "/p", "org.x.I", "M", ":1.3", NULL);
+        ck_assert(matches_string("destination=:1.3", m));
+        ck_assert(!matches_string("arg.a=b", m)); /* no body */
+        msg_unref(m);
+}
+END_TEST
+
+static bool owns_cb(const char *well_known, const char *unique, void *userdata)
+{
+        (void) userdata;
+        return strcmp(well_known, "org.x.Owner") == 0 && strcmp(unique, ":1.7") == 0;
+}
+
+START_TEST(test_matching_well_known_sender)
+{
+        struct msg *m = signal_msg(":1.7", "/p", "org.x.I", "M", NULL, NULL);
+        struct match_rule r;
+
+        ck_assert_int_eq(match_rule_parse_string(&r, "sender=org.x.Owner"), 0);
+        ck_assert(match_rule_matches(&r, m, owns_cb, NULL));
+        ck_assert(match_rule_matches(&r, m, NULL, NULL)); /* the client side trusts the broker */
+        match_rule_deinit(&r);
+        ck_assert_int_eq(match_rule_parse_string(&r, "sender=org.x.Other"), 0);
+        ck_assert(!match_rule_matches(&r, m, owns_cb, NULL));
+        match_rule_deinit(&r);
+        msg_unref(m);
+}
+END_TEST
+
+static Suite *match_suite(void)
+{
+        Suite *s = suite_create("match");
+        TCase *tc = tcase_create("core");
+
+        tcase_add_test(tc, test_parse_json);
+        tcase_add_loop_test(tc, test_parse_json_bad, 0, (int) (sizeof(bad_json_rules) / sizeof(*bad_json_rules)));
+        tcase_add_test(tc, test_parse_string);
+        tcase_add_test(tc, test_too_many_args);
+        tcase_add_test(tc, test_matching_keys);
+        tcase_add_test(tc, test_matching_well_known_sender);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return check_run(match_suite());
+}

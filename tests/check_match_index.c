@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for daemon/match: the match index on its own. Owners are plain
+ * match_owner anchors; deliveries are recorded per owner. Covers adding and
+ * removing (with reference counts), the member buckets against the wildcard
+ * bucket, delivering once per owner, path namespaces, argument matches,
+ * sender keys, and removing an owner.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check-run.h"
+#include "daemon/match.h"
+#include "protocol/message.h"
+
+#define N_OWNERS 3
+
+static struct match_index idx;
+static struct match_owner owners[N_OWNERS];
+static unsigned delivered[N_OWNERS];
+static unsigned owns_calls;
+
+static void setup(void)
+{
+        match_index_init(&idx);
+        for (int i = 0; i < N_OWNERS; i++) {
+                match_owner_init(&owners[i]);
+                delivered[i] = 0;
+        }
+        owns_calls = 0;
+}
+
+static void teardown(void)
+{
+        for (int i = 0; i < N_OWNERS; i++) {
+                match_index_remove_owner(&idx, &owners[i]);
+                match_owner_deinit(&owners[i]);
+        }
+        ck_assert_uint_eq(map_size(&idx.by_member), 0);
+        ck_assert(list_is_empty(&idx.wildcard));
+        match_index_deinit(&idx);
+}
+
+static void parse(struct match_rule *r, const char *json)
+{
+        match_rule_init(r);
+        ck_assert_int_eq(match_rule_parse_json(r, json, strlen(json)), 0);
+}
+
+static void add(int owner, const char *json)
+{
+        struct match_rule r;
+
+        parse(&r, json);
+        ck_assert_int_eq(match_index_add(&idx, &owners[owner], &r), 0);
+        /* the index took the rule's contents */
+        ck_assert_ptr_null(r.member);
+        ck_assert_ptr_null(r.interface);
+        match_rule_deinit(&r);
+}
+
+static int del(int owner, const char *json)
+{
+        struct match_rule r;
+        int ret;
+
+        parse(&r, json);
+        ret = match_index_remove(&idx, &owners[owner], &r);
+        match_rule_deinit(&r);
+        return ret;
+}
+
+/* "org.x.Owned" is owned by ":1.1"; nothing else is owned. */
+static bool owns(const char *well_known, const char *unique, void *userdata)
+{
+        owns_calls++;
+        return strcmp(well_known, "org.x.Owned") == 0 && strcmp(unique, ":1.1") == 0;
+}
+
+static void deliver(struct match_owner *owner, void *userdata)
+{
+        ck_assert_ptr_eq(userdata, &idx);
+        ck_assert(owner >= owners && owner < owners + N_OWNERS);
+        delivered[owner - owners]++;
+}
+
+static struct msg *msg_new_full(enum msg_type type, const char *sender, const char *path, const char *iface,
+                                const char *member, const char *body)
+{
+        struct msg_header h;
+        struct msg *m = NULL;
+
+        msg_header_init(&h);
+        h.type = type;
+        h.serial = 7;
+        h.sender = sender;
+        h.path = path;
+        h.interface = iface;
+        h.member = member;
+        ck_assert_int_eq(msg_build(&h, body, body ? strlen(body) : 0, &m), 0);
+        return m;
+}
+
+static struct msg *sig(const char *path, const char *member, const char *body)
+{
+        return msg_new_full(MSG_SIGNAL, ":1.1", path, "org.x.I", member, body);
+}
+
+/* Route m, then return the per-owner delivery counts as "a,b,c" and reset them. */
+static const char *route(struct msg *m)
+{
+        static char text[32];
+
+        match_index_route(&idx, m, owns, deliver, &idx);
+        msg_unref(m);
+        snprintf(text, sizeof(text), "%u,%u,%u", delivered[0], delivered[1], delivered[2]);
+        memset(delivered, 0, sizeof(delivered));
+        return text;
+}
+
+START_TEST(test_add_remove_refcount)
+{
+        add(0, "{\"member\":\"Changed\"}");
+        add(0, "{\"member\":\"Changed\"}");
+        ck_assert_uint_eq(owners[0].n_rules, 2);
+        ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "1,0,0");
+
+        /* one RemoveMatch removes one instance; the rule still matches */
+        ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), 0);
+        ck_assert_uint_eq(owners[0].n_rules, 1);
+        ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "1,0,0");
+
+        ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), 0);
+        ck_assert_uint_eq(owners[0].n_rules, 0);
+        ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "0,0,0");
+        ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), -ENOENT);
+        /* the empty bucket is gone */
+        ck_assert_uint_eq(map_size(&idx.by_member), 0);
+}
+END_TEST
+
+START_TEST(test_remove_needs_equal_rule_of_same_owner)
+{
+        add(0, "{\"type\":\"signal\",\"member\":\"Changed\"}");
+        ck_assert_int_eq(del(1, "{\"type\":\"signal\",\"member\":\"Changed\"}"), -ENOENT);
+        ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), -ENOENT);
+        ck_assert_int_eq(del(0, "{\"type\":\"signal\",\"member\":\"Changed\",\"path\":\"/a\"}"), -ENOENT);
+        ck_assert_uint_eq(owners[0].n_rules, 1);
+        /* key order does not make a different rule */
+        ck_assert_int_eq(del(0, "{\"member\":\"Changed\",\"type\":\"signal\"}"), 0);
+}
+END_TEST
+
+START_TEST(test_member_bucket_and_wildcard)
+{
+        add(0, "{\"member\":\"A\"}");
+        add(1, "{\"member\":\"B\"}");
+        add(2, "{\"interface\":\"org.x.I\"}");
+        ck_assert_uint_eq(map_size(&idx.by_member), 2);
+
+        ck_assert_str_eq(route(sig("/p", "A", NULL)), "1,0,1");
+        ck_assert_str_eq(route(sig("/p", "B", NULL)), "0,1,1");
+        ck_assert_str_eq(route(sig("/p", "C", NULL)), "0,0,1");
+        /* a message without member (an error) looks at the wildcard bucket only */
+        {
+                struct msg_header h;
+                struct msg *m;
+
+                msg_header_init(&h);
+                h.type = MSG_ERROR;
+                h.serial = 3;
+                h.reply_serial = 2;
+                h.error_name = "org.x.Error.Bad";
+                ck_assert_int_eq(msg_build(&h, NULL, 0, &m), 0);
+                ck_assert_str_eq(route(m), "0,0,0");
+        }
+}
+END_TEST
+
+START_TEST(test_unrelated_buckets_not_scanned)
+{
+        /* rules with a well-known sender make the index ask `owns`, so the
+         * number of calls shows which rules routing looked at */
+        for (int i = 0; i < 50; i++) {
+                char rule[128];
+
+                snprintf(rule, sizeof(rule), "{\"sender\":\"org.x.Other\",\"member\":\"M%d\"}", i);
+                add(1, rule);
+        }
+        add(0, "{\"sender\":\"org.x.Owned\",\"member\":\"Hit\"}");
+
+        ck_assert_str_eq(route(sig("/p", "Hit", NULL)), "1,0,0");
+        ck_assert_uint_eq(owns_calls, 1);
+
+        owns_calls = 0;
+        ck_assert_str_eq(route(sig("/p", "M7", NULL)), "0,0,0");
+        ck_assert_uint_eq(owns_calls, 1);
+
+        owns_calls = 0;
+        ck_assert_str_eq(route(sig("/p", "Nothing", NULL)), "0,0,0");
+        ck_assert_uint_eq(owns_calls, 0);
+}
+END_TEST
+
+START_TEST(test_deliver_once)
+{
+        /* three rules of owner 0 match, in both buckets; two of owner 1 */
+        add(0, "{\"member\":\"Changed\"}");
+        add(0, "{\"type\":\"signal\",\"member\":\"Changed\"}");
+        add(0, "{}");
+        add(1, "{\"path\":\"/a\"}");
+        add(1, "{\"interface\":\"org.x.I\"}");
+        ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "1,1,0");
+        /* and again on the next message: the per-pass stamp is not sticky */
+        ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "1,1,0");
+        ck_assert_str_eq(route(sig("/b", "Other", NULL)), "1,1,0");
+        ck_assert_str_eq(route(msg_new_full(MSG_SIGNAL, ":1.1", "/b", "org.y.J", "Other", NULL)), "1,0,0");
+}
+END_TEST
+
+START_TEST(test_path_namespace)
+{
+        add(0, "{\"path_namespace\":\"/a\"}");
+        add(1, "{\"path_namespace\":\"/\"}");
+        add(2, "{\"path\":\"/a\"}");
+        ck_assert_str_eq(route(sig("/a", "M", NULL)), "1,1,1");
+        ck_assert_str_eq(route(sig("/a/b/c", "M", NULL)), "1,1,0");
+        ck_assert_str_eq(route(sig("/ab", "M", NULL)), "0,1,0");
+        ck_assert_str_eq(route(sig("/", "M", NULL)), "0,1,0");
+}
+END_TEST
+
+START_TEST(test_args)
+{
+        add(0, "{\"member\":\"Changed\",\"args\":{\"title\":\"hello\"}}");
+        add(1, "{\"args\":{\"title\":\"hello\",\"kind\":\"note\"}}");
+        ck_assert_str_eq(route(sig("/a", "Changed", "{\"title\":\"hello\",\"kind\":\"note\"}")), "1,1,0");
+        ck_assert_str_eq(route(sig("/a", "Changed", "{\"title\":\"hello\"}")), "1,0,0");
+        ck_assert_str_eq(route(sig("/a", "Changed", "{\"title\":\"other\",\"kind\":\"note\"}")), "0,0,0");
+        ck_assert_str_eq(route(sig("/a", "Changed", "{\"title\":3}")), "0,0,0");
+        ck_assert_str_eq(route(sig("/a", "Changed", "{\"nested\":{\"title\":\"hello\"}}")), "0,0,0");
+        ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "0,0,0");
+        ck_assert_str_eq(route(sig("/a", "Changed", "{\"title\":\"hel\\u006co\"}")), "1,0,0");
+}
+END_TEST
+
+START_TEST(test_sender)
+{
+        add(0, "{\"sender\":\":1.1\"}");
+        add(1, "{\"sender\":\"org.x.Owned\"}");
+        add(2, "{\"sender\":\"org.x.NotOwned\"}");
+        ck_assert_str_eq(route(sig("/a", "M", NULL)), "1,1,0");
+        ck_assert_str_eq(route(msg_new_full(MSG_SIGNAL, ":1.2", "/a", "org.x.I", "M", NULL)), "0,0,0");
+}
+END_TEST
+
+START_TEST(test_type)
+{
+        add(0, "{\"type\":\"call\"}");
+        add(1, "{\"type\":\"signal\",\"member\":\"M\"}");
+        ck_assert_str_eq(route(msg_new_full(MSG_CALL, ":1.1", "/a", NULL, "M", NULL)), "1,0,0");
+        ck_assert_str_eq(route(sig("/a", "M", NULL)), "0,1,0");
+}
+END_TEST
+
+START_TEST(test_remove_owner)
+{
+        add(0, "{\"member\":\"A\"}");
+        add(0, "{\"member\":\"A\"}");
+        add(0, "{\"member\":\"B\"}");
+        add(0, "{}");
+        add(1, "{\"member\":\"A\"}");
+        ck_assert_uint_eq(owners[0].n_rules, 4);
+
+        match_index_remove_owner(&idx, &owners[0]);
+        ck_assert_uint_eq(owners[0].n_rules, 0);
+        ck_assert(list_is_empty(&owners[0].rules));
+        /* B's bucket went with its last rule, A's stays for owner 1 */
+        ck_assert_uint_eq(map_size(&idx.by_member), 1);
+        ck_assert_str_eq(route(sig("/a", "A", NULL)), "0,1,0");
+        ck_assert_str_eq(route(sig("/a", "B", NULL)), "0,0,0");
+}
+END_TEST
+
+START_TEST(test_deinit_with_rules)
+{
+        /* deinit drops whatever is left, buckets included (valgrind checks the rest) */
+        struct match_index other;
+        struct match_owner o;
+        struct match_rule r;
+
+        match_index_init(&other);
+        match_owner_init(&o);
+        for (int i = 0; i < 3; i++) {
+                parse(&r, i == 2 ? "{}" : "{\"member\":\"X\"}");
+                ck_assert_int_eq(match_index_add(&other, &o, &r), 0);
+        }
+        parse(&r, "{\"member\":\"Y\"}");
+        ck_assert_int_eq(match_index_add(&other, &o, &r), 0);
+        ck_assert_uint_eq(o.n_rules, 4);
+        match_index_deinit(&other);
+        ck_assert_uint_eq(o.n_rules, 0);
+        match_owner_deinit(&o);
+}
+END_TEST
+
+static Suite *match_index_suite(void)
+{
+        Suite *s = suite_create("match_index");
+        TCase *tc = tcase_create("index");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_add_remove_refcount);
+        tcase_add_test(tc, test_remove_needs_equal_rule_of_same_owner);
+        tcase_add_test(tc, test_member_bucket_and_wildcard);
+        tcase_add_test(tc, test_unrelated_buckets_not_scanned);
+        tcase_add_test(tc, test_deliver_once);
+        tcase_add_test(tc, test_path_namespace);
+        tcase_add_test(tc, test_args);
+        tcase_add_test(tc, test_sender);
+        tcase_add_test(tc, test_type);
+        tcase_add_test(tc, test_remove_owner);
+        tcase_add_test(tc, test_deinit_with_rules);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return check_run(match_index_suite());
+}

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for protocol/message: golden frames, validation, stitching, building. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check-run.h"
+#include "ipcbus/wire.h"
+#include "protocol/frame.h"
+#include "protocol/message.h"
+#include "protocol/proto-error.h"
+
+static const char *const golden[] = {
+        "call-hello", "call-echo", "call-noreply", "return", "error", "signal", "signal-stamped", "signal-unicode",
+};
+
+/* Read tests/data/NAME.frame; returns a malloc'd buffer. */
+static uint8_t *read_golden(const char *name, size_t *ret_size)
+{
+        const char *dir = getenv("IPCBUS_TEST_DATA");
+        char path[4096];
+        uint8_t *buf = malloc(1 << 16);
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s.frame", dir ? dir : "tests/data", name);
+        f = fopen(path, "rb");
+        ck_assert_msg(f != NULL, "cannot open %s", path);
+        *ret_size = fread(buf, 1, 1 << 16, f);
+        fclose(f);
+        return buf;
+}
+
+/* Cut the one frame of data out with a frame_reader fed one byte at a time. */
+static void view_of(const uint8_t *data, size_t size, struct frame_reader *r, struct frame_view *v)
+{
+        frame_reader_init(r, 0, 0);
+        for (size_t i = 0; i < size; i++) {
+                uint8_t *space;
+                size_t n;
+                ck_assert_int_eq(frame_reader_next(r, v), 0);
+                ck_assert_int_eq(frame_reader_space(r, 1, &space, &n), 0);
+                *space = data[i];
+                frame_reader_commit(r, 1);
+        }
+        ck_assert_int_eq(frame_reader_next(r, v), 1);
+}
+
+/* Build a frame view over a header and body given as text (no copy). */
+static struct frame_view text_view(uint8_t *buf, const char *header, const char *body)
+{
+        struct frame_view v = { 0 };
+        size_t hl = strlen(header), bl = body ? strlen(body) : 0;
+
+        frame_prefix_encode(buf, (uint32_t) hl, (uint32_t) bl, 0);
+        memcpy(buf + 16, header, hl);
+        if (bl)
+                memcpy(buf + 16 + hl, body, bl);
+        v.data = buf;
+        v.size = 16 + hl + bl;
+        frame_prefix_decode(buf, 0, 0, &v.prefix);
+        v.header = (const char *) buf + 16;
+        v.body = bl ? v.header + hl : NULL;
+        return v;
+}
+
+static int parse_text(const char *header, const char *body, unsigned flags, struct msg **ret)
+{
+        static uint8_t buf[1 << 17];
+        struct frame_view v = text_view(buf, header, body);
+
+        return msg_parse(&v, NULL, flags, NULL, ret, NULL, NULL);
+}
+
+START_TEST(test_golden_roundtrip)
+{
+        const char *name = golden[_i];
+        struct frame_reader r;
+        struct frame_view v;
+        struct msg *m = NULL, *b = NULL;
+        uint8_t *data;
+        size_t size;
+
+        data = read_golden(name, &size);
+        view_of(data, size, &r, &v);
+        ck_assert_int_eq(msg_parse(&v, NULL, MSG_PARSE_FROM_BROKER, NULL, &m, NULL, NULL), 0);
+        ck_assert_uint_eq(m->size, size);
+        ck_assert_int_eq(memcmp(m->data, data, size), 0);
+        ck_assert_int_eq(m->data[m->size], '\0');
+        /* re-encode from the decoded header and the body bytes: byte for byte */
+        ck_assert_int_eq(msg_build(&m->h, m->body, m->body_len, &b), 0);
+        ck_assert_msg(b->size == size && memcmp(b->data, data, size) == 0, "%s: re-encoded differs:\n%.*s", name,
+                      (int) b->header_len, b->header);
+        msg_unref(b);
+        msg_unref(m);
+        frame_reader_deinit(&r);
+        free(data);
+}
+END_TEST
+
+START_TEST(test_golden_fields)
+{
+        uint8_t *data;
+        size_t size;
+        struct frame_reader r;
+        struct frame_view v;
+        struct msg *m;
+
+        data = read_golden("call-echo", &size);
+        view_of(data, size, &r, &v);
+        ck_assert_int_eq(msg_parse(&v, NULL, 0, NULL, &m, NULL, NULL), 0);
+        ck_assert_int_eq(m->h.type, MSG_CALL);
+        ck_assert_uint_eq(m->h.serial, 2);
+        ck_assert_str_eq(m->h.destination, "org.example.Echo");
+        ck_assert_str_eq(m->h.path, "/org/example/Echo");
+        ck_assert_str_eq(m->h.interface, "org.example.Echo");
+        ck_assert_str_eq(m->h.member, "Echo");
+        ck_assert_uint_eq(m->h.timeout_ms, 5000);
+        ck_assert_ptr_null(m->h.sender);
+        ck_assert_str_eq(m->body, "{\"data\":\"hello, world\"}");
+        ck_assert_str_eq(msg_get_arg(m, "data"), "hello, world");
+        msg_unref(m);
+        frame_reader_deinit(&r);
+        free(data);
+
+        data = read_golden("signal-unicode", &size);
+        view_of(data, size, &r, &v);
+        ck_assert_int_eq(msg_parse(&v, NULL, 0, NULL, &m, NULL, NULL), 0);
+        ck_assert_str_eq(msg_get_arg(m, "text"), "gr\xc3\xbc\xc3\x9f" "e \xc3\xa9 \xf0\x9f\x98\x80");
+        ck_assert_ptr_null(msg_get_arg(m, "nested"));
+        msg_unref(m);
+        frame_reader_deinit(&r);
+        free(data);
+
+        data = read_golden("call-noreply", &size);
+        view_of(data, size, &r, &v);
+        ck_assert_int_eq(msg_parse(&v, NULL, 0, NULL, &m, NULL, NULL), 0);
+        ck_assert(m->h.no_reply);
+        ck_assert(m->h.no_auto_start);
+        msg_unref(m);
+        frame_reader_deinit(&r);
+        free(data);
+}
+END_TEST
+
+START_TEST(test_stitch_golden)
+{
+        /* What the broker forwards: signal.frame stamped equals signal-stamped.frame. */
+        struct msg_stamp stamp = { .sender = ":1.7", .uid = 1000, .pid = 4242 };
+        uint8_t *in, *want;
+        size_t in_size, want_size;
+        struct frame_reader r;
+        struct frame_view v;
+        struct msg *m;
+
+        in = read_golden("signal", &in_size);
+        want = read_golden("signal-stamped", &want_size);
+        view_of(in, in_size, &r, &v);
+        ck_assert_int_eq(msg_parse(&v, &stamp, 0, NULL, &m, NULL, NULL), 0);
+        ck_assert_uint_eq(m->size, want_size);
+        ck_assert_int_eq(memcmp(m->data, want, want_size), 0);
+        ck_assert_str_eq(m->h.sender, ":1.7");
+        ck_assert_int_eq(m->h.sender_uid, 1000);
+        ck_assert_int_eq(m->h.sender_pid, 4242);
+        /* the body bytes are forwarded unchanged */
+        ck_assert_int_eq(memcmp(m->body, v.body, v.prefix.body_len), 0);
+        msg_unref(m);
+        frame_reader_deinit(&r);
+        free(in);
+        free(want);
+}
+END_TEST
+
+START_TEST(test_stitch_keeps_body_bytes)
+{
+        static uint8_t buf[1024];
+        struct msg_stamp stamp = { .sender = ":1.2", .uid = 0, .pid = 1 };
+        const char *body = " { \"a\" :\t\"x\" ,\n \"b\": [ 1 ] } ";
+        struct frame_view v = text_view(buf, " {\"type\":\"signal\", \"serial\":5,\"path\":\"/a\",\"interface\":\"a.b\",\"member\":\"C\"}",
+                                        body);
+        struct msg *m;
+
+        ck_assert_int_eq(msg_parse(&v, &stamp, 0, NULL, &m, NULL, NULL), 0);
+        ck_assert_str_eq(m->body, body);
+        ck_assert_int_eq(strncmp(m->header, "{\"sender\":\":1.2\",\"sender_uid\":0,\"sender_pid\":1,\"type\"", 52), 0);
+        msg_unref(m);
+}
+END_TEST
+
+static const struct {
+        const char *header;
+        const char *body;
+        int error;
+} invalid[] = {
+        { "[1]", NULL, PROTO_E_HEADER_NOT_OBJECT },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "[1]", PROTO_E_BODY_NOT_OBJECT },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "\"s\"", PROTO_E_BODY_NOT_OBJECT },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"color\":\"red\"}", NULL, PROTO_E_UNKNOWN_FIELD },
+        { "{\"type\":\"call\",\"serial\":1,\"serial\":2,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_DUPLICATE_FIELD },
+        { "{\"type\":\"call\",\"serial\":\"1\",\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_TYPE },
+        { "{\"type\":1,\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_TYPE },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"no_reply\":1}", NULL, PROTO_E_FIELD_TYPE },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\"}", NULL, PROTO_E_MISSING_FIELD },
+        { "{\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD },
+        { "{\"type\":\"call\",\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD },
+        { "{\"type\":\"return\",\"serial\":1,\"reply_serial\":1}", NULL, PROTO_E_MISSING_FIELD },
+        { "{\"type\":\"error\",\"serial\":1,\"reply_serial\":1,\"destination\":\":1.1\"}", NULL, PROTO_E_MISSING_FIELD },
+        { "{\"type\":\"error\",\"serial\":1,\"error\":\"a.b\",\"destination\":\":1.1\"}", NULL, PROTO_E_MISSING_FIELD },
+        { "{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD },
+        { "{\"type\":\"call\",\"serial\":1,\"reply_serial\":3,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_NOT_ALLOWED },
+        { "{\"type\":\"return\",\"serial\":1,\"reply_serial\":3,\"destination\":\":1.1\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_NOT_ALLOWED },
+        { "{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"interface\":\"a.b\",\"member\":\"M\",\"timeout_ms\":5}", NULL, PROTO_E_FIELD_NOT_ALLOWED },
+        { "{\"type\":\"method\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_UNKNOWN_TYPE },
+        { "{\"type\":\"call\",\"serial\":0,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL },
+        { "{\"type\":\"call\",\"serial\":4294967296,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL },
+        { "{\"type\":\"call\",\"serial\":1.5,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"timeout_ms\":0}", NULL, PROTO_E_BAD_TIMEOUT },
+        { "{\"sender\":\":1.1\",\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BROKER_FIELD },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"sender_uid\":0}", NULL, PROTO_E_BROKER_FIELD },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"sender_pid\":1}", NULL, PROTO_E_BROKER_FIELD },
+        { "{\"type\":\"call\",\"serial\":1,\"destination\":\"nodots\",\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_BUS_NAME },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/a/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_PATH },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"interface\":\"x\",\"member\":\"M\"}", NULL, PROTO_E_BAD_INTERFACE },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M.x\"}", NULL, PROTO_E_BAD_MEMBER },
+        { "{\"type\":\"error\",\"serial\":1,\"reply_serial\":1,\"error\":\"bad\"}", NULL, PROTO_E_BAD_ERROR_NAME },
+        /* malformed: fatal */
+        { "{\"type\":\"call\",", NULL, PROTO_E_BAD_JSON },
+        { "{\"type\":\"c\xff\"}", NULL, PROTO_E_BAD_UTF8 },
+        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "{\"a\":", PROTO_E_BAD_JSON },
+};
+
+START_TEST(test_invalid)
+{
+        struct msg *m = NULL;
+        int e = parse_text(invalid[_i].header, invalid[_i].body, 0, &m);
+
+        ck_assert_msg(e == invalid[_i].error, "case %d (%s): got %d (%s), want %d (%s)", _i, invalid[_i].header, e,
+                      proto_strerror(e), invalid[_i].error, proto_strerror(invalid[_i].error));
+        ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(test_fatal_classes)
+{
+        ck_assert(proto_error_is_fatal(PROTO_E_BAD_MAGIC));
+        ck_assert(proto_error_is_fatal(PROTO_E_BAD_JSON));
+        ck_assert(proto_error_is_fatal(PROTO_E_BAD_UTF8));
+        ck_assert(proto_error_is_fatal(PROTO_E_TOO_DEEP));
+        ck_assert(!proto_error_is_fatal(PROTO_E_HEADER_NOT_OBJECT));
+        ck_assert(!proto_error_is_fatal(PROTO_E_BROKER_FIELD));
+        ck_assert(!proto_error_is_fatal(PROTO_E_UNKNOWN_FIELD));
+        for (int c = PROTO_E_BAD_MAGIC; c < _PROTO_E_MAX; c++)
+                ck_assert_str_ne(proto_strerror(c), "unknown protocol error");
+}
+END_TEST
+
+START_TEST(test_serial_of_invalid)
+{
+        static uint8_t buf[512];
+        struct frame_view v = text_view(buf, "{\"type\":\"call\",\"bogus\":1,\"serial\":77,\"no_reply\":true}", NULL);
+        struct msg *m = NULL;
+        uint32_t serial = 0;
+        bool no_reply = false;
+
+        ck_assert_int_eq(msg_parse(&v, NULL, 0, NULL, &m, &serial, &no_reply), PROTO_E_UNKNOWN_FIELD);
+        ck_assert_uint_eq(serial, 77);
+        ck_assert(no_reply);
+}
+END_TEST
+
+START_TEST(test_broker_fields_from_broker)
+{
+        struct msg *m;
+
+        ck_assert_int_eq(parse_text("{\"sender\":\"org.ipcbus.Bus\",\"sender_uid\":0,\"sender_pid\":1,\"type\":\"error\","
+                                    "\"serial\":1,\"error\":\"org.ipcbus.Error.ProtocolError\"}",
+                                    "{\"message\":\"x\"}", MSG_PARSE_FROM_BROKER, &m),
+                         0);
+        ck_assert_str_eq(m->h.sender, "org.ipcbus.Bus");
+        ck_assert_uint_eq(m->h.reply_serial, 0);
+        msg_unref(m);
+}
+END_TEST
+
+START_TEST(test_build)
+{
+        struct msg_header h;
+        struct msg *m;
+        char *text;
+        size_t len;
+
+        msg_header_init(&h);
+        h.type = MSG_CALL;
+        h.serial = 12;
+        h.destination = "org.example.X";
+        h.path = "/x";
+        h.member = "Go";
+        h.no_reply = true;
+        ck_assert_int_eq(msg_header_encode(&h, &text, &len), 0);
+        ck_assert_str_eq(text, "{\"type\":\"call\",\"serial\":12,\"destination\":\"org.example.X\",\"path\":\"/x\","
+                               "\"member\":\"Go\",\"no_reply\":true}");
+        free(text);
+        ck_assert_int_eq(msg_build(&h, "{\"k\":\"v\"}", 9, &m), 0);
+        ck_assert_str_eq(msg_get_arg(m, "k"), "v");
+        ck_assert_str_eq(m->body, "{\"k\":\"v\"}");
+        msg_unref(m);
+        /* invalid bodies and names are refused */
+        ck_assert_int_eq(msg_build(&h, "[]", 2, &m), PROTO_E_BODY_NOT_OBJECT);
+        ck_assert_int_eq(msg_build(&h, "{", 1, &m), PROTO_E_BAD_JSON);
+        h.path = "bad";
+        ck_assert_int_eq(msg_build(&h, NULL, 0, &m), PROTO_E_BAD_PATH);
+        h.path = "/x";
+        h.type = MSG_SIGNAL;
+        ck_assert_int_eq(msg_build(&h, NULL, 0, &m), PROTO_E_MISSING_FIELD);
+}
+END_TEST
+
+START_TEST(test_args)
+{
+        struct msg *m;
+        const struct msg_arg *args;
+        size_t n;
+
+        ck_assert_int_eq(parse_text("{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"interface\":\"a.b\",\"member\":\"M\"}",
+                                    "{\"s\":\"one\",\"n\":1,\"o\":{\"s\":\"inner\"},\"t\":\"tw\\u006f\"}", 0, &m),
+                         0);
+        ck_assert_int_eq(msg_get_args(m, &args, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_str_eq(args[0].key, "s");
+        ck_assert_str_eq(args[0].value, "one");
+        ck_assert_str_eq(args[1].key, "t");
+        ck_assert_str_eq(args[1].value, "two");
+        ck_assert_ptr_null(msg_get_arg(m, "n"));
+        ck_assert_ptr_null(msg_get_arg(m, "o"));
+        msg_unref(m);
+}
+END_TEST
+
+START_TEST(test_refcount)
+{
+        struct msg *m;
+
+        ck_assert_int_eq(parse_text("{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, 0, &m), 0);
+        ck_assert_ptr_eq(msg_ref(m), m);
+        ck_assert_uint_eq(m->n_ref, 2);
+        ck_assert_ptr_null(msg_unref(m));
+        ck_assert_ptr_null(msg_unref(m));
+        ck_assert_ptr_null(msg_unref(NULL));
+}
+END_TEST
+
+static Suite *message_suite(void)
+{
+        Suite *s = suite_create("message");
+        TCase *tc = tcase_create("core");
+
+        tcase_add_loop_test(tc, test_golden_roundtrip, 0, (int) (sizeof(golden) / sizeof(*golden)));
+        tcase_add_test(tc, test_golden_fields);
+        tcase_add_test(tc, test_stitch_golden);
+        tcase_add_test(tc, test_stitch_keeps_body_bytes);
+        tcase_add_loop_test(tc, test_invalid, 0, (int) (sizeof(invalid) / sizeof(*invalid)));
+        tcase_add_test(tc, test_fatal_classes);
+        tcase_add_test(tc, test_serial_of_invalid);
+        tcase_add_test(tc, test_broker_fields_from_broker);
+        tcase_add_test(tc, test_build);
+        tcase_add_test(tc, test_args);
+        tcase_add_test(tc, test_refcount);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return check_run(message_suite());
+}

@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The real ipcctl and ipc-monitor binaries against a real ipcbusd: list,
+ * call (output, error output, exit codes), emit, status; the monitor's human
+ * and JSON lines, its MATCH filters, and its exit codes.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testbus.h"
+
+#define SERVICE "org.example.Tools"
+
+static const char *ipcctl(void)
+{
+        return testbus_program("IPCCTL", "tools/ipcctl");
+}
+
+static const char *ipc_monitor(void)
+{
+        return testbus_program("IPC_MONITOR", "tools/ipc-monitor");
+}
+
+/* Split a line at runs of spaces into at most max tokens (pointers into line, which is modified). */
+static size_t split(char *line, char **tokens, size_t max)
+{
+        size_t n = 0;
+
+        for (char *save = NULL, *t = strtok_r(line, " \t", &save); t && n < max; t = strtok_r(NULL, " \t", &save))
+                tokens[n++] = t;
+        return n;
+}
+
+/* The line of `text` whose first token is `first` (malloc'd), or NULL. */
+static char *line_starting(const char *text, const char *first)
+{
+        size_t n = strlen(first);
+
+        for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+                if (strncmp(p, first, n) == 0 && (p[n] == ' ' || p[n] == '\t'))
+                        return strndup(p, strcspn(p, "\n"));
+        return NULL;
+}
+
+static void assert_json_equal(const char *text, const char *expected)
+{
+        json_object *a = testbus_json(text, strlen(text)), *b = testbus_json(expected, strlen(expected));
+
+        ck_assert_msg(json_object_equal(a, b), "got %s, expected %s", text, expected);
+        json_object_put(a);
+        json_object_put(b);
+}
+
+/* ---- ipcctl ------------------------------------------------------------------------- */
+
+START_TEST(test_ipcctl_list)
+{
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc p;
+        char *line, *tokens[8], want[32];
+        const char *argv[] = {ipcctl(), "--address", tb->address, "list", NULL};
+        const char *rest;
+
+        testbus_service_start(tb, &svc, SERVICE);
+        ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
+
+        /* the header */
+        line = strndup(p.out.buf, strcspn(p.out.buf, "\n"));
+        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        ck_assert_str_eq(tokens[0], "NAME");
+        ck_assert_str_eq(tokens[1], "OWNER");
+        ck_assert_str_eq(tokens[2], "PID");
+        ck_assert_str_eq(tokens[3], "UID");
+        free(line);
+
+        /* the service's well-known name: owner, pid, uid */
+        line = line_starting(p.out.buf, SERVICE);
+        ck_assert_msg(line, "%s not listed:\n%s", SERVICE, p.out.buf);
+        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        ck_assert_str_eq(tokens[1], svc.unique);
+        snprintf(want, sizeof(want), "%d", (int) svc.pid);
+        ck_assert_str_eq(tokens[2], want);
+        snprintf(want, sizeof(want), "%d", (int) getuid());
+        ck_assert_str_eq(tokens[3], want);
+        free(line);
+
+        /* its unique name, owned by itself; the driver, with the broker's pid */
+        line = line_starting(p.out.buf, svc.unique);
+        ck_assert_msg(line, "%s not listed:\n%s", svc.unique, p.out.buf);
+        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        ck_assert_str_eq(tokens[1], svc.unique);
+        free(line);
+        line = line_starting(p.out.buf, IPCBUS_DRIVER_NAME);
+        ck_assert_msg(line, "the driver is not listed:\n%s", p.out.buf);
+        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        snprintf(want, sizeof(want), "%d", (int) tb->pid);
+        ck_assert_str_eq(tokens[2], want);
+        free(line);
+
+        /* well-known names come before unique names */
+        rest = strstr(p.out.buf, "\n:");
+        ck_assert_ptr_nonnull(rest);
+        ck_assert_ptr_null(strstr(rest, "\norg."));
+        testbus_proc_deinit(&p);
+        testbus_child_finish(&svc);
+}
+END_TEST
+
+START_TEST(test_ipcctl_list_json)
+{
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc p;
+        const char *argv[] = {ipcctl(), "--address", tb->address, "--json", "list", NULL};
+        json_object *arr;
+        bool found = false;
+
+        testbus_service_start(tb, &svc, SERVICE);
+        ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
+        arr = testbus_json(p.out.buf, p.out.len);
+        ck_assert(json_object_is_type(arr, json_type_array));
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                json_object *row = json_object_array_get_idx(arr, i);
+
+                if (strcmp(testbus_json_string(row, "name"), SERVICE) != 0)
+                        continue;
+                found = true;
+                ck_assert_str_eq(testbus_json_string(row, "owner"), svc.unique);
+                ck_assert_int_eq(testbus_json_int(row, "pid"), svc.pid);
+                ck_assert_int_eq(testbus_json_int(row, "uid"), getuid());
+        }
+        ck_assert_msg(found, "%s not in %s", SERVICE, p.out.buf);
+        json_object_put(arr);
+        testbus_proc_deinit(&p);
+        testbus_child_finish(&svc);
+}
+END_TEST
+
+START_TEST(test_ipcctl_call)
+{
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc p;
+        const char *argv[] = {ipcctl(),
+                              "--address",
+                              tb->address,
+                              "call",
+                              SERVICE,
+                              TESTBUS_SERVICE_PATH,
+                              TESTBUS_SERVICE_INTERFACE,
+                              "Echo",
+                              "{\"x\": 1, \"s\": \"hi\", \"l\": [1, 2]}",
+                              NULL};
+        const char *compact[] = {ipcctl(), "--address", tb->address,  "--json", "call", SERVICE, TESTBUS_SERVICE_PATH,
+                                 "-",      "Echo",      "{\"x\": 1}", NULL};
+        const char *driver[] = {ipcctl(),
+                                "--address",
+                                tb->address,
+                                "call",
+                                IPCBUS_DRIVER_NAME,
+                                IPCBUS_DRIVER_PATH,
+                                IPCBUS_DRIVER_INTERFACE,
+                                "GetNameOwner",
+                                "{\"name\":\"" SERVICE "\"}",
+                                NULL};
+        char want[300];
+
+        testbus_service_start(tb, &svc, SERVICE);
+        ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
+        assert_json_equal(p.out.buf, "{\"x\": 1, \"s\": \"hi\", \"l\": [1, 2]}");
+        ck_assert_str_eq(p.err.buf, "");
+        testbus_proc_deinit(&p);
+
+        /* --json: one line; "-": no interface */
+        ck_assert_int_eq(testbus_run(&p, compact, TESTBUS_WAIT_MS), 0);
+        assert_json_equal(p.out.buf, "{\"x\": 1}");
+        ck_assert_ptr_eq(strchr(p.out.buf, '\n'), p.out.buf + p.out.len - 1);
+        testbus_proc_deinit(&p);
+
+        /* the driver */
+        ck_assert_int_eq(testbus_run(&p, driver, TESTBUS_WAIT_MS), 0);
+        snprintf(want, sizeof(want), "{\"owner\":\"%s\"}", svc.unique);
+        assert_json_equal(p.out.buf, want);
+        testbus_proc_deinit(&p);
+        testbus_child_finish(&svc);
+}
+END_TEST
+
+START_TEST(test_ipcctl_call_errors)
+{
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc p;
+        const char *fail[] = {
+                ipcctl(), "--address", tb->address, "call", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE,
+                "Fail",   NULL};
+        const char *nobody[] = {ipcctl(), "--address", tb->address, "call", "org.example.Nobody", "/x", "-", "M", NULL};
+        const char *bad_json[] = {
+                ipcctl(), "--address", tb->address, "call", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE,
+                "Echo",   "{not json", NULL};
+        const char *bad_name[] = {ipcctl(), "--address", tb->address, "call", "not a name", "/x", "-", "M", NULL};
+        const char *bad_command[] = {ipcctl(), "--address", tb->address, "frobnicate", NULL};
+
+        testbus_service_start(tb, &svc, SERVICE);
+        /* an error reply: "NAME: message" on stderr, exit 1 */
+        ck_assert_int_eq(testbus_run(&p, fail, TESTBUS_WAIT_MS), 1);
+        ck_assert_msg(strstr(p.err.buf, TESTBUS_SERVICE_ERROR ": failed on purpose"), "stderr: %s", p.err.buf);
+        ck_assert_str_eq(p.out.buf, "");
+        testbus_proc_deinit(&p);
+        ck_assert_int_eq(testbus_run(&p, nobody, TESTBUS_WAIT_MS), 1);
+        ck_assert_msg(strstr(p.err.buf, IPCBUS_ERROR_SERVICE_UNKNOWN ": "), "stderr: %s", p.err.buf);
+        testbus_proc_deinit(&p);
+        /* usage errors: exit 2 with a message */
+        ck_assert_int_eq(testbus_run(&p, bad_json, TESTBUS_WAIT_MS), 2);
+        ck_assert_uint_gt(p.err.len, 0);
+        testbus_proc_deinit(&p);
+        ck_assert_int_eq(testbus_run(&p, bad_name, TESTBUS_WAIT_MS), 2);
+        ck_assert_uint_gt(p.err.len, 0);
+        testbus_proc_deinit(&p);
+        ck_assert_int_eq(testbus_run(&p, bad_command, TESTBUS_WAIT_MS), 2);
+        ck_assert_uint_gt(p.err.len, 0);
+        testbus_proc_deinit(&p);
+        testbus_child_finish(&svc);
+}
+END_TEST
+
+START_TEST(test_ipcctl_emit)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *sub = testbus_connect(tb);
+        struct testbus_rec rec;
+        struct testbus_proc p;
+        ipcbus_message *m;
+        json_object *o;
+        const char *argv[] = {ipcctl(),  "--address",          tb->address,
+                              "emit",    "/org/example/Tools", "org.example.Tools",
+                              "Changed", "{\"v\": \"hi\"}",    NULL};
+        const char *direct[] = {ipcctl(),
+                                "--address",
+                                tb->address,
+                                "emit",
+                                "/org/example/Tools",
+                                "org.example.Tools",
+                                "Direct",
+                                "{}",
+                                "--destination",
+                                ipcbus_get_unique_name(sub),
+                                NULL};
+
+        testbus_add_match(sub, "{\"type\":\"signal\",\"interface\":\"org.example.Tools\",\"member\":\"Changed\"}");
+        testbus_rec_init(&rec, sub, TESTBUS_REC_SIGNALS);
+        ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
+        testbus_proc_deinit(&p);
+        m = testbus_rec_wait_member(&rec, "Changed", TESTBUS_WAIT_MS);
+        ck_assert_msg(m, "the emitted signal did not arrive");
+        ck_assert_str_eq(ipcbus_message_get_path(m), "/org/example/Tools");
+        ck_assert_str_eq(ipcbus_message_get_interface(m), "org.example.Tools");
+        ck_assert_ptr_null(ipcbus_message_get_destination(m));
+        o = testbus_message_json(m);
+        ck_assert_str_eq(testbus_json_string(o, "v"), "hi");
+        json_object_put(o);
+
+        /* --destination: a unicast signal, delivered without a rule */
+        ck_assert_int_eq(testbus_run(&p, direct, TESTBUS_WAIT_MS), 0);
+        testbus_proc_deinit(&p);
+        m = testbus_rec_wait_member(&rec, "Direct", TESTBUS_WAIT_MS);
+        ck_assert_msg(m, "the unicast signal did not arrive");
+        ck_assert_str_eq(ipcbus_message_get_destination(m), ipcbus_get_unique_name(sub));
+        testbus_rec_deinit(&rec);
+        ipcbus_unref(sub);
+}
+END_TEST
+
+START_TEST(test_ipcctl_status)
+{
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc p;
+        ipcbus_bus *queued;
+        const char *argv[] = {ipcctl(), "--address", tb->address, "status", SERVICE, NULL};
+        const char *nobody[] = {ipcctl(), "--address", tb->address, "status", "org.example.Nobody", NULL};
+        char want[600];
+
+        testbus_service_start(tb, &svc, SERVICE);
+        queued = testbus_connect(tb);
+        ck_assert_int_eq(testbus_request_name(queued, SERVICE, 0), IPCBUS_REQUEST_NAME_IN_QUEUE);
+        ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
+        ck_assert_msg(strstr(p.out.buf, SERVICE), "no name in:\n%s", p.out.buf);
+        ck_assert_msg(strstr(p.out.buf, svc.unique), "no owner in:\n%s", p.out.buf);
+        snprintf(want, sizeof(want), "%d", (int) svc.pid);
+        ck_assert_msg(strstr(p.out.buf, want), "no pid in:\n%s", p.out.buf);
+        /* the owner's command line: the forked test program */
+        ck_assert_msg(strstr(p.out.buf, "check_tools"), "no command line in:\n%s", p.out.buf);
+        /* the queue, owner first */
+        snprintf(want, sizeof(want), "%s %s", svc.unique, ipcbus_get_unique_name(queued));
+        ck_assert_msg(strstr(p.out.buf, want), "no queue '%s' in:\n%s", want, p.out.buf);
+        testbus_proc_deinit(&p);
+
+        ck_assert_int_eq(testbus_run(&p, nobody, TESTBUS_WAIT_MS), 1);
+        ck_assert_msg(strstr(p.err.buf, IPCBUS_ERROR_NAME_HAS_NO_OWNER), "stderr: %s", p.err.buf);
+        testbus_proc_deinit(&p);
+        ipcbus_unref(queued);
+        testbus_child_finish(&svc);
+}
+END_TEST
+
+/* ---- ipc-monitor ------------------------------------------------------------------------ */
+
+struct monitor_watch {
+        struct testbus_rec *rec;
+        char unique[64];
+};
+
+/* Some unique name has been announced as lost (new owner "") while its connection lives: a new monitor. */
+static bool monitor_became(void *userdata)
+{
+        struct monitor_watch *w = userdata;
+
+        for (size_t i = 0; i < w->rec->n; i++) {
+                ipcbus_message *m = w->rec->msgs[i];
+                const char *name = ipcbus_message_get_arg(m, "name");
+                const char *old_owner = ipcbus_message_get_arg(m, "old_owner");
+                const char *new_owner = ipcbus_message_get_arg(m, "new_owner");
+
+                if (name && name[0] == ':' && old_owner && strcmp(name, old_owner) == 0 && new_owner && !new_owner[0]) {
+                        snprintf(w->unique, sizeof(w->unique), "%s", name);
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Start ipc-monitor with the given arguments after --address and wait until it is a monitor. */
+static void monitor_start(struct testbus *tb, struct testbus_proc *p, const char *const *args)
+{
+        ipcbus_bus *watcher = testbus_connect(tb), *buses[] = {watcher, NULL};
+        struct testbus_rec rec;
+        struct monitor_watch w = {&rec, ""};
+        const char *argv[16] = {ipc_monitor(), "--address", tb->address};
+        size_t n = 3;
+
+        for (; args[n - 3]; n++) {
+                ck_assert_uint_lt(n, 15);
+                argv[n] = args[n - 3];
+        }
+        argv[n] = NULL;
+        testbus_add_match(watcher,
+                          "{\"type\":\"signal\",\"sender\":\"org.ipcbus.Bus\",\"member\":\"NameOwnerChanged\"}");
+        testbus_rec_init(&rec, watcher, TESTBUS_REC_SIGNALS);
+        testbus_proc_spawn(p, argv);
+        ck_assert_msg(testbus_pump_until(buses, monitor_became, &w, TESTBUS_WAIT_MS),
+                      "ipc-monitor did not become a monitor");
+        testbus_rec_deinit(&rec);
+        ipcbus_unref(watcher);
+}
+
+/* Read monitor lines until one contains every one of the NULL-terminated needles; returns it. */
+static char *monitor_line_with(struct testbus_proc *p, ...)
+{
+        int64_t deadline = testbus_now_ms() + TESTBUS_WAIT_MS;
+
+        for (;;) {
+                char *line = testbus_proc_read_line(p, (int) (deadline - testbus_now_ms()));
+                bool all = true;
+                va_list ap;
+
+                ck_assert_msg(line, "ipc-monitor did not print the expected line");
+                va_start(ap, p);
+                for (const char *needle; all && (needle = va_arg(ap, const char *));)
+                        all = strstr(line, needle) != NULL;
+                va_end(ap);
+                if (all)
+                        return line;
+                free(line);
+        }
+}
+
+START_TEST(test_ipc_monitor_human)
+{
+        static const char *const args[] = {NULL};
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc p;
+        ipcbus_bus *c;
+        char *line, sender[320], dest[320], tail[32];
+
+        testbus_service_start(tb, &svc, SERVICE);
+        monitor_start(tb, &p, args);
+        c = testbus_connect(tb);
+        json_object_put(
+                testbus_call(c, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo", "{\"k\":\"v\"}"));
+        /* "call    :1.5 -> org.example.Tools serial=N path=... member=Echo {"k":"v"}" */
+        snprintf(sender, sizeof(sender), " %s -> ", ipcbus_get_unique_name(c));
+        line = monitor_line_with(&p, "member=Echo", sender, NULL);
+        ck_assert_msg(strncmp(line, "call ", 5) == 0, "line: %s", line);
+        ck_assert_msg(strstr(line, "-> " SERVICE), "line: %s", line);
+        ck_assert_msg(strstr(line, "path=" TESTBUS_SERVICE_PATH), "line: %s", line);
+        ck_assert_msg(strstr(line, "{\"k\":\"v\"}"), "line: %s", line);
+        free(line);
+        /* and its return, from the service's unique name to the caller */
+        snprintf(sender, sizeof(sender), " %s -> ", svc.unique);
+        snprintf(dest, sizeof(dest), "-> %s ", ipcbus_get_unique_name(c));
+        snprintf(tail, sizeof(tail), "reply_serial=");
+        line = monitor_line_with(&p, sender, dest, tail, NULL);
+        ck_assert_msg(strncmp(line, "return ", 7) == 0, "line: %s", line);
+        free(line);
+        ck_assert_int_eq(testbus_proc_terminate(&p), 0);
+        testbus_proc_deinit(&p);
+        ipcbus_unref(c);
+        testbus_child_finish(&svc);
+}
+END_TEST
+
+START_TEST(test_ipc_monitor_json)
+{
+        static const char *const args[] = {"--json", NULL};
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc p;
+        ipcbus_bus *c;
+        int64_t call_serial = -1, deadline;
+        bool got_return = false;
+
+        testbus_service_start(tb, &svc, SERVICE);
+        monitor_start(tb, &p, args);
+        c = testbus_connect(tb);
+        json_object_put(
+                testbus_call(c, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo", "{\"k\": \"v\"}"));
+        deadline = testbus_now_ms() + TESTBUS_WAIT_MS;
+        while (!got_return) {
+                char *line = testbus_proc_read_line(&p, (int) (deadline - testbus_now_ms()));
+                json_object *o, *h, *body;
+                const char *type, *sender;
+
+                ck_assert_msg(line, "ipc-monitor --json did not show the call and its return");
+                /* every line is one JSON object {"header": {...}, "body": ...} */
+                o = testbus_json(line, strlen(line));
+                ck_assert(json_object_object_get_ex(o, "header", &h) && json_object_is_type(h, json_type_object));
+                ck_assert(json_object_object_get_ex(o, "body", &body));
+                type = testbus_json_string(h, "type");
+                sender = json_object_get_string(json_object_object_get(h, "sender"));
+                if (strcmp(type, "call") == 0 && sender && strcmp(sender, ipcbus_get_unique_name(c)) == 0 &&
+                    strcmp(testbus_json_string(h, "member"), "Echo") == 0) {
+                        ck_assert_str_eq(testbus_json_string(h, "destination"), SERVICE);
+                        ck_assert_str_eq(testbus_json_string(body, "k"), "v");
+                        ck_assert_int_eq(testbus_json_int(h, "sender_pid"), getpid());
+                        call_serial = testbus_json_int(h, "serial");
+                } else if (strcmp(type, "return") == 0 && call_serial > 0 &&
+                           testbus_json_int(h, "reply_serial") == call_serial) {
+                        ck_assert_str_eq(sender, svc.unique);
+                        ck_assert_str_eq(testbus_json_string(body, "k"), "v");
+                        got_return = true;
+                }
+                json_object_put(o);
+                free(line);
+        }
+        ck_assert_int_eq(testbus_proc_terminate(&p), 0);
+        testbus_proc_deinit(&p);
+        ipcbus_unref(c);
+        testbus_child_finish(&svc);
+}
+END_TEST
+
+static void assert_monitor_shows_signal(struct testbus_proc *p, const char *member, const char *n)
+{
+        char *line = testbus_proc_read_line(p, TESTBUS_WAIT_MS);
+        json_object *o, *h, *body;
+
+        ck_assert_msg(line, "ipc-monitor printed nothing for %s", member);
+        o = testbus_json(line, strlen(line));
+        ck_assert(json_object_object_get_ex(o, "header", &h));
+        ck_assert(json_object_object_get_ex(o, "body", &body));
+        ck_assert_msg(strcmp(testbus_json_string(h, "member"), member) == 0 &&
+                              strcmp(testbus_json_string(body, "n"), n) == 0,
+                      "expected %s %s, ipc-monitor printed %s", member, n, line);
+        json_object_put(o);
+        free(line);
+}
+
+START_TEST(test_ipc_monitor_match)
+{
+        static const char *const args[] = {"--json", "type=signal,member=Wanted", NULL};
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc p;
+        ipcbus_bus *c;
+
+        testbus_service_start(tb, &svc, SERVICE);
+        monitor_start(tb, &p, args);
+        c = testbus_connect(tb);
+        ck_assert_int_ge(ipcbus_emit_signal(c, NULL, "/x", "org.example.Tools", "Unwanted", "{\"n\":\"0\"}"), 0);
+        ck_assert_int_ge(ipcbus_emit_signal(c, NULL, "/x", "org.example.Tools", "Wanted", "{\"n\":\"1\"}"), 0);
+        ck_assert_int_ge(ipcbus_flush(c), 0);
+        /* the first line it prints is the wanted signal, */
+        assert_monitor_shows_signal(&p, "Wanted", "1");
+        /* and a call between two wanted signals does not show either */
+        json_object_put(testbus_call(c, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo", "{}"));
+        ck_assert_int_ge(ipcbus_emit_signal(c, NULL, "/x", "org.example.Tools", "Wanted", "{\"n\":\"2\"}"), 0);
+        ck_assert_int_ge(ipcbus_flush(c), 0);
+        assert_monitor_shows_signal(&p, "Wanted", "2");
+        ck_assert_int_eq(testbus_proc_terminate(&p), 0);
+        testbus_proc_deinit(&p);
+        ipcbus_unref(c);
+        testbus_child_finish(&svc);
+}
+END_TEST
+
+START_TEST(test_ipc_monitor_exit_codes)
+{
+        struct testbus *tb = testbus_current();
+        struct testbus other;
+        struct testbus_proc p;
+        const char *bad_rule[] = {ipc_monitor(), "--address", tb->address, "bogus=1", NULL};
+        static const char *const args[] = {NULL};
+
+        /* an invalid MATCH is a usage error */
+        ck_assert_int_eq(testbus_run(&p, bad_rule, TESTBUS_WAIT_MS), 2);
+        ck_assert_uint_gt(p.err.len, 0);
+        testbus_proc_deinit(&p);
+
+        /* the bus going away ends it with 1 and a note */
+        testbus_start(&other);
+        monitor_start(&other, &p, args);
+        testbus_stop(&other);
+        ck_assert_int_eq(testbus_proc_finish(&p, TESTBUS_WAIT_MS), 1);
+        ck_assert_uint_gt(p.err.len, 0);
+        testbus_proc_deinit(&p);
+}
+END_TEST
+
+static Suite *tools_suite(void)
+{
+        Suite *s = suite_create("tools");
+        TCase *tc;
+
+        tc = testbus_tcase("ipcctl");
+        tcase_add_test(tc, test_ipcctl_list);
+        tcase_add_test(tc, test_ipcctl_list_json);
+        tcase_add_test(tc, test_ipcctl_call);
+        tcase_add_test(tc, test_ipcctl_call_errors);
+        tcase_add_test(tc, test_ipcctl_emit);
+        tcase_add_test(tc, test_ipcctl_status);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("ipc-monitor");
+        tcase_add_test(tc, test_ipc_monitor_human);
+        tcase_add_test(tc, test_ipc_monitor_json);
+        tcase_add_test(tc, test_ipc_monitor_match);
+        tcase_add_test(tc, test_ipc_monitor_exit_codes);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return testbus_run_suite(tools_suite());
+}

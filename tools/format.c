@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Printing for the command-line tools; the formats are described in format.h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "format.h"
+#include "jscan.h"
+#include "proto-error.h"
+
+/* json-c counts the top-level value as one level; PROTOCOL.md allows 64 of nesting. */
+#define FORMAT_JSON_DEPTH ((int)IPCBUS_DEPTH_MAX + 1)
+
+int format_json_parse(const char *text, size_t len, struct json_object **ret)
+{
+        struct json_tokener *tok;
+        struct json_object *obj;
+
+        if (len > INT32_MAX)
+                return -EINVAL;
+        tok = json_tokener_new_ex(FORMAT_JSON_DEPTH);
+        if (!tok)
+                return -ENOMEM;
+        obj = json_tokener_parse_ex(tok, text, (int)len);
+        json_tokener_free(tok);
+        /* A JSON null parses to NULL as well: callers only want objects and arrays. */
+        if (!obj)
+                return -EINVAL;
+        *ret = obj;
+        return 0;
+}
+
+const char *format_json_string(struct json_object *obj, bool pretty)
+{
+        int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
+
+        if (pretty)
+                flags |= JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED;
+        return json_object_to_json_string_ext(obj, flags);
+}
+
+/* Write text with JSON whitespace (the only control bytes valid JSON has raw) as spaces. */
+static void format_put_flat(FILE *f, const char *text, size_t len)
+{
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)text[i];
+
+                fputc(c < 0x20 ? ' ' : c, f);
+        }
+}
+
+void format_print_json(FILE *f, const char *text, size_t len, bool pretty)
+{
+        _cleanup_(json_object_putp) struct json_object *obj = NULL;
+
+        if (format_json_parse(text, len, &obj) < 0)
+                format_put_flat(f, text, len);
+        else
+                fputs(format_json_string(obj, pretty), f);
+        fputc('\n', f);
+}
+
+int format_check_body(const char *text, const char **ret_reason)
+{
+        enum jscan_kind kind = JSCAN_NONE;
+        size_t len = strlen(text);
+        int r;
+
+        if (len > IPCBUS_BODY_MAX) {
+                *ret_reason = proto_strerror(PROTO_E_BODY_TOO_LARGE);
+                return -EINVAL;
+        }
+        r = jscan_validate(text, len, IPCBUS_DEPTH_MAX, &kind);
+        if (r != 0) {
+                *ret_reason = r > 0 ? proto_strerror(r) : "cannot check the JSON text";
+                return -EINVAL;
+        }
+        if (kind != JSCAN_OBJECT) {
+                *ret_reason = "the arguments must be a JSON object, e.g. '{\"name\": \"value\"}'";
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when the
+ * bytes there are not one (overlong forms and surrogates included).
+ */
+static size_t format_utf8_len(const unsigned char *s, size_t n)
+{
+        unsigned char lo = 0x80, hi = 0xbf;
+        size_t len;
+
+        if (s[0] < 0x80)
+                return 1;
+        if (s[0] >= 0xc2 && s[0] <= 0xdf)
+                len = 2;
+        else if (s[0] >= 0xe0 && s[0] <= 0xef)
+                len = 3;
+        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+                len = 4;
+        else
+                return 0;
+        if (len > n)
+                return 0;
+        if (s[0] == 0xe0)
+                lo = 0xa0;
+        else if (s[0] == 0xed)
+                hi = 0x9f;
+        else if (s[0] == 0xf0)
+                lo = 0x90;
+        else if (s[0] == 0xf4)
+                hi = 0x8f;
+        if (s[1] < lo || s[1] > hi)
+                return 0;
+        for (size_t i = 2; i < len; i++)
+                if (s[i] < 0x80 || s[i] > 0xbf)
+                        return 0;
+        return len;
+}
+
+char *format_sanitize(const char *s, size_t len)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        char *out, *o;
+
+        out = malloc(len * 4 + 1);
+        if (!out)
+                return NULL;
+        o = out;
+        for (size_t i = 0; i < len;) {
+                size_t n = format_utf8_len(p + i, len - i);
+                /* C0 controls, DEL, and the C1 controls U+0080..U+009F */
+                bool control = n == 1 ? (p[i] < 0x20 || p[i] == 0x7f) : (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0);
+
+                if (n == 0 || control) {
+                        o += sprintf(o, "\\x%02x", p[i]);
+                        i++;
+                        continue;
+                }
+                memcpy(o, p + i, n);
+                o += n;
+                i += n;
+        }
+        *o = '\0';
+        return out;
+}
+
+static const char *format_type_name(ipcbus_message_type t)
+{
+        switch (t) {
+        case IPCBUS_MESSAGE_CALL:
+                return "call";
+        case IPCBUS_MESSAGE_RETURN:
+                return "return";
+        case IPCBUS_MESSAGE_ERROR:
+                return "error";
+        case IPCBUS_MESSAGE_SIGNAL:
+                return "signal";
+        }
+        return "unknown";
+}
+
+/* Write " key=value" when value is set. Names and paths are validated by the codec. */
+static void format_put_field(FILE *f, const char *key, const char *value)
+{
+        if (value)
+                fprintf(f, " %s=%s", key, value);
+}
+
+void format_message_line(FILE *f, ipcbus_message *m, const struct timespec *ts)
+{
+        ipcbus_message_type type = ipcbus_message_get_type(m);
+        const char *sender = ipcbus_message_get_sender(m);
+        const char *destination = ipcbus_message_get_destination(m);
+        uint32_t reply_serial = ipcbus_message_get_reply_serial(m);
+        const char *body;
+        size_t body_len = 0;
+
+        if (ts)
+                fprintf(f, "%lld.%06ld ", (long long)ts->tv_sec, ts->tv_nsec / 1000);
+        fprintf(f, "%-7s %s -> %-8s serial=%" PRIu32, format_type_name(type), sender ? sender : "-",
+                destination ? destination : "*", ipcbus_message_get_serial(m));
+        if (reply_serial != 0)
+                fprintf(f, " reply_serial=%" PRIu32, reply_serial);
+        format_put_field(f, "path", ipcbus_message_get_path(m));
+        format_put_field(f, "interface", ipcbus_message_get_interface(m));
+        format_put_field(f, "member", ipcbus_message_get_member(m));
+        if (type == IPCBUS_MESSAGE_ERROR)
+                format_put_field(f, "error", ipcbus_message_get_error_name(m));
+        if (ipcbus_message_get_no_reply(m))
+                fputs(" no_reply", f);
+        body = ipcbus_message_get_body(m, &body_len);
+        if (body && body_len > 0) {
+                fputc(' ', f);
+                format_print_json(f, body, body_len, false);
+        } else {
+                fputc('\n', f);
+        }
+        fflush(f);
+}
+
+/* Parse JSON text into a value for embedding; NULL (JSON null) when absent or unparsable. */
+static struct json_object *format_json_or_null(const char *text, size_t len)
+{
+        struct json_object *obj = NULL;
+
+        if (text && len > 0)
+                (void)format_json_parse(text, len, &obj);
+        return obj;
+}
+
+int format_message_json(FILE *f, ipcbus_message *m, const struct timespec *ts)
+{
+        _cleanup_(json_object_putp) struct json_object *line = NULL;
+        const char *text;
+        size_t len = 0;
+
+        line = json_object_new_object();
+        if (!line)
+                return -ENOMEM;
+        text = ipcbus_message_get_header(m, &len);
+        json_object_object_add(line, "header", format_json_or_null(text, len));
+        len = 0;
+        text = ipcbus_message_get_body(m, &len);
+        json_object_object_add(line, "body", format_json_or_null(text, len));
+        if (ts) {
+                char stamp[64];
+
+                snprintf(stamp, sizeof(stamp), "%lld.%06ld", (long long)ts->tv_sec, ts->tv_nsec / 1000);
+                json_object_object_add(line, "timestamp",
+                                       json_object_new_double_s((double)ts->tv_sec + ts->tv_nsec / 1e9, stamp));
+        }
+        fputs(format_json_string(line, false), f);
+        fputc('\n', f);
+        fflush(f);
+        return 0;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Printing for the command-line tools (ipcctl, ipc-monitor): JSON values
+ * re-serialised by json-c, one-line summaries of messages, and the checks
+ * applied to JSON and names typed on a command line.
+ *
+ * Output formats (the integration tests rely on them):
+ *
+ * Human line, one per message (format_message_line):
+ *   [TIMESTAMP ]TYPE SENDER -> DESTINATION serial=N[ reply_serial=N][ path=P]
+ *           [ interface=I][ member=M][ error=E][ no_reply][ BODY]
+ *   TYPE is "call", "return", "error" or "signal", padded to 7 columns;
+ *   DESTINATION is "*" for a broadcast, padded to 8 columns; SENDER is "-"
+ *   when absent; BODY is the body re-serialised compactly (absent: omitted).
+ *   TIMESTAMP (--timestamp) is the wall-clock time of receipt in seconds
+ *   since the epoch with microseconds, e.g. "1714567890.123456".
+ *
+ * JSON line, one per message (format_message_json):
+ *   {"header":{...as received...},"body":<body or null>}
+ *   with "timestamp":<seconds.micro> appended when a timestamp is given.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <ipcbus/ipcbus.h>
+
+#include <json-c/json.h>
+
+/* Cleanup helpers for locals (the tools' share of the house style). */
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p)
+{
+        free(*(void **)p);
+}
+
+static inline void json_object_putp(struct json_object **p)
+{
+        if (*p)
+                json_object_put(*p);
+}
+
+static inline void ipcbus_unrefp(ipcbus_bus **p)
+{
+        ipcbus_unref(*p);
+}
+
+static inline void ipcbus_message_unrefp(ipcbus_message **p)
+{
+        ipcbus_message_unref(*p);
+}
+
+static inline void ipcbus_error_freep(ipcbus_error *e)
+{
+        ipcbus_error_free(e);
+}
+
+/*
+ * Parse JSON text with json-c, allowing the protocol's nesting depth.
+ * Returns 0 with *ret (owned by the caller), -EINVAL for text json-c does not
+ * accept, or -ENOMEM.
+ */
+int format_json_parse(const char *text, size_t len, struct json_object **ret);
+
+/*
+ * Serialise a json-c value: pretty (indented, spaced, several lines) or
+ * compact (one line). Slashes are not escaped. The text belongs to obj.
+ */
+const char *format_json_string(struct json_object *obj, bool pretty);
+
+/*
+ * Write JSON text to f re-serialised (pretty or compact, see above) and a
+ * newline. Text json-c cannot parse is written as it came with its
+ * whitespace flattened to spaces, so compact output stays one line.
+ */
+void format_print_json(FILE *f, const char *text, size_t len, bool pretty);
+
+/*
+ * Check a JSON argument typed by the user: exactly one JSON object as
+ * PROTOCOL.md section 2 requires of a body. Returns 0, or -EINVAL with
+ * *ret_reason (static text) saying what is wrong.
+ */
+int format_check_body(const char *text, const char **ret_reason);
+
+/*
+ * Return a copy of s[0..len) that is safe to print on a terminal: valid UTF-8
+ * sequences of printable characters are kept, control characters and bytes
+ * that are not valid UTF-8 become "\xNN". Caller frees; NULL on ENOMEM.
+ */
+char *format_sanitize(const char *s, size_t len);
+
+/* Write the one-line human summary of m (see above) and fflush(f). ts may be NULL. */
+void format_message_line(FILE *f, ipcbus_message *m, const struct timespec *ts);
+
+/* Write the one-line JSON form of m (see above) and fflush(f). ts may be NULL. */
+int format_message_json(FILE *f, ipcbus_message *m, const struct timespec *ts);

@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ipcctl: talk to an ipcbus bus from the command line (list names, call
+ * methods, emit signals, inspect a connection). Modelled on busctl.
+ *
+ * Exit status: 0 success, 1 failure (including an error reply), 2 usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ipcbus/ipcbus.h>
+
+#include "format.h"
+#include "jbuf.h"
+#include "names.h"
+
+#define EXIT_USAGE 2
+
+struct ctl {
+        const char *address;            /* --address, or NULL */
+        bool system;                    /* --system */
+        bool json;                      /* --json */
+        uint64_t timeout_usec;          /* --timeout; 0 = library default */
+        const char *destination;        /* --destination (emit) */
+        ipcbus_bus *bus;
+};
+
+static void help(void)
+{
+        printf("Usage: ipcctl [OPTIONS] COMMAND ...\n"
+               "\n"
+               "Talk to an ipcbus message bus.\n"
+               "\n"
+               "Options:\n"
+               "  --address ADDR     connect to ADDR (unix:path=/absolute/path)\n"
+               "  --session          connect to the session bus (the default: $IPCBUS_ADDRESS,\n"
+               "                     else unix:path=$XDG_RUNTIME_DIR/ipcbus/bus)\n"
+               "  --system           connect to the system bus ($IPCBUS_SYSTEM_ADDRESS,\n"
+               "                     else unix:path=/run/ipcbus/system_bus_socket)\n"
+               "  --timeout SECS     how long to wait for each answer (default 25)\n"
+               "  --json             print JSON on one line, for scripts and jq\n"
+               "  --destination NAME (emit) send the signal to NAME only\n"
+               "  -h, --help         show this help\n"
+               "  --version          show the version\n"
+               "\n"
+               "Commands:\n"
+               "  list\n"
+               "      Every name on the bus with its owner, PID and UID.\n"
+               "        ipcctl list\n"
+               "  call DEST PATH IFACE MEMBER [JSON]\n"
+               "      Call a method and print the reply's body. IFACE may be '-' for none;\n"
+               "      JSON is the argument object.\n"
+               "        ipcctl call org.ipcbus.Bus /org/ipcbus/Bus org.ipcbus.Bus GetNameOwner '{\"name\": \"org.ipcbus.Bus\"}'\n"
+               "  emit PATH IFACE MEMBER [JSON] [--destination NAME]\n"
+               "      Emit a signal (broadcast, or to NAME).\n"
+               "        ipcctl emit /org/example/Notes org.example.Notes Changed '{\"title\": \"hello\"}'\n"
+               "  status NAME\n"
+               "      Owner, credentials, command line and queued owners of a bus name.\n"
+               "        ipcctl status org.example.Notes\n"
+               "\n"
+               "Exit status: 0 on success, 1 on failure or an error reply (printed on\n"
+               "stderr as 'NAME: message'), 2 on a usage error.\n");
+}
+
+/* Print a usage error and return the exit status for it. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("ipcctl: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs("\n(see ipcctl --help)\n", stderr);
+        return EXIT_USAGE;
+}
+
+/* Print a remote error as "NAME: message" and return the exit status for it. */
+static int remote_error(const ipcbus_error *e)
+{
+        _cleanup_(freep) char *message = NULL;
+
+        if (e->message)
+                message = format_sanitize(e->message, strlen(e->message));
+        fprintf(stderr, "%s: %s\n", e->name ? e->name : IPCBUS_ERROR_FAILED,
+                message ? message : "(no message)");
+        return EXIT_FAILURE;
+}
+
+/* Report a failed call: remote errors as NAME: message, local ones with strerror. */
+static int call_failed(const char *what, int r, const ipcbus_error *e)
+{
+        if (r == -EREMOTEIO && ipcbus_error_is_set(e))
+                return remote_error(e);
+        if (r == -ETIMEDOUT)
+                fprintf(stderr, "ipcctl: %s: no answer in time\n", what);
+        else
+                fprintf(stderr, "ipcctl: %s: %s\n", what, ipcbus_strerror(r));
+        return EXIT_FAILURE;
+}
+
+static int ctl_connect(struct ctl *c)
+{
+        int r;
+
+        if (c->address)
+                r = ipcbus_open_address(c->address, &c->bus);
+        else if (c->system)
+                r = ipcbus_open_system(&c->bus);
+        else
+                r = ipcbus_open_session(&c->bus);
+        if (r < 0) {
+                fprintf(stderr, "ipcctl: cannot connect to %s: %s\n",
+                        c->address ? c->address : c->system ? "the system bus" : "the session bus",
+                        ipcbus_strerror(r));
+                return EXIT_FAILURE;
+        }
+        return 0;
+}
+
+/*
+ * Call a driver method whose only argument is `name` (or none when NULL).
+ * Returns 0 with *ret the parsed reply body (an object), -EREMOTEIO with e
+ * filled on an error reply, -EBADMSG for a reply that is not an object, or
+ * another negative errno.
+ */
+static int driver_call(struct ctl *c, const char *member, const char *name, struct json_object **ret,
+                       ipcbus_error *e)
+{
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
+        _cleanup_(freep) char *body = NULL;
+        struct json_object *obj = NULL;
+        const char *text;
+        size_t len = 0;
+        int r;
+
+        if (name) {
+                struct jbuf b;
+
+                jbuf_init(&b);
+                jbuf_puts(&b, "{\"name\":");
+                jbuf_put_string(&b, name);
+                jbuf_putc(&b, '}');
+                body = jbuf_steal(&b, NULL);
+                jbuf_deinit(&b);
+                if (!body)
+                        return -ENOMEM;
+        }
+        r = ipcbus_call(c->bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body,
+                        c->timeout_usec, &reply, e);
+        if (r < 0)
+                return r;
+        text = ipcbus_message_get_body(reply, &len);
+        if (format_json_parse(text, len, &obj) < 0 || !json_object_is_type(obj, json_type_object)) {
+                json_object_put(obj);
+                return -EBADMSG;
+        }
+        *ret = obj;
+        return 0;
+}
+
+/* The integer member `key` of obj, or -1 when absent or not an integer. */
+static int64_t json_get_int(struct json_object *obj, const char *key)
+{
+        struct json_object *v;
+
+        if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int))
+                return -1;
+        return json_object_get_int64(v);
+}
+
+/* The string member `key` of obj, or NULL. */
+static const char *json_get_string(struct json_object *obj, const char *key)
+{
+        struct json_object *v;
+
+        if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+/* The integer member `key` of obj as a new JSON value, or NULL (JSON null). */
+static struct json_object *json_int_or_null(struct json_object *obj, const char *key)
+{
+        int64_t v = json_get_int(obj, key);
+
+        return v >= 0 ? json_object_new_int64(v) : NULL;
+}
+
+/* ---- list ----------------------------------------------------------------- */
+
+struct name_row {
+        char *name;
+        char *owner;
+        int64_t pid, uid, gid;
+};
+
+/* Compare two dot-separated elements: numerically when both are all digits. */
+static int element_compare(const char *a, size_t alen, const char *b, size_t blen)
+{
+        bool anum = alen > 0 && strspn(a, "0123456789") >= alen;
+        bool bnum = blen > 0 && strspn(b, "0123456789") >= blen;
+        int r;
+
+        if (anum && bnum) {
+                /* strip leading zeros, then the longer number is the larger */
+                while (alen > 1 && *a == '0')
+                        a++, alen--;
+                while (blen > 1 && *b == '0')
+                        b++, blen--;
+                if (alen != blen)
+                        return alen < blen ? -1 : 1;
+                return memcmp(a, b, alen);
+        }
+        r = memcmp(a, b, alen < blen ? alen : blen);
+        if (r != 0)
+                return r;
+        return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+/* ":1.9" before ":1.10": unique names compared element by element, numbers as numbers. */
+static int unique_name_compare(const char *a, const char *b)
+{
+        a++, b++;       /* the ':' */
+        for (;;) {
+                size_t alen = strcspn(a, "."), blen = strcspn(b, ".");
+                int r = element_compare(a, alen, b, blen);
+
+                if (r != 0)
+                        return r;
+                a += alen, b += blen;
+                if (*a == '\0' || *b == '\0')
+                        return *a == *b ? 0 : *a == '\0' ? -1 : 1;
+                a++, b++;
+        }
+}
+
+/* Well-known names first, alphabetically, then unique names numerically. */
+static int name_row_compare(const void *x, const void *y)
+{
+        const struct name_row *a = x, *b = y;
+        bool au = a->name[0] == ':', bu = b->name[0] == ':';
+
+        if (au != bu)
+                return au ? 1 : -1;
+        return au ? unique_name_compare(a->name, b->name) : strcmp(a->name, b->name);
+}
+
+static void name_rows_free(struct name_row *rows, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(rows[i].name);
+                free(rows[i].owner);
+        }
+        free(rows);
+}
+
+static void list_print_table(const struct name_row *rows, size_t n)
+{
+        int wname = (int)strlen("NAME"), wowner = (int)strlen("OWNER");
+
+        for (size_t i = 0; i < n; i++) {
+                if ((int)strlen(rows[i].name) > wname)
+                        wname = (int)strlen(rows[i].name);
+                if ((int)strlen(rows[i].owner) > wowner)
+                        wowner = (int)strlen(rows[i].owner);
+        }
+        printf("%-*s %-*s %7s %7s\n", wname, "NAME", wowner, "OWNER", "PID", "UID");
+        for (size_t i = 0; i < n; i++) {
+                char pid[24] = "-", uid[24] = "-";
+
+                if (rows[i].pid >= 0)
+                        snprintf(pid, sizeof(pid), "%" PRId64, rows[i].pid);
+                if (rows[i].uid >= 0)
+                        snprintf(uid, sizeof(uid), "%" PRId64, rows[i].uid);
+                printf("%-*s %-*s %7s %7s\n", wname, rows[i].name, wowner, rows[i].owner, pid, uid);
+        }
+}
+
+static int list_print_json(const struct name_row *rows, size_t n)
+{
+        _cleanup_(json_object_putp) struct json_object *arr = json_object_new_array();
+
+        if (!arr)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *o = json_object_new_object();
+
+                if (!o)
+                        return -ENOMEM;
+                json_object_object_add(o, "name", json_object_new_string(rows[i].name));
+                json_object_object_add(o, "owner", json_object_new_string(rows[i].owner));
+                json_object_object_add(o, "pid", rows[i].pid >= 0 ? json_object_new_int64(rows[i].pid) : NULL);
+                json_object_object_add(o, "uid", rows[i].uid >= 0 ? json_object_new_int64(rows[i].uid) : NULL);
+                json_object_object_add(o, "gid", rows[i].gid >= 0 ? json_object_new_int64(rows[i].gid) : NULL);
+                json_object_array_add(arr, o);
+        }
+        puts(format_json_string(arr, false));
+        return 0;
+}
+
+static int cmd_list(struct ctl *c, int argc, char **argv)
+{
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        struct json_object *names;
+        struct name_row *rows;
+        size_t n_names, n = 0;
+        int r;
+
+        if (argc != 1)
+                return usage_error("list takes no arguments");
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        r = driver_call(c, "ListNames", NULL, &reply, &e);
+        if (r < 0)
+                return call_failed("ListNames", r, &e);
+        if (!json_object_object_get_ex(reply, "names", &names) || !json_object_is_type(names, json_type_array)) {
+                fprintf(stderr, "ipcctl: ListNames: the reply has no names array\n");
+                return EXIT_FAILURE;
+        }
+        n_names = json_object_array_length(names);
+        rows = calloc(n_names ? n_names : 1, sizeof(*rows));
+        if (!rows) {
+                fprintf(stderr, "ipcctl: %s\n", strerror(ENOMEM));
+                return EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < n_names; i++) {
+                _cleanup_(json_object_putp) struct json_object *cred = NULL;
+                struct json_object *v = json_object_array_get_idx(names, i);
+                const char *name = json_object_get_string(v);
+                const char *owner;
+
+                if (!json_object_is_type(v, json_type_string) || !names_is_bus_name(name))
+                        continue;
+                r = driver_call(c, "GetConnectionCredentials", name, &cred, &e);
+                if (r == -EREMOTEIO && ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER)) {
+                        /* gone since ListNames */
+                        ipcbus_error_free(&e);
+                        continue;
+                }
+                if (r < 0) {
+                        name_rows_free(rows, n);
+                        return call_failed("GetConnectionCredentials", r, &e);
+                }
+                owner = json_get_string(cred, "unique_name");
+                rows[n].name = strdup(name);
+                rows[n].owner = strdup(owner ? owner : "-");
+                rows[n].pid = json_get_int(cred, "pid");
+                rows[n].uid = json_get_int(cred, "uid");
+                rows[n].gid = json_get_int(cred, "gid");
+                n++;
+                if (!rows[n - 1].name || !rows[n - 1].owner) {
+                        name_rows_free(rows, n);
+                        fprintf(stderr, "ipcctl: %s\n", strerror(ENOMEM));
+                        return EXIT_FAILURE;
+                }
+        }
+        qsort(rows, n, sizeof(*rows), name_row_compare);
+        r = 0;
+        if (c->json)
+                r = list_print_json(rows, n);
+        else
+                list_print_table(rows, n);
+        name_rows_free(rows, n);
+        if (r < 0) {
+                fprintf(stderr, "ipcctl: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        return 0;
+}
+
+/* ---- call, emit ----------------------------------------------------------- */
+
+/* Check the JSON argument (may be NULL). Returns 0 or the usage exit status. */
+static int check_body_arg(const char *body)
+{
+        const char *reason = NULL;
+
+        if (body && format_check_body(body, &reason) < 0)
+                return usage_error("invalid JSON argument: %s", reason);
+        return 0;
+}
+
+/* Check PATH IFACE MEMBER; IFACE "-" means none when allow_none. Returns 0 or the usage exit status. */
+static int check_path_iface_member(const char *path, const char *iface, bool allow_none, const char *member)
+{
+        if (!names_is_path(path))
+                return usage_error("invalid object path '%s'", path);
+        if (!allow_none && strcmp(iface, "-") == 0)
+                return usage_error("a signal needs an interface");
+        if (!(allow_none && strcmp(iface, "-") == 0) && !names_is_interface(iface))
+                return usage_error("invalid interface name '%s'", iface);
+        if (!names_is_member(member))
+                return usage_error("invalid member name '%s'", member);
+        return 0;
+}
+
+static int cmd_call(struct ctl *c, int argc, char **argv)
+{
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
+        const char *dest, *path, *iface, *member, *body, *text;
+        size_t len = 0;
+        int r;
+
+        if (argc < 5 || argc > 6)
+                return usage_error("call takes DEST PATH IFACE MEMBER [JSON]");
+        dest = argv[1], path = argv[2], iface = argv[3], member = argv[4];
+        body = argc == 6 ? argv[5] : NULL;
+        if (!names_is_bus_name(dest))
+                return usage_error("invalid bus name '%s'", dest);
+        r = check_path_iface_member(path, iface, true, member);
+        if (r == 0)
+                r = check_body_arg(body);
+        if (r != 0)
+                return r;
+        if (strcmp(iface, "-") == 0)
+                iface = NULL;
+
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        r = ipcbus_call(c->bus, dest, path, iface, member, body, c->timeout_usec, &reply, &e);
+        if (r < 0)
+                return call_failed(member, r, &e);
+        text = ipcbus_message_get_body(reply, &len);
+        if (text && len > 0)
+                format_print_json(stdout, text, len, !c->json);
+        return 0;
+}
+
+static int cmd_emit(struct ctl *c, int argc, char **argv)
+{
+        const char *path, *iface, *member, *body;
+        int r;
+
+        if (argc < 4 || argc > 5)
+                return usage_error("emit takes PATH IFACE MEMBER [JSON]");
+        path = argv[1], iface = argv[2], member = argv[3];
+        body = argc == 5 ? argv[4] : NULL;
+        if (c->destination && !names_is_bus_name(c->destination))
+                return usage_error("invalid bus name '%s'", c->destination);
+        r = check_path_iface_member(path, iface, false, member);
+        if (r == 0)
+                r = check_body_arg(body);
+        if (r != 0)
+                return r;
+
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        r = ipcbus_emit_signal(c->bus, c->destination, path, iface, member, body);
+        if (r >= 0)
+                r = ipcbus_flush(c->bus);
+        if (r < 0) {
+                fprintf(stderr, "ipcctl: cannot emit %s: %s\n", member, ipcbus_strerror(r));
+                return EXIT_FAILURE;
+        }
+        return 0;
+}
+
+/* ---- status --------------------------------------------------------------- */
+
+/*
+ * Read /proc/PID/cmdline into a JSON array of strings (made printable).
+ * Returns NULL when it cannot be read (another user's process, gone, kernel thread).
+ */
+static struct json_object *cmdline_read(int64_t pid)
+{
+        _cleanup_(freep) char *buf = NULL;
+        struct json_object *arr;
+        char path[64];
+        size_t len = 0, size = 0;
+        int fd;
+
+        if (pid <= 0)
+                return NULL;
+        snprintf(path, sizeof(path), "/proc/%" PRId64 "/cmdline", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return NULL;
+        for (;;) {
+                ssize_t n;
+
+                if (len == size) {
+                        char *p = size < 1024 * 1024 ? realloc(buf, size ? size * 2 : 4096) : NULL;
+
+                        if (!p)
+                                break;
+                        buf = p;
+                        size = size ? size * 2 : 4096;
+                }
+                n = read(fd, buf + len, size - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        close(fd);
+        if (len == 0)
+                return NULL;
+        arr = json_object_new_array();
+        for (size_t i = 0; arr && i < len;) {
+                size_t n = strnlen(buf + i, len - i);
+                char *arg = format_sanitize(buf + i, n);
+
+                if (arg)
+                        json_object_array_add(arr, json_object_new_string(arg));
+                free(arg);
+                i += n + 1;
+        }
+        return arr;
+}
+
+/* Print the status object as Key=value lines (arrays joined by spaces, null as "-"). */
+static void status_print_text(struct json_object *st)
+{
+        json_object_object_foreach(st, key, val) {
+                static const struct {
+                        const char *key, *label;
+                } labels[] = {
+                        { "name", "Name" },         { "owner", "Owner" },     { "uid", "UID" },
+                        { "gid", "GID" },           { "pid", "PID" },         { "cmdline", "CommandLine" },
+                        { "queued_owners", "QueuedOwners" },
+                };
+                const char *label = key;
+
+                for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+                        if (strcmp(labels[i].key, key) == 0)
+                                label = labels[i].label;
+                printf("%s=", label);
+                if (!val) {
+                        puts("-");
+                } else if (json_object_is_type(val, json_type_array)) {
+                        for (size_t i = 0; i < json_object_array_length(val); i++)
+                                printf("%s%s", i ? " " : "", json_object_get_string(json_object_array_get_idx(val, i)));
+                        putchar('\n');
+                } else {
+                        puts(json_object_get_string(val));
+                }
+        }
+}
+
+static int cmd_status(struct ctl *c, int argc, char **argv)
+{
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        _cleanup_(json_object_putp) struct json_object *cred = NULL, *queue = NULL, *st = NULL;
+        struct json_object *owners, *cmdline;
+        const char *name, *owner;
+        int64_t pid;
+        int r;
+
+        if (argc != 2)
+                return usage_error("status takes NAME");
+        name = argv[1];
+        if (!names_is_bus_name(name))
+                return usage_error("invalid bus name '%s'", name);
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        r = driver_call(c, "GetConnectionCredentials", name, &cred, &e);
+        if (r < 0)
+                return call_failed("GetConnectionCredentials", r, &e);
+        owner = json_get_string(cred, "unique_name");
+        pid = json_get_int(cred, "pid");
+
+        st = json_object_new_object();
+        if (!st)
+                return call_failed("status", -ENOMEM, &e);
+        json_object_object_add(st, "name", json_object_new_string(name));
+        json_object_object_add(st, "owner", owner ? json_object_new_string(owner) : NULL);
+        json_object_object_add(st, "uid", json_int_or_null(cred, "uid"));
+        json_object_object_add(st, "gid", json_int_or_null(cred, "gid"));
+        json_object_object_add(st, "pid", json_int_or_null(cred, "pid"));
+        cmdline = cmdline_read(pid);
+        if (cmdline)
+                json_object_object_add(st, "cmdline", cmdline);
+
+        if (names_is_well_known(name)) {
+                r = driver_call(c, "ListQueuedOwners", name, &queue, &e);
+                if (r == 0 && json_object_object_get_ex(queue, "owners", &owners) &&
+                    json_object_is_type(owners, json_type_array))
+                        json_object_object_add(st, "queued_owners", json_object_get(owners));
+                else if (r == -EREMOTEIO && !ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER))
+                        return remote_error(&e);
+                /* NameHasNoOwner: the name went away meanwhile; print what we have */
+        }
+
+        if (c->json)
+                puts(format_json_string(st, false));
+        else
+                status_print_text(st);
+        return 0;
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+/* Parse --timeout SECS (non-negative, fractions allowed; 0 = the default). */
+static int parse_timeout(const char *s, uint64_t *ret)
+{
+        char *end;
+        double secs;
+
+        errno = 0;
+        secs = strtod(s, &end);
+        if (errno != 0 || end == s || *end != '\0' || !isfinite(secs) || secs < 0 || secs > 1e9)
+                return -EINVAL;
+        *ret = (uint64_t)(secs * 1e6);
+        if (secs > 0 && *ret == 0)
+                *ret = 1;
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        enum { OPT_ADDRESS = 0x100, OPT_SESSION, OPT_SYSTEM, OPT_TIMEOUT, OPT_JSON, OPT_DESTINATION, OPT_VERSION };
+        static const struct option options[] = {
+                { "address", required_argument, NULL, OPT_ADDRESS },
+                { "session", no_argument, NULL, OPT_SESSION },
+                { "system", no_argument, NULL, OPT_SYSTEM },
+                { "timeout", required_argument, NULL, OPT_TIMEOUT },
+                { "json", no_argument, NULL, OPT_JSON },
+                { "destination", required_argument, NULL, OPT_DESTINATION },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, OPT_VERSION },
+                {},
+        };
+        static const struct {
+                const char *name;
+                int (*run)(struct ctl *c, int argc, char **argv);
+        } commands[] = {
+                { "list", cmd_list },
+                { "call", cmd_call },
+                { "emit", cmd_emit },
+                { "status", cmd_status },
+        };
+        struct ctl c = {};
+        const char *command;
+        int opt, r = -1;
+
+        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (opt) {
+                case OPT_ADDRESS:
+                        c.address = optarg;
+                        c.system = false;
+                        break;
+                case OPT_SESSION:
+                        c.address = NULL;
+                        c.system = false;
+                        break;
+                case OPT_SYSTEM:
+                        c.address = NULL;
+                        c.system = true;
+                        break;
+                case OPT_TIMEOUT:
+                        if (parse_timeout(optarg, &c.timeout_usec) < 0)
+                                return usage_error("invalid timeout '%s' (seconds expected)", optarg);
+                        break;
+                case OPT_JSON:
+                        c.json = true;
+                        break;
+                case OPT_DESTINATION:
+                        c.destination = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case OPT_VERSION:
+                        printf("ipcctl %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        fputs("(see ipcctl --help)\n", stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc)
+                return usage_error("missing command");
+        command = argv[optind];
+        if (c.destination && strcmp(command, "emit") != 0)
+                return usage_error("--destination is an option of emit only");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (strcmp(commands[i].name, command) == 0)
+                        r = commands[i].run(&c, argc - optind, argv + optind);
+        if (r < 0)
+                r = usage_error("unknown command '%s'", command);
+        ipcbus_unref(c.bus);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "ipcctl: cannot write the output: %s\n", strerror(errno));
+                return EXIT_FAILURE;
+        }
+        return r;
+}
