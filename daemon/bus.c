@@ -122,12 +122,11 @@ void bus_deinit(struct bus *bus)
 
 const char *bus_describe(const struct peer *peer, char *buf, size_t size)
 {
-        snprintf(buf, size, "%s (pid %d, uid %u)", peer->unique_name, (int) peer_pid(peer),
-                 (unsigned) peer_uid(peer));
+        snprintf(buf, size, "%s (pid %d, uid %u)", peer->unique_name, (int) peer_pid(peer), (unsigned) peer_uid(peer));
         return buf;
 }
 
-#define PEER_DESC(p) bus_describe((p), (char[96]){ 0 }, 96)
+#define PEER_DESC(p) bus_describe((p), (char[96]){0}, 96)
 
 uint32_t bus_next_serial(struct bus *bus)
 {
@@ -207,7 +206,7 @@ static void bus_deliver_monitor(struct match_owner *owner, void *userdata)
 /* Every peer with a matching rule gets m, once; they all share this one message. */
 static void bus_broadcast(struct bus *bus, struct msg *m)
 {
-        struct bus_route route = { bus, m };
+        struct bus_route route = {bus, m};
 
         match_index_route(&bus->matches, m, bus_route_owns, bus_deliver_subscriber, &route);
 }
@@ -215,7 +214,7 @@ static void bus_broadcast(struct bus *bus, struct msg *m)
 /* Monitors get a copy of m (the same shared message) when one of their rules matches. */
 static void bus_monitor(struct bus *bus, struct msg *m)
 {
-        struct bus_route route = { bus, m };
+        struct bus_route route = {bus, m};
 
         if (bus->n_monitors > 0)
                 match_index_route(&bus->monitors, m, bus_route_owns, bus_deliver_monitor, &route);
@@ -621,8 +620,7 @@ void bus_shutdown(struct bus *bus)
         bus->shutting_down = true;
         /* Closing only: each peer leaves the bus from its `closed` callback,
          * and draining connections take no new messages meanwhile. */
-        list_for_each_entry(p, &bus->peers, link)
-                connection_close_after_flush(&p->conn, "the bus is shutting down");
+        list_for_each_entry(p, &bus->peers, link) connection_close_after_flush(&p->conn, "the bus is shutting down");
         if (bus->n_peers == 0)
                 event_base_loopexit(bus->base, NULL);
 }

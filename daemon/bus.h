@@ -25,12 +25,12 @@ struct peer;
 /* What one connection may make the broker hold. 0 means unlimited. */
 struct bus_limits {
         unsigned max_connections;
-        uint32_t max_body;              /* incoming body bytes, at most IPCBUS_BODY_MAX */
-        size_t max_queue;               /* outgoing bytes queued towards one connection */
-        unsigned max_names;             /* name requests (owned or queued) per connection */
-        unsigned max_matches;           /* match rule instances per connection */
-        unsigned max_pending;           /* calls one connection awaits answers to */
-        uint32_t reply_timeout_ms;      /* a pending call's deadline when it sets none */
+        uint32_t max_body;         /* incoming body bytes, at most IPCBUS_BODY_MAX */
+        size_t max_queue;          /* outgoing bytes queued towards one connection */
+        unsigned max_names;        /* name requests (owned or queued) per connection */
+        unsigned max_matches;      /* match rule instances per connection */
+        unsigned max_pending;      /* calls one connection awaits answers to */
+        uint32_t reply_timeout_ms; /* a pending call's deadline when it sets none */
 };
 
 /* The defaults. */
@@ -40,20 +40,20 @@ struct bus {
         struct event_base *base;
         struct bus_limits limits;
         struct name_registry names;
-        struct match_index matches;     /* subscribers' rules: broadcast signals */
-        struct match_index monitors;    /* monitors' rules: every message */
+        struct match_index matches;  /* subscribers' rules: broadcast signals */
+        struct match_index monitors; /* monitors' rules: every message */
         struct reply_registry replies;
-        struct map peers_by_name;       /* registered peers by unique name */
-        struct list peers;              /* every peer, until freed */
+        struct map peers_by_name; /* registered peers by unique name */
+        struct list peers;        /* every peer, until freed */
         unsigned n_peers;
         unsigned n_monitors;
-        uint64_t next_id;               /* N of the next ":1.N" */
-        uint32_t serial;                /* the driver's last serial */
-        char id[33];                    /* GetId: 32 hex digits */
+        uint64_t next_id; /* N of the next ":1.N" */
+        uint32_t serial;  /* the driver's last serial */
+        char id[33];      /* GetId: 32 hex digits */
         uid_t uid;
         gid_t gid;
         pid_t pid;
-        struct json_tokener *tok;       /* reused for driver call bodies */
+        struct json_tokener *tok; /* reused for driver call bodies */
         bool shutting_down;
 };
 

@@ -63,7 +63,7 @@ int connection_init(struct connection *c, struct event_base *base, int fd, uint3
         c->fd = fd;
         return 0;
 
-fail_errno: {
+fail_errno : {
         int r = -errno;
 
         connection_deinit(c);
@@ -155,7 +155,7 @@ void connection_close(struct connection *c, const char *fmt, ...)
 
 void connection_close_after_flush(struct connection *c, const char *fmt, ...)
 {
-        const struct timeval deadline = { .tv_sec = CONNECTION_DRAIN_TIMEOUT_SEC };
+        const struct timeval deadline = {.tv_sec = CONNECTION_DRAIN_TIMEOUT_SEC};
         va_list ap;
 
         if (c->closing || c->draining)
@@ -290,7 +290,7 @@ static int connection_take_fds(struct connection *c, uint64_t start, unsigned n,
         struct connection_fd_batch *b = c->n_rx_fds > 0 ? &c->rx_fds[0] : NULL;
 
         if (b && b->end <= start)
-                return PROTO_E_FDS_MISMATCH;    /* a batch no frame claimed */
+                return PROTO_E_FDS_MISMATCH; /* a batch no frame claimed */
         if (n == 0)
                 return 0;
         if (!b || start < b->start || b->n != n)
@@ -316,6 +316,8 @@ static int connection_dispatch(struct connection *c, unsigned *budget)
 
                 if (c->rx_error)
                         return c->rx_error;
+                if (frame_reader_pending(&c->reader) == 0)
+                        break;
 
                 r = frame_reader_next(&c->reader, &f);
                 if (c->reader.error)
@@ -364,9 +366,8 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                 }
 
                 if (c->eof) {
-                        connection_finish(c, frame_reader_pending(&c->reader) > 0
-                                                     ? "hung up in the middle of a frame"
-                                                     : "hung up");
+                        connection_finish(c, frame_reader_pending(&c->reader) > 0 ? "hung up in the middle of a frame"
+                                                                                  : "hung up");
                         return;
                 }
                 /* Saves the read that would only say EAGAIN. */
@@ -459,7 +460,7 @@ static int connection_flush(struct connection *c)
                         char buf[CMSG_SPACE(sizeof(int) * IPCBUS_FDS_MAX)];
                 } control;
                 struct iovec iov[CONNECTION_IOV_MAX];
-                struct msghdr mh = { .msg_iov = iov };
+                struct msghdr mh = {.msg_iov = iov};
                 struct msg *head = c->tx[c->tx_head];
                 size_t n = 0;
                 ssize_t w;

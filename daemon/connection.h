@@ -54,7 +54,7 @@ struct connection_fd_batch {
 struct connection {
         struct event_base *base;
         int fd;
-        struct ucred cred;      /* SO_PEERCRED at accept */
+        struct ucred cred; /* SO_PEERCRED at accept */
         const struct connection_ops *ops;
         void *userdata;
         struct event *ev_read;
@@ -62,24 +62,24 @@ struct connection {
         struct event *ev_close; /* deferred close, and the drain deadline */
 
         struct frame_reader reader;
-        uint64_t rx_pos;        /* stream bytes received so far */
+        uint64_t rx_pos; /* stream bytes received so far */
         struct connection_fd_batch rx_fds[CONNECTION_FD_BATCHES];
         unsigned n_rx_fds;
-        int rx_error;           /* sticky PROTO_E_* found while receiving descriptors */
+        int rx_error; /* sticky PROTO_E_* found while receiving descriptors */
 
-        struct msg **tx;        /* ring of queued messages */
+        struct msg **tx; /* ring of queued messages */
         size_t tx_cap;
         size_t tx_head;
         size_t tx_len;
-        size_t tx_off;          /* bytes of the head message already written */
-        size_t tx_bytes;        /* bytes queued and not yet written */
-        size_t tx_max;          /* 0 = unlimited */
+        size_t tx_off;   /* bytes of the head message already written */
+        size_t tx_bytes; /* bytes queued and not yet written */
+        size_t tx_max;   /* 0 = unlimited */
 
-        bool reading;           /* read events are wanted */
-        bool eof;               /* the peer hung up; frames before that still count */
-        bool write_armed;       /* waiting for EV_WRITE because the socket was full */
-        bool draining;          /* close after flush */
-        bool closing;           /* close requested; `closed` comes from the loop */
+        bool reading;     /* read events are wanted */
+        bool eof;         /* the peer hung up; frames before that still count */
+        bool write_armed; /* waiting for EV_WRITE because the socket was full */
+        bool draining;    /* close after flush */
+        bool closing;     /* close requested; `closed` comes from the loop */
         char reason[192];
 };
 

@@ -27,7 +27,7 @@ struct driver_call {
         struct bus *bus;
         struct peer *peer;
         struct msg *m;
-        struct json_object *args;       /* the body object; NULL without body */
+        struct json_object *args; /* the body object; NULL without body */
 };
 
 static void json_object_putp(struct json_object **o)
@@ -95,8 +95,7 @@ static int driver_send_errorv(struct bus *bus, struct peer *peer, uint32_t reply
         return 0;
 }
 
-int driver_send_error(struct bus *bus, struct peer *peer, uint32_t reply_serial, const char *name, const char *fmt,
-                      ...)
+int driver_send_error(struct bus *bus, struct peer *peer, uint32_t reply_serial, const char *name, const char *fmt, ...)
 {
         va_list ap;
         int r;
@@ -351,8 +350,8 @@ static int method_request_name(struct driver_call *c)
 
         v = call_arg(c, "flags");
         if (v) {
-                const int64_t all = IPCBUS_NAME_ALLOW_REPLACEMENT | IPCBUS_NAME_REPLACE_EXISTING |
-                                    IPCBUS_NAME_DO_NOT_QUEUE;
+                const int64_t all =
+                        IPCBUS_NAME_ALLOW_REPLACEMENT | IPCBUS_NAME_REPLACE_EXISTING | IPCBUS_NAME_DO_NOT_QUEUE;
 
                 if (json_object_is_type(v, json_type_int))
                         flags = json_object_get_int64(v);
@@ -365,9 +364,8 @@ static int method_request_name(struct driver_call *c)
         /* Ownership changes are signalled from inside, before the reply (as D-Bus does). */
         r = name_registry_request(&bus->names, &c->peer->names, name, (unsigned) flags, &result);
         if (r == -EDQUOT)
-                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
-                                  "%s already holds or waits for %u names, its limit", c->peer->unique_name,
-                                  bus->limits.max_names);
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED, "%s already holds or waits for %u names, its limit",
+                                  c->peer->unique_name, bus->limits.max_names);
         if (r < 0)
                 return r;
 
@@ -467,8 +465,7 @@ static int method_list_queued_owners(struct driver_call *c)
         jbuf_puts(&b, "]}");
 
         if (r == -ENOENT)
-                r = call_error(c, IPCBUS_ERROR_NAME_HAS_NO_OWNER, "Could not get the owners of %s: no such name",
-                               name);
+                r = call_error(c, IPCBUS_ERROR_NAME_HAS_NO_OWNER, "Could not get the owners of %s: no such name", name);
         else
                 r = call_reply(c, &b);
         jbuf_deinit(&b);
@@ -631,7 +628,7 @@ static void rule_array_deinit(struct rule_array *a)
 static int method_become_monitor(struct driver_call *c)
 {
         struct bus *bus = c->bus;
-        _cleanup_(rule_array_deinit) struct rule_array a = { NULL, 0 };
+        _cleanup_(rule_array_deinit) struct rule_array a = {NULL, 0};
         struct json_object *v = call_arg(c, "rules");
         size_t n = 0;
         int r;
@@ -642,8 +639,8 @@ static int method_become_monitor(struct driver_call *c)
         if (v)
                 n = json_object_array_length(v);
         if (bus->limits.max_matches && n > bus->limits.max_matches)
-                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED, "%zu monitor rules are more than the limit of %u",
-                                  n, bus->limits.max_matches);
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED, "%zu monitor rules are more than the limit of %u", n,
+                                  bus->limits.max_matches);
 
         /* No rules: one empty rule, which matches every message. */
         a.rules = calloc(n ? n : 1, sizeof(*a.rules));
@@ -670,26 +667,26 @@ static const struct driver_method {
         const char *name;
         int (*fn)(struct driver_call *c);
 } driver_methods[] = {
-        { "Hello", method_hello },
-        { "RequestName", method_request_name },
-        { "ReleaseName", method_release_name },
-        { "ListNames", method_list_names },
-        { "ListActivatableNames", method_list_activatable_names },
-        { "ListQueuedOwners", method_list_queued_owners },
-        { "NameHasOwner", method_name_has_owner },
-        { "GetNameOwner", method_get_name_owner },
-        { "GetConnectionCredentials", method_get_connection_credentials },
-        { "GetId", method_get_id },
-        { "Ping", method_ping },
-        { "AddMatch", method_add_match },
-        { "RemoveMatch", method_remove_match },
-        { "BecomeMonitor", method_become_monitor },
+        {"Hello", method_hello},
+        {"RequestName", method_request_name},
+        {"ReleaseName", method_release_name},
+        {"ListNames", method_list_names},
+        {"ListActivatableNames", method_list_activatable_names},
+        {"ListQueuedOwners", method_list_queued_owners},
+        {"NameHasOwner", method_name_has_owner},
+        {"GetNameOwner", method_get_name_owner},
+        {"GetConnectionCredentials", method_get_connection_credentials},
+        {"GetId", method_get_id},
+        {"Ping", method_ping},
+        {"AddMatch", method_add_match},
+        {"RemoveMatch", method_remove_match},
+        {"BecomeMonitor", method_become_monitor},
 };
 
 void driver_dispatch(struct bus *bus, struct peer *peer, struct msg *m)
 {
         _cleanup_(json_object_putp) struct json_object *args = NULL;
-        struct driver_call c = { .bus = bus, .peer = peer, .m = m };
+        struct driver_call c = {.bus = bus, .peer = peer, .m = m};
         const struct driver_method *method = NULL;
         int r;
 

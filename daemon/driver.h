@@ -20,15 +20,14 @@ void driver_dispatch(struct bus *bus, struct peer *peer, struct msg *call);
  * answering its message `reply_serial` (0: none, for the last words before a
  * connection closes). Returns 0 or a negative errno.
  */
-int driver_send_error(struct bus *bus, struct peer *peer, uint32_t reply_serial, const char *name, const char *fmt,
-                      ...) __attribute__((format(printf, 5, 6)));
+int driver_send_error(struct bus *bus, struct peer *peer, uint32_t reply_serial, const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
 
 /* As driver_send_error, answering `call`, unless the call asked for no reply. */
 int driver_reply_error(struct bus *bus, struct peer *peer, struct msg *call, const char *name, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
 
 /* The driver's signals. old_owner / new_owner are "" for none. */
-void driver_emit_name_owner_changed(struct bus *bus, const char *name, const char *old_owner,
-                                    const char *new_owner);
+void driver_emit_name_owner_changed(struct bus *bus, const char *name, const char *old_owner, const char *new_owner);
 void driver_emit_name_acquired(struct bus *bus, struct peer *peer, const char *name);
 void driver_emit_name_lost(struct bus *bus, struct peer *peer, const char *name);

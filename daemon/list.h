@@ -61,16 +61,14 @@ static inline void list_unlink(struct list *n)
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 
 /* The first element, or NULL when the list is empty. */
-#define list_first_entry(head, type, member) \
-        (list_is_empty(head) ? NULL : list_entry((head)->next, type, member))
+#define list_first_entry(head, type, member) (list_is_empty(head) ? NULL : list_entry((head)->next, type, member))
 
-#define list_for_each_entry(pos, head, member)                                         \
-        for (pos = list_entry((head)->next, __typeof__(*pos), member); &pos->member != (head); \
+#define list_for_each_entry(pos, head, member)                                                                         \
+        for (pos = list_entry((head)->next, __typeof__(*pos), member); &pos->member != (head);                         \
              pos = list_entry(pos->member.next, __typeof__(*pos), member))
 
 /* As list_for_each_entry, but pos may be unlinked (and freed) in the body. */
-#define list_for_each_entry_safe(pos, tmp, head, member)                                     \
-        for (pos = list_entry((head)->next, __typeof__(*pos), member),                        \
-            tmp = list_entry(pos->member.next, __typeof__(*pos), member);                     \
-             &pos->member != (head);                                                          \
-             pos = tmp, tmp = list_entry(pos->member.next, __typeof__(*pos), member))
+#define list_for_each_entry_safe(pos, tmp, head, member)                                                               \
+        for (pos = list_entry((head)->next, __typeof__(*pos), member),                                                 \
+            tmp = list_entry(pos->member.next, __typeof__(*pos), member);                                              \
+             &pos->member != (head); pos = tmp, tmp = list_entry(pos->member.next, __typeof__(*pos), member))

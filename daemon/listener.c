@@ -174,7 +174,7 @@ void listener_deinit(struct listener *l)
  * for a moment rather than spin. */
 static void listener_pause(struct listener *l, int err)
 {
-        const struct timeval tv = { 0, LISTENER_RETRY_MSEC * 1000 };
+        const struct timeval tv = {0, LISTENER_RETRY_MSEC * 1000};
 
         log_warning("cannot accept connections: %s; pausing for %d ms", strerror(err), LISTENER_RETRY_MSEC);
         event_del(l->ev_accept);

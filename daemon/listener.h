@@ -17,7 +17,7 @@ typedef void (*listener_accept_fn)(int fd, void *userdata);
 struct listener {
         struct event_base *base;
         int fd;
-        char *path;             /* the socket file we created; unlinked by listener_deinit */
+        char *path; /* the socket file we created; unlinked by listener_deinit */
         struct event *ev_accept;
         struct event *ev_retry; /* resumes accepting after running out of descriptors */
         listener_accept_fn accept;

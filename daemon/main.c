@@ -75,19 +75,19 @@ int main(int argc, char **argv)
 {
         enum { OPT_ADDRESS = 0x100, OPT_SESSION, OPT_SYSTEM, OPT_PRINT_ADDRESS, OPT_VERSION };
         static const struct option options[] = {
-                { "address", required_argument, NULL, OPT_ADDRESS },
-                { "session", no_argument, NULL, OPT_SESSION },
-                { "system", no_argument, NULL, OPT_SYSTEM },
-                { "print-address", no_argument, NULL, OPT_PRINT_ADDRESS },
-                { "verbose", no_argument, NULL, 'v' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, OPT_VERSION },
+                {"address", required_argument, NULL, OPT_ADDRESS},
+                {"session", no_argument, NULL, OPT_SESSION},
+                {"system", no_argument, NULL, OPT_SYSTEM},
+                {"print-address", no_argument, NULL, OPT_PRINT_ADDRESS},
+                {"verbose", no_argument, NULL, 'v'},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
         _cleanup_(freep) char *address = NULL;
         _cleanup_(freep) char *path = NULL;
         struct event *ev_term = NULL, *ev_int = NULL;
-        struct daemon d = { .listener = { .fd = -1 } };
+        struct daemon d = {.listener = {.fd = -1}};
         bool system_bus = false, print_address = false, make_parent;
         int verbose = 0, c, r, ret = EXIT_FAILURE;
 

@@ -18,7 +18,7 @@ struct map_node {
 };
 
 struct map {
-        struct map_node **buckets;      /* n_buckets chains; n_buckets is 0 or a power of two */
+        struct map_node **buckets; /* n_buckets chains; n_buckets is 0 or a power of two */
         size_t n_buckets;
         size_t n_entries;
 };

@@ -8,7 +8,7 @@
 
 struct match_bucket {
         struct map_node node;
-        struct list entries;    /* struct match_entry.bucket_link */
+        struct list entries; /* struct match_entry.bucket_link */
         char member[];
 };
 
@@ -16,7 +16,7 @@ struct match_entry {
         struct match_rule rule;
         unsigned n_ref;
         struct match_owner *owner;
-        struct match_bucket *bucket;    /* NULL: in the wildcard list */
+        struct match_bucket *bucket; /* NULL: in the wildcard list */
         struct list owner_link;
         struct list bucket_link;
 };
@@ -95,8 +95,7 @@ void match_index_deinit(struct match_index *idx)
         struct map_node *node, *next;
         struct match_entry *e, *tmp;
 
-        list_for_each_entry_safe(e, tmp, &idx->wildcard, bucket_link)
-                match_entry_free(idx, e);
+        list_for_each_entry_safe(e, tmp, &idx->wildcard, bucket_link) match_entry_free(idx, e);
 
         for (node = map_first(&idx->by_member); node; node = next) {
                 struct match_bucket *b = container_of(node, struct match_bucket, node);
@@ -120,9 +119,7 @@ static struct match_entry *match_owner_find(struct match_owner *owner, const str
 {
         struct match_entry *e;
 
-        list_for_each_entry(e, &owner->rules, owner_link)
-                if (match_rule_equal(&e->rule, rule))
-                        return e;
+        list_for_each_entry(e, &owner->rules, owner_link) if (match_rule_equal(&e->rule, rule)) return e;
         return NULL;
 }
 
@@ -180,8 +177,7 @@ void match_index_remove_owner(struct match_index *idx, struct match_owner *owner
 {
         struct match_entry *e, *tmp;
 
-        list_for_each_entry_safe(e, tmp, &owner->rules, owner_link)
-                match_entry_free(idx, e);
+        list_for_each_entry_safe(e, tmp, &owner->rules, owner_link) match_entry_free(idx, e);
 }
 
 static void match_route_list(struct match_index *idx, struct list *entries, struct msg *m, match_owner_fn owns,
@@ -189,7 +185,8 @@ static void match_route_list(struct match_index *idx, struct list *entries, stru
 {
         struct match_entry *e;
 
-        list_for_each_entry(e, entries, bucket_link) {
+        list_for_each_entry(e, entries, bucket_link)
+        {
                 struct match_owner *owner = e->owner;
 
                 if (owner->generation == idx->generation)

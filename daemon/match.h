@@ -18,15 +18,15 @@
 #include "protocol/match.h"
 
 struct match_owner {
-        struct list rules;      /* struct match_entry.owner_link */
-        unsigned n_rules;       /* rule instances, references included */
-        uint64_t generation;    /* the last routing pass that delivered to this owner */
+        struct list rules;   /* struct match_entry.owner_link */
+        unsigned n_rules;    /* rule instances, references included */
+        uint64_t generation; /* the last routing pass that delivered to this owner */
 };
 
 struct match_index {
-        struct map by_member;   /* struct match_bucket by member */
-        struct list wildcard;   /* struct match_entry.bucket_link: rules without member */
-        uint64_t generation;    /* counts routing passes */
+        struct map by_member; /* struct match_bucket by member */
+        struct list wildcard; /* struct match_entry.bucket_link: rules without member */
+        uint64_t generation;  /* counts routing passes */
 };
 
 void match_owner_init(struct match_owner *owner);

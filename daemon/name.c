@@ -9,7 +9,7 @@
 
 struct name_entry {
         struct map_node node;
-        struct list queue;      /* struct name_request.entry_link, primary owner first */
+        struct list queue; /* struct name_request.entry_link, primary owner first */
         char name[];
 };
 
@@ -58,8 +58,7 @@ void name_registry_deinit(struct name_registry *reg)
                 struct name_request *req, *tmp;
 
                 next = map_next(&reg->names, node);
-                list_for_each_entry_safe(req, tmp, &e->queue, entry_link)
-                        name_request_free(req);
+                list_for_each_entry_safe(req, tmp, &e->queue, entry_link) name_request_free(req);
                 map_remove(&reg->names, node);
                 free(e);
         }
@@ -87,9 +86,7 @@ static struct name_request *name_entry_find_request(struct name_entry *e, struct
 {
         struct name_request *req;
 
-        list_for_each_entry(req, &e->queue, entry_link)
-                if (req->owner == owner)
-                        return req;
+        list_for_each_entry(req, &e->queue, entry_link) if (req->owner == owner) return req;
         return NULL;
 }
 
@@ -140,8 +137,7 @@ static bool name_owner_at_quota(const struct name_registry *reg, const struct na
 }
 
 /* A name nobody holds: the caller becomes its primary owner. */
-static int name_registry_create(struct name_registry *reg, struct name_owner *owner, const char *name,
-                                unsigned flags)
+static int name_registry_create(struct name_registry *reg, struct name_owner *owner, const char *name, unsigned flags)
 {
         size_t len = strlen(name);
         struct name_entry *e;
@@ -296,15 +292,13 @@ void name_registry_foreach(const struct name_registry *reg, name_foreach_fn fn, 
         }
 }
 
-int name_registry_foreach_queued(const struct name_registry *reg, const char *name, name_queue_fn fn,
-                                 void *userdata)
+int name_registry_foreach_queued(const struct name_registry *reg, const char *name, name_queue_fn fn, void *userdata)
 {
         struct name_entry *e = name_registry_find(reg, name);
         struct name_request *req;
 
         if (!e)
                 return -ENOENT;
-        list_for_each_entry(req, &e->queue, entry_link)
-                fn(req->owner, req->flags, userdata);
+        list_for_each_entry(req, &e->queue, entry_link) fn(req->owner, req->flags, userdata);
         return 0;
 }

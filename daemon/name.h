@@ -19,7 +19,7 @@
 
 /* One connection's requests, in the order it made them. */
 struct name_owner {
-        struct list requests;   /* struct name_request.owner_link */
+        struct list requests; /* struct name_request.owner_link */
         unsigned n_requests;
 };
 
@@ -40,8 +40,7 @@ void name_owner_init(struct name_owner *owner);
 /* The owner must hold no request any more (name_registry_remove_owner). */
 void name_owner_deinit(struct name_owner *owner);
 
-void name_registry_init(struct name_registry *reg, unsigned max_per_owner, name_change_fn change,
-                        void *userdata);
+void name_registry_init(struct name_registry *reg, unsigned max_per_owner, name_change_fn change, void *userdata);
 /* Drop every entry without reporting changes. */
 void name_registry_deinit(struct name_registry *reg);
 
@@ -73,5 +72,4 @@ void name_registry_foreach(const struct name_registry *reg, name_foreach_fn fn, 
 typedef void (*name_queue_fn)(struct name_owner *owner, unsigned flags, void *userdata);
 /* Call fn for each request in name's queue, primary owner first. Returns 0,
  * or -ENOENT when the name has no owner. */
-int name_registry_foreach_queued(const struct name_registry *reg, const char *name, name_queue_fn fn,
-                                 void *userdata);
+int name_registry_foreach_queued(const struct name_registry *reg, const char *name, name_queue_fn fn, void *userdata);

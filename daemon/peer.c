@@ -34,7 +34,7 @@ int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, uint
         }
         r = connection_start(&p->conn);
         if (r < 0) {
-                p->conn.fd = -1;        /* the caller still owns fd */
+                p->conn.fd = -1; /* the caller still owns fd */
                 connection_deinit(&p->conn);
                 free(p);
                 return r;

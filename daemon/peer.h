@@ -21,10 +21,10 @@ struct event_base;
 struct msg;
 
 enum peer_state {
-        PEER_NEW,               /* connected, no Hello yet: talks to the driver only */
-        PEER_REGISTERED,        /* said Hello: owns its unique name */
-        PEER_MONITOR,           /* became a monitor: receives copies, sends nothing */
-        PEER_GONE,              /* removed from the bus, its connection winding down */
+        PEER_NEW,        /* connected, no Hello yet: talks to the driver only */
+        PEER_REGISTERED, /* said Hello: owns its unique name */
+        PEER_MONITOR,    /* became a monitor: receives copies, sends nothing */
+        PEER_GONE,       /* removed from the bus, its connection winding down */
 };
 
 struct peer {
@@ -34,11 +34,11 @@ struct peer {
         char unique_name[32];
         enum peer_state state;
         struct name_owner names;
-        struct match_owner matches;     /* its rules in the bus's match index */
-        struct match_owner monitor;     /* its rules in the bus's monitor index */
+        struct match_owner matches; /* its rules in the bus's match index */
+        struct match_owner monitor; /* its rules in the bus's monitor index */
         struct reply_owner replies;
-        struct map_node name_node;      /* in the bus's peers by unique name, while registered */
-        struct list link;               /* in the bus's list of all peers, until freed */
+        struct map_node name_node; /* in the bus's peers by unique name, while registered */
+        struct list link;          /* in the bus's list of all peers, until freed */
 };
 
 /*

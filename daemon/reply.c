@@ -73,7 +73,7 @@ static bool reply_slot_eq(const struct map_node *node, const void *key)
 
 struct reply_slot *reply_slot_find(struct reply_registry *reg, struct reply_owner *caller, uint32_t serial)
 {
-        struct reply_key key = { caller, serial };
+        struct reply_key key = {caller, serial};
         struct map_node *node = map_find(&reg->slots, reply_key_hash(caller, serial), reply_slot_eq, &key);
 
         return node ? container_of(node, struct reply_slot, node) : NULL;
@@ -89,8 +89,8 @@ static void reply_slot_on_timeout(evutil_socket_t fd, short what, void *userdata
         reply_slot_free(slot);
 }
 
-int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struct reply_owner *callee,
-                   uint32_t serial, uint32_t timeout_ms, struct reply_slot **ret_slot)
+int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struct reply_owner *callee, uint32_t serial,
+                   uint32_t timeout_ms, struct reply_slot **ret_slot)
 {
         struct reply_slot *slot;
         const struct timeval *tv;

@@ -17,9 +17,9 @@ struct event_base;
 struct timeval;
 
 struct reply_owner {
-        struct list as_caller;  /* struct reply_slot.caller_link */
-        struct list as_callee;  /* struct reply_slot.callee_link */
-        unsigned n_calls;       /* slots as caller */
+        struct list as_caller; /* struct reply_slot.caller_link */
+        struct list as_callee; /* struct reply_slot.callee_link */
+        unsigned n_calls;      /* slots as caller */
 };
 
 struct reply_registry;
@@ -29,8 +29,8 @@ struct reply_slot {
         struct map_node node;
         struct reply_owner *caller;
         struct reply_owner *callee;
-        uint32_t serial;        /* the call's serial, chosen by the caller */
-        uint32_t timeout_ms;    /* the deadline it was given */
+        uint32_t serial;     /* the call's serial, chosen by the caller */
+        uint32_t timeout_ms; /* the deadline it was given */
         struct event *timer;
         struct list caller_link;
         struct list callee_link;
@@ -43,7 +43,7 @@ struct reply_registry {
         struct event_base *base;
         struct map slots;
         uint32_t default_timeout_ms;
-        const struct timeval *common_timeout;   /* libevent's O(1) queue for the default */
+        const struct timeval *common_timeout; /* libevent's O(1) queue for the default */
         reply_timeout_fn timeout;
         void *userdata;
 };
@@ -63,8 +63,8 @@ void reply_registry_deinit(struct reply_registry *reg);
  * be NULL), -EEXIST when caller already awaits an answer to this serial, or
  * -ENOMEM.
  */
-int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struct reply_owner *callee,
-                   uint32_t serial, uint32_t timeout_ms, struct reply_slot **ret_slot);
+int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struct reply_owner *callee, uint32_t serial,
+                   uint32_t timeout_ms, struct reply_slot **ret_slot);
 void reply_slot_free(struct reply_slot *slot);
 
 /* The slot of caller's call `serial`, or NULL. */

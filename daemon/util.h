@@ -11,16 +11,16 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
-#define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Take the value out of a cleanup-managed pointer so the cleanup does nothing. */
-#define steal_pointer(pp)                               \
-        ({                                              \
-                __typeof__(*(pp)) _steal_tmp = *(pp);   \
-                *(pp) = NULL;                           \
-                _steal_tmp;                             \
+#define steal_pointer(pp)                                                                                              \
+        ({                                                                                                             \
+                __typeof__(*(pp)) _steal_tmp = *(pp);                                                                  \
+                *(pp) = NULL;                                                                                          \
+                _steal_tmp;                                                                                            \
         })
 
 static inline void freep(void *p)

@@ -102,7 +102,7 @@ static void queue_add(struct name_owner *owner, unsigned flags, void *userdata)
 
 static struct queue_dump queue_of(const char *name)
 {
-        struct queue_dump d = { .text = "" };
+        struct queue_dump d = {.text = ""};
 
         if (name_registry_foreach_queued(&reg, name, queue_add, &d) == -ENOENT)
                 snprintf(d.text, sizeof(d.text), "-");
@@ -285,10 +285,10 @@ END_TEST
 
 START_TEST(test_remove_owner)
 {
-        request(&o1, "org.a", 0);       /* owner, alone */
-        request(&o1, "org.b", 0);       /* owner, o2 waiting */
+        request(&o1, "org.a", 0); /* owner, alone */
+        request(&o1, "org.b", 0); /* owner, o2 waiting */
         request(&o2, "org.b", 0);
-        request(&o3, "org.c", 0);       /* o1 waiting */
+        request(&o3, "org.c", 0); /* o1 waiting */
         request(&o1, "org.c", 0);
         n_changes = 0;
 
