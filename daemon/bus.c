@@ -437,29 +437,7 @@ static bool bus_is_hello(const struct msg *m)
                strcmp(m->h.member, "Hello") == 0;
 }
 
-/*
- * An invalid message is answered unless it was a call with no_reply
- * (PROTOCOL.md 9). msg_parse reports no_reply whatever the type, so look
- * at the type here; the header is well-formed JSON by now.
- */
-static bool bus_invalid_wants_answer(const struct frame_view *f, uint32_t serial, bool no_reply)
-{
-        struct jscan_iter it;
-        struct jscan_member mem;
-
-        if (serial == 0)
-                return false;
-        if (!no_reply)
-                return true;
-        if (jscan_object_begin(&it, f->header, f->prefix.header_len) != 0)
-                return true;
-        while (jscan_object_next(&it, &mem) > 0)
-                if (jscan_key_equal(&mem, "type"))
-                        return !(mem.kind == JSCAN_STRING && mem.value_len == 4 && memcmp(mem.value, "call", 4) == 0);
-        return true;
-}
-
-/* Framing error or malformed JSON: say what was wrong, then close. */
+/* Framing error, malformed JSON, or no readable serial: say what was wrong, then close. */
 static void bus_protocol_error(struct bus *bus, struct peer *peer, int code)
 {
         char reason[160];
@@ -507,7 +485,7 @@ static void bus_on_frame(struct connection *c, const struct frame_view *f, int *
                         driver_send_error(bus, peer, serial, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
                 return;
         }
-        if (r > 0 && proto_error_is_fatal(r)) {
+        if (r > 0 && (proto_error_is_fatal(r) || serial == 0)) {
                 bus_protocol_error(bus, peer, r);
                 return;
         }
@@ -532,7 +510,7 @@ static void bus_on_frame(struct connection *c, const struct frame_view *f, int *
 
         if (r > 0) {
                 log_debug("%s: invalid message (serial %" PRIu32 "): %s", PEER_DESC(peer), serial, proto_strerror(r));
-                if (bus_invalid_wants_answer(f, serial, no_reply))
+                if (!no_reply) /* PROTOCOL.md 9: only a call with no_reply goes unanswered */
                         driver_send_error(bus, peer, serial, IPCBUS_ERROR_INVALID_MESSAGE, "Invalid message: %s",
                                           proto_strerror(r));
                 return;

@@ -316,7 +316,7 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
                 if (ret_serial)
                         *ret_serial = m->h.serial;
                 if (ret_no_reply)
-                        *ret_no_reply = m->h.no_reply;
+                        *ret_no_reply = m->h.no_reply && m->h.type == MSG_CALL;
                 if (!e)
                         e = r; /* body not an object */
                 if (e) {

@@ -90,7 +90,8 @@ struct msg_stamp {
  *
  * Returns 0, -ENOMEM, or a PROTO_E_* code. *ret_serial is set to the frame's
  * serial whenever it could be read (0 otherwise), so an error reply can be
- * addressed even when the rest of the header is bad; *ret_no_reply likewise.
+ * addressed even when the rest of the header is bad; *ret_no_reply is true
+ * when the frame is a call with no_reply (no error reply wanted).
  */
 int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds,
               struct msg **ret, uint32_t *ret_serial, bool *ret_no_reply);

@@ -42,6 +42,5 @@ const char *proto_strerror(int code)
 
 bool proto_error_is_fatal(int code)
 {
-        return code >= PROTO_E_BAD_MAGIC && code <= PROTO_E_BODY_NOT_OBJECT && code != PROTO_E_HEADER_NOT_OBJECT &&
-               code != PROTO_E_BODY_NOT_OBJECT;
+        return code >= PROTO_E_BAD_MAGIC && code <= PROTO_E_HEADER_NOT_OBJECT;
 }

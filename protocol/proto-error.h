@@ -27,8 +27,8 @@ enum {
         PROTO_E_BAD_UTF8,
         PROTO_E_BAD_JSON,
         PROTO_E_TOO_DEEP,
-        PROTO_E_HEADER_NOT_OBJECT,
-        PROTO_E_BODY_NOT_OBJECT,
+        PROTO_E_HEADER_NOT_OBJECT,      /* fatal: there is no serial to answer */
+        PROTO_E_BODY_NOT_OBJECT,        /* not fatal: the header is readable */
         /* header fields */
         PROTO_E_UNKNOWN_FIELD,
         PROTO_E_DUPLICATE_FIELD,
@@ -54,7 +54,8 @@ const char *proto_strerror(int code);
 
 /*
  * True for the codes after which the byte stream cannot be trusted any more
- * (framing errors and malformed JSON): the daemon closes such connections.
- * The others concern one message only and get an error reply.
+ * (framing errors, malformed JSON, a header that is not an object): the
+ * daemon closes such connections. The others concern one message only and
+ * get an error reply when its serial could be read.
  */
 bool proto_error_is_fatal(int code);

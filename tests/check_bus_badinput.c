@@ -458,17 +458,27 @@ START_TEST(test_invalid_no_reply_call)
 }
 END_TEST
 
-/* A header that is JSON but not an object: no serial to answer, the connection stays. */
-START_TEST(test_header_not_object)
+/*
+ * A header that is JSON but not an object, or an object without a readable
+ * serial, leaves nothing to address an answer to: ProtocolError, then close.
+ */
+static const char *const unanswerable_headers[] = {
+        "[\"type\",\"call\",\"serial\",5]",
+        "\"call\"",
+        "{\"type\":\"call\",\"path\":\"/x\",\"member\":\"M\"}",
+        "{\"type\":\"call\",\"serial\":0,\"path\":\"/x\",\"member\":\"M\"}",
+        "{\"type\":\"call\",\"serial\":\"5\",\"path\":\"/x\",\"member\":\"M\"}",
+};
+
+START_TEST(test_header_unanswerable)
 {
         struct good g;
         int fd;
 
         good_open(&g);
         fd = raw_open();
-        testbus_raw_send_frame(fd, "[\"type\",\"call\",\"serial\",5]", NULL);
-        testbus_raw_send_frame(fd, "\"call\"", NULL);
-        testbus_raw_ping(fd, 6);
+        testbus_raw_send_frame(fd, unanswerable_headers[_i], NULL);
+        expect_protocol_error(fd);
         close(fd);
         good_check_and_close(&g);
 }
@@ -717,7 +727,8 @@ static Suite *badinput_suite(void)
         tcase_add_loop_test(tc, test_invalid_message, 0, (int) (sizeof(invalid_cases) / sizeof(invalid_cases[0])));
         tcase_add_test(tc, test_name_length_limits);
         tcase_add_test(tc, test_invalid_no_reply_call);
-        tcase_add_test(tc, test_header_not_object);
+        tcase_add_loop_test(tc, test_header_unanswerable, 0,
+                            (int) (sizeof(unanswerable_headers) / sizeof(unanswerable_headers[0])));
         suite_add_tcase(s, tc);
 
         tc = testbus_tcase("state");

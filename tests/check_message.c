@@ -247,7 +247,8 @@ START_TEST(test_fatal_classes)
         ck_assert(proto_error_is_fatal(PROTO_E_BAD_JSON));
         ck_assert(proto_error_is_fatal(PROTO_E_BAD_UTF8));
         ck_assert(proto_error_is_fatal(PROTO_E_TOO_DEEP));
-        ck_assert(!proto_error_is_fatal(PROTO_E_HEADER_NOT_OBJECT));
+        ck_assert(proto_error_is_fatal(PROTO_E_HEADER_NOT_OBJECT));
+        ck_assert(!proto_error_is_fatal(PROTO_E_BODY_NOT_OBJECT));
         ck_assert(!proto_error_is_fatal(PROTO_E_BROKER_FIELD));
         ck_assert(!proto_error_is_fatal(PROTO_E_UNKNOWN_FIELD));
         for (int c = PROTO_E_BAD_MAGIC; c < _PROTO_E_MAX; c++)
@@ -266,6 +267,11 @@ START_TEST(test_serial_of_invalid)
         ck_assert_int_eq(msg_parse(&v, NULL, 0, NULL, &m, &serial, &no_reply), PROTO_E_UNKNOWN_FIELD);
         ck_assert_uint_eq(serial, 77);
         ck_assert(no_reply);
+        /* no_reply excuses only calls from an error reply */
+        v = text_view(buf, "{\"type\":\"signal\",\"serial\":78,\"no_reply\":true,\"path\":\"/\"}", NULL);
+        ck_assert_int_ne(msg_parse(&v, NULL, 0, NULL, &m, &serial, &no_reply), 0);
+        ck_assert_uint_eq(serial, 78);
+        ck_assert(!no_reply);
 }
 END_TEST
 
