@@ -24,6 +24,11 @@ static const char *ipc_monitor(void)
         return testbus_program("IPC_MONITOR", "tools/ipc-monitor");
 }
 
+static const char *ipc_bench(void)
+{
+        return testbus_program("IPC_BENCH", "tools/ipc-bench");
+}
+
 /* Split a line at runs of spaces into at most max tokens (pointers into line, which is modified). */
 static size_t split(char *line, char **tokens, size_t max)
 {
@@ -532,6 +537,49 @@ START_TEST(test_ipc_monitor_exit_codes)
 }
 END_TEST
 
+/* ---- ipc-bench ---------------------------------------------------------------------------------- */
+
+static const char *const bench_scenarios[] = {
+        "raw_pingpong",     "raw_relay_pingpong", "call_rtt_small", "call_pipelined",
+        "signal_fanout_10", "call_rtt_64k",       "connect_hello",  "broker_rss_kb",
+};
+
+/*
+ * Every scenario runs (at 1% of its counts, against the test's broker) and
+ * prints exactly one RESULT line, in the documented order, with a positive
+ * figure and nothing lost or failed. Speed itself is never asserted here.
+ */
+START_TEST(test_ipc_bench_scenarios)
+{
+        const size_t n_scenarios = sizeof(bench_scenarios) / sizeof(bench_scenarios[0]);
+        struct testbus *tb = testbus_current();
+        struct testbus_proc p;
+        const char *argv[] = {ipc_bench(), "--address", tb->address, "--scale", "0.01", NULL};
+        size_t n_results = 0;
+
+        ck_assert_int_eq(testbus_run(&p, argv, 60000), 0);
+        for (char *line = p.out.buf, *next; line && *line; line = next) {
+                char key[64];
+
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                if (strncmp(line, "RESULT ", 7) != 0)
+                        continue;
+                ck_assert_msg(n_results < n_scenarios, "more RESULT lines than scenarios: %s", line);
+                snprintf(key, sizeof(key), " scenario=%s ", bench_scenarios[n_results]);
+                ck_assert_msg(strstr(line, key), "expected %s, got: %s", bench_scenarios[n_results], line);
+                ck_assert_msg(strstr(line, " broker=ipcbus "), "no broker key: %s", line);
+                ck_assert_msg(!strstr(line, " lost=") && !strstr(line, " failed="), "loss reported: %s", line);
+                ck_assert_msg(strstr(line, " value=") && strtod(strstr(line, " value=") + 7, NULL) > 0,
+                              "no positive value: %s", line);
+                n_results++;
+        }
+        ck_assert_uint_eq(n_results, n_scenarios);
+        testbus_proc_deinit(&p);
+}
+END_TEST
+
 static Suite *tools_suite(void)
 {
         Suite *s = suite_create("tools");
@@ -551,6 +599,11 @@ static Suite *tools_suite(void)
         tcase_add_test(tc, test_ipc_monitor_json);
         tcase_add_test(tc, test_ipc_monitor_match);
         tcase_add_test(tc, test_ipc_monitor_exit_codes);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("ipc-bench");
+        tcase_set_timeout(tc, 150);
+        tcase_add_test(tc, test_ipc_bench_scenarios);
         suite_add_tcase(s, tc);
         return s;
 }
