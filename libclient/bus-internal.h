@@ -59,9 +59,9 @@ static inline void *steal_ptr(void *pp)
 #define BUS_TIMEOUT_GRACE_USEC (250ull * 1000)
 
 /* What one connection may hold locally. */
-#define BUS_RQUEUE_MAX (384u * 1024u)                   /* parsed messages waiting for dispatch */
-#define BUS_WQUEUE_MAX_BYTES (256ull * 1024 * 1024)     /* encoded bytes waiting to be written */
-#define BUS_FDS_PENDING_MAX (4u * IPCBUS_FDS_MAX)       /* received fds not yet claimed by a frame */
+#define BUS_RQUEUE_MAX (384u * 1024u)               /* parsed messages waiting for dispatch */
+#define BUS_WQUEUE_MAX_BYTES (256ull * 1024 * 1024) /* encoded bytes waiting to be written */
+#define BUS_FDS_PENDING_MAX (4u * IPCBUS_FDS_MAX)   /* received fds not yet claimed by a frame */
 
 /* The synthesised Peer interface every connection answers. */
 #define BUS_PEER_INTERFACE "org.ipcbus.Peer"
@@ -74,13 +74,13 @@ struct msg_queue {
         size_t cap;
 };
 
-int msg_queue_push(struct msg_queue *q, struct msg *m);        /* takes a new reference */
+int msg_queue_push(struct msg_queue *q, struct msg *m); /* takes a new reference */
 struct msg *msg_queue_at(const struct msg_queue *q, size_t i);
-struct msg *msg_queue_pop(struct msg_queue *q);                 /* hands the queue's reference over */
+struct msg *msg_queue_pop(struct msg_queue *q); /* hands the queue's reference over */
 void msg_queue_clear(struct msg_queue *q);
 
 enum slot_type {
-        SLOT_CALL,      /* pending async call, ordered by deadline */
+        SLOT_CALL, /* pending async call, ordered by deadline */
         SLOT_MATCH,
         SLOT_FILTER,
         SLOT_OBJECT,
@@ -95,9 +95,9 @@ struct slot_list {
 struct ipcbus_slot {
         unsigned n_ref;
         enum slot_type type;
-        ipcbus_bus *bus;        /* set while registered with a bus (not a reference) */
-        bool floating;          /* the bus holds the only reference */
-        unsigned iteration;     /* the last dispatch round this slot ran in */
+        ipcbus_bus *bus;    /* set while registered with a bus (not a reference) */
+        bool floating;      /* the bus holds the only reference */
+        unsigned iteration; /* the last dispatch round this slot ran in */
         ipcbus_message_handler callback;
         void *userdata;
         struct ipcbus_slot *prev;
@@ -105,11 +105,11 @@ struct ipcbus_slot {
         union {
                 struct {
                         uint32_t serial;
-                        uint64_t deadline;      /* CLOCK_MONOTONIC µs; UINT64_MAX: none */
+                        uint64_t deadline; /* CLOCK_MONOTONIC µs; UINT64_MAX: none */
                 } call;
                 struct {
                         struct match_rule rule;
-                        char *rule_json;        /* as sent with AddMatch, for RemoveMatch */
+                        char *rule_json; /* as sent with AddMatch, for RemoveMatch */
                 } match;
                 struct {
                         char *path;
@@ -121,35 +121,35 @@ struct ipcbus_slot {
 
 struct ipcbus_message {
         unsigned n_ref;
-        ipcbus_bus *bus;        /* a reference */
-        struct msg *msg;        /* a reference */
-        char *header_text;      /* NUL-terminated copy of the header, made on demand */
-        bool replied;           /* a call that has been answered */
+        ipcbus_bus *bus;   /* a reference */
+        struct msg *msg;   /* a reference */
+        char *header_text; /* NUL-terminated copy of the header, made on demand */
+        bool replied;      /* a call that has been answered */
 };
 
 struct ipcbus_bus {
-        unsigned n_ref;         /* the opener's reference, plus one per live ipcbus_message */
+        unsigned n_ref; /* the opener's reference, plus one per live ipcbus_message */
         int fd;
-        bool open;              /* connected: sending allowed */
-        bool closed;            /* ipcbus_unref() was called */
-        bool monitor;           /* BecomeMonitor succeeded: the broker takes nothing more */
-        bool processing;        /* inside ipcbus_process() */
-        bool hangup_reported;   /* ipcbus_process() has returned hangup_error */
-        int hangup_error;       /* why the connection ended (negative errno); 0 while open */
+        bool open;            /* connected: sending allowed */
+        bool closed;          /* ipcbus_unref() was called */
+        bool monitor;         /* BecomeMonitor succeeded: the broker takes nothing more */
+        bool processing;      /* inside ipcbus_process() */
+        bool hangup_reported; /* ipcbus_process() has returned hangup_error */
+        int hangup_error;     /* why the connection ended (negative errno); 0 while open */
         char *unique_name;
         uint32_t next_serial;
 
         struct frame_reader reader;
-        int *fds;               /* received descriptors not yet claimed by a frame */
+        int *fds; /* received descriptors not yet claimed by a frame */
         size_t n_fds;
-        struct msg_queue rqueue;        /* parsed, waiting for dispatch */
-        struct msg_queue wqueue;        /* encoded, waiting to be written */
-        size_t wqueue_offset;           /* bytes of the first queued message already written */
+        struct msg_queue rqueue; /* parsed, waiting for dispatch */
+        struct msg_queue wqueue; /* encoded, waiting to be written */
+        size_t wqueue_offset;    /* bytes of the first queued message already written */
         size_t wqueue_bytes;
 
         struct slot_list slots[_SLOT_TYPE_MAX];
-        unsigned iteration;     /* dispatch round counter */
-        unsigned generation;    /* bumped on every slot (un)registration */
+        unsigned iteration;  /* dispatch round counter */
+        unsigned generation; /* bumped on every slot (un)registration */
 
         struct event_base *event_base;
         struct event *ev_read;
@@ -175,8 +175,7 @@ int bus_call_driver(ipcbus_bus *bus, const char *member, const char *body, struc
 uint64_t bus_call_deadline(uint64_t timeout_usec);
 
 /* ---- slot.c ---- */
-int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata,
-             ipcbus_slot **ret);
+int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata, ipcbus_slot **ret);
 ipcbus_slot *slot_ref(ipcbus_slot *s);
 void slot_unref(ipcbus_slot *s);
 void slot_link(ipcbus_slot *s, ipcbus_bus *bus);

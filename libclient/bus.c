@@ -19,8 +19,8 @@
 #include "names.h"
 #include "proto-error.h"
 
-#define BUS_READ_SIZE (64u * 1024u)     /* free space asked of the frame reader per read */
-#define BUS_IOV_MAX 64u                 /* messages gathered into one sendmsg */
+#define BUS_READ_SIZE (64u * 1024u) /* free space asked of the frame reader per read */
+#define BUS_IOV_MAX 64u             /* messages gathered into one sendmsg */
 
 uint64_t bus_now_usec(void)
 {
@@ -77,7 +77,7 @@ void msg_queue_clear(struct msg_queue *q)
         while (q->len > 0)
                 msg_unref(msg_queue_pop(q));
         free(q->items);
-        *q = (struct msg_queue){ 0 };
+        *q = (struct msg_queue){0};
 }
 
 /* ---- lifetime ---- */
@@ -224,7 +224,7 @@ int bus_write(ipcbus_bus *bus)
 
         while (bus->open && bus->wqueue.len > 0) {
                 struct iovec iov[BUS_IOV_MAX];
-                struct msghdr mh = { .msg_iov = iov };
+                struct msghdr mh = {.msg_iov = iov};
                 ssize_t n;
 
                 for (size_t i = 0; i < bus->wqueue.len && i < BUS_IOV_MAX; i++) {
@@ -410,7 +410,7 @@ int bus_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
         r = frame_reader_space(&bus->reader, BUS_READ_SIZE, &p, &size);
         if (r < 0)
                 return r;
-        iov = (struct iovec){ p, size };
+        iov = (struct iovec){p, size};
 
         n = recvmsg(bus->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0) {
@@ -438,7 +438,7 @@ int bus_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
  * Returns 1 when ready, 0 on timeout or signal, negative errno. */
 int bus_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec)
 {
-        struct pollfd p = { .fd = bus->fd, .events = events };
+        struct pollfd p = {.fd = bus->fd, .events = events};
         int ms = -1, r;
 
         if (timeout_usec != UINT64_MAX)
@@ -509,7 +509,7 @@ static int bus_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec
 {
         uint64_t deadline = bus_call_deadline(timeout_usec);
         struct msg *reply = NULL;
-        bool readable = false;  /* the answer cannot be there before the first wait */
+        bool readable = false; /* the answer cannot be there before the first wait */
         int r;
 
         r = bus_send(bus, call);
@@ -529,7 +529,7 @@ static int bus_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec
                                 r = bus->hangup_error;
                                 goto finish;
                         }
-                        readable = r > 0;       /* more may be there already */
+                        readable = r > 0; /* more may be there already */
                 }
                 now = bus_now_usec();
                 if (now >= deadline) {
@@ -797,7 +797,7 @@ _public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, si
 /* Connect to the Unix socket at path (blocking), then make the socket nonblocking. */
 static int bus_connect(ipcbus_bus *bus, const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int r;
 
         if (strlen(path) >= sizeof(sa.sun_path))

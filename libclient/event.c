@@ -231,7 +231,7 @@ void bus_event_update(ipcbus_bus *bus)
         if (when == UINT64_MAX) {
                 event_del(bus->ev_timer);
         } else {
-                struct timeval tv = { 0, 0 };
+                struct timeval tv = {0, 0};
 
                 now = bus_now_usec();
                 if (when > now) {

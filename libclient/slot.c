@@ -24,8 +24,7 @@ static bool streq(const char *a, const char *b)
 }
 
 /* A new, unlinked slot with one reference. Returns 0 or -ENOMEM. */
-int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata,
-             ipcbus_slot **ret)
+int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata, ipcbus_slot **ret)
 {
         ipcbus_slot *s;
 
@@ -134,8 +133,8 @@ static void match_remove(ipcbus_bus *bus, const char *rule_json)
         body = match_body(rule_json);
         if (!body)
                 return;
-        if (bus_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "RemoveMatch", body,
-                           0, true, &m) < 0)
+        if (bus_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "RemoveMatch", body, 0,
+                           true, &m) < 0)
                 return;
         (void) bus_send(bus, m);
 }
@@ -195,7 +194,7 @@ static void call_complete(ipcbus_slot *s, ipcbus_message *m)
                 (void) s->callback(m, s->userdata, &e);
         ipcbus_error_free(&e);
         if (floating)
-                slot_unref(s);  /* the bus's reference */
+                slot_unref(s); /* the bus's reference */
         slot_unref(s);
 }
 
@@ -211,8 +210,7 @@ int slot_fail_call(ipcbus_slot *s, const char *error_name, const char *text)
         ipcbus_bus *bus = s->bus;
         int r;
 
-        r = message_build_error(s->call.serial, UINT32_MAX, IPCBUS_DRIVER_NAME, bus->unique_name, error_name, text,
-                                &m);
+        r = message_build_error(s->call.serial, UINT32_MAX, IPCBUS_DRIVER_NAME, bus->unique_name, error_name, text, &m);
         if (r < 0)
                 return r;
         msg = message_new(bus, m);
@@ -273,8 +271,7 @@ restart:
         return false;
 }
 
-_public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_message_handler callback,
-                               void *userdata)
+_public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_message_handler callback, void *userdata)
 {
         ipcbus_slot *s;
         int r;

@@ -68,13 +68,13 @@ int frame_prefix_decode(const uint8_t in[16], uint32_t max_header, uint32_t max_
 
 void frame_reader_init(struct frame_reader *r, uint32_t max_header, uint32_t max_body)
 {
-        *r = (struct frame_reader){ .max_header = max_header, .max_body = max_body };
+        *r = (struct frame_reader){.max_header = max_header, .max_body = max_body};
 }
 
 void frame_reader_deinit(struct frame_reader *r)
 {
         free(r->buf);
-        *r = (struct frame_reader){ 0 };
+        *r = (struct frame_reader){0};
 }
 
 /* Size of the frame starting at r->start if its prefix is in and valid; 0 otherwise. */

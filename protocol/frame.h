@@ -35,20 +35,20 @@ int frame_prefix_decode(const uint8_t in[16], uint32_t max_header, uint32_t max_
  */
 struct frame_reader {
         uint8_t *buf;
-        size_t size;       /* allocated */
-        size_t start;      /* first unconsumed byte */
-        size_t end;        /* one past the last byte read */
+        size_t size;  /* allocated */
+        size_t start; /* first unconsumed byte */
+        size_t end;   /* one past the last byte read */
         uint32_t max_header;
         uint32_t max_body;
-        int error;         /* sticky PROTO_E_* once the stream is broken */
+        int error; /* sticky PROTO_E_* once the stream is broken */
 };
 
 struct frame_view {
-        const uint8_t *data;    /* the whole frame: prefix, header, body */
+        const uint8_t *data; /* the whole frame: prefix, header, body */
         size_t size;
         struct frame_prefix prefix;
-        const char *header;     /* data + 16 */
-        const char *body;       /* header + header_len; NULL when body_len == 0 */
+        const char *header; /* data + 16 */
+        const char *body;   /* header + header_len; NULL when body_len == 0 */
 };
 
 void frame_reader_init(struct frame_reader *r, uint32_t max_header, uint32_t max_body);

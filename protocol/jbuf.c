@@ -7,13 +7,13 @@
 
 void jbuf_init(struct jbuf *b)
 {
-        *b = (struct jbuf){ 0 };
+        *b = (struct jbuf){0};
 }
 
 void jbuf_deinit(struct jbuf *b)
 {
         free(b->data);
-        *b = (struct jbuf){ 0 };
+        *b = (struct jbuf){0};
 }
 
 void jbuf_reset(struct jbuf *b)
@@ -105,11 +105,26 @@ void jbuf_put_string(struct jbuf *b, const char *s)
                 } else if (c < 0x20) {
                         esc[0] = '\\';
                         switch (c) {
-                        case '\n': esc[1] = 'n'; n = 2; break;
-                        case '\t': esc[1] = 't'; n = 2; break;
-                        case '\r': esc[1] = 'r'; n = 2; break;
-                        case '\b': esc[1] = 'b'; n = 2; break;
-                        case '\f': esc[1] = 'f'; n = 2; break;
+                        case '\n':
+                                esc[1] = 'n';
+                                n = 2;
+                                break;
+                        case '\t':
+                                esc[1] = 't';
+                                n = 2;
+                                break;
+                        case '\r':
+                                esc[1] = 'r';
+                                n = 2;
+                                break;
+                        case '\b':
+                                esc[1] = 'b';
+                                n = 2;
+                                break;
+                        case '\f':
+                                esc[1] = 'f';
+                                n = 2;
+                                break;
                         default:
                                 memcpy(esc + 1, "u00", 3);
                                 esc[4] = hex[c >> 4];
@@ -138,6 +153,6 @@ char *jbuf_steal(struct jbuf *b, size_t *ret_len)
         p = b->data;
         if (ret_len)
                 *ret_len = b->len;
-        *b = (struct jbuf){ 0 };
+        *b = (struct jbuf){0};
         return p;
 }

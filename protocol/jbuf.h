@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 struct jbuf {
-        char *data;     /* NUL-terminated while not failed */
+        char *data; /* NUL-terminated while not failed */
         size_t len;
         size_t cap;
         bool failed;
@@ -19,7 +19,7 @@ struct jbuf {
 
 void jbuf_init(struct jbuf *b);
 void jbuf_deinit(struct jbuf *b);
-void jbuf_reset(struct jbuf *b);        /* len = 0, keeps the allocation */
+void jbuf_reset(struct jbuf *b); /* len = 0, keeps the allocation */
 void jbuf_put(struct jbuf *b, const void *p, size_t n);
 void jbuf_puts(struct jbuf *b, const char *s);
 void jbuf_putc(struct jbuf *b, char c);

@@ -377,13 +377,27 @@ int jscan_object_next(struct jscan_iter *it, struct jscan_member *ret)
         p = it_skip_ws(q + 1, it->end);
         p = it_skip_ws(p + 1, it->end); /* ':' */
         switch (*p) {
-        case '{': ret->kind = JSCAN_OBJECT; break;
-        case '[': ret->kind = JSCAN_ARRAY; break;
-        case '"': ret->kind = JSCAN_STRING; break;
-        case 't': ret->kind = JSCAN_TRUE; break;
-        case 'f': ret->kind = JSCAN_FALSE; break;
-        case 'n': ret->kind = JSCAN_NULL; break;
-        default: ret->kind = JSCAN_NUMBER; break;
+        case '{':
+                ret->kind = JSCAN_OBJECT;
+                break;
+        case '[':
+                ret->kind = JSCAN_ARRAY;
+                break;
+        case '"':
+                ret->kind = JSCAN_STRING;
+                break;
+        case 't':
+                ret->kind = JSCAN_TRUE;
+                break;
+        case 'f':
+                ret->kind = JSCAN_FALSE;
+                break;
+        case 'n':
+                ret->kind = JSCAN_NULL;
+                break;
+        default:
+                ret->kind = JSCAN_NUMBER;
+                break;
         }
         q = it_value_end(p, it->end, &escaped);
         if (ret->kind == JSCAN_STRING) {
@@ -437,11 +451,21 @@ size_t jscan_string_decode(const char *raw, size_t raw_len, char *dst)
                 if (!bs)
                         break;
                 switch (p[1]) {
-                case 'b': *o++ = '\b'; break;
-                case 'f': *o++ = '\f'; break;
-                case 'n': *o++ = '\n'; break;
-                case 'r': *o++ = '\r'; break;
-                case 't': *o++ = '\t'; break;
+                case 'b':
+                        *o++ = '\b';
+                        break;
+                case 'f':
+                        *o++ = '\f';
+                        break;
+                case 'n':
+                        *o++ = '\n';
+                        break;
+                case 'r':
+                        *o++ = '\r';
+                        break;
+                case 't':
+                        *o++ = '\t';
+                        break;
                 case 'u': {
                         unsigned long cp = (unsigned long) hex4((const unsigned char *) p + 2);
                         if (cp >= 0xd800 && cp <= 0xdbff) {
@@ -453,7 +477,9 @@ size_t jscan_string_decode(const char *raw, size_t raw_len, char *dst)
                         p += 6;
                         continue;
                 }
-                default: *o++ = p[1]; break; /* " \ / */
+                default:
+                        *o++ = p[1];
+                        break; /* " \ / */
                 }
                 p += 2;
         }

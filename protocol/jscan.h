@@ -35,12 +35,12 @@ int jscan_validate(const char *data, size_t len, unsigned max_depth, enum jscan_
 
 /* One member of an object, as jscan_object_next yields it. */
 struct jscan_member {
-        const char *key;        /* raw key bytes, between the quotes, escapes not decoded */
+        const char *key; /* raw key bytes, between the quotes, escapes not decoded */
         size_t key_len;
         enum jscan_kind kind;
-        const char *value;      /* raw value bytes; for strings, between the quotes */
+        const char *value; /* raw value bytes; for strings, between the quotes */
         size_t value_len;
-        bool escaped;           /* key or string value contains backslash escapes */
+        bool escaped; /* key or string value contains backslash escapes */
 };
 
 /* Iterator over the members of a top-level object that jscan_validate accepted. */

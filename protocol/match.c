@@ -12,7 +12,7 @@
 
 void match_rule_init(struct match_rule *r)
 {
-        *r = (struct match_rule){ 0 };
+        *r = (struct match_rule){0};
 }
 
 void match_rule_deinit(struct match_rule *r)
@@ -100,7 +100,7 @@ static int rule_add_arg(struct match_rule *r, char *key, char *value)
                 return -ENOMEM;
         }
         r->args = args;
-        r->args[r->n_args++] = (struct match_arg){ key, value };
+        r->args[r->n_args++] = (struct match_arg){key, value};
         qsort(r->args, r->n_args, sizeof(*r->args), arg_compare);
         return 0;
 }

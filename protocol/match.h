@@ -21,7 +21,7 @@ struct match_arg {
 };
 
 struct match_rule {
-        enum msg_type type;     /* MSG_TYPE_INVALID = any */
+        enum msg_type type; /* MSG_TYPE_INVALID = any */
         char *sender;
         char *interface;
         char *member;

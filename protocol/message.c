@@ -35,7 +35,7 @@ enum msg_type msg_type_from_string(const char *s)
 
 void msg_header_init(struct msg_header *h)
 {
-        *h = (struct msg_header){ .sender_uid = -1, .sender_pid = -1 };
+        *h = (struct msg_header){.sender_uid = -1, .sender_pid = -1};
 }
 
 /* Header fields, in canonical order; the bit of each in a "seen" mask. */
@@ -58,8 +58,8 @@ enum field {
 };
 
 static const char *const field_names[_F_MAX] = {
-        "sender", "sender_uid", "sender_pid", "type", "serial", "reply_serial", "destination",
-        "path", "interface", "member", "error", "no_reply", "no_auto_start", "timeout_ms",
+        "sender", "sender_uid", "sender_pid", "type",  "serial",   "reply_serial",  "destination",
+        "path",   "interface",  "member",     "error", "no_reply", "no_auto_start", "timeout_ms",
 };
 
 #define BIT(f) (1u << (f))
@@ -71,13 +71,12 @@ static const struct {
         unsigned required;
         unsigned allowed;
 } type_rules[] = {
-        [MSG_CALL] = { BIT(F_PATH) | BIT(F_MEMBER),
-                       BIT(F_PATH) | BIT(F_MEMBER) | BIT(F_DESTINATION) | BIT(F_INTERFACE) | CALL_ONLY },
-        [MSG_RETURN] = { BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION), BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION) },
-        [MSG_ERROR] = { BIT(F_REPLY_SERIAL) | BIT(F_ERROR),
-                        BIT(F_REPLY_SERIAL) | BIT(F_ERROR) | BIT(F_DESTINATION) },
-        [MSG_SIGNAL] = { BIT(F_PATH) | BIT(F_INTERFACE) | BIT(F_MEMBER),
-                         BIT(F_PATH) | BIT(F_INTERFACE) | BIT(F_MEMBER) | BIT(F_DESTINATION) },
+        [MSG_CALL] = {BIT(F_PATH) | BIT(F_MEMBER),
+                      BIT(F_PATH) | BIT(F_MEMBER) | BIT(F_DESTINATION) | BIT(F_INTERFACE) | CALL_ONLY},
+        [MSG_RETURN] = {BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION), BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION)},
+        [MSG_ERROR] = {BIT(F_REPLY_SERIAL) | BIT(F_ERROR), BIT(F_REPLY_SERIAL) | BIT(F_ERROR) | BIT(F_DESTINATION)},
+        [MSG_SIGNAL] = {BIT(F_PATH) | BIT(F_INTERFACE) | BIT(F_MEMBER),
+                        BIT(F_PATH) | BIT(F_INTERFACE) | BIT(F_MEMBER) | BIT(F_DESTINATION)},
 };
 
 /*
@@ -186,7 +185,7 @@ static int header_decode(const char *text, size_t len, char *arena, unsigned fla
                         if (f == F_TIMEOUT_MS || f == F_SENDER_PID)
                                 max = INT32_MAX;
                         if (jscan_number_to_int64(m.value, m.value_len, min, max, &v) < 0) {
-                                e = (f == F_TIMEOUT_MS) ? PROTO_E_BAD_TIMEOUT
+                                e = (f == F_TIMEOUT_MS)                      ? PROTO_E_BAD_TIMEOUT
                                     : (f == F_SERIAL || f == F_REPLY_SERIAL) ? PROTO_E_BAD_SERIAL
                                                                              : PROTO_E_FIELD_TYPE;
                                 break;
@@ -232,12 +231,24 @@ static int header_decode(const char *text, size_t len, char *arena, unsigned fla
                                 if (h->type == MSG_TYPE_INVALID)
                                         e = PROTO_E_UNKNOWN_TYPE;
                                 break;
-                        case F_SENDER: h->sender = s; break;
-                        case F_DESTINATION: h->destination = s; break;
-                        case F_PATH: h->path = s; break;
-                        case F_INTERFACE: h->interface = s; break;
-                        case F_MEMBER: h->member = s; break;
-                        case F_ERROR: h->error_name = s; break;
+                        case F_SENDER:
+                                h->sender = s;
+                                break;
+                        case F_DESTINATION:
+                                h->destination = s;
+                                break;
+                        case F_PATH:
+                                h->path = s;
+                                break;
+                        case F_INTERFACE:
+                                h->interface = s;
+                                break;
+                        case F_MEMBER:
+                                h->member = s;
+                                break;
+                        case F_ERROR:
+                                h->error_name = s;
+                                break;
                         }
                 }
                 }
@@ -344,8 +355,7 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
                                 rest++;
                         rest++;
                         m->header_len = stitch.len + (size_t) (f->header + header_len - rest);
-                        frame_prefix_encode(d, (uint32_t) m->header_len, (uint32_t) body_len,
-                                            f->prefix.n_fds);
+                        frame_prefix_encode(d, (uint32_t) m->header_len, (uint32_t) body_len, f->prefix.n_fds);
                         memcpy(d + IPCBUS_FRAME_PREFIX_SIZE, stitch.data, stitch.len);
                         memcpy(d + IPCBUS_FRAME_PREFIX_SIZE + stitch.len, rest,
                                (size_t) (f->header + header_len - rest));
@@ -439,7 +449,7 @@ int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len)
 int msg_build(const struct msg_header *h, const char *body, size_t body_len, struct msg **ret)
 {
         static const uint8_t zero_prefix[IPCBUS_FRAME_PREFIX_SIZE];
-        struct frame_view f = { 0 };
+        struct frame_view f = {0};
         struct jbuf b;
         size_t header_len, size;
         uint8_t *data;

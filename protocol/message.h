@@ -28,11 +28,11 @@ enum msg_type msg_type_from_string(const char *s);
 
 struct msg_header {
         enum msg_type type;
-        uint32_t serial;        /* 1..2^32-1 */
-        uint32_t reply_serial;  /* 0 = absent */
-        const char *sender;     /* broker-only; NULL = absent */
-        int64_t sender_uid;     /* broker-only; -1 = absent */
-        int64_t sender_pid;     /* broker-only; -1 = absent */
+        uint32_t serial;       /* 1..2^32-1 */
+        uint32_t reply_serial; /* 0 = absent */
+        const char *sender;    /* broker-only; NULL = absent */
+        int64_t sender_uid;    /* broker-only; -1 = absent */
+        int64_t sender_pid;    /* broker-only; -1 = absent */
         const char *destination;
         const char *path;
         const char *interface;
@@ -40,7 +40,7 @@ struct msg_header {
         const char *error_name;
         bool no_reply;
         bool no_auto_start;
-        uint32_t timeout_ms;    /* 0 = absent */
+        uint32_t timeout_ms; /* 0 = absent */
 };
 
 /* A header with every field absent (uids/pids -1). */
@@ -54,20 +54,20 @@ struct msg_arg {
 struct msg {
         unsigned n_ref;
         struct msg_header h;
-        const uint8_t *data;    /* the whole frame as sent on the wire, followed by one
-                                 * NUL byte (not part of the frame) so the body is a C string */
+        const uint8_t *data; /* the whole frame as sent on the wire, followed by one
+                              * NUL byte (not part of the frame) so the body is a C string */
         size_t size;
-        const char *header;     /* data + 16, header_len bytes, not NUL-terminated */
+        const char *header; /* data + 16, header_len bytes, not NUL-terminated */
         size_t header_len;
-        const char *body;       /* NULL when body_len == 0 */
+        const char *body; /* NULL when body_len == 0 */
         size_t body_len;
-        int *fds;               /* owned; closed when the message is freed */
+        int *fds; /* owned; closed when the message is freed */
         unsigned n_fds;
         /* top-level string members of the body, decoded on first use */
         struct msg_arg *args;
         size_t n_args;
         bool args_done;
-        bool data_owned;        /* data is a separate allocation (msg_build) */
+        bool data_owned; /* data is a separate allocation (msg_build) */
 };
 
 /* Accept broker-only header fields (the client side: they come from the broker). */
@@ -93,8 +93,8 @@ struct msg_stamp {
  * addressed even when the rest of the header is bad; *ret_no_reply is true
  * when the frame is a call with no_reply (no error reply wanted).
  */
-int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds,
-              struct msg **ret, uint32_t *ret_serial, bool *ret_no_reply);
+int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
+              uint32_t *ret_serial, bool *ret_no_reply);
 
 /*
  * Build a message from a header and an optional body (body NULL or body_len
@@ -109,7 +109,7 @@ int msg_build(const struct msg_header *h, const char *body, size_t body_len, str
 int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len);
 
 struct msg *msg_ref(struct msg *m);
-struct msg *msg_unref(struct msg *m);   /* returns NULL; accepts NULL */
+struct msg *msg_unref(struct msg *m); /* returns NULL; accepts NULL */
 
 /*
  * The top-level members of the body whose values are strings, decoded. Done

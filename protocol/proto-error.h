@@ -27,8 +27,8 @@ enum {
         PROTO_E_BAD_UTF8,
         PROTO_E_BAD_JSON,
         PROTO_E_TOO_DEEP,
-        PROTO_E_HEADER_NOT_OBJECT,      /* fatal: there is no serial to answer */
-        PROTO_E_BODY_NOT_OBJECT,        /* not fatal: the header is readable */
+        PROTO_E_HEADER_NOT_OBJECT, /* fatal: there is no serial to answer */
+        PROTO_E_BODY_NOT_OBJECT,   /* not fatal: the header is readable */
         /* header fields */
         PROTO_E_UNKNOWN_FIELD,
         PROTO_E_DUPLICATE_FIELD,

@@ -89,7 +89,7 @@ END_TEST
 
 START_TEST(test_reader_chunks)
 {
-        static const size_t chunks[] = { 1, 2, 3, 7, 16, 17, 100, 4096 };
+        static const size_t chunks[] = {1, 2, 3, 7, 16, 17, 100, 4096};
         uint8_t stream[4096];
         size_t n = 0;
 

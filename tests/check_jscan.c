@@ -17,7 +17,17 @@ static int validate(const char *s, enum jscan_kind *kind)
 START_TEST(test_valid)
 {
         static const char *const good[] = {
-                "{}", " { } ", "[]", "0", "-0", "1.5e-3", "-12E+4", "\"x\"", "true", "false", "null",
+                "{}",
+                " { } ",
+                "[]",
+                "0",
+                "-0",
+                "1.5e-3",
+                "-12E+4",
+                "\"x\"",
+                "true",
+                "false",
+                "null",
                 "{\"a\":[1,{\"b\":null}],\"c\":\"\\u00e9\\ud83d\\ude00\\n\\/\"}",
                 "{\"k\":\"gr\xc3\xbc\xc3\x9f\xe2\x82\xac\xf0\x9f\x98\x80\"}",
         };
@@ -43,9 +53,34 @@ END_TEST
 START_TEST(test_bad_json)
 {
         static const char *const bad[] = {
-                "", " ", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "[1 2]", "01", "1.", ".5",
-                "1e", "-", "+1", "tru", "nul", "{a:1}", "{\"a\":1}x", "{} {}", "'x'", "\"\\x\"", "\"\\u12\"",
-                "\"abc", "{\"a\":\"\t\"}", "[\"\\uZZZZ\"]", "NaN", "Infinity",
+                "",
+                " ",
+                "{",
+                "}",
+                "{\"a\"}",
+                "{\"a\":}",
+                "{\"a\":1,}",
+                "[1,]",
+                "[1 2]",
+                "01",
+                "1.",
+                ".5",
+                "1e",
+                "-",
+                "+1",
+                "tru",
+                "nul",
+                "{a:1}",
+                "{\"a\":1}x",
+                "{} {}",
+                "'x'",
+                "\"\\x\"",
+                "\"\\u12\"",
+                "\"abc",
+                "{\"a\":\"\t\"}",
+                "[\"\\uZZZZ\"]",
+                "NaN",
+                "Infinity",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
                 ck_assert_msg(validate(bad[i], NULL) == PROTO_E_BAD_JSON, "accepted or misjudged '%s': %d", bad[i],

@@ -53,8 +53,9 @@ START_TEST(test_parse_json)
         ck_assert_uint_eq(r.n_args, 2);
         ck_assert_str_eq(r.args[0].key, "a"); /* sorted */
         ck_assert_int_eq(match_rule_to_json(&r, &out), 0);
-        ck_assert_str_eq(out, "{\"type\":\"signal\",\"sender\":\"org.x.S\",\"interface\":\"org.x.I\",\"member\":\"M\","
-                              "\"path_namespace\":\"/org\",\"destination\":\":1.4\",\"args\":{\"a\":\"1\",\"b\":\"2\"}}");
+        ck_assert_str_eq(out,
+                         "{\"type\":\"signal\",\"sender\":\"org.x.S\",\"interface\":\"org.x.I\",\"member\":\"M\","
+                         "\"path_namespace\":\"/org\",\"destination\":\":1.4\",\"args\":{\"a\":\"1\",\"b\":\"2\"}}");
         free(out);
         match_rule_deinit(&r);
         ck_assert_int_eq(match_rule_parse_json(&r, "{}", 2), 0);
@@ -66,9 +67,18 @@ START_TEST(test_parse_json)
 END_TEST
 
 static const char *const bad_json_rules[] = {
-        "[]", "{\"type\":\"sig\"}", "{\"color\":\"red\"}", "{\"member\":1}", "{\"path\":\"/a\",\"path_namespace\":\"/\"}",
-        "{\"interface\":\"nodot\"}", "{\"sender\":\"x\"}", "{\"args\":{\"a\":1}}", "{\"args\":[\"a\"]}",
-        "{\"member\":\"A\",\"member\":\"B\"}", "{\"path\":\"a\"}", "{",
+        "[]",
+        "{\"type\":\"sig\"}",
+        "{\"color\":\"red\"}",
+        "{\"member\":1}",
+        "{\"path\":\"/a\",\"path_namespace\":\"/\"}",
+        "{\"interface\":\"nodot\"}",
+        "{\"sender\":\"x\"}",
+        "{\"args\":{\"a\":1}}",
+        "{\"args\":[\"a\"]}",
+        "{\"member\":\"A\",\"member\":\"B\"}",
+        "{\"path\":\"a\"}",
+        "{",
 };
 
 START_TEST(test_parse_json_bad)
@@ -121,7 +131,8 @@ END_TEST
 
 START_TEST(test_matching_keys)
 {
-        struct msg *m = signal_msg(":1.7", "/org/x/a", "org.x.I", "Changed", NULL, "{\"title\":\"hi\",\"n\":\"1\",\"k\":2}");
+        struct msg *m =
+                signal_msg(":1.7", "/org/x/a", "org.x.I", "Changed", NULL, "{\"title\":\"hi\",\"n\":\"1\",\"k\":2}");
 
         ck_assert(matches_string("", m));
         ck_assert(matches_string("type=signal", m));

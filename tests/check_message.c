@@ -50,7 +50,7 @@ static void view_of(const uint8_t *data, size_t size, struct frame_reader *r, st
 /* Build a frame view over a header and body given as text (no copy). */
 static struct frame_view text_view(uint8_t *buf, const char *header, const char *body)
 {
-        struct frame_view v = { 0 };
+        struct frame_view v = {0};
         size_t hl = strlen(header), bl = body ? strlen(body) : 0;
 
         frame_prefix_encode(buf, (uint32_t) hl, (uint32_t) bl, 0);
@@ -127,7 +127,8 @@ START_TEST(test_golden_fields)
         data = read_golden("signal-unicode", &size);
         view_of(data, size, &r, &v);
         ck_assert_int_eq(msg_parse(&v, NULL, 0, NULL, &m, NULL, NULL), 0);
-        ck_assert_str_eq(msg_get_arg(m, "text"), "gr\xc3\xbc\xc3\x9f" "e \xc3\xa9 \xf0\x9f\x98\x80");
+        ck_assert_str_eq(msg_get_arg(m, "text"), "gr\xc3\xbc\xc3\x9f"
+                                                 "e \xc3\xa9 \xf0\x9f\x98\x80");
         ck_assert_ptr_null(msg_get_arg(m, "nested"));
         msg_unref(m);
         frame_reader_deinit(&r);
@@ -147,7 +148,7 @@ END_TEST
 START_TEST(test_stitch_golden)
 {
         /* What the broker forwards: signal.frame stamped equals signal-stamped.frame. */
-        struct msg_stamp stamp = { .sender = ":1.7", .uid = 1000, .pid = 4242 };
+        struct msg_stamp stamp = {.sender = ":1.7", .uid = 1000, .pid = 4242};
         uint8_t *in, *want;
         size_t in_size, want_size;
         struct frame_reader r;
@@ -175,10 +176,11 @@ END_TEST
 START_TEST(test_stitch_keeps_body_bytes)
 {
         static uint8_t buf[1024];
-        struct msg_stamp stamp = { .sender = ":1.2", .uid = 0, .pid = 1 };
+        struct msg_stamp stamp = {.sender = ":1.2", .uid = 0, .pid = 1};
         const char *body = " { \"a\" :\t\"x\" ,\n \"b\": [ 1 ] } ";
-        struct frame_view v = text_view(buf, " {\"type\":\"signal\", \"serial\":5,\"path\":\"/a\",\"interface\":\"a.b\",\"member\":\"C\"}",
-                                        body);
+        struct frame_view v = text_view(
+                buf, " {\"type\":\"signal\", \"serial\":5,\"path\":\"/a\",\"interface\":\"a.b\",\"member\":\"C\"}",
+                body);
         struct msg *m;
 
         ck_assert_int_eq(msg_parse(&v, &stamp, 0, NULL, &m, NULL, NULL), 0);
@@ -193,41 +195,52 @@ static const struct {
         const char *body;
         int error;
 } invalid[] = {
-        { "[1]", NULL, PROTO_E_HEADER_NOT_OBJECT },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "[1]", PROTO_E_BODY_NOT_OBJECT },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "\"s\"", PROTO_E_BODY_NOT_OBJECT },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"color\":\"red\"}", NULL, PROTO_E_UNKNOWN_FIELD },
-        { "{\"type\":\"call\",\"serial\":1,\"serial\":2,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_DUPLICATE_FIELD },
-        { "{\"type\":\"call\",\"serial\":\"1\",\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_TYPE },
-        { "{\"type\":1,\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_TYPE },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"no_reply\":1}", NULL, PROTO_E_FIELD_TYPE },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\"}", NULL, PROTO_E_MISSING_FIELD },
-        { "{\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD },
-        { "{\"type\":\"call\",\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD },
-        { "{\"type\":\"return\",\"serial\":1,\"reply_serial\":1}", NULL, PROTO_E_MISSING_FIELD },
-        { "{\"type\":\"error\",\"serial\":1,\"reply_serial\":1,\"destination\":\":1.1\"}", NULL, PROTO_E_MISSING_FIELD },
-        { "{\"type\":\"error\",\"serial\":1,\"error\":\"a.b\",\"destination\":\":1.1\"}", NULL, PROTO_E_MISSING_FIELD },
-        { "{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD },
-        { "{\"type\":\"call\",\"serial\":1,\"reply_serial\":3,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_NOT_ALLOWED },
-        { "{\"type\":\"return\",\"serial\":1,\"reply_serial\":3,\"destination\":\":1.1\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_NOT_ALLOWED },
-        { "{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"interface\":\"a.b\",\"member\":\"M\",\"timeout_ms\":5}", NULL, PROTO_E_FIELD_NOT_ALLOWED },
-        { "{\"type\":\"method\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_UNKNOWN_TYPE },
-        { "{\"type\":\"call\",\"serial\":0,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL },
-        { "{\"type\":\"call\",\"serial\":4294967296,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL },
-        { "{\"type\":\"call\",\"serial\":1.5,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"timeout_ms\":0}", NULL, PROTO_E_BAD_TIMEOUT },
-        { "{\"sender\":\":1.1\",\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BROKER_FIELD },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"sender_uid\":0}", NULL, PROTO_E_BROKER_FIELD },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"sender_pid\":1}", NULL, PROTO_E_BROKER_FIELD },
-        { "{\"type\":\"call\",\"serial\":1,\"destination\":\"nodots\",\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_BUS_NAME },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/a/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_PATH },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"interface\":\"x\",\"member\":\"M\"}", NULL, PROTO_E_BAD_INTERFACE },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M.x\"}", NULL, PROTO_E_BAD_MEMBER },
-        { "{\"type\":\"error\",\"serial\":1,\"reply_serial\":1,\"error\":\"bad\"}", NULL, PROTO_E_BAD_ERROR_NAME },
+        {"[1]", NULL, PROTO_E_HEADER_NOT_OBJECT},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "[1]", PROTO_E_BODY_NOT_OBJECT},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "\"s\"", PROTO_E_BODY_NOT_OBJECT},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"color\":\"red\"}", NULL,
+         PROTO_E_UNKNOWN_FIELD},
+        {"{\"type\":\"call\",\"serial\":1,\"serial\":2,\"path\":\"/\",\"member\":\"M\"}", NULL,
+         PROTO_E_DUPLICATE_FIELD},
+        {"{\"type\":\"call\",\"serial\":\"1\",\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_TYPE},
+        {"{\"type\":1,\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_TYPE},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"no_reply\":1}", NULL, PROTO_E_FIELD_TYPE},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\"}", NULL, PROTO_E_MISSING_FIELD},
+        {"{\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD},
+        {"{\"type\":\"call\",\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD},
+        {"{\"type\":\"return\",\"serial\":1,\"reply_serial\":1}", NULL, PROTO_E_MISSING_FIELD},
+        {"{\"type\":\"error\",\"serial\":1,\"reply_serial\":1,\"destination\":\":1.1\"}", NULL, PROTO_E_MISSING_FIELD},
+        {"{\"type\":\"error\",\"serial\":1,\"error\":\"a.b\",\"destination\":\":1.1\"}", NULL, PROTO_E_MISSING_FIELD},
+        {"{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD},
+        {"{\"type\":\"call\",\"serial\":1,\"reply_serial\":3,\"path\":\"/\",\"member\":\"M\"}", NULL,
+         PROTO_E_FIELD_NOT_ALLOWED},
+        {"{\"type\":\"return\",\"serial\":1,\"reply_serial\":3,\"destination\":\":1.1\",\"member\":\"M\"}", NULL,
+         PROTO_E_FIELD_NOT_ALLOWED},
+        {"{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"interface\":\"a.b\",\"member\":\"M\",\"timeout_ms\":5}",
+         NULL, PROTO_E_FIELD_NOT_ALLOWED},
+        {"{\"type\":\"method\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_UNKNOWN_TYPE},
+        {"{\"type\":\"call\",\"serial\":0,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL},
+        {"{\"type\":\"call\",\"serial\":4294967296,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL},
+        {"{\"type\":\"call\",\"serial\":1.5,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"timeout_ms\":0}", NULL,
+         PROTO_E_BAD_TIMEOUT},
+        {"{\"sender\":\":1.1\",\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL,
+         PROTO_E_BROKER_FIELD},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"sender_uid\":0}", NULL,
+         PROTO_E_BROKER_FIELD},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\",\"sender_pid\":1}", NULL,
+         PROTO_E_BROKER_FIELD},
+        {"{\"type\":\"call\",\"serial\":1,\"destination\":\"nodots\",\"path\":\"/\",\"member\":\"M\"}", NULL,
+         PROTO_E_BAD_BUS_NAME},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/a/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_PATH},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"interface\":\"x\",\"member\":\"M\"}", NULL,
+         PROTO_E_BAD_INTERFACE},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M.x\"}", NULL, PROTO_E_BAD_MEMBER},
+        {"{\"type\":\"error\",\"serial\":1,\"reply_serial\":1,\"error\":\"bad\"}", NULL, PROTO_E_BAD_ERROR_NAME},
         /* malformed: fatal */
-        { "{\"type\":\"call\",", NULL, PROTO_E_BAD_JSON },
-        { "{\"type\":\"c\xff\"}", NULL, PROTO_E_BAD_UTF8 },
-        { "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "{\"a\":", PROTO_E_BAD_JSON },
+        {"{\"type\":\"call\",", NULL, PROTO_E_BAD_JSON},
+        {"{\"type\":\"c\xff\"}", NULL, PROTO_E_BAD_UTF8},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "{\"a\":", PROTO_E_BAD_JSON},
 };
 
 START_TEST(test_invalid)
@@ -279,10 +292,11 @@ START_TEST(test_broker_fields_from_broker)
 {
         struct msg *m;
 
-        ck_assert_int_eq(parse_text("{\"sender\":\"org.ipcbus.Bus\",\"sender_uid\":0,\"sender_pid\":1,\"type\":\"error\","
-                                    "\"serial\":1,\"error\":\"org.ipcbus.Error.ProtocolError\"}",
-                                    "{\"message\":\"x\"}", MSG_PARSE_FROM_BROKER, &m),
-                         0);
+        ck_assert_int_eq(
+                parse_text("{\"sender\":\"org.ipcbus.Bus\",\"sender_uid\":0,\"sender_pid\":1,\"type\":\"error\","
+                           "\"serial\":1,\"error\":\"org.ipcbus.Error.ProtocolError\"}",
+                           "{\"message\":\"x\"}", MSG_PARSE_FROM_BROKER, &m),
+                0);
         ck_assert_str_eq(m->h.sender, "org.ipcbus.Bus");
         ck_assert_uint_eq(m->h.reply_serial, 0);
         msg_unref(m);
@@ -328,9 +342,10 @@ START_TEST(test_args)
         const struct msg_arg *args;
         size_t n;
 
-        ck_assert_int_eq(parse_text("{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"interface\":\"a.b\",\"member\":\"M\"}",
-                                    "{\"s\":\"one\",\"n\":1,\"o\":{\"s\":\"inner\"},\"t\":\"tw\\u006f\"}", 0, &m),
-                         0);
+        ck_assert_int_eq(
+                parse_text("{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"interface\":\"a.b\",\"member\":\"M\"}",
+                           "{\"s\":\"one\",\"n\":1,\"o\":{\"s\":\"inner\"},\"t\":\"tw\\u006f\"}", 0, &m),
+                0);
         ck_assert_int_eq(msg_get_args(m, &args, &n), 0);
         ck_assert_uint_eq(n, 2);
         ck_assert_str_eq(args[0].key, "s");
@@ -347,7 +362,8 @@ START_TEST(test_refcount)
 {
         struct msg *m;
 
-        ck_assert_int_eq(parse_text("{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, 0, &m), 0);
+        ck_assert_int_eq(parse_text("{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, 0, &m),
+                         0);
         ck_assert_ptr_eq(msg_ref(m), m);
         ck_assert_uint_eq(m->n_ref, 2);
         ck_assert_ptr_null(msg_unref(m));

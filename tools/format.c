@@ -12,7 +12,7 @@
 #include "proto-error.h"
 
 /* json-c counts the top-level value as one level; PROTOCOL.md allows 64 of nesting. */
-#define FORMAT_JSON_DEPTH ((int)IPCBUS_DEPTH_MAX + 1)
+#define FORMAT_JSON_DEPTH ((int) IPCBUS_DEPTH_MAX + 1)
 
 int format_json_parse(const char *text, size_t len, struct json_object **ret)
 {
@@ -24,7 +24,7 @@ int format_json_parse(const char *text, size_t len, struct json_object **ret)
         tok = json_tokener_new_ex(FORMAT_JSON_DEPTH);
         if (!tok)
                 return -ENOMEM;
-        obj = json_tokener_parse_ex(tok, text, (int)len);
+        obj = json_tokener_parse_ex(tok, text, (int) len);
         json_tokener_free(tok);
         /* A JSON null parses to NULL as well: callers only want objects and arrays. */
         if (!obj)
@@ -46,7 +46,7 @@ const char *format_json_string(struct json_object *obj, bool pretty)
 static void format_put_flat(FILE *f, const char *text, size_t len)
 {
         for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char)text[i];
+                unsigned char c = (unsigned char) text[i];
 
                 fputc(c < 0x20 ? ' ' : c, f);
         }
@@ -124,7 +124,7 @@ static size_t format_utf8_len(const unsigned char *s, size_t n)
 
 char *format_sanitize(const char *s, size_t len)
 {
-        const unsigned char *p = (const unsigned char *)s;
+        const unsigned char *p = (const unsigned char *) s;
         char *out, *o;
 
         out = malloc(len * 4 + 1);
@@ -181,7 +181,7 @@ void format_message_line(FILE *f, ipcbus_message *m, const struct timespec *ts)
         size_t body_len = 0;
 
         if (ts)
-                fprintf(f, "%lld.%06ld ", (long long)ts->tv_sec, ts->tv_nsec / 1000);
+                fprintf(f, "%lld.%06ld ", (long long) ts->tv_sec, ts->tv_nsec / 1000);
         fprintf(f, "%-7s %s -> %-8s serial=%" PRIu32, format_type_name(type), sender ? sender : "-",
                 destination ? destination : "*", ipcbus_message_get_serial(m));
         if (reply_serial != 0)
@@ -209,7 +209,7 @@ static struct json_object *format_json_or_null(const char *text, size_t len)
         struct json_object *obj = NULL;
 
         if (text && len > 0)
-                (void)format_json_parse(text, len, &obj);
+                (void) format_json_parse(text, len, &obj);
         return obj;
 }
 
@@ -230,9 +230,9 @@ int format_message_json(FILE *f, ipcbus_message *m, const struct timespec *ts)
         if (ts) {
                 char stamp[64];
 
-                snprintf(stamp, sizeof(stamp), "%lld.%06ld", (long long)ts->tv_sec, ts->tv_nsec / 1000);
+                snprintf(stamp, sizeof(stamp), "%lld.%06ld", (long long) ts->tv_sec, ts->tv_nsec / 1000);
                 json_object_object_add(line, "timestamp",
-                                       json_object_new_double_s((double)ts->tv_sec + ts->tv_nsec / 1e9, stamp));
+                                       json_object_new_double_s((double) ts->tv_sec + ts->tv_nsec / 1e9, stamp));
         }
         fputs(format_json_string(line, false), f);
         fputc('\n', f);

@@ -36,7 +36,7 @@
 
 static inline void freep(void *p)
 {
-        free(*(void **)p);
+        free(*(void **) p);
 }
 
 static inline void json_object_putp(struct json_object **p)

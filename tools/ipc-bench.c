@@ -50,9 +50,9 @@
 #define REAP_TIMEOUT_MS (10 * 1000)
 
 /* The fds a child finds open (see child_spawn). */
-#define REPORT_FD 3     /* write end of its report pipe */
-#define CTL_FD 4        /* read end of its control pipe: EOF means stop */
-#define EXTRA_FD 5      /* first of the extra fds the parent passed (raw sockets) */
+#define REPORT_FD 3 /* write end of its report pipe */
+#define CTL_FD 4    /* read end of its control pipe: EOF means stop */
+#define EXTRA_FD 5  /* first of the extra fds the parent passed (raw sockets) */
 
 struct bench {
         const char *address;
@@ -76,15 +76,15 @@ static uint64_t now_ns(void)
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
 /* A count from BENCHMARKS.md multiplied by --scale, at least 1. */
 static uint64_t scaled(const struct bench *b, uint64_t n)
 {
-        double v = round((double)n * b->scale);
+        double v = round((double) n * b->scale);
 
-        return v < 1 ? 1 : (uint64_t)v;
+        return v < 1 ? 1 : (uint64_t) v;
 }
 
 /* ---- reports: child -> parent --------------------------------------------- */
@@ -92,13 +92,13 @@ static uint64_t scaled(const struct bench *b, uint64_t n)
 enum { REPORT_READY = 1, REPORT_DONE = 2 };
 
 struct report {
-        int32_t kind;           /* REPORT_* */
-        int32_t error;          /* 0, or the negative errno that stopped the child */
-        uint64_t count;         /* operations completed */
-        uint64_t failed;        /* operations answered wrongly or with an error */
-        uint64_t lost;          /* operations that never completed */
-        uint64_t t_start;       /* CLOCK_MONOTONIC ns: the timed part began */
-        uint64_t t_end;         /* ... and ended */
+        int32_t kind;     /* REPORT_* */
+        int32_t error;    /* 0, or the negative errno that stopped the child */
+        uint64_t count;   /* operations completed */
+        uint64_t failed;  /* operations answered wrongly or with an error */
+        uint64_t lost;    /* operations that never completed */
+        uint64_t t_start; /* CLOCK_MONOTONIC ns: the timed part began */
+        uint64_t t_end;   /* ... and ended */
         uint64_t p50_ns;
         uint64_t p99_ns;
 };
@@ -129,7 +129,7 @@ static int samples_init(struct samples *s, size_t n)
 
 static int u64_compare(const void *x, const void *y)
 {
-        uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+        uint64_t a = *(const uint64_t *) x, b = *(const uint64_t *) y;
 
         return a < b ? -1 : a > b;
 }
@@ -139,8 +139,8 @@ static void samples_finish(struct samples *s, struct report *r)
 {
         if (s->n > 0) {
                 qsort(s->v, s->n, sizeof(*s->v), u64_compare);
-                r->p50_ns = s->v[(size_t)ceil(0.50 * (double)s->n) - 1];
-                r->p99_ns = s->v[(size_t)ceil(0.99 * (double)s->n) - 1];
+                r->p50_ns = s->v[(size_t) ceil(0.50 * (double) s->n) - 1];
+                r->p99_ns = s->v[(size_t) ceil(0.99 * (double) s->n) - 1];
         }
         free(s->v);
         s->v = NULL;
@@ -150,11 +150,11 @@ static void samples_finish(struct samples *s, struct report *r)
 
 struct child {
         pid_t pid;
-        int report_fd;  /* read end of its report pipe; -1 when closed */
-        int ctl_fd;     /* write end of its control pipe; -1 when closed */
+        int report_fd; /* read end of its report pipe; -1 when closed */
+        int ctl_fd;    /* write end of its control pipe; -1 when closed */
 };
 
-#define CHILD_NULL ((struct child){ .pid = 0, .report_fd = -1, .ctl_fd = -1 })
+#define CHILD_NULL ((struct child){.pid = 0, .report_fd = -1, .ctl_fd = -1})
 
 typedef int (*child_main_fn)(const struct bench *b, void *arg);
 
@@ -166,7 +166,7 @@ typedef int (*child_main_fn)(const struct bench *b, void *arg);
 static int child_setup_fds(const int *fds, size_t n)
 {
         int tmp[8];
-        int top = 3 + (int)n;
+        int top = 3 + (int) n;
 
         if (n > sizeof(tmp) / sizeof(tmp[0]))
                 return -EINVAL;
@@ -176,13 +176,13 @@ static int child_setup_fds(const int *fds, size_t n)
                         return -errno;
         }
         for (size_t i = 0; i < n; i++)
-                if (dup2(tmp[i], 3 + (int)i) < 0)
+                if (dup2(tmp[i], 3 + (int) i) < 0)
                         return -errno;
-        if (close_range((unsigned)top, ~0u, 0) < 0) {
+        if (close_range((unsigned) top, ~0u, 0) < 0) {
                 long max = sysconf(_SC_OPEN_MAX);
 
                 for (long fd = top; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
-                        close((int)fd);
+                        close((int) fd);
         }
         return 0;
 }
@@ -218,7 +218,7 @@ static int child_spawn(struct child *c, const struct bench *b, child_main_fn fn,
                 return r;
         }
         if (pid == 0) {
-                int fds[8] = { report[1], ctl[0] };
+                int fds[8] = {report[1], ctl[0]};
 
                 signal(SIGINT, SIG_DFL);
                 signal(SIGTERM, SIG_DFL);
@@ -230,7 +230,7 @@ static int child_spawn(struct child *c, const struct bench *b, child_main_fn fn,
         }
         close(report[1]);
         close(ctl[0]);
-        *c = (struct child){ .pid = pid, .report_fd = report[0], .ctl_fd = ctl[1] };
+        *c = (struct child){.pid = pid, .report_fd = report[0], .ctl_fd = ctl[1]};
         return 0;
 }
 
@@ -242,7 +242,7 @@ static int child_spawn(struct child *c, const struct bench *b, child_main_fn fn,
  */
 static int child_wait_report(struct child *c, int kind, int timeout_ms, struct report *ret)
 {
-        struct pollfd p = { .fd = c->report_fd, .events = POLLIN };
+        struct pollfd p = {.fd = c->report_fd, .events = POLLIN};
         ssize_t n;
         int r;
 
@@ -256,7 +256,7 @@ static int child_wait_report(struct child *c, int kind, int timeout_ms, struct r
         while (n < 0 && errno == EINTR && !interrupted);
         if (n < 0)
                 return -errno;
-        if (n != (ssize_t)sizeof(*ret))
+        if (n != (ssize_t) sizeof(*ret))
                 return -EPIPE;
         return ret->kind == kind ? 0 : -EPROTO;
 }
@@ -304,7 +304,9 @@ static void child_complain(const char *name, const char *who, int r, const struc
         if (r == -EPROTO && rep->error < 0)
                 r = rep->error;
         fprintf(stderr, "ipc-bench: %s: %s: %s\n", name, who,
-                r == -ETIMEDOUT ? "no answer in time" : r == -EPIPE ? "died" : ipcbus_strerror(r));
+                r == -ETIMEDOUT ? "no answer in time"
+                : r == -EPIPE   ? "died"
+                                : ipcbus_strerror(r));
 }
 
 /* ---- raw sockets: the floors ------------------------------------------------ */
@@ -315,7 +317,7 @@ static ssize_t read_full(int fd, void *buf, size_t n)
         size_t done = 0;
 
         while (done < n) {
-                ssize_t k = read(fd, (char *)buf + done, n - done);
+                ssize_t k = read(fd, (char *) buf + done, n - done);
 
                 if (k < 0 && errno == EINTR)
                         continue;
@@ -323,9 +325,9 @@ static ssize_t read_full(int fd, void *buf, size_t n)
                         return -errno;
                 if (k == 0)
                         return done == 0 ? 0 : -EPIPE;
-                done += (size_t)k;
+                done += (size_t) k;
         }
-        return (ssize_t)n;
+        return (ssize_t) n;
 }
 
 static int write_full(int fd, const void *buf, size_t n)
@@ -333,13 +335,13 @@ static int write_full(int fd, const void *buf, size_t n)
         size_t done = 0;
 
         while (done < n) {
-                ssize_t k = send(fd, (const char *)buf + done, n - done, MSG_NOSIGNAL);
+                ssize_t k = send(fd, (const char *) buf + done, n - done, MSG_NOSIGNAL);
 
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
                         return -errno;
-                done += (size_t)k;
+                done += (size_t) k;
         }
         return 0;
 }
@@ -353,7 +355,7 @@ static int raw_echo_main(const struct bench *b, void *arg)
                 ssize_t n = read_full(EXTRA_FD, buf, sizeof(buf));
 
                 if (n <= 0)
-                        return (int)n;
+                        return (int) n;
                 if (write_full(EXTRA_FD, buf, sizeof(buf)) < 0)
                         return -1;
         }
@@ -362,7 +364,7 @@ static int raw_echo_main(const struct bench *b, void *arg)
 /* Raw relay between EXTRA_FD and EXTRA_FD + 1: read, write, nothing else. */
 static int raw_relay_main(const struct bench *b, void *arg)
 {
-        struct pollfd p[2] = { { .fd = EXTRA_FD, .events = POLLIN }, { .fd = EXTRA_FD + 1, .events = POLLIN } };
+        struct pollfd p[2] = {{.fd = EXTRA_FD, .events = POLLIN}, {.fd = EXTRA_FD + 1, .events = POLLIN}};
         char buf[64 * 1024];
 
         for (;;) {
@@ -384,7 +386,7 @@ static int raw_relay_main(const struct bench *b, void *arg)
                                 shutdown(p[1 - i].fd, SHUT_WR);
                                 return n < 0 ? -errno : 0;
                         }
-                        if (write_full(p[1 - i].fd, buf, (size_t)n) < 0)
+                        if (write_full(p[1 - i].fd, buf, (size_t) n) < 0)
                                 return -1;
                 }
         }
@@ -412,7 +414,7 @@ static int raw_client_main(const struct bench *b, void *arg)
                 if (i == a->warmup)
                         rep.t_start = t0;
                 r = write_full(EXTRA_FD, out, sizeof(out));
-                if (r == 0 && read_full(EXTRA_FD, in, sizeof(in)) != (ssize_t)sizeof(in))
+                if (r == 0 && read_full(EXTRA_FD, in, sizeof(in)) != (ssize_t) sizeof(in))
                         r = -EPIPE;
                 if (r < 0)
                         break;
@@ -450,8 +452,8 @@ static int bus_run(ipcbus_bus *bus, const bool *done)
 {
         for (;;) {
                 struct pollfd p[2] = {
-                        { .fd = ipcbus_get_fd(bus), .events = (short)ipcbus_get_events(bus) },
-                        { .fd = CTL_FD, .events = POLLIN },
+                        {.fd = ipcbus_get_fd(bus), .events = (short) ipcbus_get_events(bus)},
+                        {.fd = CTL_FD, .events = POLLIN},
                 };
                 uint64_t deadline = UINT64_MAX;
                 int timeout = -1, r;
@@ -467,7 +469,7 @@ static int bus_run(ipcbus_bus *bus, const bool *done)
                 if (deadline != UINT64_MAX) {
                         uint64_t now = now_ns() / 1000;
 
-                        timeout = deadline > now ? (int)((deadline - now + 999) / 1000) : 0;
+                        timeout = deadline > now ? (int) ((deadline - now + 999) / 1000) : 0;
                 }
                 if (poll(p, 2, timeout) < 0 && errno != EINTR)
                         return -errno;
@@ -486,7 +488,7 @@ static char *payload_body(size_t n)
         if (!s)
                 return NULL;
         for (size_t i = 0; i < n; i++)
-                s[i] = (char)('a' + i % 26);
+                s[i] = (char) ('a' + i % 26);
         s[n] = '\0';
         jbuf_init(&b);
         jbuf_puts(&b, "{\"data\":");
@@ -499,7 +501,7 @@ static char *payload_body(size_t n)
 }
 
 struct echo_server {
-        struct jbuf reply;      /* reused for every answer */
+        struct jbuf reply; /* reused for every answer */
         uint64_t served;
 };
 
@@ -548,7 +550,7 @@ static int bench_request_name(ipcbus_bus *bus)
 static int echo_server_main(const struct bench *b, void *arg)
 {
         static const ipcbus_method methods[] = {
-                { "Echo", echo_method },
+                {"Echo", echo_method},
                 {},
         };
         _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
@@ -621,7 +623,7 @@ static int call_client_main(const struct bench *b, void *arg)
                         if (errors++ == 0)
                                 fprintf(stderr, "ipc-bench: Echo: %s: %s\n", e.name ? e.name : "?",
                                         e.message ? e.message : "");
-                        r = 0;  /* an error reply: counted, not fatal */
+                        r = 0; /* an error reply: counted, not fatal */
                 }
                 if (r < 0) {
                         fprintf(stderr, "ipc-bench: Echo: %s\n", ipcbus_strerror(r));
@@ -690,7 +692,7 @@ static int pipeline_client_main(const struct bench *b, void *arg)
         const struct call_arg *a = arg;
         _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
         _cleanup_(freep) char *body = payload_body(a->payload);
-        struct pipeline pl = { .payload = a->payload };
+        struct pipeline pl = {.payload = a->payload};
         struct report rep = {};
         int r;
 
@@ -713,13 +715,13 @@ static int pipeline_client_main(const struct bench *b, void *arg)
 }
 
 struct fanout_arg {
-        uint64_t count;         /* signals the emitter sends */
+        uint64_t count; /* signals the emitter sends */
 };
 
 struct subscriber {
         uint64_t expected;
         uint64_t received;
-        uint64_t t_last;        /* when the expected-th Tick came */
+        uint64_t t_last; /* when the expected-th Tick came */
         bool done;
 };
 
@@ -742,7 +744,7 @@ static int subscriber_main(const struct bench *b, void *arg)
 {
         const struct fanout_arg *a = arg;
         _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
-        struct subscriber sub = { .expected = a->count };
+        struct subscriber sub = {.expected = a->count};
         struct report rep = {};
         ipcbus_slot *slot = NULL;
         int r;
@@ -863,13 +865,13 @@ static int result_print(const char *scenario, double value, const char *unit, ui
 
 static double us(uint64_t ns)
 {
-        return (double)ns / 1000.0;
+        return (double) ns / 1000.0;
 }
 
 /* Operations per second between two CLOCK_MONOTONIC instants. */
 static double rate(uint64_t n, uint64_t t_start, uint64_t t_end)
 {
-        return t_end > t_start ? (double)n * 1e9 / (double)(t_end - t_start) : 0.0;
+        return t_end > t_start ? (double) n * 1e9 / (double) (t_end - t_start) : 0.0;
 }
 
 /*
@@ -882,7 +884,7 @@ static int client_result(const char *name, struct child *client, uint64_t expect
 
         if (r < 0 && r != -EPROTO) {
                 child_complain(name, "client", r, rep);
-                *rep = (struct report){ .failed = expected };
+                *rep = (struct report){.failed = expected};
                 return 1;
         }
         if (rep->error < 0)
@@ -893,9 +895,9 @@ static int client_result(const char *name, struct child *client, uint64_t expect
 /* raw_pingpong and raw_relay_pingpong. */
 static int run_raw(const struct bench *b, const char *name, bool relay)
 {
-        struct pingpong_arg a = { .warmup = scaled(b, 1000), .count = scaled(b, 100000) };
+        struct pingpong_arg a = {.warmup = scaled(b, 1000), .count = scaled(b, 100000)};
         struct child echo = CHILD_NULL, mid = CHILD_NULL, client = CHILD_NULL;
-        int client_sp[2] = { -1, -1 }, echo_sp[2] = { -1, -1 };
+        int client_sp[2] = {-1, -1}, echo_sp[2] = {-1, -1};
         struct report rep = {};
         int r, bad = 0;
 
@@ -905,7 +907,7 @@ static int run_raw(const struct bench *b, const char *name, bool relay)
         if (r < 0) {
                 r = -errno;
         } else if (relay) {
-                int mid_fds[2] = { client_sp[1], echo_sp[0] };
+                int mid_fds[2] = {client_sp[1], echo_sp[0]};
 
                 r = child_spawn(&echo, b, raw_echo_main, NULL, &echo_sp[1], 1);
                 if (r >= 0)
@@ -971,13 +973,13 @@ static int echo_server_start(const struct bench *b, const char *name, struct chi
  * Returns 0, or 1 when the client did not report cleanly (then rep counts
  * every call as failed).
  */
-static int run_with_echo_server(const struct bench *b, const char *name, child_main_fn fn, void *arg,
-                                uint64_t expected, struct report *rep)
+static int run_with_echo_server(const struct bench *b, const char *name, child_main_fn fn, void *arg, uint64_t expected,
+                                struct report *rep)
 {
         struct child srv = CHILD_NULL, client = CHILD_NULL;
         int r, bad;
 
-        *rep = (struct report){ .failed = expected };
+        *rep = (struct report){.failed = expected};
         r = echo_server_start(b, name, &srv);
         if (r < 0)
                 return 1;
@@ -995,7 +997,7 @@ static int run_with_echo_server(const struct bench *b, const char *name, child_m
 
 static int scenario_call_rtt_small(const struct bench *b, const char *name)
 {
-        struct call_arg a = { .payload = SMALL_PAYLOAD, .warmup = scaled(b, 1000), .count = scaled(b, 20000) };
+        struct call_arg a = {.payload = SMALL_PAYLOAD, .warmup = scaled(b, 1000), .count = scaled(b, 20000)};
         struct report rep;
         int bad = run_with_echo_server(b, name, call_client_main, &a, a.count, &rep);
 
@@ -1007,7 +1009,7 @@ static int scenario_call_rtt_small(const struct bench *b, const char *name)
 
 static int scenario_call_pipelined(const struct bench *b, const char *name)
 {
-        struct call_arg a = { .payload = SMALL_PAYLOAD, .warmup = scaled(b, 1000), .count = scaled(b, 200000) };
+        struct call_arg a = {.payload = SMALL_PAYLOAD, .warmup = scaled(b, 1000), .count = scaled(b, 200000)};
         struct report rep;
         int bad = run_with_echo_server(b, name, pipeline_client_main, &a, a.count, &rep);
 
@@ -1018,15 +1020,15 @@ static int scenario_call_pipelined(const struct bench *b, const char *name)
 
 static int scenario_call_rtt_64k(const struct bench *b, const char *name)
 {
-        struct call_arg a = { .payload = LARGE_PAYLOAD, .warmup = scaled(b, 100), .count = scaled(b, 5000) };
+        struct call_arg a = {.payload = LARGE_PAYLOAD, .warmup = scaled(b, 100), .count = scaled(b, 5000)};
         struct report rep;
         int bad = run_with_echo_server(b, name, call_client_main, &a, a.count, &rep);
         /* payload carried both ways: the argument and the echoed result */
         double mbs = rate(rep.count, rep.t_start, rep.t_end) * 2.0 * LARGE_PAYLOAD / 1e6;
 
         return result_print(name, mbs, "MB/s", rep.lost, rep.failed,
-                            " p50_us=%.2f p99_us=%.2f payload_bytes=%d count=%" PRIu64, us(rep.p50_ns),
-                            us(rep.p99_ns), LARGE_PAYLOAD, rep.count) |
+                            " p50_us=%.2f p99_us=%.2f payload_bytes=%d count=%" PRIu64, us(rep.p50_ns), us(rep.p99_ns),
+                            LARGE_PAYLOAD, rep.count) |
                bad;
 }
 
@@ -1050,7 +1052,7 @@ static int subscriber_collect(const char *name, struct child *sub, int wait_ms, 
 
 static int scenario_signal_fanout(const struct bench *b, const char *name)
 {
-        struct fanout_arg a = { .count = scaled(b, 100000) };
+        struct fanout_arg a = {.count = scaled(b, 100000)};
         struct child subs[FANOUT_SUBSCRIBERS], emitter = CHILD_NULL;
         struct report reps[FANOUT_SUBSCRIBERS] = {}, erep = {};
         bool reported[FANOUT_SUBSCRIBERS] = {};
@@ -1071,7 +1073,7 @@ static int scenario_signal_fanout(const struct bench *b, const char *name)
         for (size_t i = 0; r >= 0 && i < n_subs; i++) {
                 r = child_wait_report(&subs[i], REPORT_READY, READY_TIMEOUT_MS, &reps[i]);
                 if (r == -EPROTO)
-                        reported[i] = true;     /* it failed and sent its final report */
+                        reported[i] = true; /* it failed and sent its final report */
                 if (r < 0)
                         child_complain(name, "subscriber", r, &reps[i]);
         }
@@ -1095,10 +1097,10 @@ static int scenario_signal_fanout(const struct bench *b, const char *name)
         deadline = now_ns() + 60 * UINT64_C(1000000000);
         for (size_t i = 0; i < n_subs; i++) {
                 uint64_t now = now_ns();
-                int wait_ms = now < deadline ? (int)((deadline - now) / 1000000) : 0;
+                int wait_ms = now < deadline ? (int) ((deadline - now) / 1000000) : 0;
 
                 if (!reported[i] && subscriber_collect(name, &subs[i], wait_ms, &reps[i]) < 0) {
-                        reps[i] = (struct report){ .lost = a.count };
+                        reps[i] = (struct report){.lost = a.count};
                         bad = 1;
                 }
                 if (reps[i].error < 0)
@@ -1110,7 +1112,7 @@ static int scenario_signal_fanout(const struct bench *b, const char *name)
                         t_end = reps[i].t_end;
         }
         if (n_subs < FANOUT_SUBSCRIBERS)
-                lost += (uint64_t)(FANOUT_SUBSCRIBERS - n_subs) * a.count;
+                lost += (uint64_t) (FANOUT_SUBSCRIBERS - n_subs) * a.count;
         child_reap(&emitter);
         for (size_t i = 0; i < n_subs; i++)
                 child_reap(&subs[i]);
@@ -1122,9 +1124,9 @@ static int scenario_signal_fanout(const struct bench *b, const char *name)
 
 static int scenario_connect_hello(const struct bench *b, const char *name)
 {
-        struct pingpong_arg a = { .count = scaled(b, 2000) };
+        struct pingpong_arg a = {.count = scaled(b, 2000)};
         struct child client = CHILD_NULL;
-        struct report rep = { .failed = a.count };
+        struct report rep = {.failed = a.count};
         int r, bad;
 
         r = child_spawn(&client, b, connect_client_main, &a, NULL, 0);
@@ -1200,10 +1202,10 @@ static int scenario_broker_rss(const struct bench *b, const char *name)
         if (kb < 0) {
                 if (r >= 0)
                         fprintf(stderr, "ipc-bench: %s: cannot read VmHWM of pid %" PRId64 ": %s\n", name, pid,
-                                strerror((int)-kb));
+                                strerror((int) -kb));
                 return result_print(name, 0, "kB", 0, 1, " pid=%" PRId64, pid) | 1;
         }
-        return result_print(name, (double)kb, "kB", 0, 0, " pid=%" PRId64, pid);
+        return result_print(name, (double) kb, "kB", 0, 0, " pid=%" PRId64, pid);
 }
 
 static const struct scenario {
@@ -1212,16 +1214,15 @@ static const struct scenario {
         bool needs_bus;
         int (*run)(const struct bench *b, const char *name);
 } scenarios[] = {
-        { "raw_pingpong", "direct Unix socket 64-byte ping-pong, 100,000 round trips (no broker)",
-          false, scenario_raw_pingpong },
-        { "raw_relay_pingpong", "the same through a forwarding process (no broker)", false,
-          scenario_raw_relay_pingpong },
-        { "call_rtt_small", "sequential 64-byte Echo calls, 20,000 after 1,000 warm-up", true, scenario_call_rtt_small },
-        { "call_pipelined", "Echo calls with 64 outstanding, 200,000 calls", true, scenario_call_pipelined },
-        { "signal_fanout_10", "100,000 signals to 10 subscriber processes", true, scenario_signal_fanout },
-        { "call_rtt_64k", "sequential Echo calls with 64 KiB, 5,000 calls", true, scenario_call_rtt_64k },
-        { "connect_hello", "2,000 cycles of connect, Hello, disconnect", true, scenario_connect_hello },
-        { "broker_rss_kb", "the broker's peak resident memory (VmHWM)", true, scenario_broker_rss },
+        {"raw_pingpong", "direct Unix socket 64-byte ping-pong, 100,000 round trips (no broker)", false,
+         scenario_raw_pingpong},
+        {"raw_relay_pingpong", "the same through a forwarding process (no broker)", false, scenario_raw_relay_pingpong},
+        {"call_rtt_small", "sequential 64-byte Echo calls, 20,000 after 1,000 warm-up", true, scenario_call_rtt_small},
+        {"call_pipelined", "Echo calls with 64 outstanding, 200,000 calls", true, scenario_call_pipelined},
+        {"signal_fanout_10", "100,000 signals to 10 subscriber processes", true, scenario_signal_fanout},
+        {"call_rtt_64k", "sequential Echo calls with 64 KiB, 5,000 calls", true, scenario_call_rtt_64k},
+        {"connect_hello", "2,000 cycles of connect, Hello, disconnect", true, scenario_connect_hello},
+        {"broker_rss_kb", "the broker's peak resident memory (VmHWM)", true, scenario_broker_rss},
 };
 
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -1242,7 +1243,7 @@ static char *broker_find(void)
                 self[n] = '\0';
                 dir = dirname(self);
                 /* a libtool build runs the binary from .libs/ */
-                n = (ssize_t)strlen(dir);
+                n = (ssize_t) strlen(dir);
                 if (n >= 6 && strcmp(dir + n - 6, "/.libs") == 0)
                         dir[n - 6] = '\0';
                 for (int i = 0; i < 2; i++) {
@@ -1289,14 +1290,14 @@ static int broker_start(struct bench *b)
                 signal(SIGPIPE, SIG_DFL);
                 if (dup2(out[1], STDOUT_FILENO) < 0)
                         _exit(127);
-                execlp(exe, exe, "--address", b->owned_address, "--print-address", (char *)NULL);
+                execlp(exe, exe, "--address", b->owned_address, "--print-address", (char *) NULL);
                 fprintf(stderr, "ipc-bench: cannot run %s: %s (set $IPCBUSD)\n", exe, strerror(errno));
                 _exit(127);
         }
         close(out[1]);
         /* the first line it prints is the address, once it listens */
         while (len < sizeof(line) - 1 && (len == 0 || line[len - 1] != '\n')) {
-                struct pollfd p = { .fd = out[0], .events = POLLIN };
+                struct pollfd p = {.fd = out[0], .events = POLLIN};
                 ssize_t n;
 
                 if (poll(&p, 1, READY_TIMEOUT_MS) <= 0) {
@@ -1310,7 +1311,7 @@ static int broker_start(struct bench *b)
                         r = -EPIPE;
                         break;
                 }
-                len += (size_t)n;
+                len += (size_t) n;
         }
         close(out[0]);
         line[len] = '\0';
@@ -1333,7 +1334,7 @@ static int broker_start(struct bench *b)
 static void broker_stop(struct bench *b)
 {
         if (b->broker_pid > 0) {
-                struct child c = { .pid = b->broker_pid, .report_fd = -1, .ctl_fd = -1 };
+                struct child c = {.pid = b->broker_pid, .report_fd = -1, .ctl_fd = -1};
 
                 kill(b->broker_pid, SIGTERM);
                 child_reap(&c);
@@ -1377,17 +1378,17 @@ int main(int argc, char **argv)
 {
         enum { OPT_ADDRESS = 0x100, OPT_SCENARIO, OPT_SCALE, OPT_LIST, OPT_VERSION };
         static const struct option options[] = {
-                { "address", required_argument, NULL, OPT_ADDRESS },
-                { "scenario", required_argument, NULL, OPT_SCENARIO },
-                { "scale", required_argument, NULL, OPT_SCALE },
-                { "list", no_argument, NULL, OPT_LIST },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, OPT_VERSION },
+                {"address", required_argument, NULL, OPT_ADDRESS},
+                {"scenario", required_argument, NULL, OPT_SCENARIO},
+                {"scale", required_argument, NULL, OPT_SCALE},
+                {"list", no_argument, NULL, OPT_LIST},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
-        struct bench b = { .scale = 1.0 };
+        struct bench b = {.scale = 1.0};
         bool selected[N_SCENARIOS] = {}, any = false, need_bus = false;
-        struct sigaction sa = { .sa_handler = on_signal };
+        struct sigaction sa = {.sa_handler = on_signal};
         int opt, r, status = 0;
 
         while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {

@@ -26,7 +26,7 @@
 struct monitor {
         bool json;
         bool timestamp;
-        const char *unique_name;        /* ours, to hide the driver's NameAcquired/NameLost to us */
+        const char *unique_name; /* ours, to hide the driver's NameAcquired/NameLost to us */
 };
 
 static volatile sig_atomic_t quit;
@@ -105,7 +105,7 @@ static bool monitor_signal_pending(const sigset_t *set)
  */
 static int monitor_wait(ipcbus_bus *bus, const sigset_t *waitmask)
 {
-        struct pollfd p = { .fd = ipcbus_get_fd(bus), .events = (short)ipcbus_get_events(bus) };
+        struct pollfd p = {.fd = ipcbus_get_fd(bus), .events = (short) ipcbus_get_events(bus)};
         struct timespec ts, *tsp = NULL;
         uint64_t deadline = UINT64_MAX;
 
@@ -115,10 +115,10 @@ static int monitor_wait(ipcbus_bus *bus, const sigset_t *waitmask)
                 uint64_t now_usec, left;
 
                 clock_gettime(CLOCK_MONOTONIC, &now);
-                now_usec = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+                now_usec = (uint64_t) now.tv_sec * 1000000u + (uint64_t) now.tv_nsec / 1000u;
                 left = deadline > now_usec ? deadline - now_usec : 0;
-                ts.tv_sec = (time_t)(left / 1000000u);
-                ts.tv_nsec = (long)(left % 1000000u) * 1000;
+                ts.tv_sec = (time_t) (left / 1000000u);
+                ts.tv_nsec = (long) (left % 1000000u) * 1000;
                 tsp = &ts;
         }
         if (ppoll(&p, 1, tsp, waitmask) < 0 && errno != EINTR)
@@ -130,20 +130,16 @@ int main(int argc, char **argv)
 {
         enum { OPT_ADDRESS = 0x100, OPT_SESSION, OPT_SYSTEM, OPT_JSON, OPT_TIMESTAMP, OPT_VERSION };
         static const struct option options[] = {
-                { "address", required_argument, NULL, OPT_ADDRESS },
-                { "session", no_argument, NULL, OPT_SESSION },
-                { "system", no_argument, NULL, OPT_SYSTEM },
-                { "json", no_argument, NULL, OPT_JSON },
-                { "timestamp", no_argument, NULL, OPT_TIMESTAMP },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, OPT_VERSION },
-                {},
+                {"address", required_argument, NULL, OPT_ADDRESS}, {"session", no_argument, NULL, OPT_SESSION},
+                {"system", no_argument, NULL, OPT_SYSTEM},         {"json", no_argument, NULL, OPT_JSON},
+                {"timestamp", no_argument, NULL, OPT_TIMESTAMP},   {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, OPT_VERSION},       {},
         };
         _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
         struct monitor mon = {};
         const char *address = NULL;
         bool system = false;
-        struct sigaction sa = { .sa_handler = on_signal };
+        struct sigaction sa = {.sa_handler = on_signal};
         sigset_t block, waitmask;
         ipcbus_slot *filter = NULL;
         int opt, r;
@@ -186,8 +182,8 @@ int main(int argc, char **argv)
                 r = match_rule_parse_string(&rule, argv[i]);
                 match_rule_deinit(&rule);
                 if (r != 0) {
-                        fprintf(stderr, "ipc-monitor: invalid match rule '%s': %s\n(see ipc-monitor --help)\n",
-                                argv[i], r > 0 ? proto_strerror(r) : strerror(-r));
+                        fprintf(stderr, "ipc-monitor: invalid match rule '%s': %s\n(see ipc-monitor --help)\n", argv[i],
+                                r > 0 ? proto_strerror(r) : strerror(-r));
                         return EXIT_USAGE;
                 }
         }
@@ -210,14 +206,17 @@ int main(int argc, char **argv)
                 r = ipcbus_open_session(&bus);
         if (r < 0) {
                 fprintf(stderr, "ipc-monitor: cannot connect to %s: %s\n",
-                        address ? address : system ? "the system bus" : "the session bus", ipcbus_strerror(r));
+                        address  ? address
+                        : system ? "the system bus"
+                                 : "the session bus",
+                        ipcbus_strerror(r));
                 return EXIT_FAILURE;
         }
         mon.unique_name = ipcbus_get_unique_name(bus);
 
         r = ipcbus_add_filter(bus, &filter, monitor_on_message, &mon);
         if (r >= 0)
-                r = ipcbus_become_monitor(bus, (const char *const *)argv + optind, (size_t)(argc - optind));
+                r = ipcbus_become_monitor(bus, (const char *const *) argv + optind, (size_t) (argc - optind));
         if (r < 0) {
                 fprintf(stderr, "ipc-monitor: cannot become a monitor: %s\n", ipcbus_strerror(r));
                 ipcbus_slot_unref(filter);

@@ -25,11 +25,11 @@
 #define EXIT_USAGE 2
 
 struct ctl {
-        const char *address;            /* --address, or NULL */
-        bool system;                    /* --system */
-        bool json;                      /* --json */
-        uint64_t timeout_usec;          /* --timeout; 0 = library default */
-        const char *destination;        /* --destination (emit) */
+        const char *address;     /* --address, or NULL */
+        bool system;             /* --system */
+        bool json;               /* --json */
+        uint64_t timeout_usec;   /* --timeout; 0 = library default */
+        const char *destination; /* --destination (emit) */
         ipcbus_bus *bus;
 };
 
@@ -58,7 +58,8 @@ static void help(void)
                "  call DEST PATH IFACE MEMBER [JSON]\n"
                "      Call a method and print the reply's body. IFACE may be '-' for none;\n"
                "      JSON is the argument object.\n"
-               "        ipcctl call org.ipcbus.Bus /org/ipcbus/Bus org.ipcbus.Bus GetNameOwner '{\"name\": \"org.ipcbus.Bus\"}'\n"
+               "        ipcctl call org.ipcbus.Bus /org/ipcbus/Bus org.ipcbus.Bus GetNameOwner '{\"name\": "
+               "\"org.ipcbus.Bus\"}'\n"
                "  emit PATH IFACE MEMBER [JSON] [--destination NAME]\n"
                "      Emit a signal (broadcast, or to NAME).\n"
                "        ipcctl emit /org/example/Notes org.example.Notes Changed '{\"title\": \"hello\"}'\n"
@@ -91,8 +92,7 @@ static int remote_error(const ipcbus_error *e)
 
         if (e->message)
                 message = format_sanitize(e->message, strlen(e->message));
-        fprintf(stderr, "%s: %s\n", e->name ? e->name : IPCBUS_ERROR_FAILED,
-                message ? message : "(no message)");
+        fprintf(stderr, "%s: %s\n", e->name ? e->name : IPCBUS_ERROR_FAILED, message ? message : "(no message)");
         return EXIT_FAILURE;
 }
 
@@ -120,7 +120,9 @@ static int ctl_connect(struct ctl *c)
                 r = ipcbus_open_session(&c->bus);
         if (r < 0) {
                 fprintf(stderr, "ipcctl: cannot connect to %s: %s\n",
-                        c->address ? c->address : c->system ? "the system bus" : "the session bus",
+                        c->address  ? c->address
+                        : c->system ? "the system bus"
+                                    : "the session bus",
                         ipcbus_strerror(r));
                 return EXIT_FAILURE;
         }
@@ -133,8 +135,7 @@ static int ctl_connect(struct ctl *c)
  * filled on an error reply, -EBADMSG for a reply that is not an object, or
  * another negative errno.
  */
-static int driver_call(struct ctl *c, const char *member, const char *name, struct json_object **ret,
-                       ipcbus_error *e)
+static int driver_call(struct ctl *c, const char *member, const char *name, struct json_object **ret, ipcbus_error *e)
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
         _cleanup_(freep) char *body = NULL;
@@ -230,7 +231,7 @@ static int element_compare(const char *a, size_t alen, const char *b, size_t ble
 /* ":1.9" before ":1.10": unique names compared element by element, numbers as numbers. */
 static int unique_name_compare(const char *a, const char *b)
 {
-        a++, b++;       /* the ':' */
+        a++, b++; /* the ':' */
         for (;;) {
                 size_t alen = strcspn(a, "."), blen = strcspn(b, ".");
                 int r = element_compare(a, alen, b, blen);
@@ -266,13 +267,13 @@ static void name_rows_free(struct name_row *rows, size_t n)
 
 static void list_print_table(const struct name_row *rows, size_t n)
 {
-        int wname = (int)strlen("NAME"), wowner = (int)strlen("OWNER");
+        int wname = (int) strlen("NAME"), wowner = (int) strlen("OWNER");
 
         for (size_t i = 0; i < n; i++) {
-                if ((int)strlen(rows[i].name) > wname)
-                        wname = (int)strlen(rows[i].name);
-                if ((int)strlen(rows[i].owner) > wowner)
-                        wowner = (int)strlen(rows[i].owner);
+                if ((int) strlen(rows[i].name) > wname)
+                        wname = (int) strlen(rows[i].name);
+                if ((int) strlen(rows[i].owner) > wowner)
+                        wowner = (int) strlen(rows[i].owner);
         }
         printf("%-*s %-*s %7s %7s\n", wname, "NAME", wowner, "OWNER", "PID", "UID");
         for (size_t i = 0; i < n; i++) {
@@ -506,7 +507,7 @@ static struct json_object *cmdline_read(int64_t pid)
                         continue;
                 if (n <= 0)
                         break;
-                len += (size_t)n;
+                len += (size_t) n;
         }
         close(fd);
         if (len == 0)
@@ -527,13 +528,18 @@ static struct json_object *cmdline_read(int64_t pid)
 /* Print the status object as Key=value lines (arrays joined by spaces, null as "-"). */
 static void status_print_text(struct json_object *st)
 {
-        json_object_object_foreach(st, key, val) {
+        json_object_object_foreach(st, key, val)
+        {
                 static const struct {
                         const char *key, *label;
                 } labels[] = {
-                        { "name", "Name" },         { "owner", "Owner" },     { "uid", "UID" },
-                        { "gid", "GID" },           { "pid", "PID" },         { "cmdline", "CommandLine" },
-                        { "queued_owners", "QueuedOwners" },
+                        {"name", "Name"},
+                        {"owner", "Owner"},
+                        {"uid", "UID"},
+                        {"gid", "GID"},
+                        {"pid", "PID"},
+                        {"cmdline", "CommandLine"},
+                        {"queued_owners", "QueuedOwners"},
                 };
                 const char *label = key;
 
@@ -617,7 +623,7 @@ static int parse_timeout(const char *s, uint64_t *ret)
         secs = strtod(s, &end);
         if (errno != 0 || end == s || *end != '\0' || !isfinite(secs) || secs < 0 || secs > 1e9)
                 return -EINVAL;
-        *ret = (uint64_t)(secs * 1e6);
+        *ret = (uint64_t) (secs * 1e6);
         if (secs > 0 && *ret == 0)
                 *ret = 1;
         return 0;
@@ -627,24 +633,24 @@ int main(int argc, char **argv)
 {
         enum { OPT_ADDRESS = 0x100, OPT_SESSION, OPT_SYSTEM, OPT_TIMEOUT, OPT_JSON, OPT_DESTINATION, OPT_VERSION };
         static const struct option options[] = {
-                { "address", required_argument, NULL, OPT_ADDRESS },
-                { "session", no_argument, NULL, OPT_SESSION },
-                { "system", no_argument, NULL, OPT_SYSTEM },
-                { "timeout", required_argument, NULL, OPT_TIMEOUT },
-                { "json", no_argument, NULL, OPT_JSON },
-                { "destination", required_argument, NULL, OPT_DESTINATION },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, OPT_VERSION },
+                {"address", required_argument, NULL, OPT_ADDRESS},
+                {"session", no_argument, NULL, OPT_SESSION},
+                {"system", no_argument, NULL, OPT_SYSTEM},
+                {"timeout", required_argument, NULL, OPT_TIMEOUT},
+                {"json", no_argument, NULL, OPT_JSON},
+                {"destination", required_argument, NULL, OPT_DESTINATION},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
         static const struct {
                 const char *name;
                 int (*run)(struct ctl *c, int argc, char **argv);
         } commands[] = {
-                { "list", cmd_list },
-                { "call", cmd_call },
-                { "emit", cmd_emit },
-                { "status", cmd_status },
+                {"list", cmd_list},
+                {"call", cmd_call},
+                {"emit", cmd_emit},
+                {"status", cmd_status},
         };
         struct ctl c = {};
         const char *command;

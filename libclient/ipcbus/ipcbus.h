@@ -35,19 +35,18 @@ struct event_base;
 
 /* An error that came from the remote side (or is to be sent to it). */
 typedef struct ipcbus_error {
-        char *name;     /* e.g. "org.ipcbus.Error.ServiceUnknown"; NULL when unset */
-        char *message;  /* human-readable; may be NULL */
+        char *name;    /* e.g. "org.ipcbus.Error.ServiceUnknown"; NULL when unset */
+        char *message; /* human-readable; may be NULL */
 } ipcbus_error;
 
-#define IPCBUS_ERROR_NULL ((ipcbus_error){ NULL, NULL })
+#define IPCBUS_ERROR_NULL ((ipcbus_error){NULL, NULL})
 
 /* Set name and message (copied). Returns -EINVAL for an invalid error name. */
 int ipcbus_error_set(ipcbus_error *e, const char *name, const char *message);
-int ipcbus_error_setf(ipcbus_error *e, const char *name, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+int ipcbus_error_setf(ipcbus_error *e, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool ipcbus_error_is_set(const ipcbus_error *e);
 bool ipcbus_error_has_name(const ipcbus_error *e, const char *name);
-void ipcbus_error_free(ipcbus_error *e);        /* frees the strings, resets to NULL */
+void ipcbus_error_free(ipcbus_error *e); /* frees the strings, resets to NULL */
 
 /* ---- connections ------------------------------------------------------ */
 
@@ -84,15 +83,15 @@ ipcbus_message *ipcbus_message_unref(ipcbus_message *m);
 
 ipcbus_message_type ipcbus_message_get_type(ipcbus_message *m);
 uint32_t ipcbus_message_get_serial(ipcbus_message *m);
-uint32_t ipcbus_message_get_reply_serial(ipcbus_message *m);    /* 0 if none */
-const char *ipcbus_message_get_sender(ipcbus_message *m);       /* NULL if none */
+uint32_t ipcbus_message_get_reply_serial(ipcbus_message *m); /* 0 if none */
+const char *ipcbus_message_get_sender(ipcbus_message *m);    /* NULL if none */
 const char *ipcbus_message_get_destination(ipcbus_message *m);
 const char *ipcbus_message_get_path(ipcbus_message *m);
 const char *ipcbus_message_get_interface(ipcbus_message *m);
 const char *ipcbus_message_get_member(ipcbus_message *m);
-const char *ipcbus_message_get_error_name(ipcbus_message *m);   /* error messages only */
-int64_t ipcbus_message_get_sender_uid(ipcbus_message *m);       /* -1 if absent */
-int64_t ipcbus_message_get_sender_pid(ipcbus_message *m);       /* -1 if absent */
+const char *ipcbus_message_get_error_name(ipcbus_message *m); /* error messages only */
+int64_t ipcbus_message_get_sender_uid(ipcbus_message *m);     /* -1 if absent */
+int64_t ipcbus_message_get_sender_pid(ipcbus_message *m);     /* -1 if absent */
 bool ipcbus_message_get_no_reply(ipcbus_message *m);
 /* The body as received: JSON text of body_len bytes, NUL-terminated; "" when absent. */
 const char *ipcbus_message_get_body(ipcbus_message *m, size_t *ret_len);
@@ -119,9 +118,8 @@ ipcbus_bus *ipcbus_message_get_bus(ipcbus_message *m);
  * error reply (including the broker's Timeout and NoReply); -ETIMEDOUT if no
  * answer came locally in time; other negative errno on local failures.
  */
-int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
-                const char *member, const char *body, uint64_t timeout_usec, ipcbus_message **ret_reply,
-                ipcbus_error *ret_error);
+int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface, const char *member,
+                const char *body, uint64_t timeout_usec, ipcbus_message **ret_reply, ipcbus_error *ret_error);
 
 /*
  * Message callback. For a call's answer, m is the return or error message
