@@ -44,7 +44,7 @@ int connection_init(struct connection *c, struct event_base *base, int fd, uint3
                 .userdata = userdata,
                 .tx_max = max_queue,
         };
-        frame_reader_init(&c->reader, 0, max_body);
+        frame_reader_init(&c->reader, IPCBUS_CLIENT_HEADER_MAX, max_body);
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
                 goto fail_errno;

@@ -310,6 +310,10 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
         if (stamp) {
                 if (stamp_text(stamp, &stitch) < 0)
                         return -ENOMEM;
+                if (header_len + stitch.len - 1 > IPCBUS_HEADER_MAX) {
+                        jbuf_deinit(&stitch);
+                        return PROTO_E_HEADER_TOO_LARGE;
+                }
                 arena_size += stitch.len;
         }
         out_size = f->size + (stamp ? stitch.len - 1 : 0);

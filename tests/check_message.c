@@ -190,6 +190,30 @@ START_TEST(test_stitch_keeps_body_bytes)
 }
 END_TEST
 
+START_TEST(test_stitch_never_exceeds_limit)
+{
+        /* A full-size header cannot take the sender fields: refused, not forwarded oversized. */
+        static uint8_t buf[IPCBUS_HEADER_MAX + 64];
+        static char header[IPCBUS_HEADER_MAX + 1];
+        const char *sig = "{\"type\":\"signal\",\"serial\":5,\"path\":\"/a\",\"interface\":\"a.b\",\"member\":\"C\"}";
+        struct msg_stamp stamp = {.sender = ":1.2", .uid = 0, .pid = 1};
+        struct frame_view v;
+        struct msg *m = NULL;
+
+        memset(header, ' ', IPCBUS_HEADER_MAX);
+        memcpy(header, sig, strlen(sig));
+        v = text_view(buf, header, NULL);
+        ck_assert_int_eq(msg_parse(&v, &stamp, 0, NULL, &m, NULL, NULL), PROTO_E_HEADER_TOO_LARGE);
+        ck_assert_ptr_null(m);
+        /* the client maximum leaves room */
+        header[IPCBUS_CLIENT_HEADER_MAX] = '\0';
+        v = text_view(buf, header, NULL);
+        ck_assert_int_eq(msg_parse(&v, &stamp, 0, NULL, &m, NULL, NULL), 0);
+        ck_assert_uint_le(m->header_len, IPCBUS_HEADER_MAX);
+        msg_unref(m);
+}
+END_TEST
+
 static const struct {
         const char *header;
         const char *body;
@@ -381,6 +405,7 @@ static Suite *message_suite(void)
         tcase_add_test(tc, test_golden_fields);
         tcase_add_test(tc, test_stitch_golden);
         tcase_add_test(tc, test_stitch_keeps_body_bytes);
+        tcase_add_test(tc, test_stitch_never_exceeds_limit);
         tcase_add_loop_test(tc, test_invalid, 0, (int) (sizeof(invalid) / sizeof(*invalid)));
         tcase_add_test(tc, test_fatal_classes);
         tcase_add_test(tc, test_serial_of_invalid);

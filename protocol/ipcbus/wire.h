@@ -13,8 +13,12 @@
 #define IPCBUS_FRAME_MAGIC "IPCB"
 #define IPCBUS_FRAME_PREFIX_SIZE 16
 
-/* Limits (PROTOCOL.md, "Limits"). */
+/* Limits (PROTOCOL.md, "Limits"). A client's header is smaller than the
+ * largest header by the room the broker needs to stitch in the sender fields,
+ * so that whatever it accepts it can forward. */
 #define IPCBUS_HEADER_MAX (64u * 1024u)
+#define IPCBUS_STAMP_RESERVE 1024u
+#define IPCBUS_CLIENT_HEADER_MAX (IPCBUS_HEADER_MAX - IPCBUS_STAMP_RESERVE)
 #define IPCBUS_BODY_MAX (64u * 1024u * 1024u)
 #define IPCBUS_DEPTH_MAX 64u
 #define IPCBUS_FDS_MAX 16u
