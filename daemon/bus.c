@@ -347,6 +347,20 @@ static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)
 
 /* ---- routing ----------------------------------------------------------- */
 
+/*
+ * The receiver of a message it did not ask for has no room for it: the
+ * sender learns so (even for a signal, which otherwise gets no answer) and
+ * the receiver, merely slow, stays connected.
+ */
+static void bus_refuse_full(struct bus *bus, struct peer *sender, struct peer *to, struct msg *m)
+{
+        log_info("%s: %s to %s refused: its outgoing queue is full", sender->unique_name, msg_type_to_string(m->h.type),
+                 to->unique_name);
+        driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                           "The outgoing queue of %s is full (limit %zu bytes); try again later", to->unique_name,
+                           bus->limits.max_queue);
+}
+
 static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
 {
         const char *dest = m->h.destination;
@@ -368,6 +382,10 @@ static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
                 return;
         }
 
+        if (!peer_has_room(callee, m)) {
+                bus_refuse_full(bus, sender, callee, m);
+                return;
+        }
         if (!m->h.no_reply) {
                 if (bus->limits.max_pending && sender->replies.n_calls >= bus->limits.max_pending) {
                         driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
@@ -422,7 +440,9 @@ static void bus_route_signal(struct bus *bus, struct peer *sender, struct msg *m
                 return;
         }
         to = bus_find_peer(bus, m->h.destination);
-        if (to)
+        if (to && !peer_has_room(to, m))
+                bus_refuse_full(bus, sender, to, m);
+        else if (to)
                 bus_deliver(bus, to, m);
         else
                 log_debug("%s: dropping signal %s to %s: no such name", sender->unique_name, m->h.member,

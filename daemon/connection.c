@@ -392,11 +392,16 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
 
 /* ---- writing ----------------------------------------------------------- */
 
+bool connection_has_room(const struct connection *c, size_t size)
+{
+        return !c->tx_max || c->tx_len == 0 || c->tx_bytes + size <= c->tx_max;
+}
+
 int connection_queue(struct connection *c, struct msg *m)
 {
         if (c->closing || c->draining)
                 return -ENOTCONN;
-        if (c->tx_max && c->tx_len > 0 && c->tx_bytes + m->size > c->tx_max)
+        if (!connection_has_room(c, m->size))
                 return -ENOBUFS;
 
         if (c->tx_len == c->tx_cap) {

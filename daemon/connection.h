@@ -104,6 +104,9 @@ int connection_start(struct connection *c);
  */
 int connection_queue(struct connection *c, struct msg *m);
 
+/* Whether a message of `size` bytes fits into the queue now (as connection_queue judges). */
+bool connection_has_room(const struct connection *c, size_t size);
+
 /* Stop reading, write what is queued (within a deadline), then close. */
 void connection_close_after_flush(struct connection *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

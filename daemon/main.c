@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <event2/event.h>
 
@@ -69,6 +70,24 @@ static void on_signal(evutil_socket_t sig, short what, void *userdata)
         log_info("%s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         listener_deinit(&d->listener);
         bus_shutdown(&d->bus);
+}
+
+/*
+ * Every connection costs a descriptor, and so does every fd queued towards a
+ * peer: take the whole hard limit rather than the soft 1024, so clients run
+ * into the broker's own limits (and their clear errors) long before the
+ * process runs out of descriptors.
+ */
+static void raise_fd_limit(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warning("cannot raise the descriptor limit to %llu: %s", (unsigned long long) rl.rlim_max,
+                            strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -154,6 +173,7 @@ int main(int argc, char **argv)
                 make_parent = true;
 
         signal(SIGPIPE, SIG_IGN);
+        raise_fd_limit();
 
         d.base = event_base_new();
         if (!d.base) {

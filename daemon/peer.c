@@ -56,6 +56,11 @@ void peer_free(struct peer *p)
         free(p);
 }
 
+bool peer_has_room(struct peer *p, struct msg *m)
+{
+        return connection_has_room(&p->conn, m->size);
+}
+
 int peer_send(struct peer *p, struct msg *m)
 {
         int r = connection_queue(&p->conn, m);

@@ -71,3 +71,11 @@ static inline pid_t peer_pid(const struct peer *p)
  * Returns 0, or the negative errno of connection_queue.
  */
 int peer_send(struct peer *p, struct msg *m);
+
+/*
+ * Whether p can take m now. Checked before offering p a message it did not
+ * ask for (a call, a unicast signal): when it cannot, the sender gets
+ * LimitsExceeded and p stays connected. Only what p asked for (replies to
+ * its calls, signals it subscribed to) makes peer_send close a full peer.
+ */
+bool peer_has_room(struct peer *p, struct msg *m);

@@ -712,6 +712,88 @@ START_TEST(test_golden_frames)
 }
 END_TEST
 
+/*
+ * A flood of messages the receiver did not ask for (unicast signals to a
+ * peer that does not read) fills its queue: the sender then gets
+ * LimitsExceeded for each one that does not fit, nothing is dropped
+ * silently, and the slow receiver stays connected and gets everything that
+ * was accepted, in order.
+ */
+START_TEST(test_flood_unrequested)
+{
+        const size_t chunk = 8u * 1024 * 1024;
+        struct testbus *tb = testbus_current();
+        uint32_t refused = 0, delivered = 0;
+        char header[512], *body, *name;
+        int fd_recv, fd_send;
+        struct good g;
+
+        good_open(&g);
+        fd_recv = testbus_raw_connect(tb);
+        name = testbus_raw_hello(fd_recv);
+        fd_send = raw_open();
+        body = malloc(chunk + 16);
+        ck_assert_ptr_nonnull(body);
+        strcpy(body, "{\"data\":\"");
+        memset(body + 9, 'x', chunk);
+        strcpy(body + 9 + chunk, "\"}");
+
+        /* 40 chunks (320 MiB) are more than the 128 MiB queue limit */
+        for (uint32_t i = 1; i <= 40 && !refused; i++) {
+                struct testbus_frame f;
+
+                snprintf(header, sizeof(header),
+                         "{\"type\":\"signal\",\"serial\":%u,\"destination\":\"%s\",\"path\":\"/x\","
+                         "\"interface\":\"org.example.Flood\",\"member\":\"Chunk\"}",
+                         i, name);
+                testbus_raw_send_frame(fd_send, header, body);
+                snprintf(header, sizeof(header),
+                         "{\"type\":\"call\",\"serial\":%u,\"destination\":\"org.ipcbus.Bus\","
+                         "\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}",
+                         1000 + i);
+                testbus_raw_send_frame(fd_send, header, NULL);
+                for (;;) {
+                        ck_assert_int_eq(testbus_raw_recv(fd_send, TESTBUS_WAIT_MS, &f), 1);
+                        if (strcmp(testbus_frame_string(&f, "type"), "signal") == 0) {
+                                testbus_frame_deinit(&f); /* the driver's NameAcquired, NameOwnerChanged */
+                                continue;
+                        }
+                        if (testbus_frame_int(&f, "reply_serial") == 1000 + i) {
+                                testbus_frame_deinit(&f);
+                                break;
+                        }
+                        ck_assert_int_eq(testbus_frame_int(&f, "reply_serial"), i);
+                        ck_assert_str_eq(testbus_frame_string(&f, "error"), IPCBUS_ERROR_LIMITS_EXCEEDED);
+                        refused = i;
+                        testbus_frame_deinit(&f);
+                }
+        }
+        ck_assert_msg(refused > 1, "no LimitsExceeded after 40 chunks of 8 MiB to a peer that does not read");
+
+        /* the receiver is still connected and gets every accepted chunk, in order */
+        while (delivered + 1 < refused) {
+                struct testbus_frame f;
+
+                ck_assert_int_eq(testbus_raw_recv(fd_recv, TESTBUS_WAIT_MS, &f), 1);
+                if (strcmp(testbus_frame_string(&f, "type"), "signal") == 0 &&
+                    strcmp(testbus_frame_string(&f, "member"), "Chunk") == 0) {
+                        ck_assert_int_eq(testbus_frame_int(&f, "serial"), delivered + 1);
+                        ck_assert_uint_eq(f.body_len, strlen(body));
+                        delivered++;
+                }
+                testbus_frame_deinit(&f);
+        }
+        testbus_raw_ping(fd_recv, 77);
+        testbus_raw_ping(fd_send, 2000);
+
+        free(body);
+        free(name);
+        close(fd_send);
+        close(fd_recv);
+        good_check_and_close(&g);
+}
+END_TEST
+
 /* Many misbehaving connections at once do not take the broker down. */
 START_TEST(test_many_bad_connections)
 {
@@ -766,6 +848,7 @@ static Suite *badinput_suite(void)
         tcase_add_test(tc, test_frame_split_into_single_bytes);
         tcase_add_test(tc, test_several_frames_in_one_write);
         tcase_add_test(tc, test_header_at_limit);
+        tcase_add_test(tc, test_flood_unrequested);
         tcase_add_test(tc, test_golden_frames);
         suite_add_tcase(s, tc);
         return s;
