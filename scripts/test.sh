@@ -48,21 +48,21 @@ run_suite() {
 
 status=0
 if [ "$full" = true ]; then
-        run_suite "build (-Werror)" "$top/build" --enable-werror || status=1
+        run_suite "build (-Werror)" "$top/build-test" --enable-werror || status=1
         run_suite "clang, AddressSanitizer + UndefinedBehaviorSanitizer" "$top/build-asan" --enable-werror CC=clang \
                 CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
                 LDFLAGS="-fsanitize=address,undefined" || status=1
         echo "=== make distcheck"
-        if make -C "$top/build" -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$top/build/distcheck.log" 2>&1; then
+        if make -C "$top/build-test" -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$top/build-test/distcheck.log" 2>&1; then
                 echo "=== make distcheck: passed"
         else
                 echo "=== make distcheck: FAILED"
-                tail -80 "$top/build/distcheck.log"
+                tail -80 "$top/build-test/distcheck.log"
                 status=1
                 total_fail=$((total_fail + 1))
         fi
 else
-        run_suite "build" "$top/build" || status=1
+        run_suite "build" "$top/build-test" || status=1
 fi
 echo "$total_pass passed, $total_fail failed"
 exit $status

@@ -386,8 +386,8 @@ START_TEST(test_callee_disconnect_no_reply)
                 ck_assert_int_eq(ipcbus_message_get_type(a.msgs[i]), IPCBUS_MESSAGE_ERROR);
                 ck_assert_str_eq(ipcbus_message_get_error_name(a.msgs[i]), IPCBUS_ERROR_NO_REPLY);
                 ck_assert_str_eq(ipcbus_message_get_sender(a.msgs[i]), IPCBUS_DRIVER_NAME);
-                /* at once, not at the 15 s timeout */
-                ck_assert_int_lt(a.at_ms[i] - t0, 2000);
+                /* at once, not at the 15 s timeout (the bound is loose for loaded machines) */
+                ck_assert_int_lt(a.at_ms[i] - t0, 7500);
         }
         answers_deinit(&a);
         ipcbus_unref(bus);
@@ -415,8 +415,9 @@ START_TEST(test_broker_timeout)
         ck_assert_int_eq(ipcbus_message_get_type(a.msgs[0]), IPCBUS_MESSAGE_ERROR);
         ck_assert_str_eq(ipcbus_message_get_error_name(a.msgs[0]), IPCBUS_ERROR_TIMEOUT);
         ck_assert_str_eq(ipcbus_message_get_sender(a.msgs[0]), IPCBUS_DRIVER_NAME);
+        /* not early, and by the call's own 300 ms rather than the 25 s default */
         ck_assert_int_ge(a.at_ms[0] - t0, 290);
-        ck_assert_int_lt(a.at_ms[0] - t0, 3000);
+        ck_assert_int_lt(a.at_ms[0] - t0, 12500);
         testbus_rec_skip(&rec);
 
         /* the late answer is refused, and the caller does not get it */
