@@ -690,6 +690,12 @@ void driver_dispatch(struct bus *bus, struct peer *peer, struct msg *m)
         const struct driver_method *method = NULL;
         int r;
 
+        if (m->h.interface && strcmp(m->h.interface, IPCBUS_PEER_INTERFACE) == 0 && strcmp(m->h.member, "Ping") == 0) {
+                r = call_reply_text(&c, "{}");
+                if (r < 0)
+                        log_error("driver: Peer.Ping from %s failed: %s", peer->unique_name, strerror(-r));
+                return;
+        }
         if (strcmp(m->h.path, IPCBUS_DRIVER_PATH) != 0) {
                 driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_OBJECT, "No object at %s (the bus is at %s)",
                                    m->h.path, IPCBUS_DRIVER_PATH);

@@ -386,6 +386,12 @@ START_TEST(test_ping)
         o = testbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL, "Ping", NULL);
         testbus_json_keys(o, NULL);
         json_object_put(o);
+        /* the Peer interface, on any path (PROTOCOL.md 10.1) */
+        o = testbus_call(bus, IPCBUS_DRIVER_NAME, "/any/where", IPCBUS_PEER_INTERFACE, "Ping", NULL);
+        testbus_json_keys(o, NULL);
+        json_object_put(o);
+        free(testbus_call_error(bus, IPCBUS_DRIVER_NAME, "/any/where", IPCBUS_PEER_INTERFACE, "Pong", NULL,
+                                IPCBUS_ERROR_UNKNOWN_OBJECT));
         ipcbus_unref(bus);
 }
 END_TEST

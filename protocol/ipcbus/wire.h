@@ -30,6 +30,9 @@
 #define IPCBUS_DRIVER_PATH "/org/ipcbus/Bus"
 #define IPCBUS_DRIVER_INTERFACE "org.ipcbus.Bus"
 
+/* Answered by every peer, the driver included, on any path (PROTOCOL.md 10.1). */
+#define IPCBUS_PEER_INTERFACE "org.ipcbus.Peer"
+
 /* RequestName flags (body member "flags" is an integer bitmask, as in D-Bus). */
 #define IPCBUS_NAME_ALLOW_REPLACEMENT 0x1u
 #define IPCBUS_NAME_REPLACE_EXISTING 0x2u
