@@ -2,15 +2,31 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "ipcbus/wire.h"
 #include "match.h"
 
+/*
+ * A bucket holds the rules keyed by one member ("M" + member) or, for rules
+ * without member, by one interface ("I" + interface).
+ */
 struct match_bucket {
         struct map_node node;
         struct list entries; /* struct match_entry.bucket_link */
-        char member[];
+        char key[];
 };
+
+#define MATCH_KEY_MAX (1 + IPCBUS_NAME_MAX + 1)
+
+/* The bucket key of kind 'M' or 'I' for name into buf. */
+static const char *match_key(char buf[static MATCH_KEY_MAX], char kind, const char *name)
+{
+        buf[0] = kind;
+        snprintf(buf + 1, MATCH_KEY_MAX - 1, "%s", name);
+        return buf;
+}
 
 struct match_entry {
         struct match_rule rule;
@@ -36,38 +52,38 @@ void match_owner_deinit(struct match_owner *owner)
 
 void match_index_init(struct match_index *idx)
 {
-        map_init(&idx->by_member);
+        map_init(&idx->buckets);
         list_init(&idx->wildcard);
         idx->generation = 0;
 }
 
 static bool match_bucket_eq(const struct map_node *node, const void *key)
 {
-        return strcmp(container_of(node, struct match_bucket, node)->member, key) == 0;
+        return strcmp(container_of(node, struct match_bucket, node)->key, key) == 0;
 }
 
-static struct match_bucket *match_index_find_bucket(const struct match_index *idx, const char *member)
+static struct match_bucket *match_index_find_bucket(const struct match_index *idx, const char *key)
 {
-        struct map_node *node = map_find(&idx->by_member, map_hash_string(member), match_bucket_eq, member);
+        struct map_node *node = map_find(&idx->buckets, map_hash_string(key), match_bucket_eq, key);
 
         return node ? container_of(node, struct match_bucket, node) : NULL;
 }
 
-static struct match_bucket *match_index_make_bucket(struct match_index *idx, const char *member)
+static struct match_bucket *match_index_make_bucket(struct match_index *idx, const char *key)
 {
-        struct match_bucket *b = match_index_find_bucket(idx, member);
+        struct match_bucket *b = match_index_find_bucket(idx, key);
         size_t len;
 
         if (b)
                 return b;
 
-        len = strlen(member);
+        len = strlen(key);
         b = malloc(sizeof(*b) + len + 1);
         if (!b)
                 return NULL;
-        memcpy(b->member, member, len + 1);
+        memcpy(b->key, key, len + 1);
         list_init(&b->entries);
-        if (map_add(&idx->by_member, &b->node, map_hash_string(member)) < 0) {
+        if (map_add(&idx->buckets, &b->node, map_hash_string(key)) < 0) {
                 free(b);
                 return NULL;
         }
@@ -83,7 +99,7 @@ static void match_entry_free(struct match_index *idx, struct match_entry *e)
         list_unlink(&e->owner_link);
         list_unlink(&e->bucket_link);
         if (b && list_is_empty(&b->entries)) {
-                map_remove(&idx->by_member, &b->node);
+                map_remove(&idx->buckets, &b->node);
                 free(b);
         }
         match_rule_deinit(&e->rule);
@@ -97,10 +113,10 @@ void match_index_deinit(struct match_index *idx)
 
         list_for_each_entry_safe(e, tmp, &idx->wildcard, bucket_link) match_entry_free(idx, e);
 
-        for (node = map_first(&idx->by_member); node; node = next) {
+        for (node = map_first(&idx->buckets); node; node = next) {
                 struct match_bucket *b = container_of(node, struct match_bucket, node);
 
-                next = map_next(&idx->by_member, node);
+                next = map_next(&idx->buckets, node);
                 /* Freeing the last entry frees the bucket too: stop before touching it. */
                 for (;;) {
                         bool last;
@@ -112,7 +128,7 @@ void match_index_deinit(struct match_index *idx)
                                 break;
                 }
         }
-        map_deinit(&idx->by_member);
+        map_deinit(&idx->buckets);
 }
 
 static struct match_entry *match_owner_find(struct match_owner *owner, const struct match_rule *rule)
@@ -127,6 +143,7 @@ int match_index_add(struct match_index *idx, struct match_owner *owner, struct m
 {
         struct match_entry *e = match_owner_find(owner, rule);
         struct match_bucket *b = NULL;
+        char key[MATCH_KEY_MAX];
 
         if (e) {
                 e->n_ref++;
@@ -139,8 +156,9 @@ int match_index_add(struct match_index *idx, struct match_owner *owner, struct m
         e = calloc(1, sizeof(*e));
         if (!e)
                 return -ENOMEM;
-        if (rule->member) {
-                b = match_index_make_bucket(idx, rule->member);
+        if (rule->member || rule->interface) {
+                b = match_index_make_bucket(idx, rule->member ? match_key(key, 'M', rule->member)
+                                                              : match_key(key, 'I', rule->interface));
                 if (!b) {
                         free(e);
                         return -ENOMEM;
@@ -201,11 +219,19 @@ static void match_route_list(struct match_index *idx, struct list *entries, stru
 void match_index_route(struct match_index *idx, struct msg *m, match_owner_fn owns, match_deliver_fn deliver,
                        void *userdata)
 {
+        char key[MATCH_KEY_MAX];
+
         /* A fresh generation marks, in O(1), every owner as "not delivered yet". */
         idx->generation++;
 
         if (m->h.member) {
-                struct match_bucket *b = match_index_find_bucket(idx, m->h.member);
+                struct match_bucket *b = match_index_find_bucket(idx, match_key(key, 'M', m->h.member));
+
+                if (b)
+                        match_route_list(idx, &b->entries, m, owns, deliver, userdata);
+        }
+        if (m->h.interface) {
+                struct match_bucket *b = match_index_find_bucket(idx, match_key(key, 'I', m->h.interface));
 
                 if (b)
                         match_route_list(idx, &b->entries, m, owns, deliver, userdata);

@@ -2,8 +2,10 @@
 /*
  * The match index: the match rules (protocol/match.h) of every subscriber,
  * indexed so that routing a message looks only at rules that could match it.
- * Rules with a `member` sit in a per-member bucket, the others in one wildcard
- * bucket; routing checks the message's member bucket and the wildcard bucket.
+ * Rules with a `member` sit in a per-member bucket, rules with an `interface`
+ * but no member in a per-interface bucket, the others in one wildcard list;
+ * routing checks the message's member bucket, its interface bucket and the
+ * wildcard list, so unrelated rules cost nothing.
  *
  * A subscriber is a `struct match_owner` the caller embeds in its connection
  * object. The same rule added twice by one owner is one entry with two
@@ -24,8 +26,8 @@ struct match_owner {
 };
 
 struct match_index {
-        struct map by_member; /* struct match_bucket by member */
-        struct list wildcard; /* struct match_entry.bucket_link: rules without member */
+        struct map buckets;   /* struct match_bucket by "M"+member or "I"+interface */
+        struct list wildcard; /* struct match_entry.bucket_link: rules with neither */
         uint64_t generation;  /* counts routing passes */
 };
 

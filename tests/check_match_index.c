@@ -38,7 +38,7 @@ static void teardown(void)
                 match_index_remove_owner(&idx, &owners[i]);
                 match_owner_deinit(&owners[i]);
         }
-        ck_assert_uint_eq(map_size(&idx.by_member), 0);
+        ck_assert_uint_eq(map_size(&idx.buckets), 0);
         ck_assert(list_is_empty(&idx.wildcard));
         match_index_deinit(&idx);
 }
@@ -137,7 +137,7 @@ START_TEST(test_add_remove_refcount)
         ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "0,0,0");
         ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), -ENOENT);
         /* the empty bucket is gone */
-        ck_assert_uint_eq(map_size(&idx.by_member), 0);
+        ck_assert_uint_eq(map_size(&idx.buckets), 0);
 }
 END_TEST
 
@@ -153,16 +153,20 @@ START_TEST(test_remove_needs_equal_rule_of_same_owner)
 }
 END_TEST
 
-START_TEST(test_member_bucket_and_wildcard)
+START_TEST(test_buckets_and_wildcard)
 {
         add(0, "{\"member\":\"A\"}");
         add(1, "{\"member\":\"B\"}");
         add(2, "{\"interface\":\"org.x.I\"}");
-        ck_assert_uint_eq(map_size(&idx.by_member), 2);
+        /* one bucket per member, and one for the interface of a rule without member */
+        ck_assert_uint_eq(map_size(&idx.buckets), 3);
 
         ck_assert_str_eq(route(sig("/p", "A", NULL)), "1,0,1");
         ck_assert_str_eq(route(sig("/p", "B", NULL)), "0,1,1");
         ck_assert_str_eq(route(sig("/p", "C", NULL)), "0,0,1");
+        /* the interface bucket holds only its interface's rules */
+        ck_assert_str_eq(route(msg_new_full(MSG_SIGNAL, ":1.1", "/p", "org.x.J", "C", NULL)), "0,0,0");
+        ck_assert_str_eq(route(msg_new_full(MSG_SIGNAL, ":1.1", "/p", "org.x.J", "A", NULL)), "1,0,0");
         /* a message without member (an error) looks at the wildcard bucket only */
         {
                 struct msg_header h;
@@ -278,7 +282,7 @@ START_TEST(test_remove_owner)
         ck_assert_uint_eq(owners[0].n_rules, 0);
         ck_assert(list_is_empty(&owners[0].rules));
         /* B's bucket went with its last rule, A's stays for owner 1 */
-        ck_assert_uint_eq(map_size(&idx.by_member), 1);
+        ck_assert_uint_eq(map_size(&idx.buckets), 1);
         ck_assert_str_eq(route(sig("/a", "A", NULL)), "0,1,0");
         ck_assert_str_eq(route(sig("/a", "B", NULL)), "0,0,0");
 }
@@ -314,7 +318,7 @@ static Suite *match_index_suite(void)
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_add_remove_refcount);
         tcase_add_test(tc, test_remove_needs_equal_rule_of_same_owner);
-        tcase_add_test(tc, test_member_bucket_and_wildcard);
+        tcase_add_test(tc, test_buckets_and_wildcard);
         tcase_add_test(tc, test_unrelated_buckets_not_scanned);
         tcase_add_test(tc, test_deliver_once);
         tcase_add_test(tc, test_path_namespace);
