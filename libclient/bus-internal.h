@@ -2,7 +2,8 @@
 /*
  * libipcbus internals, shared by the modules of libclient/:
  *   bus.c      the connection: socket, Hello, output and input queues, calls
- *   slot.c     registrations (pending calls, matches, filters, objects) and
+ *   slot.c     registrations (pending calls, matches, filters, objects), the
+ *              owners of the well-known names matches use as sender, and
  *              the dispatch of an incoming message to them
  *   message.c  the ipcbus_message handle and replies
  *   event.c    the event-loop interface and the libevent attachment
@@ -63,9 +64,6 @@ static inline void *steal_ptr(void *pp)
 #define BUS_WQUEUE_MAX_BYTES (256ull * 1024 * 1024) /* encoded bytes waiting to be written */
 #define BUS_FDS_PENDING_MAX (4u * IPCBUS_FDS_MAX)   /* received fds not yet claimed by a frame */
 
-/* The synthesised Peer interface every connection answers. */
-#define BUS_PEER_INTERFACE "org.ipcbus.Peer"
-
 /* A FIFO of messages (a ring of references). */
 struct msg_queue {
         struct msg **items;
@@ -119,6 +117,20 @@ struct ipcbus_slot {
         };
 };
 
+/*
+ * The owner of a well-known name that match rules of this connection use as
+ * their sender, kept current from the driver's NameOwnerChanged (as sd-bus
+ * does): the broker filters broadcasts by any of the connection's rules, so
+ * the library must tell for itself which rule a message satisfies.
+ */
+struct name_owner {
+        struct name_owner *next;
+        unsigned n_ref;                  /* match slots whose rule has this sender */
+        char owner[IPCBUS_NAME_MAX + 1]; /* unique name; "": none */
+        char *rule_json;                 /* the NameOwnerChanged match, for RemoveMatch */
+        char name[];
+};
+
 struct ipcbus_message {
         unsigned n_ref;
         ipcbus_bus *bus;   /* a reference */
@@ -150,6 +162,7 @@ struct ipcbus_bus {
         struct slot_list slots[_SLOT_TYPE_MAX];
         unsigned iteration;  /* dispatch round counter */
         unsigned generation; /* bumped on every slot (un)registration */
+        struct name_owner *name_owners;
 
         struct event_base *event_base;
         struct event *ev_read;
@@ -170,6 +183,7 @@ int bus_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec);
 void bus_hangup(ipcbus_bus *bus, int error);
 int bus_build_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
                    const char *member, const char *body, uint64_t timeout_usec, bool no_reply, struct msg **ret);
+char *bus_name_body(const char *name, int flags);
 int bus_call_driver(ipcbus_bus *bus, const char *member, const char *body, struct msg **ret_reply,
                     ipcbus_error *ret_error);
 uint64_t bus_call_deadline(uint64_t timeout_usec);

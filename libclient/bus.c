@@ -698,21 +698,12 @@ _public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const 
 
 /* ---- driver methods ---- */
 
-/* Call a name method ({"name": name[, "flags": flags]}) and return its "result" in [1, max_result]. */
-static int bus_name_call(ipcbus_bus *bus, const char *member, const char *name, int flags, int64_t max_result,
-                         ipcbus_error *ret_error)
+/* The body {"name": name[, "flags": flags]} of a name method (flags < 0: none); NULL on allocation failure. */
+char *bus_name_body(const char *name, int flags)
 {
-        _cleanup_(msg_unrefp) struct msg *reply = NULL;
-        _cleanup_(freep) char *body = NULL;
         struct jbuf b;
-        int64_t result;
+        char *body;
         size_t len;
-        int r;
-
-        if (!bus || !name || !names_is_well_known(name))
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
 
         jbuf_init(&b);
         jbuf_puts(&b, "{\"name\":");
@@ -722,6 +713,24 @@ static int bus_name_call(ipcbus_bus *bus, const char *member, const char *name, 
         jbuf_putc(&b, '}');
         body = jbuf_steal(&b, &len);
         jbuf_deinit(&b);
+        return body;
+}
+
+/* Call a name method (see bus_name_body) and return its "result" in [1, max_result]. */
+static int bus_name_call(ipcbus_bus *bus, const char *member, const char *name, int flags, int64_t max_result,
+                         ipcbus_error *ret_error)
+{
+        _cleanup_(msg_unrefp) struct msg *reply = NULL;
+        _cleanup_(freep) char *body = NULL;
+        int64_t result;
+        int r;
+
+        if (!bus || !name || !names_is_well_known(name))
+                return -EINVAL;
+        if (!bus->open)
+                return -ENOTCONN;
+
+        body = bus_name_body(name, flags);
         if (!body)
                 return -ENOMEM;
 

@@ -139,6 +139,184 @@ static void match_remove(ipcbus_bus *bus, const char *rule_json)
         (void) bus_send(bus, m);
 }
 
+/* ---- owners of the well-known names that rules use as sender ---- */
+
+/*
+ * Whether a rule's sender needs the owner cache: a well-known name, except
+ * the driver's, whose signals carry that very name as their sender.
+ */
+static bool rule_sender_tracked(const struct match_rule *r)
+{
+        return r->sender && r->sender[0] != ':' && !streq(r->sender, IPCBUS_DRIVER_NAME);
+}
+
+static struct name_owner *name_owner_find(ipcbus_bus *bus, const char *name)
+{
+        for (struct name_owner *n = bus->name_owners; n; n = n->next)
+                if (streq(n->name, name))
+                        return n;
+        return NULL;
+}
+
+static void name_owner_free(struct name_owner *n)
+{
+        if (!n)
+                return;
+        free(n->rule_json);
+        free(n);
+}
+
+static void name_owner_freep(struct name_owner **n)
+{
+        name_owner_free(*n);
+}
+
+/* Set the cached owner; anything but a unique name means none. */
+static void name_owner_set(struct name_owner *n, const char *owner)
+{
+        if (owner && names_is_unique(owner))
+                memcpy(n->owner, owner, strlen(owner) + 1); /* names_is_unique bounds the length */
+        else
+                n->owner[0] = '\0';
+}
+
+/* The JSON rule selecting the driver's NameOwnerChanged for name; caller frees. */
+static int name_owner_rule(const char *name, char **ret)
+{
+        _cleanup_(freep) char *text = NULL;
+        struct match_rule rule;
+        struct jbuf b;
+        size_t len;
+        int r;
+
+        jbuf_init(&b);
+        jbuf_printf(&b, "type=signal,sender=%s,interface=%s,member=NameOwnerChanged,arg.name=%s", IPCBUS_DRIVER_NAME,
+                    IPCBUS_DRIVER_INTERFACE, name);
+        text = jbuf_steal(&b, &len);
+        jbuf_deinit(&b);
+        if (!text)
+                return -ENOMEM;
+
+        match_rule_init(&rule);
+        r = match_rule_parse_string(&rule, text);
+        if (r == 0)
+                r = match_rule_to_json(&rule, ret);
+        match_rule_deinit(&rule);
+        return error_from_proto(r);
+}
+
+/* Ask the driver for the current owner of name (GetNameOwner, NameHasNoOwner: none). Returns 0 or negative errno. */
+static int name_owner_query(ipcbus_bus *bus, struct name_owner *n)
+{
+        _cleanup_(msg_unrefp) struct msg *reply = NULL;
+        _cleanup_(freep) char *body = NULL;
+        ipcbus_error e = IPCBUS_ERROR_NULL;
+        int r;
+
+        body = bus_name_body(n->name, -1);
+        if (!body)
+                return -ENOMEM;
+        r = bus_call_driver(bus, "GetNameOwner", body, &reply, &e);
+        if (r == -EREMOTEIO && ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER))
+                r = 0;
+        ipcbus_error_free(&e);
+        if (r < 0)
+                return r;
+        name_owner_set(n, reply ? msg_get_arg(reply, "owner") : NULL);
+        return 0;
+}
+
+/*
+ * Take a reference on the cached owner of the well-known name. The first
+ * one subscribes to the name's NameOwnerChanged, then asks for the current
+ * owner: in this order no change can be missed, and every later change
+ * arrives before any message its new owner sends. Returns 0 or negative
+ * errno (nothing is kept then).
+ */
+static int name_owner_track(ipcbus_bus *bus, const char *name)
+{
+        _cleanup_(name_owner_freep) struct name_owner *n = NULL;
+        _cleanup_(freep) char *body = NULL;
+        struct name_owner *known;
+        int r;
+
+        known = name_owner_find(bus, name);
+        if (known) {
+                known->n_ref++;
+                return 0;
+        }
+
+        n = calloc(1, sizeof(*n) + strlen(name) + 1);
+        if (!n)
+                return -ENOMEM;
+        n->n_ref = 1;
+        strcpy(n->name, name);
+        r = name_owner_rule(name, &n->rule_json);
+        if (r < 0)
+                return r;
+        body = match_body(n->rule_json);
+        if (!body)
+                return -ENOMEM;
+        r = bus_call_driver(bus, "AddMatch", body, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = name_owner_query(bus, n);
+        if (r < 0) {
+                match_remove(bus, n->rule_json);
+                return r;
+        }
+
+        n->next = bus->name_owners;
+        bus->name_owners = steal(n);
+        return 0;
+}
+
+/* Drop a reference taken by name_owner_track; the last one unsubscribes (if the broker still listens). */
+static void name_owner_untrack(ipcbus_bus *bus, const char *name)
+{
+        for (struct name_owner **p = &bus->name_owners; *p; p = &(*p)->next) {
+                struct name_owner *n = *p;
+
+                if (!streq(n->name, name))
+                        continue;
+                if (--n->n_ref > 0)
+                        return;
+                *p = n->next;
+                if (bus->open && !bus->monitor)
+                        match_remove(bus, n->rule_json);
+                name_owner_free(n);
+                return;
+        }
+}
+
+/*
+ * Follow m if it is the driver's NameOwnerChanged for a tracked name. Done
+ * as m is dispatched, so that the cache is what it was for the sender of
+ * each message when it was sent.
+ */
+static void name_owner_update(ipcbus_bus *bus, struct msg *m)
+{
+        const struct msg_header *h = &m->h;
+        const char *name;
+        struct name_owner *n;
+
+        if (!bus->name_owners || h->type != MSG_SIGNAL || !streq(h->sender, IPCBUS_DRIVER_NAME) ||
+            !streq(h->interface, IPCBUS_DRIVER_INTERFACE) || !streq(h->member, "NameOwnerChanged"))
+                return;
+        name = msg_get_arg(m, "name");
+        n = name ? name_owner_find(bus, name) : NULL;
+        if (n)
+                name_owner_set(n, msg_get_arg(m, "new_owner"));
+}
+
+/* match_owner_fn over the cache: does unique own well_known now? */
+static bool name_owner_owns(const char *well_known, const char *unique, void *userdata)
+{
+        struct name_owner *n = name_owner_find(userdata, well_known);
+
+        return n && streq(n->owner, unique);
+}
+
 /* Unregister s (no-op when it is not registered). The reference count is untouched. */
 void slot_unlink(ipcbus_slot *s)
 {
@@ -160,8 +338,12 @@ void slot_unlink(ipcbus_slot *s)
         s->bus = NULL;
         bus->generation++;
 
-        if (s->type == SLOT_MATCH && bus->open && !bus->monitor)
-                match_remove(bus, s->match.rule_json);
+        if (s->type == SLOT_MATCH) {
+                if (bus->open && !bus->monitor)
+                        match_remove(bus, s->match.rule_json);
+                if (rule_sender_tracked(&s->match.rule))
+                        name_owner_untrack(bus, s->match.rule.sender);
+        }
 }
 
 /* The bus is closing: unregister every slot, freeing the floating ones. */
@@ -255,7 +437,7 @@ restart:
                 if (s->iteration == iteration)
                         continue;
                 s->iteration = iteration;
-                if (type == SLOT_MATCH && !match_rule_matches(&s->match.rule, m->msg, NULL, NULL))
+                if (type == SLOT_MATCH && !match_rule_matches(&s->match.rule, m->msg, name_owner_owns, bus))
                         continue;
 
                 slot_ref(s);
@@ -312,13 +494,19 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
                         s->match.rule.type = MSG_SIGNAL;
                 r = match_rule_to_json(&s->match.rule, &s->match.rule_json);
         }
-        if (r == 0) {
-                body = match_body(s->match.rule_json);
-                r = body ? bus_call_driver(bus, "AddMatch", body, NULL, NULL) : -ENOMEM;
-        }
+        if (r == 0 && rule_sender_tracked(&s->match.rule))
+                r = name_owner_track(bus, s->match.rule.sender);
         if (r != 0) {
                 slot_unref(s);
                 return error_from_proto(r);
+        }
+        body = match_body(s->match.rule_json);
+        r = body ? bus_call_driver(bus, "AddMatch", body, NULL, NULL) : -ENOMEM;
+        if (r < 0) {
+                if (rule_sender_tracked(&s->match.rule))
+                        name_owner_untrack(bus, s->match.rule.sender);
+                slot_unref(s);
+                return r;
         }
 
         slot_link(s, bus);
@@ -406,7 +594,7 @@ static void dispatch_call(ipcbus_bus *bus, ipcbus_message *m)
         const struct msg_header *h = &m->msg->h;
         bool path_known = false, interface_known = false;
 
-        if (streq(h->interface, BUS_PEER_INTERFACE)) {
+        if (streq(h->interface, IPCBUS_PEER_INTERFACE)) {
                 if (streq(h->member, "Ping"))
                         (void) ipcbus_reply(m, "{}");
                 else
@@ -454,6 +642,7 @@ static void dispatch_call(ipcbus_bus *bus, ipcbus_message *m)
  */
 void slot_dispatch(ipcbus_bus *bus, ipcbus_message *m)
 {
+        name_owner_update(bus, m->msg);
         if (dispatch_list(bus, SLOT_FILTER, m))
                 return;
         if (bus->monitor || bus->closed)

@@ -2,9 +2,9 @@
 /*
  * The libipcbus API against a real ipcbusd: opening, sync and async calls
  * (ipcbus_process / ipcbus_wait, and a libevent event_base), local timeouts,
- * slots, matches, filters, exported objects and their errors, deferred
- * replies, the error helpers, messages arriving during a sync call, and
- * losing the connection.
+ * slots, matches (also by well-known sender, as names change hands),
+ * filters, exported objects and their errors, deferred replies, the error
+ * helpers, messages arriving during a sync call, and losing the connection.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -591,6 +591,165 @@ START_TEST(test_messages_during_sync_call_not_lost)
 }
 END_TEST
 
+/* ---- well-known senders ------------------------------------------------------------------------------ */
+
+#define NAME_A "org.example.A"
+#define NAME_B "org.example.B"
+#define RULE_A "sender=" NAME_A ",interface=" TESTBUS_SERVICE_INTERFACE ",member=M"
+#define RULE_B "sender=" NAME_B ",interface=" TESTBUS_SERVICE_INTERFACE ",member=M"
+#define RULE_DONE "interface=" TESTBUS_SERVICE_INTERFACE ",member=Done"
+
+/* The i-th message of g is the signal M {"from": from}, sent by `sender`. */
+static void got_assert_from(struct got *g, size_t i, const char *from, const char *sender)
+{
+        ck_assert_uint_gt(g->n, i);
+        ck_assert_str_eq(ipcbus_message_get_member(g->msgs[i]), "M");
+        ck_assert_str_eq(ipcbus_message_get_arg(g->msgs[i], "from"), from);
+        ck_assert_str_eq(ipcbus_message_get_sender(g->msgs[i]), sender);
+}
+
+/* A forked service emits M {"from": from}, then the sentinel Done. */
+static void service_emit(struct testbus_child *c, const char *from)
+{
+        testbus_child_send(c, "emit M {\"from\":\"%s\"}", from);
+        testbus_child_expect(c, "emitted");
+        testbus_child_send(c, "emit Done");
+        testbus_child_expect(c, "emitted");
+}
+
+/* A connection of this process does the same. */
+static void bus_emit(ipcbus_bus *bus, const char *from)
+{
+        char body[64];
+
+        snprintf(body, sizeof(body), "{\"from\":\"%s\"}", from);
+        ck_assert_int_ge(ipcbus_emit_signal(bus, NULL, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "M", body), 0);
+        ck_assert_int_ge(ipcbus_emit_signal(bus, NULL, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Done", NULL),
+                         0);
+        ck_assert_int_ge(ipcbus_flush(bus), 0);
+}
+
+/*
+ * Two rules that differ only in their well-known sender, owned by two
+ * services: the broker delivers each signal once (both rules are the
+ * connection's), and only the slot of the sender's own name runs.
+ */
+START_TEST(test_match_sender_well_known)
+{
+        struct testbus *tb = testbus_current();
+        struct testbus_child a, b;
+        struct got got_a = {0}, got_b = {0}, done = {0};
+        ipcbus_slot *slot_a = NULL, *slot_b = NULL, *slot_done = NULL;
+        ipcbus_bus *bus, *buses[] = {NULL, NULL};
+
+        testbus_service_start(tb, &a, NAME_A);
+        testbus_service_start(tb, &b, NAME_B);
+        bus = testbus_connect(tb);
+        buses[0] = bus;
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done), 0);
+
+        service_emit(&a, "a");
+        service_emit(&b, "b");
+        service_emit(&a, "a2");
+        got_wait(buses, &done, 3);
+        ck_assert_uint_eq(got_a.n, 2);
+        got_assert_from(&got_a, 0, "a", a.unique);
+        got_assert_from(&got_a, 1, "a2", a.unique);
+        ck_assert_uint_eq(got_b.n, 1);
+        got_assert_from(&got_b, 0, "b", b.unique);
+
+        got_deinit(&got_a);
+        got_deinit(&got_b);
+        got_deinit(&done);
+        ipcbus_slot_unref(slot_a);
+        ipcbus_slot_unref(slot_b);
+        ipcbus_slot_unref(slot_done);
+        testbus_child_finish(&a);
+        testbus_child_finish(&b);
+        ipcbus_unref(bus);
+}
+END_TEST
+
+/*
+ * The names change hands: the slots follow their new owners, whether the
+ * names were owned when subscribing or not, as long as any slot uses them;
+ * once none does, the library stops following them.
+ */
+START_TEST(test_match_sender_owner_moves)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = testbus_connect(tb), *one = testbus_connect(tb), *two = testbus_connect(tb);
+        ipcbus_bus *buses[] = {bus, NULL};
+        const char *u1 = ipcbus_get_unique_name(one), *u2 = ipcbus_get_unique_name(two);
+        struct got got_a = {0}, got_a2 = {0}, got_b = {0}, done = {0};
+        ipcbus_slot *slot_a = NULL, *slot_a2 = NULL, *slot_b = NULL, *slot_done = NULL;
+        struct testbus_rec rec;
+
+        /* nobody owns the names yet */
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done), 0);
+        ck_assert_int_eq(testbus_request_name(one, NAME_A, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
+        ck_assert_int_eq(testbus_request_name(two, NAME_B, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
+        bus_emit(one, "one");
+        bus_emit(two, "two");
+        got_wait(buses, &done, 2);
+        ck_assert_uint_eq(got_a.n, 1);
+        got_assert_from(&got_a, 0, "one", u1);
+        ck_assert_uint_eq(got_b.n, 1);
+        got_assert_from(&got_b, 0, "two", u2);
+
+        /* swap: A goes to two, B to one; the old owners' signals no longer run the old slots */
+        ck_assert_int_eq(testbus_release_name(one, NAME_A), IPCBUS_RELEASE_NAME_RELEASED);
+        ck_assert_int_eq(testbus_release_name(two, NAME_B), IPCBUS_RELEASE_NAME_RELEASED);
+        ck_assert_int_eq(testbus_request_name(two, NAME_A, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
+        ck_assert_int_eq(testbus_request_name(one, NAME_B, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
+        bus_emit(one, "one");
+        bus_emit(two, "two");
+        got_wait(buses, &done, 4);
+        ck_assert_uint_eq(got_a.n, 2);
+        got_assert_from(&got_a, 1, "two", u2);
+        ck_assert_uint_eq(got_b.n, 2);
+        got_assert_from(&got_b, 1, "one", u1);
+
+        /* a second slot on A shares the followed owner; dropping the first keeps it followed */
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a2, RULE_A, on_message, &got_a2), 0);
+        ck_assert_ptr_null(ipcbus_slot_unref(slot_a));
+        ck_assert_int_eq(testbus_release_name(two, NAME_A), IPCBUS_RELEASE_NAME_RELEASED);
+        ck_assert_int_eq(testbus_request_name(one, NAME_A, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
+        bus_emit(two, "two");
+        bus_emit(one, "one");
+        got_wait(buses, &done, 6);
+        ck_assert_uint_eq(got_a.n, 2);
+        ck_assert_uint_eq(got_a2.n, 1);
+        got_assert_from(&got_a2, 0, "one", u1);
+        ck_assert_uint_eq(got_b.n, 3);
+        got_assert_from(&got_b, 2, "one", u1);
+
+        /* with no slot left on the names, their NameOwnerChanged no longer comes */
+        ck_assert_ptr_null(ipcbus_slot_unref(slot_a2));
+        ck_assert_ptr_null(ipcbus_slot_unref(slot_b));
+        testbus_sync(bus);
+        testbus_rec_init(&rec, bus, TESTBUS_REC_SIGNALS);
+        ck_assert_int_eq(testbus_release_name(one, NAME_A), IPCBUS_RELEASE_NAME_RELEASED);
+        ck_assert_int_eq(testbus_request_name(two, NAME_A, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
+        ck_assert_int_eq(testbus_release_name(one, NAME_B), IPCBUS_RELEASE_NAME_RELEASED);
+        testbus_rec_expect_quiet(&rec);
+
+        testbus_rec_deinit(&rec);
+        got_deinit(&got_a);
+        got_deinit(&got_a2);
+        got_deinit(&got_b);
+        got_deinit(&done);
+        ipcbus_slot_unref(slot_done);
+        ipcbus_unref(bus);
+        ipcbus_unref(one);
+        ipcbus_unref(two);
+}
+END_TEST
+
 /* ---- exported objects ---------------------------------------------------------------------------- */
 
 START_TEST(test_object_errors)
@@ -798,6 +957,8 @@ static Suite *client_suite(void)
         tcase_add_test(tc, test_match_libevent);
         tcase_add_test(tc, test_filters);
         tcase_add_test(tc, test_messages_during_sync_call_not_lost);
+        tcase_add_test(tc, test_match_sender_well_known);
+        tcase_add_test(tc, test_match_sender_owner_moves);
         tcase_add_test(tc, test_object_errors);
         tcase_add_test(tc, test_deferred_reply);
         suite_add_tcase(s, tc);
