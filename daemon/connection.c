@@ -285,14 +285,21 @@ static ssize_t connection_recv(struct connection *c, bool *ret_short)
  * announces n of them: they must be the oldest pending batch, received by the
  * read that brought the frame's first byte. Returns 0 or PROTO_E_FDS_MISMATCH.
  */
-static int connection_take_fds(struct connection *c, uint64_t start, unsigned n, int *fds)
+static int connection_take_fds(struct connection *c, uint64_t start, uint64_t size, unsigned n, int *fds)
 {
         struct connection_fd_batch *b = c->n_rx_fds > 0 ? &c->rx_fds[0] : NULL;
 
         if (b && b->end <= start)
                 return PROTO_E_FDS_MISMATCH; /* a batch no frame claimed */
-        if (n == 0)
+        if (n == 0) {
+                /* A batch that ends inside this frame can be claimed by no
+                 * later frame. (One that merely starts before this frame's
+                 * first byte may carry the next frame's fds: a read can join
+                 * plain bytes with the chunk that brought descriptors.) */
+                if (b && b->end <= start + size)
+                        return PROTO_E_FDS_MISMATCH;
                 return 0;
+        }
         if (!b || start < b->start || b->n != n)
                 return PROTO_E_FDS_MISMATCH;
 
@@ -325,7 +332,7 @@ static int connection_dispatch(struct connection *c, unsigned *budget)
                 if (r <= 0)
                         break;
 
-                r = connection_take_fds(c, start, f.prefix.n_fds, fds);
+                r = connection_take_fds(c, start, f.size, f.prefix.n_fds, fds);
                 if (r)
                         return r;
 

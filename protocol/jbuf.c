@@ -43,6 +43,7 @@ static bool jbuf_reserve(struct jbuf *b, size_t n)
                 b->failed = true;
                 return false;
         }
+        p[b->len] = '\0';
         b->data = p;
         b->cap = cap;
         return true;

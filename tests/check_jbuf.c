@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for protocol/jbuf: the growable text buffer the codec writes
+ * JSON with. Appending of every kind, growth, reset and steal, the sticky
+ * failure, and jbuf_put_string's escaping, each output checked to be the
+ * JSON string jscan_validate accepts and decoding back to the input.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check-run.h"
+#include "protocol/jbuf.h"
+#include "protocol/jscan.h"
+
+static struct jbuf b;
+
+static void setup(void)
+{
+        jbuf_init(&b);
+}
+
+static void teardown(void)
+{
+        jbuf_deinit(&b);
+}
+
+/* The buffer holds exactly `text` (NUL-terminated, len right). */
+static void expect_text(const char *text)
+{
+        ck_assert(!b.failed);
+        ck_assert_uint_eq(b.len, strlen(text));
+        ck_assert_ptr_nonnull(b.data);
+        ck_assert_str_eq(b.data, text);
+}
+
+/* put_string(s) must give exactly `expected`, a valid JSON string that decodes back to s. */
+static void expect_string(const char *s, const char *expected)
+{
+        enum jscan_kind kind = JSCAN_NONE;
+        char *decoded;
+        size_t n;
+        int r;
+
+        jbuf_reset(&b);
+        jbuf_put_string(&b, s);
+        expect_text(expected);
+
+        r = jscan_validate(b.data, b.len, 64, &kind);
+        ck_assert_msg(r == 0, "jscan_validate rejected %s (%d)", b.data, r);
+        ck_assert_int_eq(kind, JSCAN_STRING);
+
+        decoded = malloc(b.len);
+        ck_assert_ptr_nonnull(decoded);
+        n = jscan_string_decode(b.data + 1, b.len - 2, decoded);
+        ck_assert_uint_eq(n, strlen(s));
+        ck_assert_str_eq(decoded, s);
+        free(decoded);
+}
+
+START_TEST(test_empty)
+{
+        char *s;
+        size_t len = 99;
+
+        ck_assert_uint_eq(b.len, 0);
+        ck_assert(!b.failed);
+        /* stealing a buffer nothing was written to gives an empty text (not
+         * NULL, which means failure) */
+        s = jbuf_steal(&b, &len);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_uint_eq(len, 0);
+        ck_assert_str_eq(s, "");
+        free(s);
+
+        /* after a write and a reset, it is "" */
+        jbuf_puts(&b, "x");
+        jbuf_reset(&b);
+        s = jbuf_steal(&b, &len);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_str_eq(s, "");
+        ck_assert_uint_eq(len, 0);
+        free(s);
+}
+END_TEST
+
+START_TEST(test_append)
+{
+        jbuf_puts(&b, "{\"a\":");
+        jbuf_putc(&b, '1');
+        jbuf_put(&b, ",\"b\":2xyz", 6);
+        jbuf_printf(&b, ",\"%s\":%d%c", "c", -3, '}');
+        expect_text("{\"a\":1,\"b\":2,\"c\":-3}");
+        jbuf_puts(&b, "");
+        jbuf_put(&b, "ignored", 0);
+        jbuf_printf(&b, "%s", "");
+        expect_text("{\"a\":1,\"b\":2,\"c\":-3}");
+}
+END_TEST
+
+/* Bytes are bytes: a NUL inside counts toward len, and the text stays terminated after it. */
+START_TEST(test_put_binary)
+{
+        jbuf_put(&b, "a\0b", 3);
+        ck_assert_uint_eq(b.len, 3);
+        ck_assert(memcmp(b.data, "a\0b", 4) == 0);
+}
+END_TEST
+
+/* Growth far past the first allocation keeps every byte, in order. */
+START_TEST(test_growth)
+{
+        char *big = malloc(100001);
+
+        ck_assert_ptr_nonnull(big);
+        for (int i = 0; i < 100000; i++) {
+                char c = (char) ('a' + i % 26);
+
+                big[i] = c;
+                jbuf_putc(&b, c);
+        }
+        big[100000] = '\0';
+        expect_text(big);
+        ck_assert_uint_ge(b.cap, b.len + 1);
+
+        /* a printf longer than the space left */
+        jbuf_reset(&b);
+        jbuf_puts(&b, "x");
+        jbuf_printf(&b, "%s|%s", big, big);
+        ck_assert_uint_eq(b.len, 1 + 100000 + 1 + 100000);
+        ck_assert(b.data[0] == 'x' && b.data[100001] == '|');
+        ck_assert(memcmp(b.data + 1, big, 100000) == 0);
+        ck_assert(memcmp(b.data + 100002, big, 100000) == 0);
+        ck_assert(b.data[b.len] == '\0');
+        free(big);
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+        char *data;
+
+        jbuf_puts(&b, "some text that is long enough to allocate");
+        data = b.data;
+        jbuf_reset(&b);
+        expect_text("");
+        /* the allocation is kept */
+        ck_assert_ptr_eq(b.data, data);
+        jbuf_puts(&b, "again");
+        expect_text("again");
+}
+END_TEST
+
+START_TEST(test_steal)
+{
+        size_t len = 0;
+        char *s;
+
+        jbuf_printf(&b, "{\"n\":%u}", 42u);
+        s = jbuf_steal(&b, &len);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_str_eq(s, "{\"n\":42}");
+        ck_assert_uint_eq(len, 8);
+        /* the buffer gave it away: it is empty and can be used again */
+        ck_assert_ptr_null(b.data);
+        ck_assert_uint_eq(b.len, 0);
+        jbuf_puts(&b, "next");
+        expect_text("next");
+        ck_assert_ptr_ne(b.data, s);
+        ck_assert_str_eq(s, "{\"n\":42}");
+        free(s);
+
+        /* ret_len may be NULL */
+        s = jbuf_steal(&b, NULL);
+        ck_assert_str_eq(s, "next");
+        free(s);
+}
+END_TEST
+
+/* After a failed allocation nothing more is written and steal returns NULL. */
+START_TEST(test_failure_sticky)
+{
+        size_t len = 77;
+
+        jbuf_puts(&b, "before");
+        b.failed = true;
+        jbuf_puts(&b, "after");
+        jbuf_putc(&b, 'x');
+        jbuf_printf(&b, "%d", 1);
+        jbuf_put_string(&b, "s");
+        ck_assert_uint_eq(b.len, strlen("before"));
+        ck_assert_ptr_null(jbuf_steal(&b, &len));
+        ck_assert_uint_eq(len, 77);
+        /* steal released the buffer: deinit after it is harmless */
+        ck_assert_ptr_null(b.data);
+}
+END_TEST
+
+/* ---- put_string ------------------------------------------------------------ */
+
+START_TEST(test_string_plain)
+{
+        expect_string("", "\"\"");
+        expect_string("hello", "\"hello\"");
+        expect_string("org.example.Name", "\"org.example.Name\"");
+        expect_string("/a/b", "\"/a/b\""); /* '/' needs no escape */
+}
+END_TEST
+
+START_TEST(test_string_quote_backslash)
+{
+        expect_string("\"", "\"\\\"\"");
+        expect_string("\\", "\"\\\\\"");
+        expect_string("a\"b\\c", "\"a\\\"b\\\\c\"");
+        expect_string("\\\"\\\"", "\"\\\\\\\"\\\\\\\"\"");
+        expect_string("C:\\path\\", "\"C:\\\\path\\\\\"");
+}
+END_TEST
+
+START_TEST(test_string_control)
+{
+        expect_string("\n\t\r\b\f", "\"\\n\\t\\r\\b\\f\"");
+        expect_string("\x01", "\"\\u0001\"");
+        expect_string("a\037b", "\"a\\u001fb\"");
+        expect_string("\x0b\x0e\x10\x1b", "\"\\u000b\\u000e\\u0010\\u001b\"");
+        /* DEL is not a control character for JSON */
+        expect_string("\x7f", "\"\x7f\"");
+}
+END_TEST
+
+/* Every control character, each in its escaped form, and the whole run valid. */
+START_TEST(test_string_all_controls)
+{
+        char in[32];
+
+        for (int c = 1; c < 32; c++) {
+                char s[2] = {(char) c, '\0'};
+
+                jbuf_reset(&b);
+                jbuf_put_string(&b, s);
+                ck_assert_msg(b.len == 4 || b.len == 8, "char %d gave %s", c, b.data);
+                ck_assert_msg(b.data[1] == '\\', "char %d not escaped: %s", c, b.data);
+                for (size_t i = 0; i < b.len; i++)
+                        ck_assert_msg((unsigned char) b.data[i] >= 0x20, "raw control byte in output for char %d", c);
+                in[c - 1] = (char) c;
+        }
+        in[31] = '\0';
+        expect_string(in, "\"\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r"
+                          "\\u000e\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017"
+                          "\\u0018\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f\"");
+}
+END_TEST
+
+START_TEST(test_string_utf8)
+{
+        /* é, €, U+1D11E (4 bytes): passed through byte for byte */
+        expect_string("h\xc3\xa9llo \xe2\x82\xac \xf0\x9d\x84\x9e", "\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9d\x84\x9e\"");
+        expect_string("\xe6\x97\xa5\xe6\x9c\xac\"\n", "\"\xe6\x97\xa5\xe6\x9c\xac\\\"\\n\"");
+}
+END_TEST
+
+/* A string appended after other text, then the whole as one JSON object. */
+START_TEST(test_string_in_object)
+{
+        enum jscan_kind kind;
+
+        jbuf_putc(&b, '{');
+        jbuf_put_string(&b, "key \"1\"");
+        jbuf_putc(&b, ':');
+        jbuf_put_string(&b, "line\nbreak\\ and \x02");
+        jbuf_putc(&b, '}');
+        expect_text("{\"key \\\"1\\\"\":\"line\\nbreak\\\\ and \\u0002\"}");
+        ck_assert_int_eq(jscan_validate(b.data, b.len, 64, &kind), 0);
+        ck_assert_int_eq(kind, JSCAN_OBJECT);
+}
+END_TEST
+
+static Suite *jbuf_suite(void)
+{
+        Suite *s = suite_create("jbuf");
+        TCase *tc;
+
+        tc = tcase_create("buffer");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_empty);
+        tcase_add_test(tc, test_append);
+        tcase_add_test(tc, test_put_binary);
+        tcase_add_test(tc, test_growth);
+        tcase_add_test(tc, test_reset);
+        tcase_add_test(tc, test_steal);
+        tcase_add_test(tc, test_failure_sticky);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("put_string");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_string_plain);
+        tcase_add_test(tc, test_string_quote_backslash);
+        tcase_add_test(tc, test_string_control);
+        tcase_add_test(tc, test_string_all_controls);
+        tcase_add_test(tc, test_string_utf8);
+        tcase_add_test(tc, test_string_in_object);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return check_run(jbuf_suite());
+}
