@@ -618,7 +618,8 @@ void bus_shutdown(struct bus *bus)
         bus->shutting_down = true;
         /* Closing only: each peer leaves the bus from its `closed` callback,
          * and draining connections take no new messages meanwhile. */
-        list_for_each_entry(p, &bus->peers, link) connection_close_after_flush(&p->conn, "the bus is shutting down");
+        list_for_each_entry(p, &bus->peers, link)
+                connection_close_after_flush(&p->conn, "the bus is shutting down");
         if (bus->n_peers == 0)
                 event_base_loopexit(bus->base, NULL);
 }

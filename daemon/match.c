@@ -111,7 +111,8 @@ void match_index_deinit(struct match_index *idx)
         struct map_node *node, *next;
         struct match_entry *e, *tmp;
 
-        list_for_each_entry_safe(e, tmp, &idx->wildcard, bucket_link) match_entry_free(idx, e);
+        list_for_each_entry_safe(e, tmp, &idx->wildcard, bucket_link)
+                match_entry_free(idx, e);
 
         for (node = map_first(&idx->buckets); node; node = next) {
                 struct match_bucket *b = container_of(node, struct match_bucket, node);
@@ -135,7 +136,9 @@ static struct match_entry *match_owner_find(struct match_owner *owner, const str
 {
         struct match_entry *e;
 
-        list_for_each_entry(e, &owner->rules, owner_link) if (match_rule_equal(&e->rule, rule)) return e;
+        list_for_each_entry(e, &owner->rules, owner_link)
+                if (match_rule_equal(&e->rule, rule))
+                        return e;
         return NULL;
 }
 
@@ -195,7 +198,8 @@ void match_index_remove_owner(struct match_index *idx, struct match_owner *owner
 {
         struct match_entry *e, *tmp;
 
-        list_for_each_entry_safe(e, tmp, &owner->rules, owner_link) match_entry_free(idx, e);
+        list_for_each_entry_safe(e, tmp, &owner->rules, owner_link)
+                match_entry_free(idx, e);
 }
 
 static void match_route_list(struct match_index *idx, struct list *entries, struct msg *m, match_owner_fn owns,
@@ -203,8 +207,7 @@ static void match_route_list(struct match_index *idx, struct list *entries, stru
 {
         struct match_entry *e;
 
-        list_for_each_entry(e, entries, bucket_link)
-        {
+        list_for_each_entry(e, entries, bucket_link) {
                 struct match_owner *owner = e->owner;
 
                 if (owner->generation == idx->generation)

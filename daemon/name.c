@@ -58,7 +58,8 @@ void name_registry_deinit(struct name_registry *reg)
                 struct name_request *req, *tmp;
 
                 next = map_next(&reg->names, node);
-                list_for_each_entry_safe(req, tmp, &e->queue, entry_link) name_request_free(req);
+                list_for_each_entry_safe(req, tmp, &e->queue, entry_link)
+                        name_request_free(req);
                 map_remove(&reg->names, node);
                 free(e);
         }
@@ -86,7 +87,9 @@ static struct name_request *name_entry_find_request(struct name_entry *e, struct
 {
         struct name_request *req;
 
-        list_for_each_entry(req, &e->queue, entry_link) if (req->owner == owner) return req;
+        list_for_each_entry(req, &e->queue, entry_link)
+                if (req->owner == owner)
+                        return req;
         return NULL;
 }
 
@@ -299,6 +302,7 @@ int name_registry_foreach_queued(const struct name_registry *reg, const char *na
 
         if (!e)
                 return -ENOENT;
-        list_for_each_entry(req, &e->queue, entry_link) fn(req->owner, req->flags, userdata);
+        list_for_each_entry(req, &e->queue, entry_link)
+                fn(req->owner, req->flags, userdata);
         return 0;
 }

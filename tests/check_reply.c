@@ -248,13 +248,13 @@ START_TEST(test_owner_lists)
         ck_assert_uint_eq(list_length(&c.as_caller), 1);
         ck_assert_uint_eq(list_length(&c.as_callee), 3);
 
-        list_for_each_entry(slot, &b.as_caller, caller_link)
-        {
+        list_for_each_entry(slot, &b.as_caller, caller_link) {
                 ck_assert_ptr_eq(slot->caller, &b);
                 serials |= 1u << slot->serial;
         }
         ck_assert_uint_eq(serials, (1u << 1) | (1u << 2));
-        list_for_each_entry(slot, &c.as_callee, callee_link) ck_assert_ptr_eq(slot->callee, &c);
+        list_for_each_entry(slot, &c.as_callee, callee_link)
+                ck_assert_ptr_eq(slot->callee, &c);
 }
 END_TEST
 
