@@ -22,19 +22,6 @@
 #include "protocol/proto-error.h"
 #include "util.h"
 
-void bus_limits_init(struct bus_limits *limits)
-{
-        *limits = (struct bus_limits){
-                .max_connections = 4096,
-                .max_body = IPCBUS_BODY_MAX,
-                .max_queue = 128u * 1024u * 1024u,
-                .max_names = 1024,
-                .max_matches = 4096,
-                .max_pending = 16384,
-                .reply_timeout_ms = 25000,
-        };
-}
-
 static void bus_on_name_change(struct name_registry *reg, const char *name, struct name_owner *old_owner,
                                struct name_owner *new_owner, void *userdata);
 static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata);
@@ -67,7 +54,7 @@ static void bus_make_id(char id[33])
                 snprintf(id + 2 * i, 3, "%02x", bytes[i]);
 }
 
-int bus_init(struct bus *bus, struct event_base *base, const struct bus_limits *limits)
+int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *config)
 {
         *bus = (struct bus){
                 .base = base,
@@ -76,14 +63,9 @@ int bus_init(struct bus *bus, struct event_base *base, const struct bus_limits *
                 .gid = getgid(),
                 .pid = getpid(),
         };
-        if (limits)
-                bus->limits = *limits;
-        else
-                bus_limits_init(&bus->limits);
-        if (bus->limits.max_body == 0 || bus->limits.max_body > IPCBUS_BODY_MAX)
-                bus->limits.max_body = IPCBUS_BODY_MAX;
-        if (bus->limits.reply_timeout_ms == 0)
-                bus->limits.reply_timeout_ms = 25000;
+        bus_config_init(&bus->default_config);
+        bus->config = config ? config : &bus->default_config;
+        bus->limits = bus->config->limits;
 
         bus->tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX + 1);
         if (!bus->tok)
@@ -118,6 +100,7 @@ void bus_deinit(struct bus *bus)
         if (bus->tok)
                 json_tokener_free(bus->tok);
         bus->tok = NULL;
+        bus_config_deinit(&bus->default_config);
 }
 
 const char *bus_describe(const struct peer *peer, char *buf, size_t size)

@@ -11,34 +11,24 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "list.h"
 #include "map.h"
 #include "match.h"
 #include "name.h"
 #include "reply.h"
+#include "user.h"
 
 struct event_base;
 struct json_tokener;
 struct msg;
 struct peer;
 
-/* What one connection may make the broker hold. 0 means unlimited. */
-struct bus_limits {
-        unsigned max_connections;
-        uint32_t max_body;         /* incoming body bytes, at most IPCBUS_BODY_MAX */
-        size_t max_queue;          /* outgoing bytes queued towards one connection */
-        unsigned max_names;        /* name requests (owned or queued) per connection */
-        unsigned max_matches;      /* match rule instances per connection */
-        unsigned max_pending;      /* calls one connection awaits answers to */
-        uint32_t reply_timeout_ms; /* a pending call's deadline when it sets none */
-};
-
-/* The defaults. */
-void bus_limits_init(struct bus_limits *limits);
-
 struct bus {
         struct event_base *base;
-        struct bus_limits limits;
+        const struct bus_config *config;  /* limits, policy: the caller's, outliving the bus */
+        struct bus_config default_config; /* when the caller gives none */
+        struct bus_limits limits;         /* config->limits */
         struct name_registry names;
         struct match_index matches;  /* subscribers' rules: broadcast signals */
         struct match_index monitors; /* monitors' rules: every message */
@@ -57,8 +47,8 @@ struct bus {
         bool shutting_down;
 };
 
-/* Returns 0 or a negative errno. */
-int bus_init(struct bus *bus, struct event_base *base, const struct bus_limits *limits);
+/* config (NULL: bus_config_init's defaults) must outlive the bus. Returns 0 or a negative errno. */
+int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *config);
 /* Drop every peer and all state. */
 void bus_deinit(struct bus *bus);
 
