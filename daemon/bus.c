@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -66,12 +67,23 @@ int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *
         bus_config_init(&bus->default_config);
         bus->config = config ? config : &bus->default_config;
         bus->limits = bus->config->limits;
+        bus->conn_limits = (struct connection_limits){
+                .max_header = bus->limits.max_header,
+                .max_body = bus->limits.max_body,
+                .max_frame = bus->limits.max_frame,
+                .max_fds = bus->limits.max_fds,
+                .max_queue = bus->limits.max_queue,
+                .max_queue_total = bus->limits.max_queue_per_uid,
+                .backpressure = bus->limits.backpressure,
+                .stall_ms = bus->limits.stall_timeout_ms,
+        };
 
         bus->tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX + 1);
         if (!bus->tok)
                 return -ENOMEM;
 
-        name_registry_init(&bus->names, bus->limits.max_names, bus_on_name_change, bus);
+        user_registry_init(&bus->users);
+        name_registry_init(&bus->names, bus->limits.max_names, bus->limits.max_names_per_uid, bus_on_name_change, bus);
         match_index_init(&bus->matches);
         match_index_init(&bus->monitors);
         reply_registry_init(&bus->replies, base, bus->limits.reply_timeout_ms, bus_on_reply_timeout, bus);
@@ -82,6 +94,7 @@ int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *
 }
 
 static void bus_remove_peer(struct bus *bus, struct peer *peer, const char *reason);
+static void bus_free_peer(struct bus *bus, struct peer *peer);
 
 void bus_deinit(struct bus *bus)
 {
@@ -89,14 +102,14 @@ void bus_deinit(struct bus *bus)
 
         while ((p = list_first_entry(&bus->peers, struct peer, link))) {
                 bus_remove_peer(bus, p, "the bus is shutting down");
-                bus->n_peers--;
-                peer_free(p);
+                bus_free_peer(bus, p);
         }
         reply_registry_deinit(&bus->replies);
         match_index_deinit(&bus->monitors);
         match_index_deinit(&bus->matches);
         name_registry_deinit(&bus->names);
         map_deinit(&bus->peers_by_name);
+        user_registry_deinit(&bus->users);
         if (bus->tok)
                 json_tokener_free(bus->tok);
         bus->tok = NULL;
@@ -110,6 +123,36 @@ const char *bus_describe(const struct peer *peer, char *buf, size_t size)
 }
 
 #define PEER_DESC(p) bus_describe((p), (char[96]){0}, 96)
+
+struct policy_subject bus_subject(const struct peer *peer)
+{
+        return (struct policy_subject){
+                .uid = peer_uid(peer),
+                .gid = peer_gid(peer),
+                .groups = peer->conn.groups,
+                .n_groups = peer->conn.n_groups,
+        };
+}
+
+void bus_log_denied(struct bus *bus, const struct peer *peer, enum policy_action action, const struct policy_verdict *v,
+                    const char *what)
+{
+        char rule[32];
+
+        log_warning("access denied: action=%s peer=%s uid=%u gid=%u pid=%d%s%s rule=%s",
+                    policy_action_to_string(action), peer->unique_name, (unsigned) peer_uid(peer),
+                    (unsigned) peer_gid(peer), (int) peer_pid(peer), what ? " " : "", what ? what : "",
+                    policy_rule_describe(v->rule, rule, sizeof(rule)));
+}
+
+/* "destination=... path=... interface=... member=... type=..." of a message, for denial logs. */
+static const char *bus_describe_message(const struct msg *m, char *buf, size_t size)
+{
+        snprintf(buf, size, "destination=%s path=%s interface=%s member=%s type=%s",
+                 m->h.destination ? m->h.destination : "(broadcast)", m->h.path ? m->h.path : "-",
+                 m->h.interface ? m->h.interface : "-", m->h.member ? m->h.member : "-", msg_type_to_string(m->h.type));
+        return buf;
+}
 
 uint32_t bus_next_serial(struct bus *bus)
 {
@@ -150,18 +193,78 @@ static bool bus_owns(const char *well_known, const char *unique, void *userdata)
         return owner && strcmp(container_of(owner, struct peer, names)->unique_name, unique) == 0;
 }
 
+/* ---- policy ------------------------------------------------------------ */
+
+/* policy_peer.owns: does the peer (userdata) own the well-known name? */
+static bool bus_peer_owns(const char *name, void *userdata)
+{
+        struct peer *peer = userdata;
+
+        return name_registry_lookup(&peer->bus->names, name) == &peer->names;
+}
+
+static bool bus_name_has_prefix(const char *name, const void *prefix)
+{
+        return policy_name_has_prefix(name, prefix);
+}
+
+/* policy_peer.owns_prefix: does the peer own the name `prefix` or one below it? */
+static bool bus_peer_owns_prefix(const char *prefix, void *userdata)
+{
+        struct peer *peer = userdata;
+
+        return name_owner_owns_any(&peer->names, bus_name_has_prefix, prefix);
+}
+
+static struct policy_peer bus_policy_peer(struct peer *peer)
+{
+        return (struct policy_peer){peer->unique_name, bus_peer_owns, peer, bus_peer_owns_prefix};
+}
+
+/*
+ * May `sender` send m to `to` (NULL: a broadcast), and may `to` receive it?
+ * Calls to the driver, and the driver's own messages, are not subject to
+ * policy (the caller does not ask then). A denial of a unicast message is
+ * logged; a broadcast a subscriber may not receive just passes it by.
+ */
+static struct policy_verdict bus_check_transfer(struct bus *bus, struct peer *sender, struct peer *to,
+                                                const struct msg *m, enum policy_action *ret_action)
+{
+        const struct policy *policy = &bus->config->policy;
+        struct policy_subject who = bus_subject(sender);
+        struct policy_peer peer = to ? bus_policy_peer(to) : (struct policy_peer){0};
+        struct policy_verdict v;
+
+        *ret_action = POLICY_SEND;
+        v = policy_check_send(policy, &who, &m->h, to ? &peer : NULL);
+        if (!v.allowed || !to)
+                return v;
+
+        who = bus_subject(to);
+        peer = bus_policy_peer(sender);
+        *ret_action = POLICY_RECEIVE;
+        return policy_check_receive(policy, &who, &m->h, &peer);
+}
+
 /* ---- delivering -------------------------------------------------------- */
 
-/* Give m to peer, if it takes messages at all. Monitors take only copies
- * (bus_monitor); a peer on its way out takes nothing. */
+/*
+ * Give m to peer, if it takes messages at all. Monitors take only copies
+ * (bus_monitor); a peer on its way out takes nothing. A receiver that the
+ * message leaves congested is noted: the peer that sent it will wait for
+ * it (bus_hold_back).
+ */
 static void bus_deliver(struct bus *bus, struct peer *peer, struct msg *m)
 {
-        if (peer->state == PEER_REGISTERED || peer->state == PEER_NEW)
-                peer_send(peer, m);
+        if (peer->state != PEER_REGISTERED && peer->state != PEER_NEW)
+                return;
+        if (peer_send(peer, m) == 0 && bus->sender && !bus->congested && connection_congested(&peer->conn))
+                bus->congested = peer;
 }
 
 struct bus_route {
         struct bus *bus;
+        struct peer *sender; /* NULL: the driver */
         struct msg *m;
 };
 
@@ -173,23 +276,45 @@ static bool bus_route_owns(const char *well_known, const char *unique, void *use
 static void bus_deliver_subscriber(struct match_owner *owner, void *userdata)
 {
         struct bus_route *route = userdata;
+        struct peer *peer = container_of(owner, struct peer, matches);
 
-        bus_deliver(route->bus, container_of(owner, struct peer, matches), route->m);
+        if (route->sender && route->bus->config->policy.n_by_action[POLICY_RECEIVE] > 0) {
+                struct policy_subject who = bus_subject(peer);
+                struct policy_peer from = bus_policy_peer(route->sender);
+
+                if (!policy_check_receive(&route->bus->config->policy, &who, &route->m->h, &from).allowed)
+                        return;
+        }
+        bus_deliver(route->bus, peer, route->m);
 }
 
+/*
+ * A monitor that has no room for a copy loses it, and is told how many it
+ * lost once its queue has drained (bus_on_drained): monitors never hold the
+ * bus back.
+ */
 static void bus_deliver_monitor(struct match_owner *owner, void *userdata)
 {
         struct bus_route *route = userdata;
         struct peer *peer = container_of(owner, struct peer, monitor);
 
-        if (peer->state == PEER_MONITOR)
-                peer_send(peer, route->m);
+        if (peer->state != PEER_MONITOR)
+                return;
+        if (peer_check_room(peer, route->m) < 0) {
+                if (peer->n_lost++ == 0) {
+                        log_warning("%s: monitor fell behind; dropping its copies until it catches up",
+                                    PEER_DESC(peer));
+                        connection_watch_drain(&peer->conn);
+                }
+                return;
+        }
+        peer_send(peer, route->m);
 }
 
 /* Every peer with a matching rule gets m, once; they all share this one message. */
-static void bus_broadcast(struct bus *bus, struct msg *m)
+static void bus_broadcast(struct bus *bus, struct peer *sender, struct msg *m)
 {
-        struct bus_route route = {bus, m};
+        struct bus_route route = {bus, sender, m};
 
         match_index_route(&bus->matches, m, bus_route_owns, bus_deliver_subscriber, &route);
 }
@@ -197,7 +322,7 @@ static void bus_broadcast(struct bus *bus, struct msg *m)
 /* Monitors get a copy of m (the same shared message) when one of their rules matches. */
 static void bus_monitor(struct bus *bus, struct msg *m)
 {
-        struct bus_route route = {bus, m};
+        struct bus_route route = {bus, NULL, m};
 
         if (bus->n_monitors > 0)
                 match_index_route(&bus->monitors, m, bus_route_owns, bus_deliver_monitor, &route);
@@ -205,11 +330,74 @@ static void bus_monitor(struct bus *bus, struct msg *m)
 
 void bus_send(struct bus *bus, struct peer *to, struct msg *m)
 {
+        /* The driver's notices to a monitor itself (MessagesLost) are no one else's business. */
+        if (to && to->state == PEER_MONITOR) {
+                peer_send(to, m);
+                return;
+        }
         bus_monitor(bus, m);
         if (to)
                 bus_deliver(bus, to, m);
         else
-                bus_broadcast(bus, m);
+                bus_broadcast(bus, NULL, m);
+}
+
+/* ---- backpressure ------------------------------------------------------ */
+
+/* Stop waiting; `resume` reading unless the peer is on its way out anyway. */
+static void bus_unwait(struct peer *peer, bool resume)
+{
+        if (!peer->waiting_on)
+                return;
+        list_unlink(&peer->wait_link);
+        peer->waiting_on = NULL;
+        if (resume)
+                connection_resume(&peer->conn);
+}
+
+static void bus_wake_waiters(struct peer *peer)
+{
+        struct peer *w;
+
+        while ((w = list_first_entry(&peer->waiters, struct peer, wait_link)))
+                bus_unwait(w, true);
+}
+
+/*
+ * After a peer's message was routed: if it left a receiver's queue (or the
+ * peer's own, with the driver's answers) congested, stop reading from the
+ * peer until that queue drains to half. Nothing is dropped and nothing
+ * grows without bound; a receiver that stops reading altogether is closed
+ * after stall_timeout_ms, which wakes its waiters too.
+ */
+static void bus_hold_back(struct bus *bus, struct peer *peer)
+{
+        struct peer *on = bus->congested;
+
+        bus->congested = NULL;
+        if (!on && connection_congested(&peer->conn))
+                on = peer;
+        if (!on || peer->state == PEER_GONE || on->state == PEER_GONE || !connection_is_open(&peer->conn))
+                return;
+
+        log_debug("%s waits for %s to read its queue of %zu bytes", peer->unique_name, on->unique_name,
+                  on->conn.tx_bytes);
+        peer->waiting_on = on;
+        list_link_tail(&on->waiters, &peer->wait_link);
+        connection_pause(&peer->conn);
+        connection_watch_drain(&on->conn);
+}
+
+static void bus_on_drained(struct connection *c, void *userdata)
+{
+        struct peer *peer = userdata;
+
+        bus_wake_waiters(peer);
+        if (peer->n_lost > 0 && peer->state == PEER_MONITOR) {
+                log_info("%s: monitor caught up after losing %" PRIu64 " messages", PEER_DESC(peer), peer->n_lost);
+                driver_emit_messages_lost(peer->bus, peer, peer->n_lost);
+                peer->n_lost = 0;
+        }
 }
 
 /* ---- peers coming and going -------------------------------------------- */
@@ -221,6 +409,7 @@ int bus_register(struct bus *bus, struct peer *peer)
         if (r < 0)
                 return r;
         peer->state = PEER_REGISTERED;
+        event_del(peer->hello_timer);
         log_info("%s said Hello", PEER_DESC(peer));
         return 0;
 }
@@ -254,7 +443,11 @@ static void bus_remove_peer(struct bus *bus, struct peer *peer, const char *reas
         if (was == PEER_GONE)
                 return;
         peer->state = PEER_GONE;
-        log_info("%s disconnected: %s", PEER_DESC(peer), reason);
+        log_printf(peer->conn.failed ? LOG_WARNING : LOG_INFO, "%s disconnected: %s", PEER_DESC(peer), reason);
+        if (peer->hello_timer)
+                event_del(peer->hello_timer);
+        bus_unwait(peer, false);
+        bus_wake_waiters(peer);
 
         if (was == PEER_REGISTERED)
                 map_remove(&bus->peers_by_name, &peer->name_node);
@@ -318,6 +511,19 @@ static void bus_on_name_change(struct name_registry *reg, const char *name, stru
                                        new_peer ? new_peer->unique_name : "");
 }
 
+/* Free a peer that is off the bus, and give back what its uid held for it. */
+static void bus_free_peer(struct bus *bus, struct peer *peer)
+{
+        struct user *user = peer->user;
+
+        bus->n_peers--;
+        if (user)
+                bus->n_admitted--;
+        peer_free(peer); /* its queue's bytes leave the user's total here */
+        if (user)
+                user_registry_release(&bus->users, user);
+}
+
 static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)
 {
         struct bus *bus = userdata;
@@ -335,13 +541,33 @@ static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)
  * sender learns so (even for a signal, which otherwise gets no answer) and
  * the receiver, merely slow, stays connected.
  */
-static void bus_refuse_full(struct bus *bus, struct peer *sender, struct peer *to, struct msg *m)
+static void bus_refuse_full(struct bus *bus, struct peer *sender, struct peer *to, struct msg *m, int error)
 {
-        log_info("%s: %s to %s refused: its outgoing queue is full", sender->unique_name, msg_type_to_string(m->h.type),
-                 to->unique_name);
+        uint64_t limit = error == -EDQUOT ? bus->limits.max_queue_per_uid : bus->limits.max_queue;
+
+        log_info("%s: %s to %s refused: over the %s limit", sender->unique_name, msg_type_to_string(m->h.type),
+                 to->unique_name, peer_queue_limit_name(error));
         driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
-                           "The outgoing queue of %s is full (limit %zu bytes); try again later", to->unique_name,
-                           bus->limits.max_queue);
+                           "The outgoing queue of %s is full (the %s limit of %" PRIu64 " bytes); try again later",
+                           to->unique_name, peer_queue_limit_name(error), limit);
+}
+
+/* Policy for a unicast message: denied, the sender hears so (unless it wants no reply). */
+static bool bus_may_transfer(struct bus *bus, struct peer *sender, struct peer *to, struct msg *m)
+{
+        enum policy_action action;
+        struct policy_verdict v = bus_check_transfer(bus, sender, to, m, &action);
+        char what[512];
+
+        if (v.allowed)
+                return true;
+        bus_log_denied(bus, action == POLICY_SEND ? sender : to, action, &v,
+                       bus_describe_message(m, what, sizeof(what)));
+        driver_reply_error(bus, sender, m, IPCBUS_ERROR_ACCESS_DENIED, "%s %s %s %s.%s to %s is denied by policy",
+                           action == POLICY_SEND ? "Sending" : "Receiving", msg_type_to_string(m->h.type),
+                           m->h.interface ? m->h.interface : "", m->h.member ? m->h.member : "",
+                           action == POLICY_SEND ? "sent" : "received", to->unique_name);
+        return false;
 }
 
 static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
@@ -364,16 +590,27 @@ static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_SERVICE_UNKNOWN, "The name %s has no owner", dest);
                 return;
         }
+        if (!bus_may_transfer(bus, sender, callee, m))
+                return;
 
-        if (!peer_has_room(callee, m)) {
-                bus_refuse_full(bus, sender, callee, m);
+        r = peer_check_room(callee, m);
+        if (r < 0) {
+                bus_refuse_full(bus, sender, callee, m, r);
                 return;
         }
         if (!m->h.no_reply) {
-                if (bus->limits.max_pending && sender->replies.n_calls >= bus->limits.max_pending) {
+                if (sender->replies.n_calls >= bus->limits.max_pending) {
                         driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
-                                           "%s already awaits answers to %u calls, its limit", sender->unique_name,
-                                           bus->limits.max_pending);
+                                           "%s already awaits answers to %u calls, the "
+                                           "max_pending_calls_per_connection limit",
+                                           sender->unique_name, bus->limits.max_pending);
+                        return;
+                }
+                if (sender->user && sender->user->n_pending >= bus->limits.max_pending_per_uid) {
+                        driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                           "uid %u already awaits answers to %u calls, the "
+                                           "max_pending_calls_per_uid limit",
+                                           (unsigned) peer_uid(sender), bus->limits.max_pending_per_uid);
                         return;
                 }
                 r = reply_slot_new(&bus->replies, &sender->replies, &callee->replies, m->h.serial, m->h.timeout_ms,
@@ -411,20 +648,38 @@ static void bus_route_reply(struct bus *bus, struct peer *sender, struct msg *m)
         }
 
         reply_slot_free(slot);
-        bus_deliver(bus, caller, m);
+        /* The caller asked for it: its queue holds back no callee. What one
+         * caller can be owed is bounded by max_pending_calls_per_connection,
+         * and a caller over its queue limit is closed (peer_send). */
+        if (caller->state == PEER_REGISTERED)
+                peer_send(caller, m);
 }
 
 static void bus_route_signal(struct bus *bus, struct peer *sender, struct msg *m)
 {
         struct peer *to;
+        int r;
 
         if (!m->h.destination) {
-                bus_broadcast(bus, m);
+                struct policy_subject who = bus_subject(sender);
+                struct policy_verdict v = policy_check_send(&bus->config->policy, &who, &m->h, NULL);
+                char what[512];
+
+                if (!v.allowed) {
+                        bus_log_denied(bus, sender, POLICY_SEND, &v, bus_describe_message(m, what, sizeof(what)));
+                        driver_reply_error(bus, sender, m, IPCBUS_ERROR_ACCESS_DENIED,
+                                           "Sending signal %s.%s is denied by policy", m->h.interface, m->h.member);
+                        return;
+                }
+                bus_broadcast(bus, sender, m);
                 return;
         }
         to = bus_find_peer(bus, m->h.destination);
-        if (to && !peer_has_room(to, m))
-                bus_refuse_full(bus, sender, to, m);
+        if (to && !bus_may_transfer(bus, sender, to, m))
+                return;
+        r = to ? peer_check_room(to, m) : 0;
+        if (r < 0)
+                bus_refuse_full(bus, sender, to, m, r);
         else if (to)
                 bus_deliver(bus, to, m);
         else
@@ -443,11 +698,26 @@ static bool bus_is_hello(const struct msg *m)
 /* Framing error, malformed JSON, or no readable serial: say what was wrong, then close. */
 static void bus_protocol_error(struct bus *bus, struct peer *peer, int code)
 {
+        const struct bus_limits *l = &bus->limits;
         char reason[160];
 
-        snprintf(reason, sizeof(reason), "protocol error: %s", proto_strerror(code));
+        /* A frame over a configured bound says which, as every limit error does. */
+        if (code == PROTO_E_HEADER_TOO_LARGE)
+                snprintf(reason, sizeof(reason), "protocol error: %s (max_header_bytes, %" PRIu32 ")",
+                         proto_strerror(code), l->max_header);
+        else if (code == PROTO_E_BODY_TOO_LARGE)
+                snprintf(reason, sizeof(reason), "protocol error: %s (max_body_bytes, %" PRIu32 ")",
+                         proto_strerror(code), l->max_body);
+        else if (code == PROTO_E_FRAME_TOO_LARGE)
+                snprintf(reason, sizeof(reason), "protocol error: %s (max_frame_bytes, %" PRIu32 ")",
+                         proto_strerror(code), l->max_frame);
+        else if (code == PROTO_E_TOO_MANY_FDS)
+                snprintf(reason, sizeof(reason), "protocol error: %s (max_fds_per_message, %u)", proto_strerror(code),
+                         l->max_fds);
+        else
+                snprintf(reason, sizeof(reason), "protocol error: %s", proto_strerror(code));
         log_warning("%s: %s; disconnecting", PEER_DESC(peer), reason);
-        driver_send_error(bus, peer, 0, IPCBUS_ERROR_PROTOCOL, "%s", proto_strerror(code));
+        driver_send_error(bus, peer, 0, IPCBUS_ERROR_PROTOCOL, "%s", reason + strlen("protocol error: "));
         bus_disconnect(bus, peer, reason);
 }
 
@@ -456,10 +726,8 @@ static void bus_protocol_error(struct bus *bus, struct peer *peer, int code)
  * codes close the connection, others get InvalidMessage when the serial was
  * readable. Before Hello only Hello is accepted.
  */
-static void bus_on_frame(struct connection *c, const struct frame_view *f, int *fds, void *userdata)
+static void bus_handle_frame(struct bus *bus, struct peer *peer, const struct frame_view *f, int *fds)
 {
-        struct peer *peer = userdata;
-        struct bus *bus = peer->bus;
         const struct msg_stamp stamp = {
                 .sender = peer->unique_name,
                 .uid = (uint32_t) peer_uid(peer),
@@ -538,6 +806,18 @@ static void bus_on_frame(struct connection *c, const struct frame_view *f, int *
         }
 }
 
+static void bus_on_frame(struct connection *c, const struct frame_view *f, int *fds, void *userdata)
+{
+        struct peer *peer = userdata;
+        struct bus *bus = peer->bus;
+
+        bus->sender = peer;
+        bus->congested = NULL;
+        bus_handle_frame(bus, peer, f, fds);
+        bus->sender = NULL;
+        bus_hold_back(bus, peer);
+}
+
 static void bus_on_broken(struct connection *c, int code, void *userdata)
 {
         struct peer *peer = userdata;
@@ -552,8 +832,7 @@ static void bus_on_closed(struct connection *c, const char *reason, void *userda
 
         bus_remove_peer(bus, peer, reason);
         log_debug("%s: connection closed: %s", PEER_DESC(peer), reason);
-        bus->n_peers--;
-        peer_free(peer);
+        bus_free_peer(bus, peer);
 
         if (bus->shutting_down && bus->n_peers == 0)
                 event_base_loopexit(bus->base, NULL);
@@ -563,7 +842,88 @@ static const struct connection_ops bus_peer_ops = {
         .frame = bus_on_frame,
         .broken = bus_on_broken,
         .closed = bus_on_closed,
+        .drained = bus_on_drained,
 };
+
+/* Turn a new connection away: it gets one error saying why, then the door. */
+static void bus_refuse(struct bus *bus, struct peer *peer, const char *error_name, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void bus_refuse(struct bus *bus, struct peer *peer, const char *error_name, const char *fmt, ...)
+{
+        char text[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        log_warning("refusing a connection of %s: %s", PEER_DESC(peer), text);
+        driver_send_error(bus, peer, 0, error_name, "%s", text);
+        bus_disconnect(bus, peer, text);
+}
+
+static void bus_on_hello_timeout(evutil_socket_t fd, short what, void *userdata)
+{
+        struct peer *peer = userdata;
+        struct bus *bus = peer->bus;
+
+        if (peer->state != PEER_NEW)
+                return;
+        log_warning("%s: no Hello within %" PRIu32 " ms (hello_timeout_ms); disconnecting", PEER_DESC(peer),
+                    bus->limits.hello_timeout_ms);
+        driver_send_error(bus, peer, 0, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                          "No Hello within %" PRIu32 " ms, the hello_timeout_ms limit", bus->limits.hello_timeout_ms);
+        bus_disconnect(bus, peer, "no Hello in time");
+}
+
+/*
+ * Let a new connection in, or refuse it: the connect policy, then the
+ * connection limits, total and per uid. An admitted peer's names, rules,
+ * pending calls and queued bytes count into its uid's account from now on,
+ * and it has hello_timeout_ms to say Hello.
+ */
+static void bus_admit(struct bus *bus, struct peer *peer)
+{
+        const struct bus_limits *l = &bus->limits;
+        struct policy_subject who = bus_subject(peer);
+        struct policy_verdict v = policy_check_connect(&bus->config->policy, &who);
+        uid_t uid = peer_uid(peer);
+        struct user *user;
+        const struct timeval tv = {
+                .tv_sec = l->hello_timeout_ms / 1000,
+                .tv_usec = (l->hello_timeout_ms % 1000) * 1000,
+        };
+
+        if (!v.allowed) {
+                bus_log_denied(bus, peer, POLICY_CONNECT, &v, NULL);
+                bus_refuse(bus, peer, IPCBUS_ERROR_ACCESS_DENIED, "uid %u may not connect to this bus", (unsigned) uid);
+                return;
+        }
+        if (bus->n_admitted >= l->max_connections) {
+                bus_refuse(bus, peer, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                           "The bus has %u connections, the max_connections limit", l->max_connections);
+                return;
+        }
+        user = user_registry_find(&bus->users, uid);
+        if (user && user->n_connections >= l->max_connections_per_uid) {
+                bus_refuse(bus, peer, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                           "uid %u has %u connections, the max_connections_per_uid limit", (unsigned) uid,
+                           l->max_connections_per_uid);
+                return;
+        }
+        peer->hello_timer = evtimer_new(bus->base, bus_on_hello_timeout, peer);
+        if (!peer->hello_timer || evtimer_add(peer->hello_timer, &tv) < 0 ||
+            user_registry_acquire(&bus->users, uid, &user) < 0) {
+                bus_refuse(bus, peer, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
+                return;
+        }
+        peer->user = user;
+        bus->n_admitted++;
+        peer->names.total = &user->n_names;
+        peer->matches.total = &user->n_matches;
+        peer->replies.total = &user->n_pending;
+        connection_set_total(&peer->conn, &user->n_queued);
+}
 
 void bus_accept(int fd, void *userdata)
 {
@@ -575,14 +935,8 @@ void bus_accept(int fd, void *userdata)
                 close(fd);
                 return;
         }
-        if (bus->limits.max_connections && bus->n_peers >= bus->limits.max_connections) {
-                log_warning("refusing a connection: %u connections is the limit", bus->limits.max_connections);
-                close(fd);
-                return;
-        }
 
-        r = peer_new(bus, bus->base, fd, bus->next_id, bus->limits.max_body, bus->limits.max_queue, &bus_peer_ops,
-                     &peer);
+        r = peer_new(bus, bus->base, fd, bus->next_id, &bus->conn_limits, &bus_peer_ops, &peer);
         if (r < 0) {
                 log_warning("cannot set up a new connection: %s", strerror(-r));
                 close(fd);
@@ -592,6 +946,7 @@ void bus_accept(int fd, void *userdata)
         list_link_tail(&bus->peers, &peer->link);
         bus->n_peers++;
         log_debug("%s connected", PEER_DESC(peer));
+        bus_admit(bus, peer);
 }
 
 void bus_shutdown(struct bus *bus)

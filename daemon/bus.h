@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "connection.h"
 #include "list.h"
 #include "map.h"
 #include "match.h"
@@ -29,6 +30,8 @@ struct bus {
         const struct bus_config *config;  /* limits, policy: the caller's, outliving the bus */
         struct bus_config default_config; /* when the caller gives none */
         struct bus_limits limits;         /* config->limits */
+        struct connection_limits conn_limits;
+        struct user_registry users;
         struct name_registry names;
         struct match_index matches;  /* subscribers' rules: broadcast signals */
         struct match_index monitors; /* monitors' rules: every message */
@@ -36,10 +39,13 @@ struct bus {
         struct map peers_by_name; /* registered peers by unique name */
         struct list peers;        /* every peer, until freed */
         unsigned n_peers;
+        unsigned n_admitted; /* peers counted against max_connections, until freed */
         unsigned n_monitors;
-        uint64_t next_id; /* N of the next ":1.N" */
-        uint32_t serial;  /* the driver's last serial */
-        char id[33];      /* GetId: 32 hex digits */
+        struct peer *sender;    /* the peer whose message is being routed */
+        struct peer *congested; /* the first congested receiver of what it sent */
+        uint64_t next_id;       /* N of the next ":1.N" */
+        uint32_t serial;        /* the driver's last serial */
+        char id[33];            /* GetId: 32 hex digits */
         uid_t uid;
         gid_t gid;
         pid_t pid;
@@ -83,6 +89,13 @@ int bus_register(struct bus *bus, struct peer *peer);
  * matches everything). A monitor whose rules cannot be stored is closed.
  */
 void bus_become_monitor(struct bus *bus, struct peer *peer, struct match_rule *rules, size_t n_rules);
+
+/* The peer's credentials as the policy sees them. */
+struct policy_subject bus_subject(const struct peer *peer);
+
+/* Log a policy denial as one line: who, what (`what` is "key=value ..."), which rule. */
+void bus_log_denied(struct bus *bus, const struct peer *peer, enum policy_action action, const struct policy_verdict *v,
+                    const char *what);
 
 /* A one-line description of the peer for logs: ":1.4 (pid 42, uid 1000)". */
 const char *bus_describe(const struct peer *peer, char *buf, size_t size);

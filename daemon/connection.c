@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,8 +31,32 @@
 static void connection_on_read(evutil_socket_t fd, short what, void *userdata);
 static void connection_on_write(evutil_socket_t fd, short what, void *userdata);
 static void connection_on_close(evutil_socket_t fd, short what, void *userdata);
+static void connection_on_stall(evutil_socket_t fd, short what, void *userdata);
 
-int connection_init(struct connection *c, struct event_base *base, int fd, uint32_t max_body, size_t max_queue,
+/* The peer's supplementary groups (SO_PEERGROUPS); none when the kernel cannot tell. */
+static int connection_read_groups(struct connection *c, int fd)
+{
+        socklen_t len = 32 * sizeof(gid_t);
+
+        for (;;) {
+                gid_t *groups = malloc(len ? len : 1);
+                socklen_t got = len;
+
+                if (!groups)
+                        return -ENOMEM;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &got) == 0) {
+                        c->groups = groups;
+                        c->n_groups = (unsigned) (got / sizeof(gid_t));
+                        return 0;
+                }
+                free(groups);
+                if (errno != ERANGE || got <= len)
+                        return 0; /* ENOPROTOOPT on old kernels: primary group only */
+                len = got;
+        }
+}
+
+int connection_init(struct connection *c, struct event_base *base, int fd, const struct connection_limits *limits,
                     const struct connection_ops *ops, void *userdata)
 {
         socklen_t len = sizeof(c->cred);
@@ -40,14 +65,23 @@ int connection_init(struct connection *c, struct event_base *base, int fd, uint3
         *c = (struct connection){
                 .base = base,
                 .fd = -1,
+                .limits = limits,
                 .ops = ops,
                 .userdata = userdata,
-                .tx_max = max_queue,
         };
-        frame_reader_init(&c->reader, IPCBUS_CLIENT_HEADER_MAX, max_body);
+        frame_reader_init(&c->reader,
+                          limits->max_header && limits->max_header < IPCBUS_CLIENT_HEADER_MAX
+                                  ? limits->max_header
+                                  : IPCBUS_CLIENT_HEADER_MAX,
+                          limits->max_body);
+        c->reader.max_frame = limits->max_frame;
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
                 goto fail_errno;
+        if (connection_read_groups(c, fd) < 0) {
+                errno = ENOMEM;
+                goto fail_errno;
+        }
         flags = fcntl(fd, F_GETFL);
         if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
                 goto fail_errno;
@@ -55,7 +89,8 @@ int connection_init(struct connection *c, struct event_base *base, int fd, uint3
         c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, connection_on_read, c);
         c->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, connection_on_write, c);
         c->ev_close = evtimer_new(base, connection_on_close, c);
-        if (!c->ev_read || !c->ev_write || !c->ev_close) {
+        c->ev_stall = evtimer_new(base, connection_on_stall, c);
+        if (!c->ev_read || !c->ev_write || !c->ev_close || !c->ev_stall) {
                 errno = ENOMEM;
                 goto fail_errno;
         }
@@ -79,11 +114,18 @@ void connection_deinit(struct connection *c)
                 event_free(c->ev_write);
         if (c->ev_close)
                 event_free(c->ev_close);
-        c->ev_read = c->ev_write = c->ev_close = NULL;
+        if (c->ev_stall)
+                event_free(c->ev_stall);
+        c->ev_read = c->ev_write = c->ev_close = c->ev_stall = NULL;
 
         for (size_t i = 0; i < c->tx_len; i++)
                 msg_unref(c->tx[(c->tx_head + i) % c->tx_cap]);
+        if (c->tx_total)
+                *c->tx_total -= c->tx_bytes;
         free(c->tx);
+        free(c->groups);
+        c->groups = NULL;
+        c->n_groups = 0;
         c->tx = NULL;
         c->tx_len = c->tx_cap = c->tx_head = c->tx_off = c->tx_bytes = 0;
 
@@ -97,12 +139,41 @@ void connection_deinit(struct connection *c)
         c->fd = -1;
 }
 
+void connection_set_total(struct connection *c, uint64_t *total)
+{
+        c->tx_total = total;
+}
+
 int connection_start(struct connection *c)
 {
         if (event_add(c->ev_read, NULL) < 0)
                 return -ENOMEM;
         c->reading = true;
         return 0;
+}
+
+void connection_pause(struct connection *c)
+{
+        if (c->paused)
+                return;
+        c->paused = true;
+        if (c->reading)
+                event_del(c->ev_read);
+}
+
+void connection_resume(struct connection *c)
+{
+        if (!c->paused)
+                return;
+        c->paused = false;
+        if (!c->reading)
+                return;
+        if (event_add(c->ev_read, NULL) < 0) {
+                connection_close(c, "cannot poll for reading");
+                return;
+        }
+        /* Frames read before the pause wait in the reader: dispatch them now. */
+        event_active(c->ev_read, EV_READ, 0);
 }
 
 /* ---- closing ----------------------------------------------------------- */
@@ -113,6 +184,12 @@ static void connection_stop_reading(struct connection *c)
         event_del(c->ev_read);
 }
 
+/* Whether frames may be handed to the owner now. */
+static bool connection_wants_frames(const struct connection *c)
+{
+        return c->reading && !c->paused;
+}
+
 /* The end: stop all events and tell the owner, which may free c. Only ever
  * called at the end of one of c's own event callbacks. */
 static void connection_finish(struct connection *c, const char *reason)
@@ -120,6 +197,7 @@ static void connection_finish(struct connection *c, const char *reason)
         connection_stop_reading(c);
         event_del(c->ev_write);
         event_del(c->ev_close);
+        event_del(c->ev_stall);
         c->write_armed = false;
         c->closing = true;
         c->ops->closed(c, reason, c->userdata);
@@ -143,6 +221,7 @@ void connection_close(struct connection *c, const char *fmt, ...)
         c->draining = false;
         connection_stop_reading(c);
         event_del(c->ev_write);
+        event_del(c->ev_stall);
         c->write_armed = false;
 
         va_start(ap, fmt);
@@ -182,7 +261,20 @@ static void connection_on_close(evutil_socket_t fd, short what, void *userdata)
 
                 snprintf(c->reason + n, sizeof(c->reason) - n, " (peer did not read %zu queued bytes in time)",
                          c->tx_bytes);
+                c->failed = true;
         }
+        connection_finish(c, c->reason);
+}
+
+static void connection_on_stall(evutil_socket_t fd, short what, void *userdata)
+{
+        struct connection *c = userdata;
+
+        if (c->closing)
+                return;
+        snprintf(c->reason, sizeof(c->reason), "stalled: read nothing for %" PRIu32 " ms with %zu bytes queued",
+                 c->limits->stall_ms, c->tx_bytes);
+        c->failed = true;
         connection_finish(c, c->reason);
 }
 
@@ -302,6 +394,8 @@ static int connection_take_fds(struct connection *c, uint64_t start, uint64_t si
         }
         if (!b || start < b->start || b->n != n)
                 return PROTO_E_FDS_MISMATCH;
+        if (n > c->limits->max_fds)
+                return PROTO_E_TOO_MANY_FDS;
 
         memcpy(fds, b->fds, n * sizeof(int));
         c->n_rx_fds--;
@@ -315,7 +409,7 @@ static int connection_take_fds(struct connection *c, uint64_t start, uint64_t si
  */
 static int connection_dispatch(struct connection *c, unsigned *budget)
 {
-        while (*budget > 0 && c->reading) {
+        while (*budget > 0 && connection_wants_frames(c)) {
                 int fds[IPCBUS_FDS_MAX];
                 struct frame_view f;
                 uint64_t start = c->rx_pos - frame_reader_pending(&c->reader);
@@ -341,7 +435,7 @@ static int connection_dispatch(struct connection *c, unsigned *budget)
         }
 
         /* Every byte is consumed, yet descriptors wait: no frame announced them. */
-        if (c->reading && c->n_rx_fds > 0 && frame_reader_pending(&c->reader) == 0)
+        if (connection_wants_frames(c) && c->n_rx_fds > 0 && frame_reader_pending(&c->reader) == 0)
                 return PROTO_E_FDS_MISMATCH;
         return 0;
 }
@@ -353,7 +447,7 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
         size_t bytes = 0;
         bool drained = false;
 
-        while (c->reading) {
+        while (connection_wants_frames(c)) {
                 ssize_t n;
                 int r;
 
@@ -363,7 +457,7 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                         c->ops->broken(c, r, c->userdata);
                         return;
                 }
-                if (!c->reading)
+                if (!connection_wants_frames(c))
                         return;
 
                 if (budget == 0 || bytes >= CONNECTION_BYTES_PER_EVENT) {
@@ -388,6 +482,7 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                         continue;
                 if (n < 0) {
                         snprintf(c->reason, sizeof(c->reason), "read error: %s", strerror((int) -n));
+                        c->failed = true;
                         connection_finish(c, c->reason);
                         return;
                 }
@@ -399,17 +494,36 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
 
 /* ---- writing ----------------------------------------------------------- */
 
-bool connection_has_room(const struct connection *c, size_t size)
+int connection_check_room(const struct connection *c, size_t size)
 {
-        return !c->tx_max || c->tx_len == 0 || c->tx_bytes + size <= c->tx_max;
+        const struct connection_limits *l = c->limits;
+
+        if (l->max_queue && c->tx_len > 0 && c->tx_bytes + size > l->max_queue)
+                return -ENOBUFS;
+        if (l->max_queue_total && c->tx_total && *c->tx_total + size > l->max_queue_total)
+                return -EDQUOT;
+        return 0;
+}
+
+void connection_watch_drain(struct connection *c)
+{
+        if (c->watch_drain || c->closing)
+                return;
+        c->watch_drain = true;
+        /* Already down there: the write callback tells at once. */
+        if (c->tx_bytes <= c->limits->backpressure / 2 && !c->write_armed)
+                event_active(c->ev_write, EV_WRITE, 0);
 }
 
 int connection_queue(struct connection *c, struct msg *m)
 {
+        int r;
+
         if (c->closing || c->draining)
                 return -ENOTCONN;
-        if (!connection_has_room(c, m->size))
-                return -ENOBUFS;
+        r = connection_check_room(c, m->size);
+        if (r < 0)
+                return r;
 
         if (c->tx_len == c->tx_cap) {
                 size_t cap = c->tx_cap ? c->tx_cap * 2 : 16;
@@ -428,6 +542,8 @@ int connection_queue(struct connection *c, struct msg *m)
         c->tx[(c->tx_head + c->tx_len) % c->tx_cap] = msg_ref(m);
         c->tx_len++;
         c->tx_bytes += m->size;
+        if (c->tx_total)
+                *c->tx_total += m->size;
 
         /* Write once the current callback is done, gathering whatever else gets
          * queued meanwhile; EV_WRITE is only polled for when the socket is full. */
@@ -440,6 +556,8 @@ int connection_queue(struct connection *c, struct msg *m)
 static void connection_advance(struct connection *c, size_t w)
 {
         c->tx_bytes -= w;
+        if (c->tx_total)
+                *c->tx_total -= w;
         while (w > 0) {
                 struct msg *m = c->tx[c->tx_head];
                 size_t left = m->size - c->tx_off;
@@ -459,11 +577,12 @@ static void connection_advance(struct connection *c, size_t w)
 /*
  * Write queued messages, up to CONNECTION_IOV_MAX per sendmsg. A message with
  * descriptors starts its own sendmsg, which carries them as SCM_RIGHTS with
- * its first byte. Returns 0 (queue empty, socket full, or budget spent) or a
- * negative errno.
+ * its first byte. Returns the bytes written (the queue is empty, the socket
+ * full, or the budget spent) or a negative errno.
  */
-static int connection_flush(struct connection *c)
+static ssize_t connection_flush(struct connection *c)
 {
+        size_t written = 0;
         size_t budget = CONNECTION_WRITE_BYTES_PER_EVENT;
 
         while (c->tx_len > 0 && budget > 0) {
@@ -507,31 +626,50 @@ static int connection_flush(struct connection *c)
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN || errno == EWOULDBLOCK)
-                                return 0;
+                                break;
                         return -errno;
                 }
+                written += (size_t) w;
                 connection_advance(c, (size_t) w);
                 budget = (size_t) w >= budget ? 0 : budget - (size_t) w;
         }
-        return 0;
+        return (ssize_t) written;
 }
 
 static void connection_on_write(evutil_socket_t fd, short what, void *userdata)
 {
         struct connection *c = userdata;
-        int r;
+        ssize_t w;
 
         if (c->closing)
                 return;
 
-        r = connection_flush(c);
-        if (r < 0) {
-                snprintf(c->reason, sizeof(c->reason), "write error: %s", strerror(-r));
+        w = connection_flush(c);
+        if (w < 0) {
+                snprintf(c->reason, sizeof(c->reason), "write error: %s", strerror((int) -w));
+                c->failed = true;
                 connection_finish(c, c->reason);
                 return;
         }
 
+        if (c->watch_drain && c->tx_bytes <= c->limits->backpressure / 2) {
+                c->watch_drain = false;
+                c->ops->drained(c, c->userdata);
+                if (c->closing)
+                        return;
+        }
+
         if (c->tx_len > 0) {
+                /* A socket that takes nothing for stall_ms: each write that gets
+                 * somewhere starts the count again. */
+                if (c->limits->stall_ms && (w > 0 || !evtimer_pending(c->ev_stall, NULL))) {
+                        const struct timeval tv = {
+                                .tv_sec = c->limits->stall_ms / 1000,
+                                .tv_usec = (c->limits->stall_ms % 1000) * 1000,
+                        };
+
+                        evtimer_add(c->ev_stall, &tv);
+                }
                 /* Full socket (or budget spent): wait until it can take more. */
                 if (!c->write_armed) {
                         if (event_add(c->ev_write, NULL) < 0) {
@@ -543,6 +681,7 @@ static void connection_on_write(evutil_socket_t fd, short what, void *userdata)
                 return;
         }
 
+        event_del(c->ev_stall);
         if (c->write_armed) {
                 event_del(c->ev_write);
                 c->write_armed = false;

@@ -38,6 +38,21 @@ struct connection_ops {
          * must connection_deinit() it, and may do so inside the callback.
          * reason is valid until then. */
         void (*closed)(struct connection *c, const char *reason, void *userdata);
+        /* The queue went down to half the backpressure level after
+         * connection_watch_drain() asked to be told. Called from the event loop. */
+        void (*drained)(struct connection *c, void *userdata);
+};
+
+/* What a connection enforces; the owner's, shared by its connections. 0 in a max_* means no limit. */
+struct connection_limits {
+        uint32_t max_header;
+        uint32_t max_body;
+        uint32_t max_frame;
+        unsigned max_fds;         /* IPCBUS_FDS_MAX or less; 0 means none may come */
+        uint64_t max_queue;       /* outgoing bytes queued to this connection */
+        uint64_t max_queue_total; /* outgoing bytes counted in the shared total (e.g. per uid) */
+        uint64_t backpressure;    /* queued bytes from which the connection counts as congested */
+        uint32_t stall_ms;        /* a full socket that takes nothing this long is closed; 0: never */
 };
 
 /* Descriptors received by one recvmsg, and the stream bytes that read covered:
@@ -55,11 +70,15 @@ struct connection {
         struct event_base *base;
         int fd;
         struct ucred cred; /* SO_PEERCRED at accept */
+        gid_t *groups;     /* SO_PEERGROUPS at accept: supplementary groups */
+        unsigned n_groups;
+        const struct connection_limits *limits;
         const struct connection_ops *ops;
         void *userdata;
         struct event *ev_read;
         struct event *ev_write;
         struct event *ev_close; /* deferred close, and the drain deadline */
+        struct event *ev_stall; /* the socket has been full and taken nothing for limits->stall_ms */
 
         struct frame_reader reader;
         uint64_t rx_pos; /* stream bytes received so far */
@@ -71,11 +90,14 @@ struct connection {
         size_t tx_cap;
         size_t tx_head;
         size_t tx_len;
-        size_t tx_off;   /* bytes of the head message already written */
-        size_t tx_bytes; /* bytes queued and not yet written */
-        size_t tx_max;   /* 0 = unlimited */
+        size_t tx_off;      /* bytes of the head message already written */
+        size_t tx_bytes;    /* bytes queued and not yet written */
+        uint64_t *tx_total; /* a shared count these bytes are part of (NULL: none) */
 
         bool reading;     /* read events are wanted */
+        bool paused;      /* reading held back by connection_pause() */
+        bool watch_drain; /* `drained` is wanted */
+        bool failed;      /* closed for a fault of the peer's (stall, drain deadline, I/O error) */
         bool eof;         /* the peer hung up; frames before that still count */
         bool write_armed; /* waiting for EV_WRITE because the socket was full */
         bool draining;    /* close after flush */
@@ -85,12 +107,14 @@ struct connection {
 
 /*
  * Set up c for the connected, nonblocking socket fd and read its peer's
- * credentials. max_body bounds incoming bodies (0: the protocol's maximum);
- * max_queue bounds queued outgoing bytes (0: none). Does not start reading.
- * Returns 0 (c then owns fd) or a negative errno (fd untouched).
+ * credentials. limits (which must outlive c) bound what comes in and what
+ * may be queued. Does not start reading. Returns 0 (c then owns fd) or a
+ * negative errno (fd untouched).
  */
-int connection_init(struct connection *c, struct event_base *base, int fd, uint32_t max_body, size_t max_queue,
+int connection_init(struct connection *c, struct event_base *base, int fd, const struct connection_limits *limits,
                     const struct connection_ops *ops, void *userdata);
+/* Count queued bytes into *total too (checked against limits->max_queue_total). Before any queueing. */
+void connection_set_total(struct connection *c, uint64_t *total);
 /* Close the socket, drop the queue and any received descriptors. */
 void connection_deinit(struct connection *c);
 
@@ -99,13 +123,31 @@ int connection_start(struct connection *c);
 
 /*
  * Queue m (a reference is taken) to be written. Returns 0; -ENOTCONN when the
- * connection is closing (m is not sent); -ENOBUFS when the queue would exceed
- * max_queue (a message always fits into an empty queue); -ENOMEM.
+ * connection is closing (m is not sent); -ENOBUFS or -EDQUOT as
+ * connection_check_room says; -ENOMEM.
  */
 int connection_queue(struct connection *c, struct msg *m);
 
-/* Whether a message of `size` bytes fits into the queue now (as connection_queue judges). */
-bool connection_has_room(const struct connection *c, size_t size);
+/*
+ * Whether a message of `size` bytes fits into the queue now: 0, -ENOBUFS
+ * when this connection's queue would exceed max_queue (a message always fits
+ * into an empty queue), -EDQUOT when the shared total would exceed
+ * max_queue_total.
+ */
+int connection_check_room(const struct connection *c, size_t size);
+
+/* Whether the queue holds at least limits->backpressure bytes. */
+static inline bool connection_congested(const struct connection *c)
+{
+        return c->limits->backpressure && c->tx_bytes >= c->limits->backpressure;
+}
+
+/* Ask for one `drained` callback once the queue is down to half the backpressure level. */
+void connection_watch_drain(struct connection *c);
+
+/* Hold back reading (frames already read wait too) until connection_resume(). */
+void connection_pause(struct connection *c);
+void connection_resume(struct connection *c);
 
 /* Stop reading, write what is queued (within a deadline), then close. */
 void connection_close_after_flush(struct connection *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -178,6 +178,16 @@ void driver_emit_name_lost(struct bus *bus, struct peer *peer, const char *name)
         driver_emit_name(bus, peer, "NameLost", name);
 }
 
+void driver_emit_messages_lost(struct bus *bus, struct peer *monitor, uint64_t count)
+{
+        struct jbuf b;
+
+        jbuf_init(&b);
+        jbuf_printf(&b, "{\"count\":%" PRIu64 "}", count);
+        driver_emit(bus, monitor, "MessagesLost", &b);
+        jbuf_deinit(&b);
+}
+
 /* ---- answering calls --------------------------------------------------- */
 
 /* Send the return with body b (unless the call wants none). */
@@ -361,11 +371,30 @@ static int method_request_name(struct driver_call *c)
                                           "(allow replacement), 2 (replace existing) and 4 (do not queue)");
         }
 
+        {
+                struct policy_subject who = bus_subject(c->peer);
+                struct policy_verdict verdict = policy_check_own(&bus->config->policy, &who, name);
+
+                if (!verdict.allowed) {
+                        char what[300];
+
+                        snprintf(what, sizeof(what), "name=%s", name);
+                        bus_log_denied(bus, c->peer, POLICY_OWN, &verdict, what);
+                        return call_error(c, IPCBUS_ERROR_ACCESS_DENIED, "uid %u may not own %s",
+                                          (unsigned) peer_uid(c->peer), name);
+                }
+        }
+
         /* Ownership changes are signalled from inside, before the reply (as D-Bus does). */
         r = name_registry_request(&bus->names, &c->peer->names, name, (unsigned) flags, &result);
         if (r == -EDQUOT)
-                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED, "%s already holds or waits for %u names, its limit",
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                  "%s already holds or waits for %u names, the max_names_per_connection limit",
                                   c->peer->unique_name, bus->limits.max_names);
+        if (r == -EUSERS)
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                  "uid %u already holds or waits for %u names, the max_names_per_uid limit",
+                                  (unsigned) peer_uid(c->peer), bus->limits.max_names_per_uid);
         if (r < 0)
                 return r;
 
@@ -583,9 +612,14 @@ static int method_add_match(struct driver_call *c)
         if (r)
                 return r;
 
-        if (bus->limits.max_matches && c->peer->matches.n_rules >= bus->limits.max_matches)
-                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED, "%s already has %u match rules, its limit",
+        if (c->peer->matches.n_rules >= bus->limits.max_matches)
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                  "%s already has %u match rules, the max_matches_per_connection limit",
                                   c->peer->unique_name, bus->limits.max_matches);
+        if (c->peer->user && c->peer->user->n_matches >= bus->limits.max_matches_per_uid)
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                  "uid %u already has %u match rules, the max_matches_per_uid limit",
+                                  (unsigned) peer_uid(c->peer), bus->limits.max_matches_per_uid);
 
         r = match_index_add(&bus->matches, &c->peer->matches, &rule);
         if (r < 0)
@@ -638,9 +672,20 @@ static int method_become_monitor(struct driver_call *c)
                                   "Argument 'rules' must be an array of match rule objects");
         if (v)
                 n = json_object_array_length(v);
-        if (bus->limits.max_matches && n > bus->limits.max_matches)
-                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED, "%zu monitor rules are more than the limit of %u", n,
+        if (n > bus->limits.max_matches)
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                  "%zu monitor rules are more than the max_matches_per_connection limit of %u", n,
                                   bus->limits.max_matches);
+        {
+                struct policy_subject who = bus_subject(c->peer);
+                struct policy_verdict verdict = policy_check_monitor(&bus->config->policy, &who);
+
+                if (!verdict.allowed) {
+                        bus_log_denied(bus, c->peer, POLICY_MONITOR, &verdict, NULL);
+                        return call_error(c, IPCBUS_ERROR_ACCESS_DENIED, "uid %u may not monitor this bus",
+                                          (unsigned) peer_uid(c->peer));
+                }
+        }
 
         /* No rules: one empty rule, which matches every message. */
         a.rules = calloc(n ? n : 1, sizeof(*a.rules));

@@ -31,3 +31,5 @@ int driver_reply_error(struct bus *bus, struct peer *peer, struct msg *call, con
 void driver_emit_name_owner_changed(struct bus *bus, const char *name, const char *old_owner, const char *new_owner);
 void driver_emit_name_acquired(struct bus *bus, struct peer *peer, const char *name);
 void driver_emit_name_lost(struct bus *bus, struct peer *peer, const char *name);
+/* To a monitor that caught up: it lost `count` copies while it was behind. */
+void driver_emit_messages_lost(struct bus *bus, struct peer *monitor, uint64_t count);

@@ -19,7 +19,9 @@
 
 struct daemon {
         struct event_base *base;
-        struct listener listener;
+        struct bus_config config;
+        struct listener *listeners;
+        size_t n_listeners;
         struct bus bus;
         bool stopping;
 };
@@ -30,11 +32,13 @@ static void help(void)
                "\n"
                "The ipcbus message broker.\n"
                "\n"
-               "  --address ADDRESS  listen on ADDRESS (unix:path=/absolute/path)\n"
-               "  --session          the session bus (default): $IPCBUS_ADDRESS, else\n"
-               "                     unix:path=$XDG_RUNTIME_DIR/ipcbus/bus\n"
-               "  --system           the system bus: $IPCBUS_SYSTEM_ADDRESS, else\n"
-               "                     unix:path=/run/ipcbus/system_bus_socket\n"
+               "  --config FILE      read the configuration from FILE (daemon/CONFIG.md)\n"
+               "  --session          the session bus (default): the built-in session.json;\n"
+               "                     $IPCBUS_ADDRESS, else unix:path=$XDG_RUNTIME_DIR/ipcbus/bus\n"
+               "  --system           the system bus: the built-in system.json;\n"
+               "                     $IPCBUS_SYSTEM_ADDRESS, else unix:path=/run/ipcbus/system_bus_socket\n"
+               "  --address ADDRESS  listen on ADDRESS (unix:path=/absolute/path), not on the\n"
+               "                     configuration's addresses\n"
                "  --print-address    print the address on stdout once it accepts connections\n"
                "  -v, --verbose      log more (info; twice: debug)\n"
                "  -h, --help         show this help\n"
@@ -68,7 +72,8 @@ static void on_signal(evutil_socket_t sig, short what, void *userdata)
         }
         d->stopping = true;
         log_info("%s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        listener_deinit(&d->listener);
+        for (size_t i = 0; i < d->n_listeners; i++)
+                listener_deinit(&d->listeners[i]);
         bus_shutdown(&d->bus);
 }
 
@@ -90,11 +95,45 @@ static void raise_fd_limit(void)
                             strerror(errno));
 }
 
+/* Listen on one address; its parent directory is made (private) for the session bus's
+ * default address and anywhere below $XDG_RUNTIME_DIR. Returns 0 or -1 (logged). */
+static int daemon_listen(struct daemon *d, const char *address, bool make_parent)
+{
+        _cleanup_(freep) char *path = NULL;
+        struct listener *l = &d->listeners[d->n_listeners];
+        int r;
+
+        if (address_parse(address, &path) < 0) {
+                log_error("invalid address '%s': expected unix:path=/absolute/path", address);
+                return -1;
+        }
+        r = listener_init(l, d->base, path, make_parent || path_in_runtime_dir(path), bus_accept, &d->bus);
+        if (r == -EADDRINUSE) {
+                log_error("another bus is already listening on %s", path);
+                return -1;
+        }
+        if (r == -EEXIST) {
+                log_error("%s exists and is not a socket", path);
+                return -1;
+        }
+        if (r >= 0) {
+                d->n_listeners++;
+                r = listener_start(l);
+        }
+        if (r < 0) {
+                log_error("cannot listen on %s: %s", path, strerror(-r));
+                return -1;
+        }
+        log_info("listening on %s (pid %d)", address, (int) getpid());
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
-        enum { OPT_ADDRESS = 0x100, OPT_SESSION, OPT_SYSTEM, OPT_PRINT_ADDRESS, OPT_VERSION };
+        enum { OPT_ADDRESS = 0x100, OPT_CONFIG, OPT_SESSION, OPT_SYSTEM, OPT_PRINT_ADDRESS, OPT_VERSION };
         static const struct option options[] = {
                 {"address", required_argument, NULL, OPT_ADDRESS},
+                {"config", required_argument, NULL, OPT_CONFIG},
                 {"session", no_argument, NULL, OPT_SESSION},
                 {"system", no_argument, NULL, OPT_SYSTEM},
                 {"print-address", no_argument, NULL, OPT_PRINT_ADDRESS},
@@ -103,32 +142,26 @@ int main(int argc, char **argv)
                 {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
-        _cleanup_(freep) char *address = NULL;
-        _cleanup_(freep) char *path = NULL;
+        const char *address = NULL, *config_file = NULL;
+        _cleanup_(freep) char *default_address = NULL;
         struct event *ev_term = NULL, *ev_int = NULL;
-        struct daemon d = {.listener = {.fd = -1}};
-        bool system_bus = false, print_address = false, make_parent;
+        struct daemon d = {0};
+        bool system_bus = false, type_given = false, print_address = false;
+        char err[512];
         int verbose = 0, c, r, ret = EXIT_FAILURE;
 
         while ((c = getopt_long(argc, argv, "vh", options, NULL)) >= 0) {
                 switch (c) {
                 case OPT_ADDRESS:
-                        free(address);
-                        address = strdup(optarg);
-                        if (!address) {
-                                log_error("out of memory");
-                                return EXIT_FAILURE;
-                        }
+                        address = optarg;
+                        break;
+                case OPT_CONFIG:
+                        config_file = optarg;
                         break;
                 case OPT_SESSION:
-                        system_bus = false;
-                        free(address);
-                        address = NULL;
-                        break;
                 case OPT_SYSTEM:
-                        system_bus = true;
-                        free(address);
-                        address = NULL;
+                        system_bus = c == OPT_SYSTEM;
+                        type_given = true;
                         break;
                 case OPT_PRINT_ADDRESS:
                         print_address = true;
@@ -151,37 +184,42 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ipcbusd: unexpected argument '%s'. Try 'ipcbusd --help'.\n", argv[optind]);
                 return EXIT_FAILURE;
         }
+        if (config_file && type_given) {
+                fprintf(stderr, "ipcbusd: --config and --session/--system exclude each other: the file says "
+                                "\"type\". Try 'ipcbusd --help'.\n");
+                return EXIT_FAILURE;
+        }
         log_set_max_level(verbose >= 2 ? LOG_DEBUG : verbose == 1 ? LOG_INFO : LOG_WARNING);
 
-        if (address) {
-                make_parent = false;
-        } else {
-                r = system_bus ? address_system(&address) : address_session(&address);
+        r = config_file ? bus_config_load_file(&d.config, config_file, err, sizeof(err))
+                        : bus_config_load_default(&d.config, system_bus ? BUS_TYPE_SYSTEM : BUS_TYPE_SESSION, err,
+                                                  sizeof(err));
+        if (r < 0) {
+                log_error("%s", r == -ENOMEM ? "out of memory reading the configuration" : err);
+                return EXIT_FAILURE;
+        }
+        system_bus = d.config.type == BUS_TYPE_SYSTEM;
+
+        if (!address && d.config.n_listen == 0) {
+                r = system_bus ? address_system(&default_address) : address_session(&default_address);
                 if (r < 0) {
                         log_error("cannot determine the %s bus address: %s", system_bus ? "system" : "session",
                                   r == -ENXIO ? "neither IPCBUS_ADDRESS nor XDG_RUNTIME_DIR is set" : strerror(-r));
-                        return EXIT_FAILURE;
+                        goto out_config;
                 }
-                make_parent = !system_bus;
         }
-        r = address_parse(address, &path);
-        if (r < 0) {
-                log_error("invalid address '%s': expected unix:path=/absolute/path", address);
-                return EXIT_FAILURE;
-        }
-        if (path_in_runtime_dir(path))
-                make_parent = true;
 
         signal(SIGPIPE, SIG_IGN);
         raise_fd_limit();
 
         d.base = event_base_new();
-        if (!d.base) {
+        d.listeners = calloc(d.config.n_listen + 1, sizeof(*d.listeners));
+        if (!d.base || !d.listeners) {
                 log_error("cannot create the event loop");
-                return EXIT_FAILURE;
+                goto out_base;
         }
 
-        r = bus_init(&d.bus, d.base, NULL);
+        r = bus_init(&d.bus, d.base, &d.config);
         if (r < 0) {
                 log_error("cannot set up the bus: %s", strerror(-r));
                 goto out_base;
@@ -191,26 +229,25 @@ int main(int argc, char **argv)
         ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
         if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) < 0 || evsignal_add(ev_int, NULL) < 0) {
                 log_error("cannot watch for signals");
-                goto out_bus;
+                goto out_listeners;
         }
 
-        r = listener_init(&d.listener, d.base, path, make_parent, bus_accept, &d.bus);
-        if (r == -EADDRINUSE) {
-                log_error("another bus is already listening on %s", path);
-                goto out_bus;
+        if (address) {
+                if (daemon_listen(&d, address, false) < 0)
+                        goto out_listeners;
+        } else if (default_address) {
+                /* The session bus's own directory may be made; the system's belongs to the system. */
+                address = default_address;
+                if (daemon_listen(&d, address, !system_bus) < 0)
+                        goto out_listeners;
+        } else {
+                address = d.config.listen[0];
+                for (size_t i = 0; i < d.config.n_listen; i++)
+                        if (daemon_listen(&d, d.config.listen[i], false) < 0)
+                                goto out_listeners;
         }
-        if (r == -EEXIST) {
-                log_error("%s exists and is not a socket", path);
-                goto out_bus;
-        }
-        if (r >= 0)
-                r = listener_start(&d.listener);
-        if (r < 0) {
-                log_error("cannot listen on %s: %s", path, strerror(-r));
-                goto out_listener;
-        }
+        log_info("configuration: %s (%s bus)", d.config.origin, system_bus ? "system" : "session");
 
-        log_info("listening on %s (pid %d)", address, (int) getpid());
         if (print_address) {
                 printf("%s\n", address);
                 fflush(stdout);
@@ -218,20 +255,24 @@ int main(int argc, char **argv)
 
         if (event_base_dispatch(d.base) < 0) {
                 log_error("the event loop failed");
-                goto out_listener;
+                goto out_listeners;
         }
         log_info("exiting");
         ret = EXIT_SUCCESS;
 
-out_listener:
-        listener_deinit(&d.listener);
-out_bus:
+out_listeners:
+        for (size_t i = 0; i < d.n_listeners; i++)
+                listener_deinit(&d.listeners[i]);
         if (ev_term)
                 event_free(ev_term);
         if (ev_int)
                 event_free(ev_int);
         bus_deinit(&d.bus);
 out_base:
-        event_base_free(d.base);
+        free(d.listeners);
+        if (d.base)
+                event_base_free(d.base);
+out_config:
+        bus_config_deinit(&d.config);
         return ret;
 }

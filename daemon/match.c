@@ -41,6 +41,7 @@ void match_owner_init(struct match_owner *owner)
 {
         list_init(&owner->rules);
         owner->n_rules = 0;
+        owner->total = NULL;
         owner->generation = 0;
 }
 
@@ -90,12 +91,20 @@ static struct match_bucket *match_index_make_bucket(struct match_index *idx, con
         return b;
 }
 
+/* Count rule instances in and out of the owner (and its shared total). */
+static void match_owner_count(struct match_owner *owner, int delta)
+{
+        owner->n_rules += (unsigned) delta;
+        if (owner->total)
+                *owner->total += (unsigned) delta;
+}
+
 /* Unlink and free an entry whatever its reference count; drop its bucket when empty. */
 static void match_entry_free(struct match_index *idx, struct match_entry *e)
 {
         struct match_bucket *b = e->bucket;
 
-        e->owner->n_rules -= e->n_ref;
+        match_owner_count(e->owner, -(int) e->n_ref);
         list_unlink(&e->owner_link);
         list_unlink(&e->bucket_link);
         if (b && list_is_empty(&b->entries)) {
@@ -150,7 +159,7 @@ int match_index_add(struct match_index *idx, struct match_owner *owner, struct m
 
         if (e) {
                 e->n_ref++;
-                owner->n_rules++;
+                match_owner_count(owner, 1);
                 match_rule_deinit(rule);
                 match_rule_init(rule);
                 return 0;
@@ -175,7 +184,7 @@ int match_index_add(struct match_index *idx, struct match_owner *owner, struct m
         e->bucket = b;
         list_link_tail(&owner->rules, &e->owner_link);
         list_link_tail(b ? &b->entries : &idx->wildcard, &e->bucket_link);
-        owner->n_rules++;
+        match_owner_count(owner, 1);
         return 0;
 }
 
@@ -187,7 +196,7 @@ int match_index_remove(struct match_index *idx, struct match_owner *owner, const
                 return -ENOENT;
         if (e->n_ref > 1) {
                 e->n_ref--;
-                owner->n_rules--;
+                match_owner_count(owner, -1);
                 return 0;
         }
         match_entry_free(idx, e);

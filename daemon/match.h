@@ -22,6 +22,7 @@
 struct match_owner {
         struct list rules;   /* struct match_entry.owner_link */
         unsigned n_rules;    /* rule instances, references included */
+        unsigned *total;     /* a shared count n_rules is part of (e.g. per uid); NULL: none */
         uint64_t generation; /* the last routing pass that delivered to this owner */
 };
 

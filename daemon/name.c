@@ -25,6 +25,7 @@ void name_owner_init(struct name_owner *owner)
 {
         list_init(&owner->requests);
         owner->n_requests = 0;
+        owner->total = NULL;
 }
 
 void name_owner_deinit(struct name_owner *owner)
@@ -33,10 +34,12 @@ void name_owner_deinit(struct name_owner *owner)
         assert(owner->n_requests == 0);
 }
 
-void name_registry_init(struct name_registry *reg, unsigned max_per_owner, name_change_fn change, void *userdata)
+void name_registry_init(struct name_registry *reg, unsigned max_per_owner, unsigned max_per_total,
+                        name_change_fn change, void *userdata)
 {
         map_init(&reg->names);
         reg->max_per_owner = max_per_owner;
+        reg->max_per_total = max_per_total;
         reg->change = change;
         reg->userdata = userdata;
 }
@@ -46,6 +49,8 @@ static void name_request_free(struct name_request *req)
         list_unlink(&req->entry_link);
         list_unlink(&req->owner_link);
         req->owner->n_requests--;
+        if (req->owner->total)
+                (*req->owner->total)--;
         free(req);
 }
 
@@ -106,6 +111,8 @@ static struct name_request *name_request_new(struct name_entry *e, struct name_o
         list_init(&req->entry_link);
         list_link_tail(&owner->requests, &req->owner_link);
         owner->n_requests++;
+        if (owner->total)
+                (*owner->total)++;
         return req;
 }
 
@@ -134,9 +141,14 @@ static void name_entry_settle(struct name_registry *reg, struct name_entry *e, s
                 free(e);
 }
 
-static bool name_owner_at_quota(const struct name_registry *reg, const struct name_owner *owner)
+/* 0 when the owner may make one more request; else -EDQUOT or -EUSERS (see name_registry_request). */
+static int name_owner_quota(const struct name_registry *reg, const struct name_owner *owner)
 {
-        return reg->max_per_owner && owner->n_requests >= reg->max_per_owner;
+        if (reg->max_per_owner && owner->n_requests >= reg->max_per_owner)
+                return -EDQUOT;
+        if (reg->max_per_total && owner->total && *owner->total >= reg->max_per_total)
+                return -EUSERS;
+        return 0;
 }
 
 /* A name nobody holds: the caller becomes its primary owner. */
@@ -145,9 +157,10 @@ static int name_registry_create(struct name_registry *reg, struct name_owner *ow
         size_t len = strlen(name);
         struct name_entry *e;
         struct name_request *req;
+        int r = name_owner_quota(reg, owner);
 
-        if (name_owner_at_quota(reg, owner))
-                return -EDQUOT;
+        if (r < 0)
+                return r;
 
         e = malloc(sizeof(*e) + len + 1);
         if (!e)
@@ -201,8 +214,9 @@ int name_registry_request(struct name_registry *reg, struct name_owner *owner, c
                 if (mine) {
                         list_unlink(&mine->entry_link);
                 } else {
-                        if (name_owner_at_quota(reg, owner))
-                                return -EDQUOT;
+                        r = name_owner_quota(reg, owner);
+                        if (r < 0)
+                                return r;
                         mine = name_request_new(e, owner, flags);
                         if (!mine)
                                 return -ENOMEM;
@@ -229,8 +243,9 @@ int name_registry_request(struct name_registry *reg, struct name_owner *owner, c
         if (mine) {
                 mine->flags = flags;
         } else {
-                if (name_owner_at_quota(reg, owner))
-                        return -EDQUOT;
+                r = name_owner_quota(reg, owner);
+                if (r < 0)
+                        return r;
                 mine = name_request_new(e, owner, flags);
                 if (!mine)
                         return -ENOMEM;
@@ -305,4 +320,15 @@ int name_registry_foreach_queued(const struct name_registry *reg, const char *na
         list_for_each_entry(req, &e->queue, entry_link)
                 fn(req->owner, req->flags, userdata);
         return 0;
+}
+
+bool name_owner_owns_any(const struct name_owner *owner, bool (*pred)(const char *name, const void *arg),
+                         const void *arg)
+{
+        struct name_request *req;
+
+        list_for_each_entry(req, &owner->requests, owner_link)
+                if (name_entry_primary(req->entry) == req && pred(req->entry->name, arg))
+                        return true;
+        return false;
 }

@@ -21,6 +21,7 @@
 struct name_owner {
         struct list requests; /* struct name_request.owner_link */
         unsigned n_requests;
+        unsigned *total; /* a shared count the requests are part of (e.g. per uid); NULL: none */
 };
 
 struct name_registry;
@@ -32,6 +33,7 @@ typedef void (*name_change_fn)(struct name_registry *reg, const char *name, stru
 struct name_registry {
         struct map names;       /* struct name_entry by name */
         unsigned max_per_owner; /* queue entries one owner may hold; 0 = unlimited */
+        unsigned max_per_total; /* queue entries counted in one owner's *total; 0 = unlimited */
         name_change_fn change;
         void *userdata;
 };
@@ -40,14 +42,16 @@ void name_owner_init(struct name_owner *owner);
 /* The owner must hold no request any more (name_registry_remove_owner). */
 void name_owner_deinit(struct name_owner *owner);
 
-void name_registry_init(struct name_registry *reg, unsigned max_per_owner, name_change_fn change, void *userdata);
+void name_registry_init(struct name_registry *reg, unsigned max_per_owner, unsigned max_per_total,
+                        name_change_fn change, void *userdata);
 /* Drop every entry without reporting changes. */
 void name_registry_deinit(struct name_registry *reg);
 
 /*
  * RequestName: the caller must have checked `name` is a valid well-known name.
  * Sets *ret_result to an IPCBUS_REQUEST_NAME_* code and returns 0, or returns
- * -ENOMEM, or -EDQUOT when the owner would hold more than max_per_owner
+ * -ENOMEM, -EDQUOT when the owner would hold more than max_per_owner
+ * requests, or -EUSERS when its *total would exceed max_per_total
  * requests (nothing changed on failure).
  */
 int name_registry_request(struct name_registry *reg, struct name_owner *owner, const char *name, unsigned flags,
@@ -61,6 +65,10 @@ void name_registry_remove_owner(struct name_registry *reg, struct name_owner *ow
 
 /* The primary owner of name, or NULL. */
 struct name_owner *name_registry_lookup(const struct name_registry *reg, const char *name);
+
+/* Whether the owner is the primary owner of a name for which pred(name, arg) holds. */
+bool name_owner_owns_any(const struct name_owner *owner, bool (*pred)(const char *name, const void *arg),
+                         const void *arg);
 
 /* Number of names that have an owner. */
 size_t name_registry_size(const struct name_registry *reg);

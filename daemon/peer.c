@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "log.h"
 #include "peer.h"
 #include "protocol/message.h"
 
-int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, uint32_t max_body, size_t max_queue,
+int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, const struct connection_limits *limits,
              const struct connection_ops *ops, struct peer **ret)
 {
         struct peer *p = calloc(1, sizeof(*p));
@@ -26,8 +28,10 @@ int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, uint
         match_owner_init(&p->monitor);
         reply_owner_init(&p->replies);
         list_init(&p->link);
+        list_init(&p->waiters);
+        list_init(&p->wait_link);
 
-        r = connection_init(&p->conn, base, fd, max_body, max_queue, ops, p);
+        r = connection_init(&p->conn, base, fd, limits, ops, p);
         if (r < 0) {
                 free(p);
                 return r;
@@ -48,6 +52,8 @@ void peer_free(struct peer *p)
         if (!p)
                 return;
         list_unlink(&p->link);
+        if (p->hello_timer)
+                event_free(p->hello_timer);
         reply_owner_deinit(&p->replies);
         match_owner_deinit(&p->monitor);
         match_owner_deinit(&p->matches);
@@ -56,19 +62,28 @@ void peer_free(struct peer *p)
         free(p);
 }
 
-bool peer_has_room(struct peer *p, struct msg *m)
+int peer_check_room(struct peer *p, struct msg *m)
 {
-        return connection_has_room(&p->conn, m->size);
+        return connection_check_room(&p->conn, m->size);
+}
+
+const char *peer_queue_limit_name(int error)
+{
+        return error == -EDQUOT ? "max_queued_bytes_per_uid" : "max_queued_bytes_per_connection";
 }
 
 int peer_send(struct peer *p, struct msg *m)
 {
         int r = connection_queue(&p->conn, m);
 
-        if (r == -ENOBUFS) {
-                log_warning("%s (pid %d, uid %u): outgoing queue over its limit of %zu bytes, disconnecting",
-                            p->unique_name, (int) peer_pid(p), (unsigned) peer_uid(p), p->conn.tx_max);
-                connection_close(&p->conn, "outgoing queue over its limit");
+        if (r == -ENOBUFS || r == -EDQUOT) {
+                const struct connection_limits *l = p->conn.limits;
+
+                log_warning("%s (pid %d, uid %u): outgoing queue over the %s limit (%" PRIu64 " bytes), disconnecting",
+                            p->unique_name, (int) peer_pid(p), (unsigned) peer_uid(p), peer_queue_limit_name(r),
+                            r == -EDQUOT ? l->max_queue_total : l->max_queue);
+                p->conn.failed = true;
+                connection_close(&p->conn, "outgoing queue over the %s limit", peer_queue_limit_name(r));
         } else if (r == -ENOMEM) {
                 log_error("%s: out of memory queueing a message, disconnecting", p->unique_name);
                 connection_close(&p->conn, "out of memory");

@@ -17,8 +17,10 @@
 #include "reply.h"
 
 struct bus;
+struct event;
 struct event_base;
 struct msg;
+struct user;
 
 enum peer_state {
         PEER_NEW,        /* connected, no Hello yet: talks to the driver only */
@@ -39,13 +41,22 @@ struct peer {
         struct reply_owner replies;
         struct map_node name_node; /* in the bus's peers by unique name, while registered */
         struct list link;          /* in the bus's list of all peers, until freed */
+        struct user *user;         /* its uid's account, once admitted; NULL before and after */
+        struct event *hello_timer; /* the deadline for Hello */
+
+        /* Backpressure: a peer whose message went to a congested receiver stops
+         * being read until that receiver's queue drains (bus.c). */
+        struct list waiters;     /* peers waiting for this one's queue to drain */
+        struct list wait_link;   /* in waiting_on->waiters */
+        struct peer *waiting_on; /* NULL when not waiting */
+        uint64_t n_lost;         /* a monitor's copies dropped since it was last told */
 };
 
 /*
  * A peer for the accepted socket fd, named ":1.<id>". On success it owns fd
  * and its connection is reading; on failure (negative errno) fd is untouched.
  */
-int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, uint32_t max_body, size_t max_queue,
+int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, const struct connection_limits *limits,
              const struct connection_ops *ops, struct peer **ret);
 /* Free a peer that is in no registry any more. Accepts NULL. */
 void peer_free(struct peer *p);
@@ -66,16 +77,21 @@ static inline pid_t peer_pid(const struct peer *p)
 }
 
 /*
- * Queue m to p. A peer that cannot take it (its queue is over the limit, or
- * memory ran out) is closed, the cause logged: nothing is dropped silently.
- * Returns 0, or the negative errno of connection_queue.
+ * Queue m to p. A peer that cannot take it (its queue or its uid's queues
+ * are over the limit, or memory ran out) is closed, the cause logged:
+ * nothing is dropped silently. Returns 0, or the negative errno of
+ * connection_queue.
  */
 int peer_send(struct peer *p, struct msg *m);
 
 /*
- * Whether p can take m now. Checked before offering p a message it did not
- * ask for (a call, a unicast signal): when it cannot, the sender gets
- * LimitsExceeded and p stays connected. Only what p asked for (replies to
- * its calls, signals it subscribed to) makes peer_send close a full peer.
+ * Whether p can take m now: 0, or -ENOBUFS / -EDQUOT (connection_check_room).
+ * Checked before offering p a message it did not ask for (a call, a unicast
+ * signal): when it cannot, the sender gets LimitsExceeded and p stays
+ * connected. Only what p asked for (replies to its calls, signals it
+ * subscribed to) makes peer_send close a full peer.
  */
-bool peer_has_room(struct peer *p, struct msg *m);
+int peer_check_room(struct peer *p, struct msg *m);
+
+/* The configuration key of the queue limit a -ENOBUFS / -EDQUOT is about. */
+const char *peer_queue_limit_name(int error);

@@ -44,6 +44,9 @@ enum policy_who {
  *   receive: name / name_prefix match the sender (a name it owns, or its
  *            unique name), interface, member, path, path_prefix, type
  *   connect, monitor: no criteria besides who
+ * A message without an interface (a call may omit it) is matched by a deny
+ * rule naming an interface but not by an allow rule, as in dbus-daemon, so
+ * leaving the interface out cannot get around a denial.
  */
 struct policy_rule {
         enum policy_action action;
@@ -76,13 +79,23 @@ struct policy_subject {
 
 /*
  * The other side of a send or receive check: a peer, known by its unique
- * name and the well-known names it owns (owns(name) answers for those).
+ * name and the well-known names it owns. owns(name) answers whether the peer
+ * is the primary owner of the well-known name; owns_prefix(prefix) whether
+ * it is the primary owner of `prefix` or of a name below it (as
+ * policy_name_has_prefix). Either may be NULL for a peer that owns no
+ * well-known name, except that without owns_prefix a name_prefix rule cannot
+ * be decided: it is then taken to match when it denies and not when it allows
+ * (fail closed).
  */
 struct policy_peer {
         const char *unique_name;
         bool (*owns)(const char *name, void *userdata);
         void *userdata;
+        bool (*owns_prefix)(const char *prefix, void *userdata);
 };
+
+/* Whether `name` is `prefix` or lies below it, as name_prefix rules match ("org.a": "org.a.b" yes, "org.ab" no). */
+bool policy_name_has_prefix(const char *name, const char *prefix);
 
 void policy_init(struct policy *p);
 void policy_deinit(struct policy *p);

@@ -18,6 +18,7 @@ void reply_owner_init(struct reply_owner *owner)
         list_init(&owner->as_caller);
         list_init(&owner->as_callee);
         owner->n_calls = 0;
+        owner->total = NULL;
 }
 
 void reply_owner_deinit(struct reply_owner *owner)
@@ -127,6 +128,8 @@ int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struc
         list_link_tail(&caller->as_caller, &slot->caller_link);
         list_link_tail(&callee->as_callee, &slot->callee_link);
         caller->n_calls++;
+        if (caller->total)
+                (*caller->total)++;
         if (ret_slot)
                 *ret_slot = slot;
         return 0;
@@ -146,6 +149,8 @@ void reply_slot_free(struct reply_slot *slot)
         list_unlink(&slot->caller_link);
         list_unlink(&slot->callee_link);
         slot->caller->n_calls--;
+        if (slot->caller->total)
+                (*slot->caller->total)--;
         event_free(slot->timer);
         free(slot);
 }

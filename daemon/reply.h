@@ -20,6 +20,7 @@ struct reply_owner {
         struct list as_caller; /* struct reply_slot.caller_link */
         struct list as_callee; /* struct reply_slot.callee_link */
         unsigned n_calls;      /* slots as caller */
+        unsigned *total;       /* a shared count n_calls is part of (e.g. per uid); NULL: none */
 };
 
 struct reply_registry;

@@ -86,6 +86,8 @@ static size_t frame_reader_frame_size(struct frame_reader *r)
                 return 0;
         if (frame_prefix_decode(r->buf + r->start, r->max_header, r->max_body, &p) != 0)
                 return 0;
+        if (r->max_frame && IPCBUS_FRAME_PREFIX_SIZE + (uint64_t) p.header_len + p.body_len > r->max_frame)
+                return 0;
         return IPCBUS_FRAME_PREFIX_SIZE + (size_t) p.header_len + p.body_len;
 }
 
@@ -156,6 +158,8 @@ int frame_reader_next(struct frame_reader *r, struct frame_view *ret)
         if (e)
                 return r->error = e;
         size = IPCBUS_FRAME_PREFIX_SIZE + (size_t) p.header_len + p.body_len;
+        if (r->max_frame && size > r->max_frame)
+                return r->error = PROTO_E_FRAME_TOO_LARGE;
         if (r->end - r->start < size)
                 return 0;
         ret->data = r->buf + r->start;

@@ -40,7 +40,8 @@ struct frame_reader {
         size_t end;   /* one past the last byte read */
         uint32_t max_header;
         uint32_t max_body;
-        int error; /* sticky PROTO_E_* once the stream is broken */
+        uint32_t max_frame; /* prefix + header + body; 0: only the two above bound it */
+        int error;          /* sticky PROTO_E_* once the stream is broken */
 };
 
 struct frame_view {

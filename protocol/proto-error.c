@@ -9,6 +9,7 @@ static const char *const proto_messages[_PROTO_E_MAX] = {
         [PROTO_E_HEADER_EMPTY] = "header length is too small for a JSON object",
         [PROTO_E_HEADER_TOO_LARGE] = "header length exceeds the limit",
         [PROTO_E_BODY_TOO_LARGE] = "body length exceeds the limit",
+        [PROTO_E_FRAME_TOO_LARGE] = "frame length exceeds the limit",
         [PROTO_E_TOO_MANY_FDS] = "too many file descriptors attached",
         [PROTO_E_FDS_MISMATCH] = "attached file descriptors do not match the frame's count",
         [PROTO_E_BAD_UTF8] = "text is not valid UTF-8",

@@ -21,6 +21,7 @@ enum {
         PROTO_E_HEADER_EMPTY,
         PROTO_E_HEADER_TOO_LARGE,
         PROTO_E_BODY_TOO_LARGE,
+        PROTO_E_FRAME_TOO_LARGE,
         PROTO_E_TOO_MANY_FDS,
         PROTO_E_FDS_MISMATCH,
         /* encoding: the frame is whole but its JSON is not acceptable */

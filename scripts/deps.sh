@@ -6,4 +6,4 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
         build-essential autoconf automake libtool pkg-config \
         libevent-dev libjson-c-dev check libsystemd-dev \
-        clang libclang-rt-14-dev python3
+        clang libclang-rt-14-dev python3 valgrind

@@ -385,6 +385,76 @@ static const struct invalid_case invalid_cases[] = {
         {"body a string", PING_HEADER, "\"text\""},
         {"body a number", PING_HEADER, "42"},
         {"body null", PING_HEADER, "null"},
+        /* wrong field types */
+        {"no_auto_start a string", CALL_START "\"member\":\"Ping\",\"no_auto_start\":\"yes\"}", NULL},
+        {"no_reply a number", CALL_START "\"member\":\"Ping\",\"no_reply\":1}", NULL},
+        {"destination a number",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":7,\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}", NULL},
+        {"interface null", CALL_START "\"interface\":null,\"member\":\"Ping\"}", NULL},
+        {"member an object", CALL_START "\"member\":{\"name\":\"Ping\"}}", NULL},
+        {"path a number",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":1,\"member\":\"Ping\"}", NULL},
+        {"error name a number", "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1,\"error\":3}", NULL},
+        {"reply_serial a fraction",
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1.5,\"destination\":\"org.ipcbus.Bus\"}", NULL},
+        {"reply_serial negative",
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":-1,\"destination\":\"org.ipcbus.Bus\"}", NULL},
+        {"reply_serial over 32 bits",
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":4294967296,\"destination\":\"org.ipcbus.Bus\"}", NULL},
+        {"type an object",
+         "{\"type\":{\"call\":true},\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
+         "\"member\":\"Ping\"}",
+         NULL},
+        /* unknown message types */
+        {"type in capitals",
+         "{\"type\":\"CALL\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
+         "\"member\":\"Ping\"}",
+         NULL},
+        {"D-Bus type name",
+         "{\"type\":\"method_call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
+         "\"member\":\"Ping\"}",
+         NULL},
+        {"empty type",
+         "{\"type\":\"\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
+         "\"member\":\"Ping\"}",
+         NULL},
+        /* broker-only fields on every type */
+        {"broker-only sender on a signal",
+         "{\"sender\":\":1.1\",\"type\":\"signal\",\"serial\":5,\"path\":\"/x\",\"interface\":\"org.example.I\","
+         "\"member\":\"M\"}",
+         NULL},
+        {"broker-only sender_uid on a return",
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1,\"destination\":\"org.ipcbus.Bus\",\"sender_uid\":0}",
+         NULL},
+        {"broker-only sender_pid on an error",
+         "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1,\"error\":\"org.example.Error.E\",\"sender_pid\":1}",
+         NULL},
+        {"broker-only sender null", CALL_START "\"member\":\"Ping\",\"sender\":null}", NULL},
+        /* invalid names and paths */
+        {"unique destination with an empty element",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\":1..2\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+        {"unique destination of one element",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\":1\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+        {"bare colon destination",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\":\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+        {"destination element starting with a digit",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.1example\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+        {"destination with a space",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.exa mple\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+        {"interface with a dash", CALL_START "\"interface\":\"org.ex-ample.I\",\"member\":\"Ping\"}", NULL},
+        {"member with a dash", CALL_START "\"member\":\"Pi-ng\"}", NULL},
+        {"member with non-ASCII letters", CALL_START "\"member\":\"P\u00efng\"}", NULL},
+        {"empty path",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"\",\"member\":\"Ping\"}", NULL},
+        {"path with a dot element",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/a/../b\",\"member\":\"Ping\"}",
+         NULL},
+        {"signal destination invalid",
+         "{\"type\":\"signal\",\"serial\":5,\"destination\":\"nodots\",\"path\":\"/x\",\"interface\":\"org.example.I\","
+         "\"member\":\"M\"}",
+         NULL},
+        {"signal with an invalid path",
+         "{\"type\":\"signal\",\"serial\":5,\"path\":\"x\",\"interface\":\"org.example.I\",\"member\":\"M\"}", NULL},
 };
 
 START_TEST(test_invalid_message)
@@ -442,6 +512,56 @@ START_TEST(test_name_length_limits)
 }
 END_TEST
 
+/* Names one byte over 255 (well-formed otherwise) are invalid wherever they appear: header = before name after. */
+static const struct {
+        const char *before;
+        const char *after;
+} long_name_headers[] = {
+        {"{\"type\":\"call\",\"serial\":5,\"destination\":\"", "\",\"path\":\"/x\",\"member\":\"M\"}"},
+        {CALL_START "\"interface\":\"", "\",\"member\":\"Ping\"}"},
+        {"{\"type\":\"error\",\"serial\":5,\"reply_serial\":1,\"error\":\"", "\"}"},
+        {"{\"type\":\"signal\",\"serial\":5,\"path\":\"/x\",\"interface\":\"", "\",\"member\":\"M\"}"},
+};
+
+static void send_long_name(int fd, size_t i, const char *name)
+{
+        char header[1024];
+
+        snprintf(header, sizeof(header), "%s%s%s", long_name_headers[i].before, name, long_name_headers[i].after);
+        testbus_raw_send_frame(fd, header, NULL);
+}
+
+START_TEST(test_name_too_long)
+{
+        char name[300], unique[300];
+        struct good g;
+        int fd;
+
+        /* "org.aaa…": 256 bytes; ":1.111…": 256 bytes */
+        memcpy(name, "org.", 4);
+        memset(name + 4, 'a', 252);
+        name[256] = '\0';
+        memcpy(unique, ":1.", 3);
+        memset(unique + 3, '1', 253);
+        unique[256] = '\0';
+
+        good_open(&g);
+        fd = raw_open();
+        for (size_t i = 0; i < sizeof(long_name_headers) / sizeof(long_name_headers[0]); i++) {
+                send_long_name(fd, i, name);
+                expect_invalid_message(fd);
+        }
+        send_long_name(fd, 0, unique);
+        expect_invalid_message(fd);
+        /* one byte less is a name: nobody owns it */
+        name[255] = '\0';
+        send_long_name(fd, 0, name);
+        testbus_raw_expect_reply(fd, 5, IPCBUS_ERROR_SERVICE_UNKNOWN, NULL);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
 /* An invalid call with no_reply gets no answer, and the connection stays. */
 START_TEST(test_invalid_no_reply_call)
 {
@@ -468,6 +588,11 @@ static const char *const unanswerable_headers[] = {
         "{\"type\":\"call\",\"path\":\"/x\",\"member\":\"M\"}",
         "{\"type\":\"call\",\"serial\":0,\"path\":\"/x\",\"member\":\"M\"}",
         "{\"type\":\"call\",\"serial\":\"5\",\"path\":\"/x\",\"member\":\"M\"}",
+        "{\"type\":\"call\",\"serial\":5.0,\"path\":\"/x\",\"member\":\"M\"}",
+        "{\"type\":\"call\",\"serial\":-5,\"path\":\"/x\",\"member\":\"M\"}",
+        "{\"type\":\"call\",\"serial\":4294967296,\"path\":\"/x\",\"member\":\"M\"}",
+        "{\"type\":\"call\",\"serial\":null,\"path\":\"/x\",\"member\":\"M\"}",
+        "{}",
 };
 
 START_TEST(test_header_unanswerable)
@@ -714,81 +839,105 @@ END_TEST
 
 /*
  * A flood of messages the receiver did not ask for (unicast signals to a
- * peer that does not read) fills its queue: the sender then gets
- * LimitsExceeded for each one that does not fit, nothing is dropped
- * silently, and the slow receiver stays connected and gets everything that
- * was accepted, in order.
+ * peer that does not read), from many senders: each sender whose chunk was
+ * queued is held back (the broker stops reading it, so its Ping waits);
+ * once the receiver's queue is over its limit the next senders get
+ * LimitsExceeded and carry on. Nothing is dropped silently: the slow
+ * receiver stays connected and gets every accepted chunk, in each sender's
+ * order, and as it reads the held senders are served again.
  */
 START_TEST(test_flood_unrequested)
 {
-        const size_t chunk = 8u * 1024 * 1024;
+        enum { N = 20 };
+        const size_t chunk = 8u * 1024 * 1024; /* 20 x 8 MiB is more than the 128 MiB queue limit */
         struct testbus *tb = testbus_current();
-        uint32_t refused = 0, delivered = 0;
-        char header[512], *body, *name;
-        int fd_recv, fd_send;
+        bool refused[N] = {false}, answered[N] = {false};
+        unsigned n_refused = 0, n_answered = 0, delivered = 0;
+        char header[512], *body, *name, *senders[N];
+        int fd_recv, fd_send[N];
+        int64_t deadline;
         struct good g;
 
         good_open(&g);
         fd_recv = testbus_raw_connect(tb);
         name = testbus_raw_hello(fd_recv);
-        fd_send = raw_open();
         body = malloc(chunk + 16);
         ck_assert_ptr_nonnull(body);
         strcpy(body, "{\"data\":\"");
         memset(body + 9, 'x', chunk);
         strcpy(body + 9 + chunk, "\"}");
 
-        /* 40 chunks (320 MiB) are more than the 128 MiB queue limit */
-        for (uint32_t i = 1; i <= 40 && !refused; i++) {
-                struct testbus_frame f;
-
+        for (unsigned i = 0; i < N; i++) {
+                fd_send[i] = testbus_raw_connect(tb);
+                senders[i] = testbus_raw_hello(fd_send[i]);
                 snprintf(header, sizeof(header),
                          "{\"type\":\"signal\",\"serial\":%u,\"destination\":\"%s\",\"path\":\"/x\","
                          "\"interface\":\"org.example.Flood\",\"member\":\"Chunk\"}",
-                         i, name);
-                testbus_raw_send_frame(fd_send, header, body);
-                snprintf(header, sizeof(header),
-                         "{\"type\":\"call\",\"serial\":%u,\"destination\":\"org.ipcbus.Bus\","
-                         "\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}",
-                         1000 + i);
-                testbus_raw_send_frame(fd_send, header, NULL);
-                for (;;) {
-                        ck_assert_int_eq(testbus_raw_recv(fd_send, TESTBUS_WAIT_MS, &f), 1);
-                        if (strcmp(testbus_frame_string(&f, "type"), "signal") == 0) {
-                                testbus_frame_deinit(&f); /* the driver's NameAcquired, NameOwnerChanged */
+                         100 + i, name);
+                testbus_raw_send_frame(fd_send[i], header, body);
+                testbus_raw_send_frame(fd_send[i], PING_HEADER, NULL);
+        }
+
+        /* Refusals come at once; a held sender hears nothing until the receiver reads. */
+        deadline = testbus_now_ms() + TESTBUS_WAIT_MS;
+        while (testbus_now_ms() < deadline) {
+                for (unsigned i = 0; i < N; i++) {
+                        struct testbus_frame f;
+
+                        if (answered[i] || testbus_raw_recv(fd_send[i], 0, &f) != 1)
                                 continue;
+                        if (strcmp(testbus_frame_string(&f, "type"), "signal") != 0) {
+                                if (testbus_frame_int(&f, "reply_serial") == 100 + i) {
+                                        ck_assert_str_eq(testbus_frame_string(&f, "error"),
+                                                         IPCBUS_ERROR_LIMITS_EXCEEDED);
+                                        ck_assert_ptr_nonnull(strstr(testbus_json_string(f.b, "message"),
+                                                                     "max_queued_bytes_per_connection"));
+                                        refused[i] = true;
+                                        n_refused++;
+                                } else {
+                                        ck_assert_int_eq(testbus_frame_int(&f, "reply_serial"), 5);
+                                        ck_assert_msg(refused[i], "sender %u was answered though its chunk was queued",
+                                                      i);
+                                        answered[i] = true;
+                                        n_answered++;
+                                }
                         }
-                        if (testbus_frame_int(&f, "reply_serial") == 1000 + i) {
-                                testbus_frame_deinit(&f);
-                                break;
-                        }
-                        ck_assert_int_eq(testbus_frame_int(&f, "reply_serial"), i);
-                        ck_assert_str_eq(testbus_frame_string(&f, "error"), IPCBUS_ERROR_LIMITS_EXCEEDED);
-                        refused = i;
                         testbus_frame_deinit(&f);
                 }
+                usleep(10 * 1000);
         }
-        ck_assert_msg(refused > 1, "no LimitsExceeded after 40 chunks of 8 MiB to a peer that does not read");
+        ck_assert_msg(n_refused > 0 && n_refused < N, "%u of %u senders refused", n_refused, N);
+        ck_assert_uint_eq(n_answered, n_refused);
 
-        /* the receiver is still connected and gets every accepted chunk, in order */
-        while (delivered + 1 < refused) {
+        /* The receiver is still connected and gets every accepted chunk, none of the refused. */
+        while (delivered < N - n_refused) {
                 struct testbus_frame f;
 
                 ck_assert_int_eq(testbus_raw_recv(fd_recv, TESTBUS_WAIT_MS, &f), 1);
                 if (strcmp(testbus_frame_string(&f, "type"), "signal") == 0 &&
                     strcmp(testbus_frame_string(&f, "member"), "Chunk") == 0) {
-                        ck_assert_int_eq(testbus_frame_int(&f, "serial"), delivered + 1);
+                        int64_t serial = testbus_frame_int(&f, "serial");
+
+                        ck_assert(serial >= 100 && serial < 100 + N);
+                        ck_assert_msg(!refused[serial - 100], "a refused chunk was delivered");
+                        ck_assert_str_eq(testbus_frame_string(&f, "sender"), senders[serial - 100]);
                         ck_assert_uint_eq(f.body_len, strlen(body));
                         delivered++;
                 }
                 testbus_frame_deinit(&f);
         }
         testbus_raw_ping(fd_recv, 77);
-        testbus_raw_ping(fd_send, 2000);
+        /* ... and the held senders are read again: their Pings are answered now. */
+        for (unsigned i = 0; i < N; i++) {
+                if (!refused[i])
+                        testbus_raw_expect_reply(fd_send[i], 5, NULL, NULL);
+                testbus_raw_ping(fd_send[i], 2000);
+                close(fd_send[i]);
+                free(senders[i]);
+        }
 
         free(body);
         free(name);
-        close(fd_send);
         close(fd_recv);
         good_check_and_close(&g);
 }
@@ -813,6 +962,56 @@ START_TEST(test_many_bad_connections)
 }
 END_TEST
 
+/* ---- connections that never speak ----------------------------------------------------------------- */
+
+#define SILENT_HELLO_TIMEOUT_MS 1000
+#define SILENT_CONFIG "{\"limits\":{\"hello_timeout_ms\":1000,\"max_connections_per_uid\":8}}"
+
+/*
+ * A flood of connections of one user that never say Hello: as many as the
+ * per-uid limit get in, the rest are refused at once, and all of them are
+ * gone after the Hello timeout, which gives their places back. The good
+ * client (another user) works throughout.
+ */
+START_TEST(test_flood_of_silent_connections)
+{
+        static const struct testbus_cred mallory = {.uid = 4666, .gid = 4666};
+        struct testbus *tb = testbus_current();
+        int64_t t0 = testbus_now_ms(), took;
+        struct good g;
+        char *message;
+        int fds[40];
+
+        good_open(&g);
+        for (size_t i = 0; i < 40; i++)
+                fds[i] = testbus_raw_connect_as(tb, &mallory);
+        for (size_t i = 8; i < 40; i++) {
+                message = testbus_raw_expect_refused(fds[i], IPCBUS_ERROR_LIMITS_EXCEEDED);
+                ck_assert_msg(testbus_text_names(message, "max_connections_per_uid"), "connection %zu: %s", i, message);
+                free(message);
+                close(fds[i]);
+        }
+        json_object_put(
+                testbus_call(g.bus, GOOD_SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo", "{}"));
+        for (size_t i = 0; i < 8; i++) {
+                message = testbus_raw_expect_refused(fds[i], IPCBUS_ERROR_LIMITS_EXCEEDED);
+                ck_assert_msg(testbus_text_names(message, "hello_timeout_ms"), "connection %zu: %s", i, message);
+                free(message);
+                close(fds[i]);
+        }
+        took = testbus_now_ms() - t0;
+        ck_assert_msg(took >= SILENT_HELLO_TIMEOUT_MS - 50, "silent connections closed after %lld ms",
+                      (long long) took);
+        testbus_log_expect(tb, "hello_timeout_ms");
+        /* their places are free again */
+        fds[0] = testbus_raw_connect_as(tb, &mallory);
+        free(testbus_raw_hello(fds[0]));
+        testbus_raw_ping(fds[0], 2);
+        close(fds[0]);
+        good_check_and_close(&g);
+}
+END_TEST
+
 static Suite *badinput_suite(void)
 {
         Suite *s = suite_create("bus_badinput");
@@ -833,6 +1032,7 @@ static Suite *badinput_suite(void)
         tc = testbus_tcase("invalid");
         tcase_add_loop_test(tc, test_invalid_message, 0, (int) (sizeof(invalid_cases) / sizeof(invalid_cases[0])));
         tcase_add_test(tc, test_name_length_limits);
+        tcase_add_test(tc, test_name_too_long);
         tcase_add_test(tc, test_invalid_no_reply_call);
         tcase_add_loop_test(tc, test_header_unanswerable, 0,
                             (int) (sizeof(unanswerable_headers) / sizeof(unanswerable_headers[0])));
@@ -850,6 +1050,11 @@ static Suite *badinput_suite(void)
         tcase_add_test(tc, test_header_at_limit);
         tcase_add_test(tc, test_flood_unrequested);
         tcase_add_test(tc, test_golden_frames);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase_config("silent", SILENT_CONFIG);
+        if (geteuid() == 0)
+                tcase_add_test(tc, test_flood_of_silent_connections);
         suite_add_tcase(s, tc);
         return s;
 }

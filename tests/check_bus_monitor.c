@@ -426,6 +426,79 @@ START_TEST(test_others_unaffected_by_monitor)
 }
 END_TEST
 
+/*
+ * A monitor that does not read never holds the bus back: the sender's
+ * signals and calls go on while the monitor's queue is full. The copies it
+ * had no room for are dropped, counted, and announced: once it reads again
+ * it gets MessagesLost {"count": N}, and what it saw plus N is everything.
+ */
+#define SMALL_QUEUE_CONFIG                                                                                             \
+        "{\"limits\":{\"max_frame_bytes\":262144,\"max_body_bytes\":200000,"                                           \
+        "\"max_queued_bytes_per_connection\":262144,\"backpressure_bytes\":65536}}"
+
+START_TEST(test_monitor_told_of_losses)
+{
+        enum { N = 400 };
+        struct testbus *tb = testbus_current();
+        struct testbus_frame f;
+        ipcbus_bus *c;
+        char body[10100], *name;
+        int64_t last = 0, seen = 0, lost = -1;
+        int fd;
+
+        fd = testbus_raw_connect(tb);
+        name = testbus_raw_hello(fd);
+        testbus_raw_send_frame(fd,
+                               "{\"type\":\"call\",\"serial\":2,\"destination\":\"org.ipcbus.Bus\","
+                               "\"path\":\"/org/ipcbus/Bus\",\"member\":\"BecomeMonitor\"}",
+                               "{\"rules\":[{\"member\":\"Flood\"}]}");
+        testbus_raw_expect_reply(fd, 2, NULL, NULL);
+
+        /* 400 x 10 KB is far more than the monitor's 256 KiB queue and its socket */
+        c = testbus_connect(tb);
+        for (int i = 1; i <= N; i++) {
+                int n = snprintf(body, sizeof(body), "{\"i\":%d,\"pad\":\"", i);
+
+                memset(body + n, 'm', 10000);
+                strcpy(body + n + 10000, "\"}");
+                ck_assert_int_ge(ipcbus_emit_signal(c, NULL, "/x", "org.example.Mon", "Flood", body), 0);
+        }
+        /* the sender was not held back by the monitor */
+        testbus_sync(c);
+        testbus_log_expect(tb, "monitor fell behind");
+
+        while (lost < 0) {
+                ck_assert_int_eq(testbus_raw_recv(fd, TESTBUS_WAIT_MS, &f), 1);
+                if (strcmp(testbus_frame_string(&f, "member"), "Flood") == 0) {
+                        int64_t i = testbus_json_int(f.b, "i");
+
+                        ck_assert_int_gt(i, last); /* in order, some missing */
+                        last = i;
+                        seen++;
+                } else {
+                        ck_assert_str_eq(testbus_frame_string(&f, "member"), "MessagesLost");
+                        ck_assert_str_eq(testbus_frame_string(&f, "sender"), IPCBUS_DRIVER_NAME);
+                        ck_assert_str_eq(testbus_frame_string(&f, "destination"), name);
+                        lost = testbus_json_int(f.b, "count");
+                }
+                testbus_frame_deinit(&f);
+        }
+        ck_assert_int_gt(lost, 0);
+        ck_assert_int_eq(seen + lost, N);
+
+        /* caught up: it sees new traffic again */
+        ck_assert_int_ge(ipcbus_emit_signal(c, NULL, "/x", "org.example.Mon", "Flood", "{\"i\":1000}"), 0);
+        testbus_sync(c);
+        ck_assert_int_eq(testbus_raw_recv(fd, TESTBUS_WAIT_MS, &f), 1);
+        ck_assert_int_eq(testbus_json_int(f.b, "i"), 1000);
+        testbus_frame_deinit(&f);
+
+        free(name);
+        close(fd);
+        ipcbus_unref(c);
+}
+END_TEST
+
 static Suite *monitor_suite(void)
 {
         Suite *s = suite_create("bus_monitor");
@@ -443,6 +516,10 @@ static Suite *monitor_suite(void)
         tcase_add_test(tc, test_become_monitor_invalid_rules);
         tcase_add_test(tc, test_monitor_that_sends_is_disconnected);
         tcase_add_test(tc, test_others_unaffected_by_monitor);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase_config("behind", SMALL_QUEUE_CONFIG);
+        tcase_add_test(tc, test_monitor_told_of_losses);
         suite_add_tcase(s, tc);
         return s;
 }

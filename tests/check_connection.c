@@ -112,15 +112,38 @@ static void on_closed(struct connection *c, const char *reason, void *userdata)
         snprintf(closed_reason, sizeof(closed_reason), "%s", reason);
 }
 
+static unsigned n_drained;
+
+static bool drained_twice(void)
+{
+        return n_drained >= 2;
+}
+
+static void on_drained(struct connection *c, void *userdata)
+{
+        ck_assert(!in_frame_cb);
+        n_drained++;
+}
+
 static const struct connection_ops ops = {
         .frame = on_frame,
         .broken = on_broken,
         .closed = on_closed,
+        .drained = on_drained,
 };
+
+static struct connection_limits limits;
 
 static void open_conn(uint32_t max_body, size_t max_queue)
 {
-        int r = connection_init(&conn, base, sv[0], max_body, max_queue, &ops, &conn);
+        int r;
+
+        limits = (struct connection_limits){
+                .max_body = max_body,
+                .max_fds = IPCBUS_FDS_MAX,
+                .max_queue = max_queue,
+        };
+        r = connection_init(&conn, base, sv[0], &limits, &ops, &conn);
 
         ck_assert_msg(r == 0, "connection_init: %s", strerror(-r));
         conn_open = true;
@@ -130,6 +153,7 @@ static void open_conn(uint32_t max_body, size_t max_queue)
 
 static void setup(void)
 {
+        n_drained = 0;
         base = event_base_new();
         ck_assert_ptr_nonnull(base);
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -172,10 +196,10 @@ static void on_deadline(evutil_socket_t fd, short what, void *userdata)
         deadline_hit = true;
 }
 
-/* Run the loop until done() or WAIT_MS passed; returns done(). */
-static bool run_until(bool (*done)(void))
+/* Run the loop until done() or ms passed; returns done(). */
+static bool run_until_ms(bool (*done)(void), int ms)
 {
-        struct timeval tv = {.tv_sec = WAIT_MS / 1000, .tv_usec = (WAIT_MS % 1000) * 1000};
+        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
         struct event *deadline = evtimer_new(base, on_deadline, NULL);
 
         ck_assert_ptr_nonnull(deadline);
@@ -185,6 +209,11 @@ static bool run_until(bool (*done)(void))
                 ck_assert_int_ge(event_base_loop(base, EVLOOP_ONCE), 0);
         event_free(deadline);
         return done();
+}
+
+static bool run_until(bool (*done)(void))
+{
+        return run_until_ms(done, WAIT_MS);
 }
 
 static unsigned want_frames;
@@ -1000,6 +1029,165 @@ START_TEST(test_queue_limit)
 }
 END_TEST
 
+/* Every queued byte counts into the shared total too; past max_queue_total, -EDQUOT; it all comes back out. */
+START_TEST(test_queue_shared_total)
+{
+        struct msg *m = build_call(1, "{\"some\":\"bytes\"}");
+        uint64_t total = 0;
+
+        open_conn(0, 0);
+        limits.max_queue_total = 2 * m->size;
+        connection_set_total(&conn, &total);
+        ck_assert_int_eq(connection_check_room(&conn, m->size), 0);
+        ck_assert_int_eq(connection_queue(&conn, m), 0);
+        ck_assert_int_eq(connection_queue(&conn, m), 0);
+        ck_assert_uint_eq(total, 2 * m->size);
+        /* even into an empty queue of another connection of the same total: -EDQUOT */
+        ck_assert_int_eq(connection_check_room(&conn, m->size), -EDQUOT);
+        ck_assert_int_eq(connection_queue(&conn, m), -EDQUOT);
+        peer_wait_rx(2 * m->size);
+        ck_assert_uint_eq(total, 0);
+        ck_assert_int_eq(connection_queue(&conn, m), 0);
+        ck_assert_uint_eq(total, m->size);
+        /* what is still queued at the end leaves the total too */
+        connection_deinit(&conn);
+        conn_open = false;
+        ck_assert_uint_eq(total, 0);
+        msg_unref(m);
+}
+END_TEST
+
+/* From backpressure bytes on the queue is congested; `drained` comes once, at half, after watching. */
+START_TEST(test_congested_then_drained)
+{
+        enum { N = 64 };
+        char body[1100];
+        struct msg *m;
+
+        memset(body, 0, sizeof(body));
+        memcpy(body, "{\"pad\":\"", 8);
+        memset(body + 8, 'p', 1000);
+        memcpy(body + 1008, "\"}", 2);
+        m = build_call(1, body);
+        open_conn(0, 0);
+        limits.backpressure = 8 * m->size;
+        for (unsigned i = 0; i < N; i++) {
+                ck_assert_int_eq(connection_queue(&conn, m), 0);
+                ck_assert(connection_congested(&conn) == (conn.tx_bytes >= limits.backpressure));
+        }
+        ck_assert(connection_congested(&conn));
+        connection_watch_drain(&conn);
+        connection_watch_drain(&conn); /* once is enough */
+        ck_assert_uint_eq(n_drained, 0);
+        peer_wait_rx(N * m->size);
+        ck_assert_uint_eq(n_drained, 1);
+        ck_assert(!connection_congested(&conn));
+
+        /* asked while already drained: told from the loop, not at once */
+        connection_watch_drain(&conn);
+        ck_assert_uint_eq(n_drained, 1);
+        ck_assert_msg(run_until(drained_twice), "no `drained` for an empty queue");
+        msg_unref(m);
+}
+END_TEST
+
+/* While paused, frames that arrived (even those already read) wait; resume hands them over in order. */
+START_TEST(test_pause_resume)
+{
+        struct msg *m[3];
+        size_t total = 0;
+
+        open_conn(0, 0);
+        for (unsigned i = 0; i < 3; i++) {
+                m[i] = build_call(i + 1, "{}");
+                total += m[i]->size;
+        }
+        peer_send_msg(m[0]);
+        wait_frames(1);
+        connection_pause(&conn);
+        peer_send_msg(m[1]);
+        peer_send_msg(m[2]);
+        /* nothing is handed over while paused */
+        want_frames = 2;
+        ck_assert(!run_until_ms(have_frames, 300));
+        ck_assert_uint_eq(n_frames, 1);
+        connection_pause(&conn); /* idempotent */
+        connection_resume(&conn);
+        wait_frames(3);
+        for (unsigned i = 0; i < 3; i++) {
+                expect_frame(i, m[i]);
+                msg_unref(m[i]);
+        }
+        ck_assert_uint_eq(conn.rx_pos, total);
+}
+END_TEST
+
+/* A peer that reads nothing while its socket is full is closed after stall_ms, as a failure. */
+START_TEST(test_stall_closes)
+{
+        char *body = malloc(64 * 1024 + 16);
+        struct msg *m;
+
+        ck_assert_ptr_nonnull(body);
+        strcpy(body, "{\"pad\":\"");
+        memset(body + 8, 'z', 64 * 1024);
+        strcpy(body + 8 + 64 * 1024, "\"}");
+        m = build_call(1, body);
+        open_conn(0, 0);
+        limits.stall_ms = 200;
+        /* far more than the socket buffers hold; the test never reads */
+        for (unsigned i = 0; i < 64; i++)
+                ck_assert_int_eq(connection_queue(&conn, m), 0);
+        wait_closed();
+        ck_assert_msg(strstr(closed_reason, "stalled") != NULL, "closed: %s", closed_reason);
+        ck_assert(conn.failed);
+        msg_unref(m);
+        free(body);
+}
+END_TEST
+
+/* A reader that keeps reading, however slowly, is not stalled. */
+START_TEST(test_slow_reader_not_stalled)
+{
+        char *body = malloc(64 * 1024 + 16);
+        struct msg *m;
+        size_t total = 0;
+
+        ck_assert_ptr_nonnull(body);
+        strcpy(body, "{\"pad\":\"");
+        memset(body + 8, 'y', 64 * 1024);
+        strcpy(body + 8 + 64 * 1024, "\"}");
+        m = build_call(1, body);
+        open_conn(0, 0);
+        limits.stall_ms = 300;
+        for (unsigned i = 0; i < 32; i++) {
+                ck_assert_int_eq(connection_queue(&conn, m), 0);
+                total += m->size;
+        }
+        /* read a little every 100 ms: each read lets the connection write some more */
+        while (rx_len < total) {
+                size_t want = rx_len + 48 * 1024 < total ? rx_len + 48 * 1024 : total;
+
+                peer_wait_rx(want);
+                ck_assert_msg(!closed, "closed a slow reader: %s", closed_reason);
+                usleep(100 * 1000);
+        }
+        ck_assert(!closed);
+        msg_unref(m);
+        free(body);
+}
+END_TEST
+
+/* More descriptors than max_fds: a framing error. */
+START_TEST(test_fds_over_configured_limit)
+{
+        open_conn(0, 0);
+        limits.max_fds = 1;
+        send_with_fd_count(2, 2);
+        expect_broken(PROTO_E_TOO_MANY_FDS);
+}
+END_TEST
+
 static Suite *connection_suite(void)
 {
         Suite *s = suite_create("connection");
@@ -1027,6 +1215,7 @@ static Suite *connection_suite(void)
         tcase_add_test(tc, test_fds_count_differs);
         tcase_add_test(tc, test_fds_too_many_announced);
         tcase_add_test(tc, test_fds_too_many_sent);
+        tcase_add_test(tc, test_fds_over_configured_limit);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("close");
@@ -1045,6 +1234,15 @@ static Suite *connection_suite(void)
         tcase_add_test(tc, test_queue_through_full_socket);
         tcase_add_test(tc, test_send_fds);
         tcase_add_test(tc, test_queue_limit);
+        tcase_add_test(tc, test_queue_shared_total);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("flow");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_congested_then_drained);
+        tcase_add_test(tc, test_pause_resume);
+        tcase_add_test(tc, test_stall_closes);
+        tcase_add_test(tc, test_slow_reader_not_stalled);
         suite_add_tcase(s, tc);
         return s;
 }

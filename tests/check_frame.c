@@ -171,6 +171,12 @@ START_TEST(test_reader_limits)
         frame_prefix_encode(p, 10, 1025, 0);
         ck_assert_int_eq(feed(&r, p, 16, 5, &v), -PROTO_E_BODY_TOO_LARGE);
         frame_reader_deinit(&r);
+        /* header and body each within bounds, together over max_frame */
+        frame_reader_init(&r, 128, 1024);
+        r.max_frame = 16 + 100 + 900;
+        frame_prefix_encode(p, 100, 901, 0);
+        ck_assert_int_eq(feed(&r, p, 16, 5, &v), -PROTO_E_FRAME_TOO_LARGE);
+        frame_reader_deinit(&r);
 }
 END_TEST
 

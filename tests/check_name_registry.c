@@ -49,7 +49,7 @@ static void on_change(struct name_registry *r, const char *name, struct name_own
 
 static void setup_limited(unsigned max_per_owner)
 {
-        name_registry_init(&reg, max_per_owner, on_change, &reg);
+        name_registry_init(&reg, max_per_owner, 0, on_change, &reg);
         name_owner_init(&o1);
         name_owner_init(&o2);
         name_owner_init(&o3);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,6 +34,14 @@ int64_t testbus_now_ms(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int testbus_slow_factor(void)
+{
+        const char *v = getenv("CK_TIMEOUT_MULTIPLIER");
+        int f = v ? atoi(v) : 1;
+
+        return f > 1 ? f : 1;
 }
 
 static uint64_t now_usec(void)
@@ -221,8 +231,55 @@ static void base_setup(void)
         ck_assert_msg(mkdtemp(base_dir), "mkdtemp(%s): %s", base_dir, strerror(errno));
 }
 
+/* The last bytes of a file, from a line start, into buf (empty when unreadable). */
+static const char *file_tail(const char *path, char *buf, size_t size)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        off_t end, start;
+        ssize_t n;
+        char *nl;
+
+        buf[0] = '\0';
+        if (fd < 0)
+                return buf;
+        end = lseek(fd, 0, SEEK_END);
+        start = end > (off_t) size - 1 ? end - (off_t) size + 1 : 0;
+        n = pread(fd, buf, size - 1, start);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        if (start > 0 && (nl = strchr(buf, '\n')))
+                memmove(buf, nl + 1, strlen(nl + 1) + 1);
+        return buf;
+}
+
+/*
+ * A broker directory still there at the end of a test case belongs to a test
+ * that failed (testbus_stop removes the others): show its broker's log.
+ */
+static void base_dump_logs(void)
+{
+        static char tail[8192];
+        DIR *d = opendir(base_dir);
+        struct dirent *e;
+
+        if (!d)
+                return;
+        while ((e = readdir(d))) {
+                char path[PATH_MAX];
+
+                if (strncmp(e->d_name, "bus-", 4) != 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s/log", base_dir, e->d_name);
+                if (access(path, R_OK) == 0)
+                        fprintf(stderr, "---- %s (a failed test's broker), last lines:\n%s----\n", path,
+                                file_tail(path, tail, sizeof(tail)));
+        }
+        closedir(d);
+}
+
 static void base_teardown(void)
 {
+        base_dump_logs();
         remove_tree(base_dir);
         base_dir[0] = '\0';
 }
@@ -248,6 +305,73 @@ TCase *testbus_tcase(const char *name)
         return tc;
 }
 
+/*
+ * Test cases with a configuration. A fixture takes no argument, so each such
+ * test case gets its own unchecked setup from a small pool; it runs in the
+ * runner before the test case's tests (which are forked from it) and says
+ * which configuration they use.
+ */
+#define CONFIG_TCASES_MAX 8
+static const char *config_tcases[CONFIG_TCASES_MAX];
+static size_t n_config_tcases;
+static const char *current_config;
+
+#define CONFIG_TCASE_SETUP(i)                                                                                          \
+        static void config_tcase_setup_##i(void)                                                                       \
+        {                                                                                                              \
+                current_config = config_tcases[i];                                                                     \
+                base_setup();                                                                                          \
+        }
+CONFIG_TCASE_SETUP(0)
+CONFIG_TCASE_SETUP(1)
+CONFIG_TCASE_SETUP(2)
+CONFIG_TCASE_SETUP(3)
+CONFIG_TCASE_SETUP(4)
+CONFIG_TCASE_SETUP(5)
+CONFIG_TCASE_SETUP(6)
+CONFIG_TCASE_SETUP(7)
+
+static void (*const config_tcase_setups[CONFIG_TCASES_MAX])(void) = {
+        config_tcase_setup_0, config_tcase_setup_1, config_tcase_setup_2, config_tcase_setup_3,
+        config_tcase_setup_4, config_tcase_setup_5, config_tcase_setup_6, config_tcase_setup_7,
+};
+
+static void config_setup(void)
+{
+        testbus_start_config(&current_bus, current_config);
+}
+
+TCase *testbus_tcase_config(const char *name, const char *config_json)
+{
+        TCase *tc = tcase_create(name);
+
+        if (n_config_tcases == CONFIG_TCASES_MAX) {
+                fprintf(stderr, "testbus: more than %d test cases with a configuration\n", CONFIG_TCASES_MAX);
+                abort();
+        }
+        config_tcases[n_config_tcases] = config_json;
+        tcase_add_unchecked_fixture(tc, config_tcase_setups[n_config_tcases++], base_teardown);
+        tcase_add_checked_fixture(tc, config_setup, current_teardown);
+        tcase_set_timeout(tc, TESTBUS_TIMEOUT_S);
+        return tc;
+}
+
+static void bare_setup(void)
+{
+        memset(&current_bus, 0, sizeof(current_bus));
+        current_bus.stdout_fd = -1;
+}
+
+TCase *testbus_tcase_bare(const char *name)
+{
+        TCase *tc = tcase_create(name);
+
+        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+        tcase_add_checked_fixture(tc, bare_setup, current_teardown);
+        tcase_set_timeout(tc, TESTBUS_TIMEOUT_S);
+        return tc;
+}
+
 struct testbus *testbus_current(void)
 {
         return &current_bus;
@@ -266,14 +390,65 @@ int testbus_run_suite(Suite *s)
 
 /* ---- the broker ---------------------------------------------------------- */
 
+/* Let other users reach the broker's socket: its directory and the test case's (mkdtemp makes them 0700). */
+static void share_dirs(struct testbus *tb)
+{
+        ck_assert_msg(!base_dir[0] || chmod(base_dir, 0755) == 0, "chmod(%s): %s", base_dir, strerror(errno));
+        ck_assert_msg(chmod(tb->dir, 0755) == 0, "chmod(%s): %s", tb->dir, strerror(errno));
+}
+
+/*
+ * In a forked child (after child_prepare): become cred's user for good.
+ * Returns 0 or -errno. A change of credentials clears the parent-death
+ * signal, so it is set again.
+ */
+static int child_become(const struct testbus_cred *cred, pid_t parent)
+{
+        if (setgroups(cred->n_groups, cred->n_groups ? cred->groups : NULL) < 0 || setgid(cred->gid) < 0 ||
+            setuid(cred->uid) < 0)
+                return -errno;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(1);
+        return 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+        size_t len = strlen(text);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+        ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+        ck_assert_msg(write(fd, text, len) == (ssize_t) len, "writing %s: %s", path, strerror(errno));
+        close(fd);
+}
+
 void testbus_start(struct testbus *tb)
 {
+        testbus_start_with(tb, NULL);
+}
+
+void testbus_start_config(struct testbus *tb, const char *config_json)
+{
+        const struct testbus_options o = {.config = config_json};
+
+        testbus_start_with(tb, &o);
+}
+
+void testbus_start_with(struct testbus *tb, const struct testbus_options *o)
+{
+        static const struct testbus_options none;
         const char *ipcbusd = testbus_program("IPCBUSD", "daemon/ipcbusd");
+        const char *argv[32];
+        char config_path[256];
         struct testbus_lines l;
         pid_t parent = getpid(), pid;
-        int pfd[2], status;
+        int pfd[2], log_fd, status;
+        size_t n = 0;
         char *line;
 
+        if (!o)
+                o = &none;
         memset(tb, 0, sizeof(*tb));
         tb->stdout_fd = -1;
         signal(SIGPIPE, SIG_IGN);
@@ -281,35 +456,67 @@ void testbus_start(struct testbus *tb)
         ck_assert_msg(mkdtemp(tb->dir), "mkdtemp(%s): %s", tb->dir, strerror(errno));
         snprintf(tb->socket_path, sizeof(tb->socket_path), "%s/bus", tb->dir);
         snprintf(tb->address, sizeof(tb->address), "unix:path=%s", tb->socket_path);
+        snprintf(tb->log_path, sizeof(tb->log_path), "%s/log", tb->dir);
 
+        argv[n++] = "ipcbusd";
+        for (size_t i = 0; o->args && o->args[i]; i++) {
+                ck_assert_uint_lt(n, 24);
+                argv[n++] = o->args[i];
+        }
+        if (o->config) {
+                snprintf(config_path, sizeof(config_path), "%s/config.json", tb->dir);
+                write_file(config_path, o->config);
+                argv[n++] = "--config";
+                argv[n++] = config_path;
+        }
+        argv[n++] = "--address";
+        argv[n++] = tb->address;
+        argv[n++] = "--print-address";
+        argv[n++] = "-v";
+        argv[n] = NULL;
+        if (o->cred) {
+                share_dirs(tb);
+                ck_assert_msg(chown(tb->dir, o->cred->uid, o->cred->gid) == 0, "chown(%s): %s", tb->dir,
+                              strerror(errno));
+        }
+
+        log_fd = open(tb->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        ck_assert_msg(log_fd >= 0, "%s: %s", tb->log_path, strerror(errno));
         ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
         fflush(stdout);
         fflush(stderr);
         pid = fork();
         if (pid == 0) {
                 dup2(pfd[1], STDOUT_FILENO);
+                dup2(log_fd, STDERR_FILENO);
                 child_prepare(parent, -1, -1);
-                execl(ipcbusd, "ipcbusd", "--address", tb->address, "--print-address", (char *) NULL);
+                if (o->cred && child_become(o->cred, parent) < 0) {
+                        fprintf(stderr, "cannot run as uid %u: %s\n", (unsigned) o->cred->uid, strerror(errno));
+                        _exit(126);
+                }
+                execv(ipcbusd, (char *const *) argv);
                 fprintf(stderr, "exec %s: %s\n", ipcbusd, strerror(errno));
                 _exit(127);
         }
         ck_assert_msg(pid > 0, "fork: %s", strerror(errno));
+        close(log_fd);
         close(pfd[1]);
         tb->pid = pid;
         tb->stdout_fd = pfd[0];
 
         testbus_lines_init(&l, pfd[0]);
-        line = testbus_lines_read(&l, 10000);
+        line = testbus_lines_read(&l, 10000 * testbus_slow_factor());
         l.fd = -1; /* the descriptor stays with tb until stop */
         testbus_lines_deinit(&l);
         if (!line) {
                 const char *why = wait_deadline(pid, &status, 0) ? status_text(status) : "still running";
+                const char *log = testbus_log_tail(tb);
 
                 kill(pid, SIGKILL);
                 waitpid(pid, NULL, 0);
                 tb->pid = 0;
                 remove_tree(tb->dir);
-                ck_abort_msg("%s did not print its address (%s)", ipcbusd, why);
+                ck_abort_msg("%s did not print its address (%s); its log:\n%s", ipcbusd, why, log);
         }
         ck_assert_msg(strcmp(line, tb->address) == 0, "ipcbusd printed '%s', expected '%s'", line, tb->address);
         free(line);
@@ -331,8 +538,10 @@ void testbus_stop(struct testbus *tb)
                 return;
         tb->pid = 0;
         if (waitpid(pid, &status, WNOHANG) == pid) {
+                const char *log = testbus_log_tail(tb);
+
                 remove_tree(tb->dir);
-                ck_abort_msg("ipcbusd died during the test: %s", status_text(status));
+                ck_abort_msg("ipcbusd died during the test: %s; its log:\n%s", status_text(status), log);
         }
         kill(pid, SIGCONT); /* in case a test left it stopped */
         kill(pid, SIGTERM);
@@ -345,8 +554,113 @@ void testbus_stop(struct testbus *tb)
         if (tb->stdout_fd >= 0)
                 close(tb->stdout_fd);
         tb->stdout_fd = -1;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                const char *log = testbus_log_tail(tb);
+
+                remove_tree(tb->dir);
+                ck_abort_msg("ipcbusd after SIGTERM: %s; its log:\n%s", status_text(status), log);
+        }
         remove_tree(tb->dir);
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ipcbusd after SIGTERM: %s", status_text(status));
+}
+
+/* ---- the broker's log and memory ------------------------------------------------- */
+
+const char *testbus_log_tail(struct testbus *tb)
+{
+        /* short enough for a Check failure message */
+        static char buf[2048];
+
+        return file_tail(tb->log_path, buf, sizeof(buf));
+}
+
+/* The whole file (malloc'd, NUL-terminated; "" when it cannot be read). */
+static char *file_read(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        char *text;
+        ssize_t n = 0;
+
+        if (fd >= 0 && fstat(fd, &st) == 0) {
+                text = malloc((size_t) st.st_size + 1);
+                ck_assert_ptr_nonnull(text);
+                n = read(fd, text, (size_t) st.st_size);
+        } else {
+                text = malloc(1);
+                ck_assert_ptr_nonnull(text);
+        }
+        if (fd >= 0)
+                close(fd);
+        text[n > 0 ? n : 0] = '\0';
+        return text;
+}
+
+/* Does a line of text contain every string of want? */
+static bool text_has_line(const char *text, const char *const *want, size_t n)
+{
+        for (const char *line = text; *line;) {
+                const char *end = strchrnul(line, '\n');
+                size_t i = 0;
+
+                for (; i < n; i++) {
+                        const char *hit = memmem(line, (size_t) (end - line), want[i], strlen(want[i]));
+
+                        if (!hit)
+                                break;
+                }
+                if (i == n)
+                        return true;
+                line = *end ? end + 1 : end;
+        }
+        return false;
+}
+
+bool testbus_log_wait_line(struct testbus *tb, int timeout_ms, ...)
+{
+        int64_t deadline = testbus_now_ms() + timeout_ms;
+        const char *want[8];
+        size_t n = 0;
+        va_list ap;
+
+        va_start(ap, timeout_ms);
+        for (const char *w; (w = va_arg(ap, const char *));) {
+                ck_assert_uint_lt(n, 8);
+                want[n++] = w;
+        }
+        va_end(ap);
+        for (;;) {
+                char *text = file_read(tb->log_path);
+                bool found = text_has_line(text, want, n);
+
+                free(text);
+                if (found)
+                        return true;
+                if (ms_left(deadline) <= 0)
+                        return false;
+                usleep(20000);
+        }
+}
+
+bool testbus_log_wait(struct testbus *tb, const char *substring, int timeout_ms)
+{
+        return testbus_log_wait_line(tb, timeout_ms, substring, (const char *) NULL);
+}
+
+long testbus_rss_kb(struct testbus *tb)
+{
+        char path[64], line[256];
+        long kb = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) tb->pid);
+        f = fopen(path, "re");
+        ck_assert_msg(f, "%s: %s", path, strerror(errno));
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+                        break;
+        fclose(f);
+        ck_assert_msg(kb > 0, "no VmRSS in %s", path);
+        return kb;
 }
 
 /* ---- line readers --------------------------------------------------------- */
@@ -465,6 +779,61 @@ ipcbus_bus *testbus_connect(struct testbus *tb)
         int r = ipcbus_open_address(tb->address, &bus);
 
         ck_assert_msg(r >= 0, "ipcbus_open_address(%s): %s", tb->address, ipcbus_strerror(r));
+        ck_assert_ptr_nonnull(bus);
+        testbus_sync(bus);
+        return bus;
+}
+
+/* The test process's own credentials while it acts as another user. */
+struct saved_cred {
+        uid_t euid;
+        gid_t egid;
+        int n_groups;
+        gid_t groups[64];
+};
+
+/*
+ * Act as cred's user (effective ids and groups) until cred_leave: a socket
+ * connected meanwhile carries these credentials for good. Needs root.
+ */
+static void cred_enter(struct testbus *tb, const struct testbus_cred *cred, struct saved_cred *s)
+{
+        ck_assert_msg(geteuid() == 0, "acting as another user needs root");
+        share_dirs(tb);
+        s->euid = geteuid();
+        s->egid = getegid();
+        s->n_groups = getgroups(64, s->groups);
+        ck_assert_msg(s->n_groups >= 0, "getgroups: %s", strerror(errno));
+        ck_assert_msg(setgroups(cred->n_groups, cred->n_groups ? cred->groups : NULL) == 0 && setegid(cred->gid) == 0 &&
+                              seteuid(cred->uid) == 0,
+                      "cannot act as uid %u gid %u: %s", (unsigned) cred->uid, (unsigned) cred->gid, strerror(errno));
+}
+
+static void cred_leave(const struct saved_cred *s)
+{
+        /* the way back must work: the rest of the test would run with the wrong rights */
+        if (seteuid(s->euid) < 0 || setegid(s->egid) < 0 || setgroups((size_t) s->n_groups, s->groups) < 0)
+                abort();
+}
+
+int testbus_open_as(struct testbus *tb, const struct testbus_cred *cred, ipcbus_bus **ret)
+{
+        struct saved_cred s;
+        int r;
+
+        cred_enter(tb, cred, &s);
+        r = ipcbus_open_address(tb->address, ret);
+        cred_leave(&s);
+        return r;
+}
+
+ipcbus_bus *testbus_connect_as(struct testbus *tb, const struct testbus_cred *cred)
+{
+        ipcbus_bus *bus = NULL;
+        int r = testbus_open_as(tb, cred, &bus);
+
+        ck_assert_msg(r >= 0, "ipcbus_open_address(%s) as uid %u: %s", tb->address, (unsigned) cred->uid,
+                      ipcbus_strerror(r));
         ck_assert_ptr_nonnull(bus);
         testbus_sync(bus);
         return bus;
@@ -872,6 +1241,24 @@ int testbus_raw_connect(struct testbus *tb)
         return fd;
 }
 
+int testbus_raw_connect_as(struct testbus *tb, const struct testbus_cred *cred)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct saved_cred s;
+        int fd, r, err;
+
+        ck_assert_uint_lt(strlen(tb->socket_path), sizeof(sa.sun_path));
+        strcpy(sa.sun_path, tb->socket_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
+        cred_enter(tb, cred, &s);
+        r = connect(fd, (struct sockaddr *) &sa, sizeof(sa));
+        err = errno;
+        cred_leave(&s);
+        ck_assert_msg(r == 0, "connect(%s) as uid %u: %s", tb->socket_path, (unsigned) cred->uid, strerror(err));
+        return fd;
+}
+
 int testbus_raw_write(int fd, const void *data, size_t len)
 {
         const uint8_t *p = data;
@@ -932,6 +1319,52 @@ void testbus_raw_send_frame(int fd, const char *header, const char *body)
                 memcpy(frame + 16 + hl, body, bl);
         testbus_raw_send(fd, frame, 16 + hl + bl);
         free(frame);
+}
+
+int testbus_raw_send_frame_fds(int fd, const char *header, const char *body, const int *fds, unsigned n)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 64)];
+        } control;
+        size_t hl = strlen(header), bl = body ? strlen(body) : 0, len = 16 + hl + bl, off = 0;
+        uint8_t *frame = malloc(len);
+        int r = 0;
+
+        ck_assert_ptr_nonnull(frame);
+        ck_assert_uint_le(n, 64);
+        testbus_raw_prefix(frame, (uint32_t) hl, (uint32_t) bl, (uint16_t) n);
+        memcpy(frame + 16, header, hl);
+        if (bl)
+                memcpy(frame + 16 + hl, body, bl);
+        while (off < len) {
+                struct iovec iov = {.iov_base = frame + off, .iov_len = len - off};
+                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+                ssize_t w;
+
+                if (off == 0 && n > 0) {
+                        struct cmsghdr *cm;
+
+                        memset(&control, 0, sizeof(control));
+                        mh.msg_control = control.buf;
+                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+                        cm = CMSG_FIRSTHDR(&mh);
+                        cm->cmsg_level = SOL_SOCKET;
+                        cm->cmsg_type = SCM_RIGHTS;
+                        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+                        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+                }
+                w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0) {
+                        r = -errno;
+                        break;
+                }
+                off += (size_t) w;
+        }
+        free(frame);
+        return r;
 }
 
 /* Read exactly len bytes. 1, 0 at EOF before the first byte, -EPROTO at EOF after it, -ETIMEDOUT, -errno. */
@@ -1091,6 +1524,36 @@ void testbus_raw_expect_eof(int fd)
                       r == -ETIMEDOUT ? "nothing (still open)" : strerror(-r));
 }
 
+char *testbus_raw_expect_refused(int fd, const char *error_name)
+{
+        struct testbus_frame f;
+        json_object *v = NULL;
+        char *message;
+
+        testbus_raw_expect_reply(fd, 0, error_name, &f);
+        ck_assert_msg(f.b && json_object_object_get_ex(f.b, "message", &v) && json_object_is_type(v, json_type_string),
+                      "%s without a message: %s", error_name, f.body ? f.body : "(no body)");
+        message = strdup(json_object_get_string(v));
+        ck_assert_ptr_nonnull(message);
+        testbus_frame_deinit(&f);
+        testbus_raw_expect_eof(fd);
+        return message;
+}
+
+bool testbus_text_names(const char *text, const char *word)
+{
+        size_t n = strlen(word);
+
+        for (const char *p = text; text && (p = strstr(p, word)); p++) {
+                char before = p > text ? p[-1] : ' ', after = p[n];
+
+                if (!(before == '_' || (before >= 'a' && before <= 'z')) &&
+                    !(after == '_' || (after >= 'a' && after <= 'z')))
+                        return true;
+        }
+        return false;
+}
+
 void testbus_raw_ping(int fd, uint32_t serial)
 {
         struct testbus_frame f;
@@ -1109,9 +1572,25 @@ void testbus_raw_ping(int fd, uint32_t serial)
 
 void testbus_child_start(struct testbus *tb, struct testbus_child *c, testbus_child_fn fn, void *arg)
 {
+        testbus_child_start_cred(tb, c, NULL, fn, arg);
+}
+
+void testbus_child_start_as(struct testbus *tb, struct testbus_child *c, uid_t uid, gid_t gid, testbus_child_fn fn,
+                            void *arg)
+{
+        const struct testbus_cred cred = {.uid = uid, .gid = gid};
+
+        testbus_child_start_cred(tb, c, &cred, fn, arg);
+}
+
+void testbus_child_start_cred(struct testbus *tb, struct testbus_child *c, const struct testbus_cred *cred,
+                              testbus_child_fn fn, void *arg)
+{
         pid_t parent = getpid(), pid;
         int cmd[2], rep[2];
 
+        if (cred)
+                share_dirs(tb);
         ck_assert_int_eq(pipe2(cmd, O_CLOEXEC), 0);
         ck_assert_int_eq(pipe2(rep, O_CLOEXEC), 0);
         fflush(stdout);
@@ -1121,6 +1600,9 @@ void testbus_child_start(struct testbus *tb, struct testbus_child *c, testbus_ch
                 struct testbus_peer p = {.tb = tb, .report_fd = rep[1]};
 
                 child_prepare(parent, cmd[0], rep[1]);
+                if (cred && child_become(cred, parent) < 0)
+                        testbus_peer_fail(&p, "cannot run as uid %u gid %u: %s", (unsigned) cred->uid,
+                                          (unsigned) cred->gid, strerror(errno));
                 testbus_lines_init(&p.cmd, cmd[0]);
                 _exit(fn(&p, arg));
         }
@@ -1495,8 +1977,7 @@ static int service_main(struct testbus_peer *p, void *arg)
         return 0;
 }
 
-/* Read the child's "ready <unique name>" line into c->unique. */
-static void child_read_ready(struct testbus_child *c)
+void testbus_child_ready(struct testbus_child *c)
 {
         char *line = testbus_child_read(c, TESTBUS_WAIT_MS);
 
@@ -1508,7 +1989,14 @@ static void child_read_ready(struct testbus_child *c)
 void testbus_service_start(struct testbus *tb, struct testbus_child *c, const char *name)
 {
         testbus_child_start(tb, c, service_main, (void *) name);
-        child_read_ready(c);
+        testbus_child_ready(c);
+}
+
+void testbus_service_start_as(struct testbus *tb, struct testbus_child *c, const struct testbus_cred *cred,
+                              const char *name)
+{
+        testbus_child_start_cred(tb, c, cred, service_main, (void *) name);
+        testbus_child_ready(c);
 }
 
 /* ---- the subscriber ------------------------------------------------------------------ */
@@ -1556,7 +2044,7 @@ static int subscriber_main(struct testbus_peer *p, void *arg)
 void testbus_subscriber_start(struct testbus *tb, struct testbus_child *c, const char *const *rules)
 {
         testbus_child_start(tb, c, subscriber_main, (void *) rules);
-        child_read_ready(c);
+        testbus_child_ready(c);
 }
 
 /* ---- running the tools ----------------------------------------------------------------- */

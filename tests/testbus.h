@@ -31,9 +31,25 @@
 struct testbus {
         char dir[192]; /* fresh mkdtemp directory holding the socket */
         char socket_path[256];
-        char address[272]; /* "unix:path=<dir>/bus" */
-        pid_t pid;         /* ipcbusd */
-        int stdout_fd;     /* read end of the broker's stdout */
+        char address[272];  /* "unix:path=<dir>/bus" */
+        pid_t pid;          /* ipcbusd */
+        int stdout_fd;      /* read end of the broker's stdout */
+        char log_path[256]; /* the broker's stderr: "<dir>/log" */
+};
+
+/* Who a connection, a helper process or the broker runs as (the tests run as root). */
+struct testbus_cred {
+        uid_t uid;
+        gid_t gid;
+        size_t n_groups;
+        gid_t groups[8]; /* supplementary groups */
+};
+
+/* How to start a broker (testbus_start_with). Every member may be 0 / NULL. */
+struct testbus_options {
+        const char *config;              /* text written to <dir>/config.json, passed as --config */
+        const char *const *args;         /* more arguments (NULL-terminated), before --address */
+        const struct testbus_cred *cred; /* run ipcbusd as this user (its directory is given to it) */
 };
 
 /* ---- suites ------------------------------------------------------------- */
@@ -43,13 +59,30 @@ struct testbus {
  * started before and stopped after the test, with a TESTBUS_TIMEOUT_S timeout.
  */
 TCase *testbus_tcase(const char *name);
+/*
+ * The same, with the broker started with --config and this configuration
+ * (testbus_start_config). At most 8 such test cases per process.
+ */
+TCase *testbus_tcase_config(const char *name, const char *config_json);
+/*
+ * A test case whose tests start their broker themselves (testbus_start*(
+ * testbus_current())); it is stopped after the test like the others.
+ */
+TCase *testbus_tcase_bare(const char *name);
 /* The broker of the running test. */
 struct testbus *testbus_current(void);
 /* Run a suite with CK_NORMAL output; EXIT_SUCCESS or EXIT_FAILURE. */
 int testbus_run_suite(Suite *s);
 
-/* Start ipcbusd with --address unix:path=DIR/bus --print-address; wait for the address line. */
+/*
+ * Start ipcbusd with --address unix:path=DIR/bus --print-address -v, its
+ * stderr going to DIR/log; wait for the address line.
+ */
 void testbus_start(struct testbus *tb);
+/* The same, with options (NULL: none). A broker that fails to start fails the test, showing its log. */
+void testbus_start_with(struct testbus *tb, const struct testbus_options *o);
+/* The same, with --config DIR/config.json holding config_json (the --address wins over its "listen"). */
+void testbus_start_config(struct testbus *tb, const char *config_json);
 /*
  * Check the broker is still running (it must never crash), SIGTERM it, check
  * it exits 0 and remove its directory. (The fixture of testbus_tcase() also
@@ -59,6 +92,22 @@ void testbus_stop(struct testbus *tb);
 /* True while the broker process has not exited. */
 bool testbus_alive(struct testbus *tb);
 
+/*
+ * Wait up to timeout_ms for a line of the broker's log that contains every
+ * one of the strings (NULL-terminated); true when one came.
+ */
+bool testbus_log_wait_line(struct testbus *tb, int timeout_ms, ...) __attribute__((sentinel));
+/* The same for one string. */
+bool testbus_log_wait(struct testbus *tb, const char *substring, int timeout_ms);
+/* Assert such a line comes within TESTBUS_WAIT_MS; the failure shows the log. */
+#define testbus_log_expect(tb, ...)                                                                                    \
+        ck_assert_msg(testbus_log_wait_line((tb), TESTBUS_WAIT_MS, __VA_ARGS__, (const char *) NULL),                  \
+                      "no line with %s in the broker's log:\n%s", #__VA_ARGS__, testbus_log_tail((tb)))
+/* The last few KiB of the broker's log (static buffer), for failure messages. */
+const char *testbus_log_tail(struct testbus *tb);
+/* The broker's resident memory (VmRSS) in KiB. */
+long testbus_rss_kb(struct testbus *tb);
+
 /* Path of a program under test: $env, else rel (e.g. "daemon/ipcbusd") in the build tree. */
 const char *testbus_program(const char *env, const char *rel);
 
@@ -67,11 +116,25 @@ char *testbus_data_file(const char *name, size_t *ret_len);
 
 /* Monotonic clock in milliseconds. */
 int64_t testbus_now_ms(void);
+/*
+ * How many times slower than usual the tests run: $CK_TIMEOUT_MULTIPLIER
+ * (10 under make check-valgrind), else 1. Time bounds and timeouts that
+ * tests set scale with it.
+ */
+int testbus_slow_factor(void);
 
 /* ---- clients through libipcbus ------------------------------------------ */
 
 /* Open a connection (asserting success) and dispatch what came with Hello. */
 ipcbus_bus *testbus_connect(struct testbus *tb);
+/*
+ * The same as another user: the socket is connected under cred's effective
+ * uid, gid and groups, which is what the broker learns (SO_PEERCRED,
+ * SO_PEERGROUPS); the test process is root again afterwards.
+ */
+ipcbus_bus *testbus_connect_as(struct testbus *tb, const struct testbus_cred *cred);
+/* ipcbus_open_address as another user: its result (for connections the broker refuses). */
+int testbus_open_as(struct testbus *tb, const struct testbus_cred *cred, ipcbus_bus **ret);
 /* Dispatch everything already received, without blocking. */
 void testbus_pump(ipcbus_bus *bus);
 /*
@@ -169,6 +232,8 @@ struct testbus_frame {
 
 /* Connect a socket to the bus without saying Hello. */
 int testbus_raw_connect(struct testbus *tb);
+/* The same as another user (see testbus_connect_as). */
+int testbus_raw_connect_as(struct testbus *tb, const struct testbus_cred *cred);
 /* Write all bytes; returns 0 or -errno (no SIGPIPE). */
 int testbus_raw_write(int fd, const void *data, size_t len);
 /* Write all bytes, asserting success. */
@@ -177,6 +242,8 @@ void testbus_raw_send(int fd, const void *data, size_t len);
 void testbus_raw_prefix(uint8_t out[16], uint32_t header_len, uint32_t body_len, uint16_t n_fds);
 /* Send one frame: header text and body text (NULL: no body). */
 void testbus_raw_send_frame(int fd, const char *header, const char *body);
+/* The same with n descriptors (SCM_RIGHTS on the first byte, announced in the prefix); 0 or -errno. */
+int testbus_raw_send_frame_fds(int fd, const char *header, const char *body, const int *fds, unsigned n);
 /* Receive one frame: 1, 0 at EOF, -ETIMEDOUT, or another -errno (e.g. -ECONNRESET). */
 int testbus_raw_recv(int fd, int timeout_ms, struct testbus_frame *ret);
 void testbus_frame_deinit(struct testbus_frame *f);
@@ -195,6 +262,14 @@ void testbus_raw_expect_reply(int fd, uint32_t reply_serial, const char *error_n
 void testbus_raw_expect_eof(int fd);
 /* Ping the driver with `serial` and expect its return: proves the connection still works. */
 void testbus_raw_ping(int fd, uint32_t serial);
+/*
+ * The broker refuses or ends the connection: one error error_name without
+ * reply_serial comes (signals before it are skipped), then EOF. Returns the
+ * error's message (malloc'd; the test fails when it has none).
+ */
+char *testbus_raw_expect_refused(int fd, const char *error_name);
+/* Does text mention `word` as a whole word ("max_connections" is not in "max_connections_per_uid")? */
+bool testbus_text_names(const char *text, const char *word);
 
 /* ---- forked helper processes -------------------------------------------- */
 
@@ -226,6 +301,14 @@ typedef int (*testbus_child_fn)(struct testbus_peer *p, void *arg);
 
 /* Fork a child running fn(peer, arg); its return value is its exit status. */
 void testbus_child_start(struct testbus *tb, struct testbus_child *c, testbus_child_fn fn, void *arg);
+/* The same, the child running as uid and gid with no supplementary group. */
+void testbus_child_start_as(struct testbus *tb, struct testbus_child *c, uid_t uid, gid_t gid, testbus_child_fn fn,
+                            void *arg);
+/* The same with credentials (NULL: as the test). */
+void testbus_child_start_cred(struct testbus *tb, struct testbus_child *c, const struct testbus_cred *cred,
+                              testbus_child_fn fn, void *arg);
+/* Read the child's "ready <unique name>" line into c->unique. */
+void testbus_child_ready(struct testbus_child *c);
 /* The next report line (malloc'd). Fails on timeout, on EOF and on a child's "FAIL:" line. */
 char *testbus_child_read(struct testbus_child *c, int timeout_ms);
 /* The next report line must be `line`. */
@@ -282,6 +365,9 @@ int testbus_peer_run(struct testbus_peer *p, ipcbus_bus *bus,
 #define TESTBUS_SERVICE_CUSTOM_ERROR "org.example.Test.Error.Custom"
 #define TESTBUS_FIXED_BODY "{ \"text\" : \"h\\u00e9llo\" ,\n\t\"list\":[ 1, 2.50e3 , true ],  \"nested\":{ } }"
 void testbus_service_start(struct testbus *tb, struct testbus_child *c, const char *name);
+/* The same, the service running as another user. */
+void testbus_service_start_as(struct testbus *tb, struct testbus_child *c, const struct testbus_cred *cred,
+                              const char *name);
 
 /*
  * A child process subscribed with each rule of `rules` (string form, NULL

@@ -79,6 +79,15 @@ static int monitor_on_message(ipcbus_message *m, void *userdata, ipcbus_error *r
             strcmp(sender, IPCBUS_DRIVER_NAME) == 0 && strcmp(destination, mon->unique_name) == 0 &&
             (strcmp(member, "NameAcquired") == 0 || strcmp(member, "NameLost") == 0))
                 return 1;
+        /* The bus dropped copies while we were behind: say so where a person looks, and in the stream. */
+        if (ipcbus_message_get_type(m) == IPCBUS_MESSAGE_SIGNAL && sender && member &&
+            strcmp(sender, IPCBUS_DRIVER_NAME) == 0 && strcmp(member, "MessagesLost") == 0) {
+                size_t len = 0;
+                const char *body = ipcbus_message_get_body(m, &len);
+
+                fprintf(stderr, "ipc-monitor: the bus dropped messages while this monitor fell behind: %.*s\n",
+                        (int) len, body ? body : "");
+        }
 
         clock_gettime(CLOCK_REALTIME, &ts);
         if (mon->json)
