@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,16 @@
 
 static void bus_on_name_change(struct name_registry *reg, const char *name, struct name_owner *old_owner,
                                struct name_owner *new_owner, void *userdata);
+
+/*
+ * A second after peers left (however many), hand the memory they used back
+ * to the system: the allocator keeps freed holes in the heap otherwise, and
+ * a broker that served a thousand clients would stay that large.
+ */
+static void bus_on_trim(evutil_socket_t fd, short what, void *userdata)
+{
+        malloc_trim(0);
+}
 static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata);
 
 /* 32 lowercase hex digits, random, without ever blocking (the system bus
@@ -79,8 +90,13 @@ int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *
         };
 
         bus->tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX + 1);
-        if (!bus->tok)
+        bus->trim = evtimer_new(base, bus_on_trim, bus);
+        if (!bus->tok || !bus->trim) {
+                if (bus->tok)
+                        json_tokener_free(bus->tok);
+                bus_config_deinit(&bus->default_config);
                 return -ENOMEM;
+        }
 
         user_registry_init(&bus->users);
         name_registry_init(&bus->names, bus->limits.max_names, bus->limits.max_names_per_uid, bus_on_name_change, bus);
@@ -113,6 +129,9 @@ void bus_deinit(struct bus *bus)
         if (bus->tok)
                 json_tokener_free(bus->tok);
         bus->tok = NULL;
+        if (bus->trim)
+                event_free(bus->trim);
+        bus->trim = NULL;
         bus_config_deinit(&bus->default_config);
 }
 
@@ -522,6 +541,11 @@ static void bus_free_peer(struct bus *bus, struct peer *peer)
         peer_free(peer); /* its queue's bytes leave the user's total here */
         if (user)
                 user_registry_release(&bus->users, user);
+        if (bus->trim && !evtimer_pending(bus->trim, NULL)) {
+                const struct timeval tv = {.tv_sec = 1};
+
+                evtimer_add(bus->trim, &tv);
+        }
 }
 
 static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)

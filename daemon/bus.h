@@ -50,6 +50,7 @@ struct bus {
         gid_t gid;
         pid_t pid;
         struct json_tokener *tok; /* reused for driver call bodies */
+        struct event *trim;       /* gives freed memory back to the system after peers left */
         bool shutting_down;
 };
 

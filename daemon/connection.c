@@ -471,18 +471,24 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                                                                                   : "hung up");
                         return;
                 }
-                /* Saves the read that would only say EAGAIN. */
-                if (drained)
+                /* Saves the read that would only say EAGAIN. An idle
+                 * connection keeps no read buffer: thousands of them would
+                 * otherwise hold 64 KiB each. */
+                if (drained) {
+                        frame_reader_release(&c->reader);
                         return;
+                }
 
                 n = connection_recv(c, &drained);
-                if (n == -EAGAIN || n == -EWOULDBLOCK)
+                if (n == -EAGAIN || n == -EWOULDBLOCK) {
+                        frame_reader_release(&c->reader);
                         return;
+                }
                 if (n == -EINTR)
                         continue;
                 if (n < 0) {
                         snprintf(c->reason, sizeof(c->reason), "read error: %s", strerror((int) -n));
-                        c->failed = true;
+                        c->failed = n != -ECONNRESET; /* a peer that vanished is no fault of ours */
                         connection_finish(c, c->reason);
                         return;
                 }
@@ -647,7 +653,7 @@ static void connection_on_write(evutil_socket_t fd, short what, void *userdata)
         w = connection_flush(c);
         if (w < 0) {
                 snprintf(c->reason, sizeof(c->reason), "write error: %s", strerror((int) -w));
-                c->failed = true;
+                c->failed = w != -EPIPE && w != -ECONNRESET;
                 connection_finish(c, c->reason);
                 return;
         }

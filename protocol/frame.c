@@ -175,3 +175,12 @@ size_t frame_reader_pending(const struct frame_reader *r)
 {
         return r->end - r->start;
 }
+
+void frame_reader_release(struct frame_reader *r)
+{
+        if (r->start != r->end)
+                return;
+        free(r->buf);
+        r->buf = NULL;
+        r->size = r->start = r->end = 0;
+}

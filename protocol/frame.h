@@ -71,3 +71,6 @@ int frame_reader_next(struct frame_reader *r, struct frame_view *ret);
 
 /* Bytes received and not yet returned as frames (0 at a clean frame boundary). */
 size_t frame_reader_pending(const struct frame_reader *r);
+
+/* Free the buffer when no byte is pending, so an idle reader holds no memory. */
+void frame_reader_release(struct frame_reader *r);

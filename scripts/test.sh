@@ -3,8 +3,9 @@
 #
 # Always: a normal build and `make check`. With CI=true (or --full) also:
 # a -Werror build, the suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and `make distcheck`. Exits non-zero on any
-# failure and prints Check's summary line of every suite.
+# UndefinedBehaviorSanitizer and under valgrind memcheck, every libFuzzer
+# target for a minute (scripts/fuzz.sh), and `make distcheck`. Exits
+# non-zero on any failure and prints Check's summary line of every suite.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 full=${CI:-false}
@@ -16,15 +17,18 @@ full=${CI:-false}
 total_pass=0
 total_fail=0
 
-# run_suite NAME BUILDDIR [configure options...]: build, make check, report.
+# run_suite NAME BUILDDIR TARGET [configure options...]: build (unless
+# TARGET is check-valgrind, which reuses the build), make TARGET, report.
 run_suite() {
-        local name=$1 dir=$2 rc=0
-        shift 2
-        echo "=== $name: build"
-        rm -rf "$dir"
-        "$top/scripts/build.sh" "$dir" "$@"
-        echo "=== $name: make check"
-        make -C "$dir" -s -j2 check || rc=$?
+        local name=$1 dir=$2 target=$3 rc=0
+        shift 3
+        if [ "$target" = check ]; then
+                echo "=== $name: build"
+                rm -rf "$dir"
+                "$top/scripts/build.sh" "$dir" "$@"
+        fi
+        echo "=== $name: make $target"
+        make -C "$dir" -s -j2 "$target" || rc=$?
         echo "--- $name: Check summaries"
         for log in "$dir"/tests/check_*.log; do
                 printf '%-28s ' "$(basename "$log" .log)"
@@ -38,8 +42,8 @@ run_suite() {
         total_pass=$((total_pass + p))
         total_fail=$((total_fail + f))
         if [ $rc -ne 0 ]; then
-                echo "=== $name: FAILED; test-suite.log follows"
-                cat "$dir/test-suite.log" || true
+                echo "=== $name: FAILED; the test suite log follows"
+                cat "$dir/test-suite.log" "$dir/test-suite-valgrind.log" 2>/dev/null || true
                 total_fail=$((total_fail + 1))
                 return 1
         fi
@@ -48,10 +52,18 @@ run_suite() {
 
 status=0
 if [ "$full" = true ]; then
-        run_suite "build (-Werror)" "$top/build-test" --enable-werror || status=1
-        run_suite "clang, AddressSanitizer + UndefinedBehaviorSanitizer" "$top/build-asan" --enable-werror CC=clang \
+        run_suite "build (-Werror)" "$top/build-test" check --enable-werror || status=1
+        run_suite "valgrind memcheck" "$top/build-test" check-valgrind || status=1
+        run_suite "clang, AddressSanitizer + UndefinedBehaviorSanitizer" "$top/build-asan" check --enable-werror CC=clang \
                 CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
                 LDFLAGS="-fsanitize=address,undefined" || status=1
+        if "$top/scripts/fuzz.sh" 60; then
+                echo "=== fuzz: passed"
+        else
+                echo "=== fuzz: FAILED"
+                status=1
+                total_fail=$((total_fail + 1))
+        fi
         echo "=== make distcheck"
         if make -C "$top/build-test" -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$top/build-test/distcheck.log" 2>&1; then
                 echo "=== make distcheck: passed"
@@ -62,7 +74,7 @@ if [ "$full" = true ]; then
                 total_fail=$((total_fail + 1))
         fi
 else
-        run_suite "build" "$top/build-test" || status=1
+        run_suite "build" "$top/build-test" check || status=1
 fi
 echo "$total_pass passed, $total_fail failed"
 exit $status

@@ -19,8 +19,10 @@
  * calls; once every pending call is answered (or SETTLE_MS passed) the
  * process writes its ledger to SOAK_REPORT_FD and exits.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,8 @@
 #define PENDING_MAX (INFLIGHT_MAX + 1 + 2) /* calls, Hello, AddMatch for two services */
 #define READ_BUDGET (64 * 1024)            /* bytes read per wake-up, so one client cannot starve the rest */
 #define UNANSWERED_SHOWN 10
+
+static_assert(sizeof(struct soak_ledger) <= PIPE_BUF, "a ledger is written in one atomic write");
 
 enum call_kind {
         CALL_HELLO,
@@ -98,6 +102,7 @@ struct client {
 
 struct proc {
         const struct soak_client_config *cfg;
+        struct sockaddr_un sa; /* the bus */
         struct event_base *base;
         struct event *ev_ctl;
         struct event *ev_settle;
@@ -110,7 +115,6 @@ struct proc {
         int error;
 };
 
-static void client_on_timer(evutil_socket_t fd, short what, void *userdata);
 static void client_on_read(evutil_socket_t fd, short what, void *userdata);
 static void client_on_write(evutil_socket_t fd, short what, void *userdata);
 
@@ -267,28 +271,21 @@ static int client_call(struct client *c, enum call_kind kind, unsigned service, 
 static void client_connect(struct client *c)
 {
         struct proc *p = c->proc;
-        _cleanup_(freep) char *path = NULL;
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         uint64_t now = soak_now_ns();
         int fd, r;
 
-        r = address_parse(p->cfg->address, &path);
-        if (r < 0) {
-                proc_fail(p, "address", r);
-                return;
-        }
-        strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
                 proc_fail(p, "socket", -errno);
                 return;
         }
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+        if (connect(fd, (struct sockaddr *) &p->sa, sizeof(p->sa)) < 0) {
                 /* a full backlog (EAGAIN) or no broker: try again soon, give up after a while */
+                r = -errno;
                 close(fd);
                 if (now - c->down_since_ns > CONNECT_GIVEUP_MS * UINT64_C(1000000)) {
                         fprintf(stderr, "ipc-soak: client %u: cannot connect for %d s: %s\n", c->id,
-                                CONNECT_GIVEUP_MS / 1000, strerror(errno));
+                                CONNECT_GIVEUP_MS / 1000, strerror(-r));
                         p->ledger.connect_failures++;
                         c->down_since_ns = now;
                 }
@@ -346,6 +343,7 @@ static void client_drop(struct client *c)
         p->ledger.drops++;
         c->drop_at_ns = soak_now_ns() + rng_below(&p->rng, 2 * DROP_MEAN_MS) * UINT64_C(1000000);
         if (rng_chance(&p->rng, 25)) {
+                static const char body[] = "{\"cut\":\"short\"}";
                 _cleanup_(msg_unrefp) struct msg *m = NULL;
                 struct msg_header h;
 
@@ -356,7 +354,7 @@ static void client_drop(struct client *c)
                 h.path = SOAK_PATH;
                 h.interface = SOAK_INTERFACE;
                 h.member = "Echo";
-                if (msg_build(&h, "{\"cut\":\"short\"}", 15, &m) == 0) {
+                if (msg_build(&h, body, strlen(body), &m) == 0) {
                         evbuffer_add(c->out, m->data, m->size / 2);
                         p->ledger.partial_frames++;
                 }
@@ -455,9 +453,12 @@ static void client_answer(struct client *c, unsigned i, struct msg *m)
         if (m->h.type == MSG_ERROR) {
                 enum soak_error e = error_kind(m->h.error_name);
 
-                if (e == SOAK_ERR_OTHER && l->errors[e] < 10)
-                        fprintf(stderr, "ipc-soak: client %u: unexpected error %s: %.*s\n", c->id, m->h.error_name,
-                                (int) m->body_len, m->body ? m->body : "");
+                if (e == SOAK_ERR_OTHER) {
+                        if (l->errors[e] < 10)
+                                fprintf(stderr, "ipc-soak: client %u: unexpected error %s: %.*s\n", c->id,
+                                        m->h.error_name, (int) m->body_len, m->body ? m->body : "");
+                        soak_named_add(l->other, m->h.error_name, 1);
+                }
                 l->errors[e]++;
         } else {
                 const char *body = call_body(p, c->id, call.serial);
@@ -634,12 +635,18 @@ static void proc_count_unanswered(struct proc *p)
 
 static int proc_init(struct proc *p, const struct soak_client_config *cfg)
 {
+        _cleanup_(freep) char *path = NULL;
         uint64_t now = soak_now_ns();
+        int r;
 
-        *p = (struct proc){.cfg = cfg};
+        *p = (struct proc){.cfg = cfg, .sa.sun_family = AF_UNIX};
         rng_init(&p->rng, cfg->seed, cfg->victim ? 3 : 2, cfg->first_id);
         jbuf_init(&p->body);
         p->ledger.n_clients = cfg->n_clients;
+        r = address_parse(cfg->address, &path);
+        if (r < 0)
+                return r;
+        strncpy(p->sa.sun_path, path, sizeof(p->sa.sun_path) - 1);
         p->base = event_base_new();
         p->clients = calloc(cfg->n_clients, sizeof(*p->clients));
         if (!p->base || !p->clients)

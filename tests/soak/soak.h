@@ -13,6 +13,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #define SOAK_PATH "/org/ipcbus/Soak"
@@ -77,20 +79,41 @@ enum soak_error {
         SOAK_ERR_MAX,
 };
 
+/* How often an error name came, for the names outside enum soak_error. */
+#define SOAK_OTHER_NAMES 8
+struct soak_named_count {
+        char name[64];
+        uint64_t count;
+};
+
+/* Add n to name's entry in a table of SOAK_OTHER_NAMES (names beyond that are not itemised). */
+static inline void soak_named_add(struct soak_named_count *table, const char *name, uint64_t n)
+{
+        for (unsigned i = 0; i < SOAK_OTHER_NAMES; i++) {
+                if (table[i].name[0] == '\0')
+                        snprintf(table[i].name, sizeof(table[i].name), "%s", name);
+                if (strcmp(table[i].name, name) == 0) {
+                        table[i].count += n;
+                        return;
+                }
+        }
+}
+
 /*
  * What one client process saw (written once, in one write: it is below
- * PIPE_BUF). Every call sent ends in exactly one of: a return, an error,
+ * PIPE_BUF, which the static assertion in client.c checks). Every call sent ends in exactly one of: a return, an error,
  * abandoned (its client closed on purpose), unanswered (the settle time ran
  * out, or the broker hung up on its client).
  */
 struct soak_ledger {
-        int32_t error;                 /* 0, or the negative errno that stopped the process */
-        uint32_t n_clients;            /* connections the process ran */
-        uint64_t calls;                /* Echo and Slow calls sent */
-        uint64_t returns;              /* answered with the call's own body, as Echo and Slow do */
-        uint64_t bad_returns;          /* a return with another body */
-        uint64_t errors[SOAK_ERR_MAX]; /* answered with an error */
-        uint64_t driver_calls;         /* Hello and AddMatch sent */
+        int32_t error;                                   /* 0, or the negative errno that stopped the process */
+        uint32_t n_clients;                              /* connections the process ran */
+        uint64_t calls;                                  /* Echo and Slow calls sent */
+        uint64_t returns;                                /* answered with the call's own body, as Echo and Slow do */
+        uint64_t bad_returns;                            /* a return with another body */
+        uint64_t errors[SOAK_ERR_MAX];                   /* answered with an error */
+        struct soak_named_count other[SOAK_OTHER_NAMES]; /* the names behind errors[SOAK_ERR_OTHER] */
+        uint64_t driver_calls;                           /* Hello and AddMatch sent */
         uint64_t driver_returns;
         uint64_t driver_errors;
         uint64_t abandoned;           /* pending when their client closed its socket on purpose */
