@@ -80,6 +80,20 @@ static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
         return n;
 }
 
+bool jscan_utf8_valid(const char *s, size_t len)
+{
+        const unsigned char *p = (const unsigned char *) s, *end = p + len;
+
+        while (p < end) {
+                size_t n = *p < 0x80 ? 1 : utf8_sequence(p, end);
+
+                if (n == 0)
+                        return false;
+                p += n;
+        }
+        return true;
+}
+
 /* s->p is just past the opening quote. */
 static int scan_string(struct scanner *s)
 {

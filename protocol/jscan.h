@@ -70,3 +70,6 @@ bool jscan_key_equal(const struct jscan_member *m, const char *s);
 
 /* Parse a raw JSON number as an integer in [min, max]; returns 0 or -ERANGE/-EINVAL. */
 int jscan_number_to_int64(const char *raw, size_t raw_len, int64_t min, int64_t max, int64_t *ret);
+
+/* Whether s[0..len) is valid UTF-8 (shortest form, no surrogates), as the validator judges it. */
+bool jscan_utf8_valid(const char *s, size_t len);

@@ -182,6 +182,9 @@ int match_rule_parse_string(struct match_rule *r, const char *s)
         int e;
 
         match_rule_init(r);
+        /* Keys and values become JSON strings: they must be UTF-8 as the JSON form's are. */
+        if (!jscan_utf8_valid(s, strlen(s)))
+                return PROTO_E_BAD_MATCH;
         while (*p) {
                 const char *eq = strchr(p, '='), *v, *vend, *next;
                 char *key, *value;

@@ -280,7 +280,7 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
                    uint8_t *owned, struct msg **ret, uint32_t *ret_serial, bool *ret_no_reply)
 {
         const size_t header_len = f->prefix.header_len, body_len = f->prefix.body_len;
-        size_t arena_size = header_len + _F_MAX, out_size, alloc;
+        size_t arena_size = header_len + _F_MAX, out_size, alloc, lead = 0;
         struct jbuf stitch;
         enum jscan_kind kind;
         unsigned present;
@@ -306,6 +306,10 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
         if (kind != JSCAN_OBJECT)
                 return PROTO_E_HEADER_NOT_OBJECT;
 
+        /* JSON may start with white space: the stitched header starts at the '{'. */
+        while (f->header[lead] != '{')
+                lead++;
+
         jbuf_init(&stitch);
         if (stamp) {
                 if (stamp_text(stamp, &stitch) < 0)
@@ -316,7 +320,7 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
                 }
                 arena_size += stitch.len;
         }
-        out_size = f->size + (stamp ? stitch.len - 1 : 0);
+        out_size = stamp ? f->size - lead - 1 + stitch.len : f->size;
         alloc = sizeof(*m) + f->prefix.n_fds * sizeof(int) + arena_size + (owned ? 0 : out_size + 1);
         m = calloc(1, alloc);
         if (!m) {
@@ -349,15 +353,11 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
                 m->data = owned;
         } else {
                 uint8_t *d = (uint8_t *) arena + arena_size;
-                const char *rest = f->header;
+                const char *rest = f->header + lead + 1; /* just past the header's '{' */
 
                 if (stamp) {
                         char *sender = arena + header_len + _F_MAX;
 
-                        /* skip to just past the header's '{' */
-                        while (*rest != '{')
-                                rest++;
-                        rest++;
                         m->header_len = stitch.len + (size_t) (f->header + header_len - rest);
                         frame_prefix_encode(d, (uint32_t) m->header_len, (uint32_t) body_len, f->prefix.n_fds);
                         memcpy(d + IPCBUS_FRAME_PREFIX_SIZE, stitch.data, stitch.len);

@@ -108,6 +108,13 @@ START_TEST(test_bad_utf8)
         ck_assert_int_eq(jscan_validate("\"a\0b\"", 5, 64, NULL), PROTO_E_BAD_JSON);
         /* bytes above 0x7f outside strings are not JSON */
         ck_assert_int_eq(validate("{\"a\":1\xc3\xa9}", NULL), PROTO_E_BAD_JSON);
+        /* the same judgement on bare text */
+        ck_assert(jscan_utf8_valid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11));
+        ck_assert(jscan_utf8_valid("", 0));
+        ck_assert(!jscan_utf8_valid("\xff", 1));
+        ck_assert(!jscan_utf8_valid("\xc0\xaf", 2));
+        ck_assert(!jscan_utf8_valid("\xed\xa0\x80", 3));
+        ck_assert(!jscan_utf8_valid("a\xc3", 2));
 }
 END_TEST
 

@@ -111,6 +111,11 @@ START_TEST(test_parse_string)
         ck_assert_int_eq(match_rule_parse_string(&r, "arg.=1"), PROTO_E_BAD_MATCH);
         ck_assert_int_eq(match_rule_parse_string(&r, "arg.a=1,arg.a=2"), PROTO_E_BAD_MATCH);
         ck_assert_int_eq(match_rule_parse_string(&r, "type=signal,type=call"), PROTO_E_BAD_MATCH);
+        /* keys and values become JSON strings: invalid UTF-8 is refused (found by fuzz-match) */
+        ck_assert_int_eq(match_rule_parse_string(&r, "type=signal,arg.\x8c\x8ctle=hello"), PROTO_E_BAD_MATCH);
+        ck_assert_int_eq(match_rule_parse_string(&r, "arg.title='\xc0\xaf'"), PROTO_E_BAD_MATCH);
+        ck_assert_int_eq(match_rule_parse_string(&r, "arg.t\xc3\xa9tle='h\xc3\xa9'"), 0);
+        match_rule_deinit(&r);
 }
 END_TEST
 

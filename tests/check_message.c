@@ -179,13 +179,26 @@ START_TEST(test_stitch_keeps_body_bytes)
         struct msg_stamp stamp = {.sender = ":1.2", .uid = 0, .pid = 1};
         const char *body = " { \"a\" :\t\"x\" ,\n \"b\": [ 1 ] } ";
         struct frame_view v = text_view(
-                buf, " {\"type\":\"signal\", \"serial\":5,\"path\":\"/a\",\"interface\":\"a.b\",\"member\":\"C\"}",
+                buf,
+                " \r\n\t {\"type\":\"signal\", \"serial\":5,\"path\":\"/a\",\"interface\":\"a.b\",\"member\":\"C\"}",
                 body);
         struct msg *m;
 
         ck_assert_int_eq(msg_parse(&v, &stamp, 0, NULL, &m, NULL, NULL), 0);
         ck_assert_str_eq(m->body, body);
         ck_assert_int_eq(strncmp(m->header, "{\"sender\":\":1.2\",\"sender_uid\":0,\"sender_pid\":1,\"type\"", 52), 0);
+        /* The stamped frame is exactly one whole frame: what a receiver reads. (White
+         * space before the header's '{' once made it longer than its prefix said.) */
+        {
+                struct frame_prefix p;
+
+                ck_assert_int_eq(frame_prefix_decode(m->data, 0, 0, &p), 0);
+                ck_assert_uint_eq(p.header_len, m->header_len);
+                ck_assert_uint_eq(p.body_len, strlen(body));
+                ck_assert_uint_eq(m->size, IPCBUS_FRAME_PREFIX_SIZE + m->header_len + m->body_len);
+                ck_assert_ptr_eq(m->body, m->header + m->header_len);
+                ck_assert_uint_eq(strlen(m->header), m->header_len + m->body_len);
+        }
         msg_unref(m);
 }
 END_TEST
