@@ -7,7 +7,7 @@
 # tools, run as real binaries rather than through libtool's wrapper
 # scripts). The test fails when it fails, or when any of those processes had
 # a memcheck error or a definite or indirect leak; the valgrind log of each
-# such process is printed. Logs: $VALGRIND_LOG_DIR/TEST/PID.log.
+# such process is printed. Logs: $VALGRIND_LOG_DIR/TEST/PID.N.log (N counts the programs a process ran).
 #
 # Environment: LIBTOOL (the build tree's libtool; the Makefile sets it),
 # VALGRIND (default valgrind), VALGRIND_LOG_DIR (default ./valgrind-logs),
@@ -25,6 +25,8 @@ if ! command -v "$valgrind" >/dev/null 2>&1; then
 fi
 rm -rf "$logdir"
 mkdir -p "$logdir" || exit 99
+# Suites run ipcbusd and clients as other users: they write their logs here too.
+chmod 1777 "$logdir" || exit 99
 
 # The programs the suites start: name the real binaries behind libtool's wrapper
 # scripts (the wrappers are shell scripts, which valgrind should not trace).
@@ -38,9 +40,9 @@ for var in IPCBUSD IPCCTL IPC_MONITOR IPC_BENCH; do
 done
 
 set -- --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect \
-        --errors-for-leak-kinds=definite,indirect --error-exitcode=1 --num-callers=30 \
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=1 --num-callers=30 --vgdb=no \
         --trace-children=yes --trace-children-skip='/bin/*,/usr/bin/*,/sbin/*,/usr/sbin/*' \
-        --log-file="$logdir/%p.log" ${VALGRIND_SUPPRESSIONS:+--suppressions="$VALGRIND_SUPPRESSIONS"} \
+        --log-file="$logdir/%p.%n.log" ${VALGRIND_SUPPRESSIONS:+--suppressions="$VALGRIND_SUPPRESSIONS"} \
         "$test" "$@"
 # libtool runs the real program behind a wrapper, with the library path it needs.
 # shellcheck disable=SC2086
@@ -49,7 +51,7 @@ rc=$?
 
 bad=$(grep -l -E 'ERROR SUMMARY: [1-9]' "$logdir"/*.log 2>/dev/null)
 for log in $bad; do
-        echo "=== valgrind found errors in process $(basename "$log" .log): $log"
+        echo "=== valgrind found errors or leaks: $log"
         cat "$log"
 done
 if [ -n "$bad" ]; then

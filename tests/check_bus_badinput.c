@@ -861,7 +861,7 @@ START_TEST(test_flood_unrequested)
         unsigned n_refused = 0, n_answered = 0, delivered = 0;
         char header[512], *body, *name, *senders[N];
         int fd_recv, fd_send[N];
-        int64_t deadline;
+        int64_t deadline, quiet_ms;
         struct good g;
 
         good_open(&g);
@@ -884,8 +884,10 @@ START_TEST(test_flood_unrequested)
                 testbus_raw_send_frame(fd_send[i], PING_HEADER, NULL);
         }
 
-        /* Refusals come at once; a held sender hears nothing until the receiver reads. */
-        deadline = testbus_now_ms() + (int64_t) TESTBUS_WAIT_MS * testbus_slow_factor();
+        /* Refusals come at once; a held sender hears nothing until the receiver reads.
+         * Listen until the answers have stopped coming for a while. */
+        quiet_ms = (int64_t) 2000 * testbus_slow_factor();
+        deadline = testbus_now_ms() + 2 * quiet_ms;
         while (testbus_now_ms() < deadline) {
                 for (unsigned i = 0; i < N; i++) {
                         struct testbus_frame f;
@@ -900,6 +902,7 @@ START_TEST(test_flood_unrequested)
                                                                      "max_queued_bytes_per_connection"));
                                         refused[i] = true;
                                         n_refused++;
+                                        deadline = testbus_now_ms() + quiet_ms;
                                 } else {
                                         ck_assert_int_eq(testbus_frame_int(&f, "reply_serial"), 5);
                                         ck_assert_msg(refused[i], "sender %u was answered though its chunk was queued",

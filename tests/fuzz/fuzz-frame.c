@@ -85,8 +85,7 @@ static void scan_json(const char *text, size_t len)
 }
 
 /* Parse a buffer that must hold exactly one whole frame (what the codec itself wrote). */
-static int parse_one(const uint8_t *data, size_t size, const struct msg_stamp *stamp, unsigned flags,
-                     struct msg **ret)
+static int parse_one(const uint8_t *data, size_t size, const struct msg_stamp *stamp, unsigned flags, struct msg **ret)
 {
         struct frame_reader reader;
         struct frame_view f;
@@ -255,8 +254,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 off += chunk;
 
                 while ((r = frame_reader_next(&reader, &f)) == 1) {
-                        fuzz_assert(f.size == IPCBUS_FRAME_PREFIX_SIZE + (size_t) f.prefix.header_len +
-                                                      f.prefix.body_len,
+                        fuzz_assert(f.size ==
+                                            IPCBUS_FRAME_PREFIX_SIZE + (size_t) f.prefix.header_len + f.prefix.body_len,
                                     "frame size");
                         check_frame(&f);
                 }
