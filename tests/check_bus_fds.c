@@ -58,60 +58,6 @@ static int sock_connect(const char *path)
         return fd;
 }
 
-/*
- * Send one frame whose prefix announces `announce` descriptors, with the n
- * descriptors fds as SCM_RIGHTS on the sendmsg that carries its first byte.
- * Returns 0 or -errno.
- */
-static int frame_send(int sock, const char *header, const char *body, uint16_t announce, const int *fds, unsigned n)
-{
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int) * MAX_BATCH_FDS)];
-        } control;
-        size_t hl = strlen(header), bl = body ? strlen(body) : 0, len = 16 + hl + bl, off = 0;
-        uint8_t *frame = malloc(len);
-        int r = 0;
-
-        if (!frame || n > MAX_BATCH_FDS) {
-                free(frame);
-                return -EINVAL;
-        }
-        testbus_raw_prefix(frame, (uint32_t) hl, (uint32_t) bl, announce);
-        memcpy(frame + 16, header, hl);
-        if (bl)
-                memcpy(frame + 16 + hl, body, bl);
-
-        while (off < len) {
-                struct iovec iov = {.iov_base = frame + off, .iov_len = len - off};
-                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-                ssize_t w;
-
-                if (off == 0 && n > 0) {
-                        struct cmsghdr *cm;
-
-                        memset(&control, 0, sizeof(control));
-                        mh.msg_control = control.buf;
-                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-                        cm = CMSG_FIRSTHDR(&mh);
-                        cm->cmsg_level = SOL_SOCKET;
-                        cm->cmsg_type = SCM_RIGHTS;
-                        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-                        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
-                }
-                w = sendmsg(sock, &mh, MSG_NOSIGNAL);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0) {
-                        r = -errno;
-                        break;
-                }
-                off += (size_t) w;
-        }
-        free(frame);
-        return r;
-}
-
 /* Descriptors one recvmsg brought, and the stream bytes [start, end) it read. */
 struct fdr_batch {
         uint64_t start;
@@ -336,7 +282,7 @@ static char *fdr_hello(struct fdr *r)
         struct fdr_frame f;
         char *name = NULL;
 
-        if (frame_send(r->sock, hello_header, NULL, 0, NULL, 0) < 0)
+        if (testbus_raw_send_frame_announcing(r->sock, hello_header, NULL, 0, NULL, 0) < 0)
                 return NULL;
         while (fdr_next(r, TESTBUS_WAIT_MS, &f) == 1) {
                 if (fdr_int(&f, "reply_serial") == 1) {
@@ -382,7 +328,7 @@ static void rawpeer_close(struct rawpeer *p)
 static void rawpeer_send(struct rawpeer *p, const char *header, const char *body, uint16_t announce, const int *fds,
                          unsigned n)
 {
-        int r = frame_send(p->r.sock, header, body, announce, fds, n);
+        int r = testbus_raw_send_frame_announcing(p->r.sock, header, body, announce, fds, n);
 
         ck_assert_msg(r == 0, "sendmsg: %s", strerror(-r));
 }
@@ -485,7 +431,8 @@ static int sender_main(struct testbus_peer *p, void *userdata)
                  "{\"type\":\"signal\",\"serial\":2,\"destination\":\"%s\",\"path\":\"" FDS_PATH
                  "\",\"interface\":\"" FDS_INTERFACE "\",\"member\":\"TakeFd\"}",
                  destination);
-        testbus_peer_check(p, frame_send(sock, header, "{\"what\":\"a pipe\"}", 1, &pipefd[1], 1) == 0);
+        testbus_peer_check(
+                p, testbus_raw_send_frame_announcing(sock, header, "{\"what\":\"a pipe\"}", 1, &pipefd[1], 1) == 0);
         close(pipefd[1]);
         testbus_peer_report(p, "sent");
 

@@ -244,6 +244,10 @@ void testbus_raw_prefix(uint8_t out[16], uint32_t header_len, uint32_t body_len,
 void testbus_raw_send_frame(int fd, const char *header, const char *body);
 /* The same with n descriptors (SCM_RIGHTS on the first byte, announced in the prefix); 0 or -errno. */
 int testbus_raw_send_frame_fds(int fd, const char *header, const char *body, const int *fds, unsigned n);
+/* The same with a prefix that announces `announce` descriptors, however many are sent (n <= 64).
+ * Uses no Check assertion: forked children (testbus_peer_*) may call it. */
+int testbus_raw_send_frame_announcing(int fd, const char *header, const char *body, uint16_t announce, const int *fds,
+                                      unsigned n);
 /* Receive one frame: 1, 0 at EOF, -ETIMEDOUT, or another -errno (e.g. -ECONNRESET). */
 int testbus_raw_recv(int fd, int timeout_ms, struct testbus_frame *ret);
 void testbus_frame_deinit(struct testbus_frame *f);
