@@ -19,6 +19,7 @@
 #include "ipcbus/wire.h"
 #include "log.h"
 #include "peer.h"
+#include "protocol/jbuf.h"
 #include "protocol/jscan.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
@@ -37,6 +38,12 @@ static void bus_on_trim(evutil_socket_t fd, short what, void *userdata)
         malloc_trim(0);
 }
 static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata);
+static void bus_on_activation_done(struct activation *a, const char *error, const char *message, void *userdata);
+static int bus_load_services(struct bus *bus, const struct bus_config *config, struct service_registry *reg,
+                             const struct service_registry *previous);
+static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name, bool start_service);
+static void bus_drop_activation_requests(struct peer *peer);
+static struct activation *bus_activation_of(struct bus *bus, const struct reply_owner *callee);
 
 /* 32 lowercase hex digits, random, without ever blocking (the system bus
  * may start before the entropy pool is ready). */
@@ -106,6 +113,13 @@ int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *
         map_init(&bus->peers_by_name);
         list_init(&bus->peers);
         bus_make_id(bus->id);
+        service_registry_init(&bus->services);
+        if (activation_registry_init(&bus->activations, base, bus->config->type, bus->limits.activation_timeout_ms,
+                                     bus_on_activation_done, bus) < 0 ||
+            bus_load_services(bus, bus->config, &bus->services, NULL) < 0) {
+                bus_deinit(bus);
+                return -ENOMEM;
+        }
         return 0;
 }
 
@@ -116,10 +130,13 @@ void bus_deinit(struct bus *bus)
 {
         struct peer *p;
 
+        bus->peers_changed = NULL;
         while ((p = list_first_entry(&bus->peers, struct peer, link))) {
                 bus_remove_peer(bus, p, "the bus is shutting down");
                 bus_free_peer(bus, p);
         }
+        activation_registry_deinit(&bus->activations);
+        service_registry_deinit(&bus->services);
         reply_registry_deinit(&bus->replies);
         match_index_deinit(&bus->monitors);
         match_index_deinit(&bus->matches);
@@ -475,6 +492,7 @@ static void bus_remove_peer(struct bus *bus, struct peer *peer, const char *reas
                 bus->n_monitors--;
         }
         match_index_remove_owner(&bus->matches, &peer->matches);
+        bus_drop_activation_requests(peer);
         bus_drop_replies(bus, peer, "disconnected");
         name_registry_remove_owner(&bus->names, &peer->names);
         if (was == PEER_REGISTERED)
@@ -497,6 +515,7 @@ void bus_become_monitor(struct bus *bus, struct peer *peer, struct match_rule *r
 
         map_remove(&bus->peers_by_name, &peer->name_node);
         match_index_remove_owner(&bus->matches, &peer->matches);
+        bus_drop_activation_requests(peer);
         bus_drop_replies(bus, peer, "became a monitor");
         name_registry_remove_owner(&bus->names, &peer->names);
         driver_emit_name_owner_changed(bus, peer->unique_name, peer->unique_name, "");
@@ -528,6 +547,12 @@ static void bus_on_name_change(struct name_registry *reg, const char *name, stru
                 driver_emit_name_acquired(bus, new_peer, name);
         driver_emit_name_owner_changed(bus, name, old_peer ? old_peer->unique_name : "",
                                        new_peer ? new_peer->unique_name : "");
+        if (new_peer) {
+                struct activation *a = activation_find(&bus->activations, name);
+
+                if (a)
+                        activation_owned(a);
+        }
 }
 
 /* Free a peer that is off the bus, and give back what its uid held for it. */
@@ -541,6 +566,8 @@ static void bus_free_peer(struct bus *bus, struct peer *peer)
         peer_free(peer); /* its queue's bytes leave the user's total here */
         if (user)
                 user_registry_release(&bus->users, user);
+        if (bus->peers_changed)
+                bus->peers_changed(bus, bus->peers_changed_userdata);
         if (bus->trim && !evtimer_pending(bus->trim, NULL)) {
                 const struct timeval tv = {.tv_sec = 1};
 
@@ -552,10 +579,16 @@ static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)
 {
         struct bus *bus = userdata;
         struct peer *caller = container_of(slot->caller, struct peer, replies);
-        struct peer *callee = container_of(slot->callee, struct peer, replies);
+        struct activation *a = bus_activation_of(bus, slot->callee);
 
+        if (a) {
+                /* Still queued; the request stays until its activation ends, and is dropped then. */
+                driver_send_error(bus, caller, slot->serial, IPCBUS_ERROR_TIMEOUT,
+                                  "%s was still being started after %" PRIu32 " ms", a->name, slot->timeout_ms);
+                return;
+        }
         driver_send_error(bus, caller, slot->serial, IPCBUS_ERROR_TIMEOUT, "%s did not answer within %" PRIu32 " ms",
-                          callee->unique_name, slot->timeout_ms);
+                          container_of(slot->callee, struct peer, replies)->unique_name, slot->timeout_ms);
 }
 
 /* ---- routing ----------------------------------------------------------- */
@@ -594,11 +627,74 @@ static bool bus_may_transfer(struct bus *bus, struct peer *sender, struct peer *
         return false;
 }
 
+/*
+ * Whether sender may await one more answer: else it is told so
+ * (LimitsExceeded). Its pending calls count, and what it has waiting for
+ * activations without a pending reply (StartServiceByName, no_reply calls).
+ */
+static bool bus_may_await(struct bus *bus, struct peer *sender, struct msg *m)
+{
+        if (sender->replies.n_calls + sender->n_activation_requests >= bus->limits.max_pending) {
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                   "%s already awaits answers to %u calls, the "
+                                   "max_pending_calls_per_connection limit",
+                                   sender->unique_name, bus->limits.max_pending);
+                return false;
+        }
+        if (sender->user && sender->user->n_pending >= bus->limits.max_pending_per_uid) {
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                   "uid %u already awaits answers to %u calls, the "
+                                   "max_pending_calls_per_uid limit",
+                                   (unsigned) peer_uid(sender), bus->limits.max_pending_per_uid);
+                return false;
+        }
+        return true;
+}
+
+/* Record that sender awaits an answer to m from callee. False: it was told why not. */
+static bool bus_await_reply(struct bus *bus, struct peer *sender, struct reply_owner *callee, struct msg *m,
+                            uint32_t timeout_ms)
+{
+        int r = reply_slot_new(&bus->replies, &sender->replies, callee, m->h.serial, timeout_ms, NULL);
+
+        if (r == -EEXIST) {
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_INVALID_MESSAGE,
+                                   "Serial %" PRIu32 " is already used by a call still awaiting an answer",
+                                   m->h.serial);
+                return false;
+        }
+        if (r < 0) {
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
+                return false;
+        }
+        return true;
+}
+
+/* Hand a call to its callee: policy, room, the pending reply (timeout_ms: 0 for the call's own). */
+static void bus_forward_call(struct bus *bus, struct peer *sender, struct peer *callee, struct msg *m,
+                             uint32_t timeout_ms)
+{
+        int r;
+
+        if (!bus_may_transfer(bus, sender, callee, m))
+                return;
+        r = peer_check_room(callee, m);
+        if (r < 0) {
+                bus_refuse_full(bus, sender, callee, m, r);
+                return;
+        }
+        if (!m->h.no_reply) {
+                if (!bus_may_await(bus, sender, m) ||
+                    !bus_await_reply(bus, sender, &callee->replies, m, timeout_ms ? timeout_ms : m->h.timeout_ms))
+                        return;
+        }
+        bus_deliver(bus, callee, m);
+}
+
 static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
 {
         const char *dest = m->h.destination;
         struct peer *callee;
-        int r;
 
         if (!dest) {
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_SERVICE_UNKNOWN, "The call has no destination");
@@ -610,48 +706,283 @@ static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
         }
 
         callee = bus_find_peer(bus, dest);
-        if (!callee) {
-                driver_reply_error(bus, sender, m, IPCBUS_ERROR_SERVICE_UNKNOWN, "The name %s has no owner", dest);
+        if (callee) {
+                bus_forward_call(bus, sender, callee, m, 0);
                 return;
         }
-        if (!bus_may_transfer(bus, sender, callee, m))
+        if (!m->h.no_auto_start && (activation_find(&bus->activations, dest) ||
+                                    service_registry_find(&bus->services, dest))) {
+                bus_activate(bus, sender, m, dest, false);
                 return;
+        }
+        driver_reply_error(bus, sender, m, IPCBUS_ERROR_SERVICE_UNKNOWN, "The name %s has no owner%s", dest,
+                           m->h.no_auto_start && service_registry_find(&bus->services, dest)
+                                   ? " (and the call asked not to start its service)"
+                                   : "");
+}
 
-        r = peer_check_room(callee, m);
+/* ---- activation ------------------------------------------------------- */
+
+/* A call (or StartServiceByName) waiting for the owner of a name being activated. */
+struct activation_request {
+        struct list link;      /* in activation.requests, in arrival order */
+        struct list peer_link; /* in the sender's activation_requests */
+        struct peer *sender;
+        struct msg *m;
+        int64_t queued_ms;  /* CLOCK_MONOTONIC, for what is left of the call's deadline */
+        bool start_service; /* StartServiceByName: answered {"result": 1} */
+        bool awaited;       /* a call awaiting a reply: its pending reply is counted already */
+};
+
+static int64_t bus_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void activation_request_free(struct activation_request *req)
+{
+        list_unlink(&req->link);
+        list_unlink(&req->peer_link);
+        if (!req->awaited)
+                req->sender->n_activation_requests--;
+        msg_unref(req->m);
+        free(req);
+}
+
+/* The peer leaves (or becomes a monitor): its queued requests go; their pending replies go with its others. */
+static void bus_drop_activation_requests(struct peer *peer)
+{
+        struct activation_request *req;
+
+        while ((req = list_first_entry(&peer->activation_requests, struct activation_request, peer_link)))
+                activation_request_free(req);
+}
+
+/* The activation whose queued calls `callee` anchors, or NULL for a peer. */
+static struct activation *bus_activation_of(struct bus *bus, const struct reply_owner *callee)
+{
+        for (struct map_node *n = map_first(&bus->activations.by_name); n; n = map_next(&bus->activations.by_name, n)) {
+                struct activation *a = container_of(n, struct activation, node);
+
+                if (&a->replies == callee)
+                        return a;
+        }
+        return NULL;
+}
+
+static bool bus_is_name(const char *name, void *userdata)
+{
+        return strcmp(name, userdata) == 0;
+}
+
+static bool bus_name_below(const char *prefix, void *userdata)
+{
+        return bus_name_has_prefix(userdata, prefix);
+}
+
+/*
+ * May sender send m to whoever will own `name`? The send rules decide, with
+ * the name as the receiver's only name; receive rules wait for the owner.
+ */
+static bool bus_may_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name)
+{
+        struct policy_subject who = bus_subject(sender);
+        struct policy_peer to = {NULL, bus_is_name, (void *) name, bus_name_below};
+        struct policy_verdict v = policy_check_send(&bus->config->policy, &who, &m->h, &to);
+        char what[512];
+
+        if (v.allowed)
+                return true;
+        bus_log_denied(bus, sender, POLICY_SEND, &v, bus_describe_message(m, what, sizeof(what)));
+        driver_reply_error(bus, sender, m, IPCBUS_ERROR_ACCESS_DENIED, "Sending %s %s.%s to %s is denied by policy",
+                           msg_type_to_string(m->h.type), m->h.interface ? m->h.interface : "",
+                           m->h.member ? m->h.member : "", name);
+        return false;
+}
+
+/*
+ * Queue m (a call to `name`, or StartServiceByName) until name is owned,
+ * starting its service unless that is under way. Every way out answers m.
+ */
+static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name, bool start_service)
+{
+        struct activation *a = activation_find(&bus->activations, name);
+        struct activation_request *req;
+        bool await = !start_service && !m->h.no_reply;
+        char message[512];
+        const char *error;
+
+        if (!start_service && !bus_may_activate(bus, sender, m, name))
+                return;
+        if (!bus_may_await(bus, sender, m))
+                return;
+        if (await && reply_slot_find(&bus->replies, &sender->replies, m->h.serial)) {
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_INVALID_MESSAGE,
+                                   "Serial %" PRIu32 " is already used by a call still awaiting an answer",
+                                   m->h.serial);
+                return;
+        }
+        req = calloc(1, sizeof(*req));
+        if (!req) {
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
+                return;
+        }
+        if (!a && activation_start(&bus->activations, service_registry_find(&bus->services, name), &a, &error,
+                                   message, sizeof(message)) < 0) {
+                free(req);
+                log_warning("%s: cannot activate %s: %s", sender->unique_name, name, message);
+                driver_reply_error(bus, sender, m, error, "%s", message);
+                return;
+        }
+        if (await && !bus_await_reply(bus, sender, &a->replies, m, 0)) {
+                free(req);
+                return;
+        }
+        req->sender = sender;
+        req->m = msg_ref(m);
+        req->queued_ms = bus_now_ms();
+        req->start_service = start_service;
+        req->awaited = await;
+        list_link_tail(&a->requests, &req->link);
+        list_link_tail(&sender->activation_requests, &req->peer_link);
+        if (!await)
+                sender->n_activation_requests++;
+        log_debug("%s: %s to %s waits for its activation", sender->unique_name,
+                  start_service ? "StartServiceByName" : "a call", name);
+}
+
+/* What is left of a queued call's deadline (at least 1 ms: an expired one was answered already). */
+static uint32_t bus_remaining_ms(struct bus *bus, const struct activation_request *req)
+{
+        int64_t timeout = req->m->h.timeout_ms ? req->m->h.timeout_ms : bus->limits.reply_timeout_ms;
+        int64_t left = timeout - (bus_now_ms() - req->queued_ms);
+
+        return left > 0 ? (uint32_t) left : 1;
+}
+
+/* An activation ended: deliver its requests in order to the name's owner, or answer each with the error. */
+static void bus_on_activation_done(struct activation *a, const char *error, const char *message, void *userdata)
+{
+        struct bus *bus = userdata;
+        struct peer *callee = error ? NULL : bus_find_peer(bus, a->name);
+        struct activation_request *req;
+
+        if (!error && !callee) {
+                error = IPCBUS_ERROR_SERVICE_UNKNOWN;
+                message = "The name was owned and released again before its queued calls could be delivered";
+        }
+        while ((req = list_first_entry(&a->requests, struct activation_request, link))) {
+                struct peer *sender = req->sender;
+                struct msg *m = msg_ref(req->m);
+                bool start_service = req->start_service;
+                uint32_t timeout_ms = bus_remaining_ms(bus, req);
+                struct reply_slot *slot = NULL;
+
+                activation_request_free(req);
+                if (!start_service && !m->h.no_reply) {
+                        slot = reply_slot_find(&bus->replies, &sender->replies, m->h.serial);
+                        if (!slot || slot->callee != &a->replies) {
+                                msg_unref(m); /* its deadline passed while it was queued: answered then */
+                                continue;
+                        }
+                        reply_slot_free(slot);
+                }
+                if (error) {
+                        driver_reply_error(bus, sender, m, error, "%s", message);
+                } else if (start_service) {
+                        struct jbuf b;
+
+                        jbuf_init(&b);
+                        jbuf_printf(&b, "{\"result\":%d}", IPCBUS_START_REPLY_SUCCESS);
+                        if (driver_reply(bus, sender, m, &b) < 0)
+                                log_error("driver: StartServiceByName from %s: out of memory", sender->unique_name);
+                        jbuf_deinit(&b);
+                } else {
+                        bus_forward_call(bus, sender, callee, m, timeout_ms);
+                }
+                msg_unref(m);
+        }
+}
+
+void bus_start_service(struct bus *bus, struct peer *sender, struct msg *call, const char *name)
+{
+        struct jbuf b;
+
+        if (bus_find_peer(bus, name)) {
+                jbuf_init(&b);
+                jbuf_printf(&b, "{\"result\":%d}", IPCBUS_START_REPLY_ALREADY_RUNNING);
+                if (driver_reply(bus, sender, call, &b) < 0)
+                        log_error("driver: StartServiceByName from %s: out of memory", sender->unique_name);
+                jbuf_deinit(&b);
+                return;
+        }
+        if (!activation_find(&bus->activations, name) && !service_registry_find(&bus->services, name)) {
+                driver_reply_error(bus, sender, call, IPCBUS_ERROR_SERVICE_UNKNOWN,
+                                   "No service file declares the name %s", name);
+                return;
+        }
+        bus_activate(bus, sender, call, name, true);
+}
+
+/* Read the service files of config's directories into reg. */
+static int bus_load_services(struct bus *bus, const struct bus_config *config, struct service_registry *reg,
+                             const struct service_registry *previous)
+{
+        char **dirs = NULL;
+        size_t n = 0;
+        int r;
+
+        r = service_dirs_resolve(config, IPCBUS_DATADIR, &dirs, &n);
+        if (r < 0)
+                return r;
+        r = service_registry_load(reg, dirs, n, previous);
+        if (r >= 0) {
+                for (size_t i = 0; i < n; i++)
+                        log_debug("service directory %s", dirs[i]);
+                log_info("%zu activatable services", service_registry_size(reg));
+        }
+        service_dirs_free(dirs);
+        return r;
+}
+
+void bus_set_address(struct bus *bus, const char *address)
+{
+        snprintf(bus->activations.address, sizeof(bus->activations.address), "%s", address ? address : "");
+}
+
+int bus_reconfigure(struct bus *bus, const struct bus_config *config)
+{
+        struct service_registry services;
+        int r;
+
+        service_registry_init(&services);
+        r = bus_load_services(bus, config, &services, &bus->services);
         if (r < 0) {
-                bus_refuse_full(bus, sender, callee, m, r);
-                return;
+                service_registry_deinit(&services);
+                return r;
         }
-        if (!m->h.no_reply) {
-                if (sender->replies.n_calls >= bus->limits.max_pending) {
-                        driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
-                                           "%s already awaits answers to %u calls, the "
-                                           "max_pending_calls_per_connection limit",
-                                           sender->unique_name, bus->limits.max_pending);
-                        return;
-                }
-                if (sender->user && sender->user->n_pending >= bus->limits.max_pending_per_uid) {
-                        driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
-                                           "uid %u already awaits answers to %u calls, the "
-                                           "max_pending_calls_per_uid limit",
-                                           (unsigned) peer_uid(sender), bus->limits.max_pending_per_uid);
-                        return;
-                }
-                r = reply_slot_new(&bus->replies, &sender->replies, &callee->replies, m->h.serial, m->h.timeout_ms,
-                                   NULL);
-                if (r == -EEXIST) {
-                        driver_reply_error(bus, sender, m, IPCBUS_ERROR_INVALID_MESSAGE,
-                                           "Serial %" PRIu32 " is already used by a call still awaiting an answer",
-                                           m->h.serial);
-                        return;
-                }
-                if (r < 0) {
-                        driver_reply_error(bus, sender, m, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
-                        return;
-                }
-        }
+        service_registry_deinit(&bus->services);
+        bus->services = services;
+        /* The map's nodes point at nothing outside it: moving the struct is fine. */
 
-        bus_deliver(bus, callee, m);
+        bus->config = config;
+        bus->limits = config->limits;
+        bus->conn_limits.max_header = bus->limits.max_header;
+        bus->conn_limits.max_body = bus->limits.max_body;
+        bus->conn_limits.max_frame = bus->limits.max_frame;
+        bus->conn_limits.max_fds = bus->limits.max_fds;
+        bus->conn_limits.max_queue = bus->limits.max_queue;
+        bus->conn_limits.max_queue_total = bus->limits.max_queue_per_uid;
+        bus->conn_limits.backpressure = bus->limits.backpressure;
+        bus->conn_limits.stall_ms = bus->limits.stall_timeout_ms;
+        bus->names.max_per_owner = bus->limits.max_names;
+        bus->names.max_per_total = bus->limits.max_names_per_uid;
+        reply_registry_set_default_timeout(&bus->replies, bus->limits.reply_timeout_ms);
+        bus->activations.timeout_ms = bus->limits.activation_timeout_ms;
+        return 0;
 }
 
 /* A return or error passes only when it answers a pending call whose callee sent it. */
@@ -971,6 +1302,8 @@ void bus_accept(int fd, void *userdata)
         bus->n_peers++;
         log_debug("%s connected", PEER_DESC(peer));
         bus_admit(bus, peer);
+        if (bus->peers_changed)
+                bus->peers_changed(bus, bus->peers_changed_userdata);
 }
 
 void bus_shutdown(struct bus *bus)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "activation.h"
 #include "config.h"
 #include "connection.h"
 #include "list.h"
@@ -18,6 +19,7 @@
 #include "match.h"
 #include "name.h"
 #include "reply.h"
+#include "service.h"
 #include "user.h"
 
 struct event_base;
@@ -36,6 +38,8 @@ struct bus {
         struct match_index matches;  /* subscribers' rules: broadcast signals */
         struct match_index monitors; /* monitors' rules: every message */
         struct reply_registry replies;
+        struct service_registry services;       /* activatable names, from the service files */
+        struct activation_registry activations; /* services being started */
         struct map peers_by_name; /* registered peers by unique name */
         struct list peers;        /* every peer, until freed */
         unsigned n_peers;
@@ -52,12 +56,35 @@ struct bus {
         struct json_tokener *tok; /* reused for driver call bodies */
         struct event *trim;       /* gives freed memory back to the system after peers left */
         bool shutting_down;
+        /* Told after a peer came or went (n_peers changed), e.g. for a status line; may be NULL. */
+        void (*peers_changed)(struct bus *bus, void *userdata);
+        void *peers_changed_userdata;
+        /* ReloadConfig: re-read the configuration and apply it (bus_reconfigure). Returns 0, or a
+         * negative errno with the reason in err (the previous configuration stays). NULL: not offered. */
+        int (*reload)(struct bus *bus, void *userdata, char *err, size_t err_size);
+        void *reload_userdata;
 };
 
 /* config (NULL: bus_config_init's defaults) must outlive the bus. Returns 0 or a negative errno. */
 int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *config);
 /* Drop every peer and all state. */
 void bus_deinit(struct bus *bus);
+
+/*
+ * The bus's own address (the first it listens on), handed to the services
+ * it starts as IPCBUS_STARTER_ADDRESS.
+ */
+void bus_set_address(struct bus *bus, const char *address);
+
+/*
+ * Apply a new configuration: limits and policy at once (for what comes
+ * next; nothing already admitted is undone), and the service files read
+ * again from its service directories (a broken file keeps its previous
+ * declaration). The type and the listen addresses are not changed here.
+ * config must outlive the bus (or the next call). Returns 0 or -ENOMEM
+ * (then nothing changed).
+ */
+int bus_reconfigure(struct bus *bus, const struct bus_config *config);
 
 /* A new connection (listener callback; userdata is the bus). Owns fd. */
 void bus_accept(int fd, void *userdata);
@@ -90,6 +117,13 @@ int bus_register(struct bus *bus, struct peer *peer);
  * matches everything). A monitor whose rules cannot be stored is closed.
  */
 void bus_become_monitor(struct bus *bus, struct peer *peer, struct match_rule *rules, size_t n_rules);
+
+/*
+ * StartServiceByName: start the service that declares `name`, answering
+ * `call` with {"result": 1} once the name is owned (or a Spawn error), or at
+ * once with 2 when it already is, or ServiceUnknown.
+ */
+void bus_start_service(struct bus *bus, struct peer *sender, struct msg *call, const char *name);
 
 /* The peer's credentials as the policy sees them. */
 struct policy_subject bus_subject(const struct peer *peer);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -49,12 +50,13 @@ void bus_limits_init(struct bus_limits *limits)
                 .hello_timeout_ms = 10000,
                 .stall_timeout_ms = 30000,
                 .reply_timeout_ms = 25000,
+                .activation_timeout_ms = 25000,
         };
 }
 
 void bus_config_init(struct bus_config *config)
 {
-        *config = (struct bus_config){.type = BUS_TYPE_SESSION};
+        *config = (struct bus_config){.type = BUS_TYPE_SESSION, .standard_service_dirs = true};
         bus_limits_init(&config->limits);
         policy_init(&config->policy);
 }
@@ -66,6 +68,11 @@ void bus_config_deinit(struct bus_config *config)
         free(config->listen);
         config->listen = NULL;
         config->n_listen = 0;
+        for (size_t i = 0; i < config->n_service_dirs; i++)
+                free(config->service_dirs[i]);
+        free(config->service_dirs);
+        config->service_dirs = NULL;
+        config->n_service_dirs = 0;
         policy_deinit(&config->policy);
 }
 
@@ -128,6 +135,7 @@ static int expect_type(struct parser *ps, const char *key, struct json_object *v
                 [json_type_array] = "an array",
                 [json_type_string] = "a string",
                 [json_type_int] = "an integer",
+                [json_type_boolean] = "true or false",
         };
 
         if (json_object_is_type(v, type))
@@ -171,6 +179,7 @@ static const struct limit_key limit_keys[] = {
         LIMIT("hello_timeout_ms", hello_timeout_ms, 1, TIMEOUT_MAX_MS),
         LIMIT("stall_timeout_ms", stall_timeout_ms, 1, TIMEOUT_MAX_MS),
         LIMIT("reply_timeout_ms", reply_timeout_ms, 1, TIMEOUT_MAX_MS),
+        LIMIT("activation_timeout_ms", activation_timeout_ms, 1, TIMEOUT_MAX_MS),
 };
 
 /* Pairs that must hold low <= high, by index in limit_keys. */
@@ -193,6 +202,7 @@ enum {
         L_HELLO,
         L_STALL,
         L_REPLY,
+        L_ACTIVATION,
         _L_MAX,
 };
 _Static_assert(_L_MAX == ELEMENTSOF(limit_keys), "limit_keys and its indices agree");
@@ -325,6 +335,43 @@ static int parse_listen(struct parser *ps, struct json_object *arr)
                 if (!config->listen[config->n_listen])
                         return -ENOMEM;
                 config->n_listen++;
+        }
+        return 0;
+}
+
+/* ---- service directories ----------------------------------------------------- */
+
+static int parse_service_dirs(struct parser *ps, struct json_object *arr)
+{
+        struct bus_config *config = ps->config;
+        size_t n;
+        char key[64];
+        int r;
+
+        r = expect_type(ps, "service_dirs", arr, json_type_array);
+        if (r < 0)
+                return r;
+        n = json_object_array_length(arr);
+        if (n == 0)
+                return 0;
+        config->service_dirs = calloc(n, sizeof(*config->service_dirs));
+        if (!config->service_dirs)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *v = json_object_array_get_idx(arr, i);
+                const char *dir;
+
+                snprintf(key, sizeof(key), "service_dirs[%zu]", i);
+                r = expect_type(ps, key, v, json_type_string);
+                if (r < 0)
+                        return r;
+                dir = json_object_get_string(v);
+                if (dir[0] != '/' || strlen(dir) >= PATH_MAX)
+                        return fail(ps, key, "expected an absolute directory path, got %s", got(v));
+                config->service_dirs[config->n_service_dirs] = strdup(dir);
+                if (!config->service_dirs[config->n_service_dirs])
+                        return -ENOMEM;
+                config->n_service_dirs++;
         }
         return 0;
 }
@@ -666,7 +713,13 @@ static int parse_config(struct parser *ps, const char *text, size_t len)
                         r = parse_limits(ps, v);
                 else if (strcmp(name, "policy") == 0)
                         r = parse_policy(ps, v);
-                else
+                else if (strcmp(name, "service_dirs") == 0)
+                        r = parse_service_dirs(ps, v);
+                else if (strcmp(name, "standard_service_dirs") == 0) {
+                        r = expect_type(ps, name, v, json_type_boolean);
+                        if (r >= 0)
+                                ps->config->standard_service_dirs = json_object_get_boolean(v);
+                } else
                         r = fail(ps, name, "unknown key");
                 if (r < 0)
                         return r;
@@ -691,8 +744,7 @@ int bus_config_parse(struct bus_config *config, const char *text, size_t len, co
         return r;
 }
 
-/* Read a whole file of at most CONFIG_TEXT_MAX bytes. Returns 0 or -errno. */
-static int read_text(const char *path, char **ret, size_t *ret_len)
+int config_read_text(const char *path, size_t max, char **ret, size_t *ret_len)
 {
         _cleanup_(closep) int fd = -1;
         _cleanup_(freep) char *buf = NULL;
@@ -707,7 +759,7 @@ static int read_text(const char *path, char **ret, size_t *ret_len)
                 if (len == size) {
                         char *p;
 
-                        if (size > CONFIG_TEXT_MAX)
+                        if (size > max)
                                 return -EFBIG;
                         size = size ? size * 2 : 16384;
                         p = realloc(buf, size + 1);
@@ -724,7 +776,7 @@ static int read_text(const char *path, char **ret, size_t *ret_len)
                         break;
                 len += (size_t) n;
         }
-        if (len > CONFIG_TEXT_MAX)
+        if (len > max)
                 return -EFBIG;
         buf[len] = '\0';
         *ret = steal_pointer(&buf);
@@ -738,7 +790,7 @@ int bus_config_load_file(struct bus_config *config, const char *path, char *err,
         size_t len = 0;
         int r;
 
-        r = read_text(path, &text, &len);
+        r = config_read_text(path, CONFIG_TEXT_MAX, &text, &len);
         if (r < 0) {
                 if (err && err_size)
                         snprintf(err, err_size, "%s: %s", path,

@@ -38,6 +38,7 @@ struct bus_limits {
         uint32_t hello_timeout_ms;        /* "hello_timeout_ms": silence allowed before Hello */
         uint32_t stall_timeout_ms;        /* "stall_timeout_ms": a full socket that drains nothing this long */
         uint32_t reply_timeout_ms;        /* "reply_timeout_ms": a call's deadline when it sets none */
+        uint32_t activation_timeout_ms;   /* "activation_timeout_ms": a started service must own its name by then */
 };
 
 /* The compiled-in defaults. */
@@ -54,7 +55,10 @@ struct bus_config {
         size_t n_listen;
         struct bus_limits limits; /* "limits" */
         struct policy policy;     /* "policy" */
-        char origin[256];         /* the file (or "built-in session.json") it came from */
+        char **service_dirs;      /* "service_dirs": absolute paths, searched first */
+        size_t n_service_dirs;
+        bool standard_service_dirs; /* "standard_service_dirs" (default true): then the bus type's standard ones */
+        char origin[256];           /* the file (or "built-in session.json") it came from */
 };
 
 /* A session bus with default limits, no listen address and no policy rules. Never fails. */
@@ -73,3 +77,9 @@ int bus_config_parse(struct bus_config *config, const char *text, size_t len, co
 int bus_config_load_file(struct bus_config *config, const char *path, char *err, size_t err_size);
 /* The shipped default of a bus type (its built-in copy). */
 int bus_config_load_default(struct bus_config *config, enum bus_type type, char *err, size_t err_size);
+
+/*
+ * Read a whole file of at most `max` bytes into a NUL-terminated buffer
+ * (for configuration and service files). Returns 0, -EFBIG, or -errno.
+ */
+int config_read_text(const char *path, size_t max, char **ret, size_t *ret_len);

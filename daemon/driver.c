@@ -190,25 +190,32 @@ void driver_emit_messages_lost(struct bus *bus, struct peer *monitor, uint64_t c
 
 /* ---- answering calls --------------------------------------------------- */
 
-/* Send the return with body b (unless the call wants none). */
-static int call_reply(struct driver_call *c, const struct jbuf *b)
+int driver_reply(struct bus *bus, struct peer *peer, struct msg *call, const struct jbuf *b)
 {
         _cleanup_(msg_unrefp) struct msg *m = NULL;
         struct msg_header h;
         int r;
 
-        if (c->m->h.no_reply)
-                return DRIVER_ANSWERED;
+        if (call->h.no_reply)
+                return 0;
 
         msg_header_init(&h);
         h.type = MSG_RETURN;
-        h.reply_serial = c->m->h.serial;
-        h.destination = c->peer->unique_name;
-        r = driver_build(c->bus, &h, b, &m);
+        h.reply_serial = call->h.serial;
+        h.destination = peer->unique_name;
+        r = driver_build(bus, &h, b, &m);
         if (r < 0)
                 return r;
-        bus_send(c->bus, c->peer, m);
-        return DRIVER_ANSWERED;
+        bus_send(bus, peer, m);
+        return 0;
+}
+
+/* Send the return with body b (unless the call wants none). */
+static int call_reply(struct driver_call *c, const struct jbuf *b)
+{
+        int r = driver_reply(c->bus, c->peer, c->m, b);
+
+        return r < 0 ? r : DRIVER_ANSWERED;
 }
 
 /* Reply with a fixed JSON text. */
@@ -455,7 +462,126 @@ static int method_list_names(struct driver_call *c)
 
 static int method_list_activatable_names(struct driver_call *c)
 {
-        return call_reply_text(c, "{\"names\":[\"" IPCBUS_DRIVER_NAME "\"]}");
+        _cleanup_(freep) const char **names = service_registry_names(&c->bus->services);
+        bool driver_listed = false;
+        struct jbuf b;
+        int r;
+
+        if (!names)
+                return -ENOMEM;
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"names\":[");
+        for (const char **n = names;; n++) {
+                /* The driver's name in its sorted place. */
+                if (!driver_listed && (!*n || strcmp(IPCBUS_DRIVER_NAME, *n) < 0)) {
+                        if (n != names)
+                                jbuf_putc(&b, ',');
+                        jbuf_put_string(&b, IPCBUS_DRIVER_NAME);
+                        driver_listed = true;
+                }
+                if (!*n)
+                        break;
+                if (n != names || driver_listed)
+                        jbuf_putc(&b, ',');
+                jbuf_put_string(&b, *n);
+        }
+        jbuf_puts(&b, "]}");
+        r = call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+static int method_start_service_by_name(struct driver_call *c)
+{
+        struct json_object *v;
+        const char *name;
+        int r;
+
+        r = call_arg_string(c, "name", &name);
+        if (r)
+                return r;
+        if (!names_is_well_known(name))
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "'%s' is not a valid well-known name", name);
+        v = call_arg(c, "flags");
+        if (v && (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0))
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "Argument 'flags' must be an integer (0: none are defined)");
+        if (strcmp(name, IPCBUS_DRIVER_NAME) == 0)
+                return call_reply_text(c, "{\"result\":2}");
+        bus_start_service(c->bus, c->peer, c->m, name);
+        return DRIVER_ANSWERED;
+}
+
+/* Root and the broker's own user may change how the bus runs (activation environment, reload). */
+static int call_check_privileged(struct driver_call *c)
+{
+        uid_t uid = peer_uid(c->peer);
+
+        if (uid == 0 || uid == c->bus->uid)
+                return 0;
+        return call_error(c, IPCBUS_ERROR_ACCESS_DENIED, "%s is only for root and uid %u, not uid %u", c->m->h.member,
+                          (unsigned) c->bus->uid, (unsigned) uid);
+}
+
+static int method_update_activation_environment(struct driver_call *c)
+{
+        struct json_object *env = call_arg(c, "environment");
+        _cleanup_(freep) const char **keys = NULL;
+        _cleanup_(freep) const char **values = NULL;
+        size_t n = 0;
+        int r;
+
+        r = call_check_privileged(c);
+        if (r)
+                return r;
+        if (c->bus->config->type == BUS_TYPE_SYSTEM)
+                return call_error(c, IPCBUS_ERROR_ACCESS_DENIED,
+                                  "The activation environment of the system bus cannot be changed");
+        if (!env || !json_object_is_type(env, json_type_object))
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS,
+                                  "Argument 'environment' must be an object of strings: {\"KEY\": \"VALUE\", ...}");
+        keys = calloc((size_t) json_object_object_length(env) + 1, sizeof(*keys));
+        values = calloc((size_t) json_object_object_length(env) + 1, sizeof(*values));
+        if (!keys || !values)
+                return -ENOMEM;
+        json_object_object_foreach(env, key, value)
+        {
+                if (!key[0] || strchr(key, '=') || strlen(key) > 255)
+                        return call_error(c, IPCBUS_ERROR_INVALID_ARGS,
+                                          "Invalid variable name '%s': it must be 1 to 255 bytes without '='", key);
+                if (!json_object_is_type(value, json_type_string))
+                        return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "The value of %s must be a string", key);
+                keys[n] = key;
+                values[n] = json_object_get_string(value);
+                n++;
+        }
+        r = activation_update_environment(&c->bus->activations, keys, values, n);
+        if (r == -E2BIG)
+                return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                  "The activation environment would hold more than %u variables", ACTIVATION_ENV_MAX);
+        if (r < 0)
+                return r;
+        log_info("driver: %s updated the activation environment (%zu variables)", c->peer->unique_name, n);
+        return call_reply_text(c, "{}");
+}
+
+static int method_reload_config(struct driver_call *c)
+{
+        char err[512];
+        int r;
+
+        r = call_check_privileged(c);
+        if (r)
+                return r;
+        if (!c->bus->reload)
+                return call_error(c, IPCBUS_ERROR_NOT_SUPPORTED, "This bus cannot reload its configuration");
+        log_info("driver: ReloadConfig from %s", c->peer->unique_name);
+        err[0] = '\0';
+        r = c->bus->reload(c->bus, c->bus->reload_userdata, err, sizeof(err));
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return call_error(c, IPCBUS_ERROR_CONFIG_INVALID, "The configuration was not reloaded: %s", err);
+        return call_reply_text(c, "{}");
 }
 
 static void list_queued_add(struct name_owner *owner, unsigned flags, void *userdata)
@@ -717,6 +843,9 @@ static const struct driver_method {
         {"ReleaseName", method_release_name},
         {"ListNames", method_list_names},
         {"ListActivatableNames", method_list_activatable_names},
+        {"StartServiceByName", method_start_service_by_name},
+        {"UpdateActivationEnvironment", method_update_activation_environment},
+        {"ReloadConfig", method_reload_config},
         {"ListQueuedOwners", method_list_queued_owners},
         {"NameHasOwner", method_name_has_owner},
         {"GetNameOwner", method_get_name_owner},

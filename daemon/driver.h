@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct bus;
+struct jbuf;
 struct msg;
 struct peer;
 
@@ -27,6 +28,8 @@ int driver_send_error(struct bus *bus, struct peer *peer, uint32_t reply_serial,
 int driver_reply_error(struct bus *bus, struct peer *peer, struct msg *call, const char *name, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
 
+/* Answer `call` with a return whose body is b (unless the call asked for no reply). Returns 0 or a negative errno. */
+int driver_reply(struct bus *bus, struct peer *peer, struct msg *call, const struct jbuf *b);
 /* The driver's signals. old_owner / new_owner are "" for none. */
 void driver_emit_name_owner_changed(struct bus *bus, const char *name, const char *old_owner, const char *new_owner);
 void driver_emit_name_acquired(struct bus *bus, struct peer *peer, const char *name);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -147,6 +149,69 @@ int listener_init(struct listener *l, struct event_base *base, const char *path,
 fail:
         listener_deinit(l);
         return r;
+}
+
+int listener_init_fd(struct listener *l, struct event_base *base, int fd, listener_accept_fn accept, void *userdata)
+{
+        int domain, type, listening, flags;
+        socklen_t len;
+
+        *l = (struct listener){
+                .base = base,
+                .fd = -1,
+                .accept = accept,
+                .userdata = userdata,
+        };
+
+        len = sizeof(domain);
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+                return -errno;
+        if (domain != AF_UNIX)
+                return -EAFNOSUPPORT;
+        len = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+                return -errno;
+        if (type != SOCK_STREAM)
+                return -EPROTOTYPE;
+        len = sizeof(listening);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+                return -errno;
+        if (!listening)
+                return -EDESTADDRREQ;
+
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+                return -errno;
+
+        l->ev_accept = event_new(base, fd, EV_READ | EV_PERSIST, listener_on_accept, l);
+        l->ev_retry = evtimer_new(base, listener_on_retry, l);
+        if (!l->ev_accept || !l->ev_retry) {
+                listener_deinit(l); /* l->fd is still -1: fd stays the caller's */
+                return -ENOMEM;
+        }
+        l->fd = fd;
+        return 0;
+}
+
+int listener_get_address(const struct listener *l, char **ret_address)
+{
+        struct sockaddr_un sa = {0};
+        socklen_t len = sizeof(sa);
+        size_t path_len;
+        char *address;
+
+        if (getsockname(l->fd, (struct sockaddr *) &sa, &len) < 0)
+                return -errno;
+        if (sa.sun_family != AF_UNIX)
+                return -EAFNOSUPPORT;
+        if (len <= offsetof(struct sockaddr_un, sun_path) || sa.sun_path[0] == '\0')
+                return -EADDRNOTAVAIL;
+        /* the kernel may leave out the terminator of a path that fills sun_path */
+        path_len = strnlen(sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+        if (asprintf(&address, "unix:path=%.*s", (int) path_len, sa.sun_path) < 0)
+                return -ENOMEM;
+        *ret_address = address;
+        return 0;
 }
 
 int listener_start(struct listener *l)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The listening Unix socket: created for a path (refusing to start when
- * another bus answers there, replacing a stale socket file), accepting in an
- * event callback and handing each new nonblocking, close-on-exec fd on.
+ * another bus answers there, replacing a stale socket file) or handed over
+ * already listening (socket activation), accepting in an event callback and
+ * handing each new nonblocking, close-on-exec fd on.
  */
 #pragma once
 
@@ -17,7 +18,7 @@ typedef void (*listener_accept_fn)(int fd, void *userdata);
 struct listener {
         struct event_base *base;
         int fd;
-        char *path; /* the socket file we created; unlinked by listener_deinit */
+        char *path; /* the socket file we created; unlinked by listener_deinit (NULL: a handed socket) */
         struct event *ev_accept;
         struct event *ev_retry; /* resumes accepting after running out of descriptors */
         listener_accept_fn accept;
@@ -32,6 +33,23 @@ struct listener {
  */
 int listener_init(struct listener *l, struct event_base *base, const char *path, bool make_parent,
                   listener_accept_fn accept, void *userdata);
+/*
+ * Serve a socket that is already listening, such as one systemd handed over
+ * (LISTEN_FDS): it must be an AF_UNIX SOCK_STREAM socket in the listening
+ * state; it is made nonblocking. Its file is never removed: the socket
+ * belongs to whoever bound it, and listener_deinit only closes our
+ * descriptor. Takes fd on success; on failure the caller still owns it.
+ * Returns 0, -ENOTSOCK (not a socket), -EAFNOSUPPORT (not AF_UNIX),
+ * -EPROTOTYPE (not SOCK_STREAM), -EDESTADDRREQ (not listening), or another
+ * negative errno.
+ */
+int listener_init_fd(struct listener *l, struct event_base *base, int fd, listener_accept_fn accept, void *userdata);
+/*
+ * The address clients reach the socket at, from getsockname():
+ * "unix:path=/..." (caller frees). Returns 0, -EADDRNOTAVAIL when the socket
+ * has no file system path (abstract or unnamed), or another negative errno.
+ */
+int listener_get_address(const struct listener *l, char **ret_address);
 /* Start accepting. Returns 0 or a negative errno. */
 int listener_start(struct listener *l);
 /* Stop accepting, close the socket and remove its file. Idempotent. */

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* ipcbusd: options, the event loop, the listener and the bus, wired together. */
+/* ipcbusd: options, the event loop, the listeners, the bus and systemd's protocols, wired together. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -15,7 +19,11 @@
 #include "listener.h"
 #include "log.h"
 #include "protocol/address.h"
+#include "systemd.h"
 #include "util.h"
+
+/* STATUS= updates are coalesced: at most one per this interval. */
+#define STATUS_INTERVAL_USEC 1000000u
 
 struct daemon {
         struct event_base *base;
@@ -23,7 +31,13 @@ struct daemon {
         struct listener *listeners;
         size_t n_listeners;
         struct bus bus;
+        const char *config_file; /* --config; NULL: the built-in file of config.type */
         bool stopping;
+        char *address; /* where clients connect (the first listener), for --print-address and STATUS */
+        struct systemd_notifier notifier;
+        struct event *status_timer; /* armed only while an update waits for its interval */
+        uint64_t status_usec;       /* CLOCK_MONOTONIC when the last STATUS= went out */
+        char status[512];           /* the last STATUS= text sent */
 };
 
 static void help(void)
@@ -32,7 +46,7 @@ static void help(void)
                "\n"
                "The ipcbus message broker.\n"
                "\n"
-               "  --config FILE      read the configuration from FILE (daemon/CONFIG.md)\n"
+               "  --config FILE      read the configuration from FILE (ipcbus-config(5))\n"
                "  --session          the session bus (default): the built-in session.json;\n"
                "                     $IPCBUS_ADDRESS, else unix:path=$XDG_RUNTIME_DIR/ipcbus/bus\n"
                "  --system           the system bus: the built-in system.json;\n"
@@ -42,7 +56,10 @@ static void help(void)
                "  --print-address    print the address on stdout once it accepts connections\n"
                "  -v, --verbose      log more (info; twice: debug)\n"
                "  -h, --help         show this help\n"
-               "      --version      show the version\n");
+               "      --version      show the version\n"
+               "\n"
+               "Under systemd: the sockets handed over in LISTEN_FDS are served (nothing else\n"
+               "is bound), and READY=1, STATUS= and STOPPING=1 go to NOTIFY_SOCKET.\n");
 }
 
 /* Is path below $XDG_RUNTIME_DIR? (Then its parent may be created, private.) */
@@ -59,6 +76,86 @@ static bool path_in_runtime_dir(const char *path)
         return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
+static uint64_t now_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/* The one-line STATUS= text: what the bus does now, e.g. "Serving 3 connections on unix:path=...". */
+static void daemon_status_text(struct daemon *d, char *buf, size_t size)
+{
+        unsigned n = d->bus.n_peers;
+
+        snprintf(buf, size, "%s %u connection%s on %s%s", d->stopping ? "Shutting down, flushing" : "Serving", n,
+                 n == 1 ? "" : "s", d->address ? d->address : "(no address)",
+                 d->n_listeners > 1 ? " and more addresses" : "");
+}
+
+/* Tell the service manager how to describe the bus now, unless that is what it was told last. */
+static void daemon_send_status(struct daemon *d)
+{
+        char text[sizeof(d->status)];
+        int r;
+
+        daemon_status_text(d, text, sizeof(text));
+        if (strcmp(text, d->status) == 0)
+                return;
+        r = systemd_notify_status(&d->notifier, text);
+        if (r < 0) {
+                log_debug("cannot send the status to the service manager: %s", strerror(-r));
+                return;
+        }
+        memcpy(d->status, text, sizeof(text));
+        d->status_usec = now_usec();
+}
+
+static void on_status_timer(evutil_socket_t fd, short what, void *userdata)
+{
+        daemon_send_status(userdata);
+}
+
+/*
+ * The bus's peers_changed hook: a peer came or went. The status goes out at
+ * once when the last one is a second old, else when the second is over (one
+ * timer for any number of changes meanwhile); nothing runs while idle.
+ */
+static void on_peers_changed(struct bus *bus, void *userdata)
+{
+        struct daemon *d = userdata;
+        uint64_t since;
+
+        if (!d->status_timer || evtimer_pending(d->status_timer, NULL))
+                return;
+        since = now_usec() - d->status_usec;
+        if (since >= STATUS_INTERVAL_USEC) {
+                daemon_send_status(d);
+        } else {
+                uint64_t wait = STATUS_INTERVAL_USEC - since;
+                const struct timeval tv = {.tv_sec = (time_t) (wait / 1000000u),
+                                           .tv_usec = (suseconds_t) (wait % 1000000u)};
+
+                evtimer_add(d->status_timer, &tv);
+        }
+}
+
+/* Tell the service manager something; a failure only costs a log line (the bus works on). */
+static void daemon_notify(struct daemon *d, int (*notify)(struct systemd_notifier *n, const char *status),
+                          const char *what)
+{
+        int r;
+
+        if (!systemd_notifier_enabled(&d->notifier))
+                return;
+        daemon_status_text(d, d->status, sizeof(d->status));
+        d->status_usec = now_usec();
+        r = notify(&d->notifier, d->status);
+        if (r < 0)
+                log_warning("cannot tell the service manager %s: %s", what, strerror(-r));
+}
+
 /* SIGTERM / SIGINT: stop accepting, flush every peer, leave the loop. A second
  * signal leaves at once. */
 static void on_signal(evutil_socket_t sig, short what, void *userdata)
@@ -72,9 +169,80 @@ static void on_signal(evutil_socket_t sig, short what, void *userdata)
         }
         d->stopping = true;
         log_info("%s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        /* The listening sockets go first: whoever connects from now on is
+         * refused (or, with socket activation, waits for the next instance). */
         for (size_t i = 0; i < d->n_listeners; i++)
                 listener_deinit(&d->listeners[i]);
+        daemon_notify(d, systemd_notify_stopping, "STOPPING=1");
         bus_shutdown(&d->bus);
+}
+
+/* Do two configurations list the same addresses? */
+static bool same_listen(const struct bus_config *a, const struct bus_config *b)
+{
+        if (a->n_listen != b->n_listen)
+                return false;
+        for (size_t i = 0; i < a->n_listen; i++)
+                if (strcmp(a->listen[i], b->listen[i]) != 0)
+                        return false;
+        return true;
+}
+
+/*
+ * SIGHUP and ReloadConfig (bus->reload): read the configuration again and
+ * apply it (CONFIG.md "Reloading"). Anything wrong keeps the running one.
+ */
+static int daemon_reload(struct bus *bus, void *userdata, char *err, size_t err_size)
+{
+        struct daemon *d = userdata;
+        struct bus_config next, old;
+        int r;
+
+        daemon_notify(d, systemd_notify_reloading, "RELOADING=1");
+        r = d->config_file ? bus_config_load_file(&next, d->config_file, err, err_size)
+                           : bus_config_load_default(&next, d->config.type, err, err_size);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        snprintf(err, err_size, "out of memory reading the configuration");
+                log_error("reload failed, keeping the previous configuration: %s", err);
+                daemon_notify(d, systemd_notify_ready, "READY=1");
+                return r;
+        }
+        if (next.type != d->config.type) {
+                log_warning("%s: type: a reload cannot change the bus type; restart ipcbusd for that", next.origin);
+                next.type = d->config.type;
+        }
+        if (!same_listen(&next, &d->config))
+                log_warning("%s: listen: changed addresses take effect only when ipcbusd restarts", next.origin);
+
+        /* The bus points at d->config: swap the contents in, and back when the bus refuses. */
+        old = d->config;
+        d->config = next;
+        r = bus_reconfigure(bus, &d->config);
+        if (r < 0) {
+                next = d->config;
+                d->config = old;
+                bus_config_deinit(&next);
+                snprintf(err, err_size, "out of memory applying the configuration");
+                log_error("reload failed, keeping the previous configuration: %s", err);
+        } else {
+                bus_config_deinit(&old);
+                log_info("reloaded %s: %zu activatable services", d->config.origin,
+                         service_registry_size(&bus->services));
+        }
+        daemon_notify(d, systemd_notify_ready, "READY=1");
+        return r;
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *userdata)
+{
+        struct daemon *d = userdata;
+        char err[512];
+
+        if (d->stopping)
+                return;
+        log_info("SIGHUP, reloading the configuration");
+        (void) daemon_reload(&d->bus, d, err, sizeof(err));
 }
 
 /*
@@ -124,8 +292,77 @@ static int daemon_listen(struct daemon *d, const char *address, bool make_parent
                 log_error("cannot listen on %s: %s", path, strerror(-r));
                 return -1;
         }
-        log_info("listening on %s (pid %d)", address, (int) getpid());
+        if (!d->address && !(d->address = strdup(address))) {
+                log_error("out of memory");
+                return -1;
+        }
+        log_info("listening on %s", address);
         return 0;
+}
+
+/* Why a handed descriptor cannot be served (listener_init_fd's errors). */
+static const char *handed_fd_problem(int r)
+{
+        switch (r) {
+        case -EBADF:
+        case -ENOTSOCK:
+                return "it is not a socket";
+        case -EAFNOSUPPORT:
+                return "it is not a Unix socket (AF_UNIX)";
+        case -EPROTOTYPE:
+                return "it is not a stream socket (SOCK_STREAM)";
+        case -EDESTADDRREQ:
+                return "it is not listening";
+        default:
+                return strerror(-r);
+        }
+}
+
+/*
+ * Serve the n sockets the service manager handed over (fds 3 ...), exactly
+ * those: each must be a listening Unix stream socket with a path. Returns 0
+ * or -1 (logged); the descriptors not taken by a listener are closed then.
+ */
+static int daemon_serve_handed(struct daemon *d, int n)
+{
+        for (int i = 0; i < n; i++) {
+                int fd = SYSTEMD_LISTEN_FDS_START + i;
+                struct listener *l = &d->listeners[d->n_listeners];
+                _cleanup_(freep) char *address = NULL;
+                int r;
+
+                r = listener_init_fd(l, d->base, fd, bus_accept, &d->bus);
+                if (r < 0) {
+                        log_error("cannot serve descriptor %d handed over in LISTEN_FDS: %s; a listening Unix "
+                                  "stream socket (ListenStream=) is required",
+                                  fd, handed_fd_problem(r));
+                        goto fail;
+                }
+                d->n_listeners++;
+                r = listener_get_address(l, &address);
+                if (r < 0) {
+                        log_error("cannot serve descriptor %d handed over in LISTEN_FDS: %s", fd,
+                                  r == -EADDRNOTAVAIL ? "it has no file system path (abstract or unnamed socket); "
+                                                        "ipcbus addresses are unix:path=/..."
+                                                      : strerror(-r));
+                        goto fail;
+                }
+                r = listener_start(l);
+                if (r < 0) {
+                        log_error("cannot serve %s (descriptor %d): %s", address, fd, strerror(-r));
+                        goto fail;
+                }
+                log_info("serving %s: descriptor %d, handed over by the service manager (LISTEN_FDS)", address, fd);
+                if (!d->address)
+                        d->address = steal_pointer(&address);
+        }
+        return 0;
+
+fail:
+        /* the listeners' own descriptors close with them */
+        for (int fd = SYSTEMD_LISTEN_FDS_START + (int) d->n_listeners; fd < SYSTEMD_LISTEN_FDS_START + n; fd++)
+                close(fd);
+        return -1;
 }
 
 int main(int argc, char **argv)
@@ -144,13 +381,15 @@ int main(int argc, char **argv)
         };
         const char *address = NULL, *config_file = NULL;
         _cleanup_(freep) char *default_address = NULL;
-        struct event *ev_term = NULL, *ev_int = NULL;
-        struct daemon d = {0};
+        struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
+        struct daemon d = {.notifier.fd = -1};
         bool system_bus = false, type_given = false, print_address = false;
         char err[512];
-        int verbose = 0, c, r, ret = EXIT_FAILURE;
+        int verbose = 0, n_handed = 0, c, r, ret = EXIT_FAILURE;
 
-        while ((c = getopt_long(argc, argv, "vh", options, NULL)) >= 0) {
+        /* Every line on stderr carries a priority, usage errors too: no getopt messages. */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":vh", options, NULL)) >= 0) {
                 switch (c) {
                 case OPT_ADDRESS:
                         address = optarg;
@@ -175,32 +414,61 @@ int main(int argc, char **argv)
                 case OPT_VERSION:
                         printf("ipcbusd %s\n", PACKAGE_VERSION);
                         return EXIT_SUCCESS;
+                case ':':
+                        log_error("option '%s' needs an argument. Try 'ipcbusd --help'.", argv[optind - 1]);
+                        return EXIT_FAILURE;
                 default:
-                        fprintf(stderr, "Try 'ipcbusd --help'.\n");
+                        if (optopt)
+                                log_error("unknown option '-%c'. Try 'ipcbusd --help'.", optopt);
+                        else
+                                log_error("unknown option '%s'. Try 'ipcbusd --help'.", argv[optind - 1]);
                         return EXIT_FAILURE;
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "ipcbusd: unexpected argument '%s'. Try 'ipcbusd --help'.\n", argv[optind]);
+                log_error("unexpected argument '%s'. Try 'ipcbusd --help'.", argv[optind]);
                 return EXIT_FAILURE;
         }
         if (config_file && type_given) {
-                fprintf(stderr, "ipcbusd: --config and --session/--system exclude each other: the file says "
-                                "\"type\". Try 'ipcbusd --help'.\n");
+                log_error("--config and --session/--system exclude each other: the file says \"type\". Try "
+                          "'ipcbusd --help'.");
                 return EXIT_FAILURE;
         }
         log_set_max_level(verbose >= 2 ? LOG_DEBUG : verbose == 1 ? LOG_INFO : LOG_WARNING);
+
+        /* systemd's variables are taken (and removed) before anything else can start a program. */
+        n_handed = systemd_listen_fds();
+        if (n_handed < 0) {
+                log_error("socket activation: %s", n_handed == -EINVAL  ? "LISTEN_PID or LISTEN_FDS is not a number"
+                                                   : n_handed == -EBADF ? "a descriptor LISTEN_FDS counts is not open"
+                                                                        : strerror(-n_handed));
+                return EXIT_FAILURE;
+        }
+        r = systemd_notifier_init(&d.notifier);
+        if (r < 0)
+                log_warning("not notifying the service manager: NOTIFY_SOCKET is unusable: %s", strerror(-r));
 
         r = config_file ? bus_config_load_file(&d.config, config_file, err, sizeof(err))
                         : bus_config_load_default(&d.config, system_bus ? BUS_TYPE_SYSTEM : BUS_TYPE_SESSION, err,
                                                   sizeof(err));
         if (r < 0) {
                 log_error("%s", r == -ENOMEM ? "out of memory reading the configuration" : err);
-                return EXIT_FAILURE;
+                goto out_notifier;
         }
         system_bus = d.config.type == BUS_TYPE_SYSTEM;
+        log_info("ipcbusd %s (pid %d, uid %u): the %s bus, configuration %s", PACKAGE_VERSION, (int) getpid(),
+                 (unsigned) getuid(), system_bus ? "system" : "session", d.config.origin);
 
-        if (!address && d.config.n_listen == 0) {
+        if (n_handed > 0) {
+                /* Socket activation: the handed sockets are the bus's addresses, whatever else says otherwise. */
+                if (address)
+                        log_warning("not listening on --address %s: serving the %d socket%s handed over (LISTEN_FDS)",
+                                    address, n_handed, n_handed == 1 ? "" : "s");
+                else if (d.config.n_listen > 0)
+                        log_info("not listening on the configuration's addresses: serving the %d socket%s handed "
+                                 "over (LISTEN_FDS)",
+                                 n_handed, n_handed == 1 ? "" : "s");
+        } else if (!address && d.config.n_listen == 0) {
                 r = system_bus ? address_system(&default_address) : address_session(&default_address);
                 if (r < 0) {
                         log_error("cannot determine the %s bus address: %s", system_bus ? "system" : "session",
@@ -213,7 +481,7 @@ int main(int argc, char **argv)
         raise_fd_limit();
 
         d.base = event_base_new();
-        d.listeners = calloc(d.config.n_listen + 1, sizeof(*d.listeners));
+        d.listeners = calloc(n_handed > 0 ? (size_t) n_handed : d.config.n_listen + 1, sizeof(*d.listeners));
         if (!d.base || !d.listeners) {
                 log_error("cannot create the event loop");
                 goto out_base;
@@ -224,34 +492,55 @@ int main(int argc, char **argv)
                 log_error("cannot set up the bus: %s", strerror(-r));
                 goto out_base;
         }
+        d.config_file = config_file;
+        d.bus.reload = daemon_reload;
+        d.bus.reload_userdata = &d;
 
         ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
         ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
-        if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) < 0 || evsignal_add(ev_int, NULL) < 0) {
+        ev_hup = evsignal_new(d.base, SIGHUP, on_sighup, &d);
+        if (!ev_term || !ev_int || !ev_hup || evsignal_add(ev_term, NULL) < 0 || evsignal_add(ev_int, NULL) < 0 ||
+            evsignal_add(ev_hup, NULL) < 0) {
                 log_error("cannot watch for signals");
                 goto out_listeners;
         }
+        if (systemd_notifier_enabled(&d.notifier)) {
+                d.status_timer = evtimer_new(d.base, on_status_timer, &d);
+                if (!d.status_timer) {
+                        log_error("cannot set up the status updates: out of memory");
+                        goto out_listeners;
+                }
+                d.bus.peers_changed = on_peers_changed;
+                d.bus.peers_changed_userdata = &d;
+                log_info("notifying the service manager at %s (NOTIFY_SOCKET)", systemd_notifier_describe(&d.notifier));
+        }
 
-        if (address) {
+        if (n_handed > 0) {
+                r = daemon_serve_handed(&d, n_handed);
+                n_handed = 0; /* every descriptor is a listener's now, or closed */
+                if (r < 0)
+                        goto out_listeners;
+        } else if (address) {
                 if (daemon_listen(&d, address, false) < 0)
                         goto out_listeners;
         } else if (default_address) {
                 /* The session bus's own directory may be made; the system's belongs to the system. */
-                address = default_address;
-                if (daemon_listen(&d, address, !system_bus) < 0)
+                if (daemon_listen(&d, default_address, !system_bus) < 0)
                         goto out_listeners;
         } else {
-                address = d.config.listen[0];
                 for (size_t i = 0; i < d.config.n_listen; i++)
                         if (daemon_listen(&d, d.config.listen[i], false) < 0)
                                 goto out_listeners;
         }
-        log_info("configuration: %s (%s bus)", d.config.origin, system_bus ? "system" : "session");
 
+        /* the services the bus starts are told where it is (IPCBUS_STARTER_ADDRESS) */
+        bus_set_address(&d.bus, d.address);
         if (print_address) {
-                printf("%s\n", address);
+                printf("%s\n", d.address);
                 fflush(stdout);
         }
+        /* Ready: connections are accepted (they queue until the loop runs, just below). */
+        daemon_notify(&d, systemd_notify_ready, "READY=1");
 
         if (event_base_dispatch(d.base) < 0) {
                 log_error("the event loop failed");
@@ -267,12 +556,21 @@ out_listeners:
                 event_free(ev_term);
         if (ev_int)
                 event_free(ev_int);
+        if (ev_hup)
+                event_free(ev_hup);
         bus_deinit(&d.bus);
+        if (d.status_timer)
+                event_free(d.status_timer);
 out_base:
         free(d.listeners);
         if (d.base)
                 event_base_free(d.base);
 out_config:
         bus_config_deinit(&d.config);
+out_notifier:
+        for (int fd = SYSTEMD_LISTEN_FDS_START; fd < SYSTEMD_LISTEN_FDS_START + n_handed; fd++)
+                close(fd);
+        systemd_notifier_deinit(&d.notifier);
+        free(d.address);
         return ret;
 }

@@ -30,6 +30,7 @@ int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, cons
         list_init(&p->link);
         list_init(&p->waiters);
         list_init(&p->wait_link);
+        list_init(&p->activation_requests);
 
         r = connection_init(&p->conn, base, fd, limits, ops, p);
         if (r < 0) {

@@ -50,6 +50,10 @@ struct peer {
         struct list wait_link;   /* in waiting_on->waiters */
         struct peer *waiting_on; /* NULL when not waiting */
         uint64_t n_lost;         /* a monitor's copies dropped since it was last told */
+        /* Its calls (and StartServiceByName) waiting for services being started (bus.c), and how
+         * many of them hold no pending reply (those count against max_pending apart). */
+        struct list activation_requests;
+        unsigned n_activation_requests;
 };
 
 /*

@@ -45,6 +45,20 @@ void reply_registry_init(struct reply_registry *reg, struct event_base *base, ui
         reg->userdata = userdata;
 }
 
+void reply_registry_set_default_timeout(struct reply_registry *reg, uint32_t default_timeout_ms)
+{
+        const struct timeval tv = {
+                .tv_sec = default_timeout_ms / 1000,
+                .tv_usec = (default_timeout_ms % 1000) * 1000,
+        };
+
+        if (default_timeout_ms == reg->default_timeout_ms)
+                return;
+        /* Slots already waiting keep their timers; new ones use the new queue. */
+        reg->default_timeout_ms = default_timeout_ms;
+        reg->common_timeout = event_base_init_common_timeout(reg->base, &tv);
+}
+
 void reply_registry_deinit(struct reply_registry *reg)
 {
         struct map_node *node;

@@ -55,6 +55,8 @@ void reply_owner_deinit(struct reply_owner *owner);
 
 void reply_registry_init(struct reply_registry *reg, struct event_base *base, uint32_t default_timeout_ms,
                          reply_timeout_fn timeout, void *userdata);
+/* A new default deadline, for slots made from now on. */
+void reply_registry_set_default_timeout(struct reply_registry *reg, uint32_t default_timeout_ms);
 /* Free every slot still pending, without calling the timeout callback. */
 void reply_registry_deinit(struct reply_registry *reg);
 

@@ -77,6 +77,7 @@ START_TEST(test_defaults)
         ck_assert_uint_eq(l.hello_timeout_ms, 10000);
         ck_assert_uint_eq(l.stall_timeout_ms, 30000);
         ck_assert_uint_eq(l.reply_timeout_ms, 25000);
+        ck_assert_uint_eq(l.activation_timeout_ms, 25000);
 
         /* An empty file is a session bus with the defaults. */
         parse_ok(&c, "{}");
@@ -173,6 +174,7 @@ static const struct {
         SET("hello_timeout_ms", hello_timeout_ms, 86400000),
         SET("stall_timeout_ms", stall_timeout_ms, 1),
         SET("reply_timeout_ms", reply_timeout_ms, 120000),
+        SET("activation_timeout_ms", activation_timeout_ms, 500),
 #undef SET
 };
 
@@ -234,7 +236,7 @@ START_TEST(test_limits_all_keys_covered)
                 found += strstr(text, quoted) != NULL;
         }
         ck_assert_uint_eq(found, sizeof(settable) / sizeof(settable[0]));
-        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 18);
+        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 19);
         free(text);
         parse_ok(&c, "{\"limits\": {\"max_fds_per_message\": 16, \"max_connections\": 1, "
                      "\"max_connections_per_uid\": 1}}");
@@ -296,6 +298,13 @@ static const struct {
         {"{\"limits\": {\"max_frame_bytes\": 1040, \"max_queued_bytes_per_connection\": 1040}}",
          "limits.max_queued_bytes_per_connection", "at least limits.backpressure_bytes (1048576), got 1040"},
         {"{\"limits\": []}", "limits", "expected an object, got []"},
+        {"{\"limits\": {\"activation_timeout_ms\": 0}}", "limits.activation_timeout_ms", "must be at least 1, got 0"},
+        /* service directories */
+        {"{\"service_dirs\": \"/x\"}", "service_dirs", "expected an array, got \"/x\""},
+        {"{\"service_dirs\": [\"/a\", 7]}", "service_dirs[1]", "expected a string, got 7"},
+        {"{\"service_dirs\": [\"relative/dir\"]}", "service_dirs[0]",
+         "expected an absolute directory path, got \"relative/dir\""},
+        {"{\"standard_service_dirs\": 1}", "standard_service_dirs", "expected true or false, got 1"},
         /* top level */
         {"{\"type\": \"foo\"}", "type", "expected \"session\" or \"system\", got \"foo\""},
         {"{\"type\": 1}", "type", "expected \"session\" or \"system\", got 1"},

@@ -2143,3 +2143,27 @@ int testbus_run(struct testbus_proc *p, const char *const *argv, int timeout_ms)
         testbus_proc_spawn(p, argv);
         return testbus_proc_finish(p, timeout_ms);
 }
+
+/* ---- activation and reload suites ------------------------------------------------ */
+
+void testbus_mkdtemp(char *buf, size_t size, const char *prefix)
+{
+        ck_assert_msg(base_dir[0], "testbus_mkdtemp needs a testbus test case");
+        ck_assert_int_lt(snprintf(buf, size, "%s/%s-XXXXXX", base_dir, prefix), (int) size);
+        ck_assert_msg(mkdtemp(buf), "mkdtemp(%s): %s", buf, strerror(errno));
+}
+
+void testbus_write_text(const char *path, const char *text)
+{
+        write_file(path, text);
+}
+
+void testbus_share_dirs(struct testbus *tb)
+{
+        share_dirs(tb);
+}
+
+const char *testbus_test_service(void)
+{
+        return testbus_program("IPCBUS_TEST_SERVICE", "tests/test-service");
+}

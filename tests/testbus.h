@@ -418,3 +418,17 @@ void testbus_lines_deinit(struct testbus_lines *l);
 char *testbus_lines_read(struct testbus_lines *l, int timeout_ms);
 /* Read everything until EOF or the deadline; returns true at EOF. */
 bool testbus_lines_drain(struct testbus_lines *l, int64_t deadline_ms);
+
+/* ---- activation and reload suites ---------------------------------------- */
+
+/*
+ * A fresh directory "<the test case's directory>/<prefix>-XXXXXX" (0700) into
+ * buf; it goes when the test case's directory does, also after a failure.
+ */
+void testbus_mkdtemp(char *buf, size_t size, const char *prefix);
+/* Write text to path (created 0644, or truncated), asserting success. */
+void testbus_write_text(const char *path, const char *text);
+/* Let other users reach the broker's socket (testbus_connect_as does it too). */
+void testbus_share_dirs(struct testbus *tb);
+/* tests/test-service: $IPCBUS_TEST_SERVICE, else the build tree's. */
+const char *testbus_test_service(void);

@@ -49,6 +49,10 @@
 #define IPCBUS_RELEASE_NAME_NON_EXISTENT 2
 #define IPCBUS_RELEASE_NAME_NOT_OWNER 3
 
+/* StartServiceByName results. */
+#define IPCBUS_START_REPLY_SUCCESS 1
+#define IPCBUS_START_REPLY_ALREADY_RUNNING 2
+
 /* Standard error names (PROTOCOL.md, "Errors"). */
 #define IPCBUS_ERROR_FAILED "org.ipcbus.Error.Failed"
 #define IPCBUS_ERROR_NO_MEMORY "org.ipcbus.Error.NoMemory"
@@ -69,3 +73,11 @@
 #define IPCBUS_ERROR_LIMITS_EXCEEDED "org.ipcbus.Error.LimitsExceeded"
 #define IPCBUS_ERROR_NOT_SUPPORTED "org.ipcbus.Error.NotSupported"
 #define IPCBUS_ERROR_DISCONNECTED "org.ipcbus.Error.Disconnected"
+#define IPCBUS_ERROR_CONFIG_INVALID "org.ipcbus.Error.ConfigInvalid"
+/* Service activation failed (PROTOCOL.md 7.5). */
+#define IPCBUS_ERROR_SPAWN_EXEC_FAILED "org.ipcbus.Error.Spawn.ExecFailed"
+#define IPCBUS_ERROR_SPAWN_FAILED_TO_SETUP "org.ipcbus.Error.Spawn.FailedToSetup"
+#define IPCBUS_ERROR_SPAWN_CHILD_EXITED "org.ipcbus.Error.Spawn.ChildExited"
+#define IPCBUS_ERROR_SPAWN_CHILD_SIGNALED "org.ipcbus.Error.Spawn.ChildSignaled"
+#define IPCBUS_ERROR_SPAWN_UNIT_FAILED "org.ipcbus.Error.Spawn.UnitFailed"
+#define IPCBUS_ERROR_SPAWN_TIMEOUT "org.ipcbus.Error.Spawn.Timeout"
