@@ -76,5 +76,21 @@ if [ "$full" = true ]; then
 else
         run_suite "build" "$top/build-test" check || status=1
 fi
+# The install, in every mode: make install into a temporary DESTDIR and make
+# installcheck on it (scripts/installcheck.sh: programs, library, pkg-config,
+# man pages, units under systemd-analyze verify).
+echo "=== make install + installcheck (DESTDIR)"
+inst=$(mktemp -d)
+if make -C "$top/build-test" -s install DESTDIR="$inst" >"$top/build-test/installcheck.log" 2>&1 &&
+        make -C "$top/build-test" -s installcheck DESTDIR="$inst" >>"$top/build-test/installcheck.log" 2>&1; then
+        grep '^installcheck:' "$top/build-test/installcheck.log" || true
+        echo "=== make install + installcheck: passed"
+else
+        echo "=== make install + installcheck: FAILED"
+        tail -60 "$top/build-test/installcheck.log"
+        status=1
+        total_fail=$((total_fail + 1))
+fi
+rm -rf "$inst"
 echo "$total_pass passed, $total_fail failed"
 exit $status

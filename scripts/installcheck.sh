@@ -1,0 +1,284 @@
+#!/bin/bash
+# Check an installed ipcbus: run by `make installcheck` (and so by distcheck
+# and scripts/test.sh), which passes the install directories in the
+# environment: DESTDIR (may be empty), bindir, libdir, includedir,
+# pkgconfigdir, pkgdatadir, mandir, systemdsystemunitdir and
+# systemduserunitdir ("no": not installed), PACKAGE_VERSION,
+# LIBIPCBUS_LT_VERSION, CC, CFLAGS, LDFLAGS, PKG_CONFIG.
+#
+# Checks, everything from the installed paths below $DESTDIR:
+# - every program runs --version and --help; the tools load the installed
+#   libipcbus; the installed ipcbusd serves a bus with the installed
+#   session.json, ipcctl talks to it, ipc-bench finds the ipcbusd beside it;
+# - libipcbus.so.MAJOR.AGE.REV with its two symlinks, SONAME libipcbus.so.MAJOR,
+#   only ipcbus_* symbols exported;
+# - the headers and ipcbus.pc: a small program built with
+#   `pkg-config --cflags --libs ipcbus` calls the bus driver;
+# - session.json, system.json; every man page renders without a warning;
+# - the units: in place, @bindir@ filled in, `systemd-analyze verify` (system)
+#   and `systemd-analyze --user verify` (user) silent. Under a DESTDIR the
+#   services are verified with ExecStart moved below DESTDIR, where the
+#   program is.
+# Prints one line per failed check and a summary; exits 1 on any failure.
+# shellcheck disable=SC2154 # the directories come from the environment, checked below
+set -u
+
+: "${DESTDIR:=}" "${CC:=cc}" "${CFLAGS:=}" "${LDFLAGS:=}" "${PKG_CONFIG:=pkg-config}"
+for v in bindir libdir includedir pkgconfigdir pkgdatadir mandir systemdsystemunitdir systemduserunitdir \
+        PACKAGE_VERSION LIBIPCBUS_LT_VERSION; do
+        if [ -z "${!v:-}" ]; then
+                echo "installcheck: $v is not set (run it through make installcheck)" >&2
+                exit 2
+        fi
+done
+
+failures=0
+checks=0
+fail() {
+        echo "installcheck: FAILED: $*" >&2
+        failures=$((failures + 1))
+}
+ok() {
+        checks=$((checks + 1))
+}
+# check DESCRIPTION COMMAND...: run it, fail loudly with its output if it fails.
+check() {
+        local what=$1 out
+        shift
+        if out=$("$@" 2>&1); then
+                ok
+        else
+                fail "$what (exit $?): $*"
+                [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/    /' >&2
+        fi
+}
+
+bin=$DESTDIR$bindir
+lib=$DESTDIR$libdir
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ipcbus-installcheck.XXXXXX") || exit 1
+chmod 700 "$tmp"
+daemon_pid=
+cleanup() {
+        [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# The installed programs find the installed library through LD_LIBRARY_PATH
+# under a DESTDIR (their RUNPATH names $libdir), and the environment of a
+# test run must not steer them elsewhere.
+export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+unset IPCBUSD IPCBUS_ADDRESS IPCBUS_SYSTEM_ADDRESS LISTEN_FDS LISTEN_PID LISTEN_FDNAMES NOTIFY_SOCKET
+
+IFS=: read -r lt_current lt_revision lt_age <<<"$LIBIPCBUS_LT_VERSION"
+major=$((lt_current - lt_age))
+soname=libipcbus.so.$major
+real=libipcbus.so.$major.$lt_age.$lt_revision
+
+# ---- programs ----
+for p in ipcbusd ipcctl ipc-monitor ipc-bench; do
+        if [ ! -x "$bin/$p" ]; then
+                fail "$bin/$p is not installed"
+                continue
+        fi
+        ok
+        out=$("$bin/$p" --version 2>&1)
+        if [ "$out" = "$p $PACKAGE_VERSION" ]; then ok; else fail "$p --version printed '$out', not '$p $PACKAGE_VERSION'"; fi
+        out=$("$bin/$p" --help 2>&1)
+        rc=$?
+        if [ $rc -eq 0 ] && [[ $out == "Usage: $p "* ]]; then ok; else fail "$p --help (exit $rc): $(head -1 <<<"$out")"; fi
+        if [ "$p" != ipcbusd ]; then
+                # the tools link libipcbus: it must be the installed one
+                line=$(ldd "$bin/$p" 2>&1 | grep 'libipcbus\.so')
+                resolved=$(awk '{ print $3 }' <<<"$line")
+                if [ -n "$resolved" ] && [ "$(readlink -f "$resolved")" = "$(readlink -f "$lib/$soname" 2>/dev/null)" ]; then
+                        ok
+                else
+                        fail "$p does not load the installed $lib/$soname: ldd says '${line//$'\n'/ }'"
+                fi
+        fi
+done
+check "ipc-bench --list" "$bin/ipc-bench" --list
+
+# ---- the library ----
+if [ -f "$lib/$real" ] && [ ! -L "$lib/$real" ]; then ok; else fail "$lib/$real is not installed (a regular file)"; fi
+for link in "$soname" libipcbus.so; do
+        if [ -L "$lib/$link" ] && [ "$(readlink -f "$lib/$link")" = "$(readlink -f "$lib/$real")" ]; then
+                ok
+        else
+                fail "$lib/$link is not a symlink to $real"
+        fi
+done
+got=$(readelf -d "$lib/$real" 2>&1 | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+if [ "$got" = "$soname" ]; then ok; else fail "SONAME of $real is '$got', not $soname"; fi
+others=$(nm -D --defined-only "$lib/$real" 2>&1 | awk '$2 != "A" && $3 !~ /^ipcbus_/ { print $3 }')
+if [ -z "$others" ]; then ok; else fail "libipcbus exports more than ipcbus_*: ${others//$'\n'/ }"; fi
+
+# ---- headers, pkg-config, a program built against them ----
+for h in ipcbus/ipcbus.h ipcbus/wire.h; do
+        if [ -f "$DESTDIR$includedir/$h" ]; then ok; else fail "$DESTDIR$includedir/$h is not installed"; fi
+done
+# PKG_CONFIG_SYSROOT_DIR puts the DESTDIR before the .pc file's -I and -L.
+export PKG_CONFIG_PATH=$DESTDIR$pkgconfigdir
+[ -n "$DESTDIR" ] && export PKG_CONFIG_SYSROOT_DIR=$DESTDIR
+got=$($PKG_CONFIG --modversion ipcbus 2>&1)
+if [ "$got" = "$PACKAGE_VERSION" ]; then ok; else fail "pkg-config --modversion ipcbus: '$got', not $PACKAGE_VERSION"; fi
+cat >"$tmp/client.c" <<'EOF'
+/* Built against the installed header and library: ask the bus driver for its id. */
+#include <stdio.h>
+#include <string.h>
+
+#include <ipcbus/ipcbus.h>
+
+int main(int argc, char **argv)
+{
+        ipcbus_bus *bus = NULL;
+        ipcbus_message *reply = NULL;
+        ipcbus_error error = IPCBUS_ERROR_NULL;
+        const char *id;
+        int r;
+
+        if (argc != 2)
+                return 2;
+        r = ipcbus_open_address(argv[1], &bus);
+        if (r < 0) {
+                fprintf(stderr, "cannot connect to %s: %s\n", argv[1], ipcbus_strerror(r));
+                return 1;
+        }
+        r = ipcbus_call(bus, "org.ipcbus.Bus", "/org/ipcbus/Bus", "org.ipcbus.Bus", "GetId", NULL, 0, &reply,
+                        &error);
+        if (r < 0) {
+                fprintf(stderr, "GetId: %s: %s\n", error.name ? error.name : ipcbus_strerror(r),
+                        error.message ? error.message : "");
+                ipcbus_error_free(&error);
+                ipcbus_unref(bus);
+                return 1;
+        }
+        id = ipcbus_message_get_arg(reply, "id");
+        printf("%s\n", id ? id : "(none)");
+        r = id && strlen(id) == 32 ? 0 : 1;
+        ipcbus_message_unref(reply);
+        ipcbus_unref(bus);
+        return r;
+}
+EOF
+if flags=$($PKG_CONFIG --cflags --libs ipcbus 2>&1); then
+        ok
+        # shellcheck disable=SC2086 # word splitting of the flags is wanted
+        check "compiling a program with \`pkg-config --cflags --libs ipcbus\`" \
+                $CC $CFLAGS -std=c11 -Wall -Wextra -Werror -o "$tmp/client" "$tmp/client.c" $flags $LDFLAGS
+else
+        fail "pkg-config --cflags --libs ipcbus: $flags"
+fi
+
+# ---- configs, and the installed broker serving a bus with one ----
+for f in session.json system.json; do
+        if [ -f "$DESTDIR$pkgdatadir/$f" ]; then ok; else fail "$DESTDIR$pkgdatadir/$f is not installed"; fi
+done
+if [ -x "$bin/ipcbusd" ] && [ -f "$DESTDIR$pkgdatadir/session.json" ]; then
+        mkfifo "$tmp/out"
+        "$bin/ipcbusd" --config "$DESTDIR$pkgdatadir/session.json" --address "unix:path=$tmp/bus" --print-address \
+                >"$tmp/out" 2>"$tmp/ipcbusd.log" &
+        daemon_pid=$!
+        address=
+        exec 3<"$tmp/out"
+        read -r -t 30 address <&3
+        if [ "$address" = "unix:path=$tmp/bus" ]; then
+                ok
+                if [ -x "$tmp/client" ]; then
+                        check "the program built against the installed library" "$tmp/client" "$address"
+                fi
+                check "installed ipcctl calling the installed ipcbusd" \
+                        "$bin/ipcctl" --address "$address" call org.ipcbus.Bus /org/ipcbus/Bus org.ipcbus.Bus GetId
+                check "installed ipc-bench against the installed ipcbusd" \
+                        "$bin/ipc-bench" --address "$address" --scale 0.001 --scenario call_rtt_small
+                # without --address it starts the ipcbusd installed beside it
+                check "installed ipc-bench starting the ipcbusd beside it" \
+                        env PATH=/nonexistent "$bin/ipc-bench" --scale 0.001 --scenario connect_hello
+                # its standard output closes when it exits: end of file, or 30 s
+                kill -TERM "$daemon_pid"
+                while :; do read -r -t 30 _ <&3 || { rc=$?; break; }; done
+                if [ "$rc" -gt 128 ]; then
+                        fail "ipcbusd did not exit within 30 s of SIGTERM"
+                        kill -KILL "$daemon_pid"
+                fi
+                wait "$daemon_pid"
+                rc=$?
+                daemon_pid=
+                if [ $rc -eq 0 ]; then ok; else fail "ipcbusd exited with status $rc on SIGTERM"; fi
+        else
+                fail "installed ipcbusd with the installed session.json did not print its address; its log:"
+                sed 's/^/    /' "$tmp/ipcbusd.log" >&2
+        fi
+        exec 3<&-
+fi
+
+# ---- man pages ----
+for m in man8/ipcbusd.8 man1/ipcctl.1 man1/ipc-monitor.1 man1/ipc-bench.1 man5/ipcbus-config.5; do
+        page=$DESTDIR$mandir/$m
+        if [ ! -f "$page" ]; then
+                fail "$page is not installed"
+                continue
+        fi
+        if out=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$page" 2>&1) && [ -z "$out" ]; then
+                ok
+        else
+                fail "$m does not render cleanly (groff -man -ww -z):"
+                printf '%s\n' "$out" | sed 's/^/    /' >&2
+        fi
+done
+
+# ---- systemd units ----
+# verify_units MODE DIR: the units of DIR as installed, the service's
+# ExecStart moved below DESTDIR; systemd-analyze must say nothing.
+verify_units() {
+        local mode=$1 dir=$2 copy=$tmp/units-$1 out rc want
+        mkdir -p "$copy"
+        for u in ipcbusd.socket ipcbusd.service; do
+                if [ ! -f "$DESTDIR$dir/$u" ]; then
+                        fail "$DESTDIR$dir/$u is not installed"
+                        return
+                fi
+        done
+        if grep -q '@[a-z]*@' "$DESTDIR$dir/ipcbusd.service"; then
+                fail "$DESTDIR$dir/ipcbusd.service has unsubstituted @variables@"
+        fi
+        want="ExecStart=$bindir/ipcbusd --$([ "$mode" = system ] && echo system || echo session)"
+        if grep -qxF "$want" "$DESTDIR$dir/ipcbusd.service"; then ok; else fail "$DESTDIR$dir/ipcbusd.service lacks '$want'"; fi
+        cp "$DESTDIR$dir/ipcbusd.socket" "$copy/"
+        sed "s|^ExecStart=$bindir/|ExecStart=$bin/|" "$DESTDIR$dir/ipcbusd.service" >"$copy/ipcbusd.service"
+        # Documentation=man: is looked up (with man(1)) among the installed pages
+        if [ "$mode" = system ]; then
+                out=$(MANPATH=$DESTDIR$mandir systemd-analyze verify $man_check \
+                        "$copy/ipcbusd.socket" "$copy/ipcbusd.service" 2>&1)
+                rc=$?
+        else
+                mkdir -m 700 "$tmp/runtime"
+                out=$(XDG_RUNTIME_DIR=$tmp/runtime MANPATH=$DESTDIR$mandir systemd-analyze --user verify $man_check \
+                        "$copy/ipcbusd.socket" "$copy/ipcbusd.service" 2>&1)
+                rc=$?
+        fi
+        if [ $rc -eq 0 ] && [ -z "$out" ]; then
+                ok
+        else
+                fail "systemd-analyze $([ "$mode" = user ] && echo '--user ')verify of the $mode units in $DESTDIR$dir:"
+                printf '%s\n' "$out" | sed 's/^/    /' >&2
+        fi
+}
+man_check=
+if ! command -v man >/dev/null; then
+        echo "installcheck: no man(1) (scripts/deps.sh installs man-db): the units' Documentation= is not checked"
+        man_check=--man=no
+fi
+if ! command -v systemd-analyze >/dev/null; then
+        fail "systemd-analyze is not installed (scripts/deps.sh installs systemd)"
+else
+        [ "$systemdsystemunitdir" != no ] && verify_units system "$systemdsystemunitdir"
+        [ "$systemduserunitdir" != no ] && verify_units user "$systemduserunitdir"
+fi
+
+if [ $failures -gt 0 ]; then
+        echo "installcheck: $failures FAILED, $checks passed (install under '${DESTDIR:-/}', programs in $bindir)" >&2
+        exit 1
+fi
+echo "installcheck: all $checks checks passed (install under '${DESTDIR:-/}', programs in $bindir)"
