@@ -239,10 +239,10 @@ static _Noreturn void child_exec(int err_fd, char *const *argv, char *const *env
         sigset_t none;
         int fd;
 
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
         for (int sig = 1; sig < NSIG; sig++)
                 signal(sig, SIG_DFL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         if (setsid() < 0)
                 child_fail(err_fd, STEP_SETSID);
 
@@ -553,19 +553,25 @@ static int spawn(char *const *argv, char *const *envp, const struct run_as *ra, 
         int p[2];
         pid_t pid;
 
+        sigset_t all, old;
+        int saved;
+
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
+        /* No signal may reach the broker's handlers in the child before it resets them. */
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, &old);
         pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-
-                close(p[0]);
-                close(p[1]);
-                return r;
-        }
+        saved = errno;
         if (pid == 0) {
                 close(p[0]);
                 child_exec(p[1], argv, envp, ra);
+        }
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return -saved;
         }
         close(p[1]);
         *ret_pid = pid;

@@ -145,6 +145,55 @@ START_TEST(test_ipcctl_list_json)
 }
 END_TEST
 
+/* A name a service file declares and nobody owns is listed as busctl does: "(activatable)", no process. */
+START_TEST(test_ipcctl_list_activatable)
+{
+        struct testbus tb;
+        struct testbus_proc p;
+        char dir[256], path[512], config[512], *line, *tokens[8];
+        const char *argv[] = {ipcctl(), "--address", NULL, "list", NULL};
+        const char *argv_json[] = {ipcctl(), "--address", NULL, "--json", "list", NULL};
+        json_object *arr;
+        bool found = false;
+
+        testbus_mkdtemp(dir, sizeof(dir), "services");
+        snprintf(path, sizeof(path), "%s/org.example.Sleeper.service", dir);
+        testbus_write_text(path, "{\"name\": \"org.example.Sleeper\", \"exec\": [\"/nonexistent/sleeper\"]}");
+        snprintf(config, sizeof(config), "{\"service_dirs\": [\"%s\"], \"standard_service_dirs\": false}", dir);
+        testbus_start_config(&tb, config);
+        argv[2] = argv_json[2] = tb.address;
+
+        ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
+        line = line_starting(p.out.buf, "org.example.Sleeper");
+        ck_assert_msg(line, "the activatable name is not listed:\n%s", p.out.buf);
+        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        ck_assert_str_eq(tokens[1], "(activatable)");
+        ck_assert_str_eq(tokens[2], "-");
+        ck_assert_str_eq(tokens[3], "-");
+        free(line);
+        testbus_proc_deinit(&p);
+
+        ck_assert_int_eq(testbus_run(&p, argv_json, TESTBUS_WAIT_MS), 0);
+        arr = testbus_json(p.out.buf, p.out.len);
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                json_object *row = json_object_array_get_idx(arr, i);
+                bool activatable = testbus_json_bool(row, "activatable");
+
+                if (strcmp(testbus_json_string(row, "name"), "org.example.Sleeper") == 0) {
+                        found = true;
+                        ck_assert(activatable);
+                        ck_assert(json_object_is_type(json_object_object_get(row, "owner"), json_type_null));
+                } else {
+                        ck_assert(!activatable);
+                }
+        }
+        ck_assert_msg(found, "the activatable name is not in %s", p.out.buf);
+        json_object_put(arr);
+        testbus_proc_deinit(&p);
+        testbus_stop(&tb);
+}
+END_TEST
+
 START_TEST(test_ipcctl_call)
 {
         struct testbus *tb = testbus_current();
@@ -588,6 +637,7 @@ static Suite *tools_suite(void)
         tc = testbus_tcase("ipcctl");
         tcase_add_test(tc, test_ipcctl_list);
         tcase_add_test(tc, test_ipcctl_list_json);
+        tcase_add_test(tc, test_ipcctl_list_activatable);
         tcase_add_test(tc, test_ipcctl_call);
         tcase_add_test(tc, test_ipcctl_call_errors);
         tcase_add_test(tc, test_ipcctl_emit);

@@ -53,7 +53,8 @@ static void help(void)
                "\n"
                "Commands:\n"
                "  list\n"
-               "      Every name on the bus with its owner, PID and UID.\n"
+               "      Every name on the bus with its owner, PID and UID, and the names a\n"
+               "      service would be started for (owner \"(activatable)\").\n"
                "        ipcctl list\n"
                "  call DEST PATH IFACE MEMBER [JSON]\n"
                "      Call a method and print the reply's body. IFACE may be '-' for none;\n"
@@ -201,8 +202,9 @@ static struct json_object *json_int_or_null(struct json_object *obj, const char 
 
 struct name_row {
         char *name;
-        char *owner;
+        char *owner; /* "(activatable)" for a name nobody owns that a service file declares */
         int64_t pid, uid, gid;
+        bool activatable; /* such a name */
 };
 
 /* Compare two dot-separated elements: numerically when both are all digits. */
@@ -299,7 +301,9 @@ static int list_print_json(const struct name_row *rows, size_t n)
                 if (!o)
                         return -ENOMEM;
                 json_object_object_add(o, "name", json_object_new_string(rows[i].name));
-                json_object_object_add(o, "owner", json_object_new_string(rows[i].owner));
+                json_object_object_add(o, "owner",
+                                       rows[i].activatable ? NULL : json_object_new_string(rows[i].owner));
+                json_object_object_add(o, "activatable", json_object_new_boolean(rows[i].activatable));
                 json_object_object_add(o, "pid", rows[i].pid >= 0 ? json_object_new_int64(rows[i].pid) : NULL);
                 json_object_object_add(o, "uid", rows[i].uid >= 0 ? json_object_new_int64(rows[i].uid) : NULL);
                 json_object_object_add(o, "gid", rows[i].gid >= 0 ? json_object_new_int64(rows[i].gid) : NULL);
@@ -307,6 +311,59 @@ static int list_print_json(const struct name_row *rows, size_t n)
         }
         puts(format_json_string(arr, false));
         return 0;
+}
+
+static bool name_rows_have(const struct name_row *rows, size_t n, const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(rows[i].name, name) == 0)
+                        return true;
+        return false;
+}
+
+/*
+ * Rows for the names a service file declares that nobody owns now, as
+ * busctl lists them: owner "(activatable)", no process. Returns 0 or the
+ * exit status after printing why.
+ */
+static int list_add_activatable(struct ctl *c, struct name_row **rows, size_t *n)
+{
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        struct json_object *names;
+        size_t n_names;
+        int r;
+
+        r = driver_call(c, "ListActivatableNames", NULL, &reply, &e);
+        if (r < 0)
+                return call_failed("ListActivatableNames", r, &e);
+        if (!json_object_object_get_ex(reply, "names", &names) || !json_object_is_type(names, json_type_array)) {
+                fprintf(stderr, "ipcctl: ListActivatableNames: the reply has no names array\n");
+                return EXIT_FAILURE;
+        }
+        n_names = json_object_array_length(names);
+        for (size_t i = 0; i < n_names; i++) {
+                struct json_object *v = json_object_array_get_idx(names, i);
+                const char *name = json_object_get_string(v);
+                struct name_row *grown;
+
+                if (!json_object_is_type(v, json_type_string) || !names_is_well_known(name) ||
+                    name_rows_have(*rows, *n, name))
+                        continue;
+                grown = realloc(*rows, (*n + 1) * sizeof(**rows));
+                if (!grown)
+                        goto oom;
+                *rows = grown;
+                grown[*n] = (struct name_row){.name = strdup(name), .owner = strdup("(activatable)"),
+                                              .pid = -1, .uid = -1, .gid = -1, .activatable = true};
+                (*n)++;
+                if (!grown[*n - 1].name || !grown[*n - 1].owner)
+                        goto oom;
+        }
+        return 0;
+oom:
+        fprintf(stderr, "ipcctl: %s\n", strerror(ENOMEM));
+        return EXIT_FAILURE;
 }
 
 static int cmd_list(struct ctl *c, int argc, char **argv)
@@ -366,6 +423,11 @@ static int cmd_list(struct ctl *c, int argc, char **argv)
                         fprintf(stderr, "ipcctl: %s\n", strerror(ENOMEM));
                         return EXIT_FAILURE;
                 }
+        }
+        r = list_add_activatable(c, &rows, &n);
+        if (r != 0) {
+                name_rows_free(rows, n);
+                return r;
         }
         qsort(rows, n, sizeof(*rows), name_row_compare);
         r = 0;
