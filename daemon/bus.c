@@ -73,6 +73,21 @@ static void bus_make_id(char id[33])
                 snprintf(id + 2 * i, 3, "%02x", bytes[i]);
 }
 
+/* What every connection reads its limits from (shared, so a reload reaches them all). */
+static void bus_set_connection_limits(struct bus *bus)
+{
+        bus->conn_limits = (struct connection_limits){
+                .max_header = bus->limits.max_header,
+                .max_body = bus->limits.max_body,
+                .max_frame = bus->limits.max_frame,
+                .max_fds = bus->limits.max_fds,
+                .max_queue = bus->limits.max_queue,
+                .max_queue_total = bus->limits.max_queue_per_uid,
+                .backpressure = bus->limits.backpressure,
+                .stall_ms = bus->limits.stall_timeout_ms,
+        };
+}
+
 int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *config)
 {
         *bus = (struct bus){
@@ -85,16 +100,7 @@ int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *
         bus_config_init(&bus->default_config);
         bus->config = config ? config : &bus->default_config;
         bus->limits = bus->config->limits;
-        bus->conn_limits = (struct connection_limits){
-                .max_header = bus->limits.max_header,
-                .max_body = bus->limits.max_body,
-                .max_frame = bus->limits.max_frame,
-                .max_fds = bus->limits.max_fds,
-                .max_queue = bus->limits.max_queue,
-                .max_queue_total = bus->limits.max_queue_per_uid,
-                .backpressure = bus->limits.backpressure,
-                .stall_ms = bus->limits.stall_timeout_ms,
-        };
+        bus_set_connection_limits(bus);
 
         bus->tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX + 1);
         bus->trim = evtimer_new(base, bus_on_trim, bus);
@@ -970,14 +976,7 @@ int bus_reconfigure(struct bus *bus, const struct bus_config *config)
 
         bus->config = config;
         bus->limits = config->limits;
-        bus->conn_limits.max_header = bus->limits.max_header;
-        bus->conn_limits.max_body = bus->limits.max_body;
-        bus->conn_limits.max_frame = bus->limits.max_frame;
-        bus->conn_limits.max_fds = bus->limits.max_fds;
-        bus->conn_limits.max_queue = bus->limits.max_queue;
-        bus->conn_limits.max_queue_total = bus->limits.max_queue_per_uid;
-        bus->conn_limits.backpressure = bus->limits.backpressure;
-        bus->conn_limits.stall_ms = bus->limits.stall_timeout_ms;
+        bus_set_connection_limits(bus);
         bus->names.max_per_owner = bus->limits.max_names;
         bus->names.max_per_total = bus->limits.max_names_per_uid;
         reply_registry_set_default_timeout(&bus->replies, bus->limits.reply_timeout_ms);

@@ -369,6 +369,41 @@ START_TEST(test_reload_by_broker_user)
 }
 END_TEST
 
+/* New limits apply to what comes next; what was granted stays. */
+START_TEST(test_reload_limits)
+{
+        struct testbus *tb;
+        ipcbus_bus *bus;
+        char config[1024];
+
+        tb = start_bus("[]");
+        bus = testbus_connect(tb);
+        ck_assert_int_eq(testbus_request_name(bus, "org.example.A", 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
+        ck_assert_int_eq(testbus_request_name(bus, "org.example.B", 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
+        add_service(NEW, NULL, NULL);
+        config_text(config, sizeof(config), "session", "[]", ",\"limits\":{\"max_names_per_connection\":2}");
+        rewrite_config(tb, config);
+        reload(tb, bus, BY_CALL, NEW);
+        /* both names stay owned; a third is over the new limit, and says which */
+        for (const char *const *n = (const char *const[]){"org.example.A", "org.example.B", NULL}; *n; n++) {
+                char *owner = testbus_name_owner(bus, *n);
+
+                ck_assert_msg(owner && strcmp(owner, ipcbus_get_unique_name(bus)) == 0, "%s lost its owner", *n);
+                free(owner);
+        }
+        {
+                char *e = testbus_call_error(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE,
+                                             "RequestName", "{\"name\":\"org.example.C\"}",
+                                             IPCBUS_ERROR_LIMITS_EXCEEDED);
+
+                ck_assert_msg(e && strstr(e, "max_names_per_connection"), "LimitsExceeded does not name the limit: %s",
+                              e ? e : "(none)");
+                free(e);
+        }
+        ipcbus_unref(bus);
+}
+END_TEST
+
 /* A change of "type" needs a restart: logged and ignored, the rest applies. */
 START_TEST(test_reload_type_needs_restart)
 {
@@ -406,6 +441,7 @@ int main(void)
         tcase_add_test(tc, test_reload_access_denied);
         tcase_add_test(tc, test_reload_by_broker_user);
         tcase_add_test(tc, test_reload_type_needs_restart);
+        tcase_add_test(tc, test_reload_limits);
         suite_add_tcase(s, tc);
 
         return testbus_run_suite(s);
