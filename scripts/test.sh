@@ -1,10 +1,11 @@
 #!/bin/bash
 # Install dependencies, build everything and run every test suite.
 #
-# Always: a normal build and `make check`. With CI=true (or --full) also:
-# a -Werror build, the suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer and under valgrind memcheck, every libFuzzer
-# target for 30 seconds (scripts/fuzz.sh), and `make distcheck`. In every
+# Always: a normal build and `make check`. With CI=true (or --full)
+# instead: a -Werror build whose suite runs under valgrind memcheck, the
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer, every
+# libFuzzer target for 30 seconds (scripts/fuzz.sh), and `make distcheck`
+# (which runs the suite once more, plainly, -Werror). In every
 # mode it then installs into a temporary DESTDIR and runs make installcheck.
 # Exits non-zero on any failure and prints Check's summary line of every
 # suite.
@@ -54,8 +55,17 @@ run_suite() {
 
 status=0
 if [ "$full" = true ]; then
-        run_suite "build (-Werror)" "$top/build-test" check --enable-werror || status=1
-        run_suite "valgrind memcheck" "$top/build-test" check-valgrind || status=1
+        # The plain run of the suite is make distcheck's (below, also -Werror):
+        # this build runs it under valgrind only.
+        echo "=== build (-Werror)"
+        rm -rf "$top/build-test"
+        if "$top/scripts/build.sh" "$top/build-test" --enable-werror; then
+                run_suite "valgrind memcheck" "$top/build-test" check-valgrind || status=1
+        else
+                echo "=== build (-Werror): FAILED"
+                status=1
+                total_fail=$((total_fail + 1))
+        fi
         run_suite "clang, AddressSanitizer + UndefinedBehaviorSanitizer" "$top/build-asan" check --enable-werror CC=clang \
                 CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
                 LDFLAGS="-fsanitize=address,undefined" || status=1
@@ -68,9 +78,15 @@ if [ "$full" = true ]; then
         fi
         echo "=== make distcheck"
         if make -C "$top/build-test" -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >"$top/build-test/distcheck.log" 2>&1; then
+                grep -E '^# (TOTAL|PASS|FAIL|ERROR):' "$top/build-test/distcheck.log" || true
                 echo "=== make distcheck: passed"
         else
                 echo "=== make distcheck: FAILED"
+                for log in "$top"/build-test/ipcbus-*/_build/sub/tests/check_*.log; do
+                        [ -f "$log" ] || continue
+                        printf '%-28s ' "$(basename "$log" .log)"
+                        grep -h -E '^[0-9]+%: Checks:' "$log" || echo "(no Check summary: crashed?)"
+                done
                 tail -80 "$top/build-test/distcheck.log"
                 status=1
                 total_fail=$((total_fail + 1))
