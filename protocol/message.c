@@ -519,11 +519,10 @@ int msg_get_args(struct msg *m, const struct msg_arg **ret, size_t *ret_n)
 
         if (!m->args_done) {
                 if (m->body && jscan_object_begin(&it, m->body, m->body_len) == 0) {
-                        while (jscan_object_next(&it, &mem) > 0)
-                                if (mem.kind == JSCAN_STRING) {
-                                        n++;
-                                        bytes += mem.key_len + mem.value_len + 2;
-                                }
+                        while (jscan_object_next(&it, &mem) > 0) {
+                                n++;
+                                bytes += mem.key_len + 1 + (mem.kind == JSCAN_STRING ? mem.value_len + 1 : 0);
+                        }
                 }
                 if (n) {
                         m->args = malloc(n * sizeof(*m->args) + bytes);
@@ -533,12 +532,13 @@ int msg_get_args(struct msg *m, const struct msg_arg **ret, size_t *ret_n)
                         jscan_object_begin(&it, m->body, m->body_len);
                         n = 0;
                         while (jscan_object_next(&it, &mem) > 0) {
-                                if (mem.kind != JSCAN_STRING)
-                                        continue;
                                 m->args[n].key = strings;
                                 strings += jscan_string_decode(mem.key, mem.key_len, strings) + 1;
-                                m->args[n].value = strings;
-                                strings += jscan_string_decode(mem.value, mem.value_len, strings) + 1;
+                                m->args[n].value = NULL;
+                                if (mem.kind == JSCAN_STRING) {
+                                        m->args[n].value = strings;
+                                        strings += jscan_string_decode(mem.value, mem.value_len, strings) + 1;
+                                }
                                 n++;
                         }
                 }
@@ -557,7 +557,7 @@ const char *msg_get_arg(struct msg *m, const char *key)
 
         if (msg_get_args(m, &args, &n) < 0)
                 return NULL;
-        /* a later duplicate key wins, as in JSON parsers */
+        /* the last of duplicate keys counts, whatever its type (PROTOCOL.md 4) */
         for (size_t i = n; i-- > 0;)
                 if (strcmp(args[i].key, key) == 0)
                         return args[i].value;

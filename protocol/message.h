@@ -112,10 +112,11 @@ struct msg *msg_ref(struct msg *m);
 struct msg *msg_unref(struct msg *m); /* returns NULL; accepts NULL */
 
 /*
- * The top-level members of the body whose values are strings, decoded. Done
- * once per message and cached. Returns 0 or -ENOMEM; a body that is absent or
- * has no string members yields n 0.
+ * The top-level members of the body in order, keys decoded, values decoded
+ * when they are strings and NULL otherwise. Done once per message and
+ * cached. Returns 0 or -ENOMEM; a body that is absent or empty yields n 0.
  */
 int msg_get_args(struct msg *m, const struct msg_arg **ret, size_t *ret_n);
-/* The decoded value of top-level string member `key`, or NULL. */
+/* The decoded value of top-level member `key` (the last, when it appears more than once), or NULL when absent or not a
+ * string. */
 const char *msg_get_arg(struct msg *m, const char *key);

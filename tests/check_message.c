@@ -384,13 +384,32 @@ START_TEST(test_args)
                            "{\"s\":\"one\",\"n\":1,\"o\":{\"s\":\"inner\"},\"t\":\"tw\\u006f\"}", 0, &m),
                 0);
         ck_assert_int_eq(msg_get_args(m, &args, &n), 0);
-        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(n, 4);
         ck_assert_str_eq(args[0].key, "s");
         ck_assert_str_eq(args[0].value, "one");
-        ck_assert_str_eq(args[1].key, "t");
-        ck_assert_str_eq(args[1].value, "two");
+        ck_assert_str_eq(args[1].key, "n");
+        ck_assert_ptr_null(args[1].value);
+        ck_assert_str_eq(args[2].key, "o");
+        ck_assert_ptr_null(args[2].value);
+        ck_assert_str_eq(args[3].key, "t");
+        ck_assert_str_eq(args[3].value, "two");
         ck_assert_ptr_null(msg_get_arg(m, "n"));
         ck_assert_ptr_null(msg_get_arg(m, "o"));
+        msg_unref(m);
+}
+END_TEST
+
+/* Of duplicate members, the last counts, whatever its type (PROTOCOL.md 4). */
+START_TEST(test_args_duplicates)
+{
+        struct msg *m;
+
+        ck_assert_int_eq(
+                parse_text("{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"interface\":\"a.b\",\"member\":\"M\"}",
+                           "{\"k\":\"x\",\"k\":\"y\",\"j\":\"x\",\"j\":5}", 0, &m),
+                0);
+        ck_assert_str_eq(msg_get_arg(m, "k"), "y");
+        ck_assert_ptr_null(msg_get_arg(m, "j"));
         msg_unref(m);
 }
 END_TEST
@@ -425,6 +444,7 @@ static Suite *message_suite(void)
         tcase_add_test(tc, test_broker_fields_from_broker);
         tcase_add_test(tc, test_build);
         tcase_add_test(tc, test_args);
+        tcase_add_test(tc, test_args_duplicates);
         tcase_add_test(tc, test_refcount);
         suite_add_tcase(s, tc);
         return s;
