@@ -44,6 +44,7 @@ static int bus_load_services(struct bus *bus, const struct bus_config *config, s
 static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name, bool start_service);
 static void bus_drop_activation_requests(struct peer *peer);
 static struct activation *bus_activation_of(struct bus *bus, const struct reply_owner *callee);
+static void bus_drop_activation_request(struct activation *a, struct peer *sender, uint32_t serial);
 
 /* 32 lowercase hex digits, random, without ever blocking (the system bus
  * may start before the entropy pool is ready). */
@@ -588,7 +589,8 @@ static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)
         struct activation *a = bus_activation_of(bus, slot->callee);
 
         if (a) {
-                /* Still queued; the request stays until its activation ends, and is dropped then. */
+                /* Still held: it is answered now and never delivered (PROTOCOL.md 7.5). */
+                bus_drop_activation_request(a, caller, slot->serial);
                 driver_send_error(bus, caller, slot->serial, IPCBUS_ERROR_TIMEOUT,
                                   "%s was still being started after %" PRIu32 " ms", a->name, slot->timeout_ms);
                 return;
@@ -716,8 +718,8 @@ static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
                 bus_forward_call(bus, sender, callee, m, 0);
                 return;
         }
-        if (!m->h.no_auto_start && (activation_find(&bus->activations, dest) ||
-                                    service_registry_find(&bus->services, dest))) {
+        if (!m->h.no_auto_start &&
+            (activation_find(&bus->activations, dest) || service_registry_find(&bus->services, dest))) {
                 bus_activate(bus, sender, m, dest, false);
                 return;
         }
@@ -765,6 +767,19 @@ static void bus_drop_activation_requests(struct peer *peer)
 
         while ((req = list_first_entry(&peer->activation_requests, struct activation_request, peer_link)))
                 activation_request_free(req);
+}
+
+/* Forget the call `serial` of `sender` held for activation a (its deadline passed). */
+static void bus_drop_activation_request(struct activation *a, struct peer *sender, uint32_t serial)
+{
+        struct activation_request *req;
+
+        list_for_each_entry(req, &a->requests, link) {
+                if (req->sender == sender && req->awaited && req->m->h.serial == serial) {
+                        activation_request_free(req);
+                        return;
+                }
+        }
 }
 
 /* The activation whose queued calls `callee` anchors, or NULL for a peer. */
@@ -836,14 +851,15 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
                 return;
         }
-        if (!a && activation_start(&bus->activations, service_registry_find(&bus->services, name), &a, &error,
-                                   message, sizeof(message)) < 0) {
+        if (!a && activation_start(&bus->activations, service_registry_find(&bus->services, name), &a, &error, message,
+                                   sizeof(message)) < 0) {
                 free(req);
                 log_warning("%s: cannot activate %s: %s", sender->unique_name, name, message);
                 driver_reply_error(bus, sender, m, error, "%s", message);
                 return;
         }
-        if (await && !bus_await_reply(bus, sender, &a->replies, m, 0)) {
+        /* The call's own deadline runs while it is held (PROTOCOL.md 7.5). */
+        if (await && !bus_await_reply(bus, sender, &a->replies, m, m->h.timeout_ms)) {
                 free(req);
                 return;
         }

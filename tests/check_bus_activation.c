@@ -1308,6 +1308,89 @@ START_TEST(test_first_directory_wins)
 }
 END_TEST
 
+/* ---- a held call's own deadline (PROTOCOL.md 7.5) ------------------------------------------------- */
+
+/* Send a call of Quit with timeout_ms to SVC on the raw connection fd, as serial. */
+static void raw_call_quit(int fd, uint32_t serial, int timeout_ms)
+{
+        char header[512];
+
+        snprintf(header, sizeof(header),
+                 "{\"type\":\"call\",\"serial\":%u,\"destination\":\"" SVC "\",\"path\":\"" TPATH
+                 "\",\"interface\":\"" TIFACE "\",\"member\":\"Quit\",\"timeout_ms\":%d}",
+                 serial, timeout_ms);
+        testbus_raw_send_frame(fd, header, NULL);
+}
+
+/*
+ * A call held for a service that needs longer than the call's timeout_ms
+ * gets Timeout at its deadline, and is not delivered once the service is up:
+ * the call is Quit, so a late delivery would end the service.
+ */
+START_TEST(test_held_call_deadline)
+{
+        int timeout_ms = 300 * testbus_slow_factor();
+        struct testbus *tb;
+        ipcbus_bus *bus;
+        int fd;
+        int64_t t0, took;
+        char *owner;
+
+        add_service(SVC, "--wait-file", gate_arg(SVC));
+        tb = start_bus(NULL);
+        fd = testbus_raw_connect(tb);
+        free(testbus_raw_hello(fd));
+        t0 = testbus_now_ms();
+        raw_call_quit(fd, 2, timeout_ms);
+        testbus_raw_expect_reply(fd, 2, "org.ipcbus.Error.Timeout", NULL);
+        took = testbus_now_ms() - t0;
+        ck_assert_msg(took >= timeout_ms - 20 && took < timeout_ms + 700 * testbus_slow_factor(),
+                      "Timeout after %lld ms, the call's timeout_ms is %d", (long long) took, timeout_ms);
+
+        /* The service comes up after the deadline and must not see the call. */
+        usleep(700000u * (unsigned) testbus_slow_factor());
+        open_gate(SVC);
+        bus = testbus_connect(tb);
+        for (int64_t end = testbus_now_ms() + TESTBUS_WAIT_MS * testbus_slow_factor();
+             !(owner = testbus_name_owner(bus, SVC)) && testbus_now_ms() < end;)
+                usleep(20000);
+        ck_assert_msg(owner, "the service never took its name");
+        free(owner);
+        usleep(500000u * (unsigned) testbus_slow_factor());
+        owner = testbus_name_owner(bus, SVC);
+        ck_assert_msg(owner, "the held call was delivered after its deadline: the service quit");
+        free(owner);
+        testbus_raw_ping(fd, 3);
+        close(fd);
+        ipcbus_unref(bus);
+}
+END_TEST
+
+/* A service that never comes up: the held call gets Timeout at its own deadline, not Spawn.Timeout later. */
+START_TEST(test_held_call_deadline_never_up)
+{
+        int timeout_ms = 300 * testbus_slow_factor();
+        struct testbus *tb;
+        char more[128];
+        int fd;
+        int64_t t0, took;
+
+        add_service(SVC, "--never-own");
+        snprintf(more, sizeof(more), "\"limits\":{\"activation_timeout_ms\":%d}", 5000 * testbus_slow_factor());
+        tb = start_bus(more);
+        fd = testbus_raw_connect(tb);
+        free(testbus_raw_hello(fd));
+        t0 = testbus_now_ms();
+        raw_call_quit(fd, 2, timeout_ms);
+        testbus_raw_expect_reply(fd, 2, "org.ipcbus.Error.Timeout", NULL);
+        took = testbus_now_ms() - t0;
+        ck_assert_msg(took >= timeout_ms - 20 && took < timeout_ms + 700 * testbus_slow_factor(),
+                      "Timeout after %lld ms, the call's timeout_ms is %d", (long long) took, timeout_ms);
+        testbus_raw_ping(fd, 3);
+        close(fd);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("bus_activation");
@@ -1343,6 +1426,8 @@ int main(void)
         tcase_add_test(tc, test_caller_leaves_while_queued);
         tcase_add_test(tc, test_queued_calls_are_pending_calls);
         tcase_add_test(tc, test_other_owner_gets_queued_calls);
+        tcase_add_test(tc, test_held_call_deadline);
+        tcase_add_test(tc, test_held_call_deadline_never_up);
         suite_add_tcase(s, tc);
 
         tc = act_tcase("service_files");
