@@ -807,20 +807,35 @@ static bool bus_name_below(const char *prefix, void *userdata)
 /*
  * May sender send m to whoever will own `name`? The send rules decide, with
  * the name as the receiver's only name; receive rules wait for the owner.
+ * StartServiceByName (start_service) is judged as a call to the name without
+ * interface, member or path would be, so a user may not start what it may
+ * not call.
  */
-static bool bus_may_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name)
+static bool bus_may_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name, bool start_service)
 {
         struct policy_subject who = bus_subject(sender);
         struct policy_peer to = {NULL, bus_is_name, (void *) name, bus_name_below};
-        struct policy_verdict v = policy_check_send(&bus->config->policy, &who, &m->h, &to);
+        struct msg_header h = m->h;
+        struct policy_verdict v;
         char what[512];
 
+        if (start_service) {
+                msg_header_init(&h);
+                h.type = MSG_CALL;
+                h.destination = name;
+        }
+        v = policy_check_send(&bus->config->policy, &who, &h, &to);
         if (v.allowed)
                 return true;
         bus_log_denied(bus, sender, POLICY_SEND, &v, bus_describe_message(m, what, sizeof(what)));
-        driver_reply_error(bus, sender, m, IPCBUS_ERROR_ACCESS_DENIED, "Sending %s %s.%s to %s is denied by policy",
-                           msg_type_to_string(m->h.type), m->h.interface ? m->h.interface : "",
-                           m->h.member ? m->h.member : "", name);
+        if (start_service)
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_ACCESS_DENIED,
+                                   "Starting %s is denied by policy: uid %u may not call it", name,
+                                   (unsigned) peer_uid(sender));
+        else
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_ACCESS_DENIED,
+                                   "Sending %s %s.%s to %s is denied by policy", msg_type_to_string(m->h.type),
+                                   m->h.interface ? m->h.interface : "", m->h.member ? m->h.member : "", name);
         return false;
 }
 
@@ -836,7 +851,7 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
         char message[512];
         const char *error;
 
-        if (!start_service && !bus_may_activate(bus, sender, m, name))
+        if (!bus_may_activate(bus, sender, m, name, start_service))
                 return;
         if (!bus_may_await(bus, sender, m))
                 return;

@@ -1308,6 +1308,36 @@ START_TEST(test_first_directory_wins)
 }
 END_TEST
 
+/*
+ * StartServiceByName obeys the send policy as a call to the name would: on a
+ * system bus whose policy denies alice sending to SVC, she gets AccessDenied
+ * and nothing is started; root, allowed, starts it.
+ */
+START_TEST(test_start_service_policy)
+{
+        struct testbus *tb;
+        ipcbus_bus *a, *root;
+        json_object *o;
+
+        add_service(SVC);
+        tb = start_bus_as("system", "\"policy\":[{\"deny\":\"send\",\"name\":\"" SVC "\",\"user\":4242}]", NULL);
+        a = testbus_connect_as(tb, &alice);
+        testbus_driver_error(a, "StartServiceByName", "{\"name\":\"" SVC "\"}", IPCBUS_ERROR_ACCESS_DENIED);
+        testbus_log_expect(tb, "access denied", "4242");
+        free(svc_call_error(a, SVC, "Echo", IPCBUS_ERROR_ACCESS_DENIED));
+        usleep(200000);
+        ck_assert_int_eq(starts(SVC), 0);
+        /* the bystander, root, may */
+        root = testbus_connect(tb);
+        o = testbus_driver(root, "StartServiceByName", "{\"name\":\"" SVC "\"}");
+        ck_assert_int_eq(testbus_json_int(o, "result"), 1);
+        json_object_put(o);
+        ck_assert_int_eq(starts(SVC), 1);
+        ipcbus_unref(root);
+        ipcbus_unref(a);
+}
+END_TEST
+
 /* ---- a held call's own deadline (PROTOCOL.md 7.5) ------------------------------------------------- */
 
 /* Send a call of Quit with timeout_ms to SVC on the raw connection fd, as serial. */
@@ -1427,6 +1457,7 @@ int main(void)
         tcase_add_test(tc, test_queued_calls_are_pending_calls);
         tcase_add_test(tc, test_other_owner_gets_queued_calls);
         tcase_add_test(tc, test_held_call_deadline);
+        tcase_add_test(tc, test_start_service_policy);
         tcase_add_test(tc, test_held_call_deadline_never_up);
         suite_add_tcase(s, tc);
 
