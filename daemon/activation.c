@@ -130,8 +130,8 @@ static int env_put(struct env *e, const char *var)
         return env_set(e, key, eq + 1);
 }
 
-int activation_update_environment(struct activation_registry *reg, const char *const *keys,
-                                  const char *const *values, size_t n)
+int activation_update_environment(struct activation_registry *reg, const char *const *keys, const char *const *values,
+                                  size_t n)
 {
         struct env e = {0};
         int r = 0;
@@ -171,8 +171,7 @@ static int build_env(struct activation_registry *reg, const struct run_as *ra, s
         if (r >= 0 && reg->type == BUS_TYPE_SESSION && runtime_dir && runtime_dir[0] == '/')
                 r = env_set(e, "XDG_RUNTIME_DIR", runtime_dir);
         if (r >= 0 && reg->address[0])
-                r = env_set(e, reg->type == BUS_TYPE_SYSTEM ? "IPCBUS_SYSTEM_ADDRESS" : "IPCBUS_ADDRESS",
-                            reg->address);
+                r = env_set(e, reg->type == BUS_TYPE_SYSTEM ? "IPCBUS_SYSTEM_ADDRESS" : "IPCBUS_ADDRESS", reg->address);
         for (size_t i = 0; r >= 0 && i < reg->n_env; i++)
                 r = env_put(e, reg->env[i]);
         /* Last, so the activation environment cannot misdirect the service. */
@@ -325,8 +324,7 @@ static int resolve_user(const struct service *s, struct run_as *ra, char *msg, s
         ra->gid = pw->pw_gid;
         ra->n_groups = (int) ELEMENTSOF(ra->groups);
         if (getgrouplist(pw->pw_name, pw->pw_gid, ra->groups, &ra->n_groups) < 0) {
-                snprintf(msg, msg_size, "Cannot start %s as user %s: the user is in too many groups", s->name,
-                         s->user);
+                snprintf(msg, msg_size, "Cannot start %s as user %s: the user is in too many groups", s->name, s->user);
                 return -1;
         }
         return 0;
@@ -448,8 +446,8 @@ static void activation_child_exited(struct activation *a, int status)
                 const char *program = unit ? systemctl_path() : a->service->argv[0];
 
                 if (ce.step == STEP_EXEC)
-                        activation_fail(a, IPCBUS_ERROR_SPAWN_EXEC_FAILED, "Cannot execute %s to start %s: %s",
-                                        program, a->name, strerror(ce.error));
+                        activation_fail(a, IPCBUS_ERROR_SPAWN_EXEC_FAILED, "Cannot execute %s to start %s: %s", program,
+                                        a->name, strerror(ce.error));
                 else
                         activation_fail(a, IPCBUS_ERROR_SPAWN_FAILED_TO_SETUP, "Cannot start %s: %s failed: %s",
                                         a->name, step_names[ce.step], strerror(ce.error));
@@ -545,6 +543,47 @@ void activation_registry_deinit(struct activation_registry *reg)
         free(reg->env);
         reg->env = NULL;
         reg->n_env = 0;
+        free(reg->buckets);
+        reg->buckets = NULL;
+        reg->n_buckets = 0;
+}
+
+int activation_charge(struct activation_registry *reg, uid_t uid, uint32_t per_interval, uint32_t interval_ms,
+                      int64_t now_ms)
+{
+        const uint64_t full = (uint64_t) per_interval * interval_ms;
+        struct activation_bucket *b = NULL;
+
+        /* Refill every bucket; a full one is as good as none. */
+        for (size_t i = 0; i < reg->n_buckets;) {
+                struct activation_bucket *x = &reg->buckets[i];
+                uint64_t elapsed = now_ms > x->at_ms ? (uint64_t) (now_ms - x->at_ms) : 0;
+
+                x->credit = elapsed >= full ? full : x->credit + elapsed * per_interval;
+                if (x->credit > full)
+                        x->credit = full;
+                x->at_ms = now_ms;
+                if (x->credit == full)
+                        *x = reg->buckets[--reg->n_buckets];
+                else
+                        i++;
+        }
+        for (size_t i = 0; i < reg->n_buckets && !b; i++)
+                if (reg->buckets[i].uid == uid)
+                        b = &reg->buckets[i];
+        if (!b) {
+                struct activation_bucket *grown = realloc(reg->buckets, (reg->n_buckets + 1) * sizeof(*grown));
+
+                if (!grown)
+                        return -ENOMEM;
+                reg->buckets = grown;
+                b = &reg->buckets[reg->n_buckets++];
+                *b = (struct activation_bucket){.uid = uid, .credit = full, .at_ms = now_ms};
+        }
+        if (b->credit < interval_ms)
+                return -EDQUOT;
+        b->credit -= interval_ms;
+        return 0;
 }
 
 /* fork and exec argv; the child reports a failure before exec through the returned pipe. */
@@ -645,8 +684,8 @@ int activation_start(struct activation_registry *reg, const struct service *s, s
         child->act = a;
         snprintf(child->what, sizeof(child->what), "%s (%s)", s->name, argv[0]);
         list_link_tail(&reg->children, &steal_pointer(&child)->link);
-        log_info("activating %s: started %s (pid %d)%s%s", s->name, argv[0], (int) a->pid,
-                 ra.switch_user ? " as " : "", ra.switch_user ? ra.name : "");
+        log_info("activating %s: started %s (pid %d)%s%s", s->name, argv[0], (int) a->pid, ra.switch_user ? " as " : "",
+                 ra.switch_user ? ra.name : "");
         *ret = a;
         return 0;
 

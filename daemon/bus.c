@@ -840,6 +840,38 @@ static bool bus_may_activate(struct bus *bus, struct peer *sender, struct msg *m
 }
 
 /*
+ * May sender's request make the broker start a service now? Root and the
+ * broker's own user always may; others within max_activations_per_uid per
+ * activation_interval_ms, else they are told so (LimitsExceeded).
+ */
+static bool bus_may_start(struct bus *bus, struct peer *sender, struct msg *m)
+{
+        uid_t uid = peer_uid(sender);
+        int r;
+
+        if (uid == 0 || uid == bus->uid)
+                return true;
+        r = activation_charge(&bus->activations, uid, bus->limits.max_activations_per_uid,
+                              bus->limits.activation_interval_ms, bus_now_ms());
+        if (r == 0)
+                return true;
+        if (r == -EDQUOT) {
+                log_info("%s: uid %u asked for more than %u service starts in %u ms, the "
+                         "max_activations_per_uid limit",
+                         sender->unique_name, (unsigned) uid, bus->limits.max_activations_per_uid,
+                         bus->limits.activation_interval_ms);
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                   "uid %u has had %u services started within %u ms, the max_activations_per_uid "
+                                   "limit (activation_interval_ms); try again later",
+                                   (unsigned) uid, bus->limits.max_activations_per_uid,
+                                   bus->limits.activation_interval_ms);
+        } else {
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
+        }
+        return false;
+}
+
+/*
  * Queue m (a call to `name`, or StartServiceByName) until name is owned,
  * starting its service unless that is under way. Every way out answers m.
  */
@@ -864,6 +896,10 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
         req = calloc(1, sizeof(*req));
         if (!req) {
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
+                return;
+        }
+        if (!a && !bus_may_start(bus, sender, m)) {
+                free(req);
                 return;
         }
         if (!a && activation_start(&bus->activations, service_registry_find(&bus->services, name), &a, &error, message,

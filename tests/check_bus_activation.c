@@ -1338,6 +1338,96 @@ START_TEST(test_start_service_policy)
 }
 END_TEST
 
+/* ---- the activation budget of a uid (max_activations_per_uid) ---------------------------------------- */
+
+static void driver_async(ipcbus_bus *bus, int *counter, struct answer *a, const char *member, const char *body)
+{
+        int r;
+
+        *a = (struct answer){.counter = counter, .order = -1};
+        r = ipcbus_call_async(bus, NULL, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body,
+                              30 * 1000000ull * (uint64_t) testbus_slow_factor(), on_answer, a);
+        ck_assert_msg(r >= 0, "ipcbus_call_async: %s", ipcbus_strerror(r));
+}
+
+/*
+ * An unprivileged uid with a budget of 3 starts: four calls to one name
+ * while it starts cost one start (they are coalesced); then a burst of
+ * StartServiceByName for 10 distinct names starts 2 more and gets
+ * LimitsExceeded naming the key for the other 8, with no fork for them.
+ * Root, exempt, still starts a service at once.
+ */
+START_TEST(test_activation_rate_limit)
+{
+        enum { N = 10 };
+        struct answer echo[4], start[N];
+        struct testbus *tb;
+        ipcbus_bus *a, *root;
+        char names[N][64], body[1024];
+        int ne = 0, ns = 0, started = 0, refused = 0, forks = 0;
+        json_object *o;
+        int64_t t0;
+
+        add_service(SVC, "--wait-file", gate_arg(SVC));
+        for (int i = 0; i < N; i++) {
+                snprintf(names[i], sizeof(names[i]), "org.example.S%d", i);
+                add_service_in(NULL, names[i], NULL, (const char *) NULL);
+        }
+        tb = start_bus_as("system",
+                          "\"limits\":{\"max_activations_per_uid\":3,\"activation_interval_ms\":3600000},\"policy\":[]",
+                          NULL);
+        a = testbus_connect_as(tb, &alice);
+
+        for (int i = 0; i < 4; i++)
+                call_async(a, &ne, &echo[i], SVC, "Echo", "{\"x\":\"echo\"}");
+        testbus_sync(a);
+        open_gate(SVC);
+        wait_answers((ipcbus_bus *[]){a, NULL}, (struct answer *[]){&echo[0], &echo[1], &echo[2], &echo[3]}, 4);
+        for (int i = 0; i < 4; i++) {
+                expect_answer_body(&echo[i], "{\"x\":\"echo\"}");
+                answer_deinit(&echo[i]);
+        }
+        ck_assert_int_eq(starts(SVC), 1);
+
+        for (int i = 0; i < N; i++) {
+                snprintf(body, sizeof(body), "{\"name\":\"%s\"}", names[i]);
+                driver_async(a, &ns, &start[i], "StartServiceByName", body);
+        }
+        wait_answers((ipcbus_bus *[]){a, NULL},
+                     (struct answer *[]){&start[0], &start[1], &start[2], &start[3], &start[4], &start[5], &start[6],
+                                         &start[7], &start[8], &start[9]},
+                     N);
+        for (int i = 0; i < N; i++) {
+                if (!start[i].error) {
+                        started++;
+                } else {
+                        ck_assert_str_eq(start[i].error, IPCBUS_ERROR_LIMITS_EXCEEDED);
+                        ck_assert_msg(testbus_text_names(start[i].message, "max_activations_per_uid"),
+                                      "the error does not name max_activations_per_uid: %s", start[i].message);
+                        refused++;
+                }
+                forks += starts(names[i]);
+                answer_deinit(&start[i]);
+        }
+        fprintf(stderr, "FIGURE item=10 requests=%d budget=3 forks=%d refused=%d\n", N + 4, forks + starts(SVC),
+                refused);
+        ck_assert_int_eq(started, 2);
+        ck_assert_int_eq(refused, N - 2);
+        ck_assert_int_eq(forks, 2);
+
+        /* root is not limited, and is answered at once */
+        root = testbus_connect(tb);
+        t0 = testbus_now_ms();
+        o = testbus_driver(root, "StartServiceByName", "{\"name\":\"org.example.S9\"}");
+        ck_assert_int_eq(testbus_json_int(o, "result"), 1);
+        json_object_put(o);
+        ck_assert_msg(testbus_now_ms() - t0 < 1000 * testbus_slow_factor(), "root waited %lld ms",
+                      (long long) (testbus_now_ms() - t0));
+        ipcbus_unref(root);
+        ipcbus_unref(a);
+}
+END_TEST
+
 /* ---- a held call's own deadline (PROTOCOL.md 7.5) ------------------------------------------------- */
 
 /* Send a call of Quit with timeout_ms to SVC on the raw connection fd, as serial. */
@@ -1458,6 +1548,7 @@ int main(void)
         tcase_add_test(tc, test_other_owner_gets_queued_calls);
         tcase_add_test(tc, test_held_call_deadline);
         tcase_add_test(tc, test_start_service_policy);
+        tcase_add_test(tc, test_activation_rate_limit);
         tcase_add_test(tc, test_held_call_deadline_never_up);
         suite_add_tcase(s, tc);
 
