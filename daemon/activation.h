@@ -34,6 +34,14 @@ struct activation {
         int status_fd;           /* read end of the child's setup/exec error pipe; -1 once read */
         struct event *timer;     /* activation_timeout_ms; then fired at once when the name is owned */
         bool owned;              /* someone owns the name: success is being reported */
+        /* A unit started by systemctl is watched until the name is owned:
+         * `systemctl show` now and then, with back-off (activation_watch_*). */
+        struct event *watch_timer; /* the next look */
+        struct event *watch_read;  /* the output of the look under way */
+        int watch_fd;              /* its read end; -1 when none */
+        uint32_t watch_delay_ms;   /* until the next look */
+        char watch_out[512];
+        size_t watch_len;
         /* The bus's: requests waiting for an owner (in arrival order), and
          * the anchor of their calls' pending replies meanwhile. */
         struct list requests;

@@ -922,15 +922,23 @@ END_TEST
 
 /*
  * A systemctl of the test's: it appends its arguments to WORK/systemctl.args,
- * then runs `body` (shell text).
+ * then runs `body` (shell text) for `start`. For `show` (the broker watching
+ * the unit) it prints the unit's state: WORK/unit.state when that file
+ * exists (the test's), else ActiveState=active and Result=success.
  */
 static void write_systemctl(const char *body)
 {
-        char path[PATH_MAX], args[PATH_MAX], text[PATH_MAX * 4];
+        char path[PATH_MAX], args[PATH_MAX], state[PATH_MAX], text[PATH_MAX * 6];
 
         work_path(path, sizeof(path), "systemctl", "");
         work_path(args, sizeof(args), "systemctl", ".args");
-        snprintf(text, sizeof(text), "#!/bin/sh\nprintf '%%s\\n' \"$*\" >>'%s'\n%s\n", args, body);
+        work_path(state, sizeof(state), "unit", ".state");
+        snprintf(text, sizeof(text),
+                 "#!/bin/sh\nprintf '%%s\\n' \"$*\" >>'%s'\n"
+                 "case \" $* \" in *' show '*)\n"
+                 "  if [ -e '%s' ]; then cat '%s'; else printf 'ActiveState=active\\nResult=success\\n'; fi\n"
+                 "  exit 0;;\nesac\n%s\n",
+                 args, state, state, body);
         testbus_write_text(path, text);
         ck_assert_int_eq(chmod(path, 0755), 0);
 }
@@ -1006,6 +1014,39 @@ START_TEST(test_unit_started)
         expect_echo(bus, SVC);
         ck_assert_str_eq(systemctl_args(args, sizeof(args)), session ? "--user start " UNIT : "start " UNIT);
         ck_assert_int_eq(starts(SVC), 1);
+        ipcbus_unref(bus);
+}
+END_TEST
+
+/*
+ * systemctl start succeeds but the unit fails right after (its program
+ * exits): the broker, watching the unit, fails the activation with
+ * Spawn.UnitFailed within about a second, not after activation_timeout_ms.
+ */
+START_TEST(test_unit_fails_after_start)
+{
+        struct testbus *tb;
+        ipcbus_bus *bus, *other;
+        char state[PATH_MAX], *m;
+        int64_t t0, took;
+
+        service_file(SVC ".service", "{\"name\":\"" SVC "\",\"unit\":\"" UNIT "\"}");
+        work_path(state, sizeof(state), "unit", ".state");
+        testbus_write_text(state, "Id=" UNIT "\nActiveState=failed\nResult=exit-code\n");
+        write_systemctl("exit 0");
+        tb = start_bus_systemctl("session");
+        bus = testbus_connect(tb);
+        other = testbus_connect(tb);
+        t0 = testbus_now_ms();
+        m = svc_call_error(bus, SVC, "Echo", SPAWN_ERROR("UnitFailed"));
+        took = testbus_now_ms() - t0;
+        fprintf(stderr, "FIGURE item=14 unit_failed_answered_ms=%lld activation_timeout_ms=25000\n", (long long) took);
+        ck_assert_msg(strstr(m, UNIT) && strstr(m, "exit-code"), "the message does not say the unit failed: %s", m);
+        free(m);
+        ck_assert_msg(took < 1500 * testbus_slow_factor(), "UnitFailed came after %lld ms", (long long) took);
+        /* the bus carries on */
+        json_object_put(testbus_driver(other, "Ping", NULL));
+        ipcbus_unref(other);
         ipcbus_unref(bus);
 }
 END_TEST
@@ -1533,6 +1574,7 @@ int main(void)
         tcase_add_test(tc, test_child_signaled);
         tcase_add_test(tc, test_timeout);
         tcase_add_test(tc, test_unit_failed);
+        tcase_add_test(tc, test_unit_fails_after_start);
         tcase_add_loop_test(tc, test_unit_started, 0, 2);
         suite_add_tcase(s, tc);
 
