@@ -65,6 +65,17 @@ static int driver_build(struct bus *bus, struct msg_header *h, const struct jbuf
         return r;
 }
 
+/* How much of s[0..len) an error message quotes ("%.*s"): DRIVER_ECHO_MAX bytes at most, whole characters. */
+static int echo_len(const char *s, size_t len)
+{
+        size_t n = len < DRIVER_ECHO_MAX ? len : DRIVER_ECHO_MAX;
+
+        if (n < len)
+                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                        n--;
+        return (int) n;
+}
+
 static char *driver_format_bounded(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /*
@@ -353,7 +364,7 @@ static int call_arg_bus_name(struct driver_call *c, const char *key, const char 
                 return r;
         if (!names_is_bus_name(*ret))
                 return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "Argument '%s': '%.*s' is not a valid bus name", key,
-                                  DRIVER_ECHO_MAX, *ret);
+                                  echo_len(*ret, strlen(*ret)), *ret);
         return 0;
 }
 
@@ -369,7 +380,7 @@ static int call_arg_ownable_name(struct driver_call *c, const char **ret)
                                   "'%s' is a unique name: only well-known names can be requested or released", *ret);
         if (!names_is_well_known(*ret))
                 return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "'%.*s' is not a valid well-known name",
-                                  DRIVER_ECHO_MAX, *ret);
+                                  echo_len(*ret, strlen(*ret)), *ret);
         if (strcmp(*ret, IPCBUS_DRIVER_NAME) == 0)
                 return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "The name %s belongs to the bus itself",
                                   IPCBUS_DRIVER_NAME);
@@ -391,7 +402,7 @@ static int call_parse_rule(struct driver_call *c, const char *key, const struct 
                 return r;
         if (r > 0)
                 return call_error(c, IPCBUS_ERROR_MATCH_RULE_INVALID, "Invalid match rule %.*s%s: %s",
-                                  (int) (v->value_len < DRIVER_ECHO_MAX ? v->value_len : DRIVER_ECHO_MAX), v->value,
+                                  echo_len(v->value, v->value_len), v->value,
                                   v->value_len > DRIVER_ECHO_MAX ? DRIVER_TRUNCATED : "", proto_strerror(r));
         return 0;
 }
@@ -570,7 +581,7 @@ static int method_start_service_by_name(struct driver_call *c)
                 return r;
         if (!names_is_well_known(name))
                 return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "'%.*s' is not a valid well-known name",
-                                  DRIVER_ECHO_MAX, name);
+                                  echo_len(name, strlen(name)), name);
         if (call_arg_flags(c, "flags", &flags))
                 return call_error(c, IPCBUS_ERROR_INVALID_ARGS,
                                   "Argument 'flags' must be an integer (0: none are defined)");
@@ -637,10 +648,10 @@ static int method_update_activation_environment(struct driver_call *c)
                 if (!keys[n - 1][0] || strchr(keys[n - 1], '=') || strlen(keys[n - 1]) > 255)
                         return call_error(c, IPCBUS_ERROR_INVALID_ARGS,
                                           "Invalid variable name '%.*s': it must be 1 to 255 bytes without '='",
-                                          DRIVER_ECHO_MAX, keys[n - 1]);
+                                          echo_len(keys[n - 1], strlen(keys[n - 1])), keys[n - 1]);
                 if (v.kind != JSCAN_STRING)
                         return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "The value of %.*s must be a string",
-                                          DRIVER_ECHO_MAX, keys[n - 1]);
+                                          echo_len(keys[n - 1], strlen(keys[n - 1])), keys[n - 1]);
         }
         r = activation_update_environment(&c->bus->activations, (const char *const *) keys,
                                           (const char *const *) values, n);

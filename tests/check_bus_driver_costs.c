@@ -303,7 +303,7 @@ START_TEST(test_error_texts_bounded)
         const size_t huge = 20u << 20, mid = 60u << 10;
         char *body = malloc(huge + 64);
         struct testbus_child bystander;
-        struct answer a_huge, a_mid, a_name;
+        struct answer a_huge, a_mid, a_name, a_utf8;
         long worst;
         int fd;
 
@@ -323,6 +323,12 @@ START_TEST(test_error_texts_bounded)
         memset(body + strlen(body), 'a', 3000);
         strcpy(body + 9 + 3000, "\"}");
         driver_call_raw(fd, 4, "GetNameOwner", body, &a_name);
+        /* cut between whole characters: 1000 three-byte characters */
+        strcpy(body, "{\"rule\":{\"member\":\"");
+        for (int i = 0; i < 1000; i++)
+                strcat(body + 19 + 3 * i, "\u20ac");
+        strcat(body, "\"}}");
+        driver_call_raw(fd, 6, "AddMatch", body, &a_utf8);
         testbus_raw_ping(fd, 5);
         close(fd);
         free(body);
@@ -333,10 +339,12 @@ START_TEST(test_error_texts_bounded)
         expect_small_error(&a_huge, "AddMatch", IPCBUS_ERROR_LIMITS_EXCEEDED, "AddMatch");
         expect_small_error(&a_mid, "AddMatch", IPCBUS_ERROR_MATCH_RULE_INVALID, "(truncated)");
         expect_small_error(&a_name, "GetNameOwner", IPCBUS_ERROR_INVALID_ARGS, "not a valid bus name");
+        expect_small_error(&a_utf8, "AddMatch", IPCBUS_ERROR_MATCH_RULE_INVALID, "(truncated)");
         ck_assert_msg(worst < 1000 * testbus_slow_factor(), "the bystander waited %ld ms for an answer", worst);
         answer_deinit(&a_huge);
         answer_deinit(&a_mid);
         answer_deinit(&a_name);
+        answer_deinit(&a_utf8);
 }
 END_TEST
 
