@@ -33,8 +33,13 @@ struct activation_child {
         struct list link;
         pid_t pid;
         struct activation *act; /* while its activation is in progress; NULL after */
+        bool quiet;             /* a look at a unit (systemctl show): reaped without a log line */
         char what[300];         /* "org.x.Y (/usr/bin/y)", for logs */
 };
+
+/* Looks at a started unit: first after this, then each twice as late, up to the maximum. */
+#define WATCH_FIRST_MS 20u
+#define WATCH_MAX_MS 1000u
 
 /* What a child reports through its error pipe before it exits. */
 struct child_error {
@@ -130,8 +135,8 @@ static int env_put(struct env *e, const char *var)
         return env_set(e, key, eq + 1);
 }
 
-int activation_update_environment(struct activation_registry *reg, const char *const *keys,
-                                  const char *const *values, size_t n)
+int activation_update_environment(struct activation_registry *reg, const char *const *keys, const char *const *values,
+                                  size_t n)
 {
         struct env e = {0};
         int r = 0;
@@ -171,8 +176,7 @@ static int build_env(struct activation_registry *reg, const struct run_as *ra, s
         if (r >= 0 && reg->type == BUS_TYPE_SESSION && runtime_dir && runtime_dir[0] == '/')
                 r = env_set(e, "XDG_RUNTIME_DIR", runtime_dir);
         if (r >= 0 && reg->address[0])
-                r = env_set(e, reg->type == BUS_TYPE_SYSTEM ? "IPCBUS_SYSTEM_ADDRESS" : "IPCBUS_ADDRESS",
-                            reg->address);
+                r = env_set(e, reg->type == BUS_TYPE_SYSTEM ? "IPCBUS_SYSTEM_ADDRESS" : "IPCBUS_ADDRESS", reg->address);
         for (size_t i = 0; r >= 0 && i < reg->n_env; i++)
                 r = env_put(e, reg->env[i]);
         /* Last, so the activation environment cannot misdirect the service. */
@@ -233,7 +237,7 @@ static void close_from(int from)
 }
 
 /* In the forked child: a clean process, then exec. Never returns. */
-static _Noreturn void child_exec(int err_fd, char *const *argv, char *const *envp, const struct run_as *ra)
+static _Noreturn void child_exec(int err_fd, int out_fd, char *const *argv, char *const *envp, const struct run_as *ra)
 {
         struct rlimit rl;
         sigset_t none;
@@ -248,6 +252,8 @@ static _Noreturn void child_exec(int err_fd, char *const *argv, char *const *env
 
         fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
+                child_fail(err_fd, STEP_STDIN);
+        if (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0)
                 child_fail(err_fd, STEP_STDIN);
         /* The error pipe becomes fd 3 (still close-on-exec); everything above it goes. */
         if (err_fd != 3) {
@@ -325,8 +331,7 @@ static int resolve_user(const struct service *s, struct run_as *ra, char *msg, s
         ra->gid = pw->pw_gid;
         ra->n_groups = (int) ELEMENTSOF(ra->groups);
         if (getgrouplist(pw->pw_name, pw->pw_gid, ra->groups, &ra->n_groups) < 0) {
-                snprintf(msg, msg_size, "Cannot start %s as user %s: the user is in too many groups", s->name,
-                         s->user);
+                snprintf(msg, msg_size, "Cannot start %s as user %s: the user is in too many groups", s->name, s->user);
                 return -1;
         }
         return 0;
@@ -340,6 +345,10 @@ static const char *systemctl_path(void)
 }
 
 static void activation_free(struct activation *a);
+static void activation_watch_stop(struct activation *a);
+static void activation_watch_schedule(struct activation *a, uint32_t delay_ms);
+static int spawn(char *const *argv, char *const *envp, const struct run_as *ra, int out_fd, pid_t *ret_pid,
+                 int *ret_fd);
 static void activation_fail(struct activation *a, const char *error, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
@@ -400,6 +409,9 @@ static void activation_free(struct activation *a)
                 event_free(a->timer);
         if (a->status_fd >= 0)
                 close(a->status_fd);
+        activation_watch_stop(a);
+        if (a->watch_timer)
+                event_free(a->watch_timer);
         reply_owner_deinit(&a->replies);
         service_free(a->service);
         free(a->name);
@@ -427,6 +439,147 @@ struct activation *activation_find(struct activation_registry *reg, const char *
         return n ? container_of(n, struct activation, node) : NULL;
 }
 
+/* ---- watching a started unit ------------------------------------------------------ */
+
+/* Stop the look under way, if any (its systemctl is reaped quietly when it exits). */
+static void activation_watch_stop(struct activation *a)
+{
+        if (a->watch_read)
+                event_free(a->watch_read);
+        a->watch_read = NULL;
+        if (a->watch_fd >= 0)
+                close(a->watch_fd);
+        a->watch_fd = -1;
+}
+
+/* The value of KEY=VALUE line `key` in text (copied into buf), or "" when absent. */
+static const char *watch_value(const char *text, const char *key, char *buf, size_t size)
+{
+        size_t n = strlen(key);
+
+        buf[0] = '\0';
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                if (strncmp(p, key, n) == 0 && p[n] == '=') {
+                        size_t len = strcspn(p + n + 1, "\n");
+
+                        snprintf(buf, size, "%.*s", (int) len, p + n + 1);
+                        break;
+                }
+        }
+        return buf;
+}
+
+/*
+ * What `systemctl show -p ActiveState,Result UNIT` said: a unit that is
+ * failed or inactive will not own the name, and the activation fails at
+ * once; otherwise the next look comes later.
+ */
+static void activation_watch_judge(struct activation *a)
+{
+        char state[64], result[64];
+
+        a->watch_out[a->watch_len] = '\0';
+        watch_value(a->watch_out, "ActiveState", state, sizeof(state));
+        watch_value(a->watch_out, "Result", result, sizeof(result));
+        if (strcmp(state, "failed") == 0 || strcmp(state, "inactive") == 0) {
+                activation_fail(a, IPCBUS_ERROR_SPAWN_UNIT_FAILED,
+                                "The unit %s of %s is %s (result: %s) before anyone owned the name", a->service->unit,
+                                a->name, state, result[0] ? result : "unknown");
+                return;
+        }
+        activation_watch_schedule(a, a->watch_delay_ms * 2 > WATCH_MAX_MS ? WATCH_MAX_MS : a->watch_delay_ms * 2);
+}
+
+static void activation_on_watch_read(evutil_socket_t fd, short what, void *userdata)
+{
+        struct activation *a = userdata;
+        ssize_t n;
+
+        n = read(fd, a->watch_out + a->watch_len, sizeof(a->watch_out) - 1 - a->watch_len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return;
+        if (n > 0) {
+                a->watch_len += (size_t) n;
+                if (a->watch_len < sizeof(a->watch_out) - 1)
+                        return;
+        }
+        activation_watch_stop(a);
+        activation_watch_judge(a); /* may free a */
+}
+
+/* Time for a look: run systemctl show with its output into a pipe the loop reads. */
+static void activation_on_watch_timer(evutil_socket_t fd, short what, void *userdata)
+{
+        struct activation *a = userdata;
+        struct activation_registry *reg = a->reg;
+        struct activation_child *child = NULL;
+        struct run_as ra = {0};
+        struct env env = {0};
+        char *argv[8] = {0};
+        int out[2] = {-1, -1}, status_fd = -1;
+        size_t i = 0;
+        pid_t pid;
+
+        if (a->owned || a->watch_fd >= 0)
+                return;
+        argv[i++] = (char *) systemctl_path();
+        if (reg->type == BUS_TYPE_SESSION)
+                argv[i++] = (char *) "--user";
+        argv[i++] = (char *) "show";
+        argv[i++] = (char *) "-p";
+        argv[i++] = (char *) "ActiveState,Result";
+        argv[i++] = a->service->unit;
+        child = calloc(1, sizeof(*child));
+        if (!child || copy_environ(&env) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
+            spawn(argv, env.vars, &ra, out[1], &pid, &status_fd) < 0) {
+                log_warning("activation of %s: cannot look at the unit %s now: %s", a->name, a->service->unit,
+                            strerror(errno));
+                goto later;
+        }
+        close(status_fd); /* its exit is all the outcome there is */
+        close(out[1]);
+        out[1] = -1;
+        a->watch_read = event_new(reg->base, out[0], EV_READ | EV_PERSIST, activation_on_watch_read, a);
+        if (!a->watch_read || event_add(a->watch_read, NULL) < 0) {
+                if (a->watch_read)
+                        event_free(a->watch_read);
+                a->watch_read = NULL;
+        } else {
+                a->watch_fd = out[0];
+                out[0] = -1;
+                a->watch_len = 0;
+        }
+        child->pid = pid;
+        child->quiet = true;
+        snprintf(child->what, sizeof(child->what), "%s (systemctl show %s)", a->name, a->service->unit);
+        list_link_tail(&reg->children, &child->link);
+        child = NULL;
+        env_free(&env);
+        if (a->watch_fd >= 0)
+                return;
+later:
+        free(child);
+        env_free(&env);
+        if (out[0] >= 0)
+                close(out[0]);
+        if (out[1] >= 0)
+                close(out[1]);
+        activation_watch_schedule(a, WATCH_MAX_MS);
+}
+
+/* Look at a's unit again in delay_ms (libevent timers never block the loop). */
+static void activation_watch_schedule(struct activation *a, uint32_t delay_ms)
+{
+        struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+
+        if (!a->watch_timer)
+                a->watch_timer = evtimer_new(a->reg->base, activation_on_watch_timer, a);
+        if (!a->watch_timer)
+                return; /* out of memory: the activation timeout still ends it */
+        a->watch_delay_ms = delay_ms;
+        evtimer_add(a->watch_timer, &tv);
+}
+
 /* The child of an activation exited before anyone owned the name. */
 static void activation_child_exited(struct activation *a, int status)
 {
@@ -448,16 +601,19 @@ static void activation_child_exited(struct activation *a, int status)
                 const char *program = unit ? systemctl_path() : a->service->argv[0];
 
                 if (ce.step == STEP_EXEC)
-                        activation_fail(a, IPCBUS_ERROR_SPAWN_EXEC_FAILED, "Cannot execute %s to start %s: %s",
-                                        program, a->name, strerror(ce.error));
+                        activation_fail(a, IPCBUS_ERROR_SPAWN_EXEC_FAILED, "Cannot execute %s to start %s: %s", program,
+                                        a->name, strerror(ce.error));
                 else
                         activation_fail(a, IPCBUS_ERROR_SPAWN_FAILED_TO_SETUP, "Cannot start %s: %s failed: %s",
                                         a->name, step_names[ce.step], strerror(ce.error));
                 return;
         }
         if (unit) {
-                if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                        return; /* the unit is started; now its program must own the name */
+                if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                        /* the unit is started; now its program must own the name, unless the unit fails */
+                        activation_watch_schedule(a, WATCH_FIRST_MS);
+                        return;
+                }
                 if (WIFEXITED(status))
                         activation_fail(a, IPCBUS_ERROR_SPAWN_UNIT_FAILED,
                                         "systemctl start %s failed with exit status %d while starting %s", unit,
@@ -493,7 +649,7 @@ static void activation_on_sigchld(evutil_socket_t fd, short what, void *userdata
                 list_unlink(&c->link);
                 if (r > 0 && c->act) {
                         activation_child_exited(c->act, status);
-                } else if (r > 0) {
+                } else if (r > 0 && !c->quiet) {
                         if (WIFEXITED(status))
                                 log_info("%s (pid %d) exited with status %d", c->what, (int) c->pid,
                                          WEXITSTATUS(status));
@@ -545,10 +701,54 @@ void activation_registry_deinit(struct activation_registry *reg)
         free(reg->env);
         reg->env = NULL;
         reg->n_env = 0;
+        free(reg->buckets);
+        reg->buckets = NULL;
+        reg->n_buckets = 0;
 }
 
-/* fork and exec argv; the child reports a failure before exec through the returned pipe. */
-static int spawn(char *const *argv, char *const *envp, const struct run_as *ra, pid_t *ret_pid, int *ret_fd)
+int activation_charge(struct activation_registry *reg, uid_t uid, uint32_t per_interval, uint32_t interval_ms,
+                      int64_t now_ms)
+{
+        const uint64_t full = (uint64_t) per_interval * interval_ms;
+        struct activation_bucket *b = NULL;
+
+        /* Refill every bucket; a full one is as good as none. */
+        for (size_t i = 0; i < reg->n_buckets;) {
+                struct activation_bucket *x = &reg->buckets[i];
+                uint64_t elapsed = now_ms > x->at_ms ? (uint64_t) (now_ms - x->at_ms) : 0;
+
+                x->credit = elapsed >= full ? full : x->credit + elapsed * per_interval;
+                if (x->credit > full)
+                        x->credit = full;
+                x->at_ms = now_ms;
+                if (x->credit == full)
+                        *x = reg->buckets[--reg->n_buckets];
+                else
+                        i++;
+        }
+        for (size_t i = 0; i < reg->n_buckets && !b; i++)
+                if (reg->buckets[i].uid == uid)
+                        b = &reg->buckets[i];
+        if (!b) {
+                struct activation_bucket *grown = realloc(reg->buckets, (reg->n_buckets + 1) * sizeof(*grown));
+
+                if (!grown)
+                        return -ENOMEM;
+                reg->buckets = grown;
+                b = &reg->buckets[reg->n_buckets++];
+                *b = (struct activation_bucket){.uid = uid, .credit = full, .at_ms = now_ms};
+        }
+        if (b->credit < interval_ms)
+                return -EDQUOT;
+        b->credit -= interval_ms;
+        return 0;
+}
+
+/*
+ * fork and exec argv; the child reports a failure before exec through the
+ * returned pipe. Its standard output is out_fd, or the broker's when -1.
+ */
+static int spawn(char *const *argv, char *const *envp, const struct run_as *ra, int out_fd, pid_t *ret_pid, int *ret_fd)
 {
         int p[2];
         pid_t pid;
@@ -565,7 +765,7 @@ static int spawn(char *const *argv, char *const *envp, const struct run_as *ra, 
         saved = errno;
         if (pid == 0) {
                 close(p[0]);
-                child_exec(p[1], argv, envp, ra);
+                child_exec(p[1], out_fd, argv, envp, ra);
         }
         sigprocmask(SIG_SETMASK, &old, NULL);
         if (pid < 0) {
@@ -618,10 +818,11 @@ int activation_start(struct activation_registry *reg, const struct service *s, s
         }
         a->reg = reg;
         a->status_fd = -1;
+        a->watch_fd = -1;
         list_init(&a->requests);
         reply_owner_init(&a->replies);
 
-        r = spawn(argv, env.vars, &ra, &a->pid, &a->status_fd);
+        r = spawn(argv, env.vars, &ra, -1, &a->pid, &a->status_fd);
         env_free(&env);
         if (r < 0) {
                 snprintf(ret_message, message_size, "Cannot start %s: fork failed: %s", s->name, strerror(-r));
@@ -645,8 +846,8 @@ int activation_start(struct activation_registry *reg, const struct service *s, s
         child->act = a;
         snprintf(child->what, sizeof(child->what), "%s (%s)", s->name, argv[0]);
         list_link_tail(&reg->children, &steal_pointer(&child)->link);
-        log_info("activating %s: started %s (pid %d)%s%s", s->name, argv[0], (int) a->pid,
-                 ra.switch_user ? " as " : "", ra.switch_user ? ra.name : "");
+        log_info("activating %s: started %s (pid %d)%s%s", s->name, argv[0], (int) a->pid, ra.switch_user ? " as " : "",
+                 ra.switch_user ? ra.name : "");
         *ret = a;
         return 0;
 

@@ -34,6 +34,14 @@ struct activation {
         int status_fd;           /* read end of the child's setup/exec error pipe; -1 once read */
         struct event *timer;     /* activation_timeout_ms; then fired at once when the name is owned */
         bool owned;              /* someone owns the name: success is being reported */
+        /* A unit started by systemctl is watched until the name is owned:
+         * `systemctl show` now and then, with back-off (activation_watch_*). */
+        struct event *watch_timer; /* the next look */
+        struct event *watch_read;  /* the output of the look under way */
+        int watch_fd;              /* its read end; -1 when none */
+        uint32_t watch_delay_ms;   /* until the next look */
+        char watch_out[512];
+        size_t watch_len;
         /* The bus's: requests waiting for an owner (in arrival order), and
          * the anchor of their calls' pending replies meanwhile. */
         struct list requests;
@@ -48,18 +56,27 @@ struct activation {
  */
 typedef void (*activation_done_fn)(struct activation *a, const char *error, const char *message, void *userdata);
 
+/* A uid's activation budget (a token bucket; see activation_charge). */
+struct activation_bucket {
+        uid_t uid;
+        uint64_t credit; /* in starts x interval_ms: a start costs interval_ms */
+        int64_t at_ms;   /* when credit was computed */
+};
+
 struct activation_registry {
         struct event_base *base;
         struct map by_name;
-        struct list children;   /* struct activation_child: started programs, until reaped */
+        struct list children; /* struct activation_child: started programs, until reaped */
         struct event *sigchld;
-        char **env;             /* the activation environment: "KEY=VALUE", NULL-terminated */
+        char **env; /* the activation environment: "KEY=VALUE", NULL-terminated */
         size_t n_env;
-        uint32_t timeout_ms;    /* limits.activation_timeout_ms */
+        uint32_t timeout_ms; /* limits.activation_timeout_ms */
         enum bus_type type;
-        char address[256];      /* the bus's address, for IPCBUS_STARTER_ADDRESS; may be empty */
+        char address[256]; /* the bus's address, for IPCBUS_STARTER_ADDRESS; may be empty */
         activation_done_fn done;
         void *userdata;
+        struct activation_bucket *buckets; /* uids that started something recently, unordered */
+        size_t n_buckets;
 };
 
 /* Returns 0 or a negative errno (the SIGCHLD watch could not be set up). */
@@ -87,6 +104,16 @@ int activation_start(struct activation_registry *reg, const struct service *s, s
  */
 void activation_owned(struct activation *a);
 
+/*
+ * Charge one start to uid, whose budget is a token bucket of per_interval
+ * starts refilled at per_interval per interval_ms (limits
+ * max_activations_per_uid and activation_interval_ms), at time now_ms
+ * (monotonic). Returns 0, -EDQUOT when the bucket is empty (nothing is
+ * charged), or -ENOMEM. Buckets that have filled up again are forgotten.
+ */
+int activation_charge(struct activation_registry *reg, uid_t uid, uint32_t per_interval, uint32_t interval_ms,
+                      int64_t now_ms);
+
 /* Variables the activation environment may hold. */
 #define ACTIVATION_ENV_MAX 256u
 
@@ -95,5 +122,5 @@ void activation_owned(struct activation *a);
  * the same key replaces the earlier). Returns 0, -E2BIG (more than
  * ACTIVATION_ENV_MAX variables) or -ENOMEM; unchanged on failure.
  */
-int activation_update_environment(struct activation_registry *reg, const char *const *keys,
-                                  const char *const *values, size_t n);
+int activation_update_environment(struct activation_registry *reg, const char *const *keys, const char *const *values,
+                                  size_t n);

@@ -44,6 +44,7 @@ static int bus_load_services(struct bus *bus, const struct bus_config *config, s
 static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name, bool start_service);
 static void bus_drop_activation_requests(struct peer *peer);
 static struct activation *bus_activation_of(struct bus *bus, const struct reply_owner *callee);
+static void bus_drop_activation_request(struct activation *a, struct peer *sender, uint32_t serial);
 
 /* 32 lowercase hex digits, random, without ever blocking (the system bus
  * may start before the entropy pool is ready). */
@@ -588,7 +589,8 @@ static void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)
         struct activation *a = bus_activation_of(bus, slot->callee);
 
         if (a) {
-                /* Still queued; the request stays until its activation ends, and is dropped then. */
+                /* Still held: it is answered now and never delivered (PROTOCOL.md 7.5). */
+                bus_drop_activation_request(a, caller, slot->serial);
                 driver_send_error(bus, caller, slot->serial, IPCBUS_ERROR_TIMEOUT,
                                   "%s was still being started after %" PRIu32 " ms", a->name, slot->timeout_ms);
                 return;
@@ -716,8 +718,8 @@ static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
                 bus_forward_call(bus, sender, callee, m, 0);
                 return;
         }
-        if (!m->h.no_auto_start && (activation_find(&bus->activations, dest) ||
-                                    service_registry_find(&bus->services, dest))) {
+        if (!m->h.no_auto_start &&
+            (activation_find(&bus->activations, dest) || service_registry_find(&bus->services, dest))) {
                 bus_activate(bus, sender, m, dest, false);
                 return;
         }
@@ -767,6 +769,19 @@ static void bus_drop_activation_requests(struct peer *peer)
                 activation_request_free(req);
 }
 
+/* Forget the call `serial` of `sender` held for activation a (its deadline passed). */
+static void bus_drop_activation_request(struct activation *a, struct peer *sender, uint32_t serial)
+{
+        struct activation_request *req;
+
+        list_for_each_entry(req, &a->requests, link) {
+                if (req->sender == sender && req->awaited && req->m->h.serial == serial) {
+                        activation_request_free(req);
+                        return;
+                }
+        }
+}
+
 /* The activation whose queued calls `callee` anchors, or NULL for a peer. */
 static struct activation *bus_activation_of(struct bus *bus, const struct reply_owner *callee)
 {
@@ -792,20 +807,67 @@ static bool bus_name_below(const char *prefix, void *userdata)
 /*
  * May sender send m to whoever will own `name`? The send rules decide, with
  * the name as the receiver's only name; receive rules wait for the owner.
+ * StartServiceByName (start_service) is judged as a call to the name without
+ * interface, member or path would be, so a user may not start what it may
+ * not call.
  */
-static bool bus_may_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name)
+static bool bus_may_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name, bool start_service)
 {
         struct policy_subject who = bus_subject(sender);
         struct policy_peer to = {NULL, bus_is_name, (void *) name, bus_name_below};
-        struct policy_verdict v = policy_check_send(&bus->config->policy, &who, &m->h, &to);
+        struct msg_header h = m->h;
+        struct policy_verdict v;
         char what[512];
 
+        if (start_service) {
+                msg_header_init(&h);
+                h.type = MSG_CALL;
+                h.destination = name;
+        }
+        v = policy_check_send(&bus->config->policy, &who, &h, &to);
         if (v.allowed)
                 return true;
         bus_log_denied(bus, sender, POLICY_SEND, &v, bus_describe_message(m, what, sizeof(what)));
-        driver_reply_error(bus, sender, m, IPCBUS_ERROR_ACCESS_DENIED, "Sending %s %s.%s to %s is denied by policy",
-                           msg_type_to_string(m->h.type), m->h.interface ? m->h.interface : "",
-                           m->h.member ? m->h.member : "", name);
+        if (start_service)
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_ACCESS_DENIED,
+                                   "Starting %s is denied by policy: uid %u may not call it", name,
+                                   (unsigned) peer_uid(sender));
+        else
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_ACCESS_DENIED,
+                                   "Sending %s %s.%s to %s is denied by policy", msg_type_to_string(m->h.type),
+                                   m->h.interface ? m->h.interface : "", m->h.member ? m->h.member : "", name);
+        return false;
+}
+
+/*
+ * May sender's request make the broker start a service now? Root and the
+ * broker's own user always may; others within max_activations_per_uid per
+ * activation_interval_ms, else they are told so (LimitsExceeded).
+ */
+static bool bus_may_start(struct bus *bus, struct peer *sender, struct msg *m)
+{
+        uid_t uid = peer_uid(sender);
+        int r;
+
+        if (uid == 0 || uid == bus->uid)
+                return true;
+        r = activation_charge(&bus->activations, uid, bus->limits.max_activations_per_uid,
+                              bus->limits.activation_interval_ms, bus_now_ms());
+        if (r == 0)
+                return true;
+        if (r == -EDQUOT) {
+                log_info("%s: uid %u asked for more than %u service starts in %u ms, the "
+                         "max_activations_per_uid limit",
+                         sender->unique_name, (unsigned) uid, bus->limits.max_activations_per_uid,
+                         bus->limits.activation_interval_ms);
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                   "uid %u has had %u services started within %u ms, the max_activations_per_uid "
+                                   "limit (activation_interval_ms); try again later",
+                                   (unsigned) uid, bus->limits.max_activations_per_uid,
+                                   bus->limits.activation_interval_ms);
+        } else {
+                driver_reply_error(bus, sender, m, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
+        }
         return false;
 }
 
@@ -821,7 +883,7 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
         char message[512];
         const char *error;
 
-        if (!start_service && !bus_may_activate(bus, sender, m, name))
+        if (!bus_may_activate(bus, sender, m, name, start_service))
                 return;
         if (!bus_may_await(bus, sender, m))
                 return;
@@ -836,14 +898,19 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
                 return;
         }
-        if (!a && activation_start(&bus->activations, service_registry_find(&bus->services, name), &a, &error,
-                                   message, sizeof(message)) < 0) {
+        if (!a && !bus_may_start(bus, sender, m)) {
+                free(req);
+                return;
+        }
+        if (!a && activation_start(&bus->activations, service_registry_find(&bus->services, name), &a, &error, message,
+                                   sizeof(message)) < 0) {
                 free(req);
                 log_warning("%s: cannot activate %s: %s", sender->unique_name, name, message);
                 driver_reply_error(bus, sender, m, error, "%s", message);
                 return;
         }
-        if (await && !bus_await_reply(bus, sender, &a->replies, m, 0)) {
+        /* The call's own deadline runs while it is held (PROTOCOL.md 7.5). */
+        if (await && !bus_await_reply(bus, sender, &a->replies, m, m->h.timeout_ms)) {
                 free(req);
                 return;
         }

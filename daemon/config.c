@@ -51,6 +51,8 @@ void bus_limits_init(struct bus_limits *limits)
                 .stall_timeout_ms = 30000,
                 .reply_timeout_ms = 25000,
                 .activation_timeout_ms = 25000,
+                .max_activations_per_uid = 32,
+                .activation_interval_ms = 10000,
         };
 }
 
@@ -131,10 +133,8 @@ static const char *got(struct json_object *v)
 static int expect_type(struct parser *ps, const char *key, struct json_object *v, enum json_type type)
 {
         static const char *const what[] = {
-                [json_type_object] = "an object",
-                [json_type_array] = "an array",
-                [json_type_string] = "a string",
-                [json_type_int] = "an integer",
+                [json_type_object] = "an object",      [json_type_array] = "an array",
+                [json_type_string] = "a string",       [json_type_int] = "an integer",
                 [json_type_boolean] = "true or false",
         };
 
@@ -180,6 +180,8 @@ static const struct limit_key limit_keys[] = {
         LIMIT("stall_timeout_ms", stall_timeout_ms, 1, TIMEOUT_MAX_MS),
         LIMIT("reply_timeout_ms", reply_timeout_ms, 1, TIMEOUT_MAX_MS),
         LIMIT("activation_timeout_ms", activation_timeout_ms, 1, TIMEOUT_MAX_MS),
+        LIMIT("max_activations_per_uid", max_activations_per_uid, 1, UINT32_MAX),
+        LIMIT("activation_interval_ms", activation_interval_ms, 1, TIMEOUT_MAX_MS),
 };
 
 /* Pairs that must hold low <= high, by index in limit_keys. */
@@ -203,6 +205,8 @@ enum {
         L_STALL,
         L_REPLY,
         L_ACTIVATION,
+        L_ACTIVATIONS_PER_UID,
+        L_ACTIVATION_INTERVAL,
         _L_MAX,
 };
 _Static_assert(_L_MAX == ELEMENTSOF(limit_keys), "limit_keys and its indices agree");

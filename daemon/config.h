@@ -39,6 +39,8 @@ struct bus_limits {
         uint32_t stall_timeout_ms;        /* "stall_timeout_ms": a full socket that drains nothing this long */
         uint32_t reply_timeout_ms;        /* "reply_timeout_ms": a call's deadline when it sets none */
         uint32_t activation_timeout_ms;   /* "activation_timeout_ms": a started service must own its name by then */
+        uint32_t max_activations_per_uid; /* "max_activations_per_uid": services one uid may have started ... */
+        uint32_t activation_interval_ms;  /* "activation_interval_ms": ... per this interval (a token bucket) */
 };
 
 /* The compiled-in defaults. */

@@ -373,23 +373,11 @@ int jscan_object_begin(struct jscan_iter *it, const char *data, size_t len)
         return 0;
 }
 
-int jscan_object_next(struct jscan_iter *it, struct jscan_member *ret)
+/* p at a value: fill ret's kind, value and escaped (adding to *escaped); returns one past the value. */
+static const char *it_value(const char *p, const char *end, bool escaped, struct jscan_member *ret)
 {
-        const char *p = it_skip_ws(it->p, it->end);
         const char *q;
-        bool escaped = false;
 
-        if (p < it->end && *p == ',')
-                p = it_skip_ws(p + 1, it->end);
-        if (p >= it->end || *p != '"') {
-                it->p = it->end;
-                return 0;
-        }
-        q = it_string_end(p + 1, it->end, &escaped);
-        ret->key = p + 1;
-        ret->key_len = (size_t) (q - p - 1);
-        p = it_skip_ws(q + 1, it->end);
-        p = it_skip_ws(p + 1, it->end); /* ':' */
         switch (*p) {
         case '{':
                 ret->kind = JSCAN_OBJECT;
@@ -413,7 +401,7 @@ int jscan_object_next(struct jscan_iter *it, struct jscan_member *ret)
                 ret->kind = JSCAN_NUMBER;
                 break;
         }
-        q = it_value_end(p, it->end, &escaped);
+        q = it_value_end(p, end, &escaped);
         if (ret->kind == JSCAN_STRING) {
                 ret->value = p + 1;
                 ret->value_len = (size_t) (q - p - 2);
@@ -422,7 +410,55 @@ int jscan_object_next(struct jscan_iter *it, struct jscan_member *ret)
                 ret->value_len = (size_t) (q - p);
         }
         ret->escaped = escaped;
-        it->p = q;
+        return q;
+}
+
+int jscan_object_next(struct jscan_iter *it, struct jscan_member *ret)
+{
+        const char *p = it_skip_ws(it->p, it->end);
+        const char *q;
+        bool escaped = false;
+
+        if (p < it->end && *p == ',')
+                p = it_skip_ws(p + 1, it->end);
+        if (p >= it->end || *p != '"') {
+                it->p = it->end;
+                return 0;
+        }
+        q = it_string_end(p + 1, it->end, &escaped);
+        ret->key = p + 1;
+        ret->key_len = (size_t) (q - p - 1);
+        p = it_skip_ws(q + 1, it->end);
+        p = it_skip_ws(p + 1, it->end); /* ':' */
+        it->p = it_value(p, it->end, escaped, ret);
+        return 1;
+}
+
+int jscan_array_begin(struct jscan_iter *it, const char *data, size_t len)
+{
+        const char *end = data + len;
+        const char *p = it_skip_ws(data, end);
+
+        if (p >= end || *p != '[')
+                return PROTO_E_BAD_JSON;
+        it->p = p + 1;
+        it->end = end;
+        return 0;
+}
+
+int jscan_array_next(struct jscan_iter *it, struct jscan_member *ret)
+{
+        const char *p = it_skip_ws(it->p, it->end);
+
+        if (p < it->end && *p == ',')
+                p = it_skip_ws(p + 1, it->end);
+        if (p >= it->end || *p == ']') {
+                it->p = it->end;
+                return 0;
+        }
+        ret->key = NULL;
+        ret->key_len = 0;
+        it->p = it_value(p, it->end, false, ret);
         return 1;
 }
 

@@ -57,6 +57,14 @@ int jscan_object_begin(struct jscan_iter *it, const char *data, size_t len);
  * The input must have passed jscan_validate. */
 int jscan_object_next(struct jscan_iter *it, struct jscan_member *ret);
 
+/* Start iterating the array in data[0..len) (a value jscan_validate accepted, such as
+ * a member's raw value). Returns 0, or PROTO_E_BAD_JSON if the value is not an array. */
+int jscan_array_begin(struct jscan_iter *it, const char *data, size_t len);
+
+/* Yield the next element as a member without key (key NULL). Returns 1 with *ret
+ * filled, 0 at the end of the array. */
+int jscan_array_next(struct jscan_iter *it, struct jscan_member *ret);
+
 /*
  * Decode a raw JSON string (the bytes between the quotes, as a jscan_member
  * gives them) into dst, which must hold at least raw_len + 1 bytes (decoding

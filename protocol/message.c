@@ -271,6 +271,25 @@ static int stamp_text(const struct msg_stamp *stamp, struct jbuf *b)
         return b->failed ? -ENOMEM : 0;
 }
 
+/* PROTOCOL.md 4: an error's body, when present, is an object whose `message` is a string. */
+static int error_body_check(const char *body, size_t len)
+{
+        struct jscan_iter it;
+        struct jscan_member m;
+        bool found = false;
+
+        if (jscan_object_begin(&it, body, len) != 0)
+                return PROTO_E_BAD_ERROR_BODY;
+        while (jscan_object_next(&it, &m) > 0) {
+                if (!jscan_key_equal(&m, "message"))
+                        continue;
+                if (m.kind != JSCAN_STRING)
+                        return PROTO_E_BAD_ERROR_BODY;
+                found = true;
+        }
+        return found ? 0 : PROTO_E_BAD_ERROR_BODY;
+}
+
 /*
  * The common constructor. Validates frame f; the result holds a copy of the
  * frame (stitched when stamp is set) or, with `owned`, takes that malloc'd,
@@ -338,6 +357,8 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
                         *ret_no_reply = m->h.no_reply && m->h.type == MSG_CALL;
                 if (!e)
                         e = r; /* body not an object */
+                if (!e && m->h.type == MSG_ERROR && body_len)
+                        e = error_body_check(f->body, body_len);
                 if (e) {
                         jbuf_deinit(&stitch);
                         free(m);

@@ -82,7 +82,7 @@ struct msg_stamp {
 
 /*
  * Validate the frame `f` (header JSON, header fields by message type, names,
- * body JSON) and copy it into a new message with n_ref 1. Without
+ * body JSON, an error's body: PROTO_E_BAD_ERROR_BODY) and copy it into a new message with n_ref 1. Without
  * MSG_PARSE_FROM_BROKER a broker-only field is PROTO_E_BROKER_FIELD. With a
  * stamp, the copy is the frame with the sender fields stitched in at the
  * front of the header object; the body bytes are copied once, unchanged.

@@ -32,6 +32,7 @@ static const char *const proto_messages[_PROTO_E_MAX] = {
         [PROTO_E_BAD_MEMBER] = "invalid member name",
         [PROTO_E_BAD_ERROR_NAME] = "invalid error name",
         [PROTO_E_BAD_MATCH] = "invalid match rule",
+        [PROTO_E_BAD_ERROR_BODY] = "the body of an error is not an object whose member \"message\" is a string",
 };
 
 const char *proto_strerror(int code)

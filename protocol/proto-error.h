@@ -47,6 +47,8 @@ enum {
         PROTO_E_BAD_ERROR_NAME,
         /* match rules */
         PROTO_E_BAD_MATCH,
+        /* bodies */
+        PROTO_E_BAD_ERROR_BODY, /* not fatal: an error body without a string `message` */
         _PROTO_E_MAX,
 };
 

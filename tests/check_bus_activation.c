@@ -922,15 +922,23 @@ END_TEST
 
 /*
  * A systemctl of the test's: it appends its arguments to WORK/systemctl.args,
- * then runs `body` (shell text).
+ * then runs `body` (shell text) for `start`. For `show` (the broker watching
+ * the unit) it prints the unit's state: WORK/unit.state when that file
+ * exists (the test's), else ActiveState=active and Result=success.
  */
 static void write_systemctl(const char *body)
 {
-        char path[PATH_MAX], args[PATH_MAX], text[PATH_MAX * 4];
+        char path[PATH_MAX], args[PATH_MAX], state[PATH_MAX], text[PATH_MAX * 6];
 
         work_path(path, sizeof(path), "systemctl", "");
         work_path(args, sizeof(args), "systemctl", ".args");
-        snprintf(text, sizeof(text), "#!/bin/sh\nprintf '%%s\\n' \"$*\" >>'%s'\n%s\n", args, body);
+        work_path(state, sizeof(state), "unit", ".state");
+        snprintf(text, sizeof(text),
+                 "#!/bin/sh\nprintf '%%s\\n' \"$*\" >>'%s'\n"
+                 "case \" $* \" in *' show '*)\n"
+                 "  if [ -e '%s' ]; then cat '%s'; else printf 'ActiveState=active\\nResult=success\\n'; fi\n"
+                 "  exit 0;;\nesac\n%s\n",
+                 args, state, state, body);
         testbus_write_text(path, text);
         ck_assert_int_eq(chmod(path, 0755), 0);
 }
@@ -1006,6 +1014,39 @@ START_TEST(test_unit_started)
         expect_echo(bus, SVC);
         ck_assert_str_eq(systemctl_args(args, sizeof(args)), session ? "--user start " UNIT : "start " UNIT);
         ck_assert_int_eq(starts(SVC), 1);
+        ipcbus_unref(bus);
+}
+END_TEST
+
+/*
+ * systemctl start succeeds but the unit fails right after (its program
+ * exits): the broker, watching the unit, fails the activation with
+ * Spawn.UnitFailed within about a second, not after activation_timeout_ms.
+ */
+START_TEST(test_unit_fails_after_start)
+{
+        struct testbus *tb;
+        ipcbus_bus *bus, *other;
+        char state[PATH_MAX], *m;
+        int64_t t0, took;
+
+        service_file(SVC ".service", "{\"name\":\"" SVC "\",\"unit\":\"" UNIT "\"}");
+        work_path(state, sizeof(state), "unit", ".state");
+        testbus_write_text(state, "Id=" UNIT "\nActiveState=failed\nResult=exit-code\n");
+        write_systemctl("exit 0");
+        tb = start_bus_systemctl("session");
+        bus = testbus_connect(tb);
+        other = testbus_connect(tb);
+        t0 = testbus_now_ms();
+        m = svc_call_error(bus, SVC, "Echo", SPAWN_ERROR("UnitFailed"));
+        took = testbus_now_ms() - t0;
+        fprintf(stderr, "FIGURE item=14 unit_failed_answered_ms=%lld activation_timeout_ms=25000\n", (long long) took);
+        ck_assert_msg(strstr(m, UNIT) && strstr(m, "exit-code"), "the message does not say the unit failed: %s", m);
+        free(m);
+        ck_assert_msg(took < 1500 * testbus_slow_factor(), "UnitFailed came after %lld ms", (long long) took);
+        /* the bus carries on */
+        json_object_put(testbus_driver(other, "Ping", NULL));
+        ipcbus_unref(other);
         ipcbus_unref(bus);
 }
 END_TEST
@@ -1308,6 +1349,209 @@ START_TEST(test_first_directory_wins)
 }
 END_TEST
 
+/*
+ * StartServiceByName obeys the send policy as a call to the name would: on a
+ * system bus whose policy denies alice sending to SVC, she gets AccessDenied
+ * and nothing is started; root, allowed, starts it.
+ */
+START_TEST(test_start_service_policy)
+{
+        struct testbus *tb;
+        ipcbus_bus *a, *root;
+        json_object *o;
+
+        add_service(SVC);
+        tb = start_bus_as("system", "\"policy\":[{\"deny\":\"send\",\"name\":\"" SVC "\",\"user\":4242}]", NULL);
+        a = testbus_connect_as(tb, &alice);
+        testbus_driver_error(a, "StartServiceByName", "{\"name\":\"" SVC "\"}", IPCBUS_ERROR_ACCESS_DENIED);
+        testbus_log_expect(tb, "access denied", "4242");
+        free(svc_call_error(a, SVC, "Echo", IPCBUS_ERROR_ACCESS_DENIED));
+        usleep(200000);
+        ck_assert_int_eq(starts(SVC), 0);
+        /* the bystander, root, may */
+        root = testbus_connect(tb);
+        o = testbus_driver(root, "StartServiceByName", "{\"name\":\"" SVC "\"}");
+        ck_assert_int_eq(testbus_json_int(o, "result"), 1);
+        json_object_put(o);
+        ck_assert_int_eq(starts(SVC), 1);
+        ipcbus_unref(root);
+        ipcbus_unref(a);
+}
+END_TEST
+
+/* ---- the activation budget of a uid (max_activations_per_uid) ---------------------------------------- */
+
+static void driver_async(ipcbus_bus *bus, int *counter, struct answer *a, const char *member, const char *body)
+{
+        int r;
+
+        *a = (struct answer){.counter = counter, .order = -1};
+        r = ipcbus_call_async(bus, NULL, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body,
+                              30 * 1000000ull * (uint64_t) testbus_slow_factor(), on_answer, a);
+        ck_assert_msg(r >= 0, "ipcbus_call_async: %s", ipcbus_strerror(r));
+}
+
+/*
+ * An unprivileged uid with a budget of 3 starts: four calls to one name
+ * while it starts cost one start (they are coalesced); then a burst of
+ * StartServiceByName for 10 distinct names starts 2 more and gets
+ * LimitsExceeded naming the key for the other 8, with no fork for them.
+ * Root, exempt, still starts a service at once.
+ */
+START_TEST(test_activation_rate_limit)
+{
+        enum { N = 10 };
+        struct answer echo[4], start[N];
+        struct testbus *tb;
+        ipcbus_bus *a, *root;
+        char names[N][64], body[1024];
+        int ne = 0, ns = 0, started = 0, refused = 0, forks = 0;
+        json_object *o;
+        int64_t t0;
+
+        add_service(SVC, "--wait-file", gate_arg(SVC));
+        for (int i = 0; i < N; i++) {
+                snprintf(names[i], sizeof(names[i]), "org.example.S%d", i);
+                add_service_in(NULL, names[i], NULL, (const char *) NULL);
+        }
+        tb = start_bus_as("system",
+                          "\"limits\":{\"max_activations_per_uid\":3,\"activation_interval_ms\":3600000},\"policy\":[]",
+                          NULL);
+        a = testbus_connect_as(tb, &alice);
+
+        for (int i = 0; i < 4; i++)
+                call_async(a, &ne, &echo[i], SVC, "Echo", "{\"x\":\"echo\"}");
+        testbus_sync(a);
+        open_gate(SVC);
+        wait_answers((ipcbus_bus *[]){a, NULL}, (struct answer *[]){&echo[0], &echo[1], &echo[2], &echo[3]}, 4);
+        for (int i = 0; i < 4; i++) {
+                expect_answer_body(&echo[i], "{\"x\":\"echo\"}");
+                answer_deinit(&echo[i]);
+        }
+        ck_assert_int_eq(starts(SVC), 1);
+
+        for (int i = 0; i < N; i++) {
+                snprintf(body, sizeof(body), "{\"name\":\"%s\"}", names[i]);
+                driver_async(a, &ns, &start[i], "StartServiceByName", body);
+        }
+        wait_answers((ipcbus_bus *[]){a, NULL},
+                     (struct answer *[]){&start[0], &start[1], &start[2], &start[3], &start[4], &start[5], &start[6],
+                                         &start[7], &start[8], &start[9]},
+                     N);
+        for (int i = 0; i < N; i++) {
+                if (!start[i].error) {
+                        started++;
+                } else {
+                        ck_assert_str_eq(start[i].error, IPCBUS_ERROR_LIMITS_EXCEEDED);
+                        ck_assert_msg(testbus_text_names(start[i].message, "max_activations_per_uid"),
+                                      "the error does not name max_activations_per_uid: %s", start[i].message);
+                        refused++;
+                }
+                forks += starts(names[i]);
+                answer_deinit(&start[i]);
+        }
+        fprintf(stderr, "FIGURE item=10 requests=%d budget=3 forks=%d refused=%d\n", N + 4, forks + starts(SVC),
+                refused);
+        ck_assert_int_eq(started, 2);
+        ck_assert_int_eq(refused, N - 2);
+        ck_assert_int_eq(forks, 2);
+
+        /* root is not limited, and is answered at once */
+        root = testbus_connect(tb);
+        t0 = testbus_now_ms();
+        o = testbus_driver(root, "StartServiceByName", "{\"name\":\"org.example.S9\"}");
+        ck_assert_int_eq(testbus_json_int(o, "result"), 1);
+        json_object_put(o);
+        ck_assert_msg(testbus_now_ms() - t0 < 1000 * testbus_slow_factor(), "root waited %lld ms",
+                      (long long) (testbus_now_ms() - t0));
+        ipcbus_unref(root);
+        ipcbus_unref(a);
+}
+END_TEST
+
+/* ---- a held call's own deadline (PROTOCOL.md 7.5) ------------------------------------------------- */
+
+/* Send a call of Quit with timeout_ms to SVC on the raw connection fd, as serial. */
+static void raw_call_quit(int fd, uint32_t serial, int timeout_ms)
+{
+        char header[512];
+
+        snprintf(header, sizeof(header),
+                 "{\"type\":\"call\",\"serial\":%u,\"destination\":\"" SVC "\",\"path\":\"" TPATH
+                 "\",\"interface\":\"" TIFACE "\",\"member\":\"Quit\",\"timeout_ms\":%d}",
+                 serial, timeout_ms);
+        testbus_raw_send_frame(fd, header, NULL);
+}
+
+/*
+ * A call held for a service that needs longer than the call's timeout_ms
+ * gets Timeout at its deadline, and is not delivered once the service is up:
+ * the call is Quit, so a late delivery would end the service.
+ */
+START_TEST(test_held_call_deadline)
+{
+        int timeout_ms = 300 * testbus_slow_factor();
+        struct testbus *tb;
+        ipcbus_bus *bus;
+        int fd;
+        int64_t t0, took;
+        char *owner;
+
+        add_service(SVC, "--wait-file", gate_arg(SVC));
+        tb = start_bus(NULL);
+        fd = testbus_raw_connect(tb);
+        free(testbus_raw_hello(fd));
+        t0 = testbus_now_ms();
+        raw_call_quit(fd, 2, timeout_ms);
+        testbus_raw_expect_reply(fd, 2, "org.ipcbus.Error.Timeout", NULL);
+        took = testbus_now_ms() - t0;
+        ck_assert_msg(took >= timeout_ms - 20 && took < timeout_ms + 700 * testbus_slow_factor(),
+                      "Timeout after %lld ms, the call's timeout_ms is %d", (long long) took, timeout_ms);
+
+        /* The service comes up after the deadline and must not see the call. */
+        usleep(700000u * (unsigned) testbus_slow_factor());
+        open_gate(SVC);
+        bus = testbus_connect(tb);
+        for (int64_t end = testbus_now_ms() + TESTBUS_WAIT_MS * testbus_slow_factor();
+             !(owner = testbus_name_owner(bus, SVC)) && testbus_now_ms() < end;)
+                usleep(20000);
+        ck_assert_msg(owner, "the service never took its name");
+        free(owner);
+        usleep(500000u * (unsigned) testbus_slow_factor());
+        owner = testbus_name_owner(bus, SVC);
+        ck_assert_msg(owner, "the held call was delivered after its deadline: the service quit");
+        free(owner);
+        testbus_raw_ping(fd, 3);
+        close(fd);
+        ipcbus_unref(bus);
+}
+END_TEST
+
+/* A service that never comes up: the held call gets Timeout at its own deadline, not Spawn.Timeout later. */
+START_TEST(test_held_call_deadline_never_up)
+{
+        int timeout_ms = 300 * testbus_slow_factor();
+        struct testbus *tb;
+        char more[128];
+        int fd;
+        int64_t t0, took;
+
+        add_service(SVC, "--never-own");
+        snprintf(more, sizeof(more), "\"limits\":{\"activation_timeout_ms\":%d}", 5000 * testbus_slow_factor());
+        tb = start_bus(more);
+        fd = testbus_raw_connect(tb);
+        free(testbus_raw_hello(fd));
+        t0 = testbus_now_ms();
+        raw_call_quit(fd, 2, timeout_ms);
+        testbus_raw_expect_reply(fd, 2, "org.ipcbus.Error.Timeout", NULL);
+        took = testbus_now_ms() - t0;
+        ck_assert_msg(took >= timeout_ms - 20 && took < timeout_ms + 700 * testbus_slow_factor(),
+                      "Timeout after %lld ms, the call's timeout_ms is %d", (long long) took, timeout_ms);
+        testbus_raw_ping(fd, 3);
+        close(fd);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("bus_activation");
@@ -1330,6 +1574,7 @@ int main(void)
         tcase_add_test(tc, test_child_signaled);
         tcase_add_test(tc, test_timeout);
         tcase_add_test(tc, test_unit_failed);
+        tcase_add_test(tc, test_unit_fails_after_start);
         tcase_add_loop_test(tc, test_unit_started, 0, 2);
         suite_add_tcase(s, tc);
 
@@ -1343,6 +1588,10 @@ int main(void)
         tcase_add_test(tc, test_caller_leaves_while_queued);
         tcase_add_test(tc, test_queued_calls_are_pending_calls);
         tcase_add_test(tc, test_other_owner_gets_queued_calls);
+        tcase_add_test(tc, test_held_call_deadline);
+        tcase_add_test(tc, test_start_service_policy);
+        tcase_add_test(tc, test_activation_rate_limit);
+        tcase_add_test(tc, test_held_call_deadline_never_up);
         suite_add_tcase(s, tc);
 
         tc = act_tcase("service_files");

@@ -219,9 +219,10 @@ START_TEST(test_duplicate_driver_arguments)
         raw_driver(fd, 4, "GetNameOwner", "{\"name\":\"org.example.First\"}", IPCBUS_ERROR_NAME_HAS_NO_OWNER);
         /* the last counts whatever its type */
         raw_driver(fd, 5, "RequestName", "{\"name\":\"org.example.Third\",\"name\":5}", IPCBUS_ERROR_INVALID_ARGS);
-        /* also inside a match rule object */
-        json_object_put(raw_driver(fd, 6, "AddMatch",
-                                   "{\"rule\":{\"type\":\"signal\",\"member\":\"Wrong\",\"member\":\"Right\"}}", NULL));
+        /* but a match rule object names each key once, as its string form does */
+        raw_driver(fd, 6, "AddMatch", "{\"rule\":{\"type\":\"signal\",\"member\":\"Wrong\",\"member\":\"Right\"}}",
+                   IPCBUS_ERROR_MATCH_RULE_INVALID);
+        json_object_put(raw_driver(fd, 11, "AddMatch", "{\"rule\":{\"type\":\"signal\",\"member\":\"Right\"}}", NULL));
         json_object_put(raw_driver(fd, 7, "AddMatch", "{\"rule\":{\"type\":\"signal\",\"member\":\"End\"}}", NULL));
         testbus_raw_send_frame(fd,
                                "{\"type\":\"signal\",\"serial\":8,\"path\":\"/x\",\"interface\":\"org.example.Spec\","

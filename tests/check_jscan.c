@@ -184,6 +184,38 @@ START_TEST(test_iterate)
 }
 END_TEST
 
+START_TEST(test_iterate_array)
+{
+        const char *s = " [ {\"a\":[1,\"]\"]} , \"s\\n\",-2,[] ,null ] ";
+        struct jscan_iter it;
+        struct jscan_member m;
+
+        ck_assert_int_eq(validate(s, NULL), 0);
+        ck_assert_int_eq(jscan_array_begin(&it, s, strlen(s)), 0);
+        ck_assert_int_eq(jscan_array_next(&it, &m), 1);
+        ck_assert_ptr_null(m.key);
+        ck_assert_int_eq(m.kind, JSCAN_OBJECT);
+        ck_assert_int_eq(m.value_len, strlen("{\"a\":[1,\"]\"]}"));
+        ck_assert_int_eq(jscan_array_next(&it, &m), 1);
+        ck_assert_int_eq(m.kind, JSCAN_STRING);
+        ck_assert(m.escaped);
+        ck_assert_int_eq(m.value_len, 3);
+        ck_assert_int_eq(jscan_array_next(&it, &m), 1);
+        ck_assert_int_eq(m.kind, JSCAN_NUMBER);
+        ck_assert_int_eq(m.value_len, 2);
+        ck_assert_int_eq(jscan_array_next(&it, &m), 1);
+        ck_assert_int_eq(m.kind, JSCAN_ARRAY);
+        ck_assert_int_eq(m.value_len, 2);
+        ck_assert_int_eq(jscan_array_next(&it, &m), 1);
+        ck_assert_int_eq(m.kind, JSCAN_NULL);
+        ck_assert_int_eq(jscan_array_next(&it, &m), 0);
+
+        ck_assert_int_eq(jscan_array_begin(&it, " [ ] ", 5), 0);
+        ck_assert_int_eq(jscan_array_next(&it, &m), 0);
+        ck_assert_int_eq(jscan_array_begin(&it, "{}", 2), PROTO_E_BAD_JSON);
+}
+END_TEST
+
 START_TEST(test_decode)
 {
         const char *raw = "a\\u00e9\\ud83d\\ude00\\n\\t\\\\\\/b";
@@ -218,6 +250,7 @@ static Suite *jscan_suite(void)
         tcase_add_test(tc, test_bad_utf8);
         tcase_add_test(tc, test_depth);
         tcase_add_test(tc, test_iterate);
+        tcase_add_test(tc, test_iterate_array);
         tcase_add_test(tc, test_decode);
         tcase_add_test(tc, test_numbers);
         suite_add_tcase(s, tc);
