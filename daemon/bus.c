@@ -291,16 +291,20 @@ static struct policy_verdict bus_check_transfer(struct bus *bus, struct peer *se
 /* ---- delivering -------------------------------------------------------- */
 
 /*
- * Give m to peer, if it takes messages at all. Monitors take only copies
- * (bus_monitor); a peer on its way out takes nothing. A receiver that the
- * message leaves congested is noted: the peer that sent it will wait for
- * it (bus_hold_back).
+ * Give m, sent by `sender` (NULL: the driver), to peer, if it takes
+ * messages at all. Monitors take only copies (bus_monitor); a peer on its
+ * way out takes nothing. A receiver that a client's own message leaves
+ * congested is noted: that client will wait for it (bus_hold_back). What
+ * the driver sends, even on a client's behalf (NameOwnerChanged after its
+ * Hello or RequestName), holds back no one: a receiver that cannot take it
+ * answers for that with its own queue limit (peer_send).
  */
-static void bus_deliver(struct bus *bus, struct peer *peer, struct msg *m)
+static void bus_deliver(struct bus *bus, struct peer *sender, struct peer *peer, struct msg *m)
 {
         if (peer->state != PEER_REGISTERED && peer->state != PEER_NEW)
                 return;
-        if (peer_send(peer, m) == 0 && bus->sender && !bus->congested && connection_congested(&peer->conn))
+        if (peer_send(peer, m) == 0 && sender && sender == bus->sender && !bus->congested &&
+            connection_congested(&peer->conn))
                 bus->congested = peer;
 }
 
@@ -327,7 +331,7 @@ static void bus_deliver_subscriber(struct match_owner *owner, void *userdata)
                 if (!policy_check_receive(&route->bus->config->policy, &who, &route->m->h, &from).allowed)
                         return;
         }
-        bus_deliver(route->bus, peer, route->m);
+        bus_deliver(route->bus, route->sender, peer, route->m);
 }
 
 /*
@@ -379,7 +383,7 @@ void bus_send(struct bus *bus, struct peer *to, struct msg *m)
         }
         bus_monitor(bus, m);
         if (to)
-                bus_deliver(bus, to, m);
+                bus_deliver(bus, NULL, to, m);
         else
                 bus_broadcast(bus, NULL, m);
 }
@@ -694,7 +698,7 @@ static void bus_forward_call(struct bus *bus, struct peer *sender, struct peer *
                     !bus_await_reply(bus, sender, &callee->replies, m, timeout_ms ? timeout_ms : m->h.timeout_ms))
                         return;
         }
-        bus_deliver(bus, callee, m);
+        bus_deliver(bus, sender, callee, m);
 }
 
 static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
@@ -1035,7 +1039,7 @@ static void bus_route_signal(struct bus *bus, struct peer *sender, struct msg *m
         if (r < 0)
                 bus_refuse_full(bus, sender, to, m, r);
         else if (to)
-                bus_deliver(bus, to, m);
+                bus_deliver(bus, sender, to, m);
         else
                 log_debug("%s: dropping signal %s to %s: no such name", sender->unique_name, m->h.member,
                           m->h.destination);
