@@ -44,6 +44,7 @@ static int bus_load_services(struct bus *bus, const struct bus_config *config, s
 static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, const char *name, bool start_service);
 static void bus_drop_activation_requests(struct peer *peer);
 static struct activation *bus_activation_of(struct bus *bus, const struct reply_owner *callee);
+static int64_t bus_now_ms(void);
 
 /* 32 lowercase hex digits, random, without ever blocking (the system bus
  * may start before the entropy pool is ready). */
@@ -86,6 +87,10 @@ static void bus_set_connection_limits(struct bus *bus)
                 .backpressure = bus->limits.backpressure,
                 .stall_ms = bus->limits.stall_timeout_ms,
         };
+        /* Monitor copies have a budget of their own: a per-monitor bound, and
+         * a uid's monitors share an account apart from its services' queues. */
+        bus->monitor_limits = bus->conn_limits;
+        bus->monitor_limits.max_queue = bus->limits.max_monitor_queue;
 }
 
 int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *config)
@@ -448,6 +453,14 @@ static void bus_on_drained(struct connection *c, void *userdata)
 
 /* ---- peers coming and going -------------------------------------------- */
 
+static void bus_arm_timer(struct peer *peer, uint32_t ms)
+{
+        const struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+        /* Fails only for a bad timeval; then the peer is simply never found idle. */
+        (void) evtimer_add(peer->timer, &tv);
+}
+
 int bus_register(struct bus *bus, struct peer *peer)
 {
         int r = map_add(&bus->peers_by_name, &peer->name_node, map_hash_string(peer->unique_name));
@@ -455,7 +468,9 @@ int bus_register(struct bus *bus, struct peer *peer)
         if (r < 0)
                 return r;
         peer->state = PEER_REGISTERED;
-        event_del(peer->hello_timer);
+        event_del(peer->timer);
+        if (bus->limits.idle_timeout_ms)
+                bus_arm_timer(peer, bus->limits.idle_timeout_ms);
         log_info("%s said Hello", PEER_DESC(peer));
         return 0;
 }
@@ -490,8 +505,8 @@ static void bus_remove_peer(struct bus *bus, struct peer *peer, const char *reas
                 return;
         peer->state = PEER_GONE;
         log_printf(peer->conn.failed ? LOG_WARNING : LOG_INFO, "%s disconnected: %s", PEER_DESC(peer), reason);
-        if (peer->hello_timer)
-                event_del(peer->hello_timer);
+        if (peer->timer)
+                event_del(peer->timer);
         bus_unwait(peer, false);
         bus_wake_waiters(peer);
 
@@ -521,6 +536,10 @@ void bus_become_monitor(struct bus *bus, struct peer *peer, struct match_rule *r
 {
         peer->state = PEER_MONITOR;
         bus->n_monitors++;
+        event_del(peer->timer); /* a monitor says nothing by design: it is never idle */
+        /* Its copies count against its own bound and its uid's monitor account, never the
+         * queues its uid's services need; what is queued to it already moves along. */
+        connection_move_account(&peer->conn, &bus->monitor_limits, &peer->user->n_monitor_queued);
         log_info("%s became a monitor", PEER_DESC(peer));
 
         map_remove(&bus->peers_by_name, &peer->name_node);
@@ -720,8 +739,8 @@ static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
                 bus_forward_call(bus, sender, callee, m, 0);
                 return;
         }
-        if (!m->h.no_auto_start && (activation_find(&bus->activations, dest) ||
-                                    service_registry_find(&bus->services, dest))) {
+        if (!m->h.no_auto_start &&
+            (activation_find(&bus->activations, dest) || service_registry_find(&bus->services, dest))) {
                 bus_activate(bus, sender, m, dest, false);
                 return;
         }
@@ -840,8 +859,8 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
                 return;
         }
-        if (!a && activation_start(&bus->activations, service_registry_find(&bus->services, name), &a, &error,
-                                   message, sizeof(message)) < 0) {
+        if (!a && activation_start(&bus->activations, service_registry_find(&bus->services, name), &a, &error, message,
+                                   sizeof(message)) < 0) {
                 free(req);
                 log_warning("%s: cannot activate %s: %s", sender->unique_name, name, message);
                 driver_reply_error(bus, sender, m, error, "%s", message);
@@ -1171,6 +1190,7 @@ static void bus_on_frame(struct connection *c, const struct frame_view *f, int *
 
         bus->sender = peer;
         bus->congested = NULL;
+        peer->last_heard_ms = bus_now_ms();
         bus_handle_frame(bus, peer, f, fds);
         bus->sender = NULL;
         bus_hold_back(bus, peer);
@@ -1220,25 +1240,68 @@ static void bus_refuse(struct bus *bus, struct peer *peer, const char *error_nam
         bus_disconnect(bus, peer, text);
 }
 
-static void bus_on_hello_timeout(evutil_socket_t fd, short what, void *userdata)
+/*
+ * Whether the peer holds something on the bus or awaits something from
+ * it: a name (owned or queued for), a match rule, a call it made or must
+ * answer, a call waiting for an activation, bytes still to be written to
+ * it, or a receiver it waits for. Such a peer is never idle.
+ */
+static bool bus_peer_holds_anything(const struct peer *peer)
+{
+        return peer->names.n_requests > 0 || peer->matches.n_rules > 0 || peer->replies.n_calls > 0 ||
+               !list_is_empty(&peer->replies.as_callee) || !list_is_empty(&peer->activation_requests) ||
+               peer->conn.tx_bytes > 0 || peer->waiting_on;
+}
+
+/*
+ * The peer's timer: before Hello, the hello_timeout_ms deadline. After it,
+ * the idle check: a registered peer that has said nothing for
+ * idle_timeout_ms and holds nothing (bus_peer_holds_anything) costs a
+ * connection slot for nothing, and is closed with a logged reason. Holding
+ * something counts as activity, so a caller whose answer just came is not
+ * closed at once.
+ */
+static void bus_on_peer_timer(evutil_socket_t fd, short what, void *userdata)
 {
         struct peer *peer = userdata;
         struct bus *bus = peer->bus;
+        uint32_t idle_ms = bus->limits.idle_timeout_ms;
+        int64_t quiet_ms;
 
-        if (peer->state != PEER_NEW)
+        if (peer->state == PEER_NEW) {
+                log_warning("%s: no Hello within %" PRIu32 " ms (hello_timeout_ms); disconnecting", PEER_DESC(peer),
+                            bus->limits.hello_timeout_ms);
+                driver_send_error(bus, peer, 0, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                  "No Hello within %" PRIu32 " ms, the hello_timeout_ms limit",
+                                  bus->limits.hello_timeout_ms);
+                bus_disconnect(bus, peer, "no Hello in time");
                 return;
-        log_warning("%s: no Hello within %" PRIu32 " ms (hello_timeout_ms); disconnecting", PEER_DESC(peer),
-                    bus->limits.hello_timeout_ms);
+        }
+        if (peer->state != PEER_REGISTERED || idle_ms == 0) /* turned off by a reload */
+                return;
+        if (bus_peer_holds_anything(peer))
+                peer->last_heard_ms = bus_now_ms();
+        quiet_ms = bus_now_ms() - peer->last_heard_ms;
+        if (quiet_ms < idle_ms) {
+                bus_arm_timer(peer, (uint32_t) (idle_ms - quiet_ms));
+                return;
+        }
+        log_warning("%s: silent for %" PRId64 " ms holding no name, rule or call (idle_timeout_ms %" PRIu32
+                    "); disconnecting",
+                    PEER_DESC(peer), quiet_ms, idle_ms);
         driver_send_error(bus, peer, 0, IPCBUS_ERROR_LIMITS_EXCEEDED,
-                          "No Hello within %" PRIu32 " ms, the hello_timeout_ms limit", bus->limits.hello_timeout_ms);
-        bus_disconnect(bus, peer, "no Hello in time");
+                          "Silent for %" PRIu32 " ms holding no name, match rule or call, the idle_timeout_ms limit",
+                          idle_ms);
+        bus_disconnect(bus, peer, "idle: silent and holding nothing");
 }
 
 /*
  * Let a new connection in, or refuse it: the connect policy, then the
- * connection limits, total and per uid. An admitted peer's names, rules,
- * pending calls and queued bytes count into its uid's account from now on,
- * and it has hello_timeout_ms to say Hello.
+ * connection limits, total and per uid. The last reserved_connections slots
+ * of max_connections are kept for root and the broker's own uid, so that
+ * other users together cannot lock them out. An admitted peer's names,
+ * rules, pending calls and queued bytes count into its uid's account from
+ * now on, and it has hello_timeout_ms to say Hello.
  */
 static void bus_admit(struct bus *bus, struct peer *peer)
 {
@@ -1262,6 +1325,13 @@ static void bus_admit(struct bus *bus, struct peer *peer)
                            "The bus has %u connections, the max_connections limit", l->max_connections);
                 return;
         }
+        if (uid != 0 && uid != bus->uid && (uint64_t) bus->n_admitted + l->reserved_connections >= l->max_connections) {
+                bus_refuse(bus, peer, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                           "The bus has %u connections; its last %u are kept for root (the reserved_connections "
+                           "limit, of max_connections %u)",
+                           bus->n_admitted, l->reserved_connections, l->max_connections);
+                return;
+        }
         user = user_registry_find(&bus->users, uid);
         if (user && user->n_connections >= l->max_connections_per_uid) {
                 bus_refuse(bus, peer, IPCBUS_ERROR_LIMITS_EXCEEDED,
@@ -1269,9 +1339,8 @@ static void bus_admit(struct bus *bus, struct peer *peer)
                            l->max_connections_per_uid);
                 return;
         }
-        peer->hello_timer = evtimer_new(bus->base, bus_on_hello_timeout, peer);
-        if (!peer->hello_timer || evtimer_add(peer->hello_timer, &tv) < 0 ||
-            user_registry_acquire(&bus->users, uid, &user) < 0) {
+        peer->timer = evtimer_new(bus->base, bus_on_peer_timer, peer);
+        if (!peer->timer || evtimer_add(peer->timer, &tv) < 0 || user_registry_acquire(&bus->users, uid, &user) < 0) {
                 bus_refuse(bus, peer, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
                 return;
         }

@@ -51,6 +51,9 @@ void bus_limits_init(struct bus_limits *limits)
                 .stall_timeout_ms = 30000,
                 .reply_timeout_ms = 25000,
                 .activation_timeout_ms = 25000,
+                .max_monitor_queue = 16u * 1024u * 1024u,
+                .reserved_connections = 0,
+                .idle_timeout_ms = 0,
         };
 }
 
@@ -180,6 +183,9 @@ static const struct limit_key limit_keys[] = {
         LIMIT("stall_timeout_ms", stall_timeout_ms, 1, TIMEOUT_MAX_MS),
         LIMIT("reply_timeout_ms", reply_timeout_ms, 1, TIMEOUT_MAX_MS),
         LIMIT("activation_timeout_ms", activation_timeout_ms, 1, TIMEOUT_MAX_MS),
+        LIMIT("max_monitor_queued_bytes", max_monitor_queue, 1, INT64_MAX),
+        LIMIT("reserved_connections", reserved_connections, 0, UINT32_MAX - 1),
+        LIMIT("idle_timeout_ms", idle_timeout_ms, 0, TIMEOUT_MAX_MS),
 };
 
 /* Pairs that must hold low <= high, by index in limit_keys. */
@@ -203,6 +209,9 @@ enum {
         L_STALL,
         L_REPLY,
         L_ACTIVATION,
+        L_MONITOR_QUEUE,
+        L_RESERVED_CONNECTIONS,
+        L_IDLE,
         _L_MAX,
 };
 _Static_assert(_L_MAX == ELEMENTSOF(limit_keys), "limit_keys and its indices agree");
@@ -215,6 +224,7 @@ static const struct {
         {L_PENDING, L_PENDING_PER_UID},
         {L_QUEUE, L_QUEUE_PER_UID},
         {L_CONNECTIONS_PER_UID, L_CONNECTIONS},
+        {L_RESERVED_CONNECTIONS, L_CONNECTIONS},
         {L_FRAME, L_QUEUE},        /* a message always fits an empty queue */
         {L_BACKPRESSURE, L_QUEUE}, /* a queue must be able to fill up to where its senders wait */
 };

@@ -39,6 +39,9 @@ struct bus_limits {
         uint32_t stall_timeout_ms;        /* "stall_timeout_ms": a full socket that drains nothing this long */
         uint32_t reply_timeout_ms;        /* "reply_timeout_ms": a call's deadline when it sets none */
         uint32_t activation_timeout_ms;   /* "activation_timeout_ms": a started service must own its name by then */
+        uint64_t max_monitor_queue;       /* "max_monitor_queued_bytes": a monitor's queue, apart from its uid's */
+        unsigned reserved_connections;    /* "reserved_connections": the last slots, for root and the broker's uid */
+        uint32_t idle_timeout_ms;         /* "idle_timeout_ms": a registered peer holding nothing and silent; 0: off */
 };
 
 /* The compiled-in defaults. */

@@ -144,6 +144,16 @@ void connection_set_total(struct connection *c, uint64_t *total)
         c->tx_total = total;
 }
 
+void connection_move_account(struct connection *c, const struct connection_limits *limits, uint64_t *total)
+{
+        if (c->tx_total)
+                *c->tx_total -= c->tx_bytes;
+        c->tx_total = total;
+        if (c->tx_total)
+                *c->tx_total += c->tx_bytes;
+        c->limits = limits;
+}
+
 int connection_start(struct connection *c)
 {
         if (event_add(c->ev_read, NULL) < 0)
