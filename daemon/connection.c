@@ -686,8 +686,11 @@ static void connection_on_write(evutil_socket_t fd, short what, void *userdata)
 
                         evtimer_add(c->ev_stall, &tv);
                 }
-                /* Full socket (or budget spent): wait until it can take more. */
+                /* Full socket (or budget spent): wait until it can take more.
+                 * What `drained` queued made ev_write active, and libevent does
+                 * not poll for an active event that is added: drop that first. */
                 if (!c->write_armed) {
+                        event_del(c->ev_write);
                         if (event_add(c->ev_write, NULL) < 0) {
                                 connection_finish(c, "cannot poll for writing");
                                 return;
