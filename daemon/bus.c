@@ -339,10 +339,29 @@ static void bus_deliver_subscriber(struct match_owner *owner, void *userdata)
         bus_deliver(route->bus, route->sender, peer, route->m);
 }
 
+/* Room a MessagesLost notice needs at most (prefix, header with the sender fields, body). */
+#define BUS_NOTICE_BYTES 512
+
+/*
+ * Tell a monitor how many copies it lost (MessagesLost), if it lost any and
+ * has room for the notice. Its uid's other monitors may fill their shared
+ * account: then the notice waits for the next chance (a drain, or a copy
+ * that fits), and the monitor is not closed for it.
+ */
+static void bus_tell_lost(struct bus *bus, struct peer *peer)
+{
+        if (peer->n_lost == 0 || connection_check_room(&peer->conn, BUS_NOTICE_BYTES) < 0)
+                return;
+        log_info("%s: monitor caught up after losing %" PRIu64 " messages", PEER_DESC(peer), peer->n_lost);
+        driver_emit_messages_lost(bus, peer, peer->n_lost);
+        peer->n_lost = 0;
+}
+
 /*
  * A monitor that has no room for a copy loses it, and is told how many it
- * lost once its queue has drained (bus_on_drained): monitors never hold the
- * bus back.
+ * lost once its queue has drained (bus_on_drained), or before its next copy
+ * when the notice did not fit then: monitors never hold the bus back, and a
+ * loss never goes unannounced.
  */
 static void bus_deliver_monitor(struct match_owner *owner, void *userdata)
 {
@@ -352,13 +371,14 @@ static void bus_deliver_monitor(struct match_owner *owner, void *userdata)
         if (peer->state != PEER_MONITOR)
                 return;
         if (peer_check_room(peer, route->m) < 0) {
-                if (peer->n_lost++ == 0) {
+                if (peer->n_lost++ == 0)
                         log_warning("%s: monitor fell behind; dropping its copies until it catches up",
                                     PEER_DESC(peer));
-                        connection_watch_drain(&peer->conn);
-                }
+                connection_watch_drain(&peer->conn);
                 return;
         }
+        if (!peer->conn.watch_drain)
+                bus_tell_lost(route->bus, peer);
         peer_send(peer, route->m);
 }
 
@@ -444,11 +464,8 @@ static void bus_on_drained(struct connection *c, void *userdata)
         struct peer *peer = userdata;
 
         bus_wake_waiters(peer);
-        if (peer->n_lost > 0 && peer->state == PEER_MONITOR) {
-                log_info("%s: monitor caught up after losing %" PRIu64 " messages", PEER_DESC(peer), peer->n_lost);
-                driver_emit_messages_lost(peer->bus, peer, peer->n_lost);
-                peer->n_lost = 0;
-        }
+        if (peer->state == PEER_MONITOR)
+                bus_tell_lost(peer->bus, peer);
 }
 
 /* ---- peers coming and going -------------------------------------------- */

@@ -324,6 +324,95 @@ START_TEST(test_monitors_own_budget)
 }
 END_TEST
 
+/* What a raw monitor has read: Flood copies, the count MessagesLost announced, whether Last came. */
+struct monitor_count {
+        int64_t seen, lost;
+        bool last, eof;
+};
+
+/* Read what the monitor fd has until nothing comes for timeout_ms, Last came, or the broker closed it. */
+static void monitor_read(int fd, struct monitor_count *c, int timeout_ms)
+{
+        while (!c->last) {
+                struct testbus_frame f;
+                const char *member;
+                int r = testbus_raw_recv(fd, timeout_ms, &f);
+
+                if (r == -ETIMEDOUT)
+                        return;
+                if (r != 1) {
+                        c->eof = true;
+                        return;
+                }
+                member = testbus_frame_string(&f, "member");
+                if (member && strcmp(member, "Flood") == 0)
+                        c->seen++;
+                else if (member && strcmp(member, "MessagesLost") == 0)
+                        c->lost += testbus_json_int(f.b, "count");
+                else if (member && strcmp(member, "Last") == 0)
+                        c->last = true;
+                testbus_frame_deinit(&f);
+        }
+}
+
+/*
+ * A monitor that never reads fills its uid's monitor account; a sibling
+ * monitor of the same uid that reads loses copies meanwhile, but is not
+ * closed for want of room for its MessagesLost: it is told once there is
+ * room, before its next copy, and what it saw plus what it was told it
+ * lost is everything.
+ */
+START_TEST(test_monitor_sibling_told)
+{
+        enum { N_FLOOD = 400, CHUNK = 20 };
+        struct testbus *tb = testbus_current();
+        struct monitor_count count = {0};
+        int stuck, reader, flooder;
+        char *stuck_name;
+        size_t len;
+        uint8_t *frame, *last;
+
+        stuck = testbus_raw_connect(tb);
+        stuck_name = testbus_raw_hello(stuck);
+        testbus_raw_send_frame(stuck, DRIVER_CALL(2, "BecomeMonitor"), "{\"rules\":[{}]}");
+        testbus_raw_expect_reply(stuck, 2, NULL, NULL);
+        reader = testbus_raw_connect(tb);
+        free(testbus_raw_hello(reader));
+        testbus_raw_send_frame(reader, DRIVER_CALL(2, "BecomeMonitor"),
+                               "{\"rules\":[{\"member\":\"Flood\"},{\"member\":\"Last\"}]}");
+        testbus_raw_expect_reply(reader, 2, NULL, NULL);
+        flooder = testbus_raw_connect_as(tb, &dave);
+        free(testbus_raw_hello(flooder));
+
+        frame = signal_frame("Flood", 16384, &len);
+        for (int i = 0; i < N_FLOOD; i++) {
+                testbus_raw_send(flooder, frame, len);
+                if ((i + 1) % CHUNK == 0)
+                        monitor_read(reader, &count, 50);
+        }
+        free(frame);
+        monitor_read(reader, &count, 500);
+        ck_assert_msg(!count.eof, "the reading monitor was closed");
+
+        /* the stuck one goes, its account with it; the next copy finds the notice before it */
+        close(stuck);
+        ck_assert(testbus_log_wait_line(tb, TESTBUS_WAIT_MS, stuck_name, "disconnected", (const char *) NULL));
+        last = signal_frame("Last", 64, &len);
+        testbus_raw_send(flooder, last, len);
+        free(last);
+        monitor_read(reader, &count, TESTBUS_WAIT_MS);
+        ck_assert_msg(!count.eof, "the reading monitor was closed");
+        ck_assert_msg(count.last, "no Last: seen %lld, lost %lld; log:\n%s", (long long) count.seen,
+                      (long long) count.lost, testbus_log_tail(tb));
+        ck_assert_msg(count.lost > 0, "the reading monitor lost nothing: the test proves nothing");
+        ck_assert_int_eq(count.seen + count.lost, N_FLOOD);
+
+        free(stuck_name);
+        close(reader);
+        close(flooder);
+}
+END_TEST
+
 /* ---- item 7: the socket's mode, set without following symlinks ------------------------------ */
 
 /*
@@ -590,8 +679,10 @@ static Suite *fairness_suite(void)
 
         tc = testbus_tcase_config("monitors", MONITOR_CONFIG);
         tcase_set_timeout(tc, 120);
-        if (root)
+        if (root) {
                 tcase_add_test(tc, test_monitors_own_budget);
+                tcase_add_test(tc, test_monitor_sibling_told);
+        }
         suite_add_tcase(s, tc);
 
         tc = testbus_tcase_bare("socket");
