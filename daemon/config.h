@@ -16,8 +16,10 @@
 
 /*
  * What clients may make the broker hold. Every member has a documented
- * default (bus_limits_init, and the shipped files spell the same numbers).
- * No member is 0 after a successful load: "unlimited" is not offered.
+ * default (bus_limits_init; the shipped files spell the same numbers, but
+ * for the system bus's connection shares). No member is 0 after a
+ * successful load, "unlimited" is not offered, except max_fds (no fds),
+ * reserved_connections (no reserve) and idle_timeout_ms (off).
  */
 struct bus_limits {
         uint32_t max_frame;               /* "max_frame_bytes": prefix + header + body */
