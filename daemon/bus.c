@@ -45,6 +45,7 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
 static void bus_drop_activation_requests(struct peer *peer);
 static struct activation *bus_activation_of(struct bus *bus, const struct reply_owner *callee);
 static void bus_drop_activation_request(struct activation *a, struct peer *sender, uint32_t serial);
+static int64_t bus_now_ms(void);
 
 /* 32 lowercase hex digits, random, without ever blocking (the system bus
  * may start before the entropy pool is ready). */
@@ -87,6 +88,10 @@ static void bus_set_connection_limits(struct bus *bus)
                 .backpressure = bus->limits.backpressure,
                 .stall_ms = bus->limits.stall_timeout_ms,
         };
+        /* Monitor copies have a budget of their own: a per-monitor bound, and
+         * a uid's monitors share an account apart from its services' queues. */
+        bus->monitor_limits = bus->conn_limits;
+        bus->monitor_limits.max_queue = bus->limits.max_monitor_queue;
 }
 
 int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *config)
@@ -292,16 +297,20 @@ static struct policy_verdict bus_check_transfer(struct bus *bus, struct peer *se
 /* ---- delivering -------------------------------------------------------- */
 
 /*
- * Give m to peer, if it takes messages at all. Monitors take only copies
- * (bus_monitor); a peer on its way out takes nothing. A receiver that the
- * message leaves congested is noted: the peer that sent it will wait for
- * it (bus_hold_back).
+ * Give m, sent by `sender` (NULL: the driver), to peer, if it takes
+ * messages at all. Monitors take only copies (bus_monitor); a peer on its
+ * way out takes nothing. A receiver that a client's own message leaves
+ * congested is noted: that client will wait for it (bus_hold_back). What
+ * the driver sends, even on a client's behalf (NameOwnerChanged after its
+ * Hello or RequestName), holds back no one: a receiver that cannot take it
+ * answers for that with its own queue limit (peer_send).
  */
-static void bus_deliver(struct bus *bus, struct peer *peer, struct msg *m)
+static void bus_deliver(struct bus *bus, struct peer *sender, struct peer *peer, struct msg *m)
 {
         if (peer->state != PEER_REGISTERED && peer->state != PEER_NEW)
                 return;
-        if (peer_send(peer, m) == 0 && bus->sender && !bus->congested && connection_congested(&peer->conn))
+        if (peer_send(peer, m) == 0 && sender && sender == bus->sender && !bus->congested &&
+            connection_congested(&peer->conn))
                 bus->congested = peer;
 }
 
@@ -328,13 +337,32 @@ static void bus_deliver_subscriber(struct match_owner *owner, void *userdata)
                 if (!policy_check_receive(&route->bus->config->policy, &who, &route->m->h, &from).allowed)
                         return;
         }
-        bus_deliver(route->bus, peer, route->m);
+        bus_deliver(route->bus, route->sender, peer, route->m);
+}
+
+/* Room a MessagesLost notice needs at most (prefix, header with the sender fields, body). */
+#define BUS_NOTICE_BYTES 512
+
+/*
+ * Tell a monitor how many copies it lost (MessagesLost), if it lost any and
+ * has room for the notice. Its uid's other monitors may fill their shared
+ * account: then the notice waits for the next chance (a drain, or a copy
+ * that fits), and the monitor is not closed for it.
+ */
+static void bus_tell_lost(struct bus *bus, struct peer *peer)
+{
+        if (peer->n_lost == 0 || connection_check_room(&peer->conn, BUS_NOTICE_BYTES) < 0)
+                return;
+        log_info("%s: monitor caught up after losing %" PRIu64 " messages", PEER_DESC(peer), peer->n_lost);
+        driver_emit_messages_lost(bus, peer, peer->n_lost);
+        peer->n_lost = 0;
 }
 
 /*
  * A monitor that has no room for a copy loses it, and is told how many it
- * lost once its queue has drained (bus_on_drained): monitors never hold the
- * bus back.
+ * lost once its queue has drained (bus_on_drained), or before its next copy
+ * when the notice did not fit then: monitors never hold the bus back, and a
+ * loss never goes unannounced.
  */
 static void bus_deliver_monitor(struct match_owner *owner, void *userdata)
 {
@@ -344,13 +372,14 @@ static void bus_deliver_monitor(struct match_owner *owner, void *userdata)
         if (peer->state != PEER_MONITOR)
                 return;
         if (peer_check_room(peer, route->m) < 0) {
-                if (peer->n_lost++ == 0) {
+                if (peer->n_lost++ == 0)
                         log_warning("%s: monitor fell behind; dropping its copies until it catches up",
                                     PEER_DESC(peer));
-                        connection_watch_drain(&peer->conn);
-                }
+                connection_watch_drain(&peer->conn);
                 return;
         }
+        if (!peer->conn.watch_drain)
+                bus_tell_lost(route->bus, peer);
         peer_send(peer, route->m);
 }
 
@@ -380,7 +409,7 @@ void bus_send(struct bus *bus, struct peer *to, struct msg *m)
         }
         bus_monitor(bus, m);
         if (to)
-                bus_deliver(bus, to, m);
+                bus_deliver(bus, NULL, to, m);
         else
                 bus_broadcast(bus, NULL, m);
 }
@@ -436,14 +465,19 @@ static void bus_on_drained(struct connection *c, void *userdata)
         struct peer *peer = userdata;
 
         bus_wake_waiters(peer);
-        if (peer->n_lost > 0 && peer->state == PEER_MONITOR) {
-                log_info("%s: monitor caught up after losing %" PRIu64 " messages", PEER_DESC(peer), peer->n_lost);
-                driver_emit_messages_lost(peer->bus, peer, peer->n_lost);
-                peer->n_lost = 0;
-        }
+        if (peer->state == PEER_MONITOR)
+                bus_tell_lost(peer->bus, peer);
 }
 
 /* ---- peers coming and going -------------------------------------------- */
+
+static void bus_arm_timer(struct peer *peer, uint32_t ms)
+{
+        const struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+        /* Fails only for a bad timeval; then the peer is simply never found idle. */
+        (void) evtimer_add(peer->timer, &tv);
+}
 
 int bus_register(struct bus *bus, struct peer *peer)
 {
@@ -452,7 +486,9 @@ int bus_register(struct bus *bus, struct peer *peer)
         if (r < 0)
                 return r;
         peer->state = PEER_REGISTERED;
-        event_del(peer->hello_timer);
+        event_del(peer->timer);
+        if (bus->limits.idle_timeout_ms)
+                bus_arm_timer(peer, bus->limits.idle_timeout_ms);
         log_info("%s said Hello", PEER_DESC(peer));
         return 0;
 }
@@ -487,8 +523,8 @@ static void bus_remove_peer(struct bus *bus, struct peer *peer, const char *reas
                 return;
         peer->state = PEER_GONE;
         log_printf(peer->conn.failed ? LOG_WARNING : LOG_INFO, "%s disconnected: %s", PEER_DESC(peer), reason);
-        if (peer->hello_timer)
-                event_del(peer->hello_timer);
+        if (peer->timer)
+                event_del(peer->timer);
         bus_unwait(peer, false);
         bus_wake_waiters(peer);
 
@@ -518,6 +554,10 @@ void bus_become_monitor(struct bus *bus, struct peer *peer, struct match_rule *r
 {
         peer->state = PEER_MONITOR;
         bus->n_monitors++;
+        event_del(peer->timer); /* a monitor says nothing by design: it is never idle */
+        /* Its copies count against its own bound and its uid's monitor account, never the
+         * queues its uid's services need; what is queued to it already moves along. */
+        connection_move_account(&peer->conn, &bus->monitor_limits, &peer->user->n_monitor_queued);
         log_info("%s became a monitor", PEER_DESC(peer));
 
         map_remove(&bus->peers_by_name, &peer->name_node);
@@ -696,7 +736,7 @@ static void bus_forward_call(struct bus *bus, struct peer *sender, struct peer *
                     !bus_await_reply(bus, sender, &callee->replies, m, timeout_ms ? timeout_ms : m->h.timeout_ms))
                         return;
         }
-        bus_deliver(bus, callee, m);
+        bus_deliver(bus, sender, callee, m);
 }
 
 static void bus_route_call(struct bus *bus, struct peer *sender, struct msg *m)
@@ -1102,7 +1142,7 @@ static void bus_route_signal(struct bus *bus, struct peer *sender, struct msg *m
         if (r < 0)
                 bus_refuse_full(bus, sender, to, m, r);
         else if (to)
-                bus_deliver(bus, to, m);
+                bus_deliver(bus, sender, to, m);
         else
                 log_debug("%s: dropping signal %s to %s: no such name", sender->unique_name, m->h.member,
                           m->h.destination);
@@ -1234,6 +1274,7 @@ static void bus_on_frame(struct connection *c, const struct frame_view *f, int *
 
         bus->sender = peer;
         bus->congested = NULL;
+        peer->last_heard_ms = bus_now_ms();
         bus_handle_frame(bus, peer, f, fds);
         bus->sender = NULL;
         bus_hold_back(bus, peer);
@@ -1283,25 +1324,68 @@ static void bus_refuse(struct bus *bus, struct peer *peer, const char *error_nam
         bus_disconnect(bus, peer, text);
 }
 
-static void bus_on_hello_timeout(evutil_socket_t fd, short what, void *userdata)
+/*
+ * Whether the peer holds something on the bus or awaits something from
+ * it: a name (owned or queued for), a match rule, a call it made or must
+ * answer, a call waiting for an activation, bytes still to be written to
+ * it, or a receiver it waits for. Such a peer is never idle.
+ */
+static bool bus_peer_holds_anything(const struct peer *peer)
+{
+        return peer->names.n_requests > 0 || peer->matches.n_rules > 0 || peer->replies.n_calls > 0 ||
+               !list_is_empty(&peer->replies.as_callee) || !list_is_empty(&peer->activation_requests) ||
+               peer->conn.tx_bytes > 0 || peer->waiting_on;
+}
+
+/*
+ * The peer's timer: before Hello, the hello_timeout_ms deadline. After it,
+ * the idle check: a registered peer that has said nothing for
+ * idle_timeout_ms and holds nothing (bus_peer_holds_anything) costs a
+ * connection slot for nothing, and is closed with a logged reason. Holding
+ * something counts as activity, so a caller whose answer just came is not
+ * closed at once.
+ */
+static void bus_on_peer_timer(evutil_socket_t fd, short what, void *userdata)
 {
         struct peer *peer = userdata;
         struct bus *bus = peer->bus;
+        uint32_t idle_ms = bus->limits.idle_timeout_ms;
+        int64_t quiet_ms;
 
-        if (peer->state != PEER_NEW)
+        if (peer->state == PEER_NEW) {
+                log_warning("%s: no Hello within %" PRIu32 " ms (hello_timeout_ms); disconnecting", PEER_DESC(peer),
+                            bus->limits.hello_timeout_ms);
+                driver_send_error(bus, peer, 0, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                  "No Hello within %" PRIu32 " ms, the hello_timeout_ms limit",
+                                  bus->limits.hello_timeout_ms);
+                bus_disconnect(bus, peer, "no Hello in time");
                 return;
-        log_warning("%s: no Hello within %" PRIu32 " ms (hello_timeout_ms); disconnecting", PEER_DESC(peer),
-                    bus->limits.hello_timeout_ms);
+        }
+        if (peer->state != PEER_REGISTERED || idle_ms == 0) /* turned off by a reload */
+                return;
+        if (bus_peer_holds_anything(peer))
+                peer->last_heard_ms = bus_now_ms();
+        quiet_ms = bus_now_ms() - peer->last_heard_ms;
+        if (quiet_ms < idle_ms) {
+                bus_arm_timer(peer, (uint32_t) (idle_ms - quiet_ms));
+                return;
+        }
+        log_warning("%s: silent for %" PRId64 " ms holding no name, rule or call (idle_timeout_ms %" PRIu32
+                    "); disconnecting",
+                    PEER_DESC(peer), quiet_ms, idle_ms);
         driver_send_error(bus, peer, 0, IPCBUS_ERROR_LIMITS_EXCEEDED,
-                          "No Hello within %" PRIu32 " ms, the hello_timeout_ms limit", bus->limits.hello_timeout_ms);
-        bus_disconnect(bus, peer, "no Hello in time");
+                          "Silent for %" PRIu32 " ms holding no name, match rule or call, the idle_timeout_ms limit",
+                          idle_ms);
+        bus_disconnect(bus, peer, "idle: silent and holding nothing");
 }
 
 /*
  * Let a new connection in, or refuse it: the connect policy, then the
- * connection limits, total and per uid. An admitted peer's names, rules,
- * pending calls and queued bytes count into its uid's account from now on,
- * and it has hello_timeout_ms to say Hello.
+ * connection limits, total and per uid. The last reserved_connections slots
+ * of max_connections are kept for root and the broker's own uid, so that
+ * other users together cannot lock them out. An admitted peer's names,
+ * rules, pending calls and queued bytes count into its uid's account from
+ * now on, and it has hello_timeout_ms to say Hello.
  */
 static void bus_admit(struct bus *bus, struct peer *peer)
 {
@@ -1325,6 +1409,13 @@ static void bus_admit(struct bus *bus, struct peer *peer)
                            "The bus has %u connections, the max_connections limit", l->max_connections);
                 return;
         }
+        if (uid != 0 && uid != bus->uid && (uint64_t) bus->n_admitted + l->reserved_connections >= l->max_connections) {
+                bus_refuse(bus, peer, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                           "The bus has %u connections; its last %u are kept for root (the reserved_connections "
+                           "limit, of max_connections %u)",
+                           bus->n_admitted, l->reserved_connections, l->max_connections);
+                return;
+        }
         user = user_registry_find(&bus->users, uid);
         if (user && user->n_connections >= l->max_connections_per_uid) {
                 bus_refuse(bus, peer, IPCBUS_ERROR_LIMITS_EXCEEDED,
@@ -1332,9 +1423,8 @@ static void bus_admit(struct bus *bus, struct peer *peer)
                            l->max_connections_per_uid);
                 return;
         }
-        peer->hello_timer = evtimer_new(bus->base, bus_on_hello_timeout, peer);
-        if (!peer->hello_timer || evtimer_add(peer->hello_timer, &tv) < 0 ||
-            user_registry_acquire(&bus->users, uid, &user) < 0) {
+        peer->timer = evtimer_new(bus->base, bus_on_peer_timer, peer);
+        if (!peer->timer || evtimer_add(peer->timer, &tv) < 0 || user_registry_acquire(&bus->users, uid, &user) < 0) {
                 bus_refuse(bus, peer, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
                 return;
         }

@@ -33,6 +33,8 @@ struct bus {
         struct bus_config default_config; /* when the caller gives none */
         struct bus_limits limits;         /* config->limits */
         struct connection_limits conn_limits;
+        /* A monitor's: its own queue bound, and its uid's monitor account as the shared total. */
+        struct connection_limits monitor_limits;
         struct user_registry users;
         struct name_registry names;
         struct match_index matches;  /* subscribers' rules: broadcast signals */

@@ -53,6 +53,9 @@ void bus_limits_init(struct bus_limits *limits)
                 .activation_timeout_ms = 25000,
                 .max_activations_per_uid = 32,
                 .activation_interval_ms = 10000,
+                .max_monitor_queue = 16u * 1024u * 1024u,
+                .reserved_connections = 0,
+                .idle_timeout_ms = 0,
         };
 }
 
@@ -182,6 +185,9 @@ static const struct limit_key limit_keys[] = {
         LIMIT("activation_timeout_ms", activation_timeout_ms, 1, TIMEOUT_MAX_MS),
         LIMIT("max_activations_per_uid", max_activations_per_uid, 1, UINT32_MAX),
         LIMIT("activation_interval_ms", activation_interval_ms, 1, TIMEOUT_MAX_MS),
+        LIMIT("max_monitor_queued_bytes", max_monitor_queue, 1, INT64_MAX),
+        LIMIT("reserved_connections", reserved_connections, 0, UINT32_MAX - 1),
+        LIMIT("idle_timeout_ms", idle_timeout_ms, 0, TIMEOUT_MAX_MS),
 };
 
 /* Pairs that must hold low <= high, by index in limit_keys. */
@@ -207,6 +213,9 @@ enum {
         L_ACTIVATION,
         L_ACTIVATIONS_PER_UID,
         L_ACTIVATION_INTERVAL,
+        L_MONITOR_QUEUE,
+        L_RESERVED_CONNECTIONS,
+        L_IDLE,
         _L_MAX,
 };
 _Static_assert(_L_MAX == ELEMENTSOF(limit_keys), "limit_keys and its indices agree");
@@ -219,6 +228,7 @@ static const struct {
         {L_PENDING, L_PENDING_PER_UID},
         {L_QUEUE, L_QUEUE_PER_UID},
         {L_CONNECTIONS_PER_UID, L_CONNECTIONS},
+        {L_RESERVED_CONNECTIONS, L_CONNECTIONS},
         {L_FRAME, L_QUEUE},        /* a message always fits an empty queue */
         {L_BACKPRESSURE, L_QUEUE}, /* a queue must be able to fill up to where its senders wait */
 };

@@ -16,8 +16,10 @@
 
 /*
  * What clients may make the broker hold. Every member has a documented
- * default (bus_limits_init, and the shipped files spell the same numbers).
- * No member is 0 after a successful load: "unlimited" is not offered.
+ * default (bus_limits_init; the shipped files spell the same numbers, but
+ * for the system bus's connection shares). No member is 0 after a
+ * successful load, "unlimited" is not offered, except max_fds (no fds),
+ * reserved_connections (no reserve) and idle_timeout_ms (off).
  */
 struct bus_limits {
         uint32_t max_frame;               /* "max_frame_bytes": prefix + header + body */
@@ -41,6 +43,9 @@ struct bus_limits {
         uint32_t activation_timeout_ms;   /* "activation_timeout_ms": a started service must own its name by then */
         uint32_t max_activations_per_uid; /* "max_activations_per_uid": services one uid may have started ... */
         uint32_t activation_interval_ms;  /* "activation_interval_ms": ... per this interval (a token bucket) */
+        uint64_t max_monitor_queue;       /* "max_monitor_queued_bytes": a monitor's queue, apart from its uid's */
+        unsigned reserved_connections;    /* "reserved_connections": the last slots, for root and the broker's uid */
+        uint32_t idle_timeout_ms;         /* "idle_timeout_ms": a registered peer holding nothing and silent; 0: off */
 };
 
 /* The compiled-in defaults. */

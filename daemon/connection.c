@@ -144,6 +144,16 @@ void connection_set_total(struct connection *c, uint64_t *total)
         c->tx_total = total;
 }
 
+void connection_move_account(struct connection *c, const struct connection_limits *limits, uint64_t *total)
+{
+        if (c->tx_total)
+                *c->tx_total -= c->tx_bytes;
+        c->tx_total = total;
+        if (c->tx_total)
+                *c->tx_total += c->tx_bytes;
+        c->limits = limits;
+}
+
 int connection_start(struct connection *c)
 {
         if (event_add(c->ev_read, NULL) < 0)
@@ -676,8 +686,11 @@ static void connection_on_write(evutil_socket_t fd, short what, void *userdata)
 
                         evtimer_add(c->ev_stall, &tv);
                 }
-                /* Full socket (or budget spent): wait until it can take more. */
+                /* Full socket (or budget spent): wait until it can take more.
+                 * What `drained` queued made ev_write active, and libevent does
+                 * not poll for an active event that is added: drop that first. */
                 if (!c->write_armed) {
+                        event_del(c->ev_write);
                         if (event_add(c->ev_write, NULL) < 0) {
                                 connection_finish(c, "cannot poll for writing");
                                 return;

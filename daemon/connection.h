@@ -115,6 +115,12 @@ int connection_init(struct connection *c, struct event_base *base, int fd, const
                     const struct connection_ops *ops, void *userdata);
 /* Count queued bytes into *total too (checked against limits->max_queue_total). Before any queueing. */
 void connection_set_total(struct connection *c, uint64_t *total);
+/*
+ * Put c under other limits (which must outlive c) and another shared total
+ * (NULL: none), at any time: the bytes already queued move from the old
+ * total to the new one. For a connection that changes its role (a monitor).
+ */
+void connection_move_account(struct connection *c, const struct connection_limits *limits, uint64_t *total);
 /* Close the socket, drop the queue and any received descriptors. */
 void connection_deinit(struct connection *c);
 

@@ -91,6 +91,23 @@ static int listener_claim_path(const char *path, const struct sockaddr_un *sa, s
         return 0;
 }
 
+/*
+ * Bind fd to sa, the socket coming out 0666: who may connect is decided by
+ * the directory (0700 for a session bus). The mode is set by the umask
+ * around bind(), never by a chmod of the path afterwards, which would
+ * follow a symlink swapped in meanwhile by whoever can write to the
+ * directory. (The broker is single-threaded, so the umask is ours alone for
+ * the call.) Returns 0 or a negative errno.
+ */
+static int listener_bind(int fd, const struct sockaddr_un *sa, socklen_t sa_len)
+{
+        mode_t old = umask(0111);
+        int r = bind(fd, (const struct sockaddr *) sa, sa_len) < 0 ? -errno : 0;
+
+        umask(old);
+        return r;
+}
+
 int listener_init(struct listener *l, struct event_base *base, const char *path, bool make_parent,
                   listener_accept_fn accept, void *userdata)
 {
@@ -122,18 +139,16 @@ int listener_init(struct listener *l, struct event_base *base, const char *path,
         l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (l->fd < 0)
                 return -errno;
-        if (bind(l->fd, (const struct sockaddr *) &sa, sa_len) < 0) {
-                r = -errno;
+        r = listener_bind(l->fd, &sa, sa_len);
+        if (r < 0)
                 goto fail;
-        }
         l->path = strdup(path);
         if (!l->path) {
                 unlink(path);
                 r = -ENOMEM;
                 goto fail;
         }
-        /* Who may connect is decided by the directory (0700 for a session bus). */
-        if (chmod(path, 0666) < 0 || listen(l->fd, SOMAXCONN) < 0) {
+        if (listen(l->fd, SOMAXCONN) < 0) {
                 r = -errno;
                 goto fail;
         }

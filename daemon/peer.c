@@ -53,8 +53,8 @@ void peer_free(struct peer *p)
         if (!p)
                 return;
         list_unlink(&p->link);
-        if (p->hello_timer)
-                event_free(p->hello_timer);
+        if (p->timer)
+                event_free(p->timer);
         reply_owner_deinit(&p->replies);
         match_owner_deinit(&p->monitor);
         match_owner_deinit(&p->matches);

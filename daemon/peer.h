@@ -42,7 +42,8 @@ struct peer {
         struct map_node name_node; /* in the bus's peers by unique name, while registered */
         struct list link;          /* in the bus's list of all peers, until freed */
         struct user *user;         /* its uid's account, once admitted; NULL before and after */
-        struct event *hello_timer; /* the deadline for Hello */
+        struct event *timer;       /* before Hello, its deadline; after, the idle check (bus.c) */
+        int64_t last_heard_ms;     /* CLOCK_MONOTONIC of its last frame */
 
         /* Backpressure: a peer whose message went to a congested receiver stops
          * being read until that receiver's queue drains (bus.c). */

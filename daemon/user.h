@@ -17,10 +17,11 @@ struct user {
         struct map_node node;
         uid_t uid;
         unsigned n_connections;
-        unsigned n_names;   /* name requests, owned or queued */
-        unsigned n_matches; /* match rule instances */
-        unsigned n_pending; /* calls awaiting an answer */
-        uint64_t n_queued;  /* outgoing bytes queued towards its connections */
+        unsigned n_names;          /* name requests, owned or queued */
+        unsigned n_matches;        /* match rule instances */
+        unsigned n_pending;        /* calls awaiting an answer */
+        uint64_t n_queued;         /* outgoing bytes queued towards its connections */
+        uint64_t n_monitor_queued; /* the same towards its monitors: an account apart */
 };
 
 struct user_registry {

@@ -434,7 +434,8 @@ END_TEST
  */
 #define SMALL_QUEUE_CONFIG                                                                                             \
         "{\"limits\":{\"max_frame_bytes\":262144,\"max_body_bytes\":200000,"                                           \
-        "\"max_queued_bytes_per_connection\":262144,\"backpressure_bytes\":65536}}"
+        "\"max_queued_bytes_per_connection\":262144,\"backpressure_bytes\":65536,"                                     \
+        "\"max_monitor_queued_bytes\":262144}}"
 
 START_TEST(test_monitor_told_of_losses)
 {

@@ -80,6 +80,9 @@ START_TEST(test_defaults)
         ck_assert_uint_eq(l.activation_timeout_ms, 25000);
         ck_assert_uint_eq(l.max_activations_per_uid, 32);
         ck_assert_uint_eq(l.activation_interval_ms, 10000);
+        ck_assert_uint_eq(l.max_monitor_queue, 16777216);
+        ck_assert_uint_eq(l.reserved_connections, 0);
+        ck_assert_uint_eq(l.idle_timeout_ms, 0);
 
         /* An empty file is a session bus with the defaults. */
         parse_ok(&c, "{}");
@@ -92,7 +95,11 @@ START_TEST(test_defaults)
 }
 END_TEST
 
-/* The shipped file of `type`: it parses, its limits are the defaults, and the built-in copy is the same text. */
+/*
+ * The shipped file of `type`: it parses, its limits are the defaults but for
+ * the system bus's connection shares (CONFIG.md says why), and the built-in
+ * copy is the same text.
+ */
 static void check_shipped(enum bus_type type, const char *file, const char *builtin, size_t n_listen, size_t n_rules)
 {
         struct bus_config c, d;
@@ -102,6 +109,11 @@ static void check_shipped(enum bus_type type, const char *file, const char *buil
 
         srcdir_path(path, sizeof(path), file);
         bus_limits_init(&l);
+        if (type == BUS_TYPE_SYSTEM) {
+                l.max_connections_per_uid = 256;
+                l.reserved_connections = 64;
+                l.idle_timeout_ms = 600000;
+        }
         ck_assert_msg(bus_config_load_file(&c, path, err, sizeof(err)) == 0, "%s", err);
         ck_assert_int_eq(c.type, type);
         ck_assert(limits_equal(&c.limits, &l));
@@ -179,6 +191,9 @@ static const struct {
         SET("activation_timeout_ms", activation_timeout_ms, 500),
         SET("max_activations_per_uid", max_activations_per_uid, 1),
         SET("activation_interval_ms", activation_interval_ms, 86400000),
+        SET("max_monitor_queued_bytes", max_monitor_queue, 1),
+        SET("reserved_connections", reserved_connections, 4096),
+        SET("idle_timeout_ms", idle_timeout_ms, 86400000),
 #undef SET
 };
 
@@ -240,7 +255,7 @@ START_TEST(test_limits_all_keys_covered)
                 found += strstr(text, quoted) != NULL;
         }
         ck_assert_uint_eq(found, sizeof(settable) / sizeof(settable[0]));
-        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 21);
+        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 24);
         free(text);
         parse_ok(&c, "{\"limits\": {\"max_fds_per_message\": 16, \"max_connections\": 1, "
                      "\"max_connections_per_uid\": 1}}");
@@ -303,6 +318,11 @@ static const struct {
          "limits.max_queued_bytes_per_connection", "at least limits.backpressure_bytes (1048576), got 1040"},
         {"{\"limits\": []}", "limits", "expected an object, got []"},
         {"{\"limits\": {\"activation_timeout_ms\": 0}}", "limits.activation_timeout_ms", "must be at least 1, got 0"},
+        {"{\"limits\": {\"max_monitor_queued_bytes\": 0}}", "limits.max_monitor_queued_bytes",
+         "must be at least 1, got 0"},
+        {"{\"limits\": {\"reserved_connections\": 4097}}", "limits.reserved_connections",
+         "must be at most limits.max_connections (4096), got 4097"},
+        {"{\"limits\": {\"idle_timeout_ms\": 86400001}}", "limits.idle_timeout_ms", "must be at most 86400000"},
         /* service directories */
         {"{\"service_dirs\": \"/x\"}", "service_dirs", "expected an array, got \"/x\""},
         {"{\"service_dirs\": [\"/a\", 7]}", "service_dirs[1]", "expected a string, got 7"},
