@@ -28,91 +28,6 @@ static const struct testbus_cred attacker = {.uid = 4242, .gid = 4242};
 #define BYSTANDER_UID 65534
 #define REPLY_SMALL 4096 /* "a few KiB": the most an error reply may take */
 
-/* ---- the bystander ---------------------------------------------------------------------------- */
-
-/*
- * Child: ping the driver every 10 ms until told "stop", then report
- * "worst MS pings N". A ping that fails fails the child.
- */
-static int bystander_run(struct testbus_peer *p, void *arg)
-{
-        ipcbus_bus *bus = testbus_peer_connect(p);
-        int64_t worst = 0;
-        long n = 0;
-
-        (void) arg;
-        testbus_peer_report(p, "ready %s", ipcbus_get_unique_name(bus));
-        for (;;) {
-                char *line = testbus_lines_read(&p->cmd, 1);
-                ipcbus_error e = IPCBUS_ERROR_NULL;
-                int64_t t0 = testbus_now_ms();
-                int r;
-
-                if (line) {
-                        bool stop = strcmp(line, "stop") == 0;
-
-                        free(line);
-                        if (stop)
-                                break;
-                }
-                if (p->cmd.eof)
-                        break;
-                r = ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "Ping", NULL,
-                                30 * 1000000ull, NULL, &e);
-                if (r < 0)
-                        testbus_peer_fail(p, "Ping: %s", r == -EREMOTEIO ? e.name : ipcbus_strerror(r));
-                if (testbus_now_ms() - t0 > worst)
-                        worst = testbus_now_ms() - t0;
-                n++;
-                usleep(10000);
-        }
-        testbus_peer_report(p, "worst %lld pings %ld", (long long) worst, n);
-        ipcbus_unref(bus);
-        return 0;
-}
-
-static void bystander_start(struct testbus_child *c)
-{
-        testbus_child_start_as(testbus_current(), c, BYSTANDER_UID, BYSTANDER_UID, bystander_run, NULL);
-        testbus_child_ready(c);
-        usleep(50000);
-}
-
-/* Stop the bystander; its worst Ping latency (ms). */
-static long bystander_finish(struct testbus_child *c)
-{
-        long worst = -1, pings = 0;
-        char *line;
-
-        testbus_child_send(c, "stop");
-        line = testbus_child_read(c, TESTBUS_WAIT_MS * testbus_slow_factor());
-        ck_assert_msg(sscanf(line, "worst %ld pings %ld", &worst, &pings) == 2, "bystander said: %s", line);
-        free(line);
-        testbus_child_finish(c);
-        ck_assert_msg(pings > 0, "the bystander never got an answer");
-        return worst;
-}
-
-/* ---- the broker's memory ----------------------------------------------------------------------- */
-
-/* The broker's peak resident set (VmHWM), in KiB. */
-static long broker_peak_kb(struct testbus *tb)
-{
-        char path[64], line[256];
-        long kb = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) tb->pid);
-        f = fopen(path, "re");
-        ck_assert_msg(f, "%s: %s", path, strerror(errno));
-        while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
-                        break;
-        fclose(f);
-        ck_assert_msg(kb > 0, "no VmHWM in %s", path);
-        return kb;
-}
-
 /* ---- frames ---------------------------------------------------------------------------------------- */
 
 /* A body {"a":[{},{},...]} of about `size` bytes: valid JSON, shallow, as many objects as fit. */
@@ -221,8 +136,8 @@ START_TEST(test_large_driver_bodies)
         long peak0, peak1, peak2, worst;
         int fd;
 
-        bystander_start(&bystander);
-        peak0 = broker_peak_kb(tb);
+        testbus_bystander_start(&bystander, BYSTANDER_UID);
+        peak0 = testbus_peak_rss_kb(tb);
 
         fd = testbus_raw_connect_as(tb, &attacker);
         free(testbus_raw_hello(fd));
@@ -230,7 +145,7 @@ START_TEST(test_large_driver_bodies)
                 driver_call_raw(fd, 2 + i, "Ping", ping_body, &ping[i]);
         testbus_raw_ping(fd, 6);
         close(fd);
-        peak1 = broker_peak_kb(tb);
+        peak1 = testbus_peak_rss_kb(tb);
 
         fd = testbus_raw_connect_as(tb, &attacker);
         driver_call_raw(fd, 1, "Hello", hello_body, &hello);
@@ -238,11 +153,11 @@ START_TEST(test_large_driver_bodies)
                 free(testbus_raw_hello(fd));
         testbus_raw_ping(fd, 2);
         close(fd);
-        peak2 = broker_peak_kb(tb);
+        peak2 = testbus_peak_rss_kb(tb);
         free(ping_body);
         free(hello_body);
 
-        worst = bystander_finish(&bystander);
+        worst = testbus_bystander_finish(&bystander);
         fprintf(stderr, "FIGURE item=3 attack=ping_1MiBx4 peak_rss_kb=%ld rss_growth_kb=%ld bystander_worst_ms=%ld\n",
                 peak1, peak1 - peak0, worst);
         fprintf(stderr, "FIGURE item=3 attack=hello_4MiB peak_rss_kb=%ld rss_growth_kb=%ld bystander_worst_ms=%ld\n",
@@ -308,7 +223,7 @@ START_TEST(test_error_texts_bounded)
         int fd;
 
         ck_assert_ptr_nonnull(body);
-        bystander_start(&bystander);
+        testbus_bystander_start(&bystander, BYSTANDER_UID);
         fd = testbus_raw_connect_as(tb, &attacker);
         free(testbus_raw_hello(fd));
 
@@ -332,7 +247,7 @@ START_TEST(test_error_texts_bounded)
         testbus_raw_ping(fd, 5);
         close(fd);
         free(body);
-        worst = bystander_finish(&bystander);
+        worst = testbus_bystander_finish(&bystander);
         fprintf(stderr, "FIGURE item=11 reply_bytes_20MiB=%zu reply_bytes_60KiB=%zu bystander_worst_ms=%ld\n",
                 a_huge.size, a_mid.size, worst);
 

@@ -646,9 +646,11 @@ bool testbus_log_wait(struct testbus *tb, const char *substring, int timeout_ms)
         return testbus_log_wait_line(tb, timeout_ms, substring, (const char *) NULL);
 }
 
-long testbus_rss_kb(struct testbus *tb)
+/* A "Field:  N kB" line of the broker's /proc/PID/status. */
+static long testbus_status_kb(struct testbus *tb, const char *field)
 {
         char path[64], line[256];
+        size_t n = strlen(field);
         long kb = -1;
         FILE *f;
 
@@ -656,11 +658,21 @@ long testbus_rss_kb(struct testbus *tb)
         f = fopen(path, "re");
         ck_assert_msg(f, "%s: %s", path, strerror(errno));
         while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+                if (strncmp(line, field, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%ld kB", &kb) == 1)
                         break;
         fclose(f);
-        ck_assert_msg(kb > 0, "no VmRSS in %s", path);
+        ck_assert_msg(kb > 0, "no %s in %s", field, path);
         return kb;
+}
+
+long testbus_rss_kb(struct testbus *tb)
+{
+        return testbus_status_kb(tb, "VmRSS");
+}
+
+long testbus_peak_rss_kb(struct testbus *tb)
+{
+        return testbus_status_kb(tb, "VmHWM");
 }
 
 /* ---- line readers --------------------------------------------------------- */
@@ -2166,4 +2178,68 @@ void testbus_share_dirs(struct testbus *tb)
 const char *testbus_test_service(void)
 {
         return testbus_program("IPCBUS_TEST_SERVICE", "tests/test-service");
+}
+
+/* ---- the bystander ------------------------------------------------------- */
+
+/*
+ * Child: ping the driver every 10 ms until told "stop", then report
+ * "worst MS pings N". A ping that fails fails the child.
+ */
+static int testbus_bystander_run(struct testbus_peer *p, void *arg)
+{
+        ipcbus_bus *bus = testbus_peer_connect(p);
+        int64_t worst = 0;
+        long n = 0;
+
+        (void) arg;
+        testbus_peer_report(p, "ready %s", ipcbus_get_unique_name(bus));
+        for (;;) {
+                char *line = testbus_lines_read(&p->cmd, 1);
+                ipcbus_error e = IPCBUS_ERROR_NULL;
+                int64_t t0 = testbus_now_ms();
+                int r;
+
+                if (line) {
+                        bool stop = strcmp(line, "stop") == 0;
+
+                        free(line);
+                        if (stop)
+                                break;
+                }
+                if (p->cmd.eof)
+                        break;
+                r = ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "Ping", NULL,
+                                30 * 1000000ull, NULL, &e);
+                if (r < 0)
+                        testbus_peer_fail(p, "Ping: %s", r == -EREMOTEIO ? e.name : ipcbus_strerror(r));
+                if (testbus_now_ms() - t0 > worst)
+                        worst = testbus_now_ms() - t0;
+                n++;
+                usleep(10000);
+        }
+        testbus_peer_report(p, "worst %lld pings %ld", (long long) worst, n);
+        ipcbus_unref(bus);
+        return 0;
+}
+
+void testbus_bystander_start(struct testbus_child *c, uid_t uid)
+{
+        testbus_child_start_as(testbus_current(), c, uid, uid, testbus_bystander_run, NULL);
+        testbus_child_ready(c);
+        usleep(50000);
+}
+
+long testbus_bystander_finish(struct testbus_child *c)
+{
+        long worst = -1, pings = 0;
+        char *line;
+
+        testbus_child_send(c, "stop");
+        line = testbus_child_read(c, TESTBUS_WAIT_MS * testbus_slow_factor());
+        ck_assert_msg(sscanf(line, "worst %ld pings %ld", &worst, &pings) == 2, "bystander said: %s", line);
+        free(line);
+        testbus_child_finish(c);
+        ck_assert_msg(pings > 0, "the bystander never got an answer");
+        return worst;
 }

@@ -107,6 +107,8 @@ bool testbus_log_wait(struct testbus *tb, const char *substring, int timeout_ms)
 const char *testbus_log_tail(struct testbus *tb);
 /* The broker's resident memory (VmRSS) in KiB. */
 long testbus_rss_kb(struct testbus *tb);
+/* Its peak resident memory so far (VmHWM) in KiB. */
+long testbus_peak_rss_kb(struct testbus *tb);
 
 /* Path of a program under test: $env, else rel (e.g. "daemon/ipcbusd") in the build tree. */
 const char *testbus_program(const char *env, const char *rel);
@@ -432,3 +434,11 @@ void testbus_write_text(const char *path, const char *text);
 void testbus_share_dirs(struct testbus *tb);
 /* tests/test-service: $IPCBUS_TEST_SERVICE, else the build tree's. */
 const char *testbus_test_service(void);
+
+/*
+ * The bystander of the attack tests: a child of `uid` that pings the driver
+ * every 10 ms (each Ping failing fails it) until testbus_bystander_finish(),
+ * which returns its worst Ping latency in ms and asserts it got answers.
+ */
+void testbus_bystander_start(struct testbus_child *c, uid_t uid);
+long testbus_bystander_finish(struct testbus_child *c);
