@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <json.h>
 
 #include "bus.h"
 #include "driver.h"
@@ -108,11 +107,8 @@ int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *
         bus->limits = bus->config->limits;
         bus_set_connection_limits(bus);
 
-        bus->tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX + 1);
         bus->trim = evtimer_new(base, bus_on_trim, bus);
-        if (!bus->tok || !bus->trim) {
-                if (bus->tok)
-                        json_tokener_free(bus->tok);
+        if (!bus->trim) {
                 bus_config_deinit(&bus->default_config);
                 return -ENOMEM;
         }
@@ -155,9 +151,6 @@ void bus_deinit(struct bus *bus)
         name_registry_deinit(&bus->names);
         map_deinit(&bus->peers_by_name);
         user_registry_deinit(&bus->users);
-        if (bus->tok)
-                json_tokener_free(bus->tok);
-        bus->tok = NULL;
         if (bus->trim)
                 event_free(bus->trim);
         bus->trim = NULL;

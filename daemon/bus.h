@@ -23,7 +23,6 @@
 #include "user.h"
 
 struct event_base;
-struct json_tokener;
 struct msg;
 struct peer;
 
@@ -55,7 +54,6 @@ struct bus {
         uid_t uid;
         gid_t gid;
         pid_t pid;
-        struct json_tokener *tok; /* reused for driver call bodies */
         struct event *trim;       /* gives freed memory back to the system after peers left */
         bool shutting_down;
         /* Told after a peer came or went (n_peers changed), e.g. for a status line; may be NULL. */
