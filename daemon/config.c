@@ -51,6 +51,9 @@ void bus_limits_init(struct bus_limits *limits)
                 .stall_timeout_ms = 30000,
                 .reply_timeout_ms = 25000,
                 .activation_timeout_ms = 25000,
+                .max_inflight_fds = 256,
+                .max_inflight_fds_uid = 1024,
+                .max_incoming_uid = 128u * 1024u * 1024u,
         };
 }
 
@@ -180,6 +183,9 @@ static const struct limit_key limit_keys[] = {
         LIMIT("stall_timeout_ms", stall_timeout_ms, 1, TIMEOUT_MAX_MS),
         LIMIT("reply_timeout_ms", reply_timeout_ms, 1, TIMEOUT_MAX_MS),
         LIMIT("activation_timeout_ms", activation_timeout_ms, 1, TIMEOUT_MAX_MS),
+        LIMIT("max_fds_in_flight_per_connection", max_inflight_fds, 1, UINT32_MAX),
+        LIMIT("max_fds_in_flight_per_uid", max_inflight_fds_uid, 1, UINT32_MAX),
+        LIMIT("max_incoming_bytes_per_uid", max_incoming_uid, IPCBUS_FRAME_PREFIX_SIZE + 1024, INT64_MAX),
 };
 
 /* Pairs that must hold low <= high, by index in limit_keys. */
@@ -203,6 +209,9 @@ enum {
         L_STALL,
         L_REPLY,
         L_ACTIVATION,
+        L_FDS_IN_FLIGHT,
+        L_FDS_IN_FLIGHT_PER_UID,
+        L_INCOMING_PER_UID,
         _L_MAX,
 };
 _Static_assert(_L_MAX == ELEMENTSOF(limit_keys), "limit_keys and its indices agree");
@@ -217,6 +226,9 @@ static const struct {
         {L_CONNECTIONS_PER_UID, L_CONNECTIONS},
         {L_FRAME, L_QUEUE},        /* a message always fits an empty queue */
         {L_BACKPRESSURE, L_QUEUE}, /* a queue must be able to fill up to where its senders wait */
+        {L_FDS, L_FDS_IN_FLIGHT},  /* a message with descriptors always fits an empty account */
+        {L_FDS_IN_FLIGHT, L_FDS_IN_FLIGHT_PER_UID},
+        {L_FRAME, L_INCOMING_PER_UID}, /* one whole frame can always come in */
 };
 
 static uint64_t limit_get(const struct bus_limits *limits, const struct limit_key *k)

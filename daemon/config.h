@@ -39,6 +39,9 @@ struct bus_limits {
         uint32_t stall_timeout_ms;        /* "stall_timeout_ms": a full socket that drains nothing this long */
         uint32_t reply_timeout_ms;        /* "reply_timeout_ms": a call's deadline when it sets none */
         uint32_t activation_timeout_ms;   /* "activation_timeout_ms": a started service must own its name by then */
+        unsigned max_inflight_fds;        /* "max_fds_in_flight_per_connection": received, not yet written out */
+        unsigned max_inflight_fds_uid;    /* "max_fds_in_flight_per_uid" */
+        uint64_t max_incoming_uid;        /* "max_incoming_bytes_per_uid": read, not yet handled */
 };
 
 /* The compiled-in defaults. */

@@ -78,6 +78,9 @@ START_TEST(test_defaults)
         ck_assert_uint_eq(l.stall_timeout_ms, 30000);
         ck_assert_uint_eq(l.reply_timeout_ms, 25000);
         ck_assert_uint_eq(l.activation_timeout_ms, 25000);
+        ck_assert_uint_eq(l.max_inflight_fds, 256);
+        ck_assert_uint_eq(l.max_inflight_fds_uid, 1024);
+        ck_assert_uint_eq(l.max_incoming_uid, 134217728);
 
         /* An empty file is a session bus with the defaults. */
         parse_ok(&c, "{}");
@@ -175,6 +178,9 @@ static const struct {
         SET("stall_timeout_ms", stall_timeout_ms, 1),
         SET("reply_timeout_ms", reply_timeout_ms, 120000),
         SET("activation_timeout_ms", activation_timeout_ms, 500),
+        SET("max_fds_in_flight_per_connection", max_inflight_fds, 16),
+        SET("max_fds_in_flight_per_uid", max_inflight_fds_uid, 100000),
+        SET("max_incoming_bytes_per_uid", max_incoming_uid, 67173392),
 #undef SET
 };
 
@@ -236,7 +242,7 @@ START_TEST(test_limits_all_keys_covered)
                 found += strstr(text, quoted) != NULL;
         }
         ck_assert_uint_eq(found, sizeof(settable) / sizeof(settable[0]));
-        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 19);
+        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 22);
         free(text);
         parse_ok(&c, "{\"limits\": {\"max_fds_per_message\": 16, \"max_connections\": 1, "
                      "\"max_connections_per_uid\": 1}}");
