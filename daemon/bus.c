@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +75,31 @@ static void bus_make_id(char id[33])
                 snprintf(id + 2 * i, 3, "%02x", bytes[i]);
 }
 
+/* The broker's own descriptor limit (main raised the soft one to the hard one),
+ * read when it matters: an operator may change it (prlimit) at any time. */
+static unsigned bus_fd_limit(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > UINT32_MAX)
+                return UINT32_MAX;
+        return (unsigned) rl.rlim_cur;
+}
+
+/*
+ * Descriptors that may still come in flight: what RLIMIT_NOFILE leaves after
+ * the connections' sockets, those in flight, and a reserve for accept() and
+ * the broker's own files (an eighth of the limit, 16 to 1024).
+ */
+static unsigned bus_fds_free(const struct bus *bus)
+{
+        unsigned limit = bus_fd_limit();
+        unsigned reserve = limit / 8 < 16 ? 16 : limit / 8 > 1024 ? 1024 : limit / 8;
+        uint64_t used = (uint64_t) reserve + bus->n_peers + bus->users.n_fds;
+
+        return used >= limit ? 0 : (unsigned) (limit - used);
+}
+
 /* What every connection reads its limits from (shared, so a reload reaches them all). */
 static void bus_set_connection_limits(struct bus *bus)
 {
@@ -86,6 +112,7 @@ static void bus_set_connection_limits(struct bus *bus)
                 .max_queue_total = bus->limits.max_queue_per_uid,
                 .backpressure = bus->limits.backpressure,
                 .stall_ms = bus->limits.stall_timeout_ms,
+                .max_incoming_total = bus->limits.max_incoming_uid,
         };
         /* Monitor copies have a budget of their own: a per-monitor bound, and
          * a uid's monitors share an account apart from its services' queues. */
@@ -482,6 +509,7 @@ int bus_register(struct bus *bus, struct peer *peer)
         event_del(peer->timer);
         if (bus->limits.idle_timeout_ms)
                 bus_arm_timer(peer, bus->limits.idle_timeout_ms);
+        connection_set_max_frame(&peer->conn, 0);
         log_info("%s said Hello", PEER_DESC(peer));
         return 0;
 }
@@ -1162,6 +1190,9 @@ static void bus_protocol_error(struct bus *bus, struct peer *peer, int code)
         else if (code == PROTO_E_BODY_TOO_LARGE)
                 snprintf(reason, sizeof(reason), "protocol error: %s (max_body_bytes, %" PRIu32 ")",
                          proto_strerror(code), l->max_body);
+        else if (code == PROTO_E_FRAME_TOO_LARGE && peer->state == PEER_NEW)
+                snprintf(reason, sizeof(reason), "protocol error: %s (before Hello, %u)", proto_strerror(code),
+                         PEER_PRE_HELLO_FRAME_MAX);
         else if (code == PROTO_E_FRAME_TOO_LARGE)
                 snprintf(reason, sizeof(reason), "protocol error: %s (max_frame_bytes, %" PRIu32 ")",
                          proto_strerror(code), l->max_frame);
@@ -1173,6 +1204,34 @@ static void bus_protocol_error(struct bus *bus, struct peer *peer, int code)
         log_warning("%s: %s; disconnecting", PEER_DESC(peer), reason);
         driver_send_error(bus, peer, 0, IPCBUS_ERROR_PROTOCOL, "%s", reason + strlen("protocol error: "));
         bus_disconnect(bus, peer, reason);
+}
+
+/*
+ * A frame whose descriptors were refused on arrival (closed already): its
+ * sender hears which limit, and stays connected. A frame too broken to
+ * answer is handled as any other.
+ */
+static void bus_refuse_fds(struct bus *bus, struct peer *peer, const struct frame_view *f,
+                           const struct msg_stamp *stamp)
+{
+        _cleanup_(msg_unrefp) struct msg *m = NULL;
+        int none[IPCBUS_FDS_MAX];
+        uint32_t serial = 0;
+        bool no_reply = false;
+        char text[256];
+        int r;
+
+        for (unsigned i = 0; i < IPCBUS_FDS_MAX; i++)
+                none[i] = -1;
+        r = msg_parse(f, stamp, 0, none, &m, &serial, &no_reply);
+        if (r > 0 && (proto_error_is_fatal(r) || serial == 0)) {
+                bus_protocol_error(bus, peer, r);
+                return;
+        }
+        peer_describe_fds_refusal(peer, peer->conn.rx_fds_refused, f->prefix.n_fds, &bus->limits, text, sizeof(text));
+        log_info("%s: message refused: %s", PEER_DESC(peer), text);
+        if (serial && !no_reply)
+                driver_send_error(bus, peer, serial, IPCBUS_ERROR_LIMITS_EXCEEDED, "%s", text);
 }
 
 /*
@@ -1193,17 +1252,23 @@ static void bus_handle_frame(struct bus *bus, struct peer *peer, const struct fr
         int r;
 
         if (peer->state != PEER_NEW && peer->state != PEER_REGISTERED) {
-                close_fds(fds, f->prefix.n_fds);
+                peer_drop_fds(peer, fds, f->prefix.n_fds);
                 if (peer->state == PEER_MONITOR) {
                         log_info("%s: a monitor sent a message; disconnecting", PEER_DESC(peer));
                         bus_disconnect(bus, peer, "a monitor sent a message");
                 }
                 return;
         }
+        if (f->prefix.n_fds && !fds) {
+                bus_refuse_fds(bus, peer, f, &stamp);
+                return;
+        }
 
         r = msg_parse(f, &stamp, 0, fds, &m, &serial, &no_reply);
         if (r != 0)
-                close_fds(fds, f->prefix.n_fds);
+                peer_drop_fds(peer, fds, f->prefix.n_fds);
+        else
+                peer_hold_fds(peer, m);
         if (r < 0) {
                 log_error("%s: cannot take a message: %s", PEER_DESC(peer), strerror(-r));
                 if (serial && !no_reply)
@@ -1273,6 +1338,13 @@ static void bus_on_frame(struct connection *c, const struct frame_view *f, int *
         bus_hold_back(bus, peer);
 }
 
+static int bus_on_charge_fds(struct connection *c, unsigned n, void *userdata)
+{
+        struct peer *peer = userdata;
+
+        return peer_charge_fds(peer, n, &peer->bus->limits, bus_fds_free(peer->bus));
+}
+
 static void bus_on_broken(struct connection *c, int code, void *userdata)
 {
         struct peer *peer = userdata;
@@ -1298,6 +1370,7 @@ static const struct connection_ops bus_peer_ops = {
         .broken = bus_on_broken,
         .closed = bus_on_closed,
         .drained = bus_on_drained,
+        .charge_fds = bus_on_charge_fds,
 };
 
 /* Turn a new connection away: it gets one error saying why, then the door. */
@@ -1421,7 +1494,15 @@ static void bus_admit(struct bus *bus, struct peer *peer)
                 bus_refuse(bus, peer, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
                 return;
         }
+        if (user_fds_new(&bus->users, user, &peer->fds) < 0) {
+                user_registry_release(&bus->users, user);
+                bus_refuse(bus, peer, IPCBUS_ERROR_NO_MEMORY, "Out of memory");
+                return;
+        }
         peer->user = user;
+        connection_set_incoming_total(&peer->conn, &user->n_incoming);
+        connection_set_max_frame(&peer->conn,
+                                 l->max_frame < PEER_PRE_HELLO_FRAME_MAX ? l->max_frame : PEER_PRE_HELLO_FRAME_MAX);
         bus->n_admitted++;
         peer->names.total = &user->n_names;
         peer->matches.total = &user->n_matches;
@@ -1453,6 +1534,27 @@ void bus_accept(int fd, void *userdata)
         bus_admit(bus, peer);
         if (bus->peers_changed)
                 bus->peers_changed(bus, bus->peers_changed_userdata);
+}
+
+void bus_refuse_fd(int fd, void *userdata)
+{
+        static const char body[] = "{\"message\":\"The bus is out of file descriptors; try again later\"}";
+        struct bus *bus = userdata;
+        _cleanup_(msg_unrefp) struct msg *m = NULL;
+        struct msg_header h;
+
+        log_warning("out of file descriptors: refusing a new connection");
+        msg_header_init(&h);
+        h.type = MSG_ERROR;
+        h.serial = bus_next_serial(bus);
+        h.sender = IPCBUS_DRIVER_NAME;
+        h.sender_uid = bus->uid;
+        h.sender_pid = bus->pid;
+        h.error_name = IPCBUS_ERROR_LIMITS_EXCEEDED;
+        /* One best-effort write into a fresh socket's empty buffer. */
+        if (msg_build(&h, body, sizeof(body) - 1, &m) == 0)
+                (void) !send(fd, m->data, m->size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        close(fd);
 }
 
 void bus_shutdown(struct bus *bus)

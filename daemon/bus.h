@@ -88,6 +88,9 @@ int bus_reconfigure(struct bus *bus, const struct bus_config *config);
 
 /* A new connection (listener callback; userdata is the bus). Owns fd. */
 void bus_accept(int fd, void *userdata);
+/* A connection taken while the broker is out of descriptors (listener
+ * callback): it is told so (LimitsExceeded) and closed at once. */
+void bus_refuse_fd(int fd, void *userdata);
 
 /* Stop taking connections, flush and close every peer, then leave the event
  * loop once the last one is gone. */

@@ -56,6 +56,9 @@ void bus_limits_init(struct bus_limits *limits)
                 .max_monitor_queue = 16u * 1024u * 1024u,
                 .reserved_connections = 0,
                 .idle_timeout_ms = 0,
+                .max_inflight_fds = 256,
+                .max_inflight_fds_uid = 1024,
+                .max_incoming_uid = 128u * 1024u * 1024u,
         };
 }
 
@@ -188,6 +191,9 @@ static const struct limit_key limit_keys[] = {
         LIMIT("max_monitor_queued_bytes", max_monitor_queue, 1, INT64_MAX),
         LIMIT("reserved_connections", reserved_connections, 0, UINT32_MAX - 1),
         LIMIT("idle_timeout_ms", idle_timeout_ms, 0, TIMEOUT_MAX_MS),
+        LIMIT("max_fds_in_flight_per_connection", max_inflight_fds, 1, UINT32_MAX),
+        LIMIT("max_fds_in_flight_per_uid", max_inflight_fds_uid, 1, UINT32_MAX),
+        LIMIT("max_incoming_bytes_per_uid", max_incoming_uid, IPCBUS_FRAME_PREFIX_SIZE + 1024, INT64_MAX),
 };
 
 /* Pairs that must hold low <= high, by index in limit_keys. */
@@ -216,6 +222,9 @@ enum {
         L_MONITOR_QUEUE,
         L_RESERVED_CONNECTIONS,
         L_IDLE,
+        L_FDS_IN_FLIGHT,
+        L_FDS_IN_FLIGHT_PER_UID,
+        L_INCOMING_PER_UID,
         _L_MAX,
 };
 _Static_assert(_L_MAX == ELEMENTSOF(limit_keys), "limit_keys and its indices agree");
@@ -231,6 +240,9 @@ static const struct {
         {L_RESERVED_CONNECTIONS, L_CONNECTIONS},
         {L_FRAME, L_QUEUE},        /* a message always fits an empty queue */
         {L_BACKPRESSURE, L_QUEUE}, /* a queue must be able to fill up to where its senders wait */
+        {L_FDS, L_FDS_IN_FLIGHT},  /* a message with descriptors always fits an empty account */
+        {L_FDS_IN_FLIGHT, L_FDS_IN_FLIGHT_PER_UID},
+        {L_FRAME, L_INCOMING_PER_UID}, /* one whole frame can always come in */
 };
 
 static uint64_t limit_get(const struct bus_limits *limits, const struct limit_key *k)

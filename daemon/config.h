@@ -46,6 +46,9 @@ struct bus_limits {
         uint64_t max_monitor_queue;       /* "max_monitor_queued_bytes": a monitor's queue, apart from its uid's */
         unsigned reserved_connections;    /* "reserved_connections": the last slots, for root and the broker's uid */
         uint32_t idle_timeout_ms;         /* "idle_timeout_ms": a registered peer holding nothing and silent; 0: off */
+        unsigned max_inflight_fds;        /* "max_fds_in_flight_per_connection": received, not yet written out */
+        unsigned max_inflight_fds_uid;    /* "max_fds_in_flight_per_uid" */
+        uint64_t max_incoming_uid;        /* "max_incoming_bytes_per_uid": read, not yet handled */
 };
 
 /* The compiled-in defaults. */

@@ -27,11 +27,15 @@
 #define CONNECTION_WRITE_BYTES_PER_EVENT (4u * 1024u * 1024u)
 /* How long "close after flush" waits for a peer that does not read. */
 #define CONNECTION_DRAIN_TIMEOUT_SEC 5
+/* The kernel's SCM_MAX_FD: room for every descriptor a sender can attach, so
+ * MSG_CTRUNC only ever means the broker could not take them (EMFILE). */
+#define CONNECTION_SCM_MAX_FD 253u
 
 static void connection_on_read(evutil_socket_t fd, short what, void *userdata);
 static void connection_on_write(evutil_socket_t fd, short what, void *userdata);
 static void connection_on_close(evutil_socket_t fd, short what, void *userdata);
 static void connection_on_stall(evutil_socket_t fd, short what, void *userdata);
+static void connection_on_rx_stall(evutil_socket_t fd, short what, void *userdata);
 
 /* The peer's supplementary groups (SO_PEERGROUPS); none when the kernel cannot tell. */
 static int connection_read_groups(struct connection *c, int fd)
@@ -90,7 +94,8 @@ int connection_init(struct connection *c, struct event_base *base, int fd, const
         c->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, connection_on_write, c);
         c->ev_close = evtimer_new(base, connection_on_close, c);
         c->ev_stall = evtimer_new(base, connection_on_stall, c);
-        if (!c->ev_read || !c->ev_write || !c->ev_close || !c->ev_stall) {
+        c->ev_rx_stall = evtimer_new(base, connection_on_rx_stall, c);
+        if (!c->ev_read || !c->ev_write || !c->ev_close || !c->ev_stall || !c->ev_rx_stall) {
                 errno = ENOMEM;
                 goto fail_errno;
         }
@@ -116,7 +121,9 @@ void connection_deinit(struct connection *c)
                 event_free(c->ev_close);
         if (c->ev_stall)
                 event_free(c->ev_stall);
-        c->ev_read = c->ev_write = c->ev_close = c->ev_stall = NULL;
+        if (c->ev_rx_stall)
+                event_free(c->ev_rx_stall);
+        c->ev_read = c->ev_write = c->ev_close = c->ev_stall = c->ev_rx_stall = NULL;
 
         for (size_t i = 0; i < c->tx_len; i++)
                 msg_unref(c->tx[(c->tx_head + i) % c->tx_cap]);
@@ -130,8 +137,13 @@ void connection_deinit(struct connection *c)
         c->tx_len = c->tx_cap = c->tx_head = c->tx_off = c->tx_bytes = 0;
 
         for (unsigned i = 0; i < c->n_rx_fds; i++)
-                close_fds(c->rx_fds[i].fds, c->rx_fds[i].n);
+                if (!c->rx_fds[i].refused)
+                        close_fds(c->rx_fds[i].fds, c->rx_fds[i].n);
         c->n_rx_fds = 0;
+        c->n_held_fds = 0;
+        if (c->rx_total)
+                *c->rx_total -= c->rx_counted;
+        c->rx_counted = 0;
         frame_reader_deinit(&c->reader);
 
         if (c->fd >= 0)
@@ -154,6 +166,16 @@ void connection_move_account(struct connection *c, const struct connection_limit
         c->limits = limits;
 }
 
+void connection_set_incoming_total(struct connection *c, uint64_t *total)
+{
+        c->rx_total = total;
+}
+
+void connection_set_max_frame(struct connection *c, uint32_t max_frame)
+{
+        c->reader.max_frame = max_frame ? max_frame : c->limits->max_frame;
+}
+
 int connection_start(struct connection *c)
 {
         if (event_add(c->ev_read, NULL) < 0)
@@ -169,6 +191,9 @@ void connection_pause(struct connection *c)
         c->paused = true;
         if (c->reading)
                 event_del(c->ev_read);
+        /* A frame the broker does not read is not the sender's delay. */
+        event_del(c->ev_rx_stall);
+        c->rx_timing = false;
 }
 
 void connection_resume(struct connection *c)
@@ -192,6 +217,8 @@ static void connection_stop_reading(struct connection *c)
 {
         c->reading = false;
         event_del(c->ev_read);
+        event_del(c->ev_rx_stall);
+        c->rx_timing = false;
 }
 
 /* Whether frames may be handed to the owner now. */
@@ -208,6 +235,7 @@ static void connection_finish(struct connection *c, const char *reason)
         event_del(c->ev_write);
         event_del(c->ev_close);
         event_del(c->ev_stall);
+        event_del(c->ev_rx_stall);
         c->write_armed = false;
         c->closing = true;
         c->ops->closed(c, reason, c->userdata);
@@ -276,6 +304,19 @@ static void connection_on_close(evutil_socket_t fd, short what, void *userdata)
         connection_finish(c, c->reason);
 }
 
+static void connection_on_rx_stall(evutil_socket_t fd, short what, void *userdata)
+{
+        struct connection *c = userdata;
+
+        if (c->closing || !connection_wants_frames(c))
+                return;
+        snprintf(c->reason, sizeof(c->reason),
+                 "stalled: an incoming frame was not complete %" PRIu32 " ms after its first byte (%zu bytes in)",
+                 c->limits->stall_ms, frame_reader_pending(&c->reader));
+        c->failed = true;
+        connection_finish(c, c->reason);
+}
+
 static void connection_on_stall(evutil_socket_t fd, short what, void *userdata)
 {
         struct connection *c = userdata;
@@ -290,19 +331,25 @@ static void connection_on_stall(evutil_socket_t fd, short what, void *userdata)
 
 /* ---- reading ----------------------------------------------------------- */
 
-/* Keep the descriptors of one recvmsg that read the stream bytes [start, end). */
+/*
+ * Keep the descriptors of one recvmsg that read the stream bytes [start,
+ * end). `truncated`: the kernel could not pass them all, which (the control
+ * buffer having room for as many as a sender can attach) means the broker is
+ * out of descriptors: the frame is refused, not its sender blamed.
+ */
 static void connection_keep_fds(struct connection *c, uint64_t start, uint64_t end, const int *fds, unsigned n,
                                 bool truncated)
 {
         struct connection_fd_batch *b;
+        int refused = 0;
 
-        if (truncated || n > IPCBUS_FDS_MAX) {
+        if (n > IPCBUS_FDS_MAX) {
                 close_fds(fds, n);
                 if (!c->rx_error)
                         c->rx_error = PROTO_E_TOO_MANY_FDS;
                 return;
         }
-        if (n == 0)
+        if (n == 0 && !truncated)
                 return;
         if (c->n_rx_fds == CONNECTION_FD_BATCHES || start == end) {
                 /* More batches pending than frames could claim them: counts disagree. */
@@ -311,11 +358,57 @@ static void connection_keep_fds(struct connection *c, uint64_t start, uint64_t e
                         c->rx_error = PROTO_E_FDS_MISMATCH;
                 return;
         }
+        if (truncated)
+                refused = CONNECTION_FDS_SHORT;
+        else if (c->ops->charge_fds)
+                refused = c->ops->charge_fds(c, n, c->userdata);
+        if (refused)
+                close_fds(fds, n);
+        else
+                c->n_held_fds += n;
+
         b = &c->rx_fds[c->n_rx_fds++];
         b->start = start;
         b->end = end;
         b->n = n;
-        memcpy(b->fds, fds, n * sizeof(int));
+        b->refused = refused;
+        if (!refused)
+                memcpy(b->fds, fds, n * sizeof(int));
+}
+
+/* Keep *rx_total in step with the bytes this connection holds unhandled. */
+static void connection_count_incoming(struct connection *c)
+{
+        uint64_t now = frame_reader_pending(&c->reader);
+
+        if (c->rx_total)
+                *c->rx_total = *c->rx_total - c->rx_counted + now;
+        c->rx_counted = now;
+}
+
+/*
+ * Time the incoming frame at the head of the reader while it is incomplete
+ * and the connection is being read: from when its first byte was seen (a
+ * pause for backpressure starts the count again).
+ */
+static void connection_time_incoming(struct connection *c)
+{
+        uint64_t head = c->rx_pos - frame_reader_pending(&c->reader);
+        const struct timeval tv = {
+                .tv_sec = c->limits->stall_ms / 1000,
+                .tv_usec = (c->limits->stall_ms % 1000) * 1000,
+        };
+
+        if (!c->limits->stall_ms || frame_reader_pending(&c->reader) == 0 || !connection_wants_frames(c)) {
+                if (c->rx_timing)
+                        event_del(c->ev_rx_stall);
+                c->rx_timing = false;
+                return;
+        }
+        if (c->rx_timing && c->rx_timed == head)
+                return;
+        c->rx_timed = head;
+        c->rx_timing = evtimer_add(c->ev_rx_stall, &tv) == 0;
 }
 
 /*
@@ -328,9 +421,9 @@ static ssize_t connection_recv(struct connection *c, bool *ret_short)
 {
         union {
                 struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int) * IPCBUS_FDS_MAX)];
+                char buf[CMSG_SPACE(sizeof(int) * CONNECTION_SCM_MAX_FD)];
         } control;
-        int fds[IPCBUS_FDS_MAX];
+        int fds[CONNECTION_SCM_MAX_FD];
         unsigned n_fds = 0;
         bool truncated;
         struct iovec iov;
@@ -366,12 +459,10 @@ static ssize_t connection_recv(struct connection *c, bool *ret_short)
                         int fd;
 
                         memcpy(&fd, in + i, sizeof(fd));
-                        if (n_fds < IPCBUS_FDS_MAX)
+                        if (n_fds < CONNECTION_SCM_MAX_FD)
                                 fds[n_fds++] = fd;
-                        else {
+                        else
                                 close(fd);
-                                truncated = true;
-                        }
                 }
         }
 
@@ -379,15 +470,18 @@ static ssize_t connection_recv(struct connection *c, bool *ret_short)
         frame_reader_commit(&c->reader, (size_t) n);
         connection_keep_fds(c, c->rx_pos, c->rx_pos + (uint64_t) n, fds, n_fds, truncated);
         c->rx_pos += (uint64_t) n;
+        connection_count_incoming(c);
         return n;
 }
 
 /*
  * The descriptors for a frame that starts at stream offset `start` and
  * announces n of them: they must be the oldest pending batch, received by the
- * read that brought the frame's first byte. Returns 0 or PROTO_E_FDS_MISMATCH.
+ * read that brought the frame's first byte. Returns 0 (*ret_refused says
+ * whether they were refused on arrival) or PROTO_E_FDS_MISMATCH.
  */
-static int connection_take_fds(struct connection *c, uint64_t start, uint64_t size, unsigned n, int *fds)
+static int connection_take_fds(struct connection *c, uint64_t start, uint64_t size, unsigned n, int *fds,
+                               int *ret_refused)
 {
         struct connection_fd_batch *b = c->n_rx_fds > 0 ? &c->rx_fds[0] : NULL;
 
@@ -402,12 +496,17 @@ static int connection_take_fds(struct connection *c, uint64_t start, uint64_t si
                         return PROTO_E_FDS_MISMATCH;
                 return 0;
         }
-        if (!b || start < b->start || b->n != n)
+        /* A batch cut short by the broker's own shortage has an unknown size. */
+        if (!b || start < b->start || (b->n != n && b->refused != CONNECTION_FDS_SHORT))
                 return PROTO_E_FDS_MISMATCH;
         if (n > c->limits->max_fds)
                 return PROTO_E_TOO_MANY_FDS;
 
-        memcpy(fds, b->fds, n * sizeof(int));
+        *ret_refused = b->refused;
+        if (!b->refused) {
+                memcpy(fds, b->fds, n * sizeof(int));
+                c->n_held_fds -= n; /* the charge passes on with them */
+        }
         c->n_rx_fds--;
         memmove(&c->rx_fds[0], &c->rx_fds[1], c->n_rx_fds * sizeof(c->rx_fds[0]));
         return 0;
@@ -423,6 +522,7 @@ static int connection_dispatch(struct connection *c, unsigned *budget)
                 int fds[IPCBUS_FDS_MAX];
                 struct frame_view f;
                 uint64_t start = c->rx_pos - frame_reader_pending(&c->reader);
+                int refused;
                 int r;
 
                 if (c->rx_error)
@@ -436,12 +536,16 @@ static int connection_dispatch(struct connection *c, unsigned *budget)
                 if (r <= 0)
                         break;
 
-                r = connection_take_fds(c, start, f.size, f.prefix.n_fds, fds);
+                refused = 0;
+                r = connection_take_fds(c, start, f.size, f.prefix.n_fds, fds, &refused);
                 if (r)
                         return r;
 
                 (*budget)--;
-                c->ops->frame(c, &f, fds, c->userdata);
+                connection_count_incoming(c);
+                c->rx_fds_refused = refused;
+                c->ops->frame(c, &f, refused ? NULL : fds, c->userdata);
+                c->rx_fds_refused = 0;
         }
 
         /* Every byte is consumed, yet descriptors wait: no frame announced them. */
@@ -472,6 +576,7 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
 
                 if (budget == 0 || bytes >= CONNECTION_BYTES_PER_EVENT) {
                         /* Enough for this pass; carry on after the others had their turn. */
+                        connection_time_incoming(c);
                         event_active(c->ev_read, EV_READ, 0);
                         return;
                 }
@@ -486,12 +591,14 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                  * otherwise hold 64 KiB each. */
                 if (drained) {
                         frame_reader_release(&c->reader);
+                        connection_time_incoming(c);
                         return;
                 }
 
                 n = connection_recv(c, &drained);
                 if (n == -EAGAIN || n == -EWOULDBLOCK) {
                         frame_reader_release(&c->reader);
+                        connection_time_incoming(c);
                         return;
                 }
                 if (n == -EINTR)
@@ -505,6 +612,15 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                 if (n == 0)
                         c->eof = true;
                 bytes += (size_t) n;
+                if (c->rx_total && c->limits->max_incoming_total && *c->rx_total > c->limits->max_incoming_total) {
+                        snprintf(c->reason, sizeof(c->reason),
+                                 "incoming data over the max_incoming_bytes_per_uid limit (%" PRIu64
+                                 " bytes unhandled, %" PRIu64 " of them on this connection)",
+                                 *c->rx_total, c->rx_counted);
+                        c->failed = true;
+                        connection_finish(c, c->reason);
+                        return;
+                }
         }
 }
 

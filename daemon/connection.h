@@ -41,6 +41,20 @@ struct connection_ops {
         /* The queue went down to half the backpressure level after
          * connection_watch_drain() asked to be told. Called from the event loop. */
         void (*drained)(struct connection *c, void *userdata);
+        /* n descriptors arrived: count them as the sender's and return 0, or
+         * refuse them with a CONNECTION_FDS_* code. Refused ones are closed at
+         * once and their frame comes to `frame` with fds NULL and the code in
+         * c->rx_fds_refused. Accepted ones stay counted while the connection
+         * holds them (connection_held_fds) and pass, counted, to `frame`.
+         * NULL: descriptors are taken uncounted. */
+        int (*charge_fds)(struct connection *c, unsigned n, void *userdata);
+};
+
+/* Why the descriptors of a frame were refused (c->rx_fds_refused). */
+enum {
+        CONNECTION_FDS_OVER_CONNECTION = 1, /* the connection's own limit */
+        CONNECTION_FDS_OVER_TOTAL,          /* the limit shared with others (its uid's) */
+        CONNECTION_FDS_SHORT,               /* the broker is short of descriptors itself (EMFILE, or its reserve) */
 };
 
 /* What a connection enforces; the owner's, shared by its connections. 0 in a max_* means no limit. */
@@ -48,11 +62,13 @@ struct connection_limits {
         uint32_t max_header;
         uint32_t max_body;
         uint32_t max_frame;
-        unsigned max_fds;         /* IPCBUS_FDS_MAX or less; 0 means none may come */
-        uint64_t max_queue;       /* outgoing bytes queued to this connection */
-        uint64_t max_queue_total; /* outgoing bytes counted in the shared total (e.g. per uid) */
-        uint64_t backpressure;    /* queued bytes from which the connection counts as congested */
-        uint32_t stall_ms;        /* a full socket that takes nothing this long is closed; 0: never */
+        unsigned max_fds;            /* IPCBUS_FDS_MAX or less; 0 means none may come */
+        uint64_t max_queue;          /* outgoing bytes queued to this connection */
+        uint64_t max_queue_total;    /* outgoing bytes counted in the shared total (e.g. per uid) */
+        uint64_t backpressure;       /* queued bytes from which the connection counts as congested */
+        uint32_t stall_ms;           /* a full socket that takes nothing this long, or an incoming frame
+                                      * not complete this long after its first byte, closes; 0: never */
+        uint64_t max_incoming_total; /* bytes read and not yet handed on, counted in the shared total */
 };
 
 /* Descriptors received by one recvmsg, and the stream bytes that read covered:
@@ -62,6 +78,7 @@ struct connection_fd_batch {
         uint64_t end;
         int fds[IPCBUS_FDS_MAX];
         unsigned n;
+        int refused; /* CONNECTION_FDS_*: closed on arrival, n is what came */
 };
 
 #define CONNECTION_FD_BATCHES 4
@@ -84,7 +101,14 @@ struct connection {
         uint64_t rx_pos; /* stream bytes received so far */
         struct connection_fd_batch rx_fds[CONNECTION_FD_BATCHES];
         unsigned n_rx_fds;
-        int rx_error; /* sticky PROTO_E_* found while receiving descriptors */
+        int rx_error;              /* sticky PROTO_E_* found while receiving descriptors */
+        int rx_fds_refused;        /* for `frame`: why its fds are NULL (CONNECTION_FDS_*), else 0 */
+        unsigned n_held_fds;       /* descriptors in rx_fds, as charged */
+        uint64_t *rx_total;        /* a shared count of bytes read and not yet handed on (NULL: none) */
+        uint64_t rx_counted;       /* what this connection counts in *rx_total */
+        uint64_t rx_timed;         /* stream offset of the incoming frame ev_rx_stall times */
+        bool rx_timing;            /* ev_rx_stall runs for the frame at rx_timed */
+        struct event *ev_rx_stall; /* an incoming frame incomplete for limits->stall_ms while being read */
 
         struct msg **tx; /* ring of queued messages */
         size_t tx_cap;
@@ -121,7 +145,18 @@ void connection_set_total(struct connection *c, uint64_t *total);
  * total to the new one. For a connection that changes its role (a monitor).
  */
 void connection_move_account(struct connection *c, const struct connection_limits *limits, uint64_t *total);
-/* Close the socket, drop the queue and any received descriptors. */
+/* Count bytes read and not yet handed on into *total too (checked against
+ * limits->max_incoming_total: the connection that goes over is closed). Before reading. */
+void connection_set_incoming_total(struct connection *c, uint64_t *total);
+/* Bound the frames read from now on (prefix + header + body; 0: the limits' max_frame). */
+void connection_set_max_frame(struct connection *c, uint32_t max_frame);
+/* Descriptors received and not yet handed on, as charged with ops->charge_fds. */
+static inline unsigned connection_held_fds(const struct connection *c)
+{
+        return c->n_held_fds;
+}
+/* Close the socket, drop the queue and any received descriptors (uncharged:
+ * the owner takes connection_held_fds() off its count first). */
 void connection_deinit(struct connection *c);
 
 /* Start reading. Returns 0 or a negative errno. */

@@ -229,8 +229,23 @@ int listener_get_address(const struct listener *l, char **ret_address)
         return 0;
 }
 
+void listener_set_refuse(struct listener *l, listener_accept_fn refuse)
+{
+        l->refuse = refuse;
+}
+
+/* Open the spare descriptor again; without it, EMFILE pauses accepting instead. */
+static void listener_keep_spare(struct listener *l)
+{
+        if (l->has_spare || !l->refuse)
+                return;
+        l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        l->has_spare = l->spare_fd >= 0;
+}
+
 int listener_start(struct listener *l)
 {
+        listener_keep_spare(l);
         return event_add(l->ev_accept, NULL) < 0 ? -ENOMEM : 0;
 }
 
@@ -244,6 +259,9 @@ void listener_deinit(struct listener *l)
         if (l->fd >= 0)
                 close(l->fd);
         l->fd = -1;
+        if (l->has_spare)
+                close(l->spare_fd);
+        l->has_spare = false;
         if (l->path)
                 unlink(l->path);
         free(l->path);
@@ -265,12 +283,37 @@ static void listener_on_retry(evutil_socket_t fd, short what, void *userdata)
 {
         struct listener *l = userdata;
 
+        listener_keep_spare(l);
         event_add(l->ev_accept, NULL);
+}
+
+/*
+ * Out of descriptors: give up the spare one to take the next waiting
+ * connection and refuse it. Returns 1 when one was refused (try the next),
+ * 0 when none was waiting, -1 when there is no spare (or it did not help).
+ */
+static int listener_refuse_one(struct listener *l)
+{
+        int cfd, err;
+
+        if (!l->has_spare)
+                return -1;
+        close(l->spare_fd);
+        l->has_spare = false;
+        cfd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        err = errno;
+        if (cfd >= 0)
+                l->refuse(cfd, l->userdata);
+        listener_keep_spare(l);
+        if (cfd >= 0)
+                return 1;
+        return err == EAGAIN || err == EWOULDBLOCK ? 0 : -1;
 }
 
 static void listener_on_accept(evutil_socket_t fd, short what, void *userdata)
 {
         struct listener *l = userdata;
+        int r;
 
         for (int i = 0; i < LISTENER_ACCEPTS_PER_EVENT; i++) {
                 int cfd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -287,6 +330,12 @@ static void listener_on_accept(evutil_socket_t fd, short what, void *userdata)
                         case EPROTO:
                                 continue;
                         case EMFILE:
+                                r = listener_refuse_one(l);
+                                if (r > 0)
+                                        continue;
+                                if (r < 0)
+                                        listener_pause(l, EMFILE);
+                                return;
                         case ENFILE:
                         case ENOBUFS:
                         case ENOMEM:

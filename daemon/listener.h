@@ -22,7 +22,10 @@ struct listener {
         struct event *ev_accept;
         struct event *ev_retry; /* resumes accepting after running out of descriptors */
         listener_accept_fn accept;
+        listener_accept_fn refuse; /* a connection taken with the spare descriptor; NULL: none kept */
         void *userdata;
+        int spare_fd;   /* kept open to give up for accept() when out of descriptors */
+        bool has_spare; /* spare_fd is open */
 };
 
 /*
@@ -50,6 +53,13 @@ int listener_init_fd(struct listener *l, struct event_base *base, int fd, listen
  * has no file system path (abstract or unnamed), or another negative errno.
  */
 int listener_get_address(const struct listener *l, char **ret_address);
+/*
+ * When the process is out of descriptors (EMFILE), still take waiting
+ * connections, one at a time with a descriptor kept spare for this, and hand
+ * each to refuse, which tells it why and closes it: a client never waits in
+ * the backlog for nothing. Before listener_start.
+ */
+void listener_set_refuse(struct listener *l, listener_accept_fn refuse);
 /* Start accepting. Returns 0 or a negative errno. */
 int listener_start(struct listener *l);
 /* Stop accepting, close the socket and remove its file. Idempotent. */

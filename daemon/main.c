@@ -286,6 +286,7 @@ static int daemon_listen(struct daemon *d, const char *address, bool make_parent
         }
         if (r >= 0) {
                 d->n_listeners++;
+                listener_set_refuse(l, bus_refuse_fd);
                 r = listener_start(l);
         }
         if (r < 0) {
@@ -347,6 +348,7 @@ static int daemon_serve_handed(struct daemon *d, int n)
                                                       : strerror(-r));
                         goto fail;
                 }
+                listener_set_refuse(l, bus_refuse_fd);
                 r = listener_start(l);
                 if (r < 0) {
                         log_error("cannot serve %s (descriptor %d): %s", address, fd, strerror(-r));

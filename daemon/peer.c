@@ -7,9 +7,12 @@
 
 #include <event2/event.h>
 
+#include "config.h"
 #include "log.h"
 #include "peer.h"
 #include "protocol/message.h"
+#include "user.h"
+#include "util.h"
 
 int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, const struct connection_limits *limits,
              const struct connection_ops *ops, struct peer **ret)
@@ -53,6 +56,10 @@ void peer_free(struct peer *p)
         if (!p)
                 return;
         list_unlink(&p->link);
+        if (p->fds) {
+                user_fds_uncharge(p->fds, connection_held_fds(&p->conn));
+                p->fds = user_fds_unref(p->fds);
+        }
         if (p->timer)
                 event_free(p->timer);
         reply_owner_deinit(&p->replies);
@@ -61,6 +68,60 @@ void peer_free(struct peer *p)
         name_owner_deinit(&p->names);
         connection_deinit(&p->conn);
         free(p);
+}
+
+int peer_charge_fds(struct peer *p, unsigned n, const struct bus_limits *l, unsigned fds_free)
+{
+        if (!p->fds || p->fds->n_fds + n > l->max_inflight_fds)
+                return CONNECTION_FDS_OVER_CONNECTION;
+        if (p->fds->user->n_fds + n > l->max_inflight_fds_uid)
+                return CONNECTION_FDS_OVER_TOTAL;
+        if (n > fds_free)
+                return CONNECTION_FDS_SHORT;
+        user_fds_charge(p->fds, n);
+        return 0;
+}
+
+static void peer_on_msg_free(struct msg *m, void *userdata)
+{
+        struct user_fds *a = userdata;
+
+        user_fds_uncharge(a, m->n_fds);
+        user_fds_unref(a);
+}
+
+void peer_hold_fds(struct peer *p, struct msg *m)
+{
+        if (m->n_fds == 0 || !p->fds)
+                return;
+        m->on_free = peer_on_msg_free;
+        m->on_free_userdata = user_fds_ref(p->fds);
+}
+
+void peer_drop_fds(struct peer *p, int *fds, unsigned n)
+{
+        if (!fds || n == 0)
+                return;
+        close_fds(fds, n);
+        if (p->fds)
+                user_fds_uncharge(p->fds, n);
+}
+
+void peer_describe_fds_refusal(struct peer *p, int code, unsigned n, const struct bus_limits *l, char *buf, size_t size)
+{
+        if (code == CONNECTION_FDS_OVER_CONNECTION)
+                snprintf(buf, size,
+                         "%u descriptors would put %s over the max_fds_in_flight_per_connection limit (%u, %u in "
+                         "flight)",
+                         n, p->unique_name, l->max_inflight_fds, p->fds ? p->fds->n_fds : 0);
+        else if (code == CONNECTION_FDS_OVER_TOTAL)
+                snprintf(buf, size,
+                         "%u descriptors would put uid %u over the max_fds_in_flight_per_uid limit (%u, %u in flight)",
+                         n, (unsigned) peer_uid(p), l->max_inflight_fds_uid, p->fds->user->n_fds);
+        else
+                snprintf(buf, size,
+                         "The bus is short of file descriptors (its RLIMIT_NOFILE reserve); the message's descriptors "
+                         "were not taken, try again later");
 }
 
 int peer_check_room(struct peer *p, struct msg *m)

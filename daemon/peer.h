@@ -21,6 +21,13 @@ struct event;
 struct event_base;
 struct msg;
 struct user;
+struct user_fds;
+struct bus_limits;
+
+/* Before Hello a connection may send frames of this size at most (PROTOCOL.md
+ * "Connecting"): Hello is tiny, and a stranger should not make the broker
+ * buffer megabytes on its behalf. */
+#define PEER_PRE_HELLO_FRAME_MAX (64u * 1024u)
 
 enum peer_state {
         PEER_NEW,        /* connected, no Hello yet: talks to the driver only */
@@ -42,6 +49,7 @@ struct peer {
         struct map_node name_node; /* in the bus's peers by unique name, while registered */
         struct list link;          /* in the bus's list of all peers, until freed */
         struct user *user;         /* its uid's account, once admitted; NULL before and after */
+        struct user_fds *fds;      /* its descriptors in flight, once admitted */
         struct event *timer;       /* before Hello, its deadline; after, the idle check (bus.c) */
         int64_t last_heard_ms;     /* CLOCK_MONOTONIC of its last frame */
 
@@ -97,6 +105,21 @@ int peer_send(struct peer *p, struct msg *m);
  * subscribed to) makes peer_send close a full peer.
  */
 int peer_check_room(struct peer *p, struct msg *m);
+
+/*
+ * Charge n descriptors that arrived from p to its account, within the
+ * limits and leaving the broker `fds_free` descriptors short of its
+ * RLIMIT_NOFILE less a reserve: 0, or the CONNECTION_FDS_* code that
+ * refuses them. A peer not (yet) admitted has no account and takes none.
+ */
+int peer_charge_fds(struct peer *p, unsigned n, const struct bus_limits *l, unsigned fds_free);
+/* The descriptors of a message from p: m keeps them charged to p's account until it is freed. */
+void peer_hold_fds(struct peer *p, struct msg *m);
+/* Close charged descriptors that will not make a message. */
+void peer_drop_fds(struct peer *p, int *fds, unsigned n);
+/* The text of a refusal (CONNECTION_FDS_*) of n descriptors, naming the limit. */
+void peer_describe_fds_refusal(struct peer *p, int code, unsigned n, const struct bus_limits *l, char *buf,
+                               size_t size);
 
 /* The configuration key of the queue limit a -ENOBUFS / -EDQUOT is about. */
 const char *peer_queue_limit_name(int error);

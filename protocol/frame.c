@@ -97,9 +97,12 @@ int frame_reader_space(struct frame_reader *r, size_t want, uint8_t **ret_ptr, s
         size_t have = r->end - r->start;
         size_t need;
 
-        /* Room for the rest of the current frame, if that is more than asked. */
-        if (frame > have && frame - have > want)
-                want = frame - have;
+        /* Grow with what has arrived, never by what the prefix announces: offer
+         * as much again as is already in (up to the rest of the frame), so a
+         * big frame takes a logarithmic number of reallocations while a
+         * sender that announces much and sends little is given little. */
+        if (frame > have && have > want)
+                want = have < frame - have ? have : frame - have;
         if (want == 0)
                 want = 1;
         if (r->size - r->end < want) {

@@ -56,8 +56,10 @@ void frame_reader_init(struct frame_reader *r, uint32_t max_header, uint32_t max
 void frame_reader_deinit(struct frame_reader *r);
 
 /*
- * Return free space of at least `want` bytes (more if the frame being read
- * needs it) at *ret_ptr with its size; -ENOMEM on allocation failure.
+ * Return free space of at least `want` bytes at *ret_ptr with its size;
+ * -ENOMEM on allocation failure. The buffer grows with the bytes that have
+ * arrived (up to as many again, within the frame being read), never by the
+ * size a prefix announces.
  */
 int frame_reader_space(struct frame_reader *r, size_t want, uint8_t **ret_ptr, size_t *ret_size);
 void frame_reader_commit(struct frame_reader *r, size_t n);

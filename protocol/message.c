@@ -522,8 +522,11 @@ struct msg *msg_unref(struct msg *m)
 {
         if (!m || --m->n_ref > 0)
                 return NULL;
+        if (m->on_free)
+                m->on_free(m, m->on_free_userdata);
         for (unsigned i = 0; i < m->n_fds; i++)
-                close(m->fds[i]);
+                if (m->fds[i] >= 0)
+                        close(m->fds[i]);
         free(m->args);
         if (m->data_owned)
                 free((void *) m->data);

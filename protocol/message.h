@@ -68,6 +68,10 @@ struct msg {
         size_t n_args;
         bool args_done;
         bool data_owned; /* data is a separate allocation (msg_build) */
+        /* Called when the last reference goes, before the descriptors are
+         * closed: the broker's accounting of descriptors in flight. */
+        void (*on_free)(struct msg *m, void *userdata);
+        void *on_free_userdata;
 };
 
 /* Accept broker-only header fields (the client side: they come from the broker). */

@@ -26,6 +26,9 @@
 static const struct testbus_cred attacker = {.uid = 4242, .gid = 4242};
 
 #define BYSTANDER_UID 65534
+#define HELLO_HEADER                                                                                                   \
+        "{\"type\":\"call\",\"serial\":1,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/"                   \
+        "Bus\",\"member\":\"Hello\"}"
 #define REPLY_SMALL 4096 /* "a few KiB": the most an error reply may take */
 
 /* ---- frames ---------------------------------------------------------------------------------------- */
@@ -120,20 +123,24 @@ static void expect_small_error(struct answer *a, const char *member, const char 
 /* ---- item 3: driver-call bodies ----------------------------------------------------------------- */
 
 /*
- * 1 MiB of `{}` in Ping, then 4 MiB of it in Hello (the connection's first
+ * 1 MiB of `{}` in Ping, then 60 KiB of it in Hello (the connection's first
  * call): each gets LimitsExceeded naming the method's bound, the connection
  * stays (Ping answered, Hello said after), and the broker's peak RSS grows
- * by no more than a few times the frame (the read buffer and one copy).
+ * by no more than a few times the frame (the read buffer and one copy). A
+ * 4 MiB Hello is over the bound of frames before Hello (64 KiB): refused by
+ * its prefix, before its body is read.
  */
 START_TEST(test_large_driver_bodies)
 {
         struct testbus *tb = testbus_current();
-        const size_t ping_size = 1u << 20, hello_size = 4u << 20;
+        const size_t ping_size = 1u << 20, hello_size = 60u << 10;
         char *ping_body = garbage_body(ping_size);
         char *hello_body = garbage_body(hello_size);
         struct testbus_child bystander;
         struct answer ping[4], hello;
         long peak0, peak1, peak2, worst;
+        uint8_t prefix[16];
+        char *refused;
         int fd;
 
         testbus_bystander_start(&bystander, BYSTANDER_UID);
@@ -153,6 +160,15 @@ START_TEST(test_large_driver_bodies)
                 free(testbus_raw_hello(fd));
         testbus_raw_ping(fd, 2);
         close(fd);
+
+        fd = testbus_raw_connect_as(tb, &attacker);
+        testbus_raw_prefix(prefix, (uint32_t) strlen(HELLO_HEADER), 4u << 20, 0);
+        testbus_raw_send(fd, prefix, sizeof(prefix));
+        testbus_raw_send(fd, HELLO_HEADER, strlen(HELLO_HEADER));
+        refused = testbus_raw_expect_refused(fd, IPCBUS_ERROR_PROTOCOL);
+        ck_assert_msg(strstr(refused, "65536"), "the refusal does not name the bound: %s", refused);
+        free(refused);
+        close(fd);
         peak2 = testbus_peak_rss_kb(tb);
         free(ping_body);
         free(hello_body);
@@ -160,7 +176,8 @@ START_TEST(test_large_driver_bodies)
         worst = testbus_bystander_finish(&bystander);
         fprintf(stderr, "FIGURE item=3 attack=ping_1MiBx4 peak_rss_kb=%ld rss_growth_kb=%ld bystander_worst_ms=%ld\n",
                 peak1, peak1 - peak0, worst);
-        fprintf(stderr, "FIGURE item=3 attack=hello_4MiB peak_rss_kb=%ld rss_growth_kb=%ld bystander_worst_ms=%ld\n",
+        fprintf(stderr,
+                "FIGURE item=3 attack=hello_60KiB_and_4MiB peak_rss_kb=%ld rss_growth_kb=%ld bystander_worst_ms=%ld\n",
                 peak2, peak2 - peak0, worst);
 
         for (int i = 0; i < 4; i++) {
@@ -174,7 +191,7 @@ START_TEST(test_large_driver_bodies)
         ck_assert_msg(peak1 - peak0 <= 3 * (long) (ping_size / 1024) + 8192,
                       "1 MiB Pings took the peak RSS from %ld to %ld kB", peak0, peak1);
         ck_assert_msg(peak2 - peak0 <= 3 * (long) (hello_size / 1024) + 8192,
-                      "a 4 MiB Hello took the peak RSS from %ld to %ld kB", peak0, peak2);
+                      "a 60 KiB and a 4 MiB Hello took the peak RSS from %ld to %ld kB", peak0, peak2);
 }
 END_TEST
 

@@ -83,6 +83,9 @@ START_TEST(test_defaults)
         ck_assert_uint_eq(l.max_monitor_queue, 16777216);
         ck_assert_uint_eq(l.reserved_connections, 0);
         ck_assert_uint_eq(l.idle_timeout_ms, 0);
+        ck_assert_uint_eq(l.max_inflight_fds, 256);
+        ck_assert_uint_eq(l.max_inflight_fds_uid, 1024);
+        ck_assert_uint_eq(l.max_incoming_uid, 134217728);
 
         /* An empty file is a session bus with the defaults. */
         parse_ok(&c, "{}");
@@ -194,6 +197,9 @@ static const struct {
         SET("max_monitor_queued_bytes", max_monitor_queue, 1),
         SET("reserved_connections", reserved_connections, 4096),
         SET("idle_timeout_ms", idle_timeout_ms, 86400000),
+        SET("max_fds_in_flight_per_connection", max_inflight_fds, 16),
+        SET("max_fds_in_flight_per_uid", max_inflight_fds_uid, 100000),
+        SET("max_incoming_bytes_per_uid", max_incoming_uid, 67173392),
 #undef SET
 };
 
@@ -255,7 +261,7 @@ START_TEST(test_limits_all_keys_covered)
                 found += strstr(text, quoted) != NULL;
         }
         ck_assert_uint_eq(found, sizeof(settable) / sizeof(settable[0]));
-        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 24);
+        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 27);
         free(text);
         parse_ok(&c, "{\"limits\": {\"max_fds_per_message\": 16, \"max_connections\": 1, "
                      "\"max_connections_per_uid\": 1}}");

@@ -182,7 +182,7 @@ END_TEST
 
 START_TEST(test_reader_large)
 {
-        /* A frame larger than the initial buffer grows it; space covers the rest of the frame. */
+        /* A frame larger than the initial buffer grows it as its bytes arrive. */
         static uint8_t stream[300000];
         static char body[200000];
         struct frame_reader r;
@@ -200,6 +200,30 @@ START_TEST(test_reader_large)
 }
 END_TEST
 
+START_TEST(test_reader_grows_by_arrival)
+{
+        /* A prefix that announces the largest frame reserves nothing for it: the
+         * buffer follows the bytes that came, at most doubling them. */
+        struct frame_reader r;
+        uint8_t p[16];
+        uint8_t *space;
+        size_t size;
+
+        frame_reader_init(&r, 0, 0);
+        frame_prefix_encode(p, 1024, 64u * 1024u * 1024u, 0);
+        ck_assert_int_eq(frame_reader_space(&r, sizeof(p), &space, &size), 0);
+        memcpy(space, p, sizeof(p));
+        frame_reader_commit(&r, sizeof(p));
+        for (size_t have = sizeof(p); have < 1024u * 1024u; have += size) {
+                ck_assert_int_eq(frame_reader_space(&r, 4096, &space, &size), 0);
+                ck_assert_uint_le(r.size, 2 * have + 2 * 4096);
+                memset(space, ' ', size);
+                frame_reader_commit(&r, size);
+        }
+        frame_reader_deinit(&r);
+}
+END_TEST
+
 static Suite *frame_suite(void)
 {
         Suite *s = suite_create("frame");
@@ -212,6 +236,7 @@ static Suite *frame_suite(void)
         tcase_add_test(tc, test_reader_garbage);
         tcase_add_test(tc, test_reader_limits);
         tcase_add_test(tc, test_reader_large);
+        tcase_add_test(tc, test_reader_grows_by_arrival);
         suite_add_tcase(s, tc);
         return s;
 }
