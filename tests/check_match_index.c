@@ -79,6 +79,13 @@ static bool owns(const char *well_known, const char *unique, void *userdata)
         return strcmp(well_known, "org.x.Owned") == 0 && strcmp(unique, ":1.1") == 0;
 }
 
+/* The names owned by ":1.1" (see owns). */
+static void names(const char *unique, bool (*visit)(const char *name, const void *arg), const void *arg, void *userdata)
+{
+        if (strcmp(unique, ":1.1") == 0)
+                visit("org.x.Owned", arg);
+}
+
 static void deliver(struct match_owner *owner, void *userdata)
 {
         ck_assert_ptr_eq(userdata, &idx);
@@ -113,7 +120,7 @@ static const char *route(struct msg *m)
 {
         static char text[32];
 
-        match_index_route(&idx, m, owns, deliver, &idx);
+        match_index_route(&idx, m, owns, names, deliver, &idx);
         msg_unref(m);
         snprintf(text, sizeof(text), "%u,%u,%u", delivered[0], delivered[1], delivered[2]);
         memset(delivered, 0, sizeof(delivered));
