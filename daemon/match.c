@@ -513,10 +513,14 @@ void match_index_route(struct match_index *idx, struct msg *m, match_owner_fn ow
                         }
                 }
                 if (idx->n_arg_buckets > 0) {
-                        const struct match_args *args = match_route_args(&r);
+                        /* every string member as the body has it: a member that a later
+                         * duplicate hides may lead to a rule, which its full check rejects */
+                        const struct msg_arg *args;
+                        size_t n;
 
-                        for (size_t i = 0; args && i < args->n; i++)
-                                match_route_key(&r, MATCH_KIND_ARG, args->by_key[i]->key, args->by_key[i]->value);
+                        if (msg_get_args(m, &args, &n) == 0)
+                                for (size_t i = 0; i < n; i++)
+                                        match_route_key(&r, MATCH_KIND_ARG, args[i].key, args[i].value);
                 }
         }
 
