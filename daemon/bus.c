@@ -319,7 +319,7 @@ static bool bus_route_owns(const char *well_known, const char *unique, void *use
 static void bus_route_names(const char *unique, bool (*visit)(const char *name, const void *arg), const void *arg,
                             void *userdata)
 {
-        struct peer *peer = bus_find_peer(((struct bus_route *) userdata)->bus, unique);
+        struct peer *peer = unique[0] == ':' ? bus_find_peer(((struct bus_route *) userdata)->bus, unique) : NULL;
 
         if (peer)
                 name_owner_owns_any(&peer->names, visit, arg);

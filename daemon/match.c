@@ -506,7 +506,7 @@ void match_index_route(struct match_index *idx, struct msg *m, match_owner_fn ow
                 if (h->sender) {
                         match_route_key(&r, h->sender[0] == ':' ? MATCH_KIND_SENDER : MATCH_KIND_SENDER_NAME, h->sender,
                                         NULL);
-                        if (idx->n_name_buckets > 0 && h->sender[0] == ':') {
+                        if (idx->n_name_buckets > 0) {
                                 struct match_name_visit v = {&r};
 
                                 names(h->sender, match_route_name, &v, userdata);

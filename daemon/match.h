@@ -80,9 +80,10 @@ void match_index_remove_owner(struct match_index *idx, struct match_owner *owner
 typedef void (*match_deliver_fn)(struct match_owner *owner, void *userdata);
 
 /*
- * Call visit(name, arg) for each well-known name whose primary owner is the
- * connection named `unique` (none when there is no such connection), until
- * visit returns true. It must agree with match_owner_fn.
+ * Call visit(name, arg) for each well-known name that the sender `unique`
+ * owns, i.e. each name for which match_owner_fn holds (in the broker: the
+ * names whose primary owner is that connection; none for a sender that is
+ * no connection, such as the driver), until visit returns true.
  */
 typedef void (*match_names_fn)(const char *unique, bool (*visit)(const char *name, const void *arg), const void *arg,
                                void *userdata);
@@ -90,8 +91,9 @@ typedef void (*match_names_fn)(const char *unique, bool (*visit)(const char *nam
 /*
  * Call deliver once for each owner that has at least one rule matching m,
  * whatever the number of its matching rules. `owns` resolves well-known
- * sender keys (see protocol/match.h) and `names` lists the sender's names;
- * both get the same userdata. deliver must not modify the index.
+ * sender keys (see protocol/match.h) and `names` lists the sender's names
+ * (neither may be NULL); both get the same userdata. deliver must not modify
+ * the index.
  */
 void match_index_route(struct match_index *idx, struct msg *m, match_owner_fn owns, match_names_fn names,
                        match_deliver_fn deliver, void *userdata);
