@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "match.h"
+#include "protocol/jscan.h"
 #include "util.h"
 
 /*
@@ -233,16 +234,24 @@ static bool match_entry_eq(const struct map_node *node, const void *key)
         return e->owner == k->owner && match_rule_equal(&e->rule, k->rule);
 }
 
-/* The hash of an owner's rule, from the rule's canonical text. Returns 0 or -ENOMEM. */
-static int match_entry_hash(const struct match_owner *owner, const struct match_rule *rule, uint64_t *ret)
+static uint64_t match_hash_mix(uint64_t h, const char *s)
 {
-        _cleanup_(freep) char *text = NULL;
-        uintptr_t who = (uintptr_t) owner;
+        /* an absent key mixes in a constant of its own, so it differs from any value */
+        return (h ^ (s ? map_hash_string(s) : UINT64_C(0x9e3779b97f4a7c15))) * UINT64_C(0x100000001b3);
+}
 
-        if (match_rule_to_json(rule, &text) < 0)
-                return -ENOMEM;
-        *ret = map_hash_string(text) ^ map_hash(&who, sizeof(who));
-        return 0;
+/* The hash of an owner's rule: of its every key, each hashed with the map's keyed hash. */
+static uint64_t match_entry_hash(const struct match_owner *owner, const struct match_rule *r)
+{
+        const char *const keys[] = {r->sender, r->interface, r->member, r->path, r->path_namespace, r->destination};
+        uintptr_t who = (uintptr_t) owner;
+        uint64_t h = map_hash(&who, sizeof(who)) ^ (uint64_t) r->type;
+
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                h = match_hash_mix(h, keys[i]);
+        for (size_t i = 0; i < r->n_args; i++)
+                h = match_hash_mix(match_hash_mix(h, r->args[i].key), r->args[i].value);
+        return h;
 }
 
 static struct match_entry *match_index_find_entry(const struct match_index *idx, const struct match_owner *owner,
@@ -297,7 +306,8 @@ static int match_index_file(struct match_index *idx, const struct match_rule *r,
                 if (len > need)
                         need = len;
         }
-        if (match_index_reserve_key(idx, need) < 0)
+        /* room to decode a body member that may shorten to a key this long (match_route_body) */
+        if (match_index_reserve_key(idx, 6 * need + 3) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < n && best_size > 0; i++) {
                 struct match_bucket *found =
@@ -318,13 +328,10 @@ static int match_index_file(struct match_index *idx, const struct match_rule *r,
 
 int match_index_add(struct match_index *idx, struct match_owner *owner, struct match_rule *rule)
 {
+        uint64_t hash = match_entry_hash(owner, rule);
+        struct match_entry *e = match_index_find_entry(idx, owner, rule, hash);
         struct match_bucket *b;
-        struct match_entry *e;
-        uint64_t hash;
 
-        if (match_entry_hash(owner, rule, &hash) < 0)
-                return -ENOMEM;
-        e = match_index_find_entry(idx, owner, rule, hash);
         if (e) {
                 e->n_ref++;
                 match_owner_count(owner, 1);
@@ -364,12 +371,8 @@ int match_index_add(struct match_index *idx, struct match_owner *owner, struct m
 
 int match_index_remove(struct match_index *idx, struct match_owner *owner, const struct match_rule *rule)
 {
-        struct match_entry *e;
-        uint64_t hash;
+        struct match_entry *e = match_index_find_entry(idx, owner, rule, match_entry_hash(owner, rule));
 
-        if (match_entry_hash(owner, rule, &hash) < 0)
-                return -ENOMEM;
-        e = match_index_find_entry(idx, owner, rule, hash);
         if (!e)
                 return -ENOENT;
         if (e->n_ref > 1) {
@@ -469,6 +472,44 @@ static void match_route_namespaces(struct match_route *r, const char *path)
         }
 }
 
+/*
+ * Look up the bucket of each top-level string member of the body, reading
+ * it once, in place: nothing is allocated or kept (the sorted members are
+ * built only when a rule found here is checked). A member that a later
+ * duplicate hides may lead to a rule, which that check rejects.
+ */
+static void match_route_body(struct match_route *r)
+{
+        struct match_index *idx = r->idx;
+        struct jscan_iter it;
+        struct jscan_member mem;
+
+        if (jscan_object_begin(&it, r->m->body, r->m->body_len) != 0)
+                return;
+        while (jscan_object_next(&it, &mem) > 0) {
+                char *p = idx->key_buf;
+                size_t k, v;
+
+                if (mem.kind != JSCAN_STRING)
+                        continue;
+                /* decoding shortens by at most 6 to 1 (\u0000); key_buf holds 6 * key_max + 3 */
+                if (mem.key_len + mem.value_len + 2 > (mem.escaped ? 6 * idx->key_max : idx->key_max))
+                        continue;
+                p[0] = match_kind_letter[MATCH_KIND_ARG];
+                /* as C strings, like the rule's: an escaped NUL ends one */
+                k = jscan_string_decode(mem.key, mem.key_len, p + 1);
+                k = strnlen(p + 1, k);
+                v = jscan_string_decode(mem.value, mem.value_len, p + 2 + k);
+                v = strnlen(p + 2 + k, v);
+                if (2 + k + v <= idx->key_max) {
+                        struct match_bucket *b = match_index_find_bucket(idx, (struct match_key){p, 2 + k + v});
+
+                        if (b)
+                                match_route_bucket(r, b);
+                }
+        }
+}
+
 struct match_name_visit {
         struct match_route *route;
 };
@@ -512,16 +553,8 @@ void match_index_route(struct match_index *idx, struct msg *m, match_owner_fn ow
                                 names(h->sender, match_route_name, &v, userdata);
                         }
                 }
-                if (idx->n_arg_buckets > 0) {
-                        /* every string member as the body has it: a member that a later
-                         * duplicate hides may lead to a rule, which its full check rejects */
-                        const struct msg_arg *args;
-                        size_t n;
-
-                        if (msg_get_args(m, &args, &n) == 0)
-                                for (size_t i = 0; i < n; i++)
-                                        match_route_key(&r, MATCH_KIND_ARG, args[i].key, args[i].value);
-                }
+                if (idx->n_arg_buckets > 0 && m->body)
+                        match_route_body(&r);
         }
 
         list_for_each_entry(e, &idx->wildcard, bucket_link) {

@@ -256,6 +256,8 @@ START_TEST(test_args)
         ck_assert_str_eq(route(sig("/a", "Changed", "{\"nested\":{\"title\":\"hello\"}}")), "0,0,0");
         ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "0,0,0");
         ck_assert_str_eq(route(sig("/a", "Changed", "{\"title\":\"hel\\u006co\"}")), "1,0,0");
+        /* escaped keys and values are looked up decoded */
+        ck_assert_str_eq(route(sig("/a", "Changed", "{\"ti\\u0074le\":\"hello\",\"kind\":\"\\u006eote\"}")), "1,1,0");
 }
 END_TEST
 
