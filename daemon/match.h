@@ -12,7 +12,7 @@
  * message's own values: its member, interface, path, each namespace its path
  * is in, destination, sender and the well-known names the sender owns, and,
  * when the index holds argument buckets, each top-level string member of the
- * body (read in one scan, cached in the message). It checks the rules found
+ * body (read in one scan, in place). It checks the rules found
  * there and the wildcard list, and nothing else.
  *
  * The cost bound: a message visits a rule only when the rule is filed under a
