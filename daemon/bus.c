@@ -345,6 +345,16 @@ static bool bus_route_owns(const char *well_known, const char *unique, void *use
         return bus_owns(well_known, unique, ((struct bus_route *) userdata)->bus);
 }
 
+/* match_names_fn: the well-known names the connection `unique` owns. */
+static void bus_route_names(const char *unique, bool (*visit)(const char *name, const void *arg), const void *arg,
+                            void *userdata)
+{
+        struct peer *peer = unique[0] == ':' ? bus_find_peer(((struct bus_route *) userdata)->bus, unique) : NULL;
+
+        if (peer)
+                name_owner_owns_any(&peer->names, visit, arg);
+}
+
 static void bus_deliver_subscriber(struct match_owner *owner, void *userdata)
 {
         struct bus_route *route = userdata;
@@ -408,7 +418,7 @@ static void bus_broadcast(struct bus *bus, struct peer *sender, struct msg *m)
 {
         struct bus_route route = {bus, sender, m};
 
-        match_index_route(&bus->matches, m, bus_route_owns, bus_deliver_subscriber, &route);
+        match_index_route(&bus->matches, m, bus_route_owns, bus_route_names, bus_deliver_subscriber, &route);
 }
 
 /* Monitors get a copy of m (the same shared message) when one of their rules matches. */
@@ -417,7 +427,7 @@ static void bus_monitor(struct bus *bus, struct msg *m)
         struct bus_route route = {bus, NULL, m};
 
         if (bus->n_monitors > 0)
-                match_index_route(&bus->monitors, m, bus_route_owns, bus_deliver_monitor, &route);
+                match_index_route(&bus->monitors, m, bus_route_owns, bus_route_names, bus_deliver_monitor, &route);
 }
 
 void bus_send(struct bus *bus, struct peer *to, struct msg *m)

@@ -307,7 +307,67 @@ static bool key_matches(const char *rule, const char *field)
         return !rule || (field && strcmp(rule, field) == 0);
 }
 
-bool match_rule_matches(const struct match_rule *r, struct msg *m, match_owner_fn owns, void *userdata)
+static int match_arg_ptr_compare(const void *a, const void *b)
+{
+        const struct msg_arg *x = *(const struct msg_arg *const *) a, *y = *(const struct msg_arg *const *) b;
+        int c = strcmp(x->key, y->key);
+
+        /* equal keys keep their body order: they sit in one array */
+        return c ? c : (x > y) - (x < y);
+}
+
+int match_args_init(struct match_args *a, struct msg *m)
+{
+        const struct msg_arg *args;
+        size_t n, out = 0;
+
+        *a = (struct match_args){0};
+        if (msg_get_args(m, &args, &n) < 0)
+                return -ENOMEM;
+        if (n == 0)
+                return 0;
+        a->by_key = malloc(n * sizeof(*a->by_key));
+        if (!a->by_key)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                a->by_key[i] = &args[i];
+        qsort(a->by_key, n, sizeof(*a->by_key), match_arg_ptr_compare);
+        /* of equal keys keep the last, as msg_get_arg does */
+        for (size_t i = 0; i < n; i++) {
+                if (out > 0 && strcmp(a->by_key[out - 1]->key, a->by_key[i]->key) == 0)
+                        out--;
+                a->by_key[out++] = a->by_key[i];
+        }
+        a->n = out;
+        return 0;
+}
+
+void match_args_deinit(struct match_args *a)
+{
+        free(a->by_key);
+        *a = (struct match_args){0};
+}
+
+const char *match_args_get(const struct match_args *a, const char *key)
+{
+        size_t lo = 0, hi = a->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(key, a->by_key[mid]->key);
+
+                if (c == 0)
+                        return a->by_key[mid]->value;
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return NULL;
+}
+
+bool match_rule_matches_args(const struct match_rule *r, struct msg *m, match_owner_fn owns, void *userdata,
+                             const struct match_args *args)
 {
         const struct msg_header *h = &m->h;
 
@@ -329,9 +389,14 @@ bool match_rule_matches(const struct match_rule *r, struct msg *m, match_owner_f
                 }
         }
         for (size_t i = 0; i < r->n_args; i++) {
-                const char *v = msg_get_arg(m, r->args[i].key);
+                const char *v = args ? match_args_get(args, r->args[i].key) : msg_get_arg(m, r->args[i].key);
                 if (!v || strcmp(v, r->args[i].value) != 0)
                         return false;
         }
         return true;
+}
+
+bool match_rule_matches(const struct match_rule *r, struct msg *m, match_owner_fn owns, void *userdata)
+{
+        return match_rule_matches_args(r, m, owns, userdata, NULL);
 }

@@ -54,9 +54,29 @@ bool match_rule_equal(const struct match_rule *a, const struct match_rule *b);
 typedef bool (*match_owner_fn)(const char *well_known, const char *unique, void *userdata);
 
 /*
+ * A message's top-level string members (msg_get_args) sorted by key, a later
+ * duplicate key hiding an earlier one, so that a rule's argument keys are
+ * found by binary search: a message is scanned once however many rules look
+ * into it.
+ */
+struct match_args {
+        const struct msg_arg **by_key; /* n entries, keys unique and ascending */
+        size_t n;
+};
+
+/* Build the lookup for m's body (none: n 0). Returns 0 or -ENOMEM. */
+int match_args_init(struct match_args *a, struct msg *m);
+void match_args_deinit(struct match_args *a);
+/* The value of top-level string member `key`, or NULL. */
+const char *match_args_get(const struct match_args *a, const char *key);
+
+/*
  * Whether message m matches rule r. `owns` resolves a well-known sender key;
  * when it is NULL such a key is taken as satisfied (the client library, which
  * the broker has already filtered for). Arg keys look into the body only when
- * the rule has any (msg_get_args; an allocation failure counts as no match).
+ * the rule has any (msg_get_arg; an allocation failure counts as no match).
  */
 bool match_rule_matches(const struct match_rule *r, struct msg *m, match_owner_fn owns, void *userdata);
+/* The same, reading arg keys from args, which was built for m. */
+bool match_rule_matches_args(const struct match_rule *r, struct msg *m, match_owner_fn owns, void *userdata,
+                             const struct match_args *args);

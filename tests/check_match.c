@@ -191,6 +191,55 @@ START_TEST(test_matching_well_known_sender)
 }
 END_TEST
 
+/* The sorted lookup finds what msg_get_arg finds: a later duplicate wins whatever its type; only strings have values. */
+START_TEST(test_match_args)
+{
+        struct msg *m = signal_msg(":1.7", "/p", "org.x.I", "M", NULL,
+                                   "{\"b\":\"1\",\"a\":\"x\",\"n\":2,\"c\":{\"d\":\"e\"},\"a\":\"y\","
+                                   "\"t\\u00e9\":\"\\u00e9\",\"\":\"empty\"}");
+        struct match_args args;
+        struct match_rule r;
+
+        ck_assert_int_eq(match_args_init(&args, m), 0);
+        ck_assert_uint_eq(args.n, 6); /* every distinct key; n and c without a value */
+        for (size_t i = 1; i < args.n; i++)
+                ck_assert_int_lt(strcmp(args.by_key[i - 1]->key, args.by_key[i]->key), 0);
+        ck_assert_str_eq(match_args_get(&args, "a"), "y");
+        ck_assert_str_eq(match_args_get(&args, "b"), "1");
+        ck_assert_str_eq(match_args_get(&args, "t\xc3\xa9"), "\xc3\xa9");
+        ck_assert_str_eq(match_args_get(&args, ""), "empty");
+        ck_assert_ptr_null(match_args_get(&args, "n"));
+        ck_assert_ptr_null(match_args_get(&args, "c"));
+        ck_assert_ptr_null(match_args_get(&args, "d"));
+        ck_assert_ptr_null(match_args_get(&args, "z"));
+
+        ck_assert_int_eq(match_rule_parse_string(&r, "arg.a=y,arg.b=1"), 0);
+        ck_assert(match_rule_matches_args(&r, m, NULL, NULL, &args));
+        ck_assert(match_rule_matches(&r, m, NULL, NULL));
+        match_rule_deinit(&r);
+        ck_assert_int_eq(match_rule_parse_string(&r, "arg.a=x"), 0);
+        ck_assert(!match_rule_matches_args(&r, m, NULL, NULL, &args));
+        ck_assert(!match_rule_matches(&r, m, NULL, NULL));
+        match_rule_deinit(&r);
+        match_args_deinit(&args);
+        msg_unref(m);
+
+        /* no body, and a body without string members */
+        m = signal_msg(":1.7", "/p", "org.x.I", "M", NULL, NULL);
+        ck_assert_int_eq(match_args_init(&args, m), 0);
+        ck_assert_uint_eq(args.n, 0);
+        ck_assert_ptr_null(match_args_get(&args, "a"));
+        match_args_deinit(&args);
+        msg_unref(m);
+        m = signal_msg(":1.7", "/p", "org.x.I", "M", NULL, "{\"a\":[\"x\"]}");
+        ck_assert_int_eq(match_args_init(&args, m), 0);
+        ck_assert_uint_eq(args.n, 1);
+        ck_assert_ptr_null(match_args_get(&args, "a"));
+        match_args_deinit(&args);
+        msg_unref(m);
+}
+END_TEST
+
 static Suite *match_suite(void)
 {
         Suite *s = suite_create("match");
@@ -202,6 +251,7 @@ static Suite *match_suite(void)
         tcase_add_test(tc, test_too_many_args);
         tcase_add_test(tc, test_matching_keys);
         tcase_add_test(tc, test_matching_well_known_sender);
+        tcase_add_test(tc, test_match_args);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -4,7 +4,9 @@
  * match_owner anchors; deliveries are recorded per owner. Covers adding and
  * removing (with reference counts), the member buckets against the wildcard
  * bucket, delivering once per owner, path namespaces, argument matches,
- * sender keys, and removing an owner.
+ * sender keys, and removing an owner; and that routing visits only the rules
+ * filed under one of the message's own values (idx.n_visited), whatever the
+ * number and kinds of rules that name other values.
  */
 #include <check.h>
 #include <errno.h>
@@ -79,6 +81,13 @@ static bool owns(const char *well_known, const char *unique, void *userdata)
         return strcmp(well_known, "org.x.Owned") == 0 && strcmp(unique, ":1.1") == 0;
 }
 
+/* The names owned by ":1.1" (see owns). */
+static void names(const char *unique, bool (*visit)(const char *name, const void *arg), const void *arg, void *userdata)
+{
+        if (strcmp(unique, ":1.1") == 0)
+                visit("org.x.Owned", arg);
+}
+
 static void deliver(struct match_owner *owner, void *userdata)
 {
         ck_assert_ptr_eq(userdata, &idx);
@@ -113,7 +122,7 @@ static const char *route(struct msg *m)
 {
         static char text[32];
 
-        match_index_route(&idx, m, owns, deliver, &idx);
+        match_index_route(&idx, m, owns, names, deliver, &idx);
         msg_unref(m);
         snprintf(text, sizeof(text), "%u,%u,%u", delivered[0], delivered[1], delivered[2]);
         memset(delivered, 0, sizeof(delivered));
@@ -247,6 +256,8 @@ START_TEST(test_args)
         ck_assert_str_eq(route(sig("/a", "Changed", "{\"nested\":{\"title\":\"hello\"}}")), "0,0,0");
         ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "0,0,0");
         ck_assert_str_eq(route(sig("/a", "Changed", "{\"title\":\"hel\\u006co\"}")), "1,0,0");
+        /* escaped keys and values are looked up decoded */
+        ck_assert_str_eq(route(sig("/a", "Changed", "{\"ti\\u0074le\":\"hello\",\"kind\":\"\\u006eote\"}")), "1,1,0");
 }
 END_TEST
 
@@ -310,6 +321,196 @@ START_TEST(test_deinit_with_rules)
 }
 END_TEST
 
+/* Owner 1 holds n rules of every kind, none naming a value of sig("/a/b", "M", ...) from ":1.1". */
+static void add_unrelated(int n)
+{
+        for (int i = 0; i < n; i++) {
+                char rule[160];
+
+                switch (i % 9) {
+                case 0:
+                        snprintf(rule, sizeof(rule), "{\"sender\":\"org.x.Other%d\"}", i);
+                        break;
+                case 1:
+                        snprintf(rule, sizeof(rule), "{\"sender\":\":1.%d\"}", 1000 + i);
+                        break;
+                case 2:
+                        snprintf(rule, sizeof(rule), "{\"interface\":\"org.x.Other%d\"}", i);
+                        break;
+                case 3:
+                        snprintf(rule, sizeof(rule), "{\"member\":\"Other%d\"}", i);
+                        break;
+                case 4:
+                        snprintf(rule, sizeof(rule), "{\"path\":\"/a/b/other%d\"}", i);
+                        break;
+                case 5:
+                        snprintf(rule, sizeof(rule), "{\"path_namespace\":\"/a/b/other%d\"}", i);
+                        break;
+                case 6:
+                        snprintf(rule, sizeof(rule), "{\"destination\":\":1.%d\"}", 1000 + i);
+                        break;
+                case 7:
+                        snprintf(rule, sizeof(rule), "{\"args\":{\"title\":\"other%d\"}}", i);
+                        break;
+                default:
+                        snprintf(rule, sizeof(rule), "{\"args\":{\"other%d\":\"hello\"}}", i);
+                        break;
+                }
+                add(1, rule);
+        }
+}
+
+START_TEST(test_unrelated_rules_not_visited)
+{
+        add_unrelated(9 * 200);
+        add(0, "{\"member\":\"M\",\"args\":{\"title\":\"hello\"}}");
+        add(2, "{\"path_namespace\":\"/a\"}");
+        ck_assert_str_eq(route(sig("/a/b", "M", "{\"title\":\"hello\",\"kind\":\"note\"}")), "1,0,1");
+        ck_assert_uint_eq(idx.n_visited, 2);
+        /* owner 0's rule is filed under its argument value, which this message lacks */
+        ck_assert_str_eq(route(sig("/a/b", "M", "{\"title\":\"other\"}")), "0,0,1");
+        ck_assert_uint_eq(idx.n_visited, 1);
+        ck_assert_str_eq(route(sig("/c", "N", NULL)), "0,0,0");
+        ck_assert_uint_eq(idx.n_visited, 0);
+        /* the unrelated rules still work, each for its own value */
+        ck_assert_str_eq(route(sig("/a/b/other4", "M", NULL)), "0,1,1");
+        ck_assert_str_eq(route(sig("/a/b/other5/x", "M", NULL)), "0,1,1");
+        ck_assert_str_eq(route(sig("/z", "Other3", NULL)), "0,1,0");
+        ck_assert_str_eq(route(sig("/z", "M", "{\"title\":\"other7\"}")), "0,1,0");
+        ck_assert_str_eq(route(sig("/z", "M", "{\"other8\":\"hello\"}")), "0,1,0");
+        ck_assert_str_eq(route(msg_new_full(MSG_SIGNAL, ":1.1001", "/z", "org.x.I", "M", NULL)), "0,1,0");
+        ck_assert_str_eq(route(msg_new_full(MSG_SIGNAL, ":1.1", "/z", "org.x.Other2", "M", NULL)), "0,1,0");
+        ck_assert_uint_eq(idx.n_visited, 1);
+}
+END_TEST
+
+START_TEST(test_filed_under_smallest_bucket)
+{
+        /* 100 rules share member M and differ in path: each goes to its path's bucket */
+        for (int i = 0; i < 100; i++) {
+                char rule[96];
+
+                snprintf(rule, sizeof(rule), "{\"member\":\"M\",\"path\":\"/p%d\"}", i);
+                add(1, rule);
+        }
+        /* the first rule went to the member bucket, empty then (members break ties with paths) */
+        ck_assert_str_eq(route(sig("/q", "M", NULL)), "0,0,0");
+        ck_assert_uint_eq(idx.n_visited, 1);
+        ck_assert_str_eq(route(sig("/p42", "M", NULL)), "0,1,0");
+        ck_assert_uint_eq(idx.n_visited, 2);
+        ck_assert_str_eq(route(sig("/p42", "N", NULL)), "0,0,0");
+        ck_assert_uint_eq(idx.n_visited, 1);
+        /* and removing finds them wherever they went */
+        for (int i = 0; i < 100; i++) {
+                char rule[96];
+
+                snprintf(rule, sizeof(rule), "{\"path\":\"/p%d\",\"member\":\"M\"}", i);
+                ck_assert_int_eq(del(1, rule), 0);
+        }
+        ck_assert_uint_eq(map_size(&idx.buckets), 0);
+}
+END_TEST
+
+START_TEST(test_args_one_scan)
+{
+        /* many argument rules and a body with many members: lookups, not rules x members */
+        char *body = malloc(2 + 5000 * 24), *p = body;
+
+        for (int i = 0; i < 5000; i++) {
+                char rule[96];
+
+                snprintf(rule, sizeof(rule), "{\"args\":{\"k%d\":\"v%d\"}}", i, i);
+                add(1, rule);
+        }
+        add(0, "{\"member\":\"M\",\"args\":{\"k7\":\"v7\",\"m9\":\"x\"}}");
+        *p++ = '{';
+        for (int i = 0; i < 5000; i++)
+                p += sprintf(p, "%s\"m%d\":\"v%d\"", i ? "," : "", i, i);
+        strcpy(p, "}");
+        ck_assert_str_eq(route(sig("/a", "M", body)), "0,0,0");
+        ck_assert_uint_eq(idx.n_visited, 0);
+        memcpy(body + 2, "k", 1); /* the first member becomes "k0":"v0" */
+        ck_assert_str_eq(route(sig("/a", "M", body)), "0,1,0");
+        ck_assert_uint_eq(idx.n_visited, 1);
+        free(body);
+        ck_assert_str_eq(route(sig("/a", "M", "{\"m9\":\"x\",\"k7\":\"v7\"}")), "1,1,0");
+        ck_assert_uint_eq(idx.n_visited, 2);
+}
+END_TEST
+
+START_TEST(test_args_last_duplicate_wins)
+{
+        add(0, "{\"args\":{\"a\":\"x\"}}");
+        add(1, "{\"args\":{\"a\":\"y\"}}");
+        add(2, "{\"member\":\"M\",\"args\":{\"a\":\"y\",\"b\":\"z\"}}");
+        ck_assert_str_eq(route(sig("/p", "M", "{\"a\":\"x\",\"b\":\"z\",\"a\":\"y\"}")), "0,1,1");
+        ck_assert_str_eq(route(sig("/p", "M", "{\"a\":\"y\",\"a\":\"x\"}")), "1,0,0");
+        /* the last counts whatever its type (PROTOCOL.md 4): a=3 matches no string */
+        ck_assert_str_eq(route(sig("/p", "M", "{\"a\":\"y\",\"a\":3}")), "0,0,0");
+        ck_assert_str_eq(route(sig("/p", "M", "{\"a\":3,\"a\":\"y\"}")), "0,1,0");
+}
+END_TEST
+
+START_TEST(test_sender_names_looked_up)
+{
+        /* 100 rules on well-known senders nobody owns cost a message nothing */
+        for (int i = 0; i < 100; i++) {
+                char rule[96];
+
+                snprintf(rule, sizeof(rule), "{\"sender\":\"org.x.Other%d\"}", i);
+                add(1, rule);
+        }
+        add(0, "{\"sender\":\"org.x.Owned\"}");
+        add(2, "{\"sender\":\"org.ipcbus.Bus\"}");
+        owns_calls = 0;
+        ck_assert_str_eq(route(sig("/a", "M", NULL)), "1,0,0");
+        ck_assert_uint_eq(idx.n_visited, 1);
+        ck_assert_str_eq(route(msg_new_full(MSG_SIGNAL, ":1.2", "/a", "org.x.I", "M", NULL)), "0,0,0");
+        ck_assert_uint_eq(idx.n_visited, 0);
+        /* the driver's messages carry its name as sender */
+        ck_assert_str_eq(route(msg_new_full(MSG_SIGNAL, "org.ipcbus.Bus", "/a", "org.x.I", "M", NULL)), "0,0,1");
+        ck_assert_uint_eq(idx.n_visited, 1);
+}
+END_TEST
+
+START_TEST(test_destination)
+{
+        struct msg_header h;
+        struct msg *m;
+
+        add(0, "{\"destination\":\":1.4\"}");
+        add(1, "{\"destination\":\":1.5\",\"member\":\"M\"}");
+        msg_header_init(&h);
+        h.type = MSG_SIGNAL;
+        h.serial = 3;
+        h.sender = ":1.1";
+        h.destination = ":1.4";
+        h.path = "/a";
+        h.interface = "org.x.I";
+        h.member = "M";
+        ck_assert_int_eq(msg_build(&h, NULL, 0, &m), 0);
+        ck_assert_str_eq(route(m), "1,0,0");
+        h.destination = ":1.5";
+        ck_assert_int_eq(msg_build(&h, NULL, 0, &m), 0);
+        ck_assert_str_eq(route(m), "0,1,0");
+        ck_assert_str_eq(route(sig("/a", "M", NULL)), "0,0,0");
+}
+END_TEST
+
+START_TEST(test_namespace_prefixes)
+{
+        add(0, "{\"path_namespace\":\"/a/b\"}");
+        add(1, "{\"path_namespace\":\"/a/bc/d\"}");
+        ck_assert_str_eq(route(sig("/a/b", "M", NULL)), "1,0,0");
+        ck_assert_str_eq(route(sig("/a/b/c/d/e", "M", NULL)), "1,0,0");
+        ck_assert_str_eq(route(sig("/a/bc", "M", NULL)), "0,0,0");
+        ck_assert_str_eq(route(sig("/a/bc/d", "M", NULL)), "0,1,0");
+        ck_assert_str_eq(route(sig("/a/bc/de", "M", NULL)), "0,0,0");
+        ck_assert_str_eq(route(sig("/a", "M", NULL)), "0,0,0");
+        ck_assert_str_eq(route(sig("/", "M", NULL)), "0,0,0");
+}
+END_TEST
+
 static Suite *match_index_suite(void)
 {
         Suite *s = suite_create("match_index");
@@ -327,6 +528,13 @@ static Suite *match_index_suite(void)
         tcase_add_test(tc, test_type);
         tcase_add_test(tc, test_remove_owner);
         tcase_add_test(tc, test_deinit_with_rules);
+        tcase_add_test(tc, test_unrelated_rules_not_visited);
+        tcase_add_test(tc, test_filed_under_smallest_bucket);
+        tcase_add_test(tc, test_args_one_scan);
+        tcase_add_test(tc, test_args_last_duplicate_wins);
+        tcase_add_test(tc, test_sender_names_looked_up);
+        tcase_add_test(tc, test_destination);
+        tcase_add_test(tc, test_namespace_prefixes);
         suite_add_tcase(s, tc);
         return s;
 }

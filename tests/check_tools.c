@@ -589,8 +589,8 @@ END_TEST
 /* ---- ipc-bench ---------------------------------------------------------------------------------- */
 
 static const char *const bench_scenarios[] = {
-        "raw_pingpong",     "raw_relay_pingpong", "call_rtt_small", "call_pipelined",
-        "signal_fanout_10", "call_rtt_64k",       "connect_hello",  "broker_rss_kb",
+        "raw_pingpong", "raw_relay_pingpong", "call_rtt_small", "call_pipelined",      "signal_fanout_10",
+        "call_rtt_64k", "connect_hello",      "broker_rss_kb",  "signal_fanout_rules",
 };
 
 /*

@@ -43,6 +43,8 @@
 #define LARGE_PAYLOAD (64 * 1024)
 #define PIPELINE_WINDOW 64
 #define FANOUT_SUBSCRIBERS 10
+#define FANOUT_RULES_DEFAULT 10000
+#define RULES_PER_HOLDER 4000 /* below the default max_matches_per_connection */
 
 /* How long the parent waits for a child to get ready, and to finish its work. */
 #define READY_TIMEOUT_MS (30 * 1000)
@@ -57,6 +59,7 @@
 struct bench {
         const char *address;
         double scale;
+        uint64_t rules; /* signal_fanout_rules: unrelated rules installed */
         /* our own broker, when not given --address */
         pid_t broker_pid;
         char *tmpdir;
@@ -802,6 +805,75 @@ static int emitter_main(const struct bench *b, void *arg)
         return r < 0 ? r : 0;
 }
 
+struct rules_arg {
+        uint64_t first, count; /* the rules this holder installs: first .. first + count - 1 */
+};
+
+/*
+ * Unrelated rule number i, one kind after another: a well-known or unique
+ * sender, an interface, a member, a path, a path namespace, an argument.
+ * None matches the fan-out's signals.
+ */
+static void rule_text(uint64_t i, char *buf, size_t size)
+{
+        switch (i % 7) {
+        case 0:
+                snprintf(buf, size, "{\"type\":\"signal\",\"sender\":\"org.ipcbus.BenchOther.N%" PRIu64 "\"}", i);
+                break;
+        case 1:
+                snprintf(buf, size, "{\"type\":\"signal\",\"interface\":\"org.ipcbus.BenchOther.I%" PRIu64 "\"}", i);
+                break;
+        case 2:
+                snprintf(buf, size, "{\"type\":\"signal\",\"member\":\"Other%" PRIu64 "\"}", i);
+                break;
+        case 3:
+                snprintf(buf, size, "{\"type\":\"signal\",\"path\":\"/org/ipcbus/BenchOther/p%" PRIu64 "\"}", i);
+                break;
+        case 4:
+                snprintf(buf, size, "{\"type\":\"signal\",\"path_namespace\":\"/org/ipcbus/BenchOther/n%" PRIu64 "\"}",
+                         i);
+                break;
+        case 5:
+                snprintf(buf, size, "{\"type\":\"signal\",\"args\":{\"data\":\"other%" PRIu64 "\"}}", i);
+                break;
+        default:
+                /* a unique name no connection has: far above any the broker hands out in a run */
+                snprintf(buf, size, "{\"type\":\"signal\",\"sender\":\":1.%" PRIu64 "\"}", 1000000000 + i);
+                break;
+        }
+}
+
+/* A connection holding unrelated rules until the parent says stop. */
+static int rules_holder_main(const struct bench *b, void *arg)
+{
+        const struct rules_arg *a = arg;
+        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
+        struct report rep = {};
+        int r;
+
+        r = bench_connect(b, &bus);
+        for (uint64_t i = a->first; r >= 0 && i < a->first + a->count; i++) {
+                ipcbus_error e = IPCBUS_ERROR_NULL;
+                char body[256];
+
+                memcpy(body, "{\"rule\":", 8);
+                rule_text(i, body + 8, sizeof(body) - 9);
+                strcat(body, "}");
+                r = ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "AddMatch", body,
+                                30 * 1000000ull, NULL, &e);
+                if (r < 0)
+                        fprintf(stderr, "ipc-bench: AddMatch: %s\n", r == -EREMOTEIO ? e.name : ipcbus_strerror(r));
+                ipcbus_error_free(&e);
+                if (r >= 0)
+                        rep.count++;
+        }
+        rep.error = r < 0 ? r : 0;
+        report_send(&rep, REPORT_READY);
+        if (r >= 0)
+                r = bus_run(bus, NULL);
+        return r < 0 ? r : 0;
+}
+
 /* connect_hello's client: connect (Hello included), disconnect, count times. */
 static int connect_client_main(const struct bench *b, void *arg)
 {
@@ -1050,18 +1122,62 @@ static int subscriber_collect(const char *name, struct child *sub, int wait_ms, 
         return r;
 }
 
-static int scenario_signal_fanout(const struct bench *b, const char *name)
+/*
+ * Start the holders of n_rules unrelated rules (RULES_PER_HOLDER each) and
+ * wait until they hold them all. *ret is an array of *ret_n children (also
+ * on failure, for stopping them). Returns 0 or negative errno.
+ */
+static int rules_holders_start(const struct bench *b, const char *name, uint64_t n_rules, struct child **ret,
+                               size_t *ret_n, struct rules_arg **ret_args)
+{
+        size_t n = (size_t) ((n_rules + RULES_PER_HOLDER - 1) / RULES_PER_HOLDER), started = 0;
+        struct child *holders = calloc(n ? n : 1, sizeof(*holders));
+        struct rules_arg *args = calloc(n ? n : 1, sizeof(*args));
+        int r = holders && args ? 0 : -ENOMEM;
+
+        for (; r >= 0 && started < n; started++) {
+                args[started].first = (uint64_t) started * RULES_PER_HOLDER;
+                args[started].count = n_rules - args[started].first < RULES_PER_HOLDER ? n_rules - args[started].first
+                                                                                       : RULES_PER_HOLDER;
+                holders[started] = CHILD_NULL;
+                r = child_spawn(&holders[started], b, rules_holder_main, &args[started], NULL, 0);
+                if (r < 0)
+                        fprintf(stderr, "ipc-bench: %s: %s\n", name, strerror(-r));
+        }
+        for (size_t i = 0; r >= 0 && i < started; i++) {
+                struct report rep = {};
+
+                r = child_wait_report(&holders[i], REPORT_READY, DONE_TIMEOUT_MS, &rep);
+                if (r >= 0 && rep.error < 0)
+                        r = rep.error;
+                if (r < 0)
+                        child_complain(name, "rule holder", r, &rep);
+        }
+        *ret = holders;
+        *ret_n = holders ? started : 0;
+        *ret_args = args;
+        return r;
+}
+
+/* signal_fanout_10, and signal_fanout_rules (with_rules) with b->rules unrelated rules installed first. */
+static int run_fanout(const struct bench *b, const char *name, bool with_rules)
 {
         struct fanout_arg a = {.count = scaled(b, 100000)};
-        struct child subs[FANOUT_SUBSCRIBERS], emitter = CHILD_NULL;
+        struct child subs[FANOUT_SUBSCRIBERS], emitter = CHILD_NULL, *holders = NULL;
         struct report reps[FANOUT_SUBSCRIBERS] = {}, erep = {};
         bool reported[FANOUT_SUBSCRIBERS] = {};
         uint64_t delivered = 0, lost = 0, failed = 0, t_end = 0, deadline;
-        size_t n_subs = 0;
+        struct rules_arg *holder_args = NULL;
+        uint64_t n_rules = with_rules ? b->rules : 0;
+        size_t n_subs = 0, n_holders = 0;
         int r = 0, bad = 0;
 
         for (size_t i = 0; i < FANOUT_SUBSCRIBERS; i++)
                 subs[i] = CHILD_NULL;
+        if (n_rules > 0)
+                r = rules_holders_start(b, name, n_rules, &holders, &n_holders, &holder_args);
+        if (r < 0)
+                bad = 1; /* no subscriber starts: every signal counts as lost */
         /* every subscriber holds its match before the first signal goes out */
         for (; r >= 0 && n_subs < FANOUT_SUBSCRIBERS; n_subs++) {
                 r = child_spawn(&subs[n_subs], b, subscriber_main, &a, NULL, 0);
@@ -1116,10 +1232,29 @@ static int scenario_signal_fanout(const struct bench *b, const char *name)
         child_reap(&emitter);
         for (size_t i = 0; i < n_subs; i++)
                 child_reap(&subs[i]);
+        for (size_t i = 0; i < n_holders; i++)
+                child_reap(&holders[i]);
+        free(holders);
+        free(holder_args);
+        if (with_rules)
+                return result_print(name, erep.t_start ? rate(delivered, erep.t_start, t_end) : 0.0, "signals/s", lost,
+                                    failed, " subscribers=%d signals=%" PRIu64 " delivered=%" PRIu64 " rules=%" PRIu64,
+                                    FANOUT_SUBSCRIBERS, a.count, delivered, n_rules) |
+                       bad;
         return result_print(name, erep.t_start ? rate(delivered, erep.t_start, t_end) : 0.0, "signals/s", lost, failed,
                             " subscribers=%d signals=%" PRIu64 " delivered=%" PRIu64, FANOUT_SUBSCRIBERS, a.count,
                             delivered) |
                bad;
+}
+
+static int scenario_signal_fanout(const struct bench *b, const char *name)
+{
+        return run_fanout(b, name, false);
+}
+
+static int scenario_signal_fanout_rules(const struct bench *b, const char *name)
+{
+        return run_fanout(b, name, true);
 }
 
 static int scenario_connect_hello(const struct bench *b, const char *name)
@@ -1223,6 +1358,9 @@ static const struct scenario {
         {"call_rtt_64k", "sequential Echo calls with 64 KiB, 5,000 calls", true, scenario_call_rtt_64k},
         {"connect_hello", "2,000 cycles of connect, Hello, disconnect", true, scenario_connect_hello},
         {"broker_rss_kb", "the broker's peak resident memory (VmHWM)", true, scenario_broker_rss},
+        /* after broker_rss_kb, whose figure then leaves out the rules this one installs */
+        {"signal_fanout_rules", "signal_fanout_10 with --rules unrelated rules of other connections", true,
+         scenario_signal_fanout_rules},
 };
 
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -1366,6 +1504,8 @@ static void help(void)
                "                     temporary socket\n"
                "  --scenario NAME    run NAME (repeatable; default: all, in order)\n"
                "  --scale F          multiply every count by F (e.g. 0.01 for a smoke run)\n"
+               "  --rules N          unrelated match rules signal_fanout_rules installs\n"
+               "                     (default 10000; not scaled)\n"
                "  --list             list the scenarios\n"
                "  -h, --help         show this help\n"
                "  --version          show the version\n"
@@ -1376,17 +1516,18 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-        enum { OPT_ADDRESS = 0x100, OPT_SCENARIO, OPT_SCALE, OPT_LIST, OPT_VERSION };
+        enum { OPT_ADDRESS = 0x100, OPT_SCENARIO, OPT_SCALE, OPT_LIST, OPT_VERSION, OPT_RULES };
         static const struct option options[] = {
                 {"address", required_argument, NULL, OPT_ADDRESS},
                 {"scenario", required_argument, NULL, OPT_SCENARIO},
                 {"scale", required_argument, NULL, OPT_SCALE},
+                {"rules", required_argument, NULL, OPT_RULES},
                 {"list", no_argument, NULL, OPT_LIST},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
-        struct bench b = {.scale = 1.0};
+        struct bench b = {.scale = 1.0, .rules = FANOUT_RULES_DEFAULT};
         bool selected[N_SCENARIOS] = {}, any = false, need_bus = false;
         struct sigaction sa = {.sa_handler = on_signal};
         int opt, r, status = 0;
@@ -1418,6 +1559,19 @@ int main(int argc, char **argv)
                                 fprintf(stderr, "ipc-bench: invalid scale '%s' (a number above 0)\n", optarg);
                                 return EXIT_USAGE;
                         }
+                        break;
+                }
+                case OPT_RULES: {
+                        char *end;
+                        unsigned long long n;
+
+                        errno = 0;
+                        n = strtoull(optarg, &end, 10);
+                        if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' || n > 1000000) {
+                                fprintf(stderr, "ipc-bench: invalid rule count '%s' (0 to 1000000)\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        b.rules = n;
                         break;
                 }
                 case OPT_LIST:
