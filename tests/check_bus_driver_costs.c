@@ -24,8 +24,8 @@
 #include "testbus.h"
 
 static const struct testbus_cred attacker = {.uid = 4242, .gid = 4242};
+static const struct testbus_cred bystander_cred = {.uid = 65534, .gid = 65534};
 
-#define BYSTANDER_UID 65534
 #define HELLO_HEADER                                                                                                   \
         "{\"type\":\"call\",\"serial\":1,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/"                   \
         "Bus\",\"member\":\"Hello\"}"
@@ -143,7 +143,7 @@ START_TEST(test_large_driver_bodies)
         char *refused;
         int fd;
 
-        testbus_bystander_start(&bystander, BYSTANDER_UID);
+        testbus_bystander_start(&bystander, &bystander_cred, NULL);
         peak0 = testbus_peak_rss_kb(tb);
 
         fd = testbus_raw_connect_as(tb, &attacker);
@@ -240,7 +240,7 @@ START_TEST(test_error_texts_bounded)
         int fd;
 
         ck_assert_ptr_nonnull(body);
-        testbus_bystander_start(&bystander, BYSTANDER_UID);
+        testbus_bystander_start(&bystander, &bystander_cred, NULL);
         fd = testbus_raw_connect_as(tb, &attacker);
         free(testbus_raw_hello(fd));
 

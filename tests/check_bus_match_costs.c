@@ -89,69 +89,6 @@ static void attack_close(int fds[ATTACK_CONNECTIONS])
                 close(fds[c]);
 }
 
-/* ---- the bystander's calls -------------------------------------------------------------- */
-
-/*
- * Child: Ping the driver and, when arg names a service, Echo on it, again
- * and again until the parent says "stop"; then report "worst <ms> calls <n>".
- */
-static int bystander_main(struct testbus_peer *p, void *arg)
-{
-        const char *service = arg;
-        ipcbus_bus *bus = testbus_peer_connect(p);
-        int64_t worst = 0;
-        unsigned calls = 0;
-
-        testbus_peer_report(p, "ready %s", ipcbus_get_unique_name(bus));
-        for (;;) {
-                char *line = testbus_lines_read(&p->cmd, 20);
-                ipcbus_error e = IPCBUS_ERROR_NULL;
-                int64_t t = testbus_now_ms(), took;
-                int r;
-
-                if (line || p->cmd.eof) {
-                        free(line);
-                        break;
-                }
-                r = ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "Ping", NULL,
-                                60 * 1000000ull, NULL, &e);
-                if (r >= 0 && service)
-                        r = ipcbus_call(bus, service, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo",
-                                        "{\"k\":\"v\"}", 60 * 1000000ull, NULL, &e);
-                if (r < 0)
-                        testbus_peer_fail(p, "call: %s", r == -EREMOTEIO ? e.name : ipcbus_strerror(r));
-                took = testbus_now_ms() - t;
-                if (took > worst)
-                        worst = took;
-                calls++;
-        }
-        testbus_peer_report(p, "worst %lld calls %u", (long long) worst, calls);
-        ipcbus_unref(bus);
-        return 0;
-}
-
-static void bystander_start(struct testbus *tb, struct testbus_child *c, const char *service)
-{
-        testbus_child_start_cred(tb, c, &carol, bystander_main, (void *) service);
-        testbus_child_ready(c);
-}
-
-/* Stop the bystander; its slowest call (ms), asserting it made some. */
-static long long bystander_stop(struct testbus_child *c)
-{
-        long long worst = -1;
-        unsigned calls = 0;
-        char *line;
-
-        testbus_child_send(c, "stop");
-        line = testbus_child_read(c, 120 * 1000);
-        ck_assert_msg(sscanf(line, "worst %lld calls %u", &worst, &calls) == 2, "bystander said: %s", line);
-        free(line);
-        testbus_child_finish(c);
-        ck_assert_uint_gt(calls, 0);
-        return worst;
-}
-
 /* ---- the bystander's broadcasts --------------------------------------------------------- */
 
 #define TICKS 1000
@@ -224,12 +161,12 @@ START_TEST(test_arg_rules_limit_bystander)
         testbus_rec_init(&rec, sub, TESTBUS_REC_SIGNALS);
         before = broadcast_rate(emitter, &rec);
 
-        bystander_start(tb, &by, NULL);
+        testbus_bystander_start(&by, &carol, NULL);
         t = testbus_now_ms();
         attack_install(tb, fds);
         t = testbus_now_ms() - t;
         after = broadcast_rate(emitter, &rec);
-        worst = bystander_stop(&by);
+        worst = testbus_bystander_finish(&by);
         rss = testbus_rss_kb(tb);
 
         fprintf(stderr,
@@ -308,7 +245,7 @@ START_TEST(test_big_signal_with_arg_rules)
 
         testbus_service_start_as(tb, &svc, &bob, SVC);
         attack_install(tb, fds);
-        bystander_start(tb, &by, SVC);
+        testbus_bystander_start(&by, &carol, SVC);
         t = testbus_now_ms();
         for (unsigned i = 0; i < BIG_SIGNALS; i++) {
                 char header[160];
@@ -322,7 +259,7 @@ START_TEST(test_big_signal_with_arg_rules)
         /* the broker answers the Ping after it has routed them all (however long that takes) */
         raw_ping_wait(fds[0], 100010, 120 * 1000 * testbus_slow_factor());
         t = testbus_now_ms() - t;
-        worst = bystander_stop(&by);
+        worst = testbus_bystander_finish(&by);
         rss = testbus_rss_kb(tb);
 
         fprintf(stderr,

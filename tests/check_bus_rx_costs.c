@@ -11,7 +11,6 @@
  * bystander of another uid (root), whose calls keep being answered within
  * a second. Each prints a FIGURE line with what it measured.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -52,42 +51,6 @@ static void bystander_check(const struct bystander *b)
 {
         ck_assert_msg(b->worst_ms < 1000 * testbus_slow_factor(), "a bystander's call took %lld ms",
                       (long long) b->worst_ms);
-}
-
-/* The broker's open descriptors (/proc/PID/fd). */
-static unsigned broker_fds(struct testbus *tb)
-{
-        char path[64];
-        unsigned n = 0;
-        struct dirent *e;
-        DIR *d;
-
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int) tb->pid);
-        d = opendir(path);
-        ck_assert_msg(d, "%s: %s", path, strerror(errno));
-        while ((e = readdir(d)))
-                n += e->d_name[0] != '.';
-        closedir(d);
-        return n;
-}
-
-/* A line "Key: N kB" of /proc/PID/status. */
-static long broker_status_kb(struct testbus *tb, const char *key)
-{
-        char path[64], line[256];
-        size_t len = strlen(key);
-        long kb = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) tb->pid);
-        f = fopen(path, "re");
-        ck_assert_msg(f, "%s: %s", path, strerror(errno));
-        while (fgets(line, sizeof(line), f))
-                if (strncmp(line, key, len) == 0 && line[len] == ':' && sscanf(line + len + 1, "%ld", &kb) == 1)
-                        break;
-        fclose(f);
-        ck_assert_msg(kb > 0, "no %s in %s", key, path);
-        return kb;
 }
 
 /* Whether the broker has closed fd (EOF or reset), reading and dropping what it sent meanwhile. */
@@ -214,7 +177,7 @@ static void flood_run(struct testbus *tb, struct flood *fl, struct bystander *by
                         unsigned n;
 
                         bystander_call(by);
-                        n = broker_fds(tb);
+                        n = testbus_fd_count(tb);
                         if (n > fl->peak_fds)
                                 fl->peak_fds = n;
                         for (int i = 0; i < N_ATTACKERS; i++)
@@ -225,8 +188,8 @@ static void flood_run(struct testbus *tb, struct flood *fl, struct bystander *by
         bystander_call(by);
         for (int i = 0; i < N_ATTACKERS; i++)
                 flood_collect(fl, fl->attackers[i], 300 * testbus_slow_factor());
-        if (broker_fds(tb) > fl->peak_fds)
-                fl->peak_fds = broker_fds(tb);
+        if (testbus_fd_count(tb) > fl->peak_fds)
+                fl->peak_fds = testbus_fd_count(tb);
 }
 
 /*
@@ -299,7 +262,7 @@ START_TEST(test_fds_flood)
         int64_t fd_ms;
 
         bystander_call(&by);
-        base_fds = broker_fds(tb);
+        base_fds = testbus_fd_count(tb);
         flood_open(tb, &fl);
         flood_run(tb, &fl, &by, FLOOD_ROUNDS);
         /* The broker's descriptors: its own, the connections', and what the uid may hold. */
@@ -378,7 +341,7 @@ START_TEST(test_fds_low_nofile)
         /* No descriptor left at all. */
         client = testbus_raw_connect(tb);
         free(testbus_raw_hello(client));
-        full.rlim_cur = broker_fds(tb);
+        full.rlim_cur = testbus_fd_count(tb);
         full.rlim_max = LOW_NOFILE;
         ck_assert_int_eq(prlimit(tb->pid, RLIMIT_NOFILE, &full, NULL), 0);
         /* Holes in the table may still take a few (kept open, so they stay
@@ -607,7 +570,7 @@ START_TEST(test_announce_huge)
         uint8_t prefix[16];
 
         bystander_call(&by);
-        idle_kb = broker_status_kb(tb, "VmSize");
+        idle_kb = testbus_status_kb(tb, "VmSize");
         testbus_raw_prefix(prefix, 1024, 64u * 1024u * 1024u, 0);
         for (int i = 0; i < N_ANNOUNCE; i++) {
                 fds[i] = testbus_raw_connect_as(tb, &nobody);
@@ -616,7 +579,7 @@ START_TEST(test_announce_huge)
                 testbus_raw_send(fds[i], "{\"type\"", 7);
         }
         bystander_call(&by);
-        kb = broker_status_kb(tb, "VmSize");
+        kb = testbus_status_kb(tb, "VmSize");
         fprintf(stderr, "FIGURE item=2 case=announce_64mib connections=%d vmsize_kb=%ld->%ld bystander_worst_ms=%lld\n",
                 N_ANNOUNCE, idle_kb, kb, (long long) by.worst_ms);
         ck_assert_msg(testbus_slow_factor() > 1 || kb - idle_kb < 64 * 1024,

@@ -105,6 +105,10 @@ bool testbus_log_wait(struct testbus *tb, const char *substring, int timeout_ms)
                       "no line with %s in the broker's log:\n%s", #__VA_ARGS__, testbus_log_tail((tb)))
 /* The last few KiB of the broker's log (static buffer), for failure messages. */
 const char *testbus_log_tail(struct testbus *tb);
+/* A "Field: N kB" line of the broker's /proc/PID/status (VmSize, VmRSS, ...). */
+long testbus_status_kb(struct testbus *tb, const char *field);
+/* The broker's open descriptors (/proc/PID/fd). */
+unsigned testbus_fd_count(struct testbus *tb);
 /* The broker's resident memory (VmRSS) in KiB. */
 long testbus_rss_kb(struct testbus *tb);
 /* Its peak resident memory so far (VmHWM) in KiB. */
@@ -436,9 +440,10 @@ void testbus_share_dirs(struct testbus *tb);
 const char *testbus_test_service(void);
 
 /*
- * The bystander of the attack tests: a child of `uid` that pings the driver
- * every 10 ms (each Ping failing fails it) until testbus_bystander_finish(),
- * which returns its worst Ping latency in ms and asserts it got answers.
+ * The bystander of the attack tests: a child with cred's uid and gid that
+ * calls the driver's Ping (and then `service`'s Echo, when not NULL) every
+ * 10 ms, each failure failing it, until testbus_bystander_finish(), which
+ * returns its worst latency in ms and asserts it got answers.
  */
-void testbus_bystander_start(struct testbus_child *c, uid_t uid);
+void testbus_bystander_start(struct testbus_child *c, const struct testbus_cred *cred, const char *service);
 long testbus_bystander_finish(struct testbus_child *c);
