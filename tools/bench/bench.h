@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ipc-bench's harness, for its scenarios (internal to ipc-bench).
+ *
+ * The harness (harness.c, broker.c) forks the processes a scenario needs,
+ * collects their reports, times them and prints the RESULT lines; it starts
+ * and stops the private broker. A scenario family (raw.c, calls.c,
+ * signals.c, connect.c, memory.c) holds the code its child processes run and
+ * the scenario_* functions ipc-bench.c lists in its table.
+ *
+ * Every server and client is a forked process with its own connection; each
+ * reports to the parent over a pipe (struct report), and the parent prints
+ * one line per scenario (result_print).
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ipcbus/ipcbus.h>
+
+#define BENCH_NAME "org.ipcbus.Bench"
+#define BENCH_PATH "/org/ipcbus/Bench"
+#define BENCH_INTERFACE "org.ipcbus.Bench"
+
+#define SMALL_PAYLOAD 64
+#define FANOUT_RULES_DEFAULT 10000
+
+/* How long the parent waits for a child to get ready, and to finish its work. */
+#define READY_TIMEOUT_MS (30 * 1000)
+#define DONE_TIMEOUT_MS (600 * 1000)
+#define REAP_TIMEOUT_MS (10 * 1000)
+
+/* The fds a child finds open (see child_spawn). */
+#define REPORT_FD 3 /* write end of its report pipe */
+#define CTL_FD 4    /* read end of its control pipe: EOF means stop */
+#define EXTRA_FD 5  /* first of the extra fds the parent passed (raw sockets) */
+
+struct bench {
+        const char *address;
+        double scale;
+        uint64_t rules; /* signal_fanout_rules: unrelated rules installed */
+        /* our own broker, when not given --address */
+        pid_t broker_pid;
+        char *tmpdir;
+        char *socket_path;
+        char *owned_address;
+};
+
+/* Set by SIGINT/SIGTERM in the parent: run no further scenario. */
+extern volatile sig_atomic_t bench_interrupted;
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t bench_now_ns(void);
+
+/* A count from BENCHMARKS.md multiplied by --scale, at least 1. */
+uint64_t bench_scaled(const struct bench *b, uint64_t n);
+
+/* A warm-up and a timed count of operations: the argument of several clients. */
+struct count_arg {
+        uint64_t warmup;
+        uint64_t count;
+};
+
+/* ---- reports: child -> parent --------------------------------------------- */
+
+enum { REPORT_READY = 1, REPORT_DONE = 2 };
+
+struct report {
+        int32_t kind;     /* REPORT_* */
+        int32_t error;    /* 0, or the negative errno that stopped the child */
+        uint64_t count;   /* operations completed */
+        uint64_t failed;  /* operations answered wrongly or with an error */
+        uint64_t lost;    /* operations that never completed */
+        uint64_t t_start; /* CLOCK_MONOTONIC ns: the timed part began */
+        uint64_t t_end;   /* ... and ended */
+        uint64_t p50_ns;
+        uint64_t p99_ns;
+};
+
+/* Send a report to the parent (one write: the struct is below PIPE_BUF, so it is atomic). */
+void report_send(struct report *r, int kind);
+
+/* Latency samples in ns, for p50/p99. */
+struct samples {
+        uint64_t *v;
+        size_t n;
+};
+
+/* Room for n samples. Returns 0 or -ENOMEM. */
+int samples_init(struct samples *s, size_t n);
+
+/* Sort the samples and store p50/p99 (nearest rank) in the report; frees them. */
+void samples_finish(struct samples *s, struct report *r);
+
+/* ---- child processes ------------------------------------------------------- */
+
+struct child {
+        pid_t pid;
+        int report_fd; /* read end of its report pipe; -1 when closed */
+        int ctl_fd;    /* write end of its control pipe; -1 when closed */
+};
+
+#define CHILD_NULL ((struct child){.pid = 0, .report_fd = -1, .ctl_fd = -1})
+
+typedef int (*child_main_fn)(const struct bench *b, void *arg);
+
+/*
+ * Fork a child that runs fn(b, arg) and exits with 0 when it returns 0. It
+ * gets a report pipe (REPORT_FD), a control pipe (CTL_FD) and the extra fds
+ * from EXTRA_FD on. Returns 0 or negative errno.
+ */
+int child_spawn(struct child *c, const struct bench *b, child_main_fn fn, void *arg, const int *extra, size_t n_extra);
+
+/*
+ * Wait up to timeout_ms for the child's next report. Returns 0 when it is of
+ * the given kind, -EPROTO when it is another (a child that failed sends DONE
+ * with its error instead of READY), -EPIPE when the child died without one,
+ * -ETIMEDOUT, or -EINTR when ipc-bench was interrupted.
+ */
+int child_wait_report(struct child *c, int kind, int timeout_ms, struct report *ret);
+
+/* Tell the child to stop (EOF on its control pipe). */
+void child_stop(struct child *c);
+
+/*
+ * Stop the child and wait for it to exit; kill it if it has not within
+ * REAP_TIMEOUT_MS. Returns 0 when it exited with status 0.
+ */
+int child_reap(struct child *c);
+
+/* Print why a child did not report, for the scenario `name`. */
+void child_complain(const char *name, const char *who, int r, const struct report *rep);
+
+/* ---- the bus side of children ------------------------------------------------ */
+
+/* Connect to the bus under test; says why on failure. Returns 0 or negative errno. */
+int bench_connect(const struct bench *b, ipcbus_bus **ret);
+
+/*
+ * Drive the connection until *done becomes true (done may be NULL), the parent
+ * closes the control pipe, or the connection fails. Returns 0 or negative errno.
+ */
+int bus_run(ipcbus_bus *bus, const bool *done);
+
+/* A JSON body {"data":"<n bytes>"} (caller frees). */
+char *payload_body(size_t n);
+
+/* ---- the parent: results ----------------------------------------------------- */
+
+/*
+ * Print the RESULT line. `extra` is more " key=value" text; lost and failed
+ * are added when not zero. Returns 0, or 1 when something was lost or failed.
+ */
+int result_print(const char *scenario, double value, const char *unit, uint64_t lost, uint64_t failed, const char *fmt,
+                 ...) __attribute__((format(printf, 6, 7)));
+
+/* ns as µs. */
+double bench_us(uint64_t ns);
+
+/* Operations per second between two CLOCK_MONOTONIC instants. */
+double bench_rate(uint64_t n, uint64_t t_start, uint64_t t_end);
+
+/*
+ * Wait for the DONE report of the measuring client; on trouble say why and
+ * count every operation as failed. Returns 0 or 1.
+ */
+int client_result(const char *name, struct child *client, uint64_t expected, struct report *rep);
+
+/*
+ * Run one measuring client process (fn with arg) and collect its report.
+ * Returns 0, or 1 when it did not report cleanly (then rep counts `expected`
+ * operations as failed).
+ */
+int client_run(const struct bench *b, const char *name, child_main_fn fn, void *arg, uint64_t expected,
+               struct report *rep);
+
+/* ---- our own broker (broker.c) ----------------------------------------------- */
+
+/*
+ * Start ipcbusd on a socket in a new temporary directory, with
+ * --print-address, and read the address it prints; b->address is then it.
+ * Returns 0 or negative errno (call broker_stop in both cases).
+ */
+int broker_start(struct bench *b);
+
+/* Stop our broker (SIGTERM, then SIGKILL after a while) and remove its directory. */
+void broker_stop(struct bench *b);
+
+/* ---- the scenarios: each prints its RESULT line and returns 0, or 1 on loss or failure */
+
+/* raw.c: the floors, without a broker */
+int scenario_raw_pingpong(const struct bench *b, const char *name);
+int scenario_raw_relay_pingpong(const struct bench *b, const char *name);
+
+/* calls.c: method calls to an echo server */
+int scenario_call_rtt_small(const struct bench *b, const char *name);
+int scenario_call_pipelined(const struct bench *b, const char *name);
+int scenario_call_rtt_64k(const struct bench *b, const char *name);
+
+/* signals.c: signal fan-out */
+int scenario_signal_fanout(const struct bench *b, const char *name);
+int scenario_signal_fanout_rules(const struct bench *b, const char *name);
+
+/* connect.c: connections */
+int scenario_connect_hello(const struct bench *b, const char *name);
+
+/* memory.c: the broker's memory */
+int scenario_broker_rss(const struct bench *b, const char *name);

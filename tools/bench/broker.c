@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/* ipc-bench's own broker: ipcbusd on a socket in a temporary directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tools/format.h"
+#include "tools/bench/bench.h"
+
+/* Where ipcbusd is: $IPCBUSD, beside this binary, ../daemon/ from it (build tree), else PATH. */
+static char *broker_find(void)
+{
+        const char *env = getenv("IPCBUSD");
+        char self[PATH_MAX], *dir, *path;
+        ssize_t n;
+
+        if (env && *env)
+                return strdup(env);
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                dir = dirname(self);
+                /* a libtool build runs the binary from .libs/ */
+                n = (ssize_t) strlen(dir);
+                if (n >= 6 && strcmp(dir + n - 6, "/.libs") == 0)
+                        dir[n - 6] = '\0';
+                for (int i = 0; i < 2; i++) {
+                        if (asprintf(&path, i == 0 ? "%s/ipcbusd" : "%s/../daemon/ipcbusd", dir) < 0)
+                                return NULL;
+                        if (access(path, X_OK) == 0)
+                                return path;
+                        free(path);
+                }
+        }
+        return strdup("ipcbusd");
+}
+
+/*
+ * Start ipcbusd on a socket in a new temporary directory, with
+ * --print-address, and read the address it prints. Returns 0 or negative errno.
+ */
+int broker_start(struct bench *b)
+{
+        _cleanup_(freep) char *exe = broker_find();
+        char template[] = "/tmp/ipc-bench.XXXXXX", line[PATH_MAX + 64];
+        size_t len = 0;
+        int out[2], r = 0;
+
+        if (!exe || !mkdtemp(template))
+                return -errno;
+        b->tmpdir = strdup(template);
+        if (!b->tmpdir || asprintf(&b->socket_path, "%s/bus", template) < 0 ||
+            asprintf(&b->owned_address, "unix:path=%s", b->socket_path) < 0)
+                return -ENOMEM;
+        if (pipe2(out, O_CLOEXEC) < 0)
+                return -errno;
+        fflush(stdout);
+        fflush(stderr);
+        b->broker_pid = fork();
+        if (b->broker_pid < 0) {
+                r = -errno;
+                b->broker_pid = 0;
+                close(out[0]);
+                close(out[1]);
+                return r;
+        }
+        if (b->broker_pid == 0) {
+                signal(SIGPIPE, SIG_DFL);
+                if (dup2(out[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                execlp(exe, exe, "--address", b->owned_address, "--print-address", (char *) NULL);
+                fprintf(stderr, "ipc-bench: cannot run %s: %s (set $IPCBUSD)\n", exe, strerror(errno));
+                _exit(127);
+        }
+        close(out[1]);
+        /* the first line it prints is the address, once it listens */
+        while (len < sizeof(line) - 1 && (len == 0 || line[len - 1] != '\n')) {
+                struct pollfd p = {.fd = out[0], .events = POLLIN};
+                ssize_t n;
+
+                if (poll(&p, 1, READY_TIMEOUT_MS) <= 0) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                n = read(out[0], line + len, sizeof(line) - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        r = -EPIPE;
+                        break;
+                }
+                len += (size_t) n;
+        }
+        close(out[0]);
+        line[len] = '\0';
+        line[strcspn(line, "\n")] = '\0';
+        if (r < 0 || line[0] == '\0') {
+                fprintf(stderr, "ipc-bench: %s did not print its address\n", exe);
+                return r < 0 ? r : -EPIPE;
+        }
+        if (strcmp(line, b->owned_address) != 0) {
+                free(b->owned_address);
+                b->owned_address = strdup(line);
+                if (!b->owned_address)
+                        return -ENOMEM;
+        }
+        b->address = b->owned_address;
+        return 0;
+}
+
+/* Stop our broker (SIGTERM, then SIGKILL after a while) and remove its directory. */
+void broker_stop(struct bench *b)
+{
+        if (b->broker_pid > 0) {
+                struct child c = {.pid = b->broker_pid, .report_fd = -1, .ctl_fd = -1};
+
+                kill(b->broker_pid, SIGTERM);
+                child_reap(&c);
+        }
+        if (b->socket_path)
+                unlink(b->socket_path);
+        if (b->tmpdir)
+                rmdir(b->tmpdir);
+        free(b->socket_path);
+        free(b->tmpdir);
+        free(b->owned_address);
+}

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Method calls to an echo server process: sequential small and 64 KiB calls,
+ * and pipelined calls (call_rtt_small, call_rtt_64k, call_pipelined).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jbuf.h"
+#include "tools/bench/bench.h"
+#include "tools/format.h"
+
+#define LARGE_PAYLOAD (64 * 1024)
+#define PIPELINE_WINDOW 64
+
+struct echo_server {
+        struct jbuf reply; /* reused for every answer */
+        uint64_t served;
+};
+
+/* Echo: answer {"data": <the same string>}. */
+static int echo_method(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
+{
+        struct echo_server *srv = userdata;
+        const char *data = ipcbus_message_get_arg(m, "data");
+
+        if (!data)
+                return ipcbus_reply_error(m, IPCBUS_ERROR_INVALID_ARGS, "the string argument data is missing");
+        jbuf_reset(&srv->reply);
+        jbuf_puts(&srv->reply, "{\"data\":");
+        jbuf_put_string(&srv->reply, data);
+        jbuf_putc(&srv->reply, '}');
+        if (srv->reply.failed)
+                return -ENOMEM;
+        srv->served++;
+        return ipcbus_reply(m, srv->reply.data);
+}
+
+/*
+ * Take the bench name. The previous scenario's server may still be leaving,
+ * so a name that exists is retried for a few seconds.
+ */
+static int bench_request_name(ipcbus_bus *bus)
+{
+        for (int i = 0; i < 500; i++) {
+                _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+                int r = ipcbus_request_name(bus, BENCH_NAME, IPCBUS_NAME_DO_NOT_QUEUE, &e);
+
+                if (r == IPCBUS_REQUEST_NAME_PRIMARY_OWNER || r == IPCBUS_REQUEST_NAME_ALREADY_OWNER)
+                        return 0;
+                if (r < 0) {
+                        fprintf(stderr, "ipc-bench: RequestName: %s%s%s\n", e.name ? e.name : ipcbus_strerror(r),
+                                e.message ? ": " : "", e.message ? e.message : "");
+                        return r;
+                }
+                usleep(10 * 1000);
+        }
+        fprintf(stderr, "ipc-bench: %s stays owned by another connection\n", BENCH_NAME);
+        return -EBUSY;
+}
+
+/* The echo server: owns the bench name and serves Echo until told to stop. */
+static int echo_server_main(const struct bench *b, void *arg)
+{
+        static const ipcbus_method methods[] = {
+                {"Echo", echo_method},
+                {},
+        };
+        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
+        struct echo_server srv = {};
+        struct report rep = {};
+        ipcbus_slot *slot = NULL;
+        int r;
+
+        jbuf_init(&srv.reply);
+        r = bench_connect(b, &bus);
+        if (r >= 0)
+                r = ipcbus_add_object(bus, &slot, BENCH_PATH, BENCH_INTERFACE, methods, &srv);
+        if (r >= 0)
+                r = bench_request_name(bus);
+        if (r >= 0) {
+                report_send(&rep, REPORT_READY);
+                r = bus_run(bus, NULL);
+        }
+        rep.error = r < 0 ? r : 0;
+        rep.count = srv.served;
+        report_send(&rep, REPORT_DONE);
+        ipcbus_slot_unref(slot);
+        jbuf_deinit(&srv.reply);
+        return r < 0 ? r : 0;
+}
+
+/* Whether a reply carries back the `len`-byte payload we sent. */
+static bool echo_reply_ok(ipcbus_message *reply, size_t len)
+{
+        const char *data;
+
+        if (ipcbus_message_get_type(reply) != IPCBUS_MESSAGE_RETURN)
+                return false;
+        data = ipcbus_message_get_arg(reply, "data");
+        return data && strlen(data) == len;
+}
+
+struct call_arg {
+        size_t payload;
+        uint64_t warmup;
+        uint64_t count;
+};
+
+/* Sequential Echo calls: warm-up, then timed calls; reports latencies. */
+static int call_client_main(const struct bench *b, void *arg)
+{
+        const struct call_arg *a = arg;
+        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
+        _cleanup_(freep) char *body = payload_body(a->payload);
+        struct report rep = {};
+        struct samples s = {};
+        uint64_t errors = 0;
+        int r;
+
+        r = body ? samples_init(&s, a->count) : -ENOMEM;
+        if (r >= 0)
+                r = bench_connect(b, &bus);
+        for (uint64_t i = 0; r >= 0 && i < a->warmup + a->count; i++) {
+                _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
+                _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+                uint64_t t0 = bench_now_ns();
+                bool ok;
+
+                if (i == a->warmup)
+                        rep.t_start = t0;
+                r = ipcbus_call(bus, BENCH_NAME, BENCH_PATH, BENCH_INTERFACE, "Echo", body, IPCBUS_TIMEOUT_DEFAULT,
+                                &reply, &e);
+                ok = r >= 0 && echo_reply_ok(reply, a->payload);
+                if (r == -EREMOTEIO) {
+                        if (errors++ == 0)
+                                fprintf(stderr, "ipc-bench: Echo: %s: %s\n", e.name ? e.name : "?",
+                                        e.message ? e.message : "");
+                        r = 0; /* an error reply: counted, not fatal */
+                }
+                if (r < 0) {
+                        fprintf(stderr, "ipc-bench: Echo: %s\n", ipcbus_strerror(r));
+                        break;
+                }
+                if (i < a->warmup)
+                        continue;
+                s.v[s.n++] = bench_now_ns() - t0;
+                rep.count++;
+                if (!ok)
+                        rep.failed++;
+        }
+        rep.t_end = bench_now_ns();
+        rep.error = r < 0 ? r : 0;
+        rep.lost = a->count - rep.count;
+        if (s.v)
+                samples_finish(&s, &rep);
+        report_send(&rep, REPORT_DONE);
+        return r < 0 ? r : 0;
+}
+
+struct pipeline {
+        size_t payload;
+        uint64_t sent;
+        uint64_t answered;
+        uint64_t failed;
+};
+
+static int pipeline_on_reply(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
+{
+        struct pipeline *pl = userdata;
+
+        pl->answered++;
+        if (!echo_reply_ok(m, pl->payload))
+                pl->failed++;
+        return 0;
+}
+
+/* Complete `n` more calls keeping PIPELINE_WINDOW outstanding. Returns 0 or negative errno. */
+static int pipeline_run(ipcbus_bus *bus, struct pipeline *pl, const char *body, uint64_t n)
+{
+        uint64_t target = pl->answered + n, last = pl->sent + n;
+
+        while (pl->answered < target) {
+                int r;
+
+                while (pl->sent < last && pl->sent - pl->answered < PIPELINE_WINDOW) {
+                        r = ipcbus_call_async(bus, NULL, BENCH_NAME, BENCH_PATH, BENCH_INTERFACE, "Echo", body,
+                                              IPCBUS_TIMEOUT_DEFAULT, pipeline_on_reply, pl);
+                        if (r < 0)
+                                return r;
+                        pl->sent++;
+                }
+                r = ipcbus_process(bus);
+                if (r == 0)
+                        r = ipcbus_wait(bus, UINT64_MAX);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* call_pipelined's client: Echo calls with PIPELINE_WINDOW outstanding. */
+static int pipeline_client_main(const struct bench *b, void *arg)
+{
+        const struct call_arg *a = arg;
+        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
+        _cleanup_(freep) char *body = payload_body(a->payload);
+        struct pipeline pl = {.payload = a->payload};
+        struct report rep = {};
+        int r;
+
+        r = body ? bench_connect(b, &bus) : -ENOMEM;
+        if (r >= 0)
+                r = pipeline_run(bus, &pl, body, a->warmup);
+        pl.answered = pl.sent = pl.failed = 0;
+        rep.t_start = bench_now_ns();
+        if (r >= 0)
+                r = pipeline_run(bus, &pl, body, a->count);
+        rep.t_end = bench_now_ns();
+        if (r < 0)
+                fprintf(stderr, "ipc-bench: Echo: %s\n", ipcbus_strerror(r));
+        rep.error = r < 0 ? r : 0;
+        rep.count = pl.answered;
+        rep.failed = pl.failed;
+        rep.lost = a->count - pl.answered;
+        report_send(&rep, REPORT_DONE);
+        return r < 0 ? r : 0;
+}
+
+/* Start the echo server and wait until it owns its name. */
+static int echo_server_start(const struct bench *b, const char *name, struct child *srv)
+{
+        struct report rep = {};
+        int r;
+
+        r = child_spawn(srv, b, echo_server_main, NULL, NULL, 0);
+        if (r < 0) {
+                fprintf(stderr, "ipc-bench: %s: %s\n", name, strerror(-r));
+                return r;
+        }
+        r = child_wait_report(srv, REPORT_READY, READY_TIMEOUT_MS, &rep);
+        if (r < 0) {
+                child_complain(name, "echo server", r, &rep);
+                child_reap(srv);
+        }
+        return r;
+}
+
+/*
+ * Run the echo server and one client process (fn with arg) against it.
+ * Returns 0, or 1 when the client did not report cleanly (then rep counts
+ * every call as failed).
+ */
+static int run_with_echo_server(const struct bench *b, const char *name, child_main_fn fn, void *arg, uint64_t expected,
+                                struct report *rep)
+{
+        struct child srv = CHILD_NULL;
+        int bad;
+
+        *rep = (struct report){.failed = expected};
+        if (echo_server_start(b, name, &srv) < 0)
+                return 1;
+        bad = client_run(b, name, fn, arg, expected, rep);
+        child_reap(&srv);
+        return bad;
+}
+
+int scenario_call_rtt_small(const struct bench *b, const char *name)
+{
+        struct call_arg a = {
+                .payload = SMALL_PAYLOAD, .warmup = bench_scaled(b, 1000), .count = bench_scaled(b, 20000)};
+        struct report rep;
+        int bad = run_with_echo_server(b, name, call_client_main, &a, a.count, &rep);
+
+        return result_print(name, bench_us(rep.p50_ns), "us", rep.lost, rep.failed,
+                            " p99_us=%.2f calls_per_s=%.0f count=%" PRIu64, bench_us(rep.p99_ns),
+                            bench_rate(rep.count, rep.t_start, rep.t_end), rep.count) |
+               bad;
+}
+
+int scenario_call_pipelined(const struct bench *b, const char *name)
+{
+        struct call_arg a = {
+                .payload = SMALL_PAYLOAD, .warmup = bench_scaled(b, 1000), .count = bench_scaled(b, 200000)};
+        struct report rep;
+        int bad = run_with_echo_server(b, name, pipeline_client_main, &a, a.count, &rep);
+
+        return result_print(name, bench_rate(rep.count, rep.t_start, rep.t_end), "calls/s", rep.lost, rep.failed,
+                            " window=%d count=%" PRIu64, PIPELINE_WINDOW, rep.count) |
+               bad;
+}
+
+int scenario_call_rtt_64k(const struct bench *b, const char *name)
+{
+        struct call_arg a = {.payload = LARGE_PAYLOAD, .warmup = bench_scaled(b, 100), .count = bench_scaled(b, 5000)};
+        struct report rep;
+        int bad = run_with_echo_server(b, name, call_client_main, &a, a.count, &rep);
+        /* payload carried both ways: the argument and the echoed result */
+        double mbs = bench_rate(rep.count, rep.t_start, rep.t_end) * 2.0 * LARGE_PAYLOAD / 1e6;
+
+        return result_print(name, mbs, "MB/s", rep.lost, rep.failed,
+                            " p50_us=%.2f p99_us=%.2f payload_bytes=%d count=%" PRIu64, bench_us(rep.p50_ns),
+                            bench_us(rep.p99_ns), LARGE_PAYLOAD, rep.count) |
+               bad;
+}

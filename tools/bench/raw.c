@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The floors: a 64-byte ping-pong over a Unix socket pair, directly and
+ * through a forwarding process, without a broker (raw_pingpong,
+ * raw_relay_pingpong).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tools/bench/bench.h"
+
+/* Read exactly n bytes. Returns n, 0 on EOF at the start, or negative errno. */
+static ssize_t read_full(int fd, void *buf, size_t n)
+{
+        size_t done = 0;
+
+        while (done < n) {
+                ssize_t k = read(fd, (char *) buf + done, n - done);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return done == 0 ? 0 : -EPIPE;
+                done += (size_t) k;
+        }
+        return (ssize_t) n;
+}
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+        size_t done = 0;
+
+        while (done < n) {
+                ssize_t k = send(fd, (const char *) buf + done, n - done, MSG_NOSIGNAL);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                done += (size_t) k;
+        }
+        return 0;
+}
+
+/* Raw echo (EXTRA_FD): send back every 64-byte message until EOF. */
+static int raw_echo_main(const struct bench *b, void *arg)
+{
+        char buf[SMALL_PAYLOAD];
+
+        for (;;) {
+                ssize_t n = read_full(EXTRA_FD, buf, sizeof(buf));
+
+                if (n <= 0)
+                        return (int) n;
+                if (write_full(EXTRA_FD, buf, sizeof(buf)) < 0)
+                        return -1;
+        }
+}
+
+/* Raw relay between EXTRA_FD and EXTRA_FD + 1: read, write, nothing else. */
+static int raw_relay_main(const struct bench *b, void *arg)
+{
+        struct pollfd p[2] = {{.fd = EXTRA_FD, .events = POLLIN}, {.fd = EXTRA_FD + 1, .events = POLLIN}};
+        char buf[64 * 1024];
+
+        for (;;) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                for (int i = 0; i < 2; i++) {
+                        ssize_t n;
+
+                        if (!p[i].revents)
+                                continue;
+                        n = read(p[i].fd, buf, sizeof(buf));
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0) {
+                                /* one side closed: pass the EOF on */
+                                shutdown(p[1 - i].fd, SHUT_WR);
+                                return n < 0 ? -errno : 0;
+                        }
+                        if (write_full(p[1 - i].fd, buf, (size_t) n) < 0)
+                                return -1;
+                }
+        }
+}
+
+/* Raw client (EXTRA_FD): timed 64-byte round trips; reports latencies. */
+static int raw_client_main(const struct bench *b, void *arg)
+{
+        const struct count_arg *a = arg;
+        struct report rep = {};
+        struct samples s;
+        char out[SMALL_PAYLOAD], in[SMALL_PAYLOAD];
+        int r;
+
+        memset(out, 'p', sizeof(out));
+        r = samples_init(&s, a->count);
+        for (uint64_t i = 0; r == 0 && i < a->warmup + a->count; i++) {
+                uint64_t t0 = bench_now_ns();
+
+                if (i == a->warmup)
+                        rep.t_start = t0;
+                r = write_full(EXTRA_FD, out, sizeof(out));
+                if (r == 0 && read_full(EXTRA_FD, in, sizeof(in)) != (ssize_t) sizeof(in))
+                        r = -EPIPE;
+                if (r < 0)
+                        break;
+                if (i >= a->warmup) {
+                        s.v[s.n++] = bench_now_ns() - t0;
+                        rep.count++;
+                        if (memcmp(in, out, sizeof(in)) != 0)
+                                rep.failed++;
+                }
+        }
+        rep.t_end = bench_now_ns();
+        rep.error = r;
+        rep.lost = a->count - rep.count;
+        samples_finish(&s, &rep);
+        report_send(&rep, REPORT_DONE);
+        return r;
+}
+
+/* raw_pingpong and raw_relay_pingpong. */
+static int run_raw(const struct bench *b, const char *name, bool relay)
+{
+        struct count_arg a = {.warmup = bench_scaled(b, 1000), .count = bench_scaled(b, 100000)};
+        struct child echo = CHILD_NULL, mid = CHILD_NULL, client = CHILD_NULL;
+        int client_sp[2] = {-1, -1}, echo_sp[2] = {-1, -1};
+        struct report rep = {};
+        int r, bad = 0;
+
+        r = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, client_sp);
+        if (r == 0 && relay)
+                r = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, echo_sp);
+        if (r < 0) {
+                r = -errno;
+        } else if (relay) {
+                int mid_fds[2] = {client_sp[1], echo_sp[0]};
+
+                r = child_spawn(&echo, b, raw_echo_main, NULL, &echo_sp[1], 1);
+                if (r >= 0)
+                        r = child_spawn(&mid, b, raw_relay_main, NULL, mid_fds, 2);
+        } else {
+                r = child_spawn(&echo, b, raw_echo_main, NULL, &client_sp[1], 1);
+        }
+        if (r >= 0)
+                r = child_spawn(&client, b, raw_client_main, &a, &client_sp[0], 1);
+        for (int i = 0; i < 2; i++) {
+                if (client_sp[i] >= 0)
+                        close(client_sp[i]);
+                if (echo_sp[i] >= 0)
+                        close(echo_sp[i]);
+        }
+        if (r < 0) {
+                fprintf(stderr, "ipc-bench: %s: %s\n", name, strerror(-r));
+                rep.failed = a.count;
+                bad = 1;
+        } else {
+                bad = client_result(name, &client, a.count, &rep);
+        }
+        child_reap(&client);
+        child_reap(&mid);
+        child_reap(&echo);
+        return result_print(name, bench_us(rep.p50_ns), "us", rep.lost, rep.failed,
+                            " p99_us=%.2f round_trips_per_s=%.0f count=%" PRIu64, bench_us(rep.p99_ns),
+                            bench_rate(rep.count, rep.t_start, rep.t_end), rep.count) |
+               bad;
+}
+
+int scenario_raw_pingpong(const struct bench *b, const char *name)
+{
+        return run_raw(b, name, false);
+}
+
+int scenario_raw_relay_pingpong(const struct bench *b, const char *name)
+{
+        return run_raw(b, name, true);
+}
