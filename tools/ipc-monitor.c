@@ -24,6 +24,8 @@
 #define EXIT_USAGE 2
 
 struct monitor {
+        const char *address; /* --address, or NULL */
+        bool system;         /* --system */
         bool json;
         bool timestamp;
         const char *unique_name; /* ours, to hide the driver's NameAcquired/NameLost to us */
@@ -135,7 +137,34 @@ static int monitor_wait(ipcbus_bus *bus, const sigset_t *waitmask)
         return 0;
 }
 
-int main(int argc, char **argv)
+/* What monitor_parse_options returns when ipc-monitor goes on to monitor. */
+#define PARSE_RUN (-1)
+
+/* Check the match rules argv[optind..]. Returns PARSE_RUN, or EXIT_USAGE for an invalid one. */
+static int monitor_check_rules(int argc, char **argv)
+{
+        for (int i = optind; i < argc; i++) {
+                struct match_rule rule;
+                int r;
+
+                match_rule_init(&rule);
+                r = match_rule_parse_string(&rule, argv[i]);
+                match_rule_deinit(&rule);
+                if (r != 0) {
+                        fprintf(stderr, "ipc-monitor: invalid match rule '%s': %s\n(see ipc-monitor --help)\n", argv[i],
+                                r > 0 ? proto_strerror(r) : strerror(-r));
+                        return EXIT_USAGE;
+                }
+        }
+        return PARSE_RUN;
+}
+
+/*
+ * Parse the options into mon and check the match rules after them (argv from
+ * optind on). Returns PARSE_RUN, or the exit status when ipc-monitor is done
+ * (--help, --version, a usage error).
+ */
+static int monitor_parse_options(int argc, char **argv, struct monitor *mon)
 {
         enum { OPT_ADDRESS = 0x100, OPT_SESSION, OPT_SYSTEM, OPT_JSON, OPT_TIMESTAMP, OPT_VERSION };
         static const struct option options[] = {
@@ -144,34 +173,27 @@ int main(int argc, char **argv)
                 {"timestamp", no_argument, NULL, OPT_TIMESTAMP},   {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, OPT_VERSION},       {},
         };
-        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
-        struct monitor mon = {};
-        const char *address = NULL;
-        bool system = false;
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigset_t block, waitmask;
-        ipcbus_slot *filter = NULL;
-        int opt, r;
+        int opt;
 
         while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_ADDRESS:
-                        address = optarg;
-                        system = false;
+                        mon->address = optarg;
+                        mon->system = false;
                         break;
                 case OPT_SESSION:
-                        address = NULL;
-                        system = false;
+                        mon->address = NULL;
+                        mon->system = false;
                         break;
                 case OPT_SYSTEM:
-                        address = NULL;
-                        system = true;
+                        mon->address = NULL;
+                        mon->system = true;
                         break;
                 case OPT_JSON:
-                        mon.json = true;
+                        mon->json = true;
                         break;
                 case OPT_TIMESTAMP:
-                        mon.timestamp = true;
+                        mon->timestamp = true;
                         break;
                 case 'h':
                         help();
@@ -184,45 +206,89 @@ int main(int argc, char **argv)
                         return EXIT_USAGE;
                 }
         }
-        for (int i = optind; i < argc; i++) {
-                struct match_rule rule;
+        return monitor_check_rules(argc, argv);
+}
 
-                match_rule_init(&rule);
-                r = match_rule_parse_string(&rule, argv[i]);
-                match_rule_deinit(&rule);
-                if (r != 0) {
-                        fprintf(stderr, "ipc-monitor: invalid match rule '%s': %s\n(see ipc-monitor --help)\n", argv[i],
-                                r > 0 ? proto_strerror(r) : strerror(-r));
-                        return EXIT_USAGE;
-                }
-        }
+/*
+ * Block SIGINT/SIGTERM and catch them: they are delivered only inside ppoll
+ * (see monitor_wait), with *ret_waitmask. *ret_block is the blocked set.
+ */
+static void monitor_catch_signals(sigset_t *ret_block, sigset_t *ret_waitmask)
+{
+        struct sigaction sa = {.sa_handler = on_signal};
 
-        /* SIGINT/SIGTERM are delivered only inside ppoll (see monitor_wait). */
-        sigemptyset(&block);
-        sigaddset(&block, SIGINT);
-        sigaddset(&block, SIGTERM);
-        sigprocmask(SIG_BLOCK, &block, &waitmask);
-        sigdelset(&waitmask, SIGINT);
-        sigdelset(&waitmask, SIGTERM);
+        sigemptyset(ret_block);
+        sigaddset(ret_block, SIGINT);
+        sigaddset(ret_block, SIGTERM);
+        sigprocmask(SIG_BLOCK, ret_block, ret_waitmask);
+        sigdelset(ret_waitmask, SIGINT);
+        sigdelset(ret_waitmask, SIGTERM);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
+}
 
-        if (address)
-                r = ipcbus_open_address(address, &bus);
-        else if (system)
-                r = ipcbus_open_system(&bus);
+/* Connect to the bus mon names; says why on failure. Returns 0 or negative errno. */
+static int monitor_connect(struct monitor *mon, ipcbus_bus **ret)
+{
+        int r;
+
+        if (mon->address)
+                r = ipcbus_open_address(mon->address, ret);
+        else if (mon->system)
+                r = ipcbus_open_system(ret);
         else
-                r = ipcbus_open_session(&bus);
+                r = ipcbus_open_session(ret);
         if (r < 0) {
                 fprintf(stderr, "ipc-monitor: cannot connect to %s: %s\n",
-                        address  ? address
-                        : system ? "the system bus"
-                                 : "the session bus",
+                        mon->address  ? mon->address
+                        : mon->system ? "the system bus"
+                                      : "the session bus",
                         ipcbus_strerror(r));
-                return EXIT_FAILURE;
+                return r;
         }
-        mon.unique_name = ipcbus_get_unique_name(bus);
+        mon->unique_name = ipcbus_get_unique_name(*ret);
+        return 0;
+}
 
+/*
+ * Print the traffic until SIGINT/SIGTERM (returns 0) or until the bus goes
+ * away (says so, returns EXIT_FAILURE).
+ */
+static int monitor_run(ipcbus_bus *bus, const sigset_t *block, const sigset_t *waitmask)
+{
+        for (unsigned n = 1; !quit; n++) {
+                int r = ipcbus_process(bus);
+
+                if (r > 0) {
+                        /* under a flood ppoll is not reached: look for the signals now and then */
+                        if (n % 256 == 0 && monitor_signal_pending(block))
+                                break;
+                        continue;
+                }
+                if (r == 0)
+                        r = monitor_wait(bus, waitmask);
+                if (r < 0) {
+                        fprintf(stderr, "ipc-monitor: the bus went away: %s\n", ipcbus_strerror(r));
+                        return EXIT_FAILURE;
+                }
+        }
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
+        struct monitor mon = {};
+        sigset_t block, waitmask;
+        ipcbus_slot *filter = NULL;
+        int r;
+
+        r = monitor_parse_options(argc, argv, &mon);
+        if (r != PARSE_RUN)
+                return r;
+        monitor_catch_signals(&block, &waitmask);
+        if (monitor_connect(&mon, &bus) < 0)
+                return EXIT_FAILURE;
         r = ipcbus_add_filter(bus, &filter, monitor_on_message, &mon);
         if (r >= 0)
                 r = ipcbus_become_monitor(bus, (const char *const *) argv + optind, (size_t) (argc - optind));
@@ -231,23 +297,7 @@ int main(int argc, char **argv)
                 ipcbus_slot_unref(filter);
                 return EXIT_FAILURE;
         }
-
-        for (unsigned n = 1; !quit; n++) {
-                r = ipcbus_process(bus);
-                if (r > 0) {
-                        /* under a flood ppoll is not reached: look for the signals now and then */
-                        if (n % 256 == 0 && monitor_signal_pending(&block))
-                                break;
-                        continue;
-                }
-                if (r == 0)
-                        r = monitor_wait(bus, &waitmask);
-                if (r < 0) {
-                        fprintf(stderr, "ipc-monitor: the bus went away: %s\n", ipcbus_strerror(r));
-                        ipcbus_slot_unref(filter);
-                        return EXIT_FAILURE;
-                }
-        }
+        r = monitor_run(bus, &block, &waitmask);
         ipcbus_slot_unref(filter);
-        return 0;
+        return r;
 }
