@@ -301,8 +301,7 @@ static int list_print_json(const struct name_row *rows, size_t n)
                 if (!o)
                         return -ENOMEM;
                 json_object_object_add(o, "name", json_object_new_string(rows[i].name));
-                json_object_object_add(o, "owner",
-                                       rows[i].activatable ? NULL : json_object_new_string(rows[i].owner));
+                json_object_object_add(o, "owner", rows[i].activatable ? NULL : json_object_new_string(rows[i].owner));
                 json_object_object_add(o, "activatable", json_object_new_boolean(rows[i].activatable));
                 json_object_object_add(o, "pid", rows[i].pid >= 0 ? json_object_new_int64(rows[i].pid) : NULL);
                 json_object_object_add(o, "uid", rows[i].uid >= 0 ? json_object_new_int64(rows[i].uid) : NULL);
@@ -354,8 +353,12 @@ static int list_add_activatable(struct ctl *c, struct name_row **rows, size_t *n
                 if (!grown)
                         goto oom;
                 *rows = grown;
-                grown[*n] = (struct name_row){.name = strdup(name), .owner = strdup("(activatable)"),
-                                              .pid = -1, .uid = -1, .gid = -1, .activatable = true};
+                grown[*n] = (struct name_row){.name = strdup(name),
+                                              .owner = strdup("(activatable)"),
+                                              .pid = -1,
+                                              .uid = -1,
+                                              .gid = -1,
+                                              .activatable = true};
                 (*n)++;
                 if (!grown[*n - 1].name || !grown[*n - 1].owner)
                         goto oom;
@@ -364,6 +367,49 @@ static int list_add_activatable(struct ctl *c, struct name_row **rows, size_t *n
 oom:
         fprintf(stderr, "ipcctl: %s\n", strerror(ENOMEM));
         return EXIT_FAILURE;
+}
+
+/*
+ * Add a row for each bus name of the ListNames array `names` with its
+ * owner's credentials to rows (room for every name); *n counts them. A name
+ * gone since ListNames is skipped. Returns 0, or the exit status after saying
+ * why (the caller frees the rows).
+ */
+static int list_add_names(struct ctl *c, struct json_object *names, struct name_row *rows, size_t *n)
+{
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        size_t n_names = json_object_array_length(names);
+
+        for (size_t i = 0; i < n_names; i++) {
+                _cleanup_(json_object_putp) struct json_object *cred = NULL;
+                struct json_object *v = json_object_array_get_idx(names, i);
+                const char *name = json_object_get_string(v);
+                const char *owner;
+                int r;
+
+                if (!json_object_is_type(v, json_type_string) || !names_is_bus_name(name))
+                        continue;
+                r = driver_call(c, "GetConnectionCredentials", name, &cred, &e);
+                if (r == -EREMOTEIO && ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER)) {
+                        /* gone since ListNames */
+                        ipcbus_error_free(&e);
+                        continue;
+                }
+                if (r < 0)
+                        return call_failed("GetConnectionCredentials", r, &e);
+                owner = json_get_string(cred, "unique_name");
+                rows[*n].name = strdup(name);
+                rows[*n].owner = strdup(owner ? owner : "-");
+                rows[*n].pid = json_get_int(cred, "pid");
+                rows[*n].uid = json_get_int(cred, "uid");
+                rows[*n].gid = json_get_int(cred, "gid");
+                (*n)++;
+                if (!rows[*n - 1].name || !rows[*n - 1].owner) {
+                        fprintf(stderr, "ipcctl: %s\n", strerror(ENOMEM));
+                        return EXIT_FAILURE;
+                }
+        }
+        return 0;
 }
 
 static int cmd_list(struct ctl *c, int argc, char **argv)
@@ -393,44 +439,14 @@ static int cmd_list(struct ctl *c, int argc, char **argv)
                 fprintf(stderr, "ipcctl: %s\n", strerror(ENOMEM));
                 return EXIT_FAILURE;
         }
-        for (size_t i = 0; i < n_names; i++) {
-                _cleanup_(json_object_putp) struct json_object *cred = NULL;
-                struct json_object *v = json_object_array_get_idx(names, i);
-                const char *name = json_object_get_string(v);
-                const char *owner;
-
-                if (!json_object_is_type(v, json_type_string) || !names_is_bus_name(name))
-                        continue;
-                r = driver_call(c, "GetConnectionCredentials", name, &cred, &e);
-                if (r == -EREMOTEIO && ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER)) {
-                        /* gone since ListNames */
-                        ipcbus_error_free(&e);
-                        continue;
-                }
-                if (r < 0) {
-                        name_rows_free(rows, n);
-                        return call_failed("GetConnectionCredentials", r, &e);
-                }
-                owner = json_get_string(cred, "unique_name");
-                rows[n].name = strdup(name);
-                rows[n].owner = strdup(owner ? owner : "-");
-                rows[n].pid = json_get_int(cred, "pid");
-                rows[n].uid = json_get_int(cred, "uid");
-                rows[n].gid = json_get_int(cred, "gid");
-                n++;
-                if (!rows[n - 1].name || !rows[n - 1].owner) {
-                        name_rows_free(rows, n);
-                        fprintf(stderr, "ipcctl: %s\n", strerror(ENOMEM));
-                        return EXIT_FAILURE;
-                }
-        }
-        r = list_add_activatable(c, &rows, &n);
+        r = list_add_names(c, names, rows, &n);
+        if (r == 0)
+                r = list_add_activatable(c, &rows, &n);
         if (r != 0) {
                 name_rows_free(rows, n);
                 return r;
         }
         qsort(rows, n, sizeof(*rows), name_row_compare);
-        r = 0;
         if (c->json)
                 r = list_print_json(rows, n);
         else
@@ -691,7 +707,14 @@ static int parse_timeout(const char *s, uint64_t *ret)
         return 0;
 }
 
-int main(int argc, char **argv)
+/* What ctl_parse_options returns when ipcctl goes on to run the command. */
+#define PARSE_RUN (-1)
+
+/*
+ * Parse the options before the command into c. Returns PARSE_RUN, or the exit
+ * status when ipcctl is done (--help, --version, a usage error).
+ */
+static int ctl_parse_options(int argc, char **argv, struct ctl *c)
 {
         enum { OPT_ADDRESS = 0x100, OPT_SESSION, OPT_SYSTEM, OPT_TIMEOUT, OPT_JSON, OPT_DESTINATION, OPT_VERSION };
         static const struct option options[] = {
@@ -705,42 +728,31 @@ int main(int argc, char **argv)
                 {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
-        static const struct {
-                const char *name;
-                int (*run)(struct ctl *c, int argc, char **argv);
-        } commands[] = {
-                {"list", cmd_list},
-                {"call", cmd_call},
-                {"emit", cmd_emit},
-                {"status", cmd_status},
-        };
-        struct ctl c = {};
-        const char *command;
-        int opt, r = -1;
+        int opt;
 
         while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_ADDRESS:
-                        c.address = optarg;
-                        c.system = false;
+                        c->address = optarg;
+                        c->system = false;
                         break;
                 case OPT_SESSION:
-                        c.address = NULL;
-                        c.system = false;
+                        c->address = NULL;
+                        c->system = false;
                         break;
                 case OPT_SYSTEM:
-                        c.address = NULL;
-                        c.system = true;
+                        c->address = NULL;
+                        c->system = true;
                         break;
                 case OPT_TIMEOUT:
-                        if (parse_timeout(optarg, &c.timeout_usec) < 0)
+                        if (parse_timeout(optarg, &c->timeout_usec) < 0)
                                 return usage_error("invalid timeout '%s' (seconds expected)", optarg);
                         break;
                 case OPT_JSON:
-                        c.json = true;
+                        c->json = true;
                         break;
                 case OPT_DESTINATION:
-                        c.destination = optarg;
+                        c->destination = optarg;
                         break;
                 case 'h':
                         help();
@@ -753,11 +765,33 @@ int main(int argc, char **argv)
                         return EXIT_USAGE;
                 }
         }
+        return PARSE_RUN;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct {
+                const char *name;
+                int (*run)(struct ctl *c, int argc, char **argv);
+        } commands[] = {
+                {"list", cmd_list},
+                {"call", cmd_call},
+                {"emit", cmd_emit},
+                {"status", cmd_status},
+        };
+        struct ctl c = {};
+        const char *command;
+        int r;
+
+        r = ctl_parse_options(argc, argv, &c);
+        if (r != PARSE_RUN)
+                return r;
         if (optind >= argc)
                 return usage_error("missing command");
         command = argv[optind];
         if (c.destination && strcmp(command, "emit") != 0)
                 return usage_error("--destination is an option of emit only");
+        r = -1; /* stays so when no command has that name */
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 if (strcmp(commands[i].name, command) == 0)
                         r = commands[i].run(&c, argc - optind, argv + optind);
