@@ -43,6 +43,38 @@ static char *broker_find(void)
 }
 
 /*
+ * Read the first line the broker prints on fd (its address, once it listens)
+ * into line, without the newline. Returns 0, -ETIMEDOUT, or -EPIPE when it
+ * closed its output first; line is a string in every case.
+ */
+static int broker_read_address(int fd, char *line, size_t size)
+{
+        size_t len = 0;
+        int r = 0;
+
+        while (len < size - 1 && (len == 0 || line[len - 1] != '\n')) {
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                ssize_t n;
+
+                if (poll(&p, 1, READY_TIMEOUT_MS) <= 0) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                n = read(fd, line + len, size - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        r = -EPIPE;
+                        break;
+                }
+                len += (size_t) n;
+        }
+        line[len] = '\0';
+        line[strcspn(line, "\n")] = '\0';
+        return r;
+}
+
+/*
  * Start ipcbusd on a socket in a new temporary directory, with
  * --print-address, and read the address it prints. Returns 0 or negative errno.
  */
@@ -50,8 +82,7 @@ int broker_start(struct bench *b)
 {
         _cleanup_(freep) char *exe = broker_find();
         char template[] = "/tmp/ipc-bench.XXXXXX", line[PATH_MAX + 64];
-        size_t len = 0;
-        int out[2], r = 0;
+        int out[2], r;
 
         if (!exe || !mkdtemp(template))
                 return -errno;
@@ -80,27 +111,8 @@ int broker_start(struct bench *b)
                 _exit(127);
         }
         close(out[1]);
-        /* the first line it prints is the address, once it listens */
-        while (len < sizeof(line) - 1 && (len == 0 || line[len - 1] != '\n')) {
-                struct pollfd p = {.fd = out[0], .events = POLLIN};
-                ssize_t n;
-
-                if (poll(&p, 1, READY_TIMEOUT_MS) <= 0) {
-                        r = -ETIMEDOUT;
-                        break;
-                }
-                n = read(out[0], line + len, sizeof(line) - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        r = -EPIPE;
-                        break;
-                }
-                len += (size_t) n;
-        }
+        r = broker_read_address(out[0], line, sizeof(line));
         close(out[0]);
-        line[len] = '\0';
-        line[strcspn(line, "\n")] = '\0';
         if (r < 0 || line[0] == '\0') {
                 fprintf(stderr, "ipc-bench: %s did not print its address\n", exe);
                 return r < 0 ? r : -EPIPE;
