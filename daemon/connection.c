@@ -531,9 +531,9 @@ static int connection_dispatch(struct connection *c, unsigned *budget)
                         break;
 
                 r = frame_reader_next(&c->reader, &f);
-                if (c->reader.error)
-                        return c->reader.error;
-                if (r <= 0)
+                if (r != 0)
+                        return r;
+                if (!f.data)
                         break;
 
                 refused = 0;

@@ -28,9 +28,14 @@
 struct daemon {
         struct event_base *base;
         struct bus_config config;
+        bool config_loaded;
         struct listener *listeners;
         size_t n_listeners;
+        int n_handed;          /* sockets handed over (LISTEN_FDS) that no listener owns yet */
+        char *default_address; /* the bus type's address when nothing else names one */
         struct bus bus;
+        bool bus_up;
+        struct event *ev_term, *ev_int, *ev_hup;
         const char *config_file; /* --config; NULL: the built-in file of config.type */
         bool stopping;
         char *address; /* where clients connect (the first listener), for --print-address and STATUS */
@@ -367,7 +372,26 @@ fail:
         return -1;
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct daemon_options {
+        const char *address;     /* --address; NULL: the handed sockets', the configuration's or the default */
+        const char *config_file; /* --config; NULL: the built-in file of the bus type */
+        bool system_bus;         /* --system; the configuration file has the last word */
+        bool type_given;         /* --session or --system was given */
+        bool print_address;      /* --print-address */
+        int verbose;             /* how many -v */
+};
+
+/* parse_argv's expected outcome when nothing is to run: --help or --version was printed. */
+#define PARSE_ARGV_EXIT 1
+
+/*
+ * Read the command line into *ret. Returns 0 to run the bus, PARSE_ARGV_EXIT
+ * when --help or --version printed all there is to do, or -EINVAL for a usage
+ * error (logged: every line on stderr carries a priority, so getopt stays quiet).
+ * *ret is written only on 0.
+ */
+static int parse_argv(int argc, char **argv, struct daemon_options *ret)
 {
         enum { OPT_ADDRESS = 0x100, OPT_CONFIG, OPT_SESSION, OPT_SYSTEM, OPT_PRINT_ADDRESS, OPT_VERSION };
         static const struct option options[] = {
@@ -381,198 +405,269 @@ int main(int argc, char **argv)
                 {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
-        const char *address = NULL, *config_file = NULL;
-        _cleanup_(freep) char *default_address = NULL;
-        struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
-        struct daemon d = {.notifier.fd = -1};
-        bool system_bus = false, type_given = false, print_address = false;
-        char err[512];
-        int verbose = 0, n_handed = 0, c, r, ret = EXIT_FAILURE;
+        struct daemon_options o = {0};
+        int c;
 
-        /* Every line on stderr carries a priority, usage errors too: no getopt messages. */
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":vh", options, NULL)) >= 0) {
                 switch (c) {
                 case OPT_ADDRESS:
-                        address = optarg;
+                        o.address = optarg;
                         break;
                 case OPT_CONFIG:
-                        config_file = optarg;
+                        o.config_file = optarg;
                         break;
                 case OPT_SESSION:
                 case OPT_SYSTEM:
-                        system_bus = c == OPT_SYSTEM;
-                        type_given = true;
+                        o.system_bus = c == OPT_SYSTEM;
+                        o.type_given = true;
                         break;
                 case OPT_PRINT_ADDRESS:
-                        print_address = true;
+                        o.print_address = true;
                         break;
                 case 'v':
-                        verbose++;
+                        o.verbose++;
                         break;
                 case 'h':
                         help();
-                        return EXIT_SUCCESS;
+                        return PARSE_ARGV_EXIT;
                 case OPT_VERSION:
                         printf("ipcbusd %s\n", PACKAGE_VERSION);
-                        return EXIT_SUCCESS;
+                        return PARSE_ARGV_EXIT;
                 case ':':
                         log_error("option '%s' needs an argument. Try 'ipcbusd --help'.", argv[optind - 1]);
-                        return EXIT_FAILURE;
+                        return -EINVAL;
                 default:
                         if (optopt)
                                 log_error("unknown option '-%c'. Try 'ipcbusd --help'.", optopt);
                         else
                                 log_error("unknown option '%s'. Try 'ipcbusd --help'.", argv[optind - 1]);
-                        return EXIT_FAILURE;
+                        return -EINVAL;
                 }
         }
         if (optind < argc) {
                 log_error("unexpected argument '%s'. Try 'ipcbusd --help'.", argv[optind]);
-                return EXIT_FAILURE;
+                return -EINVAL;
         }
-        if (config_file && type_given) {
+        if (o.config_file && o.type_given) {
                 log_error("--config and --session/--system exclude each other: the file says \"type\". Try "
                           "'ipcbusd --help'.");
-                return EXIT_FAILURE;
+                return -EINVAL;
         }
-        log_set_max_level(verbose >= 2 ? LOG_DEBUG : verbose == 1 ? LOG_INFO : LOG_WARNING);
+        *ret = o;
+        return 0;
+}
 
-        /* systemd's variables are taken (and removed) before anything else can start a program. */
-        n_handed = systemd_listen_fds();
-        if (n_handed < 0) {
-                log_error("socket activation: %s", n_handed == -EINVAL  ? "LISTEN_PID or LISTEN_FDS is not a number"
-                                                   : n_handed == -EBADF ? "a descriptor LISTEN_FDS counts is not open"
-                                                                        : strerror(-n_handed));
-                return EXIT_FAILURE;
-        }
-        r = systemd_notifier_init(&d.notifier);
-        if (r < 0)
-                log_warning("not notifying the service manager: NOTIFY_SOCKET is unusable: %s", strerror(-r));
+/*
+ * Decide where the bus listens: sockets handed over (LISTEN_FDS) win over
+ * --address and the configuration's addresses; with none of the three, the
+ * bus type's default address is determined into d->default_address.
+ * Returns 0 or -1 (logged).
+ */
+static int daemon_choose_address(struct daemon *d, const struct daemon_options *o)
+{
+        bool system_bus = d->config.type == BUS_TYPE_SYSTEM;
+        int r;
 
-        r = config_file ? bus_config_load_file(&d.config, config_file, err, sizeof(err))
-                        : bus_config_load_default(&d.config, system_bus ? BUS_TYPE_SYSTEM : BUS_TYPE_SESSION, err,
-                                                  sizeof(err));
-        if (r < 0) {
-                log_error("%s", r == -ENOMEM ? "out of memory reading the configuration" : err);
-                goto out_notifier;
-        }
-        system_bus = d.config.type == BUS_TYPE_SYSTEM;
-        log_info("ipcbusd %s (pid %d, uid %u): the %s bus, configuration %s", PACKAGE_VERSION, (int) getpid(),
-                 (unsigned) getuid(), system_bus ? "system" : "session", d.config.origin);
-
-        if (n_handed > 0) {
-                /* Socket activation: the handed sockets are the bus's addresses, whatever else says otherwise. */
-                if (address)
+        if (d->n_handed > 0) {
+                if (o->address)
                         log_warning("not listening on --address %s: serving the %d socket%s handed over (LISTEN_FDS)",
-                                    address, n_handed, n_handed == 1 ? "" : "s");
-                else if (d.config.n_listen > 0)
+                                    o->address, d->n_handed, d->n_handed == 1 ? "" : "s");
+                else if (d->config.n_listen > 0)
                         log_info("not listening on the configuration's addresses: serving the %d socket%s handed "
                                  "over (LISTEN_FDS)",
-                                 n_handed, n_handed == 1 ? "" : "s");
-        } else if (!address && d.config.n_listen == 0) {
-                r = system_bus ? address_system(&default_address) : address_session(&default_address);
+                                 d->n_handed, d->n_handed == 1 ? "" : "s");
+        } else if (!o->address && d->config.n_listen == 0) {
+                r = system_bus ? address_system(&d->default_address) : address_session(&d->default_address);
                 if (r < 0) {
                         log_error("cannot determine the %s bus address: %s", system_bus ? "system" : "session",
                                   r == -ENXIO ? "neither IPCBUS_ADDRESS nor XDG_RUNTIME_DIR is set" : strerror(-r));
-                        goto out_config;
+                        return -1;
                 }
         }
+        return 0;
+}
+
+/*
+ * Set-up, first part: the log level, what the service manager handed over
+ * (LISTEN_FDS, NOTIFY_SOCKET), the configuration and the addresses to serve.
+ * Returns 0 or -1 (logged); daemon_teardown() undoes what was done either way.
+ */
+static int daemon_load(struct daemon *d, const struct daemon_options *o)
+{
+        char err[512];
+        int r;
+
+        log_set_max_level(o->verbose >= 2 ? LOG_DEBUG : o->verbose == 1 ? LOG_INFO : LOG_WARNING);
+
+        /* systemd's variables are taken (and removed) before anything else can start a program. */
+        r = systemd_listen_fds();
+        if (r < 0) {
+                log_error("socket activation: %s", r == -EINVAL  ? "LISTEN_PID or LISTEN_FDS is not a number"
+                                                   : r == -EBADF ? "a descriptor LISTEN_FDS counts is not open"
+                                                                 : strerror(-r));
+                return -1;
+        }
+        d->n_handed = r;
+        r = systemd_notifier_init(&d->notifier);
+        if (r < 0)
+                log_warning("not notifying the service manager: NOTIFY_SOCKET is unusable: %s", strerror(-r));
+
+        d->config_file = o->config_file;
+        r = o->config_file ? bus_config_load_file(&d->config, o->config_file, err, sizeof(err))
+                           : bus_config_load_default(&d->config, o->system_bus ? BUS_TYPE_SYSTEM : BUS_TYPE_SESSION,
+                                                     err, sizeof(err));
+        if (r < 0) {
+                log_error("%s", r == -ENOMEM ? "out of memory reading the configuration" : err);
+                return -1;
+        }
+        d->config_loaded = true;
+        log_info("ipcbusd %s (pid %d, uid %u): the %s bus, configuration %s", PACKAGE_VERSION, (int) getpid(),
+                 (unsigned) getuid(), d->config.type == BUS_TYPE_SYSTEM ? "system" : "session", d->config.origin);
+        return daemon_choose_address(d, o);
+}
+
+/*
+ * Set-up, second part: the process's limits, the event loop, the bus, the
+ * signals and the status timer. Returns 0 or -1 (logged).
+ */
+static int daemon_build(struct daemon *d)
+{
+        int r;
 
         signal(SIGPIPE, SIG_IGN);
         raise_fd_limit();
 
-        d.base = event_base_new();
-        d.listeners = calloc(n_handed > 0 ? (size_t) n_handed : d.config.n_listen + 1, sizeof(*d.listeners));
-        if (!d.base || !d.listeners) {
+        d->base = event_base_new();
+        d->listeners = calloc(d->n_handed > 0 ? (size_t) d->n_handed : d->config.n_listen + 1, sizeof(*d->listeners));
+        if (!d->base || !d->listeners) {
                 log_error("cannot create the event loop");
-                goto out_base;
+                return -1;
         }
 
-        r = bus_init(&d.bus, d.base, &d.config);
+        r = bus_init(&d->bus, d->base, &d->config);
         if (r < 0) {
                 log_error("cannot set up the bus: %s", strerror(-r));
-                goto out_base;
+                return -1;
         }
-        d.config_file = config_file;
-        d.bus.reload = daemon_reload;
-        d.bus.reload_userdata = &d;
+        d->bus_up = true;
+        d->bus.reload = daemon_reload;
+        d->bus.reload_userdata = d;
 
-        ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
-        ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
-        ev_hup = evsignal_new(d.base, SIGHUP, on_sighup, &d);
-        if (!ev_term || !ev_int || !ev_hup || evsignal_add(ev_term, NULL) < 0 || evsignal_add(ev_int, NULL) < 0 ||
-            evsignal_add(ev_hup, NULL) < 0) {
+        d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+        d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
+        d->ev_hup = evsignal_new(d->base, SIGHUP, on_sighup, d);
+        if (!d->ev_term || !d->ev_int || !d->ev_hup || evsignal_add(d->ev_term, NULL) < 0 ||
+            evsignal_add(d->ev_int, NULL) < 0 || evsignal_add(d->ev_hup, NULL) < 0) {
                 log_error("cannot watch for signals");
-                goto out_listeners;
+                return -1;
         }
-        if (systemd_notifier_enabled(&d.notifier)) {
-                d.status_timer = evtimer_new(d.base, on_status_timer, &d);
-                if (!d.status_timer) {
+        if (systemd_notifier_enabled(&d->notifier)) {
+                d->status_timer = evtimer_new(d->base, on_status_timer, d);
+                if (!d->status_timer) {
                         log_error("cannot set up the status updates: out of memory");
-                        goto out_listeners;
+                        return -1;
                 }
-                d.bus.peers_changed = on_peers_changed;
-                d.bus.peers_changed_userdata = &d;
-                log_info("notifying the service manager at %s (NOTIFY_SOCKET)", systemd_notifier_describe(&d.notifier));
+                d->bus.peers_changed = on_peers_changed;
+                d->bus.peers_changed_userdata = d;
+                log_info("notifying the service manager at %s (NOTIFY_SOCKET)",
+                         systemd_notifier_describe(&d->notifier));
         }
+        return 0;
+}
 
-        if (n_handed > 0) {
-                r = daemon_serve_handed(&d, n_handed);
-                n_handed = 0; /* every descriptor is a listener's now, or closed */
-                if (r < 0)
-                        goto out_listeners;
-        } else if (address) {
-                if (daemon_listen(&d, address, false) < 0)
-                        goto out_listeners;
-        } else if (default_address) {
+/*
+ * Set-up, last part: listen on the addresses daemon_choose_address() settled
+ * on. Returns 0 or -1 (logged).
+ */
+static int daemon_open(struct daemon *d, const struct daemon_options *o)
+{
+        int r;
+
+        if (d->n_handed > 0) {
+                r = daemon_serve_handed(d, d->n_handed);
+                d->n_handed = 0; /* every descriptor is a listener's now, or closed */
+                return r;
+        }
+        if (o->address)
+                return daemon_listen(d, o->address, false);
+        if (d->default_address)
                 /* The session bus's own directory may be made; the system's belongs to the system. */
-                if (daemon_listen(&d, default_address, !system_bus) < 0)
-                        goto out_listeners;
-        } else {
-                for (size_t i = 0; i < d.config.n_listen; i++)
-                        if (daemon_listen(&d, d.config.listen[i], false) < 0)
-                                goto out_listeners;
-        }
+                return daemon_listen(d, d->default_address, d->config.type != BUS_TYPE_SYSTEM);
+        for (size_t i = 0; i < d->config.n_listen; i++)
+                if (daemon_listen(d, d->config.listen[i], false) < 0)
+                        return -1;
+        return 0;
+}
 
+/*
+ * Run: say where the bus is and that it is ready, then serve until a signal
+ * ends the loop. Returns 0 or -1 (logged).
+ */
+static int daemon_run(struct daemon *d, bool print_address)
+{
         /* the services the bus starts are told where it is (IPCBUS_STARTER_ADDRESS) */
-        bus_set_address(&d.bus, d.address);
+        bus_set_address(&d->bus, d->address);
         if (print_address) {
-                printf("%s\n", d.address);
+                printf("%s\n", d->address);
                 fflush(stdout);
         }
         /* Ready: connections are accepted (they queue until the loop runs, just below). */
-        daemon_notify(&d, systemd_notify_ready, "READY=1");
+        daemon_notify(d, systemd_notify_ready, "READY=1");
 
-        if (event_base_dispatch(d.base) < 0) {
+        if (event_base_dispatch(d->base) < 0) {
                 log_error("the event loop failed");
-                goto out_listeners;
+                return -1;
         }
         log_info("exiting");
-        ret = EXIT_SUCCESS;
+        return 0;
+}
 
-out_listeners:
-        for (size_t i = 0; i < d.n_listeners; i++)
-                listener_deinit(&d.listeners[i]);
-        if (ev_term)
-                event_free(ev_term);
-        if (ev_int)
-                event_free(ev_int);
-        if (ev_hup)
-                event_free(ev_hup);
-        bus_deinit(&d.bus);
-        if (d.status_timer)
-                event_free(d.status_timer);
-out_base:
-        free(d.listeners);
-        if (d.base)
-                event_base_free(d.base);
-out_config:
-        bus_config_deinit(&d.config);
-out_notifier:
-        for (int fd = SYSTEMD_LISTEN_FDS_START; fd < SYSTEMD_LISTEN_FDS_START + n_handed; fd++)
+/* Undo whatever part of the set-up was done, in reverse order. */
+static void daemon_teardown(struct daemon *d)
+{
+        for (size_t i = 0; i < d->n_listeners; i++)
+                listener_deinit(&d->listeners[i]);
+        if (d->ev_term)
+                event_free(d->ev_term);
+        if (d->ev_int)
+                event_free(d->ev_int);
+        if (d->ev_hup)
+                event_free(d->ev_hup);
+        if (d->bus_up)
+                bus_deinit(&d->bus);
+        if (d->status_timer)
+                event_free(d->status_timer);
+        free(d->listeners);
+        if (d->base)
+                event_base_free(d->base);
+        if (d->config_loaded)
+                bus_config_deinit(&d->config);
+        /* handed sockets that no listener took */
+        for (int fd = SYSTEMD_LISTEN_FDS_START; fd < SYSTEMD_LISTEN_FDS_START + d->n_handed; fd++)
                 close(fd);
-        systemd_notifier_deinit(&d.notifier);
-        free(d.address);
-        return ret;
+        systemd_notifier_deinit(&d->notifier);
+        free(d->default_address);
+        free(d->address);
+}
+
+int main(int argc, char **argv)
+{
+        struct daemon_options o;
+        struct daemon d = {.notifier.fd = -1};
+        int r;
+
+        r = parse_argv(argc, argv, &o);
+        if (r != 0)
+                return r == PARSE_ARGV_EXIT ? EXIT_SUCCESS : EXIT_FAILURE;
+
+        r = daemon_load(&d, &o);
+        if (r >= 0)
+                r = daemon_build(&d);
+        if (r >= 0)
+                r = daemon_open(&d, &o);
+        if (r >= 0)
+                r = daemon_run(&d, o.print_address);
+        daemon_teardown(&d);
+        return r >= 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

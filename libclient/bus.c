@@ -336,23 +336,23 @@ static void bus_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct msg *
         struct frame_view f;
         int r;
 
-        while (bus->open && (r = frame_reader_next(&bus->reader, &f)) != 0) {
+        while (bus->open) {
                 int fds[IPCBUS_FDS_MAX];
                 struct msg *m = NULL;
-                uint32_t serial;
-                bool no_reply;
 
-                /* 1 is also PROTO_E_BAD_MAGIC: the sticky reader error tells them apart */
-                if (bus->reader.error) {
-                        bus_hangup(bus, -EBADMSG);
+                r = frame_reader_next(&bus->reader, &f);
+                if (r != 0) {
+                        /* a framing error: the stream cannot be resynchronised */
+                        bus_hangup(bus, r < 0 ? r : -EBADMSG);
                         return;
                 }
+                if (!f.data)
+                        return;
 
                 r = bus_claim_fds(bus, f.prefix.n_fds, fds);
                 if (r == 0) {
                         /* on success the message owns the descriptors */
-                        r = msg_parse(&f, NULL, MSG_PARSE_FROM_BROKER, f.prefix.n_fds ? fds : NULL, &m, &serial,
-                                      &no_reply);
+                        r = msg_parse(&f, NULL, MSG_PARSE_FROM_BROKER, f.prefix.n_fds ? fds : NULL, &m, NULL, NULL);
                         if (r != 0)
                                 for (unsigned i = 0; i < f.prefix.n_fds; i++)
                                         close(fds[i]);

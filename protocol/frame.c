@@ -138,6 +138,7 @@ void frame_reader_commit(struct frame_reader *r, size_t n)
 
 int frame_reader_next(struct frame_reader *r, struct frame_view *ret)
 {
+        static const struct frame_view none = {0};
         struct frame_prefix p;
         size_t size;
         int e;
@@ -146,6 +147,7 @@ int frame_reader_next(struct frame_reader *r, struct frame_view *ret)
                 return r->error;
         if (r->start == r->end) {
                 r->start = r->end = 0;
+                *ret = none;
                 return 0;
         }
         if (r->end - r->start < IPCBUS_FRAME_PREFIX_SIZE) {
@@ -155,6 +157,7 @@ int frame_reader_next(struct frame_reader *r, struct frame_view *ret)
                         n = 4;
                 if (memcmp(r->buf + r->start, IPCBUS_FRAME_MAGIC, n) != 0)
                         return r->error = PROTO_E_BAD_MAGIC;
+                *ret = none;
                 return 0;
         }
         e = frame_prefix_decode(r->buf + r->start, r->max_header, r->max_body, &p);
@@ -163,15 +166,17 @@ int frame_reader_next(struct frame_reader *r, struct frame_view *ret)
         size = IPCBUS_FRAME_PREFIX_SIZE + (size_t) p.header_len + p.body_len;
         if (r->max_frame && size > r->max_frame)
                 return r->error = PROTO_E_FRAME_TOO_LARGE;
-        if (r->end - r->start < size)
+        if (r->end - r->start < size) {
+                *ret = none;
                 return 0;
+        }
         ret->data = r->buf + r->start;
         ret->size = size;
         ret->prefix = p;
         ret->header = (const char *) ret->data + IPCBUS_FRAME_PREFIX_SIZE;
         ret->body = p.body_len ? ret->header + p.header_len : NULL;
         r->start += size;
-        return 1;
+        return 0;
 }
 
 size_t frame_reader_pending(const struct frame_reader *r)

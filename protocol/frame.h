@@ -30,8 +30,9 @@ int frame_prefix_decode(const uint8_t in[16], uint32_t max_header, uint32_t max_
 /*
  * Incremental reader. The owner reads into the space frame_reader_space()
  * hands out, reports the count with frame_reader_commit(), then takes frames
- * with frame_reader_next() until it returns 0. A frame is returned as a view
- * into the reader's buffer, valid until the next call on the reader.
+ * with frame_reader_next() until it returns no frame (or a framing code). A
+ * frame is returned as a view into the reader's buffer, valid until the next
+ * call on the reader.
  */
 struct frame_reader {
         uint8_t *buf;
@@ -41,7 +42,7 @@ struct frame_reader {
         uint32_t max_header;
         uint32_t max_body;
         uint32_t max_frame; /* prefix + header + body; 0: only the two above bound it */
-        int error;          /* sticky PROTO_E_* once the stream is broken */
+        int error;          /* private: the PROTO_E_* frame_reader_next() keeps returning once the stream broke */
 };
 
 struct frame_view {
@@ -65,9 +66,11 @@ int frame_reader_space(struct frame_reader *r, size_t want, uint8_t **ret_ptr, s
 void frame_reader_commit(struct frame_reader *r, size_t n);
 
 /*
- * Returns 1 with *ret set when a whole frame is available, 0 when more bytes
- * are needed, or a PROTO_E_* framing code (>= 2, sticky) when the stream is
- * broken. Never allocates.
+ * Take the next whole frame: returns 0 with *ret the frame, or 0 with
+ * ret->data NULL (and the rest of *ret zero) when no whole frame is in yet.
+ * When the stream is broken, returns a positive PROTO_E_* framing code, the
+ * same one on every later call, and leaves *ret alone. Never allocates, so
+ * never a negative errno.
  */
 int frame_reader_next(struct frame_reader *r, struct frame_view *ret);
 

@@ -140,12 +140,129 @@ static const char *arena_string(char **arena, const struct jscan_member *m)
 }
 
 /*
- * Decode the header object into h, strings into the arena (which must hold
- * header_len + _F_MAX bytes). Reads every member even after an error so the
- * serial is known for the error reply. Returns 0 or a PROTO_E_* code.
+ * Decode the numeric field f of member m into h (its range by field).
+ * Returns 0 or a PROTO_E_* code; *present gains f's bit on 0.
  */
-static int header_decode(const char *text, size_t len, char *arena, unsigned flags, struct msg_header *h,
-                         unsigned *ret_present)
+static int field_decode_number(struct msg_header *h, int f, const struct jscan_member *m, unsigned *present)
+{
+        int64_t min = 1, max = UINT32_MAX, v;
+
+        if (m->kind != JSCAN_NUMBER)
+                return PROTO_E_FIELD_TYPE;
+        if (f == F_SENDER_UID || f == F_SENDER_PID)
+                min = 0;
+        if (f == F_TIMEOUT_MS || f == F_SENDER_PID)
+                max = INT32_MAX;
+        if (jscan_number_to_int64(m->value, m->value_len, min, max, &v) < 0)
+                return (f == F_TIMEOUT_MS)                      ? PROTO_E_BAD_TIMEOUT
+                       : (f == F_SERIAL || f == F_REPLY_SERIAL) ? PROTO_E_BAD_SERIAL
+                                                                : PROTO_E_FIELD_TYPE;
+        if (f == F_SERIAL)
+                h->serial = (uint32_t) v;
+        else if (f == F_REPLY_SERIAL)
+                h->reply_serial = (uint32_t) v;
+        else if (f == F_SENDER_UID)
+                h->sender_uid = v;
+        else if (f == F_SENDER_PID)
+                h->sender_pid = v;
+        else
+                h->timeout_ms = (uint32_t) v;
+        *present |= BIT(f);
+        return 0;
+}
+
+/* Decode the boolean field f; only true counts as present. Returns 0 or PROTO_E_FIELD_TYPE. */
+static int field_decode_bool(struct msg_header *h, int f, const struct jscan_member *m, unsigned *present)
+{
+        if (m->kind != JSCAN_TRUE && m->kind != JSCAN_FALSE)
+                return PROTO_E_FIELD_TYPE;
+        if (m->kind == JSCAN_TRUE) {
+                *present |= BIT(f);
+                if (f == F_NO_REPLY)
+                        h->no_reply = true;
+                else
+                        h->no_auto_start = true;
+        }
+        return 0;
+}
+
+/*
+ * Decode the string field f into the arena and point h at it. Returns 0 or a
+ * PROTO_E_* code; *present gains f's bit once the value is a string (a type
+ * of an unknown name included).
+ */
+static int field_decode_string(struct msg_header *h, int f, const struct jscan_member *m, char **arena,
+                               unsigned *present)
+{
+        const char *s;
+
+        if (m->kind != JSCAN_STRING)
+                return PROTO_E_FIELD_TYPE;
+        s = arena_string(arena, m);
+        *present |= BIT(f);
+        switch (f) {
+        case F_TYPE:
+                h->type = msg_type_from_string(s);
+                return h->type == MSG_TYPE_INVALID ? PROTO_E_UNKNOWN_TYPE : 0;
+        case F_SENDER:
+                h->sender = s;
+                break;
+        case F_DESTINATION:
+                h->destination = s;
+                break;
+        case F_PATH:
+                h->path = s;
+                break;
+        case F_INTERFACE:
+                h->interface = s;
+                break;
+        case F_MEMBER:
+                h->member = s;
+                break;
+        case F_ERROR:
+                h->error_name = s;
+                break;
+        }
+        return 0;
+}
+
+/*
+ * Decode one member of the header object into h. *seen and *present are the
+ * masks of fields met so far and of fields present. Returns 0 or a PROTO_E_*
+ * code.
+ */
+static int header_decode_member(struct msg_header *h, const struct jscan_member *m, char **arena, unsigned *seen,
+                                unsigned *present)
+{
+        int f = field_lookup(m);
+
+        if (f < 0)
+                return PROTO_E_UNKNOWN_FIELD;
+        if (*seen & BIT(f))
+                return PROTO_E_DUPLICATE_FIELD;
+        *seen |= BIT(f);
+        switch (f) {
+        case F_SERIAL:
+        case F_REPLY_SERIAL:
+        case F_SENDER_UID:
+        case F_SENDER_PID:
+        case F_TIMEOUT_MS:
+                return field_decode_number(h, f, m, present);
+        case F_NO_REPLY:
+        case F_NO_AUTO_START:
+                return field_decode_bool(h, f, m, present);
+        default:
+                return field_decode_string(h, f, m, arena, present);
+        }
+}
+
+/*
+ * Decode the header object into h, strings into the arena (which must hold
+ * header_len + _F_MAX bytes), and check it. Reads every member even after an
+ * error, so h holds the serial for the error reply whatever the result.
+ * Returns 0 or the first PROTO_E_* code met.
+ */
+static int header_decode(const char *text, size_t len, char *arena, unsigned flags, struct msg_header *h)
 {
         struct jscan_iter it;
         struct jscan_member m;
@@ -157,106 +274,11 @@ static int header_decode(const char *text, size_t len, char *arena, unsigned fla
         if (r)
                 return r;
         while (jscan_object_next(&it, &m) > 0) {
-                int f = field_lookup(&m), e = 0;
-                int64_t v;
+                int e = header_decode_member(h, &m, &arena, &seen, &present);
 
-                if (f < 0) {
-                        e = PROTO_E_UNKNOWN_FIELD;
-                        goto next;
-                }
-                if (seen & BIT(f)) {
-                        e = PROTO_E_DUPLICATE_FIELD;
-                        goto next;
-                }
-                seen |= BIT(f);
-                switch (f) {
-                case F_SERIAL:
-                case F_REPLY_SERIAL:
-                case F_SENDER_UID:
-                case F_SENDER_PID:
-                case F_TIMEOUT_MS: {
-                        int64_t min = 1, max = UINT32_MAX;
-                        if (m.kind != JSCAN_NUMBER) {
-                                e = PROTO_E_FIELD_TYPE;
-                                break;
-                        }
-                        if (f == F_SENDER_UID || f == F_SENDER_PID)
-                                min = 0;
-                        if (f == F_TIMEOUT_MS || f == F_SENDER_PID)
-                                max = INT32_MAX;
-                        if (jscan_number_to_int64(m.value, m.value_len, min, max, &v) < 0) {
-                                e = (f == F_TIMEOUT_MS)                      ? PROTO_E_BAD_TIMEOUT
-                                    : (f == F_SERIAL || f == F_REPLY_SERIAL) ? PROTO_E_BAD_SERIAL
-                                                                             : PROTO_E_FIELD_TYPE;
-                                break;
-                        }
-                        if (f == F_SERIAL)
-                                h->serial = (uint32_t) v;
-                        else if (f == F_REPLY_SERIAL)
-                                h->reply_serial = (uint32_t) v;
-                        else if (f == F_SENDER_UID)
-                                h->sender_uid = v;
-                        else if (f == F_SENDER_PID)
-                                h->sender_pid = v;
-                        else
-                                h->timeout_ms = (uint32_t) v;
-                        present |= BIT(f);
-                        break;
-                }
-                case F_NO_REPLY:
-                case F_NO_AUTO_START:
-                        if (m.kind != JSCAN_TRUE && m.kind != JSCAN_FALSE) {
-                                e = PROTO_E_FIELD_TYPE;
-                                break;
-                        }
-                        if (m.kind == JSCAN_TRUE) {
-                                present |= BIT(f);
-                                if (f == F_NO_REPLY)
-                                        h->no_reply = true;
-                                else
-                                        h->no_auto_start = true;
-                        }
-                        break;
-                default: {
-                        const char *s;
-                        if (m.kind != JSCAN_STRING) {
-                                e = PROTO_E_FIELD_TYPE;
-                                break;
-                        }
-                        s = arena_string(&arena, &m);
-                        present |= BIT(f);
-                        switch (f) {
-                        case F_TYPE:
-                                h->type = msg_type_from_string(s);
-                                if (h->type == MSG_TYPE_INVALID)
-                                        e = PROTO_E_UNKNOWN_TYPE;
-                                break;
-                        case F_SENDER:
-                                h->sender = s;
-                                break;
-                        case F_DESTINATION:
-                                h->destination = s;
-                                break;
-                        case F_PATH:
-                                h->path = s;
-                                break;
-                        case F_INTERFACE:
-                                h->interface = s;
-                                break;
-                        case F_MEMBER:
-                                h->member = s;
-                                break;
-                        case F_ERROR:
-                                h->error_name = s;
-                                break;
-                        }
-                }
-                }
-        next:
                 if (e && !err)
                         err = e;
         }
-        *ret_present = present;
         if (err)
                 return err;
         return header_check(h, present, flags);
@@ -291,127 +313,209 @@ static int error_body_check(const char *body, size_t len)
 }
 
 /*
- * The common constructor. Validates frame f; the result holds a copy of the
- * frame (stitched when stamp is set) or, with `owned`, takes that malloc'd,
- * NUL-terminated frame buffer instead of copying.
+ * Check the JSON of frame f: both parts well-formed within the depth limit,
+ * the header an object. Returns 0 or a PROTO_E_* code. A body that is JSON
+ * but not an object is only noted in *ret_body_error (PROTO_E_BODY_NOT_OBJECT,
+ * else 0): that concerns this message alone, and a bad header field is
+ * reported before it.
  */
-static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, const int *fds,
-                   uint8_t *owned, struct msg **ret, uint32_t *ret_serial, bool *ret_no_reply)
+static int msg_validate(const struct frame_view *f, int *ret_body_error)
 {
-        const size_t header_len = f->prefix.header_len, body_len = f->prefix.body_len;
-        size_t arena_size = header_len + _F_MAX, out_size, alloc, lead = 0;
-        struct jbuf stitch;
-        enum jscan_kind kind;
-        unsigned present;
-        struct msg *m;
-        char *arena;
+        enum jscan_kind kind, body_kind = JSCAN_OBJECT;
         int r;
 
-        if (ret_serial)
-                *ret_serial = 0;
-        if (ret_no_reply)
-                *ret_no_reply = false;
-        r = jscan_validate(f->header, header_len, IPCBUS_DEPTH_MAX, &kind);
+        r = jscan_validate(f->header, f->prefix.header_len, IPCBUS_DEPTH_MAX, &kind);
         if (r)
                 return r;
-        if (body_len) {
-                enum jscan_kind body_kind;
-                r = jscan_validate(f->body, body_len, IPCBUS_DEPTH_MAX, &body_kind);
+        if (f->prefix.body_len) {
+                r = jscan_validate(f->body, f->prefix.body_len, IPCBUS_DEPTH_MAX, &body_kind);
                 if (r)
                         return r;
-                if (body_kind != JSCAN_OBJECT)
-                        r = PROTO_E_BODY_NOT_OBJECT;
         }
         if (kind != JSCAN_OBJECT)
                 return PROTO_E_HEADER_NOT_OBJECT;
+        *ret_body_error = body_kind == JSCAN_OBJECT ? 0 : PROTO_E_BODY_NOT_OBJECT;
+        return 0;
+}
+
+/*
+ * A message being made from a frame. Its one allocation holds the struct, the
+ * n_fds descriptors, the arena (decoded header strings, then the stamped
+ * sender) and, unless the frame buffer is taken over, the frame as the
+ * message holds it followed by a NUL.
+ */
+struct msg_draft {
+        const struct frame_view *f;
+        const struct msg_stamp *stamp; /* NULL: the frame is kept as it is */
+        uint8_t *owned;                /* the frame buffer to take over; NULL: copy */
+        struct jbuf stitch;            /* the stamp's text ("{" and the sender fields); empty without a stamp */
+        size_t lead;                   /* white space before the header's '{', dropped when stitching */
+        size_t arena_size;
+        size_t out_size; /* the frame as the message holds it */
+};
+
+/*
+ * Size the message for d: the stamp's text and where the header starts.
+ * Returns 0, -ENOMEM, or PROTO_E_HEADER_TOO_LARGE when stitching would take
+ * the header past the protocol's limit.
+ */
+static int msg_draft_size(struct msg_draft *d)
+{
+        const struct frame_view *f = d->f;
 
         /* JSON may start with white space: the stitched header starts at the '{'. */
-        while (f->header[lead] != '{')
-                lead++;
-
-        jbuf_init(&stitch);
-        if (stamp) {
-                if (stamp_text(stamp, &stitch) < 0)
-                        return -ENOMEM;
-                if (header_len + stitch.len - 1 > IPCBUS_HEADER_MAX) {
-                        jbuf_deinit(&stitch);
-                        return PROTO_E_HEADER_TOO_LARGE;
-                }
-                arena_size += stitch.len;
-        }
-        out_size = stamp ? f->size - lead - 1 + stitch.len : f->size;
-        alloc = sizeof(*m) + f->prefix.n_fds * sizeof(int) + arena_size + (owned ? 0 : out_size + 1);
-        m = calloc(1, alloc);
-        if (!m) {
-                jbuf_deinit(&stitch);
+        while (f->header[d->lead] != '{')
+                d->lead++;
+        d->arena_size = f->prefix.header_len + _F_MAX;
+        d->out_size = f->size;
+        if (!d->stamp)
+                return 0;
+        if (stamp_text(d->stamp, &d->stitch) < 0)
                 return -ENOMEM;
-        }
-        m->fds = (int *) (m + 1);
-        arena = (char *) (m->fds + f->prefix.n_fds);
+        if (f->prefix.header_len + d->stitch.len - 1 > IPCBUS_HEADER_MAX)
+                return PROTO_E_HEADER_TOO_LARGE;
+        d->arena_size += d->stitch.len;
+        d->out_size = f->size - d->lead - 1 + d->stitch.len;
+        return 0;
+}
 
-        {
-                int e = header_decode(f->header, header_len, arena, flags, &m->h, &present);
-                if (ret_serial)
-                        *ret_serial = m->h.serial;
-                if (ret_no_reply)
-                        *ret_no_reply = m->h.no_reply && m->h.type == MSG_CALL;
-                if (!e)
-                        e = r; /* body not an object */
-                if (!e && m->h.type == MSG_ERROR && body_len)
-                        e = error_body_check(f->body, body_len);
-                if (e) {
-                        jbuf_deinit(&stitch);
-                        free(m);
-                        return e;
-                }
-        }
+/* The arena of a message allocated for d: just past its descriptors. */
+static char *msg_arena(struct msg *m, const struct msg_draft *d)
+{
+        return (char *) (m->fds + d->f->prefix.n_fds);
+}
+
+/* Allocate the zeroed message d describes, its fds pointing at their place. NULL when out of memory. */
+static struct msg *msg_alloc(const struct msg_draft *d)
+{
+        size_t size = sizeof(struct msg) + d->f->prefix.n_fds * sizeof(int) + d->arena_size;
+        struct msg *m;
+
+        if (!d->owned)
+                size += d->out_size + 1;
+        m = calloc(1, size);
+        if (m)
+                m->fds = (int *) (m + 1);
+        return m;
+}
+
+/*
+ * Decode and check the header of d's frame into m->h, then the body
+ * (body_error from msg_validate, an error's body). Returns 0 or the first
+ * PROTO_E_* code, header first; *reterr_serial and *reterr_no_reply (when not
+ * NULL) are set in either case from what the header gave.
+ */
+static int msg_decode(struct msg *m, const struct msg_draft *d, unsigned flags, int body_error, uint32_t *reterr_serial,
+                      bool *reterr_no_reply)
+{
+        const struct frame_view *f = d->f;
+        int r;
+
+        r = header_decode(f->header, f->prefix.header_len, msg_arena(m, d), flags, &m->h);
+        if (reterr_serial)
+                *reterr_serial = m->h.serial;
+        if (reterr_no_reply)
+                *reterr_no_reply = m->h.no_reply && m->h.type == MSG_CALL;
+        if (!r)
+                r = body_error;
+        if (!r && m->h.type == MSG_ERROR && f->prefix.body_len)
+                r = error_body_check(f->body, f->prefix.body_len);
+        return r;
+}
+
+/*
+ * Put the frame's bytes into the decoded message m: take over d->owned, or
+ * copy the frame, with the stamp's text stitched in front of the header's
+ * members and the sender fields set when there is a stamp (the body bytes
+ * unchanged). Then point header and body into them and take the descriptors.
+ */
+static void msg_stitch(struct msg *m, const struct msg_draft *d, const int *fds)
+{
+        const struct frame_view *f = d->f;
+        const size_t header_len = f->prefix.header_len, body_len = f->prefix.body_len;
+        char *arena = msg_arena(m, d);
 
         m->n_ref = 1;
         m->header_len = header_len;
         m->body_len = body_len;
-        m->size = out_size;
-        if (owned) {
-                m->data = owned;
+        m->size = d->out_size;
+        if (d->owned) {
+                m->data = d->owned;
         } else {
-                uint8_t *d = (uint8_t *) arena + arena_size;
-                const char *rest = f->header + lead + 1; /* just past the header's '{' */
+                uint8_t *out = (uint8_t *) arena + d->arena_size;
+                const char *rest = f->header + d->lead + 1; /* just past the header's '{' */
 
-                if (stamp) {
+                if (d->stamp) {
                         char *sender = arena + header_len + _F_MAX;
+                        size_t rest_len = (size_t) (f->header + header_len - rest);
 
-                        m->header_len = stitch.len + (size_t) (f->header + header_len - rest);
-                        frame_prefix_encode(d, (uint32_t) m->header_len, (uint32_t) body_len, f->prefix.n_fds);
-                        memcpy(d + IPCBUS_FRAME_PREFIX_SIZE, stitch.data, stitch.len);
-                        memcpy(d + IPCBUS_FRAME_PREFIX_SIZE + stitch.len, rest,
-                               (size_t) (f->header + header_len - rest));
-                        memcpy(sender, stamp->sender, strlen(stamp->sender) + 1);
+                        m->header_len = d->stitch.len + rest_len;
+                        frame_prefix_encode(out, (uint32_t) m->header_len, (uint32_t) body_len, f->prefix.n_fds);
+                        memcpy(out + IPCBUS_FRAME_PREFIX_SIZE, d->stitch.data, d->stitch.len);
+                        memcpy(out + IPCBUS_FRAME_PREFIX_SIZE + d->stitch.len, rest, rest_len);
+                        memcpy(sender, d->stamp->sender, strlen(d->stamp->sender) + 1);
                         m->h.sender = sender;
-                        m->h.sender_uid = stamp->uid;
-                        m->h.sender_pid = stamp->pid;
+                        m->h.sender_uid = d->stamp->uid;
+                        m->h.sender_pid = d->stamp->pid;
                 } else {
-                        memcpy(d, f->data, IPCBUS_FRAME_PREFIX_SIZE + header_len);
+                        memcpy(out, f->data, IPCBUS_FRAME_PREFIX_SIZE + header_len);
                 }
                 if (body_len)
-                        memcpy(d + IPCBUS_FRAME_PREFIX_SIZE + m->header_len, f->body, body_len);
-                d[m->size] = '\0';
-                m->data = d;
+                        memcpy(out + IPCBUS_FRAME_PREFIX_SIZE + m->header_len, f->body, body_len);
+                out[m->size] = '\0';
+                m->data = out;
         }
-        jbuf_deinit(&stitch);
         m->header = (const char *) m->data + IPCBUS_FRAME_PREFIX_SIZE;
         m->body = body_len ? m->header + m->header_len : NULL;
         m->n_fds = f->prefix.n_fds;
         if (m->n_fds)
                 memcpy(m->fds, fds, m->n_fds * sizeof(int));
+}
+
+/*
+ * The common constructor: validate frame f, allocate, decode, stitch. The
+ * result holds a copy of the frame (stitched when stamp is set) or, with
+ * `owned`, takes that malloc'd, NUL-terminated frame buffer instead of
+ * copying. Returns as msg_parse; *ret is written only on 0, the reterr_
+ * outputs once the header was decoded (msg_parse zeroes them before).
+ */
+static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, const int *fds,
+                   uint8_t *owned, struct msg **ret, uint32_t *reterr_serial, bool *reterr_no_reply)
+{
+        struct msg_draft d = {.f = f, .stamp = stamp, .owned = owned};
+        struct msg *m = NULL;
+        int body_error, r;
+
+        r = msg_validate(f, &body_error);
+        if (r)
+                return r;
+        jbuf_init(&d.stitch);
+        r = msg_draft_size(&d);
+        if (r == 0 && !(m = msg_alloc(&d)))
+                r = -ENOMEM;
+        if (r == 0)
+                r = msg_decode(m, &d, flags, body_error, reterr_serial, reterr_no_reply);
+        if (r == 0)
+                msg_stitch(m, &d, fds);
+        jbuf_deinit(&d.stitch);
+        if (r) {
+                free(m);
+                return r;
+        }
         *ret = m;
         return 0;
 }
 
 int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
-              uint32_t *ret_serial, bool *ret_no_reply)
+              uint32_t *reterr_serial, bool *reterr_no_reply)
 {
+        if (reterr_serial)
+                *reterr_serial = 0;
+        if (reterr_no_reply)
+                *reterr_no_reply = false;
         if (f->prefix.n_fds && !fds)
                 return PROTO_E_FDS_MISMATCH;
-        return msg_new(f, stamp, flags, fds, NULL, ret, ret_serial, ret_no_reply);
+        return msg_new(f, stamp, flags, fds, NULL, ret, reterr_serial, reterr_no_reply);
 }
 
 static void encode_string_field(struct jbuf *b, bool *first, const char *name, const char *value)

@@ -86,19 +86,22 @@ struct msg_stamp {
 
 /*
  * Validate the frame `f` (header JSON, header fields by message type, names,
- * body JSON, an error's body: PROTO_E_BAD_ERROR_BODY) and copy it into a new message with n_ref 1. Without
- * MSG_PARSE_FROM_BROKER a broker-only field is PROTO_E_BROKER_FIELD. With a
- * stamp, the copy is the frame with the sender fields stitched in at the
- * front of the header object; the body bytes are copied once, unchanged.
+ * body JSON, an error's body: PROTO_E_BAD_ERROR_BODY) and copy it into a new
+ * message with n_ref 1. Without MSG_PARSE_FROM_BROKER a broker-only field is
+ * PROTO_E_BROKER_FIELD. With a stamp, the copy is the frame with the sender
+ * fields stitched in at the front of the header object; the body bytes are
+ * copied once, unchanged.
  * `fds` (n_fds of them, matching the prefix) pass to the message on success.
  *
- * Returns 0, -ENOMEM, or a PROTO_E_* code. *ret_serial is set to the frame's
- * serial whenever it could be read (0 otherwise), so an error reply can be
- * addressed even when the rest of the header is bad; *ret_no_reply is true
- * when the frame is a call with no_reply (no error reply wanted).
+ * Returns 0 with *ret set, -ENOMEM, or a PROTO_E_* code; *ret is written only
+ * on 0. The reterr_ outputs (each may be NULL) are written whatever the
+ * result, so that an error reply can be addressed even when the rest of the
+ * header is bad: *reterr_serial is the frame's serial whenever it could be
+ * read (0 otherwise), *reterr_no_reply is true when the frame is a call with
+ * no_reply (no error reply wanted).
  */
 int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
-              uint32_t *ret_serial, bool *ret_no_reply);
+              uint32_t *reterr_serial, bool *reterr_no_reply);
 
 /*
  * Build a message from a header and an optional body (body NULL or body_len

@@ -1,5 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
+ * The error convention, for protocol/, daemon/ and libclient's internals (the
+ * public API returns only 0 or a negative errno):
+ *
+ *   0    success;
+ *   < 0  a negative errno: a fault (out of memory, a failed system call),
+ *        passed up unchanged by every caller that cannot do better;
+ *   > 0  a code of the function's own module (here PROTO_E_*, elsewhere
+ *        <MODULE>_E_*) for an expected outcome that the caller must handle:
+ *        a refusal, a limit, input that breaks the rules.
+ *
+ * A result goes to an output, never into the return value beside these codes:
+ * frame_reader_next() returns 0 with a frame, or 0 with no frame when none is
+ * complete. Outputs named ret_* are written only on success; an output that
+ * is written on failure too is named reterr_* (msg_parse's reterr_serial,
+ * which addresses the error reply to a bad message) or returned in a struct.
+ *
  * Protocol violations. Every function of protocol/ that judges input returns 0
  * when it is good, a negative errno for a system failure (-ENOMEM), or one of
  * these positive codes for input that breaks PROTOCOL.md. Each code has a
@@ -13,8 +29,8 @@
 enum {
         PROTO_OK = 0,
         /* framing: the stream cannot be resynchronised after these. Codes start
-         * at 2 so that they never read as the 1 ("frame ready", "found") that
-         * several functions return. */
+         * at 2, as they always have (1 once meant "frame ready"); no function
+         * returns them beside a 1 now (jscan's iterators return 1 or 0 only). */
         PROTO_E_BAD_MAGIC = 2,
         PROTO_E_BAD_VERSION,
         PROTO_E_BAD_RESERVED,

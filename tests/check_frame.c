@@ -20,12 +20,14 @@ static size_t make_frame(uint8_t *buf, const char *header, const char *body)
         return 16 + hl + bl;
 }
 
-/* Feed `n` bytes to the reader `chunk` at a time; count frames seen. */
+/* Feed `n` bytes to the reader `chunk` at a time; count frames seen (the last into *last),
+ * or return minus the framing code. */
 static int feed(struct frame_reader *r, const uint8_t *data, size_t n, size_t chunk, struct frame_view *last)
 {
         int frames = 0;
 
         for (size_t off = 0; off < n;) {
+                struct frame_view v;
                 uint8_t *space;
                 size_t size, k;
                 int e;
@@ -36,8 +38,10 @@ static int feed(struct frame_reader *r, const uint8_t *data, size_t n, size_t ch
                 memcpy(space, data + off, k);
                 frame_reader_commit(r, k);
                 off += k;
-                while ((e = frame_reader_next(r, last)) == 1)
+                while ((e = frame_reader_next(r, &v)) == 0 && v.data) {
+                        *last = v;
                         frames++;
+                }
                 if (e != 0)
                         return -e;
         }
@@ -125,15 +129,18 @@ START_TEST(test_reader_views)
         ck_assert_int_eq(frame_reader_space(&r, n, &space, &size), 0);
         memcpy(space, stream, n - 1); /* all but the last byte */
         frame_reader_commit(&r, n - 1);
-        ck_assert_int_eq(frame_reader_next(&r, &v), 1);
+        ck_assert_int_eq(frame_reader_next(&r, &v), 0);
+        ck_assert_ptr_nonnull(v.data);
         ck_assert_ptr_null(v.body);
         ck_assert_int_eq(memcmp(v.header, "{\"x\":1}", 7), 0);
         ck_assert_int_eq(frame_reader_next(&r, &v), 0);
+        ck_assert_ptr_null(v.data);
         ck_assert_uint_eq(frame_reader_pending(&r), 16 + 7 + 1);
         ck_assert_int_eq(frame_reader_space(&r, 1, &space, &size), 0);
         space[0] = '}';
         frame_reader_commit(&r, 1);
-        ck_assert_int_eq(frame_reader_next(&r, &v), 1);
+        ck_assert_int_eq(frame_reader_next(&r, &v), 0);
+        ck_assert_ptr_nonnull(v.data);
         ck_assert_uint_eq(v.size, 16 + 7 + 2);
         frame_reader_deinit(&r);
 }

@@ -128,7 +128,7 @@ static void client_drain(struct client *c)
                         }
                 }
                 frame_reader_commit(&c->reader, (size_t) n);
-                while ((r = frame_reader_next(&c->reader, &f)) == 1) {
+                while ((r = frame_reader_next(&c->reader, &f)) == 0 && f.data) {
                         struct msg *m = NULL;
 
                         r = msg_parse(&f, NULL, MSG_PARSE_FROM_BROKER, no_fds, &m, NULL, NULL);

@@ -564,7 +564,7 @@ static void client_on_read(evutil_socket_t fd, short what, void *userdata)
                 frame_reader_commit(&c->reader, (size_t) n);
                 budget = (size_t) n < budget ? budget - (size_t) n : 0;
 
-                while ((r = frame_reader_next(&c->reader, &f)) == 1) {
+                while ((r = frame_reader_next(&c->reader, &f)) == 0 && f.data) {
                         _cleanup_(msg_unrefp) struct msg *m = NULL;
                         uint32_t serial;
                         bool no_reply;
