@@ -267,11 +267,11 @@ verify_units() {
 }
 man_check=
 if ! command -v man >/dev/null; then
-        echo "installcheck: no man(1) (scripts/deps.sh installs man-db): the units' Documentation= is not checked"
+        echo "installcheck: no man(1) (scripts/deps.sh test installs man-db): the units' Documentation= is not checked"
         man_check=--man=no
 fi
 if ! command -v systemd-analyze >/dev/null; then
-        fail "systemd-analyze is not installed (scripts/deps.sh installs systemd)"
+        fail "systemd-analyze is not installed (scripts/deps.sh test installs systemd)"
 else
         [ "$systemdsystemunitdir" != no ] && verify_units system "$systemdsystemunitdir"
         [ "$systemduserunitdir" != no ] && verify_units user "$systemduserunitdir"
