@@ -4,7 +4,13 @@ set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=$1
 shift
-[ -x "$top/configure" ] || "$top/autogen.sh"
+# Regenerate configure only when it is missing or stale: autogen.sh rewrites
+# every generated file, so running it each time would make the next make in
+# every existing build directory reconfigure and rebuild everything.
+if [ ! -x "$top/configure" ] ||
+        [ -n "$(find "$top/configure.ac" "$top/Makefile.am" -newer "$top/configure")" ]; then
+        "$top/autogen.sh"
+fi
 mkdir -p "$builddir"
 cd "$builddir"
 [ -f Makefile ] || "$top/configure" -q "$@"

@@ -65,7 +65,9 @@ cleanup() {
 trap cleanup EXIT
 
 # The installed programs find the installed library through LD_LIBRARY_PATH
-# under a DESTDIR (their RUNPATH names $libdir), and the environment of a
+# under a DESTDIR (their RUNPATH, when libtool gives them one, names
+# $libdir: it gives none for a directory the dynamic linker searches, such
+# as /usr/local/lib), and the environment of a
 # test run must not steer them elsewhere.
 export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 unset IPCBUSD IPCBUS_ADDRESS IPCBUS_SYSTEM_ADDRESS LISTEN_FDS LISTEN_PID LISTEN_FDNAMES NOTIFY_SOCKET
@@ -267,11 +269,11 @@ verify_units() {
 }
 man_check=
 if ! command -v man >/dev/null; then
-        echo "installcheck: no man(1) (scripts/deps.sh installs man-db): the units' Documentation= is not checked"
+        echo "installcheck: no man(1) (scripts/deps.sh test installs man-db): the units' Documentation= is not checked"
         man_check=--man=no
 fi
 if ! command -v systemd-analyze >/dev/null; then
-        fail "systemd-analyze is not installed (scripts/deps.sh installs systemd)"
+        fail "systemd-analyze is not installed (scripts/deps.sh test installs systemd)"
 else
         [ "$systemdsystemunitdir" != no ] && verify_units system "$systemdsystemunitdir"
         [ "$systemduserunitdir" != no ] && verify_units user "$systemduserunitdir"

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Install dependencies, build everything and run every test suite.
+# Install what the tests need (scripts/deps.sh test, or ci in CI mode: only
+# the missing packages), build everything and run every test suite.
 #
 # Always: a normal build and `make check`. With CI=true (or --full)
 # instead: a -Werror build whose suite runs under valgrind memcheck, the
@@ -15,8 +16,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 full=${CI:-false}
 [ "${1:-}" = --full ] && full=true
 
-"$top/scripts/deps.sh"
-"$top/autogen.sh"
+if [ "$full" = true ]; then
+        "$top/scripts/deps.sh" ci
+else
+        "$top/scripts/deps.sh" test
+fi
+# Each build goes through scripts/build.sh, which runs autogen.sh when
+# configure is missing or older than configure.ac or Makefile.am.
 
 total_pass=0
 total_fail=0

@@ -20,7 +20,7 @@ valgrind=${VALGRIND:-valgrind}
 logdir=${VALGRIND_LOG_DIR:-valgrind-logs}/$(basename "$test")
 
 if ! command -v "$valgrind" >/dev/null 2>&1; then
-        echo "valgrind.sh: $valgrind is not installed (scripts/deps.sh installs it)" >&2
+        echo "valgrind.sh: $valgrind is not installed (scripts/deps.sh ci installs it)" >&2
         exit 99 # a hard error for automake's test driver
 fi
 rm -rf "$logdir"
