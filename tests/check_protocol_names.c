@@ -125,7 +125,7 @@ END_TEST
 
 static Suite *names_suite(void)
 {
-        Suite *s = suite_create("names");
+        Suite *s = suite_create("protocol_names");
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_unique);

@@ -1190,7 +1190,7 @@ END_TEST
 
 static Suite *connection_suite(void)
 {
-        Suite *s = suite_create("connection");
+        Suite *s = suite_create("daemon_connection");
         TCase *tc;
 
         tc = tcase_create("read");

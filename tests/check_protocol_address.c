@@ -243,7 +243,7 @@ END_TEST
 
 static Suite *address_suite(void)
 {
-        Suite *s = suite_create("address");
+        Suite *s = suite_create("protocol_address");
         TCase *tc;
 
         tc = tcase_create("parse");

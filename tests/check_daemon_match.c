@@ -513,7 +513,7 @@ END_TEST
 
 static Suite *match_index_suite(void)
 {
-        Suite *s = suite_create("match_index");
+        Suite *s = suite_create("daemon_match");
         TCase *tc = tcase_create("index");
 
         tcase_add_checked_fixture(tc, setup, teardown);

@@ -242,7 +242,7 @@ END_TEST
 
 static Suite *match_suite(void)
 {
-        Suite *s = suite_create("match");
+        Suite *s = suite_create("protocol_match");
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_parse_json);

@@ -269,7 +269,7 @@ END_TEST
 
 static Suite *service_suite(void)
 {
-        Suite *s = suite_create("service");
+        Suite *s = suite_create("daemon_service");
         TCase *tc = tcase_create("files");
         TCase *tc_dirs = tcase_create("directories");
 

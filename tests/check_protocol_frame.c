@@ -233,7 +233,7 @@ END_TEST
 
 static Suite *frame_suite(void)
 {
-        Suite *s = suite_create("frame");
+        Suite *s = suite_create("protocol_frame");
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_prefix_roundtrip);

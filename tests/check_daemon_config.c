@@ -602,7 +602,7 @@ END_TEST
 
 static Suite *config_suite(void)
 {
-        Suite *s = suite_create("config");
+        Suite *s = suite_create("daemon_config");
         TCase *tc = tcase_create("config");
 
         tcase_add_test(tc, test_defaults);

@@ -937,7 +937,7 @@ END_TEST
 
 static Suite *client_suite(void)
 {
-        Suite *s = suite_create("client");
+        Suite *s = suite_create("client_api");
         TCase *tc;
 
         tc = testbus_tcase("calls");

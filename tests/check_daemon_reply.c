@@ -455,7 +455,7 @@ END_TEST
 
 static Suite *reply_suite(void)
 {
-        Suite *s = suite_create("reply");
+        Suite *s = suite_create("daemon_reply");
         TCase *tc;
 
         tc = tcase_create("slots");

@@ -379,7 +379,7 @@ END_TEST
 
 static Suite *name_registry_suite(void)
 {
-        Suite *s = suite_create("name_registry");
+        Suite *s = suite_create("daemon_name");
         TCase *tc = tcase_create("queue");
 
         tcase_add_checked_fixture(tc, setup, teardown);

@@ -241,7 +241,7 @@ END_TEST
 
 static Suite *jscan_suite(void)
 {
-        Suite *s = suite_create("jscan");
+        Suite *s = suite_create("protocol_jscan");
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_valid);

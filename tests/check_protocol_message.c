@@ -439,7 +439,7 @@ END_TEST
 
 static Suite *message_suite(void)
 {
-        Suite *s = suite_create("message");
+        Suite *s = suite_create("protocol_message");
         TCase *tc = tcase_create("core");
 
         tcase_add_loop_test(tc, test_golden_roundtrip, 0, (int) (sizeof(golden) / sizeof(*golden)));

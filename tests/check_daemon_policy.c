@@ -478,7 +478,7 @@ END_TEST
 
 static Suite *policy_suite(void)
 {
-        Suite *s = suite_create("policy");
+        Suite *s = suite_create("daemon_policy");
         TCase *tc = tcase_create("policy");
 
         tcase_add_checked_fixture(tc, setup, teardown);

@@ -277,7 +277,7 @@ END_TEST
 
 static Suite *jbuf_suite(void)
 {
-        Suite *s = suite_create("jbuf");
+        Suite *s = suite_create("protocol_jbuf");
         TCase *tc;
 
         tc = tcase_create("buffer");

@@ -238,7 +238,7 @@ END_TEST
 
 static Suite *map_suite(void)
 {
-        Suite *s = suite_create("map");
+        Suite *s = suite_create("daemon_map");
         TCase *tc = tcase_create("map");
 
         tcase_add_checked_fixture(tc, setup, teardown);
