@@ -1486,6 +1486,26 @@ static void raw_call_quit(int fd, uint32_t serial, int timeout_ms)
 }
 
 /*
+ * A raw connection's Quit call with timeout_ms, to a name being started, gets
+ * Timeout at its own deadline (give or take the loop's pace). Returns the
+ * connection.
+ */
+static int held_call_times_out(struct testbus *tb, int timeout_ms)
+{
+        int fd = testbus_raw_connect(tb);
+        int64_t t0, took;
+
+        free(testbus_raw_hello(fd));
+        t0 = testbus_now_ms();
+        raw_call_quit(fd, 2, timeout_ms);
+        testbus_raw_expect_reply(fd, 2, "org.ipcbus.Error.Timeout", NULL);
+        took = testbus_now_ms() - t0;
+        ck_assert_msg(took >= timeout_ms - 20 && took < timeout_ms + 700 * testbus_slow_factor(),
+                      "Timeout after %lld ms, the call's timeout_ms is %d", (long long) took, timeout_ms);
+        return fd;
+}
+
+/*
  * A call held for a service that needs longer than the call's timeout_ms
  * gets Timeout at its deadline, and is not delivered once the service is up:
  * the call is Quit, so a late delivery would end the service.
@@ -1496,19 +1516,11 @@ START_TEST(test_held_call_deadline)
         struct testbus *tb;
         ipcbus_bus *bus;
         int fd;
-        int64_t t0, took;
         char *owner;
 
         add_service(SVC, "--wait-file", gate_arg(SVC));
         tb = start_bus(NULL);
-        fd = testbus_raw_connect(tb);
-        free(testbus_raw_hello(fd));
-        t0 = testbus_now_ms();
-        raw_call_quit(fd, 2, timeout_ms);
-        testbus_raw_expect_reply(fd, 2, "org.ipcbus.Error.Timeout", NULL);
-        took = testbus_now_ms() - t0;
-        ck_assert_msg(took >= timeout_ms - 20 && took < timeout_ms + 700 * testbus_slow_factor(),
-                      "Timeout after %lld ms, the call's timeout_ms is %d", (long long) took, timeout_ms);
+        fd = held_call_times_out(tb, timeout_ms);
 
         /* The service comes up after the deadline and must not see the call. */
         usleep(700000u * (unsigned) testbus_slow_factor());
@@ -1536,19 +1548,11 @@ START_TEST(test_held_call_deadline_never_up)
         struct testbus *tb;
         char more[128];
         int fd;
-        int64_t t0, took;
 
         add_service(SVC, "--never-own");
         snprintf(more, sizeof(more), "\"limits\":{\"activation_timeout_ms\":%d}", 5000 * testbus_slow_factor());
         tb = start_bus(more);
-        fd = testbus_raw_connect(tb);
-        free(testbus_raw_hello(fd));
-        t0 = testbus_now_ms();
-        raw_call_quit(fd, 2, timeout_ms);
-        testbus_raw_expect_reply(fd, 2, "org.ipcbus.Error.Timeout", NULL);
-        took = testbus_now_ms() - t0;
-        ck_assert_msg(took >= timeout_ms - 20 && took < timeout_ms + 700 * testbus_slow_factor(),
-                      "Timeout after %lld ms, the call's timeout_ms is %d", (long long) took, timeout_ms);
+        fd = held_call_times_out(tb, timeout_ms);
         testbus_raw_ping(fd, 3);
         close(fd);
 }
