@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 #include "tests/lib/broker.h"
 #include "tests/lib/child.h"
 
@@ -16,6 +18,14 @@ unsigned testbus_fd_count(struct testbus *tb);
 long testbus_rss_kb(struct testbus *tb);
 /* Its peak resident memory so far (VmHWM) in KiB. */
 long testbus_peak_rss_kb(struct testbus *tb);
+/*
+ * Whether the broker's memory figures mean what the config implies: not
+ * under AddressSanitizer (the tests are built as the broker is), whose
+ * allocator keeps freed blocks in quarantine and pads every block. Says so
+ * on stderr when not, naming the test. The plain and valgrind runs check
+ * the bounds.
+ */
+bool testbus_memory_bounds_apply(const char *test);
 
 /*
  * The bystander of the attack tests: a child with cred's uid and gid that
