@@ -21,7 +21,7 @@
 #include "ipcbus/wire.h"
 #include "log.h"
 #include "service.h"
-#include "util.h"
+#include "util/util.h"
 
 #ifndef SYSTEMCTL
 #define SYSTEMCTL "/usr/bin/systemctl"

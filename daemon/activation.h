@@ -15,8 +15,8 @@
 #include <sys/types.h>
 
 #include "config.h"
-#include "list.h"
-#include "map.h"
+#include "util/list.h"
+#include "util/map.h"
 #include "reply.h"
 
 struct event;

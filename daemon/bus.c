@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,7 +22,9 @@
 #include "protocol/jscan.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
-#include "util.h"
+#include "util/clock.h"
+#include "util/random.h"
+#include "util/util.h"
 
 static void bus_on_name_change(struct name_registry *reg, const char *name, struct name_owner *old_owner,
                                struct name_owner *new_owner, void *userdata);
@@ -45,32 +46,14 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
 static void bus_drop_activation_requests(struct peer *peer);
 static struct activation *bus_activation_of(struct bus *bus, const struct reply_owner *callee);
 static void bus_drop_activation_request(struct activation *a, struct peer *sender, uint32_t serial);
-static int64_t bus_now_ms(void);
 
 /* 32 lowercase hex digits, random, without ever blocking (the system bus
  * may start before the entropy pool is ready). */
 static void bus_make_id(char id[33])
 {
         uint8_t bytes[16];
-        ssize_t n = getrandom(bytes, sizeof(bytes), GRND_NONBLOCK);
 
-        if (n != (ssize_t) sizeof(bytes)) {
-                int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-                n = fd >= 0 ? read(fd, bytes, sizeof(bytes)) : -1;
-                if (fd >= 0)
-                        close(fd);
-        }
-        if (n != (ssize_t) sizeof(bytes)) {
-                struct timespec ts;
-                uint64_t a, b;
-
-                clock_gettime(CLOCK_REALTIME, &ts);
-                a = (uint64_t) ts.tv_sec * 1000000007u ^ (uint64_t) ts.tv_nsec;
-                b = ((uint64_t) getpid() << 32) ^ (uint64_t) (uintptr_t) bytes ^ a * 0x9e3779b97f4a7c15ULL;
-                memcpy(bytes, &a, 8);
-                memcpy(bytes + 8, &b, 8);
-        }
+        random_bytes(bytes, sizeof(bytes));
         for (size_t i = 0; i < sizeof(bytes); i++)
                 snprintf(id + 2 * i, 3, "%02x", bytes[i]);
 }
@@ -813,14 +796,6 @@ struct activation_request {
         bool awaited;       /* a call awaiting a reply: its pending reply is counted already */
 };
 
-static int64_t bus_now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void activation_request_free(struct activation_request *req)
 {
         list_unlink(&req->link);
@@ -923,7 +898,7 @@ static bool bus_may_start(struct bus *bus, struct peer *sender, struct msg *m)
         if (uid == 0 || uid == bus->uid)
                 return true;
         r = activation_charge(&bus->activations, uid, bus->limits.max_activations_per_uid,
-                              bus->limits.activation_interval_ms, bus_now_ms());
+                              bus->limits.activation_interval_ms, (int64_t) clock_now_msec(CLOCK_MONOTONIC));
         if (r == 0)
                 return true;
         if (r == -EDQUOT) {
@@ -987,7 +962,7 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
         }
         req->sender = sender;
         req->m = msg_ref(m);
-        req->queued_ms = bus_now_ms();
+        req->queued_ms = (int64_t) clock_now_msec(CLOCK_MONOTONIC);
         req->start_service = start_service;
         req->awaited = await;
         list_link_tail(&a->requests, &req->link);
@@ -1002,7 +977,7 @@ static void bus_activate(struct bus *bus, struct peer *sender, struct msg *m, co
 static uint32_t bus_remaining_ms(struct bus *bus, const struct activation_request *req)
 {
         int64_t timeout = req->m->h.timeout_ms ? req->m->h.timeout_ms : bus->limits.reply_timeout_ms;
-        int64_t left = timeout - (bus_now_ms() - req->queued_ms);
+        int64_t left = timeout - ((int64_t) clock_now_msec(CLOCK_MONOTONIC) - req->queued_ms);
 
         return left > 0 ? (uint32_t) left : 1;
 }
@@ -1342,7 +1317,7 @@ static void bus_on_frame(struct connection *c, const struct frame_view *f, int *
 
         bus->sender = peer;
         bus->congested = NULL;
-        peer->last_heard_ms = bus_now_ms();
+        peer->last_heard_ms = (int64_t) clock_now_msec(CLOCK_MONOTONIC);
         bus_handle_frame(bus, peer, f, fds);
         bus->sender = NULL;
         bus_hold_back(bus, peer);
@@ -1440,8 +1415,8 @@ static void bus_on_peer_timer(evutil_socket_t fd, short what, void *userdata)
         if (peer->state != PEER_REGISTERED || idle_ms == 0) /* turned off by a reload */
                 return;
         if (bus_peer_holds_anything(peer))
-                peer->last_heard_ms = bus_now_ms();
-        quiet_ms = bus_now_ms() - peer->last_heard_ms;
+                peer->last_heard_ms = (int64_t) clock_now_msec(CLOCK_MONOTONIC);
+        quiet_ms = (int64_t) clock_now_msec(CLOCK_MONOTONIC) - peer->last_heard_ms;
         if (quiet_ms < idle_ms) {
                 bus_arm_timer(peer, (uint32_t) (idle_ms - quiet_ms));
                 return;

@@ -23,7 +23,8 @@
 #include "protocol/address.h"
 #include "protocol/message.h"
 #include "protocol/names.h"
-#include "util.h"
+#include "util/file.h"
+#include "util/util.h"
 
 /* Larger configuration text is refused: a real one is a few kilobytes. */
 #define CONFIG_TEXT_MAX (4u * 1024u * 1024u)
@@ -770,53 +771,13 @@ int bus_config_parse(struct bus_config *config, const char *text, size_t len, co
         return r;
 }
 
-int config_read_text(const char *path, size_t max, char **ret, size_t *ret_len)
-{
-        _cleanup_(closep) int fd = -1;
-        _cleanup_(freep) char *buf = NULL;
-        size_t len = 0, size = 0;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        for (;;) {
-                ssize_t n;
-
-                if (len == size) {
-                        char *p;
-
-                        if (size > max)
-                                return -EFBIG;
-                        size = size ? size * 2 : 16384;
-                        p = realloc(buf, size + 1);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                }
-                n = read(fd, buf + len, size - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        if (len > max)
-                return -EFBIG;
-        buf[len] = '\0';
-        *ret = steal_pointer(&buf);
-        *ret_len = len;
-        return 0;
-}
-
 int bus_config_load_file(struct bus_config *config, const char *path, char *err, size_t err_size)
 {
         _cleanup_(freep) char *text = NULL;
         size_t len = 0;
         int r;
 
-        r = config_read_text(path, CONFIG_TEXT_MAX, &text, &len);
+        r = file_read_text(path, CONFIG_TEXT_MAX, &text, &len);
         if (r < 0) {
                 if (err && err_size)
                         snprintf(err, err_size, "%s: %s", path,

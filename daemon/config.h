@@ -87,9 +87,3 @@ int bus_config_parse(struct bus_config *config, const char *text, size_t len, co
 int bus_config_load_file(struct bus_config *config, const char *path, char *err, size_t err_size);
 /* The shipped default of a bus type (its built-in copy). */
 int bus_config_load_default(struct bus_config *config, enum bus_type type, char *err, size_t err_size);
-
-/*
- * Read a whole file of at most `max` bytes into a NUL-terminated buffer
- * (for configuration and service files). Returns 0, -EFBIG, or -errno.
- */
-int config_read_text(const char *path, size_t max, char **ret, size_t *ret_len);

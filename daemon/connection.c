@@ -15,7 +15,7 @@
 #include "connection.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
-#include "util.h"
+#include "util/util.h"
 
 /* Fairness: what one read event may do before the loop serves others. */
 #define CONNECTION_FRAMES_PER_EVENT 64u

@@ -17,7 +17,7 @@
 #include "protocol/message.h"
 #include "protocol/names.h"
 #include "protocol/proto-error.h"
-#include "util.h"
+#include "util/util.h"
 
 /* A method has answered its call, with a result or an error. */
 #define DRIVER_ANSWERED 1

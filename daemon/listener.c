@@ -13,7 +13,7 @@
 
 #include "listener.h"
 #include "log.h"
-#include "util.h"
+#include "util/util.h"
 
 /* Connections taken per accept event, for fairness towards established peers. */
 #define LISTENER_ACCEPTS_PER_EVENT 64

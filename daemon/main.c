@@ -20,7 +20,8 @@
 #include "log.h"
 #include "protocol/address.h"
 #include "systemd.h"
-#include "util.h"
+#include "util/clock.h"
+#include "util/util.h"
 
 /* STATUS= updates are coalesced: at most one per this interval. */
 #define STATUS_INTERVAL_USEC 1000000u
@@ -81,14 +82,6 @@ static bool path_in_runtime_dir(const char *path)
         return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
 /* The one-line STATUS= text: what the bus does now, e.g. "Serving 3 connections on unix:path=...". */
 static void daemon_status_text(struct daemon *d, char *buf, size_t size)
 {
@@ -114,7 +107,7 @@ static void daemon_send_status(struct daemon *d)
                 return;
         }
         memcpy(d->status, text, sizeof(text));
-        d->status_usec = now_usec();
+        d->status_usec = clock_now_usec(CLOCK_MONOTONIC);
 }
 
 static void on_status_timer(evutil_socket_t fd, short what, void *userdata)
@@ -134,7 +127,7 @@ static void on_peers_changed(struct bus *bus, void *userdata)
 
         if (!d->status_timer || evtimer_pending(d->status_timer, NULL))
                 return;
-        since = now_usec() - d->status_usec;
+        since = clock_now_usec(CLOCK_MONOTONIC) - d->status_usec;
         if (since >= STATUS_INTERVAL_USEC) {
                 daemon_send_status(d);
         } else {
@@ -155,7 +148,7 @@ static void daemon_notify(struct daemon *d, int (*notify)(struct systemd_notifie
         if (!systemd_notifier_enabled(&d->notifier))
                 return;
         daemon_status_text(d, d->status, sizeof(d->status));
-        d->status_usec = now_usec();
+        d->status_usec = clock_now_usec(CLOCK_MONOTONIC);
         r = notify(&d->notifier, d->status);
         if (r < 0)
                 log_warning("cannot tell the service manager %s: %s", what, strerror(-r));

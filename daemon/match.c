@@ -6,7 +6,7 @@
 
 #include "match.h"
 #include "protocol/jscan.h"
-#include "util.h"
+#include "util/util.h"
 
 /*
  * The kinds of bucket, in the order that breaks ties between equally full

@@ -33,8 +33,8 @@
 
 #include <stdint.h>
 
-#include "list.h"
-#include "map.h"
+#include "util/list.h"
+#include "util/map.h"
 #include "protocol/match.h"
 
 struct match_owner {

@@ -14,8 +14,8 @@
 
 #include <stdbool.h>
 
-#include "list.h"
-#include "map.h"
+#include "util/list.h"
+#include "util/map.h"
 
 /* One connection's requests, in the order it made them. */
 struct name_owner {

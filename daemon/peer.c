@@ -12,7 +12,7 @@
 #include "peer.h"
 #include "protocol/message.h"
 #include "user.h"
-#include "util.h"
+#include "util/util.h"
 
 int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, const struct connection_limits *limits,
              const struct connection_ops *ops, struct peer **ret)

@@ -10,8 +10,8 @@
 #include <sys/types.h>
 
 #include "connection.h"
-#include "list.h"
-#include "map.h"
+#include "util/list.h"
+#include "util/map.h"
 #include "match.h"
 #include "name.h"
 #include "reply.h"

@@ -9,8 +9,8 @@
 
 #include <stdint.h>
 
-#include "list.h"
-#include "map.h"
+#include "util/list.h"
+#include "util/map.h"
 
 struct event;
 struct event_base;

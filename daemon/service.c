@@ -12,7 +12,8 @@
 #include "log.h"
 #include "protocol/names.h"
 #include "service.h"
-#include "util.h"
+#include "util/file.h"
+#include "util/util.h"
 
 /* A service file is a few hundred bytes; anything this large is a mistake. */
 #define SERVICE_TEXT_MAX (64u * 1024u)
@@ -263,7 +264,7 @@ static int service_load_file(const char *path, const struct service_registry *pr
         size_t len;
         int r;
 
-        r = config_read_text(path, SERVICE_TEXT_MAX, &text, &len);
+        r = file_read_text(path, SERVICE_TEXT_MAX, &text, &len);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)

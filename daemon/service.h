@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #include "config.h"
-#include "map.h"
+#include "util/map.h"
 
 struct service {
         struct map_node node; /* in the registry, by name */

@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 #include "systemd.h"
-#include "util.h"
+#include "util/clock.h"
+#include "util/util.h"
 
 /* A decimal number in [0, max]: 0 or -EINVAL (empty, signs, trailing junk, too large). */
 static int parse_uint(const char *s, long max, long *ret)
@@ -173,12 +174,9 @@ int systemd_notify_ready(struct systemd_notifier *n, const char *status)
 
 int systemd_notify_reloading(struct systemd_notifier *n, const char *status)
 {
-        struct timespec ts;
         char head[64];
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        snprintf(head, sizeof(head), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\n",
-                 (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u);
+        snprintf(head, sizeof(head), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\n", clock_now_usec(CLOCK_MONOTONIC));
         return notify_with_status(n, head, status);
 }
 

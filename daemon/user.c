@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "user.h"
-#include "util.h"
+#include "util/util.h"
 
 void user_registry_init(struct user_registry *reg)
 {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "map.h"
+#include "util/map.h"
 
 struct user {
         struct map_node node;

@@ -23,36 +23,9 @@
 #include "frame.h"
 #include "match.h"
 #include "message.h"
+#include "util/util.h"
 
 #define _public_ __attribute__((visibility("default")))
-#define _cleanup_(f) __attribute__((cleanup(f)))
-
-static inline void freep(void *p)
-{
-        free(*(void **) p);
-}
-
-static inline void closep(int *fd)
-{
-        if (*fd >= 0)
-                close(*fd);
-}
-
-static inline void msg_unrefp(struct msg **m)
-{
-        msg_unref(*m);
-}
-
-/* Take the pointer out of *pp, leaving NULL: ownership moves to the caller. */
-static inline void *steal_ptr(void *pp)
-{
-        void **p = pp;
-        void *q = *p;
-
-        *p = NULL;
-        return q;
-}
-#define steal(p) steal_ptr(&(p))
 
 /* Calls: the default timeout, and how much longer than the broker we wait
  * locally, so that the broker's Timeout error normally arrives first. */
@@ -172,7 +145,6 @@ struct ipcbus_bus {
 };
 
 /* ---- bus.c ---- */
-uint64_t bus_now_usec(void);
 ipcbus_bus *bus_ref(ipcbus_bus *bus);
 void bus_unref(ipcbus_bus *bus);
 uint32_t bus_next_serial(ipcbus_bus *bus);

@@ -15,20 +15,13 @@
 
 #include "address.h"
 #include "bus-internal.h"
+#include "util/clock.h"
 #include "jbuf.h"
 #include "names.h"
 #include "proto-error.h"
 
 #define BUS_READ_SIZE (64u * 1024u) /* free space asked of the frame reader per read */
 #define BUS_IOV_MAX 64u             /* messages gathered into one sendmsg */
-
-uint64_t bus_now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 /* ---- message queues ---- */
 
@@ -468,7 +461,7 @@ static uint32_t call_timeout_ms(uint64_t timeout_usec)
 /* The local deadline (CLOCK_MONOTONIC µs) of a call, a little after the broker's. */
 uint64_t bus_call_deadline(uint64_t timeout_usec)
 {
-        uint64_t now = bus_now_usec();
+        uint64_t now = clock_now_usec(CLOCK_MONOTONIC);
 
         if (timeout_usec == IPCBUS_TIMEOUT_DEFAULT)
                 timeout_usec = BUS_TIMEOUT_DEFAULT_USEC;
@@ -531,7 +524,7 @@ static int bus_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec
                         }
                         readable = r > 0; /* more may be there already */
                 }
-                now = bus_now_usec();
+                now = clock_now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline) {
                         r = -ETIMEDOUT;
                         goto finish;
@@ -581,7 +574,7 @@ int bus_call_driver(ipcbus_bus *bus, const char *member, const char *body, struc
                 return -EREMOTEIO;
         }
         if (ret_reply)
-                *ret_reply = steal(reply);
+                *ret_reply = steal_pointer(&reply);
         return 0;
 }
 
@@ -868,7 +861,7 @@ _public_ int ipcbus_open_address(const char *address, ipcbus_bus **ret)
         if (r < 0)
                 return r;
 
-        *ret = steal(bus);
+        *ret = steal_pointer(&bus);
         return 0;
 }
 

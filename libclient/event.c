@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "bus-internal.h"
+#include "util/clock.h"
 
 /* ipcbus_process() calls per libevent wake-up, so one busy bus cannot starve the loop. */
 #define EVENT_BATCH_MAX 64u
@@ -92,7 +93,7 @@ static int process_timeout(ipcbus_bus *bus)
         ipcbus_slot *s = bus->slots[SLOT_CALL].first;
         int r;
 
-        if (!s || s->call.deadline > bus_now_usec())
+        if (!s || s->call.deadline > clock_now_usec(CLOCK_MONOTONIC))
                 return 0;
         r = slot_fail_call(s, IPCBUS_ERROR_TIMEOUT, "The method call timed out");
         return r < 0 ? r : 1;
@@ -158,7 +159,7 @@ _public_ int ipcbus_wait(ipcbus_bus *bus, uint64_t timeout_usec)
         if (!bus->open)
                 return -ENOTCONN;
 
-        now = bus_now_usec();
+        now = clock_now_usec(CLOCK_MONOTONIC);
         if (deadline != UINT64_MAX) {
                 if (deadline <= now)
                         return 1;
@@ -170,7 +171,7 @@ _public_ int ipcbus_wait(ipcbus_bus *bus, uint64_t timeout_usec)
         if (r != 0)
                 return r;
         /* an async call's deadline passing is something to process too */
-        return deadline != UINT64_MAX && bus_now_usec() >= deadline;
+        return deadline != UINT64_MAX && clock_now_usec(CLOCK_MONOTONIC) >= deadline;
 }
 
 _public_ int ipcbus_flush(ipcbus_bus *bus)
@@ -233,7 +234,7 @@ void bus_event_update(ipcbus_bus *bus)
         } else {
                 struct timeval tv = {0, 0};
 
-                now = bus_now_usec();
+                now = clock_now_usec(CLOCK_MONOTONIC);
                 if (when > now) {
                         uint64_t d = when - now;
 

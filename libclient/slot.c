@@ -267,7 +267,7 @@ static int name_owner_track(ipcbus_bus *bus, const char *name)
         }
 
         n->next = bus->name_owners;
-        bus->name_owners = steal(n);
+        bus->name_owners = steal_pointer(&n);
         return 0;
 }
 

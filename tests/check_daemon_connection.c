@@ -25,7 +25,7 @@
 
 #include "check-run.h"
 #include "daemon/connection.h"
-#include "daemon/util.h"
+#include "util/util.h"
 #include "ipcbus/wire.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"

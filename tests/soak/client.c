@@ -36,7 +36,7 @@
 #include <ipcbus/ipcbus.h>
 
 #include "address.h"
-#include "daemon/util.h"
+#include "util/util.h"
 #include "frame.h"
 #include "jbuf.h"
 #include "message.h"

@@ -17,7 +17,7 @@
 #include <event2/event.h>
 #include <ipcbus/ipcbus.h>
 
-#include "daemon/list.h"
+#include "util/list.h"
 #include "jbuf.h"
 #include "soak.h"
 

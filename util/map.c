@@ -2,14 +2,11 @@
 #include <assert.h>
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "map.h"
+#include "util/map.h"
+#include "util/random.h"
 
 void map_init(struct map *m)
 {
@@ -217,15 +214,7 @@ static const uint8_t *map_key(void)
         static bool done;
 
         if (!done) {
-                if (getrandom(key, sizeof(key), GRND_NONBLOCK) != (ssize_t) sizeof(key)) {
-                        struct timespec ts;
-                        uint64_t mix[2];
-
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
-                        mix[0] = (uint64_t) ts.tv_nsec ^ ((uint64_t) ts.tv_sec << 30) ^ (uint64_t) (uintptr_t) &ts;
-                        mix[1] = ((uint64_t) getpid() << 32) ^ (uint64_t) (uintptr_t) key;
-                        memcpy(key, mix, sizeof(key));
-                }
+                random_bytes(key, sizeof(key));
                 done = true;
         }
         return key;

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "util.h"
+#include "util/util.h"
 
 struct list {
         struct list *prev;

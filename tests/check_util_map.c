@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for daemon/map: the intrusive hash table. Elements keyed by a
+ * Unit tests for util/map: the intrusive hash table. Elements keyed by a
  * string are added, found, removed and iterated; enough of them to make the
  * table grow several times, and some sharing one hash so chains are walked.
  */
@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "check-run.h"
-#include "daemon/map.h"
-#include "daemon/util.h"
+#include "util/map.h"
+#include "util/util.h"
 
 #define MANY 5000
 

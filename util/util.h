@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* Small helpers shared by the daemon's modules: cleanup attributes, container_of. */
+/*
+ * The utility layer's small helpers, shared by protocol/, daemon/, libclient/,
+ * tools/ and tests/: cleanup attributes for locals, taking ownership out of a
+ * cleanup-managed local, container_of. Like the rest of util/ it does no I/O
+ * of its own and knows nothing of the protocol.
+ */
 #pragma once
 
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#include "protocol/message.h"
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
@@ -35,11 +38,6 @@ static inline void closep(int *fd)
                 close(*fd);
                 errno = saved;
         }
-}
-
-static inline void msg_unrefp(struct msg **m)
-{
-        msg_unref(*m);
 }
 
 /* Close n descriptors (received, never handed on). */
