@@ -15,6 +15,7 @@
 #include "connection.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
+#include "util/fdpass.h"
 #include "util/util.h"
 
 /* Fairness: what one read event may do before the loop serves others. */
@@ -449,22 +450,7 @@ static ssize_t connection_recv(struct connection *c, bool *ret_short)
                 return -errno;
 
         truncated = mh.msg_flags & MSG_CTRUNC;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                        continue;
-                unsigned k = (unsigned) ((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                const int *in = (const int *) (void *) CMSG_DATA(cm);
-
-                for (unsigned i = 0; i < k; i++) {
-                        int fd;
-
-                        memcpy(&fd, in + i, sizeof(fd));
-                        if (n_fds < CONNECTION_SCM_MAX_FD)
-                                fds[n_fds++] = fd;
-                        else
-                                close(fd);
-                }
-        }
+        n_fds = fdpass_collect(&mh, fds, CONNECTION_SCM_MAX_FD);
 
         *ret_short = (size_t) n < size;
         frame_reader_commit(&c->reader, (size_t) n);
@@ -740,18 +726,8 @@ static ssize_t connection_flush(struct connection *c)
                 }
                 mh.msg_iovlen = n;
 
-                if (head->n_fds > 0 && c->tx_off == 0) {
-                        struct cmsghdr *cm;
-
-                        memset(&control, 0, sizeof(control));
-                        mh.msg_control = control.buf;
-                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * head->n_fds);
-                        cm = CMSG_FIRSTHDR(&mh);
-                        cm->cmsg_level = SOL_SOCKET;
-                        cm->cmsg_type = SCM_RIGHTS;
-                        cm->cmsg_len = CMSG_LEN(sizeof(int) * head->n_fds);
-                        memcpy(CMSG_DATA(cm), head->fds, sizeof(int) * head->n_fds);
-                }
+                if (head->n_fds > 0 && c->tx_off == 0)
+                        fdpass_attach(&mh, control.buf, head->fds, head->n_fds);
 
                 w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (w < 0) {

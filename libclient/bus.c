@@ -16,6 +16,7 @@
 #include "address.h"
 #include "bus-internal.h"
 #include "util/clock.h"
+#include "util/fdpass.h"
 #include "jbuf.h"
 #include "names.h"
 #include "proto-error.h"
@@ -276,26 +277,22 @@ int bus_send(ipcbus_bus *bus, struct msg *m)
 /* Collect SCM_RIGHTS descriptors of one recvmsg. Returns 0 or -EBADMSG (too many, truncated). */
 static int bus_take_fds(ipcbus_bus *bus, struct msghdr *mh)
 {
+        int got[IPCBUS_FDS_MAX]; /* bus_read's control buffer holds no more */
+        unsigned n = fdpass_collect(mh, got, IPCBUS_FDS_MAX);
         int r = 0;
 
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-                size_t n;
-                int *fds;
+        if (n > 0) {
+                int *fds = realloc(bus->fds, (bus->n_fds + n) * sizeof(int));
 
-                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                        continue;
-                n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                fds = realloc(bus->fds, (bus->n_fds + n) * sizeof(int));
                 if (!fds) {
                         /* nowhere to keep them: close them, the stream is lost anyway */
-                        for (size_t i = 0; i < n; i++)
-                                close(((int *) CMSG_DATA(c))[i]);
+                        close_fds(got, n);
                         r = -ENOMEM;
-                        continue;
+                } else {
+                        bus->fds = fds;
+                        memcpy(bus->fds + bus->n_fds, got, n * sizeof(int));
+                        bus->n_fds += n;
                 }
-                bus->fds = fds;
-                memcpy(bus->fds + bus->n_fds, CMSG_DATA(c), n * sizeof(int));
-                bus->n_fds += n;
         }
         if (r == 0 && ((mh->msg_flags & MSG_CTRUNC) || bus->n_fds > BUS_FDS_PENDING_MAX))
                 r = -EBADMSG;
