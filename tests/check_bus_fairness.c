@@ -22,8 +22,8 @@
 
 #include <event2/event.h>
 
-#include "daemon/config.h"
-#include "daemon/listener.h"
+#include "daemon/launch/config.h"
+#include "daemon/transport/listener.h"
 #include "testbus.h"
 
 static const struct testbus_cred carol = {.uid = 4301, .gid = 4301};

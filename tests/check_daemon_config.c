@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for daemon/config: the JSON configuration, its defaults and its errors (daemon/CONFIG.md). */
+/* Unit tests for daemon/launch/config: the JSON configuration, its defaults and its errors (daemon/CONFIG.md). */
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "check-run.h"
-#include "daemon/config-defaults.h"
-#include "daemon/config.h"
+#include "daemon/launch/config-defaults.h"
+#include "daemon/launch/config.h"
 #include "ipcbus/wire.h"
 
 /* A file of the source tree: make check sets $IPCBUS_TEST_SRCDIR to it. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for daemon/connection over a socketpair and a real libevent
+ * Unit tests for daemon/transport/connection over a socketpair and a real libevent
  * base. The test holds the other end of the pair and plays the peer: it
  * writes frames (built with msg_build) in any split, with or without
  * SCM_RIGHTS, and reads back what the connection writes. Checked: frames are
@@ -24,7 +24,7 @@
 #include <event2/event.h>
 
 #include "check-run.h"
-#include "daemon/connection.h"
+#include "daemon/transport/connection.h"
 #include "ipcbus/wire.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for daemon/name: the name registry on its own, with plain
+ * Unit tests for daemon/bus/name: the name registry on its own, with plain
  * name_owner anchors standing in for connections. Every transition of
  * PROTOCOL.md 7.3 is checked through the reply code, the queue order and
  * the ownership changes the registry reports.
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "check-run.h"
-#include "daemon/name.h"
+#include "daemon/bus/name.h"
 #include "ipcbus/wire.h"
 
 #define ALLOW IPCBUS_NAME_ALLOW_REPLACEMENT

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for daemon/policy: rule matching, order, defaults and the shipped policies (daemon/CONFIG.md). */
+/* Unit tests for daemon/bus/policy: rule matching, order, defaults and the shipped policies (daemon/CONFIG.md). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "check-run.h"
-#include "daemon/config.h"
-#include "daemon/policy.h"
+#include "daemon/launch/config.h"
+#include "daemon/bus/policy.h"
 #include "protocol/message.h"
 
 static struct bus_config config;

@@ -33,7 +33,7 @@
 
 #include <event2/event.h>
 
-#include "daemon/bus.h"
+#include "daemon/bus/bus.h"
 #include "daemon/log.h"
 #include "fuzz-util.h"
 #include "ipcbus/wire.h"

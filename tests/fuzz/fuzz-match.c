@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/match.h"
+#include "daemon/bus/match.h"
 #include "fuzz-util.h"
 #include "ipcbus/wire.h"
 #include "protocol/jbuf.h"

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config-defaults.h"
-#include "config.h"
+#include "daemon/launch/config-defaults.h"
+#include "daemon/launch/config.h"
 #include "ipcbus/wire.h"
 #include "protocol/address.h"
 #include "protocol/message.h"

@@ -11,8 +11,8 @@
 
 #include <event2/event.h>
 
-#include "listener.h"
-#include "log.h"
+#include "daemon/transport/listener.h"
+#include "daemon/log.h"
 #include "util/util.h"
 
 /* Connections taken per accept event, for fairness towards established peers. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "match.h"
+#include "daemon/bus/match.h"
 #include "protocol/jscan.h"
 #include "util/util.h"
 

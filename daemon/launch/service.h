@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "daemon/launch/config.h"
 #include "util/map.h"
 
 struct service {

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "user.h"
+#include "daemon/bus/user.h"
 #include "util/util.h"
 
 void user_registry_init(struct user_registry *reg)

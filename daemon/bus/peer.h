@@ -9,12 +9,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "connection.h"
+#include "daemon/transport/connection.h"
 #include "util/list.h"
 #include "util/map.h"
-#include "match.h"
-#include "name.h"
-#include "reply.h"
+#include "daemon/bus/match.h"
+#include "daemon/bus/name.h"
+#include "daemon/bus/reply.h"
 
 struct bus;
 struct event;

@@ -13,11 +13,11 @@
 
 #include <event2/event.h>
 
-#include "bus.h"
-#include "driver.h"
+#include "daemon/bus/bus.h"
+#include "daemon/bus/driver.h"
 #include "ipcbus/wire.h"
-#include "log.h"
-#include "peer.h"
+#include "daemon/log.h"
+#include "daemon/bus/peer.h"
 #include "protocol/jbuf.h"
 #include "protocol/jscan.h"
 #include "protocol/message.h"

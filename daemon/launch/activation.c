@@ -17,10 +17,10 @@
 
 #include <event2/event.h>
 
-#include "activation.h"
+#include "daemon/launch/activation.h"
 #include "ipcbus/wire.h"
-#include "log.h"
-#include "service.h"
+#include "daemon/log.h"
+#include "daemon/launch/service.h"
 #include "util/util.h"
 
 #ifndef SYSTEMCTL

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "ipcbus/wire.h"
-#include "log.h"
+#include "daemon/log.h"
 #include "protocol/names.h"
-#include "service.h"
+#include "daemon/launch/service.h"
 #include "util/file.h"
 #include "util/util.h"
 

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "systemd.h"
+#include "daemon/launch/systemd.h"
 #include "util/clock.h"
 #include "util/util.h"
 

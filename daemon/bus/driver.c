@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus.h"
-#include "driver.h"
+#include "daemon/bus/bus.h"
+#include "daemon/bus/driver.h"
 #include "ipcbus/wire.h"
-#include "log.h"
-#include "peer.h"
+#include "daemon/log.h"
+#include "daemon/bus/peer.h"
 #include "protocol/jbuf.h"
 #include "protocol/jscan.h"
 #include "protocol/match.h"

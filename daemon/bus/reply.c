@@ -6,7 +6,7 @@
 
 #include <event2/event.h>
 
-#include "reply.h"
+#include "daemon/bus/reply.h"
 
 struct reply_key {
         const struct reply_owner *caller;

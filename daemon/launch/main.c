@@ -15,11 +15,11 @@
 
 #include <event2/event.h>
 
-#include "bus.h"
-#include "listener.h"
-#include "log.h"
+#include "daemon/bus/bus.h"
+#include "daemon/transport/listener.h"
+#include "daemon/log.h"
 #include "protocol/address.h"
-#include "systemd.h"
+#include "daemon/launch/systemd.h"
 #include "util/clock.h"
 #include "util/util.h"
 

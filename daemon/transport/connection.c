@@ -12,7 +12,7 @@
 
 #include <event2/event.h>
 
-#include "connection.h"
+#include "daemon/transport/connection.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
 #include "util/fdpass.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "ipcbus/wire.h"
-#include "name.h"
+#include "daemon/bus/name.h"
 
 struct name_entry {
         struct map_node node;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The shipped daemon/session.json and daemon/system.json, built into the
- * broker: make generates daemon/config-defaults.c from the two files.
+ * broker: make generates daemon/launch/config-defaults.c from the two files.
  */
 #pragma once
 

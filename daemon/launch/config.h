@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy.h"
+#include "daemon/bus/policy.h"
 
 /*
  * What clients may make the broker hold. Every member has a documented

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy.h"
+#include "daemon/bus/policy.h"
 #include "protocol/message.h"
 #include "protocol/names.h"
 
