@@ -104,12 +104,6 @@ struct peer *bus_find_peer(struct bus *bus, const char *name);
 /* The driver's next serial. */
 uint32_t bus_next_serial(struct bus *bus);
 
-/*
- * Send a message the broker made: to `to` (unicast), or when `to` is NULL
- * to every peer whose rules match it. Monitors get their copy either way.
- */
-void bus_send(struct bus *bus, struct peer *to, struct msg *m);
-
 /* Hello: the peer owns its unique name from now on. Returns 0 or -ENOMEM. */
 int bus_register(struct bus *bus, struct peer *peer);
 
