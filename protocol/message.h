@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "frame.h"
+#include "protocol/frame.h"
 
 enum msg_type {
         MSG_TYPE_INVALID = 0,

@@ -20,7 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 #include "util/fdpass.h"
 
 #define FDS_PATH "/org/example/Fds"

@@ -17,7 +17,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 #include "util/fdpass.h"
 
 #define SPEC_SERVICE "org.example.Spec"

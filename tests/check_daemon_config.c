@@ -10,10 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check-run.h"
 #include "daemon/launch/config-defaults.h"
 #include "daemon/launch/config.h"
-#include "ipcbus/wire.h"
+#include "protocol/ipcbus/wire.h"
+#include "tests/check-run.h"
 
 /* A file of the source tree: make check sets $IPCBUS_TEST_SRCDIR to it. */
 static void srcdir_path(char *buf, size_t size, const char *name)

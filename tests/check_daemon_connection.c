@@ -23,11 +23,11 @@
 
 #include <event2/event.h>
 
-#include "check-run.h"
 #include "daemon/transport/connection.h"
-#include "ipcbus/wire.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
+#include "tests/check-run.h"
 #include "util/fdpass.h"
 #include "util/util.h"
 

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check-run.h"
 #include "daemon/bus/match.h"
 #include "protocol/message.h"
+#include "tests/check-run.h"
 
 #define N_OWNERS 3
 

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check-run.h"
 #include "daemon/bus/name.h"
-#include "ipcbus/wire.h"
+#include "protocol/ipcbus/wire.h"
+#include "tests/check-run.h"
 
 #define ALLOW IPCBUS_NAME_ALLOW_REPLACEMENT
 #define REPLACE IPCBUS_NAME_REPLACE_EXISTING

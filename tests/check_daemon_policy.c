@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check-run.h"
-#include "daemon/launch/config.h"
 #include "daemon/bus/policy.h"
+#include "daemon/launch/config.h"
 #include "protocol/message.h"
+#include "tests/check-run.h"
 
 static struct bus_config config;
 

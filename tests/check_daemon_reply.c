@@ -14,8 +14,8 @@
 
 #include <event2/event.h>
 
-#include "check-run.h"
 #include "daemon/bus/reply.h"
+#include "tests/check-run.h"
 
 #define MAX_FIRED 256
 /* A default long enough never to pass during a test. */

@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check-run.h"
 #include "daemon/launch/config.h"
 #include "daemon/launch/service.h"
+#include "tests/check-run.h"
 
 static struct service *parse_ok(const char *path, const char *json)
 {

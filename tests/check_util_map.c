@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check-run.h"
+#include "tests/check-run.h"
 #include "util/map.h"
 #include "util/util.h"
 

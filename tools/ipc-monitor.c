@@ -17,9 +17,9 @@
 
 #include <ipcbus/ipcbus.h>
 
-#include "format.h"
-#include "match.h"
-#include "proto-error.h"
+#include "protocol/match.h"
+#include "protocol/proto-error.h"
+#include "tools/format.h"
 #include "util/clock.h"
 
 #define EXIT_USAGE 2

@@ -11,16 +11,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "daemon/launch/activation.h"
-#include "daemon/launch/config.h"
-#include "daemon/transport/connection.h"
-#include "util/list.h"
-#include "util/map.h"
 #include "daemon/bus/match.h"
 #include "daemon/bus/name.h"
 #include "daemon/bus/reply.h"
-#include "daemon/launch/service.h"
 #include "daemon/bus/user.h"
+#include "daemon/launch/activation.h"
+#include "daemon/launch/config.h"
+#include "daemon/launch/service.h"
+#include "daemon/transport/connection.h"
+#include "util/list.h"
+#include "util/map.h"
 
 struct event_base;
 struct msg;

@@ -8,10 +8,10 @@
 
 #include "daemon/bus/bus.h"
 #include "daemon/bus/driver.h"
-#include "daemon/bus/voice.h"
-#include "ipcbus/wire.h"
-#include "daemon/log.h"
 #include "daemon/bus/peer.h"
+#include "daemon/bus/voice.h"
+#include "daemon/log.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/jbuf.h"
 #include "protocol/jscan.h"
 #include "protocol/match.h"

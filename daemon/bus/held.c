@@ -13,7 +13,7 @@
 #include "daemon/bus/internal.h"
 #include "daemon/bus/voice.h"
 #include "daemon/log.h"
-#include "ipcbus/wire.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/message.h"
 #include "util/clock.h"
 #include "util/util.h"

@@ -33,9 +33,9 @@
 
 #include <stdint.h>
 
+#include "protocol/match.h"
 #include "util/list.h"
 #include "util/map.h"
-#include "protocol/match.h"
 
 struct match_owner {
         struct list rules;   /* struct match_entry.owner_link */

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ipcbus/wire.h"
 #include "daemon/bus/name.h"
+#include "protocol/ipcbus/wire.h"
 
 struct name_entry {
         struct map_node node;

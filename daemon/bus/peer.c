@@ -7,11 +7,11 @@
 
 #include <event2/event.h>
 
+#include "daemon/bus/peer.h"
+#include "daemon/bus/user.h"
 #include "daemon/launch/config.h"
 #include "daemon/log.h"
-#include "daemon/bus/peer.h"
 #include "protocol/message.h"
-#include "daemon/bus/user.h"
 #include "util/util.h"
 
 int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, const struct connection_limits *limits,

@@ -9,12 +9,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "daemon/transport/connection.h"
-#include "util/list.h"
-#include "util/map.h"
 #include "daemon/bus/match.h"
 #include "daemon/bus/name.h"
 #include "daemon/bus/reply.h"
+#include "daemon/transport/connection.h"
+#include "util/list.h"
+#include "util/map.h"
 
 struct bus;
 struct event;

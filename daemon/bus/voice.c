@@ -14,7 +14,7 @@
 #include "daemon/bus/internal.h"
 #include "daemon/bus/voice.h"
 #include "daemon/log.h"
-#include "ipcbus/wire.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/jbuf.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"

@@ -18,9 +18,9 @@
 #include <event2/event.h>
 
 #include "daemon/launch/activation.h"
-#include "ipcbus/wire.h"
-#include "daemon/log.h"
 #include "daemon/launch/service.h"
+#include "daemon/log.h"
+#include "protocol/ipcbus/wire.h"
 #include "util/util.h"
 
 #ifndef SYSTEMCTL

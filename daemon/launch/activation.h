@@ -14,10 +14,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "daemon/bus/reply.h"
 #include "daemon/launch/config.h"
 #include "util/list.h"
 #include "util/map.h"
-#include "daemon/bus/reply.h"
 
 struct event;
 struct event_base;

@@ -19,8 +19,8 @@
 
 #include "daemon/launch/config-defaults.h"
 #include "daemon/launch/config.h"
-#include "ipcbus/wire.h"
 #include "protocol/address.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/message.h"
 #include "protocol/names.h"
 #include "util/file.h"

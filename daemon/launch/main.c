@@ -16,10 +16,10 @@
 #include <event2/event.h>
 
 #include "daemon/bus/bus.h"
-#include "daemon/transport/listener.h"
-#include "daemon/log.h"
-#include "protocol/address.h"
 #include "daemon/launch/systemd.h"
+#include "daemon/log.h"
+#include "daemon/transport/listener.h"
+#include "protocol/address.h"
 #include "util/clock.h"
 #include "util/util.h"
 

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ipcbus/wire.h"
-#include "daemon/log.h"
-#include "protocol/names.h"
 #include "daemon/launch/service.h"
+#include "daemon/log.h"
+#include "protocol/ipcbus/wire.h"
+#include "protocol/names.h"
 #include "util/file.h"
 #include "util/util.h"
 

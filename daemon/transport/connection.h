@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "ipcbus/wire.h"
 #include "protocol/frame.h"
+#include "protocol/ipcbus/wire.h"
 
 struct connection;
 struct event;

@@ -35,11 +35,11 @@
 
 #include "daemon/bus/bus.h"
 #include "daemon/log.h"
-#include "fuzz-util.h"
-#include "ipcbus/wire.h"
 #include "protocol/frame.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
+#include "tests/fuzz/fuzz-util.h"
 #include "util/fdpass.h"
 
 /* Loop turns allowed without progress before a phase gives up (the broker may

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jbuf.h"
+#include "protocol/jbuf.h"
 #include "tools/bench/bench.h"
 #include "tools/format.h"
 

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jbuf.h"
+#include "protocol/jbuf.h"
 #include "tools/bench/bench.h"
 
 volatile sig_atomic_t bench_interrupted;
