@@ -2,7 +2,8 @@
 /*
  * The bus: its peers, names, match rules, pending replies and monitors, and
  * the routing of every message (PROTOCOL.md 9 to 11). It knows nothing of
- * sockets beyond handing accepted fds to peers.
+ * sockets beyond handing accepted fds to peers. daemon/bus/internal.h says
+ * which file of daemon/bus/ holds which behaviour.
  */
 #pragma once
 

@@ -50,16 +50,16 @@ struct peer {
         struct list link;          /* in the bus's list of all peers, until freed */
         struct user *user;         /* its uid's account, once admitted; NULL before and after */
         struct user_fds *fds;      /* its descriptors in flight, once admitted */
-        struct event *timer;       /* before Hello, its deadline; after, the idle check (bus.c) */
+        struct event *timer;       /* before Hello, its deadline; after, the idle check (admit.c) */
         int64_t last_heard_ms;     /* CLOCK_MONOTONIC of its last frame */
 
         /* Backpressure: a peer whose message went to a congested receiver stops
-         * being read until that receiver's queue drains (bus.c). */
+         * being read until that receiver's queue drains (deliver.c). */
         struct list waiters;     /* peers waiting for this one's queue to drain */
         struct list wait_link;   /* in waiting_on->waiters */
         struct peer *waiting_on; /* NULL when not waiting */
         uint64_t n_lost;         /* a monitor's copies dropped since it was last told */
-        /* Its calls (and StartServiceByName) waiting for services being started (bus.c), and how
+        /* Its calls (and StartServiceByName) waiting for services being started (held.c), and how
          * many of them hold no pending reply (those count against max_pending apart). */
         struct list activation_requests;
         unsigned n_activation_requests;
