@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "daemon/log.h"
 
 static int log_max_level = LOG_WARNING;
 

@@ -9,6 +9,9 @@
  *   event.c    the event-loop interface and the libevent attachment
  *   error.c    ipcbus_error and ipcbus_strerror
  * All wire work goes through protocol/ (frame, message, match, jbuf, jscan).
+ * The connection's internals are named client_* (and the sender owners
+ * struct client_name_owner) so that no name means one thing here and
+ * another in the daemon, whose bus_* and struct name_owner are its own.
  */
 #pragma once
 
@@ -20,39 +23,12 @@
 
 #include <ipcbus/ipcbus.h>
 
-#include "frame.h"
-#include "match.h"
-#include "message.h"
+#include "protocol/frame.h"
+#include "protocol/match.h"
+#include "protocol/message.h"
+#include "util/util.h"
 
 #define _public_ __attribute__((visibility("default")))
-#define _cleanup_(f) __attribute__((cleanup(f)))
-
-static inline void freep(void *p)
-{
-        free(*(void **) p);
-}
-
-static inline void closep(int *fd)
-{
-        if (*fd >= 0)
-                close(*fd);
-}
-
-static inline void msg_unrefp(struct msg **m)
-{
-        msg_unref(*m);
-}
-
-/* Take the pointer out of *pp, leaving NULL: ownership moves to the caller. */
-static inline void *steal_ptr(void *pp)
-{
-        void **p = pp;
-        void *q = *p;
-
-        *p = NULL;
-        return q;
-}
-#define steal(p) steal_ptr(&(p))
 
 /* Calls: the default timeout, and how much longer than the broker we wait
  * locally, so that the broker's Timeout error normally arrives first. */
@@ -123,8 +99,8 @@ struct ipcbus_slot {
  * does): the broker filters broadcasts by any of the connection's rules, so
  * the library must tell for itself which rule a message satisfies.
  */
-struct name_owner {
-        struct name_owner *next;
+struct client_name_owner {
+        struct client_name_owner *next;
         unsigned n_ref;                  /* match slots whose rule has this sender */
         char owner[IPCBUS_NAME_MAX + 1]; /* unique name; "": none */
         char *rule_json;                 /* the NameOwnerChanged match, for RemoveMatch */
@@ -162,7 +138,7 @@ struct ipcbus_bus {
         struct slot_list slots[_SLOT_TYPE_MAX];
         unsigned iteration;  /* dispatch round counter */
         unsigned generation; /* bumped on every slot (un)registration */
-        struct name_owner *name_owners;
+        struct client_name_owner *name_owners;
 
         struct event_base *event_base;
         struct event *ev_read;
@@ -172,21 +148,20 @@ struct ipcbus_bus {
 };
 
 /* ---- bus.c ---- */
-uint64_t bus_now_usec(void);
-ipcbus_bus *bus_ref(ipcbus_bus *bus);
-void bus_unref(ipcbus_bus *bus);
-uint32_t bus_next_serial(ipcbus_bus *bus);
-int bus_send(ipcbus_bus *bus, struct msg *m);
-int bus_write(ipcbus_bus *bus);
-int bus_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply);
-int bus_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec);
-void bus_hangup(ipcbus_bus *bus, int error);
-int bus_build_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
-                   const char *member, const char *body, uint64_t timeout_usec, bool no_reply, struct msg **ret);
-char *bus_name_body(const char *name, int flags);
-int bus_call_driver(ipcbus_bus *bus, const char *member, const char *body, struct msg **ret_reply,
-                    ipcbus_error *ret_error);
-uint64_t bus_call_deadline(uint64_t timeout_usec);
+ipcbus_bus *client_ref(ipcbus_bus *bus);
+void client_unref(ipcbus_bus *bus);
+uint32_t client_next_serial(ipcbus_bus *bus);
+int client_send(ipcbus_bus *bus, struct msg *m);
+int client_write(ipcbus_bus *bus);
+int client_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply);
+int client_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec);
+void client_hangup(ipcbus_bus *bus, int error);
+int client_build_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                      const char *member, const char *body, uint64_t timeout_usec, bool no_reply, struct msg **ret);
+char *client_name_body(const char *name, int flags);
+int client_call_driver(ipcbus_bus *bus, const char *member, const char *body, struct msg **ret_reply,
+                       ipcbus_error *ret_error);
+uint64_t client_call_deadline(uint64_t timeout_usec);
 
 /* ---- slot.c ---- */
 int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata, ipcbus_slot **ret);
@@ -213,8 +188,8 @@ int error_from_msg(struct msg *m, ipcbus_error *e);
 int error_from_proto(int r);
 
 /* ---- event.c ---- */
-void bus_event_update(ipcbus_bus *bus);
-void bus_event_update_write(ipcbus_bus *bus);
+void client_event_update(ipcbus_bus *bus);
+void client_event_update_write(ipcbus_bus *bus);
 
 static inline void ipcbus_unrefp(ipcbus_bus **bus)
 {

@@ -13,22 +13,16 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include "address.h"
-#include "bus-internal.h"
-#include "jbuf.h"
-#include "names.h"
-#include "proto-error.h"
+#include "libclient/bus-internal.h"
+#include "protocol/address.h"
+#include "protocol/jbuf.h"
+#include "protocol/names.h"
+#include "protocol/proto-error.h"
+#include "util/clock.h"
+#include "util/fdpass.h"
 
 #define BUS_READ_SIZE (64u * 1024u) /* free space asked of the frame reader per read */
 #define BUS_IOV_MAX 64u             /* messages gathered into one sendmsg */
-
-uint64_t bus_now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
 
 /* ---- message queues ---- */
 
@@ -82,7 +76,7 @@ void msg_queue_clear(struct msg_queue *q)
 
 /* ---- lifetime ---- */
 
-static int bus_new(ipcbus_bus **ret)
+static int client_new(ipcbus_bus **ret)
 {
         ipcbus_bus *bus;
 
@@ -97,13 +91,13 @@ static int bus_new(ipcbus_bus **ret)
         return 0;
 }
 
-ipcbus_bus *bus_ref(ipcbus_bus *bus)
+ipcbus_bus *client_ref(ipcbus_bus *bus)
 {
         bus->n_ref++;
         return bus;
 }
 
-static void bus_close_fds(ipcbus_bus *bus)
+static void client_close_fds(ipcbus_bus *bus)
 {
         for (size_t i = 0; i < bus->n_fds; i++)
                 close(bus->fds[i]);
@@ -117,7 +111,7 @@ static void bus_close_fds(ipcbus_bus *bus)
  * (floating ones are freed, the user's are left unregistered), drop the
  * queues and close the socket. The struct stays while messages refer to it.
  */
-static void bus_close(ipcbus_bus *bus)
+static void client_close(ipcbus_bus *bus)
 {
         if (bus->closed)
                 return;
@@ -131,17 +125,17 @@ static void bus_close(ipcbus_bus *bus)
         msg_queue_clear(&bus->wqueue);
         bus->wqueue_bytes = 0;
         bus->wqueue_offset = 0;
-        bus_close_fds(bus);
+        client_close_fds(bus);
         if (bus->fd >= 0)
                 close(bus->fd);
         bus->fd = -1;
 }
 
-void bus_unref(ipcbus_bus *bus)
+void client_unref(ipcbus_bus *bus)
 {
         if (!bus || --bus->n_ref > 0)
                 return;
-        bus_close(bus);
+        client_close(bus);
         frame_reader_deinit(&bus->reader);
         free(bus->unique_name);
         free(bus);
@@ -151,8 +145,8 @@ _public_ ipcbus_bus *ipcbus_unref(ipcbus_bus *bus)
 {
         if (!bus)
                 return NULL;
-        bus_close(bus);
-        bus_unref(bus);
+        client_close(bus);
+        client_unref(bus);
         return NULL;
 }
 
@@ -160,7 +154,7 @@ _public_ ipcbus_bus *ipcbus_unref(ipcbus_bus *bus)
  * The connection is lost (or broken by bad input): stop sending and reading.
  * Pending async calls are failed, and the error reported, by ipcbus_process.
  */
-void bus_hangup(ipcbus_bus *bus, int error)
+void client_hangup(ipcbus_bus *bus, int error)
 {
         if (!bus->open)
                 return;
@@ -169,12 +163,12 @@ void bus_hangup(ipcbus_bus *bus, int error)
         msg_queue_clear(&bus->wqueue);
         bus->wqueue_bytes = 0;
         bus->wqueue_offset = 0;
-        bus_close_fds(bus);
-        bus_event_update(bus);
+        client_close_fds(bus);
+        client_event_update(bus);
 }
 
 /* Serials run from 1 up, skipping 0 when they wrap. */
-uint32_t bus_next_serial(ipcbus_bus *bus)
+uint32_t client_next_serial(ipcbus_bus *bus)
 {
         uint32_t serial = bus->next_serial++;
 
@@ -195,7 +189,7 @@ _public_ bool ipcbus_is_open(ipcbus_bus *bus)
 
 /* ---- output ---- */
 
-static void bus_consume_output(ipcbus_bus *bus, size_t n)
+static void client_consume_output(ipcbus_bus *bus, size_t n)
 {
         while (n > 0) {
                 struct msg *m = msg_queue_at(&bus->wqueue, 0);
@@ -218,7 +212,7 @@ static void bus_consume_output(ipcbus_bus *bus, size_t n)
  * 0 if not. A failing socket hangs the connection up (see bus->open).
  * Messages built by this library carry no descriptors.
  */
-int bus_write(ipcbus_bus *bus)
+int client_write(ipcbus_bus *bus)
 {
         bool wrote = false;
 
@@ -242,11 +236,11 @@ int bus_write(ipcbus_bus *bus)
                                 continue;
                         if (errno == EAGAIN || errno == EWOULDBLOCK)
                                 break;
-                        bus_hangup(bus, errno == EPIPE ? -ECONNRESET : -errno);
+                        client_hangup(bus, errno == EPIPE ? -ECONNRESET : -errno);
                         break;
                 }
                 wrote = true;
-                bus_consume_output(bus, (size_t) n);
+                client_consume_output(bus, (size_t) n);
         }
         return wrote;
 }
@@ -257,7 +251,7 @@ int bus_write(ipcbus_bus *bus)
  * or the hang-up error if the connection broke while writing. As in sd-bus,
  * a monitor is not stopped from sending: the broker closes it if it does.
  */
-int bus_send(ipcbus_bus *bus, struct msg *m)
+int client_send(ipcbus_bus *bus, struct msg *m)
 {
         int r;
 
@@ -271,38 +265,34 @@ int bus_send(ipcbus_bus *bus, struct msg *m)
                 return r;
         bus->wqueue_bytes += m->size;
 
-        bus_write(bus);
+        client_write(bus);
         if (!bus->open)
                 return bus->hangup_error;
-        bus_event_update_write(bus);
+        client_event_update_write(bus);
         return 0;
 }
 
 /* ---- input ---- */
 
 /* Collect SCM_RIGHTS descriptors of one recvmsg. Returns 0 or -EBADMSG (too many, truncated). */
-static int bus_take_fds(ipcbus_bus *bus, struct msghdr *mh)
+static int client_take_fds(ipcbus_bus *bus, struct msghdr *mh)
 {
+        int got[IPCBUS_FDS_MAX]; /* client_read's control buffer holds no more */
+        unsigned n = fdpass_collect(mh, got, IPCBUS_FDS_MAX);
         int r = 0;
 
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-                size_t n;
-                int *fds;
+        if (n > 0) {
+                int *fds = realloc(bus->fds, (bus->n_fds + n) * sizeof(int));
 
-                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                        continue;
-                n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                fds = realloc(bus->fds, (bus->n_fds + n) * sizeof(int));
                 if (!fds) {
                         /* nowhere to keep them: close them, the stream is lost anyway */
-                        for (size_t i = 0; i < n; i++)
-                                close(((int *) CMSG_DATA(c))[i]);
+                        close_fds(got, n);
                         r = -ENOMEM;
-                        continue;
+                } else {
+                        bus->fds = fds;
+                        memcpy(bus->fds + bus->n_fds, got, n * sizeof(int));
+                        bus->n_fds += n;
                 }
-                bus->fds = fds;
-                memcpy(bus->fds + bus->n_fds, CMSG_DATA(c), n * sizeof(int));
-                bus->n_fds += n;
         }
         if (r == 0 && ((mh->msg_flags & MSG_CTRUNC) || bus->n_fds > BUS_FDS_PENDING_MAX))
                 r = -EBADMSG;
@@ -314,7 +304,7 @@ static int bus_take_fds(ipcbus_bus *bus, struct msghdr *mh)
  * the frame reader) from the received ones to fds. Returns 0, or
  * PROTO_E_FDS_MISMATCH when fewer arrived than announced.
  */
-static int bus_claim_fds(ipcbus_bus *bus, unsigned n, int fds[static IPCBUS_FDS_MAX])
+static int client_claim_fds(ipcbus_bus *bus, unsigned n, int fds[static IPCBUS_FDS_MAX])
 {
         if (n > bus->n_fds || n > IPCBUS_FDS_MAX)
                 return PROTO_E_FDS_MISMATCH;
@@ -331,7 +321,7 @@ static int bus_claim_fds(ipcbus_bus *bus, unsigned n, int fds[static IPCBUS_FDS_
  * 0) goes to *ret_reply, the rest to the input queue. A message that breaks
  * the header rules is dropped; a broken stream hangs the connection up.
  */
-static void bus_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
+static void client_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
 {
         struct frame_view f;
         int r;
@@ -343,13 +333,13 @@ static void bus_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct msg *
                 r = frame_reader_next(&bus->reader, &f);
                 if (r != 0) {
                         /* a framing error: the stream cannot be resynchronised */
-                        bus_hangup(bus, r < 0 ? r : -EBADMSG);
+                        client_hangup(bus, r < 0 ? r : -EBADMSG);
                         return;
                 }
                 if (!f.data)
                         return;
 
-                r = bus_claim_fds(bus, f.prefix.n_fds, fds);
+                r = client_claim_fds(bus, f.prefix.n_fds, fds);
                 if (r == 0) {
                         /* on success the message owns the descriptors */
                         r = msg_parse(&f, NULL, MSG_PARSE_FROM_BROKER, f.prefix.n_fds ? fds : NULL, &m, NULL, NULL);
@@ -360,7 +350,7 @@ static void bus_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct msg *
                 if (r > 0 && !proto_error_is_fatal(r))
                         continue;
                 if (r != 0) {
-                        bus_hangup(bus, r < 0 ? r : -EBADMSG);
+                        client_hangup(bus, r < 0 ? r : -EBADMSG);
                         return;
                 }
 
@@ -372,7 +362,7 @@ static void bus_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct msg *
                 r = msg_queue_push(&bus->rqueue, m);
                 msg_unref(m);
                 if (r < 0) {
-                        bus_hangup(bus, r);
+                        client_hangup(bus, r);
                         return;
                 }
         }
@@ -380,11 +370,11 @@ static void bus_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct msg *
 
 /*
  * Read once from the socket without blocking and parse what came (see
- * bus_parse_frames). Returns 1 if bytes were read, 0 if none were there or
+ * client_parse_frames). Returns 1 if bytes were read, 0 if none were there or
  * the connection ended (bus->open tells), -ENOBUFS when the input queue is
  * full (nothing is read then), -ENOMEM.
  */
-int bus_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
+int client_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
 {
         union {
                 struct cmsghdr h;
@@ -416,27 +406,27 @@ int bus_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
         if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                         return 0;
-                bus_hangup(bus, -errno);
+                client_hangup(bus, -errno);
                 return 0;
         }
-        r = bus_take_fds(bus, &mh);
+        r = client_take_fds(bus, &mh);
         if (r < 0) {
-                bus_hangup(bus, r);
+                client_hangup(bus, r);
                 return 0;
         }
         if (n == 0) {
-                bus_hangup(bus, -ECONNRESET);
+                client_hangup(bus, -ECONNRESET);
                 return 0;
         }
 
         frame_reader_commit(&bus->reader, (size_t) n);
-        bus_parse_frames(bus, want_serial, ret_reply);
+        client_parse_frames(bus, want_serial, ret_reply);
         return 1;
 }
 
 /* Wait for events on the socket, at most timeout_usec (UINT64_MAX: no limit).
  * Returns 1 when ready, 0 on timeout or signal, negative errno. */
-int bus_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec)
+int client_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec)
 {
         struct pollfd p = {.fd = bus->fd, .events = events};
         int ms = -1, r;
@@ -466,9 +456,9 @@ static uint32_t call_timeout_ms(uint64_t timeout_usec)
 }
 
 /* The local deadline (CLOCK_MONOTONIC µs) of a call, a little after the broker's. */
-uint64_t bus_call_deadline(uint64_t timeout_usec)
+uint64_t client_call_deadline(uint64_t timeout_usec)
 {
-        uint64_t now = bus_now_usec();
+        uint64_t now = clock_now_usec(CLOCK_MONOTONIC);
 
         if (timeout_usec == IPCBUS_TIMEOUT_DEFAULT)
                 timeout_usec = BUS_TIMEOUT_DEFAULT_USEC;
@@ -481,14 +471,14 @@ uint64_t bus_call_deadline(uint64_t timeout_usec)
  * Build a call with the next serial. With no_reply the timeout is not sent.
  * Returns 0, -ENOMEM or -EINVAL (bad names, path, or body).
  */
-int bus_build_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
-                   const char *member, const char *body, uint64_t timeout_usec, bool no_reply, struct msg **ret)
+int client_build_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                      const char *member, const char *body, uint64_t timeout_usec, bool no_reply, struct msg **ret)
 {
         struct msg_header h;
 
         msg_header_init(&h);
         h.type = MSG_CALL;
-        h.serial = bus_next_serial(bus);
+        h.serial = client_next_serial(bus);
         h.destination = destination;
         h.path = path;
         h.interface = interface;
@@ -505,14 +495,14 @@ int bus_build_call(ipcbus_bus *bus, const char *destination, const char *path, c
  * the return or error message in *ret_reply, -ETIMEDOUT at the local
  * deadline, the hang-up error if the connection ends, other negative errno.
  */
-static int bus_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec, struct msg **ret_reply)
+static int client_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec, struct msg **ret_reply)
 {
-        uint64_t deadline = bus_call_deadline(timeout_usec);
+        uint64_t deadline = client_call_deadline(timeout_usec);
         struct msg *reply = NULL;
         bool readable = false; /* the answer cannot be there before the first wait */
         int r;
 
-        r = bus_send(bus, call);
+        r = client_send(bus, call);
         if (r < 0)
                 return r;
 
@@ -520,7 +510,7 @@ static int bus_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec
                 uint64_t now;
 
                 if (readable) {
-                        r = bus_read(bus, call->h.serial, &reply);
+                        r = client_read(bus, call->h.serial, &reply);
                         if (reply)
                                 break;
                         if (r < 0)
@@ -531,7 +521,7 @@ static int bus_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec
                         }
                         readable = r > 0; /* more may be there already */
                 }
-                now = bus_now_usec();
+                now = clock_now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline) {
                         r = -ETIMEDOUT;
                         goto finish;
@@ -539,9 +529,9 @@ static int bus_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec
                 if (readable)
                         continue;
 
-                bus_write(bus);
-                r = bus_poll(bus, POLLIN | (bus->wqueue.len > 0 ? POLLOUT : 0),
-                             deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
+                client_write(bus);
+                r = client_poll(bus, POLLIN | (bus->wqueue.len > 0 ? POLLOUT : 0),
+                                deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
                 if (r < 0)
                         goto finish;
                 readable = r > 0;
@@ -551,7 +541,7 @@ static int bus_call_msg(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec
         r = 0;
 finish:
         /* messages may have been queued while nobody watched: let the event loop see them */
-        bus_event_update(bus);
+        client_event_update(bus);
         return r;
 }
 
@@ -560,19 +550,19 @@ finish:
  * gives -EREMOTEIO and fills ret_error (if not NULL); a return is stored in
  * *ret_reply (if not NULL).
  */
-int bus_call_driver(ipcbus_bus *bus, const char *member, const char *body, struct msg **ret_reply,
-                    ipcbus_error *ret_error)
+int client_call_driver(ipcbus_bus *bus, const char *member, const char *body, struct msg **ret_reply,
+                       ipcbus_error *ret_error)
 {
         _cleanup_(msg_unrefp) struct msg *call = NULL, *reply = NULL;
         int r;
 
         if (!bus->open)
                 return -ENOTCONN;
-        r = bus_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body,
-                           IPCBUS_TIMEOUT_DEFAULT, false, &call);
+        r = client_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body,
+                              IPCBUS_TIMEOUT_DEFAULT, false, &call);
         if (r < 0)
                 return r;
-        r = bus_call_msg(bus, call, IPCBUS_TIMEOUT_DEFAULT, &reply);
+        r = client_call_msg(bus, call, IPCBUS_TIMEOUT_DEFAULT, &reply);
         if (r < 0)
                 return r;
         if (reply->h.type == MSG_ERROR) {
@@ -581,7 +571,7 @@ int bus_call_driver(ipcbus_bus *bus, const char *member, const char *body, struc
                 return -EREMOTEIO;
         }
         if (ret_reply)
-                *ret_reply = steal(reply);
+                *ret_reply = steal_pointer(&reply);
         return 0;
 }
 
@@ -597,10 +587,10 @@ _public_ int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *p
         if (!bus->open)
                 return -ENOTCONN;
 
-        r = bus_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
+        r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
         if (r < 0)
                 return r;
-        r = bus_call_msg(bus, call, timeout_usec, &reply);
+        r = client_call_msg(bus, call, timeout_usec, &reply);
         if (r < 0)
                 return r;
 
@@ -632,22 +622,22 @@ _public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
         if (!bus->open)
                 return -ENOTCONN;
 
-        r = bus_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
+        r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
         if (r < 0)
                 return r;
         r = slot_new(SLOT_CALL, !ret_slot, callback, userdata, &s);
         if (r < 0)
                 return r;
         s->call.serial = call->h.serial;
-        s->call.deadline = bus_call_deadline(timeout_usec);
+        s->call.deadline = client_call_deadline(timeout_usec);
 
-        r = bus_send(bus, call);
+        r = client_send(bus, call);
         if (r < 0) {
                 slot_unref(s);
                 return r;
         }
         slot_link(s, bus);
-        bus_event_update(bus);
+        client_event_update(bus);
 
         if (ret_slot)
                 *ret_slot = s;
@@ -665,10 +655,10 @@ _public_ int ipcbus_send_oneway(ipcbus_bus *bus, const char *destination, const 
         if (!bus->open)
                 return -ENOTCONN;
 
-        r = bus_build_call(bus, destination, path, interface, member, body, 0, true, &call);
+        r = client_build_call(bus, destination, path, interface, member, body, 0, true, &call);
         if (r < 0)
                 return r;
-        return bus_send(bus, call);
+        return client_send(bus, call);
 }
 
 _public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
@@ -685,7 +675,7 @@ _public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const 
 
         msg_header_init(&h);
         h.type = MSG_SIGNAL;
-        h.serial = bus_next_serial(bus);
+        h.serial = client_next_serial(bus);
         h.destination = destination;
         h.path = path;
         h.interface = interface;
@@ -693,13 +683,13 @@ _public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const 
         r = msg_build(&h, body, body ? strlen(body) : 0, &m);
         if (r != 0)
                 return error_from_proto(r);
-        return bus_send(bus, m);
+        return client_send(bus, m);
 }
 
 /* ---- driver methods ---- */
 
 /* The body {"name": name[, "flags": flags]} of a name method (flags < 0: none); NULL on allocation failure. */
-char *bus_name_body(const char *name, int flags)
+char *client_name_body(const char *name, int flags)
 {
         struct jbuf b;
         char *body;
@@ -716,9 +706,9 @@ char *bus_name_body(const char *name, int flags)
         return body;
 }
 
-/* Call a name method (see bus_name_body) and return its "result" in [1, max_result]. */
-static int bus_name_call(ipcbus_bus *bus, const char *member, const char *name, int flags, int64_t max_result,
-                         ipcbus_error *ret_error)
+/* Call a name method (see client_name_body) and return its "result" in [1, max_result]. */
+static int client_name_call(ipcbus_bus *bus, const char *member, const char *name, int flags, int64_t max_result,
+                            ipcbus_error *ret_error)
 {
         _cleanup_(msg_unrefp) struct msg *reply = NULL;
         _cleanup_(freep) char *body = NULL;
@@ -730,11 +720,11 @@ static int bus_name_call(ipcbus_bus *bus, const char *member, const char *name, 
         if (!bus->open)
                 return -ENOTCONN;
 
-        body = bus_name_body(name, flags);
+        body = client_name_body(name, flags);
         if (!body)
                 return -ENOMEM;
 
-        r = bus_call_driver(bus, member, body, &reply, ret_error);
+        r = client_call_driver(bus, member, body, &reply, ret_error);
         if (r < 0)
                 return r;
         r = message_get_int(reply, "result", 1, max_result, &result);
@@ -749,12 +739,12 @@ _public_ int ipcbus_request_name(ipcbus_bus *bus, const char *name, unsigned fla
 
         if (flags & ~known)
                 return -EINVAL;
-        return bus_name_call(bus, "RequestName", name, (int) flags, IPCBUS_REQUEST_NAME_ALREADY_OWNER, ret_error);
+        return client_name_call(bus, "RequestName", name, (int) flags, IPCBUS_REQUEST_NAME_ALREADY_OWNER, ret_error);
 }
 
 _public_ int ipcbus_release_name(ipcbus_bus *bus, const char *name, ipcbus_error *ret_error)
 {
-        return bus_name_call(bus, "ReleaseName", name, -1, IPCBUS_RELEASE_NAME_NOT_OWNER, ret_error);
+        return client_name_call(bus, "ReleaseName", name, -1, IPCBUS_RELEASE_NAME_NOT_OWNER, ret_error);
 }
 
 _public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, size_t n_rules)
@@ -794,7 +784,7 @@ _public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, si
         if (!body)
                 return -ENOMEM;
 
-        r = bus_call_driver(bus, "BecomeMonitor", body, NULL, NULL);
+        r = client_call_driver(bus, "BecomeMonitor", body, NULL, NULL);
         if (r < 0)
                 return r;
         bus->monitor = true;
@@ -804,7 +794,7 @@ _public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, si
 /* ---- opening ---- */
 
 /* Connect to the Unix socket at path (blocking), then make the socket nonblocking. */
-static int bus_connect(ipcbus_bus *bus, const char *path)
+static int client_connect(ipcbus_bus *bus, const char *path)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int r;
@@ -830,13 +820,13 @@ static int bus_connect(ipcbus_bus *bus, const char *path)
 }
 
 /* Say Hello and keep the unique name the broker gives. */
-static int bus_hello(ipcbus_bus *bus)
+static int client_hello(ipcbus_bus *bus)
 {
         _cleanup_(msg_unrefp) struct msg *reply = NULL;
         const char *name;
         int r;
 
-        r = bus_call_driver(bus, "Hello", NULL, &reply, NULL);
+        r = client_call_driver(bus, "Hello", NULL, &reply, NULL);
         if (r < 0)
                 return r;
         name = msg_get_arg(reply, "name");
@@ -858,17 +848,17 @@ _public_ int ipcbus_open_address(const char *address, ipcbus_bus **ret)
         r = address_parse(address, &path);
         if (r < 0)
                 return r;
-        r = bus_new(&bus);
+        r = client_new(&bus);
         if (r < 0)
                 return r;
-        r = bus_connect(bus, path);
+        r = client_connect(bus, path);
         if (r < 0)
                 return r;
-        r = bus_hello(bus);
+        r = client_hello(bus);
         if (r < 0)
                 return r;
 
-        *ret = steal(bus);
+        *ret = steal_pointer(&bus);
         return 0;
 }
 

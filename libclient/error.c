@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bus-internal.h"
-#include "names.h"
+#include "libclient/bus-internal.h"
+#include "protocol/names.h"
 
 /*
  * Replace the contents of e with copies of name and message (which may be

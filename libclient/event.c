@@ -8,7 +8,8 @@
 
 #include <event2/event.h>
 
-#include "bus-internal.h"
+#include "libclient/bus-internal.h"
+#include "util/clock.h"
 
 /* ipcbus_process() calls per libevent wake-up, so one busy bus cannot starve the loop. */
 #define EVENT_BATCH_MAX 64u
@@ -32,7 +33,7 @@ _public_ int ipcbus_get_events(ipcbus_bus *bus)
 }
 
 /* Work that ipcbus_process can do without waiting for the socket. */
-static bool bus_has_work(ipcbus_bus *bus)
+static bool client_has_work(ipcbus_bus *bus)
 {
         if (bus->closed)
                 return false;
@@ -47,7 +48,7 @@ _public_ int ipcbus_get_timeout(ipcbus_bus *bus, uint64_t *ret_usec)
         if (!bus || !ret_usec)
                 return -EINVAL;
 
-        if (bus_has_work(bus))
+        if (client_has_work(bus))
                 *ret_usec = 0;
         else if (bus->open && bus->slots[SLOT_CALL].first)
                 *ret_usec = bus->slots[SLOT_CALL].first->call.deadline;
@@ -92,7 +93,7 @@ static int process_timeout(ipcbus_bus *bus)
         ipcbus_slot *s = bus->slots[SLOT_CALL].first;
         int r;
 
-        if (!s || s->call.deadline > bus_now_usec())
+        if (!s || s->call.deadline > clock_now_usec(CLOCK_MONOTONIC))
                 return 0;
         r = slot_fail_call(s, IPCBUS_ERROR_TIMEOUT, "The method call timed out");
         return r < 0 ? r : 1;
@@ -105,9 +106,9 @@ static int process_one(ipcbus_bus *bus)
         int r;
 
         if (bus->open)
-                did_io = bus_write(bus) > 0;
+                did_io = client_write(bus) > 0;
         if (bus->rqueue.len == 0 && bus->open) {
-                r = bus_read(bus, 0, NULL);
+                r = client_read(bus, 0, NULL);
                 if (r < 0)
                         return r;
                 did_io = did_io || r > 0;
@@ -134,11 +135,11 @@ _public_ int ipcbus_process(ipcbus_bus *bus)
                 return -EBUSY;
 
         /* callbacks may close the bus: keep the struct until we are done with it */
-        bus_ref(bus);
+        client_ref(bus);
         bus->processing = true;
         r = process_one(bus);
         bus->processing = false;
-        bus_unref(bus);
+        client_unref(bus);
         return r;
 }
 
@@ -158,7 +159,7 @@ _public_ int ipcbus_wait(ipcbus_bus *bus, uint64_t timeout_usec)
         if (!bus->open)
                 return -ENOTCONN;
 
-        now = bus_now_usec();
+        now = clock_now_usec(CLOCK_MONOTONIC);
         if (deadline != UINT64_MAX) {
                 if (deadline <= now)
                         return 1;
@@ -166,11 +167,11 @@ _public_ int ipcbus_wait(ipcbus_bus *bus, uint64_t timeout_usec)
                         timeout_usec = deadline - now;
         }
 
-        r = bus_poll(bus, (short) ipcbus_get_events(bus), timeout_usec);
+        r = client_poll(bus, (short) ipcbus_get_events(bus), timeout_usec);
         if (r != 0)
                 return r;
         /* an async call's deadline passing is something to process too */
-        return deadline != UINT64_MAX && bus_now_usec() >= deadline;
+        return deadline != UINT64_MAX && clock_now_usec(CLOCK_MONOTONIC) >= deadline;
 }
 
 _public_ int ipcbus_flush(ipcbus_bus *bus)
@@ -183,12 +184,12 @@ _public_ int ipcbus_flush(ipcbus_bus *bus)
         for (;;) {
                 if (!bus->open)
                         return bus->closed ? -ENOTCONN : bus->hangup_error;
-                bus_write(bus);
+                client_write(bus);
                 if (!bus->open)
                         continue;
                 if (bus->wqueue.len == 0)
                         return 0;
-                r = bus_poll(bus, POLLOUT, UINT64_MAX);
+                r = client_poll(bus, POLLOUT, UINT64_MAX);
                 if (r < 0)
                         return r;
         }
@@ -197,7 +198,7 @@ _public_ int ipcbus_flush(ipcbus_bus *bus)
 /* ---- libevent ---- */
 
 /* Arm EV_WRITE exactly while output is queued. */
-void bus_event_update_write(ipcbus_bus *bus)
+void client_event_update_write(ipcbus_bus *bus)
 {
         bool want;
 
@@ -217,7 +218,7 @@ void bus_event_update_write(ipcbus_bus *bus)
  * Re-arm the events after the bus changed: read while open, write while
  * output is queued, the timer for the next deadline (now, if work is queued).
  */
-void bus_event_update(ipcbus_bus *bus)
+void client_event_update(ipcbus_bus *bus)
 {
         uint64_t when, now;
 
@@ -225,7 +226,7 @@ void bus_event_update(ipcbus_bus *bus)
                 return;
         if (!bus->open)
                 event_del(bus->ev_read);
-        bus_event_update_write(bus);
+        client_event_update_write(bus);
 
         ipcbus_get_timeout(bus, &when);
         if (when == UINT64_MAX) {
@@ -233,7 +234,7 @@ void bus_event_update(ipcbus_bus *bus)
         } else {
                 struct timeval tv = {0, 0};
 
-                now = bus_now_usec();
+                now = clock_now_usec(CLOCK_MONOTONIC);
                 if (when > now) {
                         uint64_t d = when - now;
 
@@ -245,16 +246,16 @@ void bus_event_update(ipcbus_bus *bus)
 }
 
 /* Read, write or timer readiness: process a bounded batch, then re-arm. */
-static void bus_event_cb(evutil_socket_t fd, short what, void *userdata)
+static void client_event_cb(evutil_socket_t fd, short what, void *userdata)
 {
         ipcbus_bus *bus = userdata;
 
-        bus_ref(bus);
+        client_ref(bus);
         for (unsigned i = 0; i < EVENT_BATCH_MAX; i++)
                 if (ipcbus_process(bus) <= 0)
                         break;
-        bus_event_update(bus);
-        bus_unref(bus);
+        client_event_update(bus);
+        client_unref(bus);
 }
 
 _public_ int ipcbus_attach_event(ipcbus_bus *bus, struct event_base *base)
@@ -266,9 +267,9 @@ _public_ int ipcbus_attach_event(ipcbus_bus *bus, struct event_base *base)
         if (!bus->open)
                 return -ENOTCONN;
 
-        bus->ev_read = event_new(base, bus->fd, EV_READ | EV_PERSIST, bus_event_cb, bus);
-        bus->ev_write = event_new(base, bus->fd, EV_WRITE | EV_PERSIST, bus_event_cb, bus);
-        bus->ev_timer = evtimer_new(base, bus_event_cb, bus);
+        bus->ev_read = event_new(base, bus->fd, EV_READ | EV_PERSIST, client_event_cb, bus);
+        bus->ev_write = event_new(base, bus->fd, EV_WRITE | EV_PERSIST, client_event_cb, bus);
+        bus->ev_timer = evtimer_new(base, client_event_cb, bus);
         if (!bus->ev_read || !bus->ev_write || !bus->ev_timer || event_add(bus->ev_read, NULL) < 0) {
                 bus->event_base = base;
                 ipcbus_detach_event(bus);
@@ -276,7 +277,7 @@ _public_ int ipcbus_attach_event(ipcbus_bus *bus, struct event_base *base)
         }
         bus->event_base = base;
         bus->ev_write_armed = false;
-        bus_event_update(bus);
+        client_event_update(bus);
         return 0;
 }
 

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bus-internal.h"
-#include "jbuf.h"
-#include "jscan.h"
-#include "names.h"
-#include "proto-error.h"
+#include "libclient/bus-internal.h"
+#include "protocol/jbuf.h"
+#include "protocol/jscan.h"
+#include "protocol/names.h"
+#include "protocol/proto-error.h"
 
 /* Wrap m (a new reference is taken) for the user; NULL on allocation failure. */
 ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m)
@@ -22,7 +22,7 @@ ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m)
         if (!msg)
                 return NULL;
         msg->n_ref = 1;
-        msg->bus = bus_ref(bus);
+        msg->bus = client_ref(bus);
         msg->msg = msg_ref(m);
         return msg;
 }
@@ -40,7 +40,7 @@ _public_ ipcbus_message *ipcbus_message_unref(ipcbus_message *m)
                 return NULL;
         msg_unref(m->msg);
         free(m->header_text);
-        bus_unref(m->bus);
+        client_unref(m->bus);
         free(m);
         return NULL;
 }
@@ -227,7 +227,7 @@ static int reply_send(ipcbus_message *call, struct msg *m)
 {
         int r;
 
-        r = bus_send(call->bus, m);
+        r = client_send(call->bus, m);
         if (r >= 0)
                 call->replied = true;
         return r;
@@ -245,7 +245,7 @@ _public_ int ipcbus_reply(ipcbus_message *call, const char *body)
 
         msg_header_init(&h);
         h.type = MSG_RETURN;
-        h.serial = bus_next_serial(call->bus);
+        h.serial = client_next_serial(call->bus);
         h.reply_serial = call->msg->h.serial;
         h.destination = call->msg->h.sender;
         r = msg_build(&h, body, body ? strlen(body) : 0, &m);
@@ -266,7 +266,7 @@ _public_ int ipcbus_reply_error(ipcbus_message *call, const char *name, const ch
         if (r <= 0)
                 return r;
 
-        r = message_build_error(call->msg->h.serial, bus_next_serial(call->bus), NULL, call->msg->h.sender, name,
+        r = message_build_error(call->msg->h.serial, client_next_serial(call->bus), NULL, call->msg->h.sender, name,
                                 message, &m);
         if (r < 0)
                 return r;

@@ -13,10 +13,10 @@
  */
 #include <string.h>
 
-#include "bus-internal.h"
-#include "jbuf.h"
-#include "names.h"
-#include "proto-error.h"
+#include "libclient/bus-internal.h"
+#include "protocol/jbuf.h"
+#include "protocol/names.h"
+#include "protocol/proto-error.h"
 
 static bool streq(const char *a, const char *b)
 {
@@ -133,10 +133,10 @@ static void match_remove(ipcbus_bus *bus, const char *rule_json)
         body = match_body(rule_json);
         if (!body)
                 return;
-        if (bus_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "RemoveMatch", body, 0,
-                           true, &m) < 0)
+        if (client_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "RemoveMatch", body,
+                              0, true, &m) < 0)
                 return;
-        (void) bus_send(bus, m);
+        (void) client_send(bus, m);
 }
 
 /* ---- owners of the well-known names that rules use as sender ---- */
@@ -150,15 +150,15 @@ static bool rule_sender_tracked(const struct match_rule *r)
         return r->sender && r->sender[0] != ':' && !streq(r->sender, IPCBUS_DRIVER_NAME);
 }
 
-static struct name_owner *name_owner_find(ipcbus_bus *bus, const char *name)
+static struct client_name_owner *client_name_owner_find(ipcbus_bus *bus, const char *name)
 {
-        for (struct name_owner *n = bus->name_owners; n; n = n->next)
+        for (struct client_name_owner *n = bus->name_owners; n; n = n->next)
                 if (streq(n->name, name))
                         return n;
         return NULL;
 }
 
-static void name_owner_free(struct name_owner *n)
+static void client_name_owner_free(struct client_name_owner *n)
 {
         if (!n)
                 return;
@@ -166,13 +166,13 @@ static void name_owner_free(struct name_owner *n)
         free(n);
 }
 
-static void name_owner_freep(struct name_owner **n)
+static void client_name_owner_freep(struct client_name_owner **n)
 {
-        name_owner_free(*n);
+        client_name_owner_free(*n);
 }
 
 /* Set the cached owner; anything but a unique name means none. */
-static void name_owner_set(struct name_owner *n, const char *owner)
+static void client_name_owner_set(struct client_name_owner *n, const char *owner)
 {
         if (owner && names_is_unique(owner))
                 memcpy(n->owner, owner, strlen(owner) + 1); /* names_is_unique bounds the length */
@@ -181,7 +181,7 @@ static void name_owner_set(struct name_owner *n, const char *owner)
 }
 
 /* The JSON rule selecting the driver's NameOwnerChanged for name; caller frees. */
-static int name_owner_rule(const char *name, char **ret)
+static int client_name_owner_rule(const char *name, char **ret)
 {
         _cleanup_(freep) char *text = NULL;
         struct match_rule rule;
@@ -206,23 +206,23 @@ static int name_owner_rule(const char *name, char **ret)
 }
 
 /* Ask the driver for the current owner of name (GetNameOwner, NameHasNoOwner: none). Returns 0 or negative errno. */
-static int name_owner_query(ipcbus_bus *bus, struct name_owner *n)
+static int client_name_owner_query(ipcbus_bus *bus, struct client_name_owner *n)
 {
         _cleanup_(msg_unrefp) struct msg *reply = NULL;
         _cleanup_(freep) char *body = NULL;
         ipcbus_error e = IPCBUS_ERROR_NULL;
         int r;
 
-        body = bus_name_body(n->name, -1);
+        body = client_name_body(n->name, -1);
         if (!body)
                 return -ENOMEM;
-        r = bus_call_driver(bus, "GetNameOwner", body, &reply, &e);
+        r = client_call_driver(bus, "GetNameOwner", body, &reply, &e);
         if (r == -EREMOTEIO && ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER))
                 r = 0;
         ipcbus_error_free(&e);
         if (r < 0)
                 return r;
-        name_owner_set(n, reply ? msg_get_arg(reply, "owner") : NULL);
+        client_name_owner_set(n, reply ? msg_get_arg(reply, "owner") : NULL);
         return 0;
 }
 
@@ -233,14 +233,14 @@ static int name_owner_query(ipcbus_bus *bus, struct name_owner *n)
  * arrives before any message its new owner sends. Returns 0 or negative
  * errno (nothing is kept then).
  */
-static int name_owner_track(ipcbus_bus *bus, const char *name)
+static int client_name_owner_track(ipcbus_bus *bus, const char *name)
 {
-        _cleanup_(name_owner_freep) struct name_owner *n = NULL;
+        _cleanup_(client_name_owner_freep) struct client_name_owner *n = NULL;
         _cleanup_(freep) char *body = NULL;
-        struct name_owner *known;
+        struct client_name_owner *known;
         int r;
 
-        known = name_owner_find(bus, name);
+        known = client_name_owner_find(bus, name);
         if (known) {
                 known->n_ref++;
                 return 0;
@@ -251,31 +251,31 @@ static int name_owner_track(ipcbus_bus *bus, const char *name)
                 return -ENOMEM;
         n->n_ref = 1;
         strcpy(n->name, name);
-        r = name_owner_rule(name, &n->rule_json);
+        r = client_name_owner_rule(name, &n->rule_json);
         if (r < 0)
                 return r;
         body = match_body(n->rule_json);
         if (!body)
                 return -ENOMEM;
-        r = bus_call_driver(bus, "AddMatch", body, NULL, NULL);
+        r = client_call_driver(bus, "AddMatch", body, NULL, NULL);
         if (r < 0)
                 return r;
-        r = name_owner_query(bus, n);
+        r = client_name_owner_query(bus, n);
         if (r < 0) {
                 match_remove(bus, n->rule_json);
                 return r;
         }
 
         n->next = bus->name_owners;
-        bus->name_owners = steal(n);
+        bus->name_owners = steal_pointer(&n);
         return 0;
 }
 
-/* Drop a reference taken by name_owner_track; the last one unsubscribes (if the broker still listens). */
-static void name_owner_untrack(ipcbus_bus *bus, const char *name)
+/* Drop a reference taken by client_name_owner_track; the last one unsubscribes (if the broker still listens). */
+static void client_name_owner_untrack(ipcbus_bus *bus, const char *name)
 {
-        for (struct name_owner **p = &bus->name_owners; *p; p = &(*p)->next) {
-                struct name_owner *n = *p;
+        for (struct client_name_owner **p = &bus->name_owners; *p; p = &(*p)->next) {
+                struct client_name_owner *n = *p;
 
                 if (!streq(n->name, name))
                         continue;
@@ -284,7 +284,7 @@ static void name_owner_untrack(ipcbus_bus *bus, const char *name)
                 *p = n->next;
                 if (bus->open && !bus->monitor)
                         match_remove(bus, n->rule_json);
-                name_owner_free(n);
+                client_name_owner_free(n);
                 return;
         }
 }
@@ -294,25 +294,25 @@ static void name_owner_untrack(ipcbus_bus *bus, const char *name)
  * as m is dispatched, so that the cache is what it was for the sender of
  * each message when it was sent.
  */
-static void name_owner_update(ipcbus_bus *bus, struct msg *m)
+static void client_name_owner_update(ipcbus_bus *bus, struct msg *m)
 {
         const struct msg_header *h = &m->h;
         const char *name;
-        struct name_owner *n;
+        struct client_name_owner *n;
 
         if (!bus->name_owners || h->type != MSG_SIGNAL || !streq(h->sender, IPCBUS_DRIVER_NAME) ||
             !streq(h->interface, IPCBUS_DRIVER_INTERFACE) || !streq(h->member, "NameOwnerChanged"))
                 return;
         name = msg_get_arg(m, "name");
-        n = name ? name_owner_find(bus, name) : NULL;
+        n = name ? client_name_owner_find(bus, name) : NULL;
         if (n)
-                name_owner_set(n, msg_get_arg(m, "new_owner"));
+                client_name_owner_set(n, msg_get_arg(m, "new_owner"));
 }
 
 /* match_owner_fn over the cache: does unique own well_known now? */
-static bool name_owner_owns(const char *well_known, const char *unique, void *userdata)
+static bool client_name_owner_owns(const char *well_known, const char *unique, void *userdata)
 {
-        struct name_owner *n = name_owner_find(userdata, well_known);
+        struct client_name_owner *n = client_name_owner_find(userdata, well_known);
 
         return n && streq(n->owner, unique);
 }
@@ -342,7 +342,7 @@ void slot_unlink(ipcbus_slot *s)
                 if (bus->open && !bus->monitor)
                         match_remove(bus, s->match.rule_json);
                 if (rule_sender_tracked(&s->match.rule))
-                        name_owner_untrack(bus, s->match.rule.sender);
+                        client_name_owner_untrack(bus, s->match.rule.sender);
         }
 }
 
@@ -437,7 +437,7 @@ restart:
                 if (s->iteration == iteration)
                         continue;
                 s->iteration = iteration;
-                if (type == SLOT_MATCH && !match_rule_matches(&s->match.rule, m->msg, name_owner_owns, bus))
+                if (type == SLOT_MATCH && !match_rule_matches(&s->match.rule, m->msg, client_name_owner_owns, bus))
                         continue;
 
                 slot_ref(s);
@@ -495,16 +495,16 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
                 r = match_rule_to_json(&s->match.rule, &s->match.rule_json);
         }
         if (r == 0 && rule_sender_tracked(&s->match.rule))
-                r = name_owner_track(bus, s->match.rule.sender);
+                r = client_name_owner_track(bus, s->match.rule.sender);
         if (r != 0) {
                 slot_unref(s);
                 return error_from_proto(r);
         }
         body = match_body(s->match.rule_json);
-        r = body ? bus_call_driver(bus, "AddMatch", body, NULL, NULL) : -ENOMEM;
+        r = body ? client_call_driver(bus, "AddMatch", body, NULL, NULL) : -ENOMEM;
         if (r < 0) {
                 if (rule_sender_tracked(&s->match.rule))
-                        name_owner_untrack(bus, s->match.rule.sender);
+                        client_name_owner_untrack(bus, s->match.rule.sender);
                 slot_unref(s);
                 return r;
         }
@@ -642,7 +642,7 @@ static void dispatch_call(ipcbus_bus *bus, ipcbus_message *m)
  */
 void slot_dispatch(ipcbus_bus *bus, ipcbus_message *m)
 {
-        name_owner_update(bus, m->msg);
+        client_name_owner_update(bus, m->msg);
         if (dispatch_list(bus, SLOT_FILTER, m))
                 return;
         if (bus->monitor || bus->closed)

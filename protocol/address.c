@@ -6,7 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "address.h"
+#include "protocol/address.h"
 
 #define UNIX_PATH_PREFIX "unix:path="
 

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
-#include "ipcbus/wire.h"
-#include "proto-error.h"
+#include "protocol/frame.h"
+#include "protocol/ipcbus/wire.h"
+#include "protocol/proto-error.h"
 
 static void put_le16(uint8_t *p, uint16_t v)
 {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jbuf.h"
+#include "protocol/jbuf.h"
 
 void jbuf_init(struct jbuf *b)
 {

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jscan.h"
-#include "proto-error.h"
+#include "protocol/jscan.h"
+#include "protocol/proto-error.h"
 
 struct scanner {
         const unsigned char *p;

@@ -3,12 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ipcbus/wire.h"
-#include "jbuf.h"
-#include "jscan.h"
-#include "match.h"
-#include "names.h"
-#include "proto-error.h"
+#include "protocol/ipcbus/wire.h"
+#include "protocol/jbuf.h"
+#include "protocol/jscan.h"
+#include "protocol/match.h"
+#include "protocol/names.h"
+#include "protocol/proto-error.h"
 
 void match_rule_init(struct match_rule *r)
 {

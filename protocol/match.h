@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "message.h"
+#include "protocol/message.h"
 
 struct match_arg {
         char *key;

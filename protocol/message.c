@@ -4,12 +4,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ipcbus/wire.h"
-#include "jbuf.h"
-#include "jscan.h"
-#include "message.h"
-#include "names.h"
-#include "proto-error.h"
+#include "protocol/ipcbus/wire.h"
+#include "protocol/jbuf.h"
+#include "protocol/jscan.h"
+#include "protocol/message.h"
+#include "protocol/names.h"
+#include "protocol/proto-error.h"
 
 static const char *const msg_type_names[] = {
         [MSG_CALL] = "call",

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "frame.h"
+#include "protocol/frame.h"
 
 enum msg_type {
         MSG_TYPE_INVALID = 0,
@@ -117,6 +117,11 @@ int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len);
 
 struct msg *msg_ref(struct msg *m);
 struct msg *msg_unref(struct msg *m); /* returns NULL; accepts NULL */
+/* For _cleanup_(msg_unrefp) locals. */
+static inline void msg_unrefp(struct msg **m)
+{
+        msg_unref(*m);
+}
 
 /*
  * The top-level members of the body in order, keys decoded, values decoded

@@ -2,8 +2,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "ipcbus/wire.h"
-#include "names.h"
+#include "protocol/ipcbus/wire.h"
+#include "protocol/names.h"
 
 static bool is_alpha_(char c)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "proto-error.h"
+#include "protocol/proto-error.h"
 
 static const char *const proto_messages[_PROTO_E_MAX] = {
         [PROTO_OK] = "no error",

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define GOOD_SERVICE "org.example.Good"
 #define PING_HEADER                                                                                                    \

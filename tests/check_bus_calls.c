@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define SERVICE "org.example.Calls"
 

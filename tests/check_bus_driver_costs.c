@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 static const struct testbus_cred attacker = {.uid = 4242, .gid = 4242};
 static const struct testbus_cred bystander_cred = {.uid = 65534, .gid = 65534};

@@ -22,9 +22,9 @@
 
 #include <event2/event.h>
 
-#include "daemon/config.h"
-#include "daemon/listener.h"
-#include "testbus.h"
+#include "daemon/launch/config.h"
+#include "daemon/transport/listener.h"
+#include "tests/testbus.h"
 
 static const struct testbus_cred carol = {.uid = 4301, .gid = 4301};
 static const struct testbus_cred dave = {.uid = 4302, .gid = 4302};

@@ -20,7 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
+#include "util/fdpass.h"
 
 #define FDS_PATH "/org/example/Fds"
 #define FDS_INTERFACE "org.example.Fds"
@@ -162,15 +163,7 @@ static int fdr_recv(struct fdr *r, int64_t deadline)
                 return errno == EINTR || errno == EAGAIN ? 1 : -errno;
         if (mh.msg_flags & MSG_CTRUNC)
                 r->truncated = true;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-                unsigned k;
-
-                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                        continue;
-                k = (unsigned) ((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                for (unsigned i = 0; i < k && b.n < MAX_BATCH_FDS; i++)
-                        memcpy(&b.fds[b.n++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-        }
+        b.n = fdpass_collect(&mh, b.fds, MAX_BATCH_FDS);
         if (n == 0)
                 return 0;
         b.start = r->base + r->len;

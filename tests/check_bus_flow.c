@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define FLOW_INTERFACE "org.example.Flow"
 #define SVC "org.example.Svc"

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 static const struct testbus_cred alice = {.uid = 4242, .gid = 4242};
 static const struct testbus_cred bob = {.uid = 4243, .gid = 4243};

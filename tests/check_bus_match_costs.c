@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define ATTACKER_UID 65534
 #define RULES_PER_CONNECTION 4096 /* the default max_matches_per_connection */

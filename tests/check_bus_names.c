@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define NAME "org.example.Names"
 

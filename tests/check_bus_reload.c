@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define TPATH TESTBUS_SERVICE_PATH
 #define TIFACE TESTBUS_SERVICE_INTERFACE

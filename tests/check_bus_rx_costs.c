@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define IFACE "org.example.Signals"
 #define PATH "/org/example/Signals"

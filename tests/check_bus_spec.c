@@ -17,7 +17,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
+#include "util/fdpass.h"
 
 #define SPEC_SERVICE "org.example.Spec"
 
@@ -157,18 +158,8 @@ static void send_ping_split(int fd, bool fd_with_first)
                 struct iovec iov = {.iov_base = frame + (part ? first : 0), .iov_len = part ? 16 + hl - first : first};
                 struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
-                if ((part == 0) == fd_with_first) {
-                        struct cmsghdr *cm;
-
-                        memset(&control, 0, sizeof(control));
-                        mh.msg_control = control.buf;
-                        mh.msg_controllen = sizeof(control.buf);
-                        cm = CMSG_FIRSTHDR(&mh);
-                        cm->cmsg_level = SOL_SOCKET;
-                        cm->cmsg_type = SCM_RIGHTS;
-                        cm->cmsg_len = CMSG_LEN(sizeof(int));
-                        memcpy(CMSG_DATA(cm), &pipefd[0], sizeof(int));
-                }
+                if ((part == 0) == fd_with_first)
+                        fdpass_attach(&mh, control.buf, &pipefd[0], 1);
                 ck_assert_int_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t) iov.iov_len);
                 if (part == 0)
                         wait_broker_read(fd);

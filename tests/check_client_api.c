@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define SERVICE "org.example.Client"
 #define SECOND 1000000ull

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for daemon/config: the JSON configuration, its defaults and its errors (daemon/CONFIG.md). */
+/* Unit tests for daemon/launch/config: the JSON configuration, its defaults and its errors (daemon/CONFIG.md). */
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -10,10 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check-run.h"
-#include "daemon/config-defaults.h"
-#include "daemon/config.h"
-#include "ipcbus/wire.h"
+#include "daemon/launch/config-defaults.h"
+#include "daemon/launch/config.h"
+#include "protocol/ipcbus/wire.h"
+#include "tests/check-run.h"
 
 /* A file of the source tree: make check sets $IPCBUS_TEST_SRCDIR to it. */
 static void srcdir_path(char *buf, size_t size, const char *name)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for daemon/connection over a socketpair and a real libevent
+ * Unit tests for daemon/transport/connection over a socketpair and a real libevent
  * base. The test holds the other end of the pair and plays the peer: it
  * writes frames (built with msg_build) in any split, with or without
  * SCM_RIGHTS, and reads back what the connection writes. Checked: frames are
@@ -23,12 +23,13 @@
 
 #include <event2/event.h>
 
-#include "check-run.h"
-#include "daemon/connection.h"
-#include "daemon/util.h"
-#include "ipcbus/wire.h"
+#include "daemon/transport/connection.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
+#include "tests/check-run.h"
+#include "util/fdpass.h"
+#include "util/util.h"
 
 #define MAX_FRAMES 512
 #define WAIT_MS 5000
@@ -315,18 +316,8 @@ static void peer_send(const void *data, size_t len, const int *fds, unsigned n_f
                 struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
                 ssize_t w;
 
-                if (n_fds) {
-                        struct cmsghdr *cm;
-
-                        memset(&control, 0, sizeof(control));
-                        mh.msg_control = control.buf;
-                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                        cm = CMSG_FIRSTHDR(&mh);
-                        cm->cmsg_level = SOL_SOCKET;
-                        cm->cmsg_type = SCM_RIGHTS;
-                        cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
-                }
+                if (n_fds)
+                        fdpass_attach(&mh, control.buf, fds, n_fds);
                 w = sendmsg(sv[1], &mh, MSG_NOSIGNAL);
                 if (w < 0 && errno == EINTR)
                         continue;
@@ -354,6 +345,8 @@ static bool peer_read_available(void)
                 } control;
                 struct iovec iov;
                 struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+                int fds[IPCBUS_FDS_MAX]; /* the control buffer holds no more */
+                unsigned got;
                 ssize_t n;
 
                 if (rx_cap - rx_len < 65536) {
@@ -372,18 +365,11 @@ static bool peer_read_available(void)
                         return any;
                 ck_assert_msg(n >= 0, "recvmsg: %s", strerror(errno));
                 ck_assert_msg(!(mh.msg_flags & MSG_CTRUNC), "descriptors truncated");
-                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-                        unsigned k;
-
-                        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                                continue;
-                        k = (unsigned) ((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                        for (unsigned i = 0; i < k; i++) {
-                                ck_assert_uint_lt(n_rx_fds, ELEMENTSOF(rx_fds));
-                                rx_fds[n_rx_fds] = (struct peer_fds){.start = rx_len, .end = rx_len + (size_t) n};
-                                memcpy(&rx_fds[n_rx_fds].fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                                n_rx_fds++;
-                        }
+                got = fdpass_collect(&mh, fds, IPCBUS_FDS_MAX);
+                for (unsigned i = 0; i < got; i++) {
+                        ck_assert_uint_lt(n_rx_fds, ELEMENTSOF(rx_fds));
+                        rx_fds[n_rx_fds] = (struct peer_fds){.start = rx_len, .end = rx_len + (size_t) n, .fd = fds[i]};
+                        n_rx_fds++;
                 }
                 if (n == 0) {
                         rx_eof = true;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for daemon/match: the match index on its own. Owners are plain
+ * Unit tests for daemon/bus/match: the match index on its own. Owners are plain
  * match_owner anchors; deliveries are recorded per owner. Covers adding and
  * removing (with reference counts), the member buckets against the wildcard
  * bucket, delivering once per owner, path namespaces, argument matches,
@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check-run.h"
-#include "daemon/match.h"
+#include "daemon/bus/match.h"
 #include "protocol/message.h"
+#include "tests/check-run.h"
 
 #define N_OWNERS 3
 

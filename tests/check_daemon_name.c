@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for daemon/name: the name registry on its own, with plain
+ * Unit tests for daemon/bus/name: the name registry on its own, with plain
  * name_owner anchors standing in for connections. Every transition of
  * PROTOCOL.md 7.3 is checked through the reply code, the queue order and
  * the ownership changes the registry reports.
@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check-run.h"
-#include "daemon/name.h"
-#include "ipcbus/wire.h"
+#include "daemon/bus/name.h"
+#include "protocol/ipcbus/wire.h"
+#include "tests/check-run.h"
 
 #define ALLOW IPCBUS_NAME_ALLOW_REPLACEMENT
 #define REPLACE IPCBUS_NAME_REPLACE_EXISTING

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for daemon/policy: rule matching, order, defaults and the shipped policies (daemon/CONFIG.md). */
+/* Unit tests for daemon/bus/policy: rule matching, order, defaults and the shipped policies (daemon/CONFIG.md). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check-run.h"
-#include "daemon/config.h"
-#include "daemon/policy.h"
+#include "daemon/bus/policy.h"
+#include "daemon/launch/config.h"
 #include "protocol/message.h"
+#include "tests/check-run.h"
 
 static struct bus_config config;
 

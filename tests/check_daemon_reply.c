@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for daemon/reply: the pending-reply registry on a real libevent
+ * Unit tests for daemon/bus/reply: the pending-reply registry on a real libevent
  * base, with plain reply_owner anchors standing in for peers. Covers slots
  * keyed by (caller, serial), the callee recorded for the "is the answer from
  * the callee" check, the per-owner lists the bus walks on disconnect, and the
@@ -14,8 +14,8 @@
 
 #include <event2/event.h>
 
-#include "check-run.h"
-#include "daemon/reply.h"
+#include "daemon/bus/reply.h"
+#include "tests/check-run.h"
 
 #define MAX_FIRED 256
 /* A default long enough never to pass during a test. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for daemon/service: service files, the registry, the service directories (CONFIG.md). */
+/* Unit tests for daemon/launch/service: service files, the registry, the service directories (CONFIG.md). */
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check-run.h"
-#include "daemon/config.h"
-#include "daemon/service.h"
+#include "daemon/launch/config.h"
+#include "daemon/launch/service.h"
+#include "tests/check-run.h"
 
 static struct service *parse_ok(const char *path, const char *json)
 {

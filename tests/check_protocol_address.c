@@ -13,8 +13,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "check-run.h"
 #include "protocol/address.h"
+#include "tests/check-run.h"
 
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *) 0)->sun_path)
 

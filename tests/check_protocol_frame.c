@@ -3,10 +3,10 @@
 #include <check.h>
 #include <string.h>
 
-#include "check-run.h"
-#include "ipcbus/wire.h"
 #include "protocol/frame.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/proto-error.h"
+#include "tests/check-run.h"
 
 /* A frame with the given header and body texts into buf; returns its size. */
 static size_t make_frame(uint8_t *buf, const char *header, const char *body)

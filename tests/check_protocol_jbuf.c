@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check-run.h"
 #include "protocol/jbuf.h"
 #include "protocol/jscan.h"
+#include "tests/check-run.h"
 
 static struct jbuf b;
 

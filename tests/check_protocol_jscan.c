@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check-run.h"
 #include "protocol/jscan.h"
 #include "protocol/proto-error.h"
+#include "tests/check-run.h"
 
 static int validate(const char *s, enum jscan_kind *kind)
 {

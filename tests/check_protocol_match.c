@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check-run.h"
 #include "protocol/match.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
+#include "tests/check-run.h"
 
 static struct msg *signal_msg(const char *sender, const char *path, const char *iface, const char *member,
                               const char *destination, const char *body)

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check-run.h"
-#include "ipcbus/wire.h"
 #include "protocol/frame.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
+#include "tests/check-run.h"
 
 static const char *const golden[] = {
         "call-hello", "call-echo", "call-noreply", "return", "error", "signal", "signal-stamped", "signal-unicode",

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check-run.h"
 #include "protocol/names.h"
+#include "tests/check-run.h"
 
 static char *repeat(char c, size_t n)
 {

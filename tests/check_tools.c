@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testbus.h"
+#include "tests/testbus.h"
 
 #define SERVICE "org.example.Tools"
 

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "format.h"
-#include "jscan.h"
-#include "proto-error.h"
+#include "tools/format.h"
+#include "protocol/jscan.h"
+#include "protocol/proto-error.h"
 
 /* json-c counts the top-level value as one level; PROTOCOL.md allows 64 of nesting. */
 #define FORMAT_JSON_DEPTH ((int) IPCBUS_DEPTH_MAX + 1)

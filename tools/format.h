@@ -31,14 +31,9 @@
 
 #include <json-c/json.h>
 
-/* Cleanup helpers for locals (the tools' share of the house style). */
-#define _cleanup_(f) __attribute__((cleanup(f)))
+#include "util/util.h"
 
-static inline void freep(void *p)
-{
-        free(*(void **) p);
-}
-
+/* Cleanup helpers for the tools' own types (util/util.h has the generic ones). */
 static inline void json_object_putp(struct json_object **p)
 {
         if (*p)

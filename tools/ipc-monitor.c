@@ -17,9 +17,10 @@
 
 #include <ipcbus/ipcbus.h>
 
-#include "format.h"
-#include "match.h"
-#include "proto-error.h"
+#include "protocol/match.h"
+#include "protocol/proto-error.h"
+#include "tools/format.h"
+#include "util/clock.h"
 
 #define EXIT_USAGE 2
 
@@ -122,11 +123,8 @@ static int monitor_wait(ipcbus_bus *bus, const sigset_t *waitmask)
 
         ipcbus_get_timeout(bus, &deadline);
         if (deadline != UINT64_MAX) {
-                struct timespec now;
-                uint64_t now_usec, left;
+                uint64_t now_usec = clock_now_usec(CLOCK_MONOTONIC), left;
 
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                now_usec = (uint64_t) now.tv_sec * 1000000u + (uint64_t) now.tv_nsec / 1000u;
                 left = deadline > now_usec ? deadline - now_usec : 0;
                 ts.tv_sec = (time_t) (left / 1000000u);
                 ts.tv_nsec = (long) (left % 1000000u) * 1000;

@@ -18,9 +18,9 @@
 
 #include <ipcbus/ipcbus.h>
 
-#include "format.h"
-#include "jbuf.h"
-#include "names.h"
+#include "protocol/jbuf.h"
+#include "protocol/names.h"
+#include "tools/format.h"
 
 #define EXIT_USAGE 2
 

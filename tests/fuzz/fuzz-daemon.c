@@ -33,13 +33,14 @@
 
 #include <event2/event.h>
 
-#include "daemon/bus.h"
+#include "daemon/bus/bus.h"
 #include "daemon/log.h"
-#include "fuzz-util.h"
-#include "ipcbus/wire.h"
 #include "protocol/frame.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
+#include "tests/fuzz/fuzz-util.h"
+#include "util/fdpass.h"
 
 /* Loop turns allowed without progress before a phase gives up (the broker may
  * legitimately stop reading, e.g. under backpressure). */
@@ -117,16 +118,7 @@ static void client_drain(struct client *c)
                         c->open = false;
                         return;
                 }
-                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-                        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                                continue;
-                        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-                                int received;
-
-                                memcpy(&received, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                                close(received);
-                        }
-                }
+                fdpass_collect(&mh, NULL, 0); /* closes them */
                 frame_reader_commit(&c->reader, (size_t) n);
                 while ((r = frame_reader_next(&c->reader, &f)) == 0 && f.data) {
                         struct msg *m = NULL;
@@ -156,18 +148,8 @@ static ssize_t send_with_fds(int fd, const uint8_t *data, size_t len, unsigned n
                 fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 fuzz_assert(fds[i] >= 0, "cannot open /dev/null");
         }
-        if (n_fds > 0) {
-                struct cmsghdr *cm;
-
-                memset(&control, 0, sizeof(control));
-                mh.msg_control = control.buf;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
-        }
+        if (n_fds > 0)
+                fdpass_attach(&mh, control.buf, fds, n_fds);
         n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0)
                 n = -errno;

@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz-util.h"
-#include "ipcbus/wire.h"
 #include "protocol/frame.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/jscan.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
+#include "tests/fuzz/fuzz-util.h"
 
 static const struct msg_stamp fuzz_stamp = {.sender = ":1.42", .uid = 1000, .pid = 4242};
 

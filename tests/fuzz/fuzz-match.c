@@ -16,13 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/match.h"
-#include "fuzz-util.h"
-#include "ipcbus/wire.h"
+#include "daemon/bus/match.h"
+#include "protocol/ipcbus/wire.h"
 #include "protocol/jbuf.h"
 #include "protocol/match.h"
 #include "protocol/message.h"
 #include "protocol/proto-error.h"
+#include "tests/fuzz/fuzz-util.h"
 
 #define MAX_RULES 8
 #define N_OWNERS 3

@@ -12,6 +12,7 @@
 #include "tests/lib/raw.h"
 #include "tests/lib/internal.h"
 #include "tests/lib/json.h"
+#include "util/fdpass.h"
 
 int testbus_raw_connect(struct testbus *tb)
 {
@@ -137,18 +138,8 @@ int testbus_raw_send_frame_announcing(int fd, const char *header, const char *bo
                 struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
                 ssize_t w;
 
-                if (off == 0 && n > 0) {
-                        struct cmsghdr *cm;
-
-                        memset(&control, 0, sizeof(control));
-                        mh.msg_control = control.buf;
-                        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-                        cm = CMSG_FIRSTHDR(&mh);
-                        cm->cmsg_level = SOL_SOCKET;
-                        cm->cmsg_type = SCM_RIGHTS;
-                        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-                        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
-                }
+                if (off == 0 && n > 0)
+                        fdpass_attach(&mh, control.buf, fds, n);
                 w = sendmsg(fd, &mh, MSG_NOSIGNAL);
                 if (w < 0 && errno == EINTR)
                         continue;

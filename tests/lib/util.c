@@ -15,13 +15,11 @@
 
 #include "tests/lib/util.h"
 #include "tests/lib/internal.h"
+#include "util/clock.h"
 
 int64_t testbus_now_ms(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t) clock_now_msec(CLOCK_MONOTONIC);
 }
 
 int testbus_slow_factor(void)

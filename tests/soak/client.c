@@ -35,12 +35,12 @@
 #include <event2/event.h>
 #include <ipcbus/ipcbus.h>
 
-#include "address.h"
-#include "daemon/util.h"
-#include "frame.h"
-#include "jbuf.h"
-#include "message.h"
-#include "soak.h"
+#include "protocol/address.h"
+#include "protocol/frame.h"
+#include "protocol/jbuf.h"
+#include "protocol/message.h"
+#include "tests/soak/soak.h"
+#include "util/util.h"
 
 #define CALL_TIMEOUT_MS 10000 /* Echo and Slow: well above any answer time */
 #define SHORT_TIMEOUT_MS 100  /* a tenth of the Slow calls: half of them time out */

@@ -17,9 +17,9 @@
 #include <event2/event.h>
 #include <ipcbus/ipcbus.h>
 
-#include "daemon/list.h"
-#include "jbuf.h"
-#include "soak.h"
+#include "protocol/jbuf.h"
+#include "tests/soak/soak.h"
+#include "util/list.h"
 
 #define TICK_MIN_MS 200
 #define TICK_SPREAD_MS 1600

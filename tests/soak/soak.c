@@ -38,7 +38,7 @@
 #include <ipcbus/ipcbus.h>
 #include <json-c/json.h>
 
-#include "soak.h"
+#include "tests/soak/soak.h"
 
 #define EXIT_USAGE 2
 

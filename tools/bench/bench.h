@@ -22,6 +22,8 @@
 
 #include <ipcbus/ipcbus.h>
 
+#include "util/clock.h"
+
 #define BENCH_NAME "org.ipcbus.Bench"
 #define BENCH_PATH "/org/ipcbus/Bench"
 #define BENCH_INTERFACE "org.ipcbus.Bench"
@@ -54,7 +56,6 @@ struct bench {
 extern volatile sig_atomic_t bench_interrupted;
 
 /* CLOCK_MONOTONIC in ns. */
-uint64_t bench_now_ns(void);
 
 /* A count from BENCHMARKS.md multiplied by --scale, at least 1. */
 uint64_t bench_scaled(const struct bench *b, uint64_t n);

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tools/format.h"
 #include "tools/bench/bench.h"
+#include "tools/format.h"
 
 /* Where ipcbusd is: $IPCBUSD, beside this binary, ../daemon/ from it (build tree), else PATH. */
 static char *broker_find(void)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jbuf.h"
+#include "protocol/jbuf.h"
 #include "tools/bench/bench.h"
 #include "tools/format.h"
 
@@ -128,7 +128,7 @@ static int call_client_main(const struct bench *b, void *arg)
         for (uint64_t i = 0; r >= 0 && i < a->warmup + a->count; i++) {
                 _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
                 _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
-                uint64_t t0 = bench_now_ns();
+                uint64_t t0 = clock_now_nsec(CLOCK_MONOTONIC);
                 bool ok;
 
                 if (i == a->warmup)
@@ -148,12 +148,12 @@ static int call_client_main(const struct bench *b, void *arg)
                 }
                 if (i < a->warmup)
                         continue;
-                s.v[s.n++] = bench_now_ns() - t0;
+                s.v[s.n++] = clock_now_nsec(CLOCK_MONOTONIC) - t0;
                 rep.count++;
                 if (!ok)
                         rep.failed++;
         }
-        rep.t_end = bench_now_ns();
+        rep.t_end = clock_now_nsec(CLOCK_MONOTONIC);
         rep.error = r < 0 ? r : 0;
         rep.lost = a->count - rep.count;
         if (s.v)
@@ -217,10 +217,10 @@ static int pipeline_client_main(const struct bench *b, void *arg)
         if (r >= 0)
                 r = pipeline_run(bus, &pl, body, a->warmup);
         pl.answered = pl.sent = pl.failed = 0;
-        rep.t_start = bench_now_ns();
+        rep.t_start = clock_now_nsec(CLOCK_MONOTONIC);
         if (r >= 0)
                 r = pipeline_run(bus, &pl, body, a->count);
-        rep.t_end = bench_now_ns();
+        rep.t_end = clock_now_nsec(CLOCK_MONOTONIC);
         if (r < 0)
                 fprintf(stderr, "ipc-bench: Echo: %s\n", ipcbus_strerror(r));
         rep.error = r < 0 ? r : 0;

@@ -17,18 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jbuf.h"
+#include "protocol/jbuf.h"
 #include "tools/bench/bench.h"
 
 volatile sig_atomic_t bench_interrupted;
-
-uint64_t bench_now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 /* A count from BENCHMARKS.md multiplied by --scale, at least 1. */
 uint64_t bench_scaled(const struct bench *b, uint64_t n)
@@ -263,7 +255,7 @@ int bus_run(ipcbus_bus *bus, const bool *done)
                         return 0;
                 ipcbus_get_timeout(bus, &deadline);
                 if (deadline != UINT64_MAX) {
-                        uint64_t now = bench_now_ns() / 1000;
+                        uint64_t now = clock_now_nsec(CLOCK_MONOTONIC) / 1000;
 
                         timeout = deadline > now ? (int) ((deadline - now + 999) / 1000) : 0;
                 }

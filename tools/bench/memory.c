@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tools/format.h"
 #include "tools/bench/bench.h"
+#include "tools/format.h"
 
 /* VmHWM of process pid in kB, or negative errno. */
 static int64_t proc_vmhwm_kb(int64_t pid)

@@ -35,7 +35,7 @@ static int subscriber_on_signal(ipcbus_message *m, void *userdata, ipcbus_error 
 
         if (member && strcmp(member, "Tick") == 0) {
                 if (++sub->received == sub->expected)
-                        sub->t_last = bench_now_ns();
+                        sub->t_last = clock_now_nsec(CLOCK_MONOTONIC);
         } else if (member && strcmp(member, "Done") == 0) {
                 sub->done = true;
         }
@@ -66,7 +66,7 @@ static int subscriber_main(const struct bench *b, void *arg)
         rep.count = sub.received;
         rep.lost = sub.received < sub.expected ? sub.expected - sub.received : 0;
         rep.failed = sub.received > sub.expected ? sub.received - sub.expected : 0;
-        rep.t_end = sub.t_last ? sub.t_last : bench_now_ns();
+        rep.t_end = sub.t_last ? sub.t_last : clock_now_nsec(CLOCK_MONOTONIC);
         ipcbus_slot_unref(slot);
         report_send(&rep, REPORT_DONE);
         return r < 0 ? r : 0;
@@ -82,7 +82,7 @@ static int emitter_main(const struct bench *b, void *arg)
         int r;
 
         r = body ? bench_connect(b, &bus) : -ENOMEM;
-        rep.t_start = bench_now_ns();
+        rep.t_start = clock_now_nsec(CLOCK_MONOTONIC);
         for (uint64_t i = 0; r >= 0 && i < a->count; i++) {
                 r = ipcbus_emit_signal(bus, NULL, BENCH_PATH, BENCH_INTERFACE, "Tick", body);
                 /* write out regularly: the socket's backpressure paces the emitter */
@@ -95,7 +95,7 @@ static int emitter_main(const struct bench *b, void *arg)
                 r = ipcbus_emit_signal(bus, NULL, BENCH_PATH, BENCH_INTERFACE, "Done", NULL);
         if (r >= 0)
                 r = ipcbus_flush(bus);
-        rep.t_end = bench_now_ns();
+        rep.t_end = clock_now_nsec(CLOCK_MONOTONIC);
         if (r < 0)
                 fprintf(stderr, "ipc-bench: emitter: %s\n", ipcbus_strerror(r));
         rep.error = r < 0 ? r : 0;
@@ -284,12 +284,12 @@ static int fanout_emit(const struct bench *b, const char *name, struct fanout *f
 static int fanout_collect(const char *name, struct fanout *f)
 {
         /* what the broker has accepted it delivers within a minute, or something is wrong */
-        uint64_t deadline = bench_now_ns() + 60 * UINT64_C(1000000000);
+        uint64_t deadline = clock_now_nsec(CLOCK_MONOTONIC) + 60 * UINT64_C(1000000000);
         int bad = 0;
 
         for (size_t i = 0; i < f->n_subs; i++) {
                 struct report *rep = &f->reps[i];
-                uint64_t now = bench_now_ns();
+                uint64_t now = clock_now_nsec(CLOCK_MONOTONIC);
                 int wait_ms = now < deadline ? (int) ((deadline - now) / 1000000) : 0;
 
                 if (!f->reported[i] && subscriber_collect(name, &f->subs[i], wait_ms, rep) < 0) {
