@@ -578,7 +578,7 @@ _public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_m
         r = slot_new(SLOT_FILTER, !ret_slot, callback, userdata, &s);
         if (r < 0)
                 return r;
-        r = slot_link(s, bus); /* filters have no index: cannot fail */
+        r = slot_link(s, bus); /* filters have no index: does not fail */
         if (r < 0) {
                 slot_unref(s);
                 return r;
@@ -618,6 +618,11 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
         }
         body = match_body(s->match.rule_json);
         r = body ? client_call_driver(bus, "AddMatch", body, NULL, NULL) : -ENOMEM;
+        if (r >= 0) {
+                r = slot_link(s, bus); /* matches have no index: does not fail */
+                if (r < 0)
+                        match_remove(bus, s->match.rule_json);
+        }
         if (r < 0) {
                 if (rule_sender_tracked(&s->match.rule))
                         client_name_owner_untrack(bus, s->match.rule.sender);
@@ -625,7 +630,6 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
                 return r;
         }
 
-        slot_link(s, bus);
         if (ret_slot)
                 *ret_slot = s;
         return 0;
