@@ -26,6 +26,8 @@
 #include "protocol/frame.h"
 #include "protocol/match.h"
 #include "protocol/message.h"
+#include "util/list.h"
+#include "util/map.h"
 #include "util/util.h"
 
 #define _public_ __attribute__((visibility("default")))
@@ -66,6 +68,13 @@ struct slot_list {
         struct ipcbus_slot *last;
 };
 
+/* The objects exported at one path, in the order they were added. */
+struct client_object_path {
+        struct map_node node; /* in bus->object_paths, keyed by path */
+        struct list objects;  /* their slots, by object.link */
+        char path[];
+};
+
 struct ipcbus_slot {
         unsigned n_ref;
         enum slot_type type;
@@ -79,7 +88,8 @@ struct ipcbus_slot {
         union {
                 struct {
                         uint32_t serial;
-                        uint64_t deadline; /* CLOCK_MONOTONIC µs; UINT64_MAX: none */
+                        uint64_t deadline;    /* CLOCK_MONOTONIC µs; UINT64_MAX: none */
+                        struct map_node node; /* in bus->calls, keyed by serial */
                 } call;
                 struct {
                         struct match_rule rule;
@@ -89,6 +99,8 @@ struct ipcbus_slot {
                         char *path;
                         char *interface;
                         const ipcbus_method *methods;
+                        struct client_object_path *at; /* while registered */
+                        struct list link;              /* in at->objects */
                 } object;
         };
 };
@@ -100,7 +112,7 @@ struct ipcbus_slot {
  * the library must tell for itself which rule a message satisfies.
  */
 struct client_name_owner {
-        struct client_name_owner *next;
+        struct map_node node;            /* in bus->name_owners, keyed by name */
         unsigned n_ref;                  /* match slots whose rule has this sender */
         char owner[IPCBUS_NAME_MAX + 1]; /* unique name; "": none */
         char *rule_json;                 /* the NameOwnerChanged match, for RemoveMatch */
@@ -135,10 +147,12 @@ struct ipcbus_bus {
         size_t wqueue_offset;    /* bytes of the first queued message already written */
         size_t wqueue_bytes;
 
-        struct slot_list slots[_SLOT_TYPE_MAX];
-        unsigned iteration;  /* dispatch round counter */
-        unsigned generation; /* bumped on every slot (un)registration */
-        struct client_name_owner *name_owners;
+        struct slot_list slots[_SLOT_TYPE_MAX]; /* in registration order (calls: by deadline) */
+        struct map calls;                       /* pending call slots by serial */
+        struct map object_paths;                /* struct client_object_path by path */
+        struct map name_owners;                 /* struct client_name_owner by name */
+        unsigned iteration;                     /* dispatch round counter */
+        unsigned generation;                    /* bumped on every slot (un)registration */
 
         struct event_base *event_base;
         struct event *ev_read;
@@ -167,7 +181,7 @@ uint64_t client_call_deadline(uint64_t timeout_usec);
 int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata, ipcbus_slot **ret);
 ipcbus_slot *slot_ref(ipcbus_slot *s);
 void slot_unref(ipcbus_slot *s);
-void slot_link(ipcbus_slot *s, ipcbus_bus *bus);
+int slot_link(ipcbus_slot *s, ipcbus_bus *bus);
 void slot_unlink(ipcbus_slot *s);
 void slot_disconnect_all(ipcbus_bus *bus);
 int slot_fail_call(ipcbus_slot *s, const char *error_name, const char *text);

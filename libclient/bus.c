@@ -87,6 +87,9 @@ static int client_new(ipcbus_bus **ret)
         bus->fd = -1;
         bus->next_serial = 1;
         frame_reader_init(&bus->reader, 0, 0);
+        map_init(&bus->calls);
+        map_init(&bus->object_paths);
+        map_init(&bus->name_owners);
         *ret = bus;
         return 0;
 }
@@ -137,6 +140,9 @@ void client_unref(ipcbus_bus *bus)
                 return;
         client_close(bus);
         frame_reader_deinit(&bus->reader);
+        map_deinit(&bus->calls); /* empty: client_close unregistered every slot */
+        map_deinit(&bus->object_paths);
+        map_deinit(&bus->name_owners);
         free(bus->unique_name);
         free(bus);
 }
@@ -631,12 +637,15 @@ _public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
         s->call.serial = call->h.serial;
         s->call.deadline = client_call_deadline(timeout_usec);
 
-        r = client_send(bus, call);
+        /* Registered before sending, so that a call that cannot be
+         * registered is never sent; unregistered again if sending fails. */
+        r = slot_link(s, bus);
+        if (r >= 0)
+                r = client_send(bus, call);
         if (r < 0) {
                 slot_unref(s);
                 return r;
         }
-        slot_link(s, bus);
         client_event_update(bus);
 
         if (ret_slot)

@@ -80,14 +80,119 @@ _public_ void *ipcbus_slot_get_userdata(ipcbus_slot *slot)
         return slot ? slot->userdata : NULL;
 }
 
+/* ---- the indexes: pending calls by serial, objects by path ---- */
+
+/* Serials are handed out in sequence by this library, so they spread over
+ * the buckets as they are, and nobody else chooses the keys. */
+static uint64_t call_hash(uint32_t serial)
+{
+        return serial;
+}
+
+static bool call_has_serial(const struct map_node *node, const void *key)
+{
+        return container_of(node, ipcbus_slot, call.node)->call.serial == *(const uint32_t *) key;
+}
+
+static ipcbus_slot *call_find(ipcbus_bus *bus, uint32_t serial)
+{
+        struct map_node *node = map_find(&bus->calls, call_hash(serial), call_has_serial, &serial);
+
+        return node ? container_of(node, ipcbus_slot, call.node) : NULL;
+}
+
+static bool object_path_is(const struct map_node *node, const void *key)
+{
+        return streq(container_of(node, struct client_object_path, node)->path, key);
+}
+
+/* The objects exported at path, or NULL when there are none. */
+static struct client_object_path *object_path_find(ipcbus_bus *bus, const char *path)
+{
+        struct map_node *node = map_find(&bus->object_paths, map_hash_string(path), object_path_is, path);
+
+        return node ? container_of(node, struct client_object_path, node) : NULL;
+}
+
+/* Add the object slot s after the others at its path. Returns 0 or -ENOMEM (nothing changed then). */
+static int object_path_link(ipcbus_bus *bus, ipcbus_slot *s)
+{
+        struct client_object_path *p = object_path_find(bus, s->object.path);
+
+        if (!p) {
+                size_t len = strlen(s->object.path);
+                int r;
+
+                p = malloc(sizeof(*p) + len + 1);
+                if (!p)
+                        return -ENOMEM;
+                memcpy(p->path, s->object.path, len + 1);
+                list_init(&p->objects);
+                r = map_add(&bus->object_paths, &p->node, map_hash_string(p->path));
+                if (r < 0) {
+                        free(p);
+                        return r;
+                }
+        }
+        list_link_tail(&p->objects, &s->object.link);
+        s->object.at = p;
+        return 0;
+}
+
+static void object_path_unlink(ipcbus_bus *bus, ipcbus_slot *s)
+{
+        struct client_object_path *p = s->object.at;
+
+        list_unlink(&s->object.link);
+        s->object.at = NULL;
+        if (list_is_empty(&p->objects)) {
+                map_remove(&bus->object_paths, &p->node);
+                free(p);
+        }
+}
+
+/* Enter s in the index of its type, if it has one. Returns 0 or -ENOMEM (nothing changed then). */
+static int slot_index(ipcbus_slot *s, ipcbus_bus *bus)
+{
+        switch (s->type) {
+        case SLOT_CALL:
+                return map_add(&bus->calls, &s->call.node, call_hash(s->call.serial));
+        case SLOT_OBJECT:
+                return object_path_link(bus, s);
+        default:
+                return 0;
+        }
+}
+
+static void slot_unindex(ipcbus_slot *s, ipcbus_bus *bus)
+{
+        switch (s->type) {
+        case SLOT_CALL:
+                map_remove(&bus->calls, &s->call.node);
+                break;
+        case SLOT_OBJECT:
+                object_path_unlink(bus, s);
+                break;
+        default:
+                break;
+        }
+}
+
 /*
- * Register s with bus. Pending calls are kept ordered by deadline; as most
- * calls share one timeout, the place is searched from the tail.
+ * Register s with bus: at the end of its type's list and in its index.
+ * Pending calls are kept ordered by deadline; as most calls share one
+ * timeout, the place is searched from the tail. Returns 0, or -ENOMEM
+ * when the index cannot take it (s stays unregistered then).
  */
-void slot_link(ipcbus_slot *s, ipcbus_bus *bus)
+int slot_link(ipcbus_slot *s, ipcbus_bus *bus)
 {
         struct slot_list *l = &bus->slots[s->type];
         ipcbus_slot *after = l->last;
+        int r;
+
+        r = slot_index(s, bus);
+        if (r < 0)
+                return r;
 
         if (s->type == SLOT_CALL)
                 while (after && after->call.deadline > s->call.deadline)
@@ -106,6 +211,7 @@ void slot_link(ipcbus_slot *s, ipcbus_bus *bus)
 
         s->bus = bus;
         bus->generation++;
+        return 0;
 }
 
 /* {"rule": <rule_json>} for AddMatch and RemoveMatch; NULL on allocation failure. */
@@ -150,12 +256,16 @@ static bool rule_sender_tracked(const struct match_rule *r)
         return r->sender && r->sender[0] != ':' && !streq(r->sender, IPCBUS_DRIVER_NAME);
 }
 
+static bool client_name_owner_is(const struct map_node *node, const void *key)
+{
+        return streq(container_of(node, struct client_name_owner, node)->name, key);
+}
+
 static struct client_name_owner *client_name_owner_find(ipcbus_bus *bus, const char *name)
 {
-        for (struct client_name_owner *n = bus->name_owners; n; n = n->next)
-                if (streq(n->name, name))
-                        return n;
-        return NULL;
+        struct map_node *node = map_find(&bus->name_owners, map_hash_string(name), client_name_owner_is, name);
+
+        return node ? container_of(node, struct client_name_owner, node) : NULL;
 }
 
 static void client_name_owner_free(struct client_name_owner *n)
@@ -257,36 +367,37 @@ static int client_name_owner_track(ipcbus_bus *bus, const char *name)
         body = match_body(n->rule_json);
         if (!body)
                 return -ENOMEM;
-        r = client_call_driver(bus, "AddMatch", body, NULL, NULL);
+        /* Into the map first, so that nothing is asked of the broker for an
+         * entry that could not be kept. */
+        r = map_add(&bus->name_owners, &n->node, map_hash_string(n->name));
         if (r < 0)
                 return r;
-        r = client_name_owner_query(bus, n);
+        r = client_call_driver(bus, "AddMatch", body, NULL, NULL);
+        if (r >= 0) {
+                r = client_name_owner_query(bus, n);
+                if (r < 0)
+                        match_remove(bus, n->rule_json);
+        }
         if (r < 0) {
-                match_remove(bus, n->rule_json);
+                map_remove(&bus->name_owners, &n->node);
                 return r;
         }
 
-        n->next = bus->name_owners;
-        bus->name_owners = steal_pointer(&n);
+        n = NULL; /* the map holds it now */
         return 0;
 }
 
 /* Drop a reference taken by client_name_owner_track; the last one unsubscribes (if the broker still listens). */
 static void client_name_owner_untrack(ipcbus_bus *bus, const char *name)
 {
-        for (struct client_name_owner **p = &bus->name_owners; *p; p = &(*p)->next) {
-                struct client_name_owner *n = *p;
+        struct client_name_owner *n = client_name_owner_find(bus, name);
 
-                if (!streq(n->name, name))
-                        continue;
-                if (--n->n_ref > 0)
-                        return;
-                *p = n->next;
-                if (bus->open && !bus->monitor)
-                        match_remove(bus, n->rule_json);
-                client_name_owner_free(n);
+        if (!n || --n->n_ref > 0)
                 return;
-        }
+        map_remove(&bus->name_owners, &n->node);
+        if (bus->open && !bus->monitor)
+                match_remove(bus, n->rule_json);
+        client_name_owner_free(n);
 }
 
 /*
@@ -300,7 +411,7 @@ static void client_name_owner_update(ipcbus_bus *bus, struct msg *m)
         const char *name;
         struct client_name_owner *n;
 
-        if (!bus->name_owners || h->type != MSG_SIGNAL || !streq(h->sender, IPCBUS_DRIVER_NAME) ||
+        if (map_size(&bus->name_owners) == 0 || h->type != MSG_SIGNAL || !streq(h->sender, IPCBUS_DRIVER_NAME) ||
             !streq(h->interface, IPCBUS_DRIVER_INTERFACE) || !streq(h->member, "NameOwnerChanged"))
                 return;
         name = msg_get_arg(m, "name");
@@ -337,6 +448,7 @@ void slot_unlink(ipcbus_slot *s)
         s->prev = s->next = NULL;
         s->bus = NULL;
         bus->generation++;
+        slot_unindex(s, bus);
 
         if (s->type == SLOT_MATCH) {
                 if (bus->open && !bus->monitor)
@@ -406,13 +518,13 @@ static void dispatch_reply(ipcbus_bus *bus, ipcbus_message *m)
 {
         uint32_t serial = m->msg->h.reply_serial;
 
+        ipcbus_slot *s;
+
         if (serial == 0)
                 return;
-        for (ipcbus_slot *s = bus->slots[SLOT_CALL].first; s; s = s->next)
-                if (s->call.serial == serial) {
-                        call_complete(s, m);
-                        return;
-                }
+        s = call_find(bus, serial);
+        if (s)
+                call_complete(s, m);
 }
 
 /* ---- filters and matches ---- */
@@ -466,7 +578,11 @@ _public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_m
         r = slot_new(SLOT_FILTER, !ret_slot, callback, userdata, &s);
         if (r < 0)
                 return r;
-        slot_link(s, bus);
+        r = slot_link(s, bus); /* filters have no index: does not fail */
+        if (r < 0) {
+                slot_unref(s);
+                return r;
+        }
         if (ret_slot)
                 *ret_slot = s;
         return 0;
@@ -502,6 +618,11 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
         }
         body = match_body(s->match.rule_json);
         r = body ? client_call_driver(bus, "AddMatch", body, NULL, NULL) : -ENOMEM;
+        if (r >= 0) {
+                r = slot_link(s, bus); /* matches have no index: does not fail */
+                if (r < 0)
+                        match_remove(bus, s->match.rule_json);
+        }
         if (r < 0) {
                 if (rule_sender_tracked(&s->match.rule))
                         client_name_owner_untrack(bus, s->match.rule.sender);
@@ -509,7 +630,6 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
                 return r;
         }
 
-        slot_link(s, bus);
         if (ret_slot)
                 *ret_slot = s;
         return 0;
@@ -536,6 +656,7 @@ static const ipcbus_method *object_find_method(const ipcbus_slot *s, const char 
 _public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *path, const char *interface,
                                const ipcbus_method *methods, void *userdata)
 {
+        struct client_object_path *at;
         ipcbus_slot *s;
         int r;
 
@@ -544,9 +665,13 @@ _public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
                 return -EINVAL;
         if (bus->closed)
                 return -ENOTCONN;
-        for (s = bus->slots[SLOT_OBJECT].first; s; s = s->next)
-                if (streq(s->object.path, path) && streq(s->object.interface, interface))
-                        return -EEXIST;
+        at = object_path_find(bus, path);
+        if (at) {
+                list_for_each_entry(s, &at->objects, object.link) {
+                        if (streq(s->object.interface, interface))
+                                return -EEXIST;
+                }
+        }
 
         r = slot_new(SLOT_OBJECT, !ret_slot, NULL, userdata, &s);
         if (r < 0)
@@ -554,12 +679,11 @@ _public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
         s->object.path = strdup(path);
         s->object.interface = strdup(interface);
         s->object.methods = methods;
-        if (!s->object.path || !s->object.interface) {
+        r = s->object.path && s->object.interface ? slot_link(s, bus) : -ENOMEM;
+        if (r < 0) {
                 slot_unref(s);
-                return -ENOMEM;
+                return r;
         }
-
-        slot_link(s, bus);
         if (ret_slot)
                 *ret_slot = s;
         return 0;
@@ -592,7 +716,9 @@ static void object_run_method(ipcbus_slot *s, const ipcbus_method *method, ipcbu
 static void dispatch_call(ipcbus_bus *bus, ipcbus_message *m)
 {
         const struct msg_header *h = &m->msg->h;
-        bool path_known = false, interface_known = false;
+        struct client_object_path *at;
+        bool interface_known = false;
+        ipcbus_slot *s;
 
         if (streq(h->interface, IPCBUS_PEER_INTERFACE)) {
                 if (streq(h->member, "Ping"))
@@ -603,25 +729,27 @@ static void dispatch_call(ipcbus_bus *bus, ipcbus_message *m)
                 return;
         }
 
-        for (ipcbus_slot *s = bus->slots[SLOT_OBJECT].first; s; s = s->next) {
-                const ipcbus_method *method;
+        /* The objects at the path in the order they were exported; the first
+         * with the member runs it, and the walk ends there. */
+        at = h->path ? object_path_find(bus, h->path) : NULL;
+        if (at) {
+                list_for_each_entry(s, &at->objects, object.link) {
+                        const ipcbus_method *method;
 
-                if (!streq(s->object.path, h->path))
-                        continue;
-                path_known = true;
-                if (h->interface && !streq(s->object.interface, h->interface))
-                        continue;
-                interface_known = true;
-                method = object_find_method(s, h->member);
-                if (method) {
-                        object_run_method(s, method, m);
-                        return;
+                        if (h->interface && !streq(s->object.interface, h->interface))
+                                continue;
+                        interface_known = true;
+                        method = object_find_method(s, h->member);
+                        if (method) {
+                                object_run_method(s, method, m);
+                                return;
+                        }
                 }
         }
 
         if (!h->interface && streq(h->member, "Ping"))
                 (void) ipcbus_reply(m, "{}");
-        else if (!path_known)
+        else if (!at)
                 (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_OBJECT, "No object at path %s", h->path);
         else if (!interface_known)
                 (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_INTERFACE, "No interface %s at path %s",

@@ -868,6 +868,84 @@ START_TEST(test_deferred_reply)
 }
 END_TEST
 
+/* Objects sharing a path: each answers for its own interface, and without one the first exported runs. */
+static int say_who(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
+{
+        char body[64];
+
+        snprintf(body, sizeof(body), "{\"who\":\"%s\"}", (const char *) userdata);
+        return ipcbus_reply(m, body);
+}
+
+static const ipcbus_method who_methods[] = {
+        {"Who", say_who},
+        {NULL, NULL},
+};
+
+#define SHARED_PATH "/org/example/Shared"
+
+/* Call Who at SHARED_PATH: the "who" of the answer, or the error's name; caller frees. */
+static char *call_who(ipcbus_bus *server, ipcbus_bus *client, const char *interface)
+{
+        ipcbus_bus *both[] = {server, client, NULL};
+        struct got got = {0};
+        char *who;
+
+        ck_assert_int_ge(ipcbus_call_async(client, NULL, ipcbus_get_unique_name(server), SHARED_PATH, interface, "Who",
+                                           "{}", 5 * SECOND, on_message, &got),
+                         0);
+        got_wait(both, &got, 1);
+        if (ipcbus_message_get_type(got.msgs[0]) == IPCBUS_MESSAGE_ERROR)
+                who = strdup(ipcbus_message_get_error_name(got.msgs[0]));
+        else
+                who = strdup(ipcbus_message_get_arg(got.msgs[0], "who"));
+        got_deinit(&got);
+        ck_assert_ptr_nonnull(who);
+        return who;
+}
+
+#define ck_assert_who(server, client, interface, want)                                                                 \
+        do {                                                                                                           \
+                char *who_ = call_who(server, client, interface);                                                      \
+                ck_assert_str_eq(who_, want);                                                                          \
+                free(who_);                                                                                            \
+        } while (0)
+
+START_TEST(test_objects_share_path)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *server = testbus_connect(tb), *client = testbus_connect(tb);
+        ipcbus_slot *a = NULL, *b = NULL, *other = NULL, *dup = NULL;
+
+        ck_assert_int_ge(ipcbus_add_object(server, &a, SHARED_PATH, "org.example.A", who_methods, "a"), 0);
+        ck_assert_int_ge(ipcbus_add_object(server, &b, SHARED_PATH, "org.example.B", who_methods, "b"), 0);
+        ck_assert_int_eq(ipcbus_add_object(server, &dup, SHARED_PATH, "org.example.A", who_methods, "dup"), -EEXIST);
+        ck_assert_ptr_null(dup);
+        ck_assert_int_ge(ipcbus_add_object(server, &other, "/org/example/Other", "org.example.A", who_methods, "o"), 0);
+
+        ck_assert_who(server, client, NULL, "a");
+        ck_assert_who(server, client, "org.example.A", "a");
+        ck_assert_who(server, client, "org.example.B", "b");
+        ck_assert_who(server, client, "org.example.C", IPCBUS_ERROR_UNKNOWN_INTERFACE);
+
+        /* without A, B answers; exported again, A comes after B */
+        ck_assert_ptr_null(ipcbus_slot_unref(a));
+        ck_assert_who(server, client, NULL, "b");
+        ck_assert_who(server, client, "org.example.A", IPCBUS_ERROR_UNKNOWN_INTERFACE);
+        ck_assert_int_ge(ipcbus_add_object(server, &a, SHARED_PATH, "org.example.A", who_methods, "a"), 0);
+        ck_assert_who(server, client, NULL, "b");
+        ck_assert_who(server, client, "org.example.A", "a");
+
+        /* the last object gone, the path is unknown; another path is untouched */
+        ck_assert_ptr_null(ipcbus_slot_unref(b));
+        ck_assert_ptr_null(ipcbus_slot_unref(a));
+        ck_assert_who(server, client, NULL, IPCBUS_ERROR_UNKNOWN_OBJECT);
+        ck_assert_ptr_null(ipcbus_slot_unref(other));
+        ipcbus_unref(server);
+        ipcbus_unref(client);
+}
+END_TEST
+
 /* ---- errors and connection loss --------------------------------------------------------------------- */
 
 START_TEST(test_error_helpers)
@@ -961,6 +1039,7 @@ static Suite *client_suite(void)
         tcase_add_test(tc, test_match_sender_owner_moves);
         tcase_add_test(tc, test_object_errors);
         tcase_add_test(tc, test_deferred_reply);
+        tcase_add_test(tc, test_objects_share_path);
         suite_add_tcase(s, tc);
 
         tc = testbus_tcase("errors");
