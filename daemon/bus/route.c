@@ -51,7 +51,7 @@ static struct policy_verdict bus_check_transfer(struct bus *bus, struct peer *se
  */
 static void bus_refuse_full(struct bus *bus, struct peer *sender, struct peer *to, struct msg *m, int error)
 {
-        uint64_t limit = error == -EDQUOT ? bus->limits.max_queue_per_uid : bus->limits.max_queue;
+        uint64_t limit = error == CONNECTION_E_QUEUE_FULL_UID ? bus->limits.max_queue_per_uid : bus->limits.max_queue;
 
         log_info("%s: %s to %s refused: over the %s limit", sender->unique_name, msg_type_to_string(m->h.type),
                  to->unique_name, peer_queue_limit_name(error));
@@ -108,7 +108,7 @@ bool bus_await_reply(struct bus *bus, struct peer *sender, struct reply_owner *c
 {
         int r = reply_slot_new(&bus->replies, &sender->replies, callee, m->h.serial, timeout_ms, NULL);
 
-        if (r == -EEXIST) {
+        if (r == REPLY_E_SERIAL_IN_USE) {
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_INVALID_MESSAGE,
                                    "Serial %" PRIu32 " is already used by a call still awaiting an answer",
                                    m->h.serial);
@@ -129,7 +129,7 @@ void bus_forward_call(struct bus *bus, struct peer *sender, struct peer *callee,
         if (!bus_may_transfer(bus, sender, callee, m))
                 return;
         r = peer_check_room(callee, m);
-        if (r < 0) {
+        if (r) {
                 bus_refuse_full(bus, sender, callee, m, r);
                 return;
         }
@@ -236,7 +236,7 @@ static void bus_route_signal(struct bus *bus, struct peer *sender, struct msg *m
         if (to && !bus_may_transfer(bus, sender, to, m))
                 return;
         r = to ? peer_check_room(to, m) : 0;
-        if (r < 0)
+        if (r)
                 bus_refuse_full(bus, sender, to, m, r);
         else if (to)
                 bus_deliver(bus, sender, to, m);

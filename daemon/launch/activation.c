@@ -146,8 +146,8 @@ int activation_update_environment(struct activation_registry *reg, const char *c
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = env_set(&e, keys[i], values[i]);
         if (r >= 0 && e.n > ACTIVATION_ENV_MAX)
-                r = -E2BIG;
-        if (r < 0) {
+                r = ACTIVATION_E_ENV_FULL;
+        if (r) {
                 env_free(&e);
                 return r;
         }
@@ -739,7 +739,7 @@ int activation_charge(struct activation_registry *reg, uid_t uid, uint32_t per_i
                 *b = (struct activation_bucket){.uid = uid, .credit = full, .at_ms = now_ms};
         }
         if (b->credit < interval_ms)
-                return -EDQUOT;
+                return ACTIVATION_E_RATE_LIMITED;
         b->credit -= interval_ms;
         return 0;
 }
