@@ -545,16 +545,13 @@ static int check_exclusive(struct parser *ps, const char *rule_key, struct json_
         return 0;
 }
 
-static int parse_rule(struct parser *ps, size_t index, struct json_object *obj)
+/* The keys of the rule object into v (indexed by enum rule_key); any other key is refused. */
+static int parse_rule_keys(struct parser *ps, const char *rule_key, struct json_object *obj, struct json_object **v)
 {
-        struct json_object *v[_K_MAX] = {NULL};
-        struct policy_rule rule = {.index = (unsigned) index, .who = POLICY_WHO_ANYONE};
-        char rule_key[32], key[64];
-        const char *action;
+        char key[64];
         enum rule_key k;
         int r;
 
-        snprintf(rule_key, sizeof(rule_key), "policy[%zu]", index);
         r = expect_type(ps, rule_key, obj, json_type_object);
         if (r < 0)
                 return r;
@@ -568,6 +565,13 @@ static int parse_rule(struct parser *ps, size_t index, struct json_object *obj)
                 }
                 v[k] = value;
         }
+        return 0;
+}
+
+/* Exactly one of allow and deny, and no two keys that exclude each other. */
+static int check_rule_keys(struct parser *ps, const char *rule_key, struct json_object *const *v)
+{
+        int r;
 
         if (!v[K_ALLOW] && !v[K_DENY])
                 return fail(ps, rule_key, "expected \"allow\" or \"deny\"");
@@ -576,65 +580,105 @@ static int parse_rule(struct parser *ps, size_t index, struct json_object *obj)
             (r = check_exclusive(ps, rule_key, v, K_NAME, K_NAME_PREFIX)) < 0 ||
             (r = check_exclusive(ps, rule_key, v, K_PATH, K_PATH_PREFIX)) < 0)
                 return r;
+        return 0;
+}
 
-        rule.allow = v[K_ALLOW] != NULL;
-        k = rule.allow ? K_ALLOW : K_DENY;
+/* The rule's verdict and action (the value of allow or deny), and only the criteria that action has. */
+static int parse_rule_action(struct parser *ps, const char *rule_key, struct json_object *const *v,
+                             struct policy_rule *rule)
+{
+        char key[64];
+        const char *action;
+        enum rule_key k;
+
+        rule->allow = v[K_ALLOW] != NULL;
+        k = rule->allow ? K_ALLOW : K_DENY;
         snprintf(key, sizeof(key), "%s.%s", rule_key, rule_keys[k]);
         action = json_object_is_type(v[k], json_type_string) ? json_object_get_string(v[k]) : "";
-        for (rule.action = 0; rule.action < _POLICY_ACTION_MAX; rule.action++)
-                if (strcmp(policy_action_to_string(rule.action), action) == 0)
+        for (rule->action = 0; rule->action < _POLICY_ACTION_MAX; rule->action++)
+                if (strcmp(policy_action_to_string(rule->action), action) == 0)
                         break;
-        if (rule.action == _POLICY_ACTION_MAX)
+        if (rule->action == _POLICY_ACTION_MAX)
                 return fail(ps, key, "expected \"connect\", \"own\", \"send\", \"receive\" or \"monitor\", got %s",
                             got(v[k]));
 
         for (k = K_NAME; k < _K_MAX; k++)
-                if (v[k] && !(action_criteria[rule.action] & (1u << k))) {
+                if (v[k] && !(action_criteria[rule->action] & (1u << k))) {
                         snprintf(key, sizeof(key), "%s.%s", rule_key, rule_keys[k]);
                         return fail(ps, key, "not a criterion of \"%s\" rules", action);
                 }
+        return 0;
+}
+
+/* One criterion k of the rule, its value v reported under key. */
+static int parse_rule_criterion(struct parser *ps, const char *key, enum rule_key k, struct json_object *v,
+                                struct policy_rule *rule)
+{
+        int r;
+
+        switch (k) {
+        case K_USER:
+                r = parse_rule_user(ps, key, v, rule);
+                break;
+        case K_GROUP:
+                r = parse_rule_group(ps, key, v, rule);
+                break;
+        case K_NAME:
+                /* A unique name can be talked to but never owned. */
+                if (rule->action == POLICY_OWN)
+                        r = parse_rule_string(ps, key, v, names_is_well_known, "a well-known name", &rule->name);
+                else
+                        r = parse_rule_string(ps, key, v, names_is_bus_name, "a bus name", &rule->name);
+                break;
+        case K_NAME_PREFIX:
+                r = parse_rule_string(ps, key, v, names_is_well_known, "a well-known name", &rule->name);
+                rule->name_prefix = true;
+                break;
+        case K_INTERFACE:
+                r = parse_rule_string(ps, key, v, names_is_interface, "an interface name", &rule->interface);
+                break;
+        case K_MEMBER:
+                r = parse_rule_string(ps, key, v, names_is_member, "a member name", &rule->member);
+                break;
+        case K_PATH:
+        case K_PATH_PREFIX:
+                r = parse_rule_string(ps, key, v, names_is_path, "an object path", &rule->path);
+                rule->path_prefix = k == K_PATH_PREFIX;
+                break;
+        case K_TYPE:
+                r = parse_rule_type(ps, key, v, rule);
+                break;
+        default:
+                r = 0;
+                break;
+        }
+        return r;
+}
+
+static int parse_rule(struct parser *ps, size_t index, struct json_object *obj)
+{
+        struct json_object *v[_K_MAX] = {NULL};
+        struct policy_rule rule = {.index = (unsigned) index, .who = POLICY_WHO_ANYONE};
+        char rule_key[32], key[64];
+        enum rule_key k;
+        int r;
+
+        snprintf(rule_key, sizeof(rule_key), "policy[%zu]", index);
+        r = parse_rule_keys(ps, rule_key, obj, v);
+        if (r < 0)
+                return r;
+        r = check_rule_keys(ps, rule_key, v);
+        if (r < 0)
+                return r;
+        r = parse_rule_action(ps, rule_key, v, &rule);
+        if (r < 0)
+                return r;
 
         for (k = K_USER; k < _K_MAX; k++) {
                 if (!v[k])
                         continue;
                 snprintf(key, sizeof(key), "%s.%s", rule_key, rule_keys[k]);
-                switch (k) {
-                case K_USER:
-                        r = parse_rule_user(ps, key, v[k], &rule);
-                        break;
-                case K_GROUP:
-                        r = parse_rule_group(ps, key, v[k], &rule);
-                        break;
-                case K_NAME:
-                        /* A unique name can be talked to but never owned. */
-                        if (rule.action == POLICY_OWN)
-                                r = parse_rule_string(ps, key, v[k], names_is_well_known, "a well-known name",
-                                                      &rule.name);
-                        else
-                                r = parse_rule_string(ps, key, v[k], names_is_bus_name, "a bus name", &rule.name);
-                        break;
-                case K_NAME_PREFIX:
-                        r = parse_rule_string(ps, key, v[k], names_is_well_known, "a well-known name", &rule.name);
-                        rule.name_prefix = true;
-                        break;
-                case K_INTERFACE:
-                        r = parse_rule_string(ps, key, v[k], names_is_interface, "an interface name", &rule.interface);
-                        break;
-                case K_MEMBER:
-                        r = parse_rule_string(ps, key, v[k], names_is_member, "a member name", &rule.member);
-                        break;
-                case K_PATH:
-                case K_PATH_PREFIX:
-                        r = parse_rule_string(ps, key, v[k], names_is_path, "an object path", &rule.path);
-                        rule.path_prefix = k == K_PATH_PREFIX;
-                        break;
-                case K_TYPE:
-                        r = parse_rule_type(ps, key, v[k], &rule);
-                        break;
-                default:
-                        r = 0;
-                        break;
-                }
+                r = parse_rule_criterion(ps, key, k, v[k], &rule);
                 if (r < 0)
                         return r;
         }
