@@ -274,15 +274,15 @@ static int daemon_listen(struct daemon *d, const char *address, bool make_parent
                 return -1;
         }
         r = listener_init(l, d->base, path, make_parent || path_in_runtime_dir(path), bus_accept, &d->bus);
-        if (r == -EADDRINUSE) {
+        if (r == LISTENER_E_IN_USE) {
                 log_error("another bus is already listening on %s", path);
                 return -1;
         }
-        if (r == -EEXIST) {
+        if (r == LISTENER_E_NOT_SOCKET) {
                 log_error("%s exists and is not a socket", path);
                 return -1;
         }
-        if (r >= 0) {
+        if (r == 0) {
                 d->n_listeners++;
                 listener_set_refuse(l, bus_refuse_fd);
                 r = listener_start(l);
@@ -299,19 +299,21 @@ static int daemon_listen(struct daemon *d, const char *address, bool make_parent
         return 0;
 }
 
-/* Why a handed descriptor cannot be served (listener_init_fd's errors). */
+/* Why a handed descriptor cannot be served (listener_init_fd's and listener_get_address's errors). */
 static const char *handed_fd_problem(int r)
 {
         switch (r) {
         case -EBADF:
         case -ENOTSOCK:
                 return "it is not a socket";
-        case -EAFNOSUPPORT:
+        case LISTENER_E_NOT_UNIX:
                 return "it is not a Unix socket (AF_UNIX)";
-        case -EPROTOTYPE:
+        case LISTENER_E_NOT_STREAM:
                 return "it is not a stream socket (SOCK_STREAM)";
-        case -EDESTADDRREQ:
+        case LISTENER_E_NOT_LISTENING:
                 return "it is not listening";
+        case LISTENER_E_NO_PATH:
+                return "it has no file system path (abstract or unnamed socket); ipcbus addresses are unix:path=/...";
         default:
                 return strerror(-r);
         }
@@ -331,7 +333,7 @@ static int daemon_serve_handed(struct daemon *d, int n)
                 int r;
 
                 r = listener_init_fd(l, d->base, fd, bus_accept, &d->bus);
-                if (r < 0) {
+                if (r) {
                         log_error("cannot serve descriptor %d handed over in LISTEN_FDS: %s; a listening Unix "
                                   "stream socket (ListenStream=) is required",
                                   fd, handed_fd_problem(r));
@@ -339,11 +341,8 @@ static int daemon_serve_handed(struct daemon *d, int n)
                 }
                 d->n_listeners++;
                 r = listener_get_address(l, &address);
-                if (r < 0) {
-                        log_error("cannot serve descriptor %d handed over in LISTEN_FDS: %s", fd,
-                                  r == -EADDRNOTAVAIL ? "it has no file system path (abstract or unnamed socket); "
-                                                        "ipcbus addresses are unix:path=/..."
-                                                      : strerror(-r));
+                if (r) {
+                        log_error("cannot serve descriptor %d handed over in LISTEN_FDS: %s", fd, handed_fd_problem(r));
                         goto fail;
                 }
                 listener_set_refuse(l, bus_refuse_fd);
