@@ -21,8 +21,9 @@
  * is written on failure too is named reterr_* (msg_parse's reterr_serial,
  * which addresses the error reply to a bad message) or returned in a struct.
  *
- * Functions whose whole job is a yes/no question return bool; functions that
- * only report "failed, already logged" (the daemon's set-up in launch/) may
- * return -1, and say so in their contract.
+ * Functions whose whole job is a yes/no question return bool. Functions that
+ * explain a failure themselves, in the log or in a message output (the
+ * daemon's set-up in launch/, activation_start), may return -1 for it, and
+ * say so in their contract.
  */
 #pragma once

@@ -104,7 +104,7 @@ int systemd_notifier_init(struct systemd_notifier *n)
         n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (n->fd < 0)
                 return -errno;
-        return 1;
+        return 0;
 }
 
 void systemd_notifier_deinit(struct systemd_notifier *n)

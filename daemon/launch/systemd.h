@@ -35,8 +35,9 @@ struct systemd_notifier {
 
 /*
  * Take $NOTIFY_SOCKET (an absolute path, or "@name" for an abstract socket)
- * and unset it. Returns 1 when notifications will be sent, 0 when the
- * variable is not set, or a negative errno (-EINVAL: not a path or @name,
+ * and unset it. Returns 0, whether or not the variable was set
+ * (systemd_notifier_enabled() tells whether notifications will be sent), or
+ * a negative errno (-EINVAL: not a path or @name,
  * -EAFNOSUPPORT: another address family, e.g. vsock:); the notifier then
  * sends nothing. systemd_notifier_deinit() is due in every case.
  */
