@@ -473,10 +473,10 @@ static int method_reload_config(struct driver_call *c)
         log_info("driver: ReloadConfig from %s", c->peer->unique_name);
         err[0] = '\0';
         r = c->bus->reload(c->bus, c->bus->reload_userdata, err, sizeof(err));
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
+        if (r == BUS_E_RELOAD_REFUSED)
                 return call_error(c, IPCBUS_ERROR_CONFIG_INVALID, "The configuration was not reloaded: %s", err);
+        if (r < 0)
+                return r;
         return call_reply_text(c, "{}");
 }
 

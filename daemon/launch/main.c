@@ -199,12 +199,13 @@ static int daemon_reload(struct bus *bus, void *userdata, char *err, size_t err_
         daemon_notify(d, systemd_notify_reloading, "RELOADING=1");
         r = d->config_file ? bus_config_load_file(&next, d->config_file, err, err_size)
                            : bus_config_load_default(&next, d->config.type, err, err_size);
-        if (r < 0) {
+        if (r) {
                 if (r == -ENOMEM)
                         snprintf(err, err_size, "out of memory reading the configuration");
                 log_error("reload failed, keeping the previous configuration: %s", err);
                 daemon_notify(d, systemd_notify_ready, "READY=1");
-                return r;
+                /* CONFIG_E_INVALID, or a file that cannot be read: the caller's to explain */
+                return r == -ENOMEM ? r : BUS_E_RELOAD_REFUSED;
         }
         if (next.type != d->config.type) {
                 log_warning("%s: type: a reload cannot change the bus type; restart ipcbusd for that", next.origin);
@@ -509,7 +510,7 @@ static int daemon_load(struct daemon *d, const struct daemon_options *o)
         r = o->config_file ? bus_config_load_file(&d->config, o->config_file, err, sizeof(err))
                            : bus_config_load_default(&d->config, o->system_bus ? BUS_TYPE_SYSTEM : BUS_TYPE_SESSION,
                                                      err, sizeof(err));
-        if (r < 0) {
+        if (r) {
                 log_error("%s", r == -ENOMEM ? "out of memory reading the configuration" : err);
                 return -1;
         }
