@@ -375,13 +375,17 @@ struct daemon_options {
         int verbose;             /* how many -v */
 };
 
-/* parse_argv's expected outcome when nothing is to run: --help or --version was printed. */
-#define PARSE_ARGV_EXIT 1
+/* parse_argv's expected outcomes (util/error.h) when the bus is not to run. */
+enum {
+        PARSE_ARGV_EXIT = 1, /* --help or --version was printed */
+        PARSE_ARGV_E_USAGE,  /* a usage error, logged */
+};
 
 /*
  * Read the command line into *ret. Returns 0 to run the bus, PARSE_ARGV_EXIT
- * when --help or --version printed all there is to do, or -EINVAL for a usage
- * error (logged: every line on stderr carries a priority, so getopt stays quiet).
+ * when --help or --version printed all there is to do, or PARSE_ARGV_E_USAGE
+ * for a usage error (logged: every line on stderr carries a priority, so
+ * getopt stays quiet).
  * *ret is written only on 0.
  */
 static int parse_argv(int argc, char **argv, struct daemon_options *ret)
@@ -429,23 +433,23 @@ static int parse_argv(int argc, char **argv, struct daemon_options *ret)
                         return PARSE_ARGV_EXIT;
                 case ':':
                         log_error("option '%s' needs an argument. Try 'ipcbusd --help'.", argv[optind - 1]);
-                        return -EINVAL;
+                        return PARSE_ARGV_E_USAGE;
                 default:
                         if (optopt)
                                 log_error("unknown option '-%c'. Try 'ipcbusd --help'.", optopt);
                         else
                                 log_error("unknown option '%s'. Try 'ipcbusd --help'.", argv[optind - 1]);
-                        return -EINVAL;
+                        return PARSE_ARGV_E_USAGE;
                 }
         }
         if (optind < argc) {
                 log_error("unexpected argument '%s'. Try 'ipcbusd --help'.", argv[optind]);
-                return -EINVAL;
+                return PARSE_ARGV_E_USAGE;
         }
         if (o.config_file && o.type_given) {
                 log_error("--config and --session/--system exclude each other: the file says \"type\". Try "
                           "'ipcbusd --help'.");
-                return -EINVAL;
+                return PARSE_ARGV_E_USAGE;
         }
         *ret = o;
         return 0;
