@@ -498,14 +498,14 @@ static int daemon_load(struct daemon *d, const struct daemon_options *o)
         log_set_max_level(o->verbose >= 2 ? LOG_DEBUG : o->verbose == 1 ? LOG_INFO : LOG_WARNING);
 
         /* systemd's variables are taken (and removed) before anything else can start a program. */
-        r = systemd_listen_fds();
-        if (r < 0) {
-                log_error("socket activation: %s", r == -EINVAL  ? "LISTEN_PID or LISTEN_FDS is not a number"
+        r = systemd_listen_fds(&d->n_handed);
+        if (r) {
+                log_error("socket activation: %s", r == SYSTEMD_E_BAD_LISTEN_VARS
+                                                           ? "LISTEN_PID or LISTEN_FDS is not a number"
                                                    : r == -EBADF ? "a descriptor LISTEN_FDS counts is not open"
                                                                  : strerror(-r));
                 return -1;
         }
-        d->n_handed = r;
         r = systemd_notifier_init(&d->notifier);
         if (r < 0)
                 log_warning("not notifying the service manager: NOTIFY_SOCKET is unusable: %s", strerror(-r));
