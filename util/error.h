@@ -11,9 +11,10 @@
  *        NAME_E_*, MATCH_E_*, ... in daemon/: <MODULE>_E_*, declared in the
  *        module's header with the function that returns it) for an expected
  *        outcome that the caller must handle: a refusal, a limit, input that
- *        breaks the rules. Each module numbers its codes from 1; a caller
- *        knows from the function it called which module's codes it may get,
- *        and handles each of them by name, never by sign alone.
+ *        breaks the rules. Each module numbers its codes from 1 (PROTO_E_*
+ *        from 2, for history); a caller knows from the function it called
+ *        which module's codes it may get, and handles each of them by name,
+ *        never by sign alone.
  *
  * A result goes to an output, never into the return value beside these codes:
  * frame_reader_next() returns 0 with a frame, or 0 with no frame when none is
