@@ -1,20 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The error convention, for protocol/, daemon/ and libclient's internals (the
- * public API returns only 0 or a negative errno):
- *
- *   0    success;
- *   < 0  a negative errno: a fault (out of memory, a failed system call),
- *        passed up unchanged by every caller that cannot do better;
- *   > 0  a code of the function's own module (here PROTO_E_*, elsewhere
- *        <MODULE>_E_*) for an expected outcome that the caller must handle:
- *        a refusal, a limit, input that breaks the rules.
- *
- * A result goes to an output, never into the return value beside these codes:
- * frame_reader_next() returns 0 with a frame, or 0 with no frame when none is
- * complete. Outputs named ret_* are written only on success; an output that
- * is written on failure too is named reterr_* (msg_parse's reterr_serial,
- * which addresses the error reply to a bad message) or returned in a struct.
+ * The codes of protocol/, under the error convention stated in util/error.h
+ * (0 success, negative errno a fault, positive codes expected outcomes).
  *
  * Protocol violations. Every function of protocol/ that judges input returns 0
  * when it is good, a negative errno for a system failure (-ENOMEM), or one of
@@ -23,6 +10,8 @@
  * error it sends back and in its log.
  */
 #pragma once
+
+#include "util/error.h"
 
 #include <stdbool.h>
 

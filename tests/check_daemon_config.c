@@ -402,7 +402,7 @@ START_TEST(test_bad)
         int r;
 
         r = bus_config_parse(&c, bad[_i].json, strlen(bad[_i].json), "x.json", err, sizeof(err));
-        ck_assert_msg(r == -EINVAL, "%s: accepted (%d)", bad[_i].json, r);
+        ck_assert_msg(r == CONFIG_E_INVALID, "%s: accepted (%d)", bad[_i].json, r);
         snprintf(prefix, sizeof(prefix), "x.json: %s: ", bad[_i].key);
         ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0, "%s: error \"%s\" does not start \"%s\"", bad[_i].json,
                       err, prefix);
@@ -441,7 +441,7 @@ START_TEST(test_syntax)
         int r;
 
         r = bus_config_parse(&c, syntax[_i].text, strlen(syntax[_i].text), "x.json", err, sizeof(err));
-        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_int_eq(r, CONFIG_E_INVALID);
         ck_assert_msg(strncmp(err, syntax[_i].error, strlen(syntax[_i].error)) == 0, "got \"%s\", want \"%s\"", err,
                       syntax[_i].error);
         ck_assert_ptr_null(strchr(err, '\n'));
@@ -460,10 +460,10 @@ START_TEST(test_whitespace_and_nesting)
         ck_assert_int_eq(c.type, BUS_TYPE_SYSTEM);
         bus_config_deinit(&c);
         /* Nesting past the tokener's depth is a syntax error, not a crash. */
-        ck_assert_int_eq(bus_config_parse(&c, deep, strlen(deep), "x.json", err, sizeof(err)), -EINVAL);
+        ck_assert_int_eq(bus_config_parse(&c, deep, strlen(deep), "x.json", err, sizeof(err)), CONFIG_E_INVALID);
         ck_assert_ptr_nonnull(strstr(err, "syntax error"));
         /* A NUL inside the text is not white space. */
-        ck_assert_int_eq(bus_config_parse(&c, "{}\0{}", 5, "x.json", err, sizeof(err)), -EINVAL);
+        ck_assert_int_eq(bus_config_parse(&c, "{}\0{}", 5, "x.json", err, sizeof(err)), CONFIG_E_INVALID);
 }
 END_TEST
 
@@ -545,7 +545,7 @@ START_TEST(test_self)
                 /* As root, become someone else first, so that "@self" cannot pass for root. */
                 if (getuid() == 0 && setresuid(4321, 4321, 4321) < 0)
                         _exit(2);
-                if (bus_config_parse(&c, json, strlen(json), "x.json", NULL, 0) < 0)
+                if (bus_config_parse(&c, json, strlen(json), "x.json", NULL, 0) != 0)
                         _exit(3);
                 _exit(c.policy.rules[0].who == POLICY_WHO_USER && c.policy.rules[0].id == getuid() ? 0 : 4);
         }
@@ -579,7 +579,7 @@ START_TEST(test_files)
         }
         r = bus_config_load_file(&c, path, err, sizeof(err));
         unlink(path);
-        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_int_eq(r, CONFIG_E_INVALID);
         ck_assert_ptr_nonnull(strstr(err, ": limits.max_body_bytes: must be at most 67108864, got 99999999999"));
         ck_assert_int_eq(strncmp(err, path, strlen(path)), 0);
 }
@@ -592,9 +592,9 @@ START_TEST(test_error_buffer)
         const char *json = "{\"limits\": {\"max_nmaes\": 1}}";
 
         /* No buffer, or a small one: still refused, nothing overrun. */
-        ck_assert_int_eq(bus_config_parse(&c, json, strlen(json), "x.json", NULL, 0), -EINVAL);
+        ck_assert_int_eq(bus_config_parse(&c, json, strlen(json), "x.json", NULL, 0), CONFIG_E_INVALID);
         memset(small, 'z', sizeof(small));
-        ck_assert_int_eq(bus_config_parse(&c, json, strlen(json), "x.json", small, 8), -EINVAL);
+        ck_assert_int_eq(bus_config_parse(&c, json, strlen(json), "x.json", small, 8), CONFIG_E_INVALID);
         ck_assert_str_eq(small, "x.json:");
         ck_assert_int_eq(small[8], 'z');
 }

@@ -819,7 +819,7 @@ START_TEST(test_close_is_deferred)
         /* reading stopped with the close: the second frame is not handed over */
         ck_assert_uint_eq(n_frames, 1);
         ck_assert_str_eq(closed_reason, "closed by the owner");
-        ck_assert_int_eq(connection_queue(&conn, m), -ENOTCONN);
+        ck_assert_int_eq(connection_queue(&conn, m), CONNECTION_E_CLOSING);
         msg_unref(m);
 }
 END_TEST
@@ -957,7 +957,7 @@ START_TEST(test_close_after_flush)
         connection_close_after_flush(&conn, "going away: %d", 42);
         ck_assert(!connection_is_open(&conn));
         ck_assert(!closed);
-        ck_assert_int_eq(connection_queue(&conn, m[0]), -ENOTCONN);
+        ck_assert_int_eq(connection_queue(&conn, m[0]), CONNECTION_E_CLOSING);
         {
                 struct event *ev = event_new(base, sv[1], EV_READ | EV_PERSIST, on_peer_readable, NULL);
 
@@ -987,19 +987,19 @@ START_TEST(test_close_after_flush_empty_queue)
 }
 END_TEST
 
-/* max_queue: a message always fits into an empty queue; beyond the limit -ENOBUFS. */
+/* max_queue: a message always fits into an empty queue; beyond the limit CONNECTION_E_QUEUE_FULL. */
 START_TEST(test_queue_limit)
 {
         struct msg *m = build_call(1, "{\"some\":\"bytes\"}");
 
         open_conn(0, m->size + m->size / 2);
         ck_assert_int_eq(connection_queue(&conn, m), 0);
-        ck_assert_int_eq(connection_queue(&conn, m), -ENOBUFS);
+        ck_assert_int_eq(connection_queue(&conn, m), CONNECTION_E_QUEUE_FULL);
         ck_assert_uint_eq(conn.tx_len, 1);
         peer_wait_rx(m->size);
         /* written: room again */
         ck_assert_int_eq(connection_queue(&conn, m), 0);
-        ck_assert_int_eq(connection_queue(&conn, m), -ENOBUFS);
+        ck_assert_int_eq(connection_queue(&conn, m), CONNECTION_E_QUEUE_FULL);
         peer_wait_rx(2 * m->size);
         {
                 struct msg *two[2] = {m, m};
@@ -1015,7 +1015,8 @@ START_TEST(test_queue_limit)
 }
 END_TEST
 
-/* Every queued byte counts into the shared total too; past max_queue_total, -EDQUOT; it all comes back out. */
+/* Every queued byte counts into the shared total too; past max_queue_total, CONNECTION_E_QUEUE_FULL_UID; it all comes
+ * back out. */
 START_TEST(test_queue_shared_total)
 {
         struct msg *m = build_call(1, "{\"some\":\"bytes\"}");
@@ -1028,9 +1029,9 @@ START_TEST(test_queue_shared_total)
         ck_assert_int_eq(connection_queue(&conn, m), 0);
         ck_assert_int_eq(connection_queue(&conn, m), 0);
         ck_assert_uint_eq(total, 2 * m->size);
-        /* even into an empty queue of another connection of the same total: -EDQUOT */
-        ck_assert_int_eq(connection_check_room(&conn, m->size), -EDQUOT);
-        ck_assert_int_eq(connection_queue(&conn, m), -EDQUOT);
+        /* even into an empty queue of another connection of the same total: CONNECTION_E_QUEUE_FULL_UID */
+        ck_assert_int_eq(connection_check_room(&conn, m->size), CONNECTION_E_QUEUE_FULL_UID);
+        ck_assert_int_eq(connection_queue(&conn, m), CONNECTION_E_QUEUE_FULL_UID);
         peer_wait_rx(2 * m->size);
         ck_assert_uint_eq(total, 0);
         ck_assert_int_eq(connection_queue(&conn, m), 0);

@@ -144,7 +144,7 @@ START_TEST(test_add_remove_refcount)
         ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), 0);
         ck_assert_uint_eq(owners[0].n_rules, 0);
         ck_assert_str_eq(route(sig("/a", "Changed", NULL)), "0,0,0");
-        ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), -ENOENT);
+        ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), MATCH_E_NOT_FOUND);
         /* the empty bucket is gone */
         ck_assert_uint_eq(map_size(&idx.buckets), 0);
 }
@@ -153,9 +153,9 @@ END_TEST
 START_TEST(test_remove_needs_equal_rule_of_same_owner)
 {
         add(0, "{\"type\":\"signal\",\"member\":\"Changed\"}");
-        ck_assert_int_eq(del(1, "{\"type\":\"signal\",\"member\":\"Changed\"}"), -ENOENT);
-        ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), -ENOENT);
-        ck_assert_int_eq(del(0, "{\"type\":\"signal\",\"member\":\"Changed\",\"path\":\"/a\"}"), -ENOENT);
+        ck_assert_int_eq(del(1, "{\"type\":\"signal\",\"member\":\"Changed\"}"), MATCH_E_NOT_FOUND);
+        ck_assert_int_eq(del(0, "{\"member\":\"Changed\"}"), MATCH_E_NOT_FOUND);
+        ck_assert_int_eq(del(0, "{\"type\":\"signal\",\"member\":\"Changed\",\"path\":\"/a\"}"), MATCH_E_NOT_FOUND);
         ck_assert_uint_eq(owners[0].n_rules, 1);
         /* key order does not make a different rule */
         ck_assert_int_eq(del(0, "{\"member\":\"Changed\",\"type\":\"signal\"}"), 0);

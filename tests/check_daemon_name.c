@@ -104,7 +104,7 @@ static struct queue_dump queue_of(const char *name)
 {
         struct queue_dump d = {.text = ""};
 
-        if (name_registry_foreach_queued(&reg, name, queue_add, &d) == -ENOENT)
+        if (name_registry_foreach_queued(&reg, name, queue_add, &d) == NAME_E_NOT_FOUND)
                 snprintf(d.text, sizeof(d.text), "-");
         return d;
 }
@@ -319,8 +319,8 @@ START_TEST(test_quota)
         ck_assert_uint_eq(request(&o1, "org.b", 0), IPCBUS_REQUEST_NAME_IN_QUEUE);
 
         unsigned result = 0;
-        ck_assert_int_eq(name_registry_request(&reg, &o1, "org.c", 0, &result), -EDQUOT);
-        ck_assert_int_eq(name_registry_request(&reg, &o1, "org.b2", REPLACE, &result), -EDQUOT);
+        ck_assert_int_eq(name_registry_request(&reg, &o1, "org.c", 0, &result), NAME_E_QUOTA);
+        ck_assert_int_eq(name_registry_request(&reg, &o1, "org.b2", REPLACE, &result), NAME_E_QUOTA);
         ck_assert_ptr_null(name_registry_lookup(&reg, "org.c"));
         /* what it holds already still answers */
         ck_assert_uint_eq(request(&o1, "org.a", ALLOW), IPCBUS_REQUEST_NAME_ALREADY_OWNER);

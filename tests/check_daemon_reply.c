@@ -188,8 +188,8 @@ START_TEST(test_duplicate_serial)
         struct reply_slot *s1 = slot_new(&a, &b, 5, 0);
         struct reply_slot *other = NULL;
 
-        ck_assert_int_eq(reply_slot_new(&reg, &a, &b, 5, 0, &other), -EEXIST);
-        ck_assert_int_eq(reply_slot_new(&reg, &a, &c, 5, 100, &other), -EEXIST);
+        ck_assert_int_eq(reply_slot_new(&reg, &a, &b, 5, 0, &other), REPLY_E_SERIAL_IN_USE);
+        ck_assert_int_eq(reply_slot_new(&reg, &a, &c, 5, 100, &other), REPLY_E_SERIAL_IN_USE);
         ck_assert_ptr_null(other);
         ck_assert_uint_eq(a.n_calls, 1);
         ck_assert_ptr_eq(reply_slot_find(&reg, &a, 5), s1);

@@ -92,7 +92,7 @@ START_TEST(test_bad)
         char err[512] = "", want[512];
         int r = service_parse(bad[_i].json, strlen(bad[_i].json), bad[_i].path, &s, err, sizeof(err));
 
-        ck_assert_msg(r == -EINVAL, "%s: expected -EINVAL, got %d", bad[_i].json, r);
+        ck_assert_msg(r == SERVICE_E_INVALID, "%s: expected SERVICE_E_INVALID, got %d", bad[_i].json, r);
         ck_assert_ptr_null(s);
         snprintf(want, sizeof(want), "%s: %s", bad[_i].path, bad[_i].error);
         ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s: error '%s', expected it to start with '%s'",

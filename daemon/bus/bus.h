@@ -27,6 +27,11 @@ struct event_base;
 struct msg;
 struct peer;
 
+/* The expected outcome of bus->reload (util/error.h), never a fault. */
+enum {
+        BUS_E_RELOAD_REFUSED = 1, /* the configuration could not be read or is invalid: err says why */
+};
+
 struct bus {
         struct event_base *base;
         const struct bus_config *config;  /* limits, policy: the caller's, outliving the bus */
@@ -60,8 +65,9 @@ struct bus {
         /* Told after a peer came or went (n_peers changed), e.g. for a status line; may be NULL. */
         void (*peers_changed)(struct bus *bus, void *userdata);
         void *peers_changed_userdata;
-        /* ReloadConfig: re-read the configuration and apply it (bus_reconfigure). Returns 0, or a
-         * negative errno with the reason in err (the previous configuration stays). NULL: not offered. */
+        /* ReloadConfig: re-read the configuration and apply it (bus_reconfigure). Returns 0,
+         * BUS_E_RELOAD_REFUSED or -ENOMEM, with the reason in err (the previous configuration
+         * stays). NULL: not offered. */
         int (*reload)(struct bus *bus, void *userdata, char *err, size_t err_size);
         void *reload_userdata;
 };

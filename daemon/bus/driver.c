@@ -269,11 +269,11 @@ static int method_request_name(struct driver_call *c)
 
         /* Ownership changes are signalled from inside, before the reply (as D-Bus does). */
         r = name_registry_request(&bus->names, &c->peer->names, name, (unsigned) flags, &result);
-        if (r == -EDQUOT)
+        if (r == NAME_E_QUOTA)
                 return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "%s already holds or waits for %u names, the max_names_per_connection limit",
                                   c->peer->unique_name, bus->limits.max_names);
-        if (r == -EUSERS)
+        if (r == NAME_E_QUOTA_UID)
                 return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "uid %u already holds or waits for %u names, the max_names_per_uid limit",
                                   (unsigned) peer_uid(c->peer), bus->limits.max_names_per_uid);
@@ -451,7 +451,7 @@ static int method_update_activation_environment(struct driver_call *c)
         }
         r = activation_update_environment(&c->bus->activations, (const char *const *) keys,
                                           (const char *const *) values, n);
-        if (r == -E2BIG)
+        if (r == ACTIVATION_E_ENV_FULL)
                 return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "The activation environment would hold more than %u variables", ACTIVATION_ENV_MAX);
         if (r < 0)
@@ -473,10 +473,10 @@ static int method_reload_config(struct driver_call *c)
         log_info("driver: ReloadConfig from %s", c->peer->unique_name);
         err[0] = '\0';
         r = c->bus->reload(c->bus, c->bus->reload_userdata, err, sizeof(err));
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
+        if (r == BUS_E_RELOAD_REFUSED)
                 return call_error(c, IPCBUS_ERROR_CONFIG_INVALID, "The configuration was not reloaded: %s", err);
+        if (r < 0)
+                return r;
         return call_reply_text(c, "{}");
 }
 
@@ -509,13 +509,13 @@ static int method_list_queued_owners(struct driver_call *c)
                 if (p)
                         jbuf_put_string(&b, p->unique_name);
                 else
-                        r = -ENOENT;
+                        r = NAME_E_NOT_FOUND; /* as the registry answers for a well-known name */
         } else {
                 r = name_registry_foreach_queued(&c->bus->names, name, list_queued_add, &b);
         }
         jbuf_puts(&b, "]}");
 
-        if (r == -ENOENT)
+        if (r == NAME_E_NOT_FOUND)
                 r = call_error(c, IPCBUS_ERROR_NAME_HAS_NO_OWNER, "Could not get the owners of %s: no such name", name);
         else
                 r = call_reply(c, &b);
@@ -662,7 +662,7 @@ static int method_remove_match(struct driver_call *c)
                 return r;
 
         r = match_index_remove(&c->bus->matches, &c->peer->matches, &rule);
-        if (r == -ENOENT)
+        if (r == MATCH_E_NOT_FOUND)
                 return call_error(c, IPCBUS_ERROR_MATCH_RULE_NOT_FOUND,
                                   "%s has no such match rule (it must equal one added with AddMatch)",
                                   c->peer->unique_name);

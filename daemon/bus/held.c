@@ -134,7 +134,7 @@ static bool bus_may_start(struct bus *bus, struct peer *sender, struct msg *m)
                               bus->limits.activation_interval_ms, (int64_t) clock_now_msec(CLOCK_MONOTONIC));
         if (r == 0)
                 return true;
-        if (r == -EDQUOT) {
+        if (r == ACTIVATION_E_RATE_LIMITED) {
                 log_info("%s: uid %u asked for more than %u service starts in %u ms, the "
                          "max_activations_per_uid limit",
                          sender->unique_name, (unsigned) uid, bus->limits.max_activations_per_uid,

@@ -374,7 +374,7 @@ int match_index_remove(struct match_index *idx, struct match_owner *owner, const
         struct match_entry *e = match_index_find_entry(idx, owner, rule, match_entry_hash(owner, rule));
 
         if (!e)
-                return -ENOENT;
+                return MATCH_E_NOT_FOUND;
         if (e->n_ref > 1) {
                 e->n_ref--;
                 match_owner_count(owner, -1);

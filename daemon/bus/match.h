@@ -71,7 +71,12 @@ void match_index_deinit(struct match_index *idx);
  */
 int match_index_add(struct match_index *idx, struct match_owner *owner, struct match_rule *rule);
 
-/* Remove one instance of an equal rule of owner. Returns 0 or -ENOENT. */
+/* The expected outcomes of this module (util/error.h), never a fault. */
+enum {
+        MATCH_E_NOT_FOUND = 1, /* the owner has no rule equal to the one given */
+};
+
+/* Remove one instance of an equal rule of owner. Returns 0 or MATCH_E_NOT_FOUND. */
 int match_index_remove(struct match_index *idx, struct match_owner *owner, const struct match_rule *rule);
 
 /* Remove all of owner's rules. */

@@ -23,7 +23,7 @@
  */
 void bus_tell_lost(struct bus *bus, struct peer *peer)
 {
-        if (peer->n_lost == 0 || connection_check_room(&peer->conn, BUS_NOTICE_BYTES) < 0)
+        if (peer->n_lost == 0 || connection_check_room(&peer->conn, BUS_NOTICE_BYTES) != 0)
                 return;
         log_info("%s: monitor caught up after losing %" PRIu64 " messages", PEER_DESC(peer), peer->n_lost);
         driver_emit_messages_lost(bus, peer, peer->n_lost);
@@ -43,7 +43,7 @@ static void bus_deliver_monitor(struct match_owner *owner, void *userdata)
 
         if (peer->state != PEER_MONITOR)
                 return;
-        if (peer_check_room(peer, route->m) < 0) {
+        if (peer_check_room(peer, route->m) != 0) {
                 if (peer->n_lost++ == 0)
                         log_warning("%s: monitor fell behind; dropping its copies until it catches up",
                                     PEER_DESC(peer));

@@ -141,13 +141,13 @@ static void name_entry_settle(struct name_registry *reg, struct name_entry *e, s
                 free(e);
 }
 
-/* 0 when the owner may make one more request; else -EDQUOT or -EUSERS (see name_registry_request). */
+/* 0 when the owner may make one more request; else NAME_E_QUOTA or NAME_E_QUOTA_UID (see name_registry_request). */
 static int name_owner_quota(const struct name_registry *reg, const struct name_owner *owner)
 {
         if (reg->max_per_owner && owner->n_requests >= reg->max_per_owner)
-                return -EDQUOT;
+                return NAME_E_QUOTA;
         if (reg->max_per_total && owner->total && *owner->total >= reg->max_per_total)
-                return -EUSERS;
+                return NAME_E_QUOTA_UID;
         return 0;
 }
 
@@ -159,7 +159,7 @@ static int name_registry_create(struct name_registry *reg, struct name_owner *ow
         struct name_request *req;
         int r = name_owner_quota(reg, owner);
 
-        if (r < 0)
+        if (r)
                 return r;
 
         e = malloc(sizeof(*e) + len + 1);
@@ -193,7 +193,7 @@ int name_registry_request(struct name_registry *reg, struct name_owner *owner, c
 
         if (!e) {
                 r = name_registry_create(reg, owner, name, flags);
-                if (r < 0)
+                if (r)
                         return r;
                 *ret_result = IPCBUS_REQUEST_NAME_PRIMARY_OWNER;
                 return 0;
@@ -215,7 +215,7 @@ int name_registry_request(struct name_registry *reg, struct name_owner *owner, c
                         list_unlink(&mine->entry_link);
                 } else {
                         r = name_owner_quota(reg, owner);
-                        if (r < 0)
+                        if (r)
                                 return r;
                         mine = name_request_new(e, owner, flags);
                         if (!mine)
@@ -244,7 +244,7 @@ int name_registry_request(struct name_registry *reg, struct name_owner *owner, c
                 mine->flags = flags;
         } else {
                 r = name_owner_quota(reg, owner);
-                if (r < 0)
+                if (r)
                         return r;
                 mine = name_request_new(e, owner, flags);
                 if (!mine)
@@ -316,7 +316,7 @@ int name_registry_foreach_queued(const struct name_registry *reg, const char *na
         struct name_request *req;
 
         if (!e)
-                return -ENOENT;
+                return NAME_E_NOT_FOUND;
         list_for_each_entry(req, &e->queue, entry_link)
                 fn(req->owner, req->flags, userdata);
         return 0;

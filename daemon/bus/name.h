@@ -48,10 +48,20 @@ void name_registry_init(struct name_registry *reg, unsigned max_per_owner, unsig
 void name_registry_deinit(struct name_registry *reg);
 
 /*
+ * The expected outcomes of this module (util/error.h): positive codes that
+ * the caller must handle, never a fault.
+ */
+enum {
+        NAME_E_QUOTA = 1, /* the owner would hold more than max_per_owner requests */
+        NAME_E_QUOTA_UID, /* the owner's *total would exceed max_per_total requests */
+        NAME_E_NOT_FOUND, /* the name has no owner */
+};
+
+/*
  * RequestName: the caller must have checked `name` is a valid well-known name.
  * Sets *ret_result to an IPCBUS_REQUEST_NAME_* code and returns 0, or returns
- * -ENOMEM, -EDQUOT when the owner would hold more than max_per_owner
- * requests, or -EUSERS when its *total would exceed max_per_total
+ * -ENOMEM, NAME_E_QUOTA when the owner would hold more than max_per_owner
+ * requests, or NAME_E_QUOTA_UID when its *total would exceed max_per_total
  * requests (nothing changed on failure).
  */
 int name_registry_request(struct name_registry *reg, struct name_owner *owner, const char *name, unsigned flags,
@@ -79,5 +89,5 @@ void name_registry_foreach(const struct name_registry *reg, name_foreach_fn fn, 
 
 typedef void (*name_queue_fn)(struct name_owner *owner, unsigned flags, void *userdata);
 /* Call fn for each request in name's queue, primary owner first. Returns 0,
- * or -ENOENT when the name has no owner. */
+ * or NAME_E_NOT_FOUND when the name has no owner. */
 int name_registry_foreach_queued(const struct name_registry *reg, const char *name, name_queue_fn fn, void *userdata);

@@ -131,19 +131,19 @@ int peer_check_room(struct peer *p, struct msg *m)
 
 const char *peer_queue_limit_name(int error)
 {
-        return error == -EDQUOT ? "max_queued_bytes_per_uid" : "max_queued_bytes_per_connection";
+        return error == CONNECTION_E_QUEUE_FULL_UID ? "max_queued_bytes_per_uid" : "max_queued_bytes_per_connection";
 }
 
 int peer_send(struct peer *p, struct msg *m)
 {
         int r = connection_queue(&p->conn, m);
 
-        if (r == -ENOBUFS || r == -EDQUOT) {
+        if (r == CONNECTION_E_QUEUE_FULL || r == CONNECTION_E_QUEUE_FULL_UID) {
                 const struct connection_limits *l = p->conn.limits;
 
                 log_warning("%s (pid %d, uid %u): outgoing queue over the %s limit (%" PRIu64 " bytes), disconnecting",
                             p->unique_name, (int) peer_pid(p), (unsigned) peer_uid(p), peer_queue_limit_name(r),
-                            r == -EDQUOT ? l->max_queue_total : l->max_queue);
+                            r == CONNECTION_E_QUEUE_FULL_UID ? l->max_queue_total : l->max_queue);
                 p->conn.failed = true;
                 connection_close(&p->conn, "outgoing queue over the %s limit", peer_queue_limit_name(r));
         } else if (r == -ENOMEM) {

@@ -92,13 +92,14 @@ static inline pid_t peer_pid(const struct peer *p)
 /*
  * Queue m to p. A peer that cannot take it (its queue or its uid's queues
  * are over the limit, or memory ran out) is closed, the cause logged:
- * nothing is dropped silently. Returns 0, or the negative errno of
- * connection_queue.
+ * nothing is dropped silently. Returns 0, or what connection_queue returned
+ * (CONNECTION_E_* or -ENOMEM: p is closed then, except when it was closing
+ * already).
  */
 int peer_send(struct peer *p, struct msg *m);
 
 /*
- * Whether p can take m now: 0, or -ENOBUFS / -EDQUOT (connection_check_room).
+ * Whether p can take m now: 0, or CONNECTION_E_QUEUE_FULL / _UID (connection_check_room).
  * Checked before offering p a message it did not ask for (a call, a unicast
  * signal): when it cannot, the sender gets LimitsExceeded and p stays
  * connected. Only what p asked for (replies to its calls, signals it
@@ -121,5 +122,5 @@ void peer_drop_fds(struct peer *p, int *fds, unsigned n);
 void peer_describe_fds_refusal(struct peer *p, int code, unsigned n, const struct bus_limits *l, char *buf,
                                size_t size);
 
-/* The configuration key of the queue limit a -ENOBUFS / -EDQUOT is about. */
+/* The configuration key of the queue limit a CONNECTION_E_QUEUE_FULL / _UID is about. */
 const char *peer_queue_limit_name(int error);

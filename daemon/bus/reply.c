@@ -112,7 +112,7 @@ int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struc
         struct timeval tv_own;
 
         if (reply_slot_find(reg, caller, serial))
-                return -EEXIST;
+                return REPLY_E_SERIAL_IN_USE;
 
         slot = calloc(1, sizeof(*slot));
         if (!slot)

@@ -60,11 +60,16 @@ void reply_registry_set_default_timeout(struct reply_registry *reg, uint32_t def
 /* Free every slot still pending, without calling the timeout callback. */
 void reply_registry_deinit(struct reply_registry *reg);
 
+/* The expected outcomes of this module (util/error.h), never a fault. */
+enum {
+        REPLY_E_SERIAL_IN_USE = 1, /* the caller already awaits an answer to this serial */
+};
+
 /*
  * Record that caller awaits callee's answer to the call `serial`; the timer
  * runs timeout_ms (0: the registry's default). Returns 0 with *ret_slot (may
- * be NULL), -EEXIST when caller already awaits an answer to this serial, or
- * -ENOMEM.
+ * be NULL), REPLY_E_SERIAL_IN_USE when caller already awaits an answer to
+ * this serial (nothing recorded), or -ENOMEM.
  */
 int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struct reply_owner *callee, uint32_t serial,
                    uint32_t timeout_ms, struct reply_slot **ret_slot);

@@ -51,7 +51,7 @@ static struct policy_verdict bus_check_transfer(struct bus *bus, struct peer *se
  */
 static void bus_refuse_full(struct bus *bus, struct peer *sender, struct peer *to, struct msg *m, int error)
 {
-        uint64_t limit = error == -EDQUOT ? bus->limits.max_queue_per_uid : bus->limits.max_queue;
+        uint64_t limit = error == CONNECTION_E_QUEUE_FULL_UID ? bus->limits.max_queue_per_uid : bus->limits.max_queue;
 
         log_info("%s: %s to %s refused: over the %s limit", sender->unique_name, msg_type_to_string(m->h.type),
                  to->unique_name, peer_queue_limit_name(error));
@@ -108,7 +108,7 @@ bool bus_await_reply(struct bus *bus, struct peer *sender, struct reply_owner *c
 {
         int r = reply_slot_new(&bus->replies, &sender->replies, callee, m->h.serial, timeout_ms, NULL);
 
-        if (r == -EEXIST) {
+        if (r == REPLY_E_SERIAL_IN_USE) {
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_INVALID_MESSAGE,
                                    "Serial %" PRIu32 " is already used by a call still awaiting an answer",
                                    m->h.serial);
@@ -129,7 +129,7 @@ void bus_forward_call(struct bus *bus, struct peer *sender, struct peer *callee,
         if (!bus_may_transfer(bus, sender, callee, m))
                 return;
         r = peer_check_room(callee, m);
-        if (r < 0) {
+        if (r) {
                 bus_refuse_full(bus, sender, callee, m, r);
                 return;
         }
@@ -236,7 +236,7 @@ static void bus_route_signal(struct bus *bus, struct peer *sender, struct msg *m
         if (to && !bus_may_transfer(bus, sender, to, m))
                 return;
         r = to ? peer_check_room(to, m) : 0;
-        if (r < 0)
+        if (r)
                 bus_refuse_full(bus, sender, to, m, r);
         else if (to)
                 bus_deliver(bus, sender, to, m);
@@ -282,6 +282,65 @@ static void bus_refuse_fds(struct bus *bus, struct peer *peer, const struct fram
 }
 
 /*
+ * A frame from a peer that may not send any (a monitor, which is closed for
+ * it, or one on its way out): its descriptors are closed. Whether it was.
+ */
+static bool bus_drop_unwanted(struct bus *bus, struct peer *peer, const struct frame_view *f, int *fds)
+{
+        if (peer->state != PEER_NEW && peer->state != PEER_REGISTERED) {
+                peer_drop_fds(peer, fds, f->prefix.n_fds);
+                if (peer->state == PEER_MONITOR) {
+                        log_info("%s: a monitor sent a message; disconnecting", PEER_DESC(peer));
+                        bus_disconnect(bus, peer, "a monitor sent a message");
+                }
+                return true;
+        }
+        return false;
+}
+
+/*
+ * The first message of a peer without Hello yet (r as msg_parse returned,
+ * m set when 0): Hello goes to the driver, anything else closes the peer.
+ */
+static void bus_handle_before_hello(struct bus *bus, struct peer *peer, struct msg *m, int r, uint32_t serial)
+{
+        if (r == 0 && bus_is_hello(m)) {
+                bus_monitor(bus, m);
+                driver_dispatch(bus, peer, m);
+                return;
+        }
+        log_info("%s: message before Hello; disconnecting", PEER_DESC(peer));
+        if (r > 0)
+                driver_send_error(bus, peer, serial, IPCBUS_ERROR_ACCESS_DENIED,
+                                  "Hello must be the first message (and this one is invalid: %s)", proto_strerror(r));
+        else
+                driver_send_error(bus, peer, serial, IPCBUS_ERROR_ACCESS_DENIED, "Hello must be the first message");
+        bus_disconnect(bus, peer, "a message before Hello");
+}
+
+/* A valid message from a registered peer: monitors see it, then it goes where its type says. */
+static void bus_route_message(struct bus *bus, struct peer *peer, struct msg *m)
+{
+        /* Monitors see what was sent, whether or not it can be delivered. */
+        bus_monitor(bus, m);
+
+        switch (m->h.type) {
+        case MSG_CALL:
+                bus_route_call(bus, peer, m);
+                break;
+        case MSG_RETURN:
+        case MSG_ERROR:
+                bus_route_reply(bus, peer, m);
+                break;
+        case MSG_SIGNAL:
+                bus_route_signal(bus, peer, m);
+                break;
+        default:
+                break;
+        }
+}
+
+/*
  * One frame from a peer. `invalid` handling follows PROTOCOL.md 9: fatal
  * codes close the connection, others get InvalidMessage when the serial was
  * readable. Before Hello only Hello is accepted.
@@ -298,14 +357,8 @@ static void bus_handle_frame(struct bus *bus, struct peer *peer, const struct fr
         bool no_reply = false;
         int r;
 
-        if (peer->state != PEER_NEW && peer->state != PEER_REGISTERED) {
-                peer_drop_fds(peer, fds, f->prefix.n_fds);
-                if (peer->state == PEER_MONITOR) {
-                        log_info("%s: a monitor sent a message; disconnecting", PEER_DESC(peer));
-                        bus_disconnect(bus, peer, "a monitor sent a message");
-                }
+        if (bus_drop_unwanted(bus, peer, f, fds))
                 return;
-        }
         if (f->prefix.n_fds && !fds) {
                 bus_refuse_fds(bus, peer, f, &stamp);
                 return;
@@ -328,20 +381,7 @@ static void bus_handle_frame(struct bus *bus, struct peer *peer, const struct fr
         }
 
         if (peer->state == PEER_NEW) {
-                if (r == 0 && bus_is_hello(m)) {
-                        bus_monitor(bus, m);
-                        driver_dispatch(bus, peer, m);
-                        return;
-                }
-                log_info("%s: message before Hello; disconnecting", PEER_DESC(peer));
-                if (r > 0)
-                        driver_send_error(bus, peer, serial, IPCBUS_ERROR_ACCESS_DENIED,
-                                          "Hello must be the first message (and this one is invalid: %s)",
-                                          proto_strerror(r));
-                else
-                        driver_send_error(bus, peer, serial, IPCBUS_ERROR_ACCESS_DENIED,
-                                          "Hello must be the first message");
-                bus_disconnect(bus, peer, "a message before Hello");
+                bus_handle_before_hello(bus, peer, m, r, serial);
                 return;
         }
 
@@ -352,24 +392,7 @@ static void bus_handle_frame(struct bus *bus, struct peer *peer, const struct fr
                                           proto_strerror(r));
                 return;
         }
-
-        /* Monitors see what was sent, whether or not it can be delivered. */
-        bus_monitor(bus, m);
-
-        switch (m->h.type) {
-        case MSG_CALL:
-                bus_route_call(bus, peer, m);
-                break;
-        case MSG_RETURN:
-        case MSG_ERROR:
-                bus_route_reply(bus, peer, m);
-                break;
-        case MSG_SIGNAL:
-                bus_route_signal(bus, peer, m);
-                break;
-        default:
-                break;
-        }
+        bus_route_message(bus, peer, m);
 }
 
 void bus_on_frame(struct connection *c, const struct frame_view *f, int *fds, void *userdata)

@@ -146,8 +146,8 @@ int activation_update_environment(struct activation_registry *reg, const char *c
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = env_set(&e, keys[i], values[i]);
         if (r >= 0 && e.n > ACTIVATION_ENV_MAX)
-                r = -E2BIG;
-        if (r < 0) {
+                r = ACTIVATION_E_ENV_FULL;
+        if (r) {
                 env_free(&e);
                 return r;
         }
@@ -739,7 +739,7 @@ int activation_charge(struct activation_registry *reg, uid_t uid, uint32_t per_i
                 *b = (struct activation_bucket){.uid = uid, .credit = full, .at_ms = now_ms};
         }
         if (b->credit < interval_ms)
-                return -EDQUOT;
+                return ACTIVATION_E_RATE_LIMITED;
         b->credit -= interval_ms;
         return 0;
 }
@@ -779,10 +779,61 @@ static int spawn(char *const *argv, char *const *envp, const struct run_as *ra, 
         return 0;
 }
 
+/* A new activation of s, in reg's table, its timer not yet armed; NULL when memory ran out. */
+static struct activation *activation_new(struct activation_registry *reg, const struct service *s)
+{
+        struct activation *a = calloc(1, sizeof(*a));
+
+        if (!a || !(a->name = strdup(s->name)) || service_copy(s, &a->service) < 0 ||
+            !(a->timer = evtimer_new(reg->base, activation_on_timeout, a)) ||
+            map_add(&reg->by_name, &a->node, map_hash_string(a->name)) < 0) {
+                if (a) {
+                        if (a->timer)
+                                event_free(a->timer);
+                        service_free(a->service);
+                        free(a->name);
+                        free(a);
+                }
+                return NULL;
+        }
+        a->reg = reg;
+        a->status_fd = -1;
+        a->watch_fd = -1;
+        list_init(&a->requests);
+        reply_owner_init(&a->replies);
+        return a;
+}
+
+/*
+ * Remember the process a started (argv[0]) among reg's children. Returns 0,
+ * or -1 with ret_message written when memory ran out: the process is killed
+ * and reaped then, and a is still the caller's.
+ */
+static int activation_track_child(struct activation_registry *reg, struct activation *a, const struct service *s,
+                                  char *const *argv, char *ret_message, size_t message_size)
+{
+        _cleanup_(freep) struct activation_child *child = NULL;
+
+        /* Only now: a forked child that fails before exec has nothing of its own unreachable. */
+        child = calloc(1, sizeof(*child));
+        if (!child) {
+                int status;
+
+                kill(a->pid, SIGKILL);
+                (void) waitpid(a->pid, &status, 0);
+                snprintf(ret_message, message_size, "Cannot start %s: out of memory", s->name);
+                return -1;
+        }
+        child->pid = a->pid;
+        child->act = a;
+        snprintf(child->what, sizeof(child->what), "%s (%s)", s->name, argv[0]);
+        list_link_tail(&reg->children, &steal_pointer(&child)->link);
+        return 0;
+}
+
 int activation_start(struct activation_registry *reg, const struct service *s, struct activation **ret,
                      const char **ret_error, char *ret_message, size_t message_size)
 {
-        _cleanup_(freep) struct activation_child *child = NULL;
         struct activation *a;
         struct run_as ra = {0};
         struct env env = {0};
@@ -809,18 +860,12 @@ int activation_start(struct activation_registry *reg, const struct service *s, s
                 r = build_env(reg, &ra, &env);
         }
 
-        a = calloc(1, sizeof(*a));
-        if (r < 0 || !a || !(a->name = strdup(s->name)) || service_copy(s, &a->service) < 0 ||
-            !(a->timer = evtimer_new(reg->base, activation_on_timeout, a)) ||
-            map_add(&reg->by_name, &a->node, map_hash_string(a->name)) < 0) {
+        a = r < 0 ? NULL : activation_new(reg, s);
+        if (!a) {
                 snprintf(ret_message, message_size, "Cannot start %s: out of memory", s->name);
-                goto fail;
+                env_free(&env);
+                return -1;
         }
-        a->reg = reg;
-        a->status_fd = -1;
-        a->watch_fd = -1;
-        list_init(&a->requests);
-        reply_owner_init(&a->replies);
 
         r = spawn(argv, env.vars, &ra, -1, &a->pid, &a->status_fd);
         env_free(&env);
@@ -831,34 +876,12 @@ int activation_start(struct activation_registry *reg, const struct service *s, s
         }
         evtimer_add(a->timer, &tv);
 
-        /* Only now: a forked child that fails before exec has nothing of its own unreachable. */
-        child = calloc(1, sizeof(*child));
-        if (!child) {
-                int status;
-
-                kill(a->pid, SIGKILL);
-                (void) waitpid(a->pid, &status, 0);
-                snprintf(ret_message, message_size, "Cannot start %s: out of memory", s->name);
+        if (activation_track_child(reg, a, s, argv, ret_message, message_size) < 0) {
                 activation_free(a);
                 return -1;
         }
-        child->pid = a->pid;
-        child->act = a;
-        snprintf(child->what, sizeof(child->what), "%s (%s)", s->name, argv[0]);
-        list_link_tail(&reg->children, &steal_pointer(&child)->link);
         log_info("activating %s: started %s (pid %d)%s%s", s->name, argv[0], (int) a->pid, ra.switch_user ? " as " : "",
                  ra.switch_user ? ra.name : "");
         *ret = a;
         return 0;
-
-fail:
-        env_free(&env);
-        if (a) {
-                if (a->timer)
-                        event_free(a->timer);
-                service_free(a->service);
-                free(a->name);
-                free(a);
-        }
-        return -1;
 }

@@ -104,12 +104,19 @@ int activation_start(struct activation_registry *reg, const struct service *s, s
  */
 void activation_owned(struct activation *a);
 
+/* The expected outcomes of this module (util/error.h), never a fault. */
+enum {
+        ACTIVATION_E_RATE_LIMITED = 1, /* the uid's budget of starts is spent for now */
+        ACTIVATION_E_ENV_FULL,         /* the environment would hold more than ACTIVATION_ENV_MAX variables */
+};
+
 /*
  * Charge one start to uid, whose budget is a token bucket of per_interval
  * starts refilled at per_interval per interval_ms (limits
  * max_activations_per_uid and activation_interval_ms), at time now_ms
- * (monotonic). Returns 0, -EDQUOT when the bucket is empty (nothing is
- * charged), or -ENOMEM. Buckets that have filled up again are forgotten.
+ * (monotonic). Returns 0, ACTIVATION_E_RATE_LIMITED when the bucket is empty
+ * (nothing is charged), or -ENOMEM. Buckets that have filled up again are
+ * forgotten.
  */
 int activation_charge(struct activation_registry *reg, uid_t uid, uint32_t per_interval, uint32_t interval_ms,
                       int64_t now_ms);
@@ -119,8 +126,8 @@ int activation_charge(struct activation_registry *reg, uid_t uid, uint32_t per_i
 
 /*
  * Merge KEY=VALUE pairs into the activation environment (a later value for
- * the same key replaces the earlier). Returns 0, -E2BIG (more than
- * ACTIVATION_ENV_MAX variables) or -ENOMEM; unchanged on failure.
+ * the same key replaces the earlier). Returns 0, ACTIVATION_E_ENV_FULL (more
+ * than ACTIVATION_ENV_MAX variables) or -ENOMEM; unchanged on failure.
  */
 int activation_update_environment(struct activation_registry *reg, const char *const *keys, const char *const *values,
                                   size_t n);

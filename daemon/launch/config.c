@@ -110,7 +110,7 @@ static int __attribute__((format(printf, 3, 4))) fail_plain(struct parser *ps, i
         return r;
 }
 
-/* Report "ORIGIN: KEY: REASON" and return -EINVAL. */
+/* Report "ORIGIN: KEY: REASON" and return CONFIG_E_INVALID. */
 static int __attribute__((format(printf, 3, 4))) fail(struct parser *ps, const char *key, const char *fmt, ...)
 {
         char reason[512];
@@ -119,7 +119,7 @@ static int __attribute__((format(printf, 3, 4))) fail(struct parser *ps, const c
         va_start(ap, fmt);
         vsnprintf(reason, sizeof(reason), fmt, ap);
         va_end(ap);
-        return fail_plain(ps, -EINVAL, "%s: %s", key, reason);
+        return fail_plain(ps, CONFIG_E_INVALID, "%s: %s", key, reason);
 }
 
 /*
@@ -273,7 +273,7 @@ static int parse_limits(struct parser *ps, struct json_object *obj)
         int r;
 
         r = expect_type(ps, "limits", obj, json_type_object);
-        if (r < 0)
+        if (r)
                 return r;
         json_object_object_foreach(obj, name, v)
         {
@@ -289,7 +289,7 @@ static int parse_limits(struct parser *ps, struct json_object *obj)
                 if (!k)
                         return fail(ps, key, "unknown key");
                 r = expect_type(ps, key, v, json_type_int);
-                if (r < 0)
+                if (r)
                         return r;
                 /* json-c keeps integers above INT64_MAX as unsigned; get_int64 clamps them to INT64_MAX. */
                 value = json_object_get_int64(v);
@@ -332,7 +332,7 @@ static int parse_listen(struct parser *ps, struct json_object *arr)
         int r;
 
         r = expect_type(ps, "listen", arr, json_type_array);
-        if (r < 0)
+        if (r)
                 return r;
         n = json_object_array_length(arr);
         if (n == 0)
@@ -347,13 +347,13 @@ static int parse_listen(struct parser *ps, struct json_object *arr)
 
                 snprintf(key, sizeof(key), "listen[%zu]", i);
                 r = expect_type(ps, key, v, json_type_string);
-                if (r < 0)
+                if (r)
                         return r;
                 address = json_object_get_string(v);
                 r = address_parse(address, &path);
                 if (r == -ENOMEM)
                         return r;
-                if (r < 0)
+                if (r)
                         return fail(ps, key, "expected an address unix:path=/ABSOLUTE/PATH, got %s", got(v));
                 for (size_t j = 0; j < config->n_listen; j++)
                         if (strcmp(config->listen[j], address) == 0)
@@ -376,7 +376,7 @@ static int parse_service_dirs(struct parser *ps, struct json_object *arr)
         int r;
 
         r = expect_type(ps, "service_dirs", arr, json_type_array);
-        if (r < 0)
+        if (r)
                 return r;
         n = json_object_array_length(arr);
         if (n == 0)
@@ -390,7 +390,7 @@ static int parse_service_dirs(struct parser *ps, struct json_object *arr)
 
                 snprintf(key, sizeof(key), "service_dirs[%zu]", i);
                 r = expect_type(ps, key, v, json_type_string);
-                if (r < 0)
+                if (r)
                         return r;
                 dir = json_object_get_string(v);
                 if (dir[0] != '/' || strlen(dir) >= PATH_MAX)
@@ -518,7 +518,7 @@ static int parse_rule_string(struct parser *ps, const char *key, struct json_obj
 {
         int r = expect_type(ps, key, v, json_type_string);
 
-        if (r < 0)
+        if (r)
                 return r;
         if (!valid(json_object_get_string(v)))
                 return fail(ps, key, "expected %s, got %s", what, got(v));
@@ -545,18 +545,15 @@ static int check_exclusive(struct parser *ps, const char *rule_key, struct json_
         return 0;
 }
 
-static int parse_rule(struct parser *ps, size_t index, struct json_object *obj)
+/* The keys of the rule object into v (indexed by enum rule_key); any other key is refused. */
+static int parse_rule_keys(struct parser *ps, const char *rule_key, struct json_object *obj, struct json_object **v)
 {
-        struct json_object *v[_K_MAX] = {NULL};
-        struct policy_rule rule = {.index = (unsigned) index, .who = POLICY_WHO_ANYONE};
-        char rule_key[32], key[64];
-        const char *action;
+        char key[64];
         enum rule_key k;
         int r;
 
-        snprintf(rule_key, sizeof(rule_key), "policy[%zu]", index);
         r = expect_type(ps, rule_key, obj, json_type_object);
-        if (r < 0)
+        if (r)
                 return r;
         json_object_object_foreach(obj, name, value)
         {
@@ -568,74 +565,121 @@ static int parse_rule(struct parser *ps, size_t index, struct json_object *obj)
                 }
                 v[k] = value;
         }
+        return 0;
+}
+
+/* Exactly one of allow and deny, and no two keys that exclude each other. */
+static int check_rule_keys(struct parser *ps, const char *rule_key, struct json_object *const *v)
+{
+        int r;
 
         if (!v[K_ALLOW] && !v[K_DENY])
                 return fail(ps, rule_key, "expected \"allow\" or \"deny\"");
-        if ((r = check_exclusive(ps, rule_key, v, K_ALLOW, K_DENY)) < 0 ||
-            (r = check_exclusive(ps, rule_key, v, K_USER, K_GROUP)) < 0 ||
-            (r = check_exclusive(ps, rule_key, v, K_NAME, K_NAME_PREFIX)) < 0 ||
-            (r = check_exclusive(ps, rule_key, v, K_PATH, K_PATH_PREFIX)) < 0)
+        if ((r = check_exclusive(ps, rule_key, v, K_ALLOW, K_DENY)) != 0 ||
+            (r = check_exclusive(ps, rule_key, v, K_USER, K_GROUP)) != 0 ||
+            (r = check_exclusive(ps, rule_key, v, K_NAME, K_NAME_PREFIX)) != 0 ||
+            (r = check_exclusive(ps, rule_key, v, K_PATH, K_PATH_PREFIX)) != 0)
                 return r;
+        return 0;
+}
 
-        rule.allow = v[K_ALLOW] != NULL;
-        k = rule.allow ? K_ALLOW : K_DENY;
+/* The rule's verdict and action (the value of allow or deny), and only the criteria that action has. */
+static int parse_rule_action(struct parser *ps, const char *rule_key, struct json_object *const *v,
+                             struct policy_rule *rule)
+{
+        char key[64];
+        const char *action;
+        enum rule_key k;
+
+        rule->allow = v[K_ALLOW] != NULL;
+        k = rule->allow ? K_ALLOW : K_DENY;
         snprintf(key, sizeof(key), "%s.%s", rule_key, rule_keys[k]);
         action = json_object_is_type(v[k], json_type_string) ? json_object_get_string(v[k]) : "";
-        for (rule.action = 0; rule.action < _POLICY_ACTION_MAX; rule.action++)
-                if (strcmp(policy_action_to_string(rule.action), action) == 0)
+        for (rule->action = 0; rule->action < _POLICY_ACTION_MAX; rule->action++)
+                if (strcmp(policy_action_to_string(rule->action), action) == 0)
                         break;
-        if (rule.action == _POLICY_ACTION_MAX)
+        if (rule->action == _POLICY_ACTION_MAX)
                 return fail(ps, key, "expected \"connect\", \"own\", \"send\", \"receive\" or \"monitor\", got %s",
                             got(v[k]));
 
         for (k = K_NAME; k < _K_MAX; k++)
-                if (v[k] && !(action_criteria[rule.action] & (1u << k))) {
+                if (v[k] && !(action_criteria[rule->action] & (1u << k))) {
                         snprintf(key, sizeof(key), "%s.%s", rule_key, rule_keys[k]);
                         return fail(ps, key, "not a criterion of \"%s\" rules", action);
                 }
+        return 0;
+}
+
+/* One criterion k of the rule, its value v reported under key. */
+static int parse_rule_criterion(struct parser *ps, const char *key, enum rule_key k, struct json_object *v,
+                                struct policy_rule *rule)
+{
+        int r;
+
+        switch (k) {
+        case K_USER:
+                r = parse_rule_user(ps, key, v, rule);
+                break;
+        case K_GROUP:
+                r = parse_rule_group(ps, key, v, rule);
+                break;
+        case K_NAME:
+                /* A unique name can be talked to but never owned. */
+                if (rule->action == POLICY_OWN)
+                        r = parse_rule_string(ps, key, v, names_is_well_known, "a well-known name", &rule->name);
+                else
+                        r = parse_rule_string(ps, key, v, names_is_bus_name, "a bus name", &rule->name);
+                break;
+        case K_NAME_PREFIX:
+                r = parse_rule_string(ps, key, v, names_is_well_known, "a well-known name", &rule->name);
+                rule->name_prefix = true;
+                break;
+        case K_INTERFACE:
+                r = parse_rule_string(ps, key, v, names_is_interface, "an interface name", &rule->interface);
+                break;
+        case K_MEMBER:
+                r = parse_rule_string(ps, key, v, names_is_member, "a member name", &rule->member);
+                break;
+        case K_PATH:
+        case K_PATH_PREFIX:
+                r = parse_rule_string(ps, key, v, names_is_path, "an object path", &rule->path);
+                rule->path_prefix = k == K_PATH_PREFIX;
+                break;
+        case K_TYPE:
+                r = parse_rule_type(ps, key, v, rule);
+                break;
+        default:
+                r = 0;
+                break;
+        }
+        return r;
+}
+
+static int parse_rule(struct parser *ps, size_t index, struct json_object *obj)
+{
+        struct json_object *v[_K_MAX] = {NULL};
+        struct policy_rule rule = {.index = (unsigned) index, .who = POLICY_WHO_ANYONE};
+        char rule_key[32], key[64];
+        enum rule_key k;
+        int r;
+
+        snprintf(rule_key, sizeof(rule_key), "policy[%zu]", index);
+        r = parse_rule_keys(ps, rule_key, obj, v);
+        if (r)
+                return r;
+        r = check_rule_keys(ps, rule_key, v);
+        if (r)
+                return r;
+        r = parse_rule_action(ps, rule_key, v, &rule);
+        if (r)
+                return r;
 
         for (k = K_USER; k < _K_MAX; k++) {
                 if (!v[k])
                         continue;
                 snprintf(key, sizeof(key), "%s.%s", rule_key, rule_keys[k]);
-                switch (k) {
-                case K_USER:
-                        r = parse_rule_user(ps, key, v[k], &rule);
-                        break;
-                case K_GROUP:
-                        r = parse_rule_group(ps, key, v[k], &rule);
-                        break;
-                case K_NAME:
-                        /* A unique name can be talked to but never owned. */
-                        if (rule.action == POLICY_OWN)
-                                r = parse_rule_string(ps, key, v[k], names_is_well_known, "a well-known name",
-                                                      &rule.name);
-                        else
-                                r = parse_rule_string(ps, key, v[k], names_is_bus_name, "a bus name", &rule.name);
-                        break;
-                case K_NAME_PREFIX:
-                        r = parse_rule_string(ps, key, v[k], names_is_well_known, "a well-known name", &rule.name);
-                        rule.name_prefix = true;
-                        break;
-                case K_INTERFACE:
-                        r = parse_rule_string(ps, key, v[k], names_is_interface, "an interface name", &rule.interface);
-                        break;
-                case K_MEMBER:
-                        r = parse_rule_string(ps, key, v[k], names_is_member, "a member name", &rule.member);
-                        break;
-                case K_PATH:
-                case K_PATH_PREFIX:
-                        r = parse_rule_string(ps, key, v[k], names_is_path, "an object path", &rule.path);
-                        rule.path_prefix = k == K_PATH_PREFIX;
-                        break;
-                case K_TYPE:
-                        r = parse_rule_type(ps, key, v[k], &rule);
-                        break;
-                default:
-                        r = 0;
-                        break;
-                }
-                if (r < 0)
+                r = parse_rule_criterion(ps, key, k, v[k], &rule);
+                if (r)
                         return r;
         }
         return policy_add(&ps->config->policy, &rule);
@@ -645,7 +689,7 @@ static int parse_policy(struct parser *ps, struct json_object *arr)
 {
         int r = expect_type(ps, "policy", arr, json_type_array);
 
-        for (size_t i = 0; r >= 0 && i < json_object_array_length(arr); i++)
+        for (size_t i = 0; r == 0 && i < json_object_array_length(arr); i++)
                 r = parse_rule(ps, i, json_object_array_get_idx(arr, i));
         return r;
 }
@@ -685,7 +729,7 @@ static int parse_json(struct parser *ps, const char *text, size_t len, struct js
         size_t pos, line = 1, column = 1;
 
         if (len > CONFIG_TEXT_MAX)
-                return fail_plain(ps, -EFBIG, "larger than %u bytes", CONFIG_TEXT_MAX);
+                return fail_plain(ps, CONFIG_E_INVALID, "larger than %u bytes", CONFIG_TEXT_MAX);
         tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
         if (!tok)
                 return -ENOMEM;
@@ -714,7 +758,7 @@ static int parse_json(struct parser *ps, const char *text, size_t len, struct js
                                 column = 1;
                         }
                 }
-                return fail_plain(ps, -EINVAL, "line %zu, column %zu: syntax error: %s", line, column, desc);
+                return fail_plain(ps, CONFIG_E_INVALID, "line %zu, column %zu: syntax error: %s", line, column, desc);
         }
         *ret = obj;
         return 0;
@@ -726,10 +770,10 @@ static int parse_config(struct parser *ps, const char *text, size_t len)
         int r;
 
         r = parse_json(ps, text, len, &root);
-        if (r < 0)
+        if (r)
                 return r;
         if (!json_object_is_type(root, json_type_object))
-                return fail_plain(ps, -EINVAL, "expected a JSON object at the top level, got %s", got(root));
+                return fail_plain(ps, CONFIG_E_INVALID, "expected a JSON object at the top level, got %s", got(root));
         json_object_object_foreach(root, name, v)
         {
                 if (strcmp(name, "type") == 0)
@@ -744,11 +788,11 @@ static int parse_config(struct parser *ps, const char *text, size_t len)
                         r = parse_service_dirs(ps, v);
                 else if (strcmp(name, "standard_service_dirs") == 0) {
                         r = expect_type(ps, name, v, json_type_boolean);
-                        if (r >= 0)
+                        if (r == 0)
                                 ps->config->standard_service_dirs = json_object_get_boolean(v);
                 } else
                         r = fail(ps, name, "unknown key");
-                if (r < 0)
+                if (r)
                         return r;
         }
         return 0;
@@ -763,7 +807,7 @@ int bus_config_parse(struct bus_config *config, const char *text, size_t len, co
         bus_config_init(config);
         snprintf(config->origin, sizeof(config->origin), "%s", origin);
         r = parse_config(&ps, text, len);
-        if (r < 0) {
+        if (r) {
                 if (r == -ENOMEM)
                         fail_plain(&ps, r, "out of memory");
                 bus_config_deinit(config);
@@ -794,12 +838,12 @@ int bus_config_load_default(struct bus_config *config, enum bus_type type, char 
         int r;
 
         r = bus_config_parse(config, text, strlen(text), origin, err, err_size);
-        if (r >= 0 && config->type != type) {
+        if (r == 0 && config->type != type) {
                 /* Only a broken build gets here: the shipped file says another type. */
                 if (err && err_size)
                         snprintf(err, err_size, "%s: type: does not match the file's name", origin);
                 bus_config_deinit(config);
-                return -EINVAL;
+                return CONFIG_E_INVALID;
         }
         return r;
 }

@@ -75,15 +75,20 @@ struct bus_config {
 void bus_config_init(struct bus_config *config);
 void bus_config_deinit(struct bus_config *config);
 
+/* The expected outcome of reading a configuration (util/error.h), never a fault. */
+enum {
+        CONFIG_E_INVALID = 1, /* the text breaks CONFIG.md: err says where and why */
+};
+
 /*
  * Parse JSON text into config (which is initialized here; on failure it is
  * left deinitialized). `origin` names the text in errors and logs. Returns 0,
- * or -EINVAL with a one-line "ORIGIN: KEY: REASON" in err (KEY a path such
- * as "limits.max_body_bytes" or "policy[2].user"), or -ENOMEM.
+ * CONFIG_E_INVALID with a one-line "ORIGIN: KEY: REASON" in err (KEY a path
+ * such as "limits.max_body_bytes" or "policy[2].user"), or -ENOMEM.
  */
 int bus_config_parse(struct bus_config *config, const char *text, size_t len, const char *origin, char *err,
                      size_t err_size);
-/* Read and parse a file: as bus_config_parse, and -errno with "FILE: reason" when it cannot be read. */
+/* Read and parse a file: as bus_config_parse, and a negative errno with "FILE: reason" when it cannot be read. */
 int bus_config_load_file(struct bus_config *config, const char *path, char *err, size_t err_size);
-/* The shipped default of a bus type (its built-in copy). */
+/* The shipped default of a bus type (its built-in copy), as bus_config_parse. */
 int bus_config_load_default(struct bus_config *config, enum bus_type type, char *err, size_t err_size);

@@ -199,12 +199,13 @@ static int daemon_reload(struct bus *bus, void *userdata, char *err, size_t err_
         daemon_notify(d, systemd_notify_reloading, "RELOADING=1");
         r = d->config_file ? bus_config_load_file(&next, d->config_file, err, err_size)
                            : bus_config_load_default(&next, d->config.type, err, err_size);
-        if (r < 0) {
+        if (r) {
                 if (r == -ENOMEM)
                         snprintf(err, err_size, "out of memory reading the configuration");
                 log_error("reload failed, keeping the previous configuration: %s", err);
                 daemon_notify(d, systemd_notify_ready, "READY=1");
-                return r;
+                /* CONFIG_E_INVALID, or a file that cannot be read: the caller's to explain */
+                return r == -ENOMEM ? r : BUS_E_RELOAD_REFUSED;
         }
         if (next.type != d->config.type) {
                 log_warning("%s: type: a reload cannot change the bus type; restart ipcbusd for that", next.origin);
@@ -274,15 +275,15 @@ static int daemon_listen(struct daemon *d, const char *address, bool make_parent
                 return -1;
         }
         r = listener_init(l, d->base, path, make_parent || path_in_runtime_dir(path), bus_accept, &d->bus);
-        if (r == -EADDRINUSE) {
+        if (r == LISTENER_E_IN_USE) {
                 log_error("another bus is already listening on %s", path);
                 return -1;
         }
-        if (r == -EEXIST) {
+        if (r == LISTENER_E_NOT_SOCKET) {
                 log_error("%s exists and is not a socket", path);
                 return -1;
         }
-        if (r >= 0) {
+        if (r == 0) {
                 d->n_listeners++;
                 listener_set_refuse(l, bus_refuse_fd);
                 r = listener_start(l);
@@ -299,19 +300,21 @@ static int daemon_listen(struct daemon *d, const char *address, bool make_parent
         return 0;
 }
 
-/* Why a handed descriptor cannot be served (listener_init_fd's errors). */
+/* Why a handed descriptor cannot be served (listener_init_fd's and listener_get_address's errors). */
 static const char *handed_fd_problem(int r)
 {
         switch (r) {
         case -EBADF:
         case -ENOTSOCK:
                 return "it is not a socket";
-        case -EAFNOSUPPORT:
+        case LISTENER_E_NOT_UNIX:
                 return "it is not a Unix socket (AF_UNIX)";
-        case -EPROTOTYPE:
+        case LISTENER_E_NOT_STREAM:
                 return "it is not a stream socket (SOCK_STREAM)";
-        case -EDESTADDRREQ:
+        case LISTENER_E_NOT_LISTENING:
                 return "it is not listening";
+        case LISTENER_E_NO_PATH:
+                return "it has no file system path (abstract or unnamed socket); ipcbus addresses are unix:path=/...";
         default:
                 return strerror(-r);
         }
@@ -331,7 +334,7 @@ static int daemon_serve_handed(struct daemon *d, int n)
                 int r;
 
                 r = listener_init_fd(l, d->base, fd, bus_accept, &d->bus);
-                if (r < 0) {
+                if (r) {
                         log_error("cannot serve descriptor %d handed over in LISTEN_FDS: %s; a listening Unix "
                                   "stream socket (ListenStream=) is required",
                                   fd, handed_fd_problem(r));
@@ -339,11 +342,8 @@ static int daemon_serve_handed(struct daemon *d, int n)
                 }
                 d->n_listeners++;
                 r = listener_get_address(l, &address);
-                if (r < 0) {
-                        log_error("cannot serve descriptor %d handed over in LISTEN_FDS: %s", fd,
-                                  r == -EADDRNOTAVAIL ? "it has no file system path (abstract or unnamed socket); "
-                                                        "ipcbus addresses are unix:path=/..."
-                                                      : strerror(-r));
+                if (r) {
+                        log_error("cannot serve descriptor %d handed over in LISTEN_FDS: %s", fd, handed_fd_problem(r));
                         goto fail;
                 }
                 listener_set_refuse(l, bus_refuse_fd);
@@ -375,13 +375,17 @@ struct daemon_options {
         int verbose;             /* how many -v */
 };
 
-/* parse_argv's expected outcome when nothing is to run: --help or --version was printed. */
-#define PARSE_ARGV_EXIT 1
+/* parse_argv's expected outcomes (util/error.h) when the bus is not to run. */
+enum {
+        PARSE_ARGV_EXIT = 1, /* --help or --version was printed */
+        PARSE_ARGV_E_USAGE,  /* a usage error, logged */
+};
 
 /*
  * Read the command line into *ret. Returns 0 to run the bus, PARSE_ARGV_EXIT
- * when --help or --version printed all there is to do, or -EINVAL for a usage
- * error (logged: every line on stderr carries a priority, so getopt stays quiet).
+ * when --help or --version printed all there is to do, or PARSE_ARGV_E_USAGE
+ * for a usage error (logged: every line on stderr carries a priority, so
+ * getopt stays quiet).
  * *ret is written only on 0.
  */
 static int parse_argv(int argc, char **argv, struct daemon_options *ret)
@@ -429,23 +433,23 @@ static int parse_argv(int argc, char **argv, struct daemon_options *ret)
                         return PARSE_ARGV_EXIT;
                 case ':':
                         log_error("option '%s' needs an argument. Try 'ipcbusd --help'.", argv[optind - 1]);
-                        return -EINVAL;
+                        return PARSE_ARGV_E_USAGE;
                 default:
                         if (optopt)
                                 log_error("unknown option '-%c'. Try 'ipcbusd --help'.", optopt);
                         else
                                 log_error("unknown option '%s'. Try 'ipcbusd --help'.", argv[optind - 1]);
-                        return -EINVAL;
+                        return PARSE_ARGV_E_USAGE;
                 }
         }
         if (optind < argc) {
                 log_error("unexpected argument '%s'. Try 'ipcbusd --help'.", argv[optind]);
-                return -EINVAL;
+                return PARSE_ARGV_E_USAGE;
         }
         if (o.config_file && o.type_given) {
                 log_error("--config and --session/--system exclude each other: the file says \"type\". Try "
                           "'ipcbusd --help'.");
-                return -EINVAL;
+                return PARSE_ARGV_E_USAGE;
         }
         *ret = o;
         return 0;
@@ -494,14 +498,14 @@ static int daemon_load(struct daemon *d, const struct daemon_options *o)
         log_set_max_level(o->verbose >= 2 ? LOG_DEBUG : o->verbose == 1 ? LOG_INFO : LOG_WARNING);
 
         /* systemd's variables are taken (and removed) before anything else can start a program. */
-        r = systemd_listen_fds();
-        if (r < 0) {
-                log_error("socket activation: %s", r == -EINVAL  ? "LISTEN_PID or LISTEN_FDS is not a number"
+        r = systemd_listen_fds(&d->n_handed);
+        if (r) {
+                log_error("socket activation: %s", r == SYSTEMD_E_BAD_LISTEN_VARS
+                                                           ? "LISTEN_PID or LISTEN_FDS is not a number"
                                                    : r == -EBADF ? "a descriptor LISTEN_FDS counts is not open"
                                                                  : strerror(-r));
                 return -1;
         }
-        d->n_handed = r;
         r = systemd_notifier_init(&d->notifier);
         if (r < 0)
                 log_warning("not notifying the service manager: NOTIFY_SOCKET is unusable: %s", strerror(-r));
@@ -510,7 +514,7 @@ static int daemon_load(struct daemon *d, const struct daemon_options *o)
         r = o->config_file ? bus_config_load_file(&d->config, o->config_file, err, sizeof(err))
                            : bus_config_load_default(&d->config, o->system_bus ? BUS_TYPE_SYSTEM : BUS_TYPE_SESSION,
                                                      err, sizeof(err));
-        if (r < 0) {
+        if (r) {
                 log_error("%s", r == -ENOMEM ? "out of memory reading the configuration" : err);
                 return -1;
         }

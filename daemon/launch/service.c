@@ -50,7 +50,7 @@ fail(char *err, size_t err_size, const char *path, const char *key, const char *
         va_end(ap);
         if (err && err_size)
                 snprintf(err, err_size, "%s: %s%s%s", path, key ? key : "", key ? ": " : "", reason);
-        return -EINVAL;
+        return SERVICE_E_INVALID;
 }
 
 static const char *got(struct json_object *v)
@@ -132,7 +132,7 @@ int service_parse(const char *text, size_t len, const char *path, struct service
         {
                 if (strcmp(key, "name") == 0) {
                         r = parse_string(s, key, v, &s->name, err, err_size);
-                        if (r >= 0 && (!names_is_well_known(s->name) || strcmp(s->name, IPCBUS_DRIVER_NAME) == 0))
+                        if (r == 0 && (!names_is_well_known(s->name) || strcmp(s->name, IPCBUS_DRIVER_NAME) == 0))
                                 r = fail(err, err_size, path, key, "not a well-known name one may own: %.60s", got(v));
                 } else if (strcmp(key, "exec") == 0)
                         r = parse_exec(s, v, err, err_size);
@@ -142,11 +142,11 @@ int service_parse(const char *text, size_t len, const char *path, struct service
                         r = parse_string(s, key, v, &s->unit, err, err_size);
                 else
                         r = fail(err, err_size, path, key, "unknown key");
-                if (r < 0)
+                if (r)
                         break;
         }
         json_object_put(root);
-        if (r < 0)
+        if (r)
                 return r;
 
         if (!s->name)
@@ -255,7 +255,7 @@ static const struct service *service_registry_find_path(const struct service_reg
         return NULL;
 }
 
-/* Read one file: its declaration, the previous one of the same file when it is broken, or none (-EINVAL). */
+/* Read one file: its declaration, the previous one of the same file when it is broken, or none (SERVICE_E_INVALID). */
 static int service_load_file(const char *path, const struct service_registry *previous, struct service **ret)
 {
         _cleanup_(freep) char *text = NULL;
@@ -272,7 +272,7 @@ static int service_load_file(const char *path, const struct service_registry *pr
                          r == -EFBIG ? "file too large for a service file" : strerror(-r));
         else
                 r = service_parse(text, len, path, ret, err, sizeof(err));
-        if (r >= 0 || r == -ENOMEM)
+        if (r == 0 || r == -ENOMEM)
                 return r;
 
         old = service_registry_find_path(previous, path);
@@ -281,7 +281,7 @@ static int service_load_file(const char *path, const struct service_registry *pr
                 return service_copy(old, ret);
         }
         log_warning("service file %s; skipped", err);
-        return -EINVAL;
+        return SERVICE_E_INVALID;
 }
 
 int service_registry_load(struct service_registry *reg, char *const *dirs, size_t n_dirs,
@@ -311,7 +311,7 @@ int service_registry_load(struct service_registry *reg, char *const *dirs, size_
                         if ((size_t) snprintf(path, sizeof(path), "%s/%s", dirs[i], fname) >= sizeof(path))
                                 continue;
                         r = service_load_file(path, previous, &s);
-                        if (r == -EINVAL) {
+                        if (r == SERVICE_E_INVALID) {
                                 r = 0;
                                 continue;
                         }

@@ -27,10 +27,15 @@ struct service_registry {
         struct map by_name;
 };
 
+/* The expected outcome of reading a service file (util/error.h), never a fault. */
+enum {
+        SERVICE_E_INVALID = 1, /* the file breaks the rules of service files: err says where and why */
+};
+
 /*
  * Parse one service file's text. `path` names it in errors and must end in
- * "/<name>.service". Returns 0, -EINVAL with "PATH: KEY: REASON" in err,
- * or -ENOMEM.
+ * "/<name>.service". Returns 0, SERVICE_E_INVALID with "PATH: KEY: REASON"
+ * in err, or -ENOMEM.
  */
 int service_parse(const char *text, size_t len, const char *path, struct service **ret, char *err, size_t err_size);
 void service_free(struct service *s);

@@ -16,26 +16,26 @@
 #include "util/clock.h"
 #include "util/util.h"
 
-/* A decimal number in [0, max]: 0 or -EINVAL (empty, signs, trailing junk, too large). */
-static int parse_uint(const char *s, long max, long *ret)
+/* A decimal number in [0, max] into *ret; false when it is not one (empty, signs, trailing junk, too large). */
+static bool parse_uint(const char *s, long max, long *ret)
 {
         char *end;
         long v;
 
         if (!s || *s < '0' || *s > '9')
-                return -EINVAL;
+                return false;
         errno = 0;
         v = strtol(s, &end, 10);
         if (errno || *end || v > max)
-                return -EINVAL;
+                return false;
         *ret = v;
-        return 0;
+        return true;
 }
 
-int systemd_listen_fds(void)
+int systemd_listen_fds(int *ret_n)
 {
         const char *e;
-        long pid, n;
+        long pid, n = 0;
         int r;
 
         e = getenv("LISTEN_PID");
@@ -43,9 +43,10 @@ int systemd_listen_fds(void)
                 r = 0;
                 goto out;
         }
-        r = parse_uint(e, INT_MAX, &pid);
-        if (r < 0)
+        if (!parse_uint(e, INT_MAX, &pid)) {
+                r = SYSTEMD_E_BAD_LISTEN_VARS;
                 goto out;
+        }
         if ((pid_t) pid != getpid()) {
                 /* meant for a process that exec'd us, or forked: not ours */
                 r = 0;
@@ -56,9 +57,10 @@ int systemd_listen_fds(void)
                 r = 0;
                 goto out;
         }
-        r = parse_uint(e, INT_MAX - SYSTEMD_LISTEN_FDS_START, &n);
-        if (r < 0)
+        if (!parse_uint(e, INT_MAX - SYSTEMD_LISTEN_FDS_START, &n)) {
+                r = SYSTEMD_E_BAD_LISTEN_VARS;
                 goto out;
+        }
         for (int fd = SYSTEMD_LISTEN_FDS_START; fd < SYSTEMD_LISTEN_FDS_START + (int) n; fd++) {
                 int flags = fcntl(fd, F_GETFD);
 
@@ -67,8 +69,10 @@ int systemd_listen_fds(void)
                         goto out;
                 }
         }
-        r = (int) n;
+        r = 0;
 out:
+        if (r == 0)
+                *ret_n = (int) n;
         unsetenv("LISTEN_PID");
         unsetenv("LISTEN_FDS");
         unsetenv("LISTEN_FDNAMES");
@@ -104,7 +108,7 @@ int systemd_notifier_init(struct systemd_notifier *n)
         n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (n->fd < 0)
                 return -errno;
-        return 1;
+        return 0;
 }
 
 void systemd_notifier_deinit(struct systemd_notifier *n)

@@ -16,15 +16,21 @@
 /* The first descriptor systemd hands over; the others follow it. */
 #define SYSTEMD_LISTEN_FDS_START 3
 
+/* The expected outcome of systemd_listen_fds (util/error.h), never a fault. */
+enum {
+        SYSTEMD_E_BAD_LISTEN_VARS = 1, /* LISTEN_PID or LISTEN_FDS is not a number in range */
+};
+
 /*
  * The sockets systemd handed to this process: LISTEN_PID must be our pid and
  * LISTEN_FDS says how many, from SYSTEMD_LISTEN_FDS_START on. Unsets
  * LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES in every case and marks the
- * descriptors close-on-exec. Returns their number (0: none, or they are
- * meant for another process), -EINVAL when the variables are malformed,
- * -EBADF when a descriptor is not open, or another negative errno.
+ * descriptors close-on-exec. Returns 0 with their number in *ret_n (0: none,
+ * or they are meant for another process), SYSTEMD_E_BAD_LISTEN_VARS when the
+ * variables are malformed, or a negative errno (-EBADF when a descriptor is
+ * not open).
  */
-int systemd_listen_fds(void);
+int systemd_listen_fds(int *ret_n);
 
 /* Where state notifications go: nowhere (fd -1) when $NOTIFY_SOCKET was not set. */
 struct systemd_notifier {
@@ -35,8 +41,9 @@ struct systemd_notifier {
 
 /*
  * Take $NOTIFY_SOCKET (an absolute path, or "@name" for an abstract socket)
- * and unset it. Returns 1 when notifications will be sent, 0 when the
- * variable is not set, or a negative errno (-EINVAL: not a path or @name,
+ * and unset it. Returns 0, whether or not the variable was set
+ * (systemd_notifier_enabled() tells whether notifications will be sent), or
+ * a negative errno (-EINVAL: not a path or @name,
  * -EAFNOSUPPORT: another address family, e.g. vsock:); the notifier then
  * sends nothing. systemd_notifier_deinit() is due in every case.
  */

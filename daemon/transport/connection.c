@@ -617,9 +617,9 @@ int connection_check_room(const struct connection *c, size_t size)
         const struct connection_limits *l = c->limits;
 
         if (l->max_queue && c->tx_len > 0 && c->tx_bytes + size > l->max_queue)
-                return -ENOBUFS;
+                return CONNECTION_E_QUEUE_FULL;
         if (l->max_queue_total && c->tx_total && *c->tx_total + size > l->max_queue_total)
-                return -EDQUOT;
+                return CONNECTION_E_QUEUE_FULL_UID;
         return 0;
 }
 
@@ -638,9 +638,9 @@ int connection_queue(struct connection *c, struct msg *m)
         int r;
 
         if (c->closing || c->draining)
-                return -ENOTCONN;
+                return CONNECTION_E_CLOSING;
         r = connection_check_room(c, m->size);
-        if (r < 0)
+        if (r)
                 return r;
 
         if (c->tx_len == c->tx_cap) {

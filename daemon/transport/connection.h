@@ -163,17 +163,29 @@ void connection_deinit(struct connection *c);
 int connection_start(struct connection *c);
 
 /*
- * Queue m (a reference is taken) to be written. Returns 0; -ENOTCONN when the
- * connection is closing (m is not sent); -ENOBUFS or -EDQUOT as
+ * The expected outcomes of queueing (util/error.h): positive codes that the
+ * caller must handle, never a fault. (The CONNECTION_FDS_* codes above
+ * concern descriptors that arrive, and travel in fields.)
+ */
+enum {
+        CONNECTION_E_QUEUE_FULL = 1, /* this connection's queue would exceed max_queue */
+        CONNECTION_E_QUEUE_FULL_UID, /* the total shared with others (its uid's) would exceed max_queue_total */
+        CONNECTION_E_CLOSING,        /* the connection is closing or draining: nothing more is sent */
+};
+
+/*
+ * Queue m (a reference is taken) to be written. Returns 0;
+ * CONNECTION_E_CLOSING when the connection is closing (m is not sent);
+ * CONNECTION_E_QUEUE_FULL or CONNECTION_E_QUEUE_FULL_UID as
  * connection_check_room says; -ENOMEM.
  */
 int connection_queue(struct connection *c, struct msg *m);
 
 /*
- * Whether a message of `size` bytes fits into the queue now: 0, -ENOBUFS
- * when this connection's queue would exceed max_queue (a message always fits
- * into an empty queue), -EDQUOT when the shared total would exceed
- * max_queue_total.
+ * Whether a message of `size` bytes fits into the queue now: 0,
+ * CONNECTION_E_QUEUE_FULL when this connection's queue would exceed max_queue
+ * (a message always fits into an empty queue), CONNECTION_E_QUEUE_FULL_UID
+ * when the shared total would exceed max_queue_total.
  */
 int connection_check_room(const struct connection *c, size_t size);
 

@@ -75,13 +75,13 @@ static int listener_claim_path(const char *path, const struct sockaddr_un *sa, s
         if (lstat(path, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
         if (!S_ISSOCK(st.st_mode))
-                return -EEXIST;
+                return LISTENER_E_NOT_SOCKET;
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
         if (connect(fd, (const struct sockaddr *) sa, sa_len) == 0)
-                return -EADDRINUSE;
+                return LISTENER_E_IN_USE;
         if (errno != ECONNREFUSED)
                 return -errno;
 
@@ -133,7 +133,7 @@ int listener_init(struct listener *l, struct event_base *base, const char *path,
         }
 
         r = listener_claim_path(path, &sa, sa_len);
-        if (r < 0)
+        if (r)
                 return r;
 
         l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -182,17 +182,17 @@ int listener_init_fd(struct listener *l, struct event_base *base, int fd, listen
         if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
                 return -errno;
         if (domain != AF_UNIX)
-                return -EAFNOSUPPORT;
+                return LISTENER_E_NOT_UNIX;
         len = sizeof(type);
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
                 return -errno;
         if (type != SOCK_STREAM)
-                return -EPROTOTYPE;
+                return LISTENER_E_NOT_STREAM;
         len = sizeof(listening);
         if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
                 return -errno;
         if (!listening)
-                return -EDESTADDRREQ;
+                return LISTENER_E_NOT_LISTENING;
 
         flags = fcntl(fd, F_GETFL);
         if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
@@ -218,9 +218,9 @@ int listener_get_address(const struct listener *l, char **ret_address)
         if (getsockname(l->fd, (struct sockaddr *) &sa, &len) < 0)
                 return -errno;
         if (sa.sun_family != AF_UNIX)
-                return -EAFNOSUPPORT;
+                return LISTENER_E_NOT_UNIX;
         if (len <= offsetof(struct sockaddr_un, sun_path) || sa.sun_path[0] == '\0')
-                return -EADDRNOTAVAIL;
+                return LISTENER_E_NO_PATH;
         /* the kernel may leave out the terminator of a path that fills sun_path */
         path_len = strnlen(sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
         if (asprintf(&address, "unix:path=%.*s", (int) path_len, sa.sun_path) < 0)

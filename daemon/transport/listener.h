@@ -29,10 +29,24 @@ struct listener {
 };
 
 /*
+ * The expected outcomes of this module (util/error.h): positive codes that
+ * the caller must handle, never a fault. A socket that cannot serve is one.
+ */
+enum {
+        LISTENER_E_IN_USE = 1,    /* a bus already answers on the path */
+        LISTENER_E_NOT_SOCKET,    /* the path exists and is not a socket (nothing removed) */
+        LISTENER_E_NOT_UNIX,      /* the socket is not AF_UNIX */
+        LISTENER_E_NOT_STREAM,    /* the socket is not SOCK_STREAM */
+        LISTENER_E_NOT_LISTENING, /* the socket is not listening */
+        LISTENER_E_NO_PATH,       /* the socket has no file system path (abstract or unnamed) */
+};
+
+/*
  * Bind and listen on path (mode 0666, so access is governed by the
  * directory). With make_parent, missing parent directories are created with
- * mode 0700. Returns 0, -EADDRINUSE when a bus already answers on path,
- * -EEXIST when path exists and is not a socket, or another negative errno.
+ * mode 0700. Returns 0, LISTENER_E_IN_USE when a bus already answers on
+ * path, LISTENER_E_NOT_SOCKET when path exists and is not a socket, or a
+ * negative errno.
  */
 int listener_init(struct listener *l, struct event_base *base, const char *path, bool make_parent,
                   listener_accept_fn accept, void *userdata);
@@ -42,15 +56,16 @@ int listener_init(struct listener *l, struct event_base *base, const char *path,
  * state; it is made nonblocking. Its file is never removed: the socket
  * belongs to whoever bound it, and listener_deinit only closes our
  * descriptor. Takes fd on success; on failure the caller still owns it.
- * Returns 0, -ENOTSOCK (not a socket), -EAFNOSUPPORT (not AF_UNIX),
- * -EPROTOTYPE (not SOCK_STREAM), -EDESTADDRREQ (not listening), or another
- * negative errno.
+ * Returns 0, LISTENER_E_NOT_UNIX, LISTENER_E_NOT_STREAM,
+ * LISTENER_E_NOT_LISTENING, or a negative errno (-ENOTSOCK or -EBADF: not a
+ * socket at all).
  */
 int listener_init_fd(struct listener *l, struct event_base *base, int fd, listener_accept_fn accept, void *userdata);
 /*
  * The address clients reach the socket at, from getsockname():
- * "unix:path=/..." (caller frees). Returns 0, -EADDRNOTAVAIL when the socket
- * has no file system path (abstract or unnamed), or another negative errno.
+ * "unix:path=/..." (caller frees). Returns 0, LISTENER_E_NO_PATH when the
+ * socket has no file system path (abstract or unnamed), LISTENER_E_NOT_UNIX,
+ * or a negative errno.
  */
 int listener_get_address(const struct listener *l, char **ret_address);
 /*
