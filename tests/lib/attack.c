@@ -89,14 +89,12 @@ static int testbus_bystander_run(struct testbus_peer *p, void *arg)
 
         testbus_peer_report(p, "ready %s", ipcbus_get_unique_name(bus));
         for (;;) {
-                char *line = testbus_lines_read(&p->cmd, 10);
                 ipcbus_error e = IPCBUS_ERROR_NULL;
                 int64_t t0 = testbus_now_ms();
+                char *line;
                 int r;
 
-                free(line);
-                if (line || p->cmd.eof)
-                        break;
+                /* Call first: however soon "stop" comes, the report counts one answer at least. */
                 r = ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, "Ping", NULL,
                                 60 * 1000000ull, NULL, &e);
                 if (r >= 0 && service)
@@ -107,6 +105,11 @@ static int testbus_bystander_run(struct testbus_peer *p, void *arg)
                 if (testbus_now_ms() - t0 > worst)
                         worst = testbus_now_ms() - t0;
                 n++;
+
+                line = testbus_lines_read(&p->cmd, 10);
+                free(line);
+                if (line || p->cmd.eof)
+                        break;
         }
         testbus_peer_report(p, "worst %lld pings %ld", (long long) worst, n);
         ipcbus_unref(bus);
