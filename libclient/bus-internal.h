@@ -26,6 +26,7 @@
 #include "protocol/frame.h"
 #include "protocol/match.h"
 #include "protocol/message.h"
+#include "protocol/msg-queue.h"
 #include "util/list.h"
 #include "util/map.h"
 #include "util/util.h"
@@ -42,18 +43,6 @@
 #define BUS_WQUEUE_MAX_BYTES (256ull * 1024 * 1024) /* encoded bytes waiting to be written */
 #define BUS_FDS_PENDING_MAX (4u * IPCBUS_FDS_MAX)   /* received fds not yet claimed by a frame */
 
-/* A FIFO of messages (a ring of references). */
-struct msg_queue {
-        struct msg **items;
-        size_t head;
-        size_t len;
-        size_t cap;
-};
-
-int msg_queue_push(struct msg_queue *q, struct msg *m); /* takes a new reference */
-struct msg *msg_queue_at(const struct msg_queue *q, size_t i);
-struct msg *msg_queue_pop(struct msg_queue *q); /* hands the queue's reference over */
-void msg_queue_clear(struct msg_queue *q);
 
 enum slot_type {
         SLOT_CALL, /* pending async call, ordered by deadline */

@@ -849,7 +849,7 @@ START_TEST(test_queue_gathered_in_order)
 
         peer_read_available();
         expect_rx_messages(m, 40);
-        ck_assert_uint_eq(conn.tx_len, 0);
+        ck_assert_uint_eq(conn.tx.len, 0);
         for (unsigned i = 0; i < 40; i++)
                 msg_unref(m[i]);
 }
@@ -893,7 +893,7 @@ START_TEST(test_queue_through_full_socket)
         }
         peer_wait_rx(total);
         expect_rx_messages(m, N);
-        ck_assert_uint_eq(conn.tx_len, 0);
+        ck_assert_uint_eq(conn.tx.len, 0);
         ck_assert_uint_eq(conn.tx_bytes, 0);
         for (unsigned i = 0; i < N; i++)
                 msg_unref(m[i]);
@@ -995,7 +995,7 @@ START_TEST(test_queue_limit)
         open_conn(0, m->size + m->size / 2);
         ck_assert_int_eq(connection_queue(&conn, m), 0);
         ck_assert_int_eq(connection_queue(&conn, m), CONNECTION_E_QUEUE_FULL);
-        ck_assert_uint_eq(conn.tx_len, 1);
+        ck_assert_uint_eq(conn.tx.len, 1);
         peer_wait_rx(m->size);
         /* written: room again */
         ck_assert_int_eq(connection_queue(&conn, m), 0);

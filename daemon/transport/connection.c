@@ -126,16 +126,13 @@ void connection_deinit(struct connection *c)
                 event_free(c->ev_rx_stall);
         c->ev_read = c->ev_write = c->ev_close = c->ev_stall = c->ev_rx_stall = NULL;
 
-        for (size_t i = 0; i < c->tx_len; i++)
-                msg_unref(c->tx[(c->tx_head + i) % c->tx_cap]);
         if (c->tx_total)
                 *c->tx_total -= c->tx_bytes;
-        free(c->tx);
+        msg_queue_clear(&c->tx);
         free(c->groups);
         c->groups = NULL;
         c->n_groups = 0;
-        c->tx = NULL;
-        c->tx_len = c->tx_cap = c->tx_head = c->tx_off = c->tx_bytes = 0;
+        c->tx_off = c->tx_bytes = 0;
 
         for (unsigned i = 0; i < c->n_rx_fds; i++)
                 if (!c->rx_fds[i].refused)
@@ -285,7 +282,7 @@ void connection_close_after_flush(struct connection *c, const char *fmt, ...)
         connection_set_reason(c, fmt, ap);
         va_end(ap);
 
-        if (c->tx_len == 0)
+        if (c->tx.len == 0)
                 event_active(c->ev_close, EV_TIMEOUT, 0);
         else if (evtimer_add(c->ev_close, &deadline) < 0)
                 connection_close(c, "%s", c->reason);
@@ -295,7 +292,7 @@ static void connection_on_close(evutil_socket_t fd, short what, void *userdata)
 {
         struct connection *c = userdata;
 
-        if (c->draining && c->tx_len > 0) {
+        if (c->draining && c->tx.len > 0) {
                 size_t n = strlen(c->reason);
 
                 snprintf(c->reason + n, sizeof(c->reason) - n, " (peer did not read %zu queued bytes in time)",
@@ -616,7 +613,7 @@ int connection_check_room(const struct connection *c, size_t size)
 {
         const struct connection_limits *l = c->limits;
 
-        if (l->max_queue && c->tx_len > 0 && c->tx_bytes + size > l->max_queue)
+        if (l->max_queue && c->tx.len > 0 && c->tx_bytes + size > l->max_queue)
                 return CONNECTION_E_QUEUE_FULL;
         if (l->max_queue_total && c->tx_total && *c->tx_total + size > l->max_queue_total)
                 return CONNECTION_E_QUEUE_FULL_UID;
@@ -643,29 +640,16 @@ int connection_queue(struct connection *c, struct msg *m)
         if (r)
                 return r;
 
-        if (c->tx_len == c->tx_cap) {
-                size_t cap = c->tx_cap ? c->tx_cap * 2 : 16;
-                struct msg **tx = malloc(cap * sizeof(*tx));
-
-                if (!tx)
-                        return -ENOMEM;
-                for (size_t i = 0; i < c->tx_len; i++)
-                        tx[i] = c->tx[(c->tx_head + i) % c->tx_cap];
-                free(c->tx);
-                c->tx = tx;
-                c->tx_cap = cap;
-                c->tx_head = 0;
-        }
-
-        c->tx[(c->tx_head + c->tx_len) % c->tx_cap] = msg_ref(m);
-        c->tx_len++;
+        r = msg_queue_push(&c->tx, m);
+        if (r < 0)
+                return r;
         c->tx_bytes += m->size;
         if (c->tx_total)
                 *c->tx_total += m->size;
 
         /* Write once the current callback is done, gathering whatever else gets
          * queued meanwhile; EV_WRITE is only polled for when the socket is full. */
-        if (c->tx_len == 1 && !c->write_armed)
+        if (c->tx.len == 1 && !c->write_armed)
                 event_active(c->ev_write, EV_WRITE, 0);
         return 0;
 }
@@ -677,7 +661,7 @@ static void connection_advance(struct connection *c, size_t w)
         if (c->tx_total)
                 *c->tx_total -= w;
         while (w > 0) {
-                struct msg *m = c->tx[c->tx_head];
+                struct msg *m = msg_queue_at(&c->tx, 0);
                 size_t left = m->size - c->tx_off;
 
                 if (w < left) {
@@ -686,9 +670,7 @@ static void connection_advance(struct connection *c, size_t w)
                 }
                 w -= left;
                 c->tx_off = 0;
-                msg_unref(m);
-                c->tx_head = (c->tx_head + 1) % c->tx_cap;
-                c->tx_len--;
+                msg_unref(msg_queue_pop(&c->tx));
         }
 }
 
@@ -703,19 +685,19 @@ static ssize_t connection_flush(struct connection *c)
         size_t written = 0;
         size_t budget = CONNECTION_WRITE_BYTES_PER_EVENT;
 
-        while (c->tx_len > 0 && budget > 0) {
+        while (c->tx.len > 0 && budget > 0) {
                 union {
                         struct cmsghdr align;
                         char buf[CMSG_SPACE(sizeof(int) * IPCBUS_FDS_MAX)];
                 } control;
                 struct iovec iov[CONNECTION_IOV_MAX];
                 struct msghdr mh = {.msg_iov = iov};
-                struct msg *head = c->tx[c->tx_head];
+                struct msg *head = msg_queue_at(&c->tx, 0);
                 size_t n = 0;
                 ssize_t w;
 
-                for (size_t i = 0; i < c->tx_len && n < CONNECTION_IOV_MAX; i++) {
-                        struct msg *m = c->tx[(c->tx_head + i) % c->tx_cap];
+                for (size_t i = 0; i < c->tx.len && n < CONNECTION_IOV_MAX; i++) {
+                        struct msg *m = msg_queue_at(&c->tx, i);
                         size_t off = i == 0 ? c->tx_off : 0;
 
                         if (i > 0 && m->n_fds > 0)
@@ -767,7 +749,7 @@ static void connection_on_write(evutil_socket_t fd, short what, void *userdata)
                         return;
         }
 
-        if (c->tx_len > 0) {
+        if (c->tx.len > 0) {
                 /* A socket that takes nothing for stall_ms: each write that gets
                  * somewhere starts the count again. */
                 if (c->limits->stall_ms && (w > 0 || !evtimer_pending(c->ev_stall, NULL))) {

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "protocol/frame.h"
+#include "protocol/msg-queue.h"
 #include "protocol/ipcbus/wire.h"
 
 struct connection;
@@ -110,10 +111,7 @@ struct connection {
         bool rx_timing;            /* ev_rx_stall runs for the frame at rx_timed */
         struct event *ev_rx_stall; /* an incoming frame incomplete for limits->stall_ms while being read */
 
-        struct msg **tx; /* ring of queued messages */
-        size_t tx_cap;
-        size_t tx_head;
-        size_t tx_len;
+        struct msg_queue tx; /* queued messages */
         size_t tx_off;      /* bytes of the head message already written */
         size_t tx_bytes;    /* bytes queued and not yet written */
         uint64_t *tx_total; /* a shared count these bytes are part of (NULL: none) */
