@@ -917,11 +917,13 @@ START_TEST(test_objects_share_path)
         ipcbus_bus *server = testbus_connect(tb), *client = testbus_connect(tb);
         ipcbus_slot *a = NULL, *b = NULL, *other = NULL, *dup = NULL;
 
-        ck_assert_int_ge(ipcbus_add_object(server, &a, SHARED_PATH, "org.example.A", who_methods, "a"), 0);
-        ck_assert_int_ge(ipcbus_add_object(server, &b, SHARED_PATH, "org.example.B", who_methods, "b"), 0);
-        ck_assert_int_eq(ipcbus_add_object(server, &dup, SHARED_PATH, "org.example.A", who_methods, "dup"), -EEXIST);
+        ck_assert_int_ge(ipcbus_add_object(server, &a, SHARED_PATH, "org.example.A", who_methods, (void *) "a"), 0);
+        ck_assert_int_ge(ipcbus_add_object(server, &b, SHARED_PATH, "org.example.B", who_methods, (void *) "b"), 0);
+        ck_assert_int_eq(ipcbus_add_object(server, &dup, SHARED_PATH, "org.example.A", who_methods, (void *) "dup"),
+                         -EEXIST);
         ck_assert_ptr_null(dup);
-        ck_assert_int_ge(ipcbus_add_object(server, &other, "/org/example/Other", "org.example.A", who_methods, "o"), 0);
+        ck_assert_int_ge(
+                ipcbus_add_object(server, &other, "/org/example/Other", "org.example.A", who_methods, (void *) "o"), 0);
 
         ck_assert_who(server, client, NULL, "a");
         ck_assert_who(server, client, "org.example.A", "a");
@@ -932,7 +934,7 @@ START_TEST(test_objects_share_path)
         ck_assert_ptr_null(ipcbus_slot_unref(a));
         ck_assert_who(server, client, NULL, "b");
         ck_assert_who(server, client, "org.example.A", IPCBUS_ERROR_UNKNOWN_INTERFACE);
-        ck_assert_int_ge(ipcbus_add_object(server, &a, SHARED_PATH, "org.example.A", who_methods, "a"), 0);
+        ck_assert_int_ge(ipcbus_add_object(server, &a, SHARED_PATH, "org.example.A", who_methods, (void *) "a"), 0);
         ck_assert_who(server, client, NULL, "b");
         ck_assert_who(server, client, "org.example.A", "a");
 
