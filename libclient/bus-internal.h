@@ -43,7 +43,6 @@
 #define BUS_WQUEUE_MAX_BYTES (256ull * 1024 * 1024) /* encoded bytes waiting to be written */
 #define BUS_FDS_PENDING_MAX (4u * IPCBUS_FDS_MAX)   /* received fds not yet claimed by a frame */
 
-
 enum slot_type {
         SLOT_CALL, /* pending async call, ordered by deadline */
         SLOT_MATCH,
@@ -181,10 +180,6 @@ ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m);
 int message_get_int(struct msg *m, const char *key, int64_t min, int64_t max, int64_t *ret);
 int message_build_error(uint32_t reply_serial, uint32_t serial, const char *sender, const char *destination,
                         const char *error_name, const char *text, struct msg **ret);
-static inline void ipcbus_message_unrefp(ipcbus_message **m)
-{
-        ipcbus_message_unref(*m);
-}
 
 /* ---- error.c ---- */
 int error_from_msg(struct msg *m, ipcbus_error *e);
@@ -193,8 +188,3 @@ int error_from_proto(int r);
 /* ---- event.c ---- */
 void client_event_update(ipcbus_bus *bus);
 void client_event_update_write(ipcbus_bus *bus);
-
-static inline void ipcbus_unrefp(ipcbus_bus **bus)
-{
-        ipcbus_unref(*bus);
-}

@@ -33,26 +33,11 @@
 
 #include "util/util.h"
 
-/* Cleanup helpers for the tools' own types (util/util.h has the generic ones). */
+/* json-c's cleanup helper (util/util.h has the generic ones, ipcbus.h the library's). */
 static inline void json_object_putp(struct json_object **p)
 {
         if (*p)
                 json_object_put(*p);
-}
-
-static inline void ipcbus_unrefp(ipcbus_bus **p)
-{
-        ipcbus_unref(*p);
-}
-
-static inline void ipcbus_message_unrefp(ipcbus_message **p)
-{
-        ipcbus_message_unref(*p);
-}
-
-static inline void ipcbus_error_freep(ipcbus_error *e)
-{
-        ipcbus_error_free(e);
 }
 
 /*

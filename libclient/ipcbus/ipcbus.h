@@ -243,6 +243,26 @@ int ipcbus_detach_event(ipcbus_bus *bus);
 /* Human-readable text for negative returns of this library (strerror-like). */
 const char *ipcbus_strerror(int error);
 
+/*
+ * For __attribute__((cleanup)): a local that drops its reference (or frees
+ * its strings) when it goes out of scope, as sd-bus's sd_bus_unrefp does.
+ * Each takes a pointer to the local, which may hold NULL.
+ */
+static inline void ipcbus_unrefp(ipcbus_bus **bus)
+{
+        ipcbus_unref(*bus);
+}
+
+static inline void ipcbus_message_unrefp(ipcbus_message **m)
+{
+        ipcbus_message_unref(*m);
+}
+
+static inline void ipcbus_error_freep(ipcbus_error *e)
+{
+        ipcbus_error_free(e);
+}
+
 #ifdef __cplusplus
 }
 #endif
