@@ -392,9 +392,9 @@ START_TEST(test_reload_limits)
                 free(owner);
         }
         {
-                char *e = testbus_call_error(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE,
-                                             "RequestName", "{\"name\":\"org.example.C\"}",
-                                             IPCBUS_ERROR_LIMITS_EXCEEDED);
+                char *e =
+                        testbus_call_error(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE,
+                                           "RequestName", "{\"name\":\"org.example.C\"}", IPCBUS_ERROR_LIMITS_EXCEEDED);
 
                 ck_assert_msg(e && strstr(e, "max_names_per_connection"), "LimitsExceeded does not name the limit: %s",
                               e ? e : "(none)");

@@ -191,7 +191,8 @@ START_TEST(test_matching_well_known_sender)
 }
 END_TEST
 
-/* The sorted lookup finds what msg_get_arg finds: a later duplicate wins whatever its type; only strings have values. */
+/* The sorted lookup finds what msg_get_arg finds: a later duplicate wins whatever its type; only strings have values.
+ */
 START_TEST(test_match_args)
 {
         struct msg *m = signal_msg(":1.7", "/p", "org.x.I", "M", NULL,

@@ -47,8 +47,8 @@ struct bus {
         struct reply_registry replies;
         struct service_registry services;       /* activatable names, from the service files */
         struct activation_registry activations; /* services being started */
-        struct map peers_by_name; /* registered peers by unique name */
-        struct list peers;        /* every peer, until freed */
+        struct map peers_by_name;               /* registered peers by unique name */
+        struct list peers;                      /* every peer, until freed */
         unsigned n_peers;
         unsigned n_admitted; /* peers counted against max_connections, until freed */
         unsigned n_monitors;
@@ -60,7 +60,7 @@ struct bus {
         uid_t uid;
         gid_t gid;
         pid_t pid;
-        struct event *trim;       /* gives freed memory back to the system after peers left */
+        struct event *trim; /* gives freed memory back to the system after peers left */
         bool shutting_down;
         /* Told after a peer came or went (n_peers changed), e.g. for a status line; may be NULL. */
         void (*peers_changed)(struct bus *bus, void *userdata);

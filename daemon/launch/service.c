@@ -115,9 +115,9 @@ int service_parse(const char *text, size_t len, const char *path, struct service
                 enum json_tokener_error jerr = json_tokener_get_error(tok);
 
                 r = fail(err, err_size, path, NULL, "not a JSON document: %s",
-                         root                                ? "text after the JSON value"
+                         root                            ? "text after the JSON value"
                          : jerr == json_tokener_continue ? "unexpected end of text"
-                                                             : json_tokener_error_desc(jerr));
+                                                         : json_tokener_error_desc(jerr));
                 json_object_put(root);
                 json_tokener_free(tok);
                 return r;

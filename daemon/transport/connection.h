@@ -112,9 +112,9 @@ struct connection {
         struct event *ev_rx_stall; /* an incoming frame incomplete for limits->stall_ms while being read */
 
         struct msg_queue tx; /* queued messages */
-        size_t tx_off;      /* bytes of the head message already written */
-        size_t tx_bytes;    /* bytes queued and not yet written */
-        uint64_t *tx_total; /* a shared count these bytes are part of (NULL: none) */
+        size_t tx_off;       /* bytes of the head message already written */
+        size_t tx_bytes;     /* bytes queued and not yet written */
+        uint64_t *tx_total;  /* a shared count these bytes are part of (NULL: none) */
 
         bool reading;     /* read events are wanted */
         bool paused;      /* reading held back by connection_pause() */
