@@ -73,6 +73,15 @@ static int call_reply_text(struct driver_call *c, const char *text)
         return r;
 }
 
+/* Reply {"result": N} (RequestName, ReleaseName). */
+static int call_reply_result(struct driver_call *c, unsigned result)
+{
+        char text[32];
+
+        snprintf(text, sizeof(text), "{\"result\":%u}", result);
+        return call_reply_text(c, text);
+}
+
 static int call_error(struct driver_call *c, const char *name, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
@@ -236,7 +245,6 @@ static int method_request_name(struct driver_call *c)
         const char *name;
         int64_t flags = 0;
         unsigned result;
-        struct jbuf b;
         int r;
 
         r = call_arg_ownable_name(c, &name);
@@ -280,18 +288,13 @@ static int method_request_name(struct driver_call *c)
         if (r < 0)
                 return r;
 
-        jbuf_init(&b);
-        jbuf_printf(&b, "{\"result\":%u}", result);
-        r = call_reply(c, &b);
-        jbuf_deinit(&b);
-        return r;
+        return call_reply_result(c, result);
 }
 
 static int method_release_name(struct driver_call *c)
 {
         const char *name;
         unsigned result;
-        struct jbuf b;
         int r;
 
         r = call_arg_ownable_name(c, &name);
@@ -300,11 +303,7 @@ static int method_release_name(struct driver_call *c)
 
         result = name_registry_release(&c->bus->names, &c->peer->names, name);
 
-        jbuf_init(&b);
-        jbuf_printf(&b, "{\"result\":%u}", result);
-        r = call_reply(c, &b);
-        jbuf_deinit(&b);
-        return r;
+        return call_reply_result(c, result);
 }
 
 static void list_names_add(const char *name, struct name_owner *primary, void *userdata)
