@@ -706,7 +706,7 @@ _public_ int ipcbus_release_name(ipcbus_bus *bus, const char *name, ipcbus_error
         return client_name_call(bus, "ReleaseName", name, -1, IPCBUS_RELEASE_NAME_NOT_OWNER, ret_error);
 }
 
-_public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, size_t n_rules)
+_public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, size_t n_rules, ipcbus_error *ret_error)
 {
         _cleanup_(freep) char *body = NULL;
         struct jbuf b;
@@ -743,7 +743,7 @@ _public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, si
         if (!body)
                 return -ENOMEM;
 
-        r = client_call_driver(bus, "BecomeMonitor", body, NULL, NULL);
+        r = client_call_driver(bus, "BecomeMonitor", body, NULL, ret_error);
         if (r < 0)
                 return r;
         bus->monitor = true;

@@ -589,7 +589,7 @@ _public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_m
 }
 
 _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *rule,
-                              ipcbus_message_handler callback, void *userdata)
+                              ipcbus_message_handler callback, void *userdata, ipcbus_error *ret_error)
 {
         _cleanup_(freep) char *body = NULL;
         ipcbus_slot *s;
@@ -617,7 +617,7 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
                 return error_from_proto(r);
         }
         body = match_body(s->match.rule_json);
-        r = body ? client_call_driver(bus, "AddMatch", body, NULL, NULL) : -ENOMEM;
+        r = body ? client_call_driver(bus, "AddMatch", body, NULL, ret_error) : -ENOMEM;
         if (r >= 0) {
                 r = slot_link(s, bus); /* matches have no index: does not fail */
                 if (r < 0)

@@ -331,7 +331,8 @@ START_TEST(test_match_libevent)
         int64_t t0;
 
         ck_assert_int_ge(
-                ipcbus_add_match(sub, &slot, "interface=org.example.Client,member=Ping2", on_signal_break, base), 0);
+                ipcbus_add_match(sub, &slot, "interface=org.example.Client,member=Ping2", on_signal_break, base, NULL),
+                0);
         ck_assert_int_eq(ipcbus_attach_event(sub, base), 0);
         evtimer_add(guard, &guard_tv);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Ping2", NULL), 0);
@@ -475,10 +476,11 @@ START_TEST(test_add_match)
         buses[0] = sub;
         testbus_rec_init(&rec, sub, TESTBUS_REC_SIGNALS);
         /* "type=signal" is implied */
-        ck_assert_int_ge(ipcbus_add_match(sub, &slot, "interface=org.example.Client,member=Changed", on_message, &got),
-                         0);
-        ck_assert_int_ge(ipcbus_add_match(sub, &sentinel_slot, "interface=org.example.Sentinel", on_message, &sentinel),
-                         0);
+        ck_assert_int_ge(
+                ipcbus_add_match(sub, &slot, "interface=org.example.Client,member=Changed", on_message, &got, NULL), 0);
+        ck_assert_int_ge(
+                ipcbus_add_match(sub, &sentinel_slot, "interface=org.example.Sentinel", on_message, &sentinel, NULL),
+                0);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Other", "{}"), 0);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Changed", "{\"title\":\"t\"}"),
                          0);
@@ -504,8 +506,8 @@ START_TEST(test_add_match)
         ck_assert_uint_eq(testbus_rec_count(&rec, "Changed"), 0);
 
         /* invalid rules */
-        ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "bogus=1", on_message, &got), -EINVAL);
-        ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "type=nonsense", on_message, &got), -EINVAL);
+        ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "bogus=1", on_message, &got, NULL), -EINVAL);
+        ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "type=nonsense", on_message, &got, NULL), -EINVAL);
         ck_assert_ptr_null(sentinel_slot2);
 
         got_deinit(&got);
@@ -534,7 +536,7 @@ START_TEST(test_filters)
         ipcbus_slot *match = NULL, *filter = NULL;
 
         buses[0] = sub;
-        ck_assert_int_ge(ipcbus_add_match(sub, &match, "interface=org.example.Client", on_message, &matched), 0);
+        ck_assert_int_ge(ipcbus_add_match(sub, &match, "interface=org.example.Client", on_message, &matched, NULL), 0);
         ck_assert_int_ge(ipcbus_add_filter(sub, &filter, eat_filter, &filtered), 0);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Eaten", NULL), 0);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Kept", NULL), 0);
@@ -569,9 +571,9 @@ START_TEST(test_messages_during_sync_call_not_lost)
 
         testbus_service_start(tb, &svc, SERVICE);
         bus = testbus_connect(tb);
-        ck_assert_int_ge(
-                ipcbus_add_match(bus, &slot, "interface=" TESTBUS_SERVICE_INTERFACE ",member=Tick", on_message, &ticks),
-                0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot, "interface=" TESTBUS_SERVICE_INTERFACE ",member=Tick", on_message,
+                                          &ticks, NULL),
+                         0);
         /* the service emits three signals, then answers: they arrive while we wait for the answer */
         json_object_put(testbus_call(bus, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "EmitThenReply",
                                      "{\"n\":3}"));
@@ -646,9 +648,9 @@ START_TEST(test_match_sender_well_known)
         testbus_service_start(tb, &b, NAME_B);
         bus = testbus_connect(tb);
         buses[0] = bus;
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a), 0);
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b), 0);
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done, NULL), 0);
 
         service_emit(&a, "a");
         service_emit(&b, "b");
@@ -688,9 +690,9 @@ START_TEST(test_match_sender_owner_moves)
         struct testbus_rec rec;
 
         /* nobody owns the names yet */
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a), 0);
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b), 0);
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done, NULL), 0);
         ck_assert_int_eq(testbus_request_name(one, NAME_A, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
         ck_assert_int_eq(testbus_request_name(two, NAME_B, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
         bus_emit(one, "one");
@@ -715,7 +717,7 @@ START_TEST(test_match_sender_owner_moves)
         got_assert_from(&got_b, 1, "one", u1);
 
         /* a second slot on A shares the followed owner; dropping the first keeps it followed */
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a2, RULE_A, on_message, &got_a2), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a2, RULE_A, on_message, &got_a2, NULL), 0);
         ck_assert_ptr_null(ipcbus_slot_unref(slot_a));
         ck_assert_int_eq(testbus_release_name(two, NAME_A), IPCBUS_RELEASE_NAME_RELEASED);
         ck_assert_int_eq(testbus_request_name(one, NAME_A, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
@@ -990,7 +992,7 @@ START_TEST(test_connection_lost)
         int r = 0;
 
         /* a monitor that sends is disconnected by the broker: a way to lose the connection */
-        ck_assert_int_ge(ipcbus_become_monitor(bus, NULL, 0), 0);
+        ck_assert_int_ge(ipcbus_become_monitor(bus, NULL, 0, NULL), 0);
         ck_assert_int_ge(ipcbus_call_async(bus, NULL, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE,
                                            "Ping", NULL, 5 * SECOND, on_message, &got),
                          0);

@@ -289,7 +289,7 @@ int main(int argc, char **argv)
                 return EXIT_FAILURE;
         r = ipcbus_add_filter(bus, &filter, monitor_on_message, &mon);
         if (r >= 0)
-                r = ipcbus_become_monitor(bus, (const char *const *) argv + optind, (size_t) (argc - optind));
+                r = ipcbus_become_monitor(bus, (const char *const *) argv + optind, (size_t) (argc - optind), NULL);
         if (r < 0) {
                 fprintf(stderr, "ipc-monitor: cannot become a monitor: %s\n", ipcbus_strerror(r));
                 ipcbus_slot_unref(filter);

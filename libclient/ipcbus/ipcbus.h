@@ -340,10 +340,12 @@ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const char *pat
  * "type=signal,interface=org.x.I,member=M,arg.key=value"; "type=signal" is
  * implied when no type is given), and run callback for each incoming signal
  * matching it. Blocks for the broker's answer. Dropping the slot removes the
- * match. Returns -EINVAL for an invalid rule, -EREMOTEIO if the broker refused.
+ * match. Returns -EINVAL for an invalid rule (ipcbus_last_error names the
+ * key or value at fault), -EREMOTEIO if the broker refused, with its error
+ * (AccessDenied, LimitsExceeded, ...) in ret_error when not NULL.
  */
 int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *rule, ipcbus_message_handler callback,
-                     void *userdata);
+                     void *userdata, ipcbus_error *ret_error);
 
 /*
  * See every incoming message before it is dispatched (for monitors and
