@@ -312,15 +312,20 @@ static int put_fd(struct message_builder *b, int fd)
         return 0;
 }
 
+/* A NULL pointer given for a value of type: null when optional ("?s"), else refused. */
+static int put_null(struct message_builder *b, char type, bool optional)
+{
+        if (!optional)
+                return client_fail(-EINVAL, "argument '%s': NULL %s (?%c writes null)", value_path(&b->where),
+                                   value_type_name(type), type);
+        jbuf_puts(&b->body, "null");
+        return 0;
+}
+
 static int put_string(struct message_builder *b, const char *s, bool optional)
 {
-        if (!s) {
-                if (!optional)
-                        return client_fail(-EINVAL, "argument '%s': NULL string (?s writes null)",
-                                           value_path(&b->where));
-                jbuf_puts(&b->body, "null");
-                return 0;
-        }
+        if (!s)
+                return put_null(b, 's', optional);
         if (!jscan_utf8_valid(s, strlen(s)))
                 return client_fail(-EINVAL, "argument '%s': not valid UTF-8", value_path(&b->where));
         jbuf_put_string(&b->body, s);
@@ -329,12 +334,8 @@ static int put_string(struct message_builder *b, const char *s, bool optional)
 
 static int put_bytes(struct message_builder *b, const void *p, size_t n, bool optional)
 {
-        if (!p && (optional || n > 0)) {
-                if (!optional)
-                        return client_fail(-EINVAL, "argument '%s': NULL bytes", value_path(&b->where));
-                jbuf_puts(&b->body, "null");
-                return 0;
-        }
+        if (!p && (optional || n > 0))
+                return put_null(b, 'y', optional);
         if (n > IPCBUS_BODY_MAX)
                 return client_fail(-EINVAL, "argument '%s': larger than a body", value_path(&b->where));
         value_base64_put(&b->body, p, n);
@@ -343,13 +344,8 @@ static int put_bytes(struct message_builder *b, const void *p, size_t n, bool op
 
 static int put_json(struct message_builder *b, const char *json, bool optional)
 {
-        if (!json) {
-                if (!optional)
-                        return client_fail(-EINVAL, "argument '%s': NULL JSON text (?v writes null)",
-                                           value_path(&b->where));
-                jbuf_puts(&b->body, "null");
-                return 0;
-        }
+        if (!json)
+                return put_null(b, 'v', optional);
         if (jscan_validate(json, strlen(json), IPCBUS_DEPTH_MAX - b->depth, NULL) != 0)
                 return client_fail(-EINVAL, "argument '%s': not one JSON value", value_path(&b->where));
         jbuf_puts(&b->body, json);

@@ -195,13 +195,11 @@ int client_check_header(const struct msg_header *h)
         if (r == 0)
                 r = check_field("path", h->path, call_or_signal, names_is_path, "object path");
         if (r == 0)
-                r = check_field("interface", h->interface, h->type == MSG_SIGNAL, names_is_interface,
-                                "interface name");
+                r = check_field("interface", h->interface, h->type == MSG_SIGNAL, names_is_interface, "interface name");
         if (r == 0)
                 r = check_field("member", h->member, call_or_signal, names_is_member, "member name");
         if (r == 0)
-                r = check_field("error name", h->error_name, h->type == MSG_ERROR, names_is_error_name,
-                                "error name");
+                r = check_field("error name", h->error_name, h->type == MSG_ERROR, names_is_error_name, "error name");
         return r;
 }
 

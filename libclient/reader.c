@@ -133,8 +133,8 @@ static const char *json_kind(struct json_object *v)
 
 static int fail_type(struct message_reader *r, char type, struct json_object *v)
 {
-        return client_fail(-EBADMSG, "argument '%s': expected %s, got %s", value_path(&r->where),
-                           value_type_name(type), json_kind(v));
+        return client_fail(-EBADMSG, "argument '%s': expected %s, got %s", value_path(&r->where), value_type_name(type),
+                           json_kind(v));
 }
 
 static int fail_range(struct message_reader *r, char type, const char *range)
@@ -308,8 +308,7 @@ static int read_scalar(ipcbus_message *m, struct message_reader *r, char type, s
 static int read_items(ipcbus_message *m, struct message_reader *r, struct fmt *f, char end, va_list *ap, bool skip);
 
 /* Consume the outputs of an item without storing (an absent optional member). */
-static int skip_item(ipcbus_message *m, struct message_reader *r, struct fmt *f, const struct fmt_item *it,
-                     va_list *ap)
+static int skip_item(ipcbus_message *m, struct message_reader *r, struct fmt *f, const struct fmt_item *it, va_list *ap)
 {
         if (it->type == '{') {
                 int k = read_items(m, r, f, '}', ap, true);

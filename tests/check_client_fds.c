@@ -193,9 +193,8 @@ START_TEST(test_signal)
         int fd, in = -1;
 
         pair_init(&p);
-        ck_assert_int_eq(ipcbus_add_match(p.service, &match, "interface=" IFACE ",member=Changed", on_signal, &got,
-                                          NULL),
-                         0);
+        ck_assert_int_eq(
+                ipcbus_add_match(p.service, &match, "interface=" IFACE ",member=Changed", on_signal, &got, NULL), 0);
         fd = memfd_with("in a signal");
         ck_assert_int_eq(ipcbus_emit(p.caller, PATH, IFACE, "Changed", "what:s fd:h", "memfd", fd), 0);
         close(fd);
@@ -247,8 +246,8 @@ START_TEST(test_too_many)
 
         pair_init(&p);
         fd = memfd_with("many");
-        ck_assert_int_eq(ipcbus_message_new_call(p.caller, &call, ipcbus_get_unique_name(p.service), PATH, IFACE, "Read"),
-                         0);
+        ck_assert_int_eq(
+                ipcbus_message_new_call(p.caller, &call, ipcbus_get_unique_name(p.service), PATH, IFACE, "Read"), 0);
         ck_assert_int_eq(ipcbus_message_open(call, '[', "spare"), 0);
         for (unsigned i = 0; i < IPCBUS_FDS_MAX - 1; i++)
                 ck_assert_int_eq(ipcbus_message_append(call, "h", fd), 0);

@@ -233,9 +233,8 @@ START_TEST(test_optional)
         reply = call_ok(&p, call);
         ck_assert_str_eq(ipcbus_message_get_body(reply, NULL), "{\"a\":1,\"s\":null,\"t\":\"set\"}");
         /* absent b and null s leave their outputs; an absent optional struct skips its outputs */
-        ck_assert_int_eq(ipcbus_message_read(reply, "b:?u s:?s pt:?{x:d y:d} a:?u t:?s c:?u", &b, &s, &x, &y, &a, &t,
-                                             &c),
-                         1);
+        ck_assert_int_eq(
+                ipcbus_message_read(reply, "b:?u s:?s pt:?{x:d y:d} a:?u t:?s c:?u", &b, &s, &x, &y, &a, &t, &c), 1);
         ck_assert_uint_eq(a, 1);
         ck_assert_uint_eq(b, 7);
         ck_assert_uint_eq(c, 7);
@@ -268,8 +267,9 @@ START_TEST(test_big_integers)
         ck_assert_int_eq(x1, -(int64_t) BIG);
 
         /* a peer may send them as numbers */
-        raw = echo(&p, "{\"u\":9007199254740993,\"n\":-9007199254740993,\"max\":18446744073709551615,"
-                       "\"min\":-9223372036854775808,\"smax\":\"18446744073709551615\",\"smin\":\"-9223372036854775808\"}");
+        raw = echo(&p,
+                   "{\"u\":9007199254740993,\"n\":-9007199254740993,\"max\":18446744073709551615,"
+                   "\"min\":-9223372036854775808,\"smax\":\"18446744073709551615\",\"smin\":\"-9223372036854775808\"}");
         ck_assert_int_eq(ipcbus_message_read(raw, "u:t n:x max:t min:x", &u1, &x1, &u2, &x2), 1);
         ck_assert_uint_eq(u1, BIG);
         ck_assert_int_eq(x1, -(int64_t) BIG);
@@ -298,8 +298,8 @@ START_TEST(test_bytes)
                 all[i] = (uint8_t) i;
         pair_init(&p);
         call = new_call(&p, "Echo");
-        ck_assert_int_eq(ipcbus_message_append(call, "all:y empty:y one:y two:y", all, sizeof(all), "", (size_t) 0,
-                                               "a", (size_t) 1, "ab", (size_t) 2),
+        ck_assert_int_eq(ipcbus_message_append(call, "all:y empty:y one:y two:y", all, sizeof(all), "", (size_t) 0, "a",
+                                               (size_t) 1, "ab", (size_t) 2),
                          0);
         reply = call_ok(&p, call);
         ck_assert_ptr_nonnull(strstr(ipcbus_message_get_body(reply, NULL), "\"one\":\"YQ==\",\"two\":\"YWI=\""));
