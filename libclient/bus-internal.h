@@ -12,6 +12,9 @@
  *              walked with a stack of cursors
  *   value.c    what building and reading share: the format scanner, type
  *              names, base64, the member path named in errors
+ *   object.c   exported objects (untyped and described), the calls to them,
+ *              the standard interfaces and object managers, and the check
+ *              of what is sent against the descriptions
  *   event.c    the event-loop interface and the libevent attachment
  *   error.c    ipcbus_error and ipcbus_strerror
  * All wire work goes through protocol/ (frame, message, match, jbuf, jscan).
@@ -40,6 +43,8 @@
 
 #define _public_ __attribute__((visibility("default")))
 
+struct iface_method;
+
 /* Calls: the default timeout, and how much longer than the broker we wait
  * locally, so that the broker's Timeout error normally arrives first. */
 #define BUS_TIMEOUT_DEFAULT_USEC (25ull * 1000 * 1000)
@@ -55,6 +60,7 @@ enum slot_type {
         SLOT_MATCH,
         SLOT_FILTER,
         SLOT_OBJECT,
+        SLOT_MANAGER, /* an object manager (org.ipcbus.ObjectManager) at a path */
         _SLOT_TYPE_MAX,
 };
 
@@ -93,10 +99,15 @@ struct ipcbus_slot {
                 struct {
                         char *path;
                         char *interface;
-                        const ipcbus_method *methods;
+                        const ipcbus_method *methods;  /* untyped (ipcbus_add_object); else NULL */
+                        ipcbus_interface *iface;       /* described: a reference; else NULL */
+                        const ipcbus_vtable *vtable;   /* described: its handlers */
                         struct client_object_path *at; /* while registered */
                         struct list link;              /* in at->objects */
                 } object;
+                struct {
+                        char *path;
+                } manager;
         };
 };
 
@@ -114,7 +125,6 @@ struct client_name_owner {
         char name[];
 };
 
-struct iface_method;
 struct message_builder;
 struct message_reader;
 
@@ -199,6 +209,22 @@ void slot_disconnect_all(ipcbus_bus *bus);
 int slot_fail_call(ipcbus_slot *s, const char *error_name, const char *text);
 void slot_dispatch(ipcbus_bus *bus, ipcbus_message *m);
 
+/* ---- object.c ---- */
+/* Enter an object slot in bus->object_paths (0 or -ENOMEM, nothing changed then), and take it out. */
+int object_path_link(ipcbus_bus *bus, ipcbus_slot *s);
+void object_path_unlink(ipcbus_bus *bus, ipcbus_slot *s);
+/* Free what an object or manager slot owns. */
+void object_slot_free(ipcbus_slot *s);
+/* Answer an incoming call: the standard interfaces, or the object exported at its path. */
+void object_dispatch_call(ipcbus_bus *bus, ipcbus_message *m);
+/*
+ * Check a message about to be sent against its description: a return whose
+ * m->method is set against the method's results, a signal from an exported
+ * described object against the signal's arguments, strictly. Returns 0, or
+ * -EBADMSG with ipcbus_last_error() naming the field.
+ */
+int object_check_outgoing(ipcbus_bus *bus, ipcbus_message *m);
+
 /* ---- message.c ---- */
 ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m);
 int message_get_int(struct msg *m, const char *key, int64_t min, int64_t max, int64_t *ret);
@@ -270,15 +296,6 @@ void reader_free(struct message_reader *r);
  * setter's value). Returns 0, -EBADMSG (body not an object), -ENOMEM.
  */
 int message_enter_value(ipcbus_message *m, const char *name);
-
-/* ---- object.c ---- */
-/*
- * Check a sealed return or signal m that is about to be sent against the
- * description it answers (m->method) or belongs to (an object exported with
- * a description at its path). Returns 0, or -EBADMSG with the last error
- * naming the member at fault.
- */
-int object_check_outgoing(ipcbus_bus *bus, ipcbus_message *m);
 
 /* ---- error.c ---- */
 int error_from_msg(struct msg *m, ipcbus_error *e);
