@@ -81,6 +81,9 @@ static int builder_new(ipcbus_bus *bus, const struct msg_header *h, ipcbus_messa
                 return client_fail(-EINVAL, "bus: NULL");
         if (!ret)
                 return client_fail(-EINVAL, "ret: NULL");
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
         r = client_check_header(h);
         if (r < 0)
                 return r;

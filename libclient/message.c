@@ -263,14 +263,17 @@ int message_build_error(uint32_t reply_serial, uint32_t serial, const char *send
  * the caller asked for none, negative errno when it cannot be answered. */
 static int reply_check(ipcbus_message *call)
 {
+        int r;
+
         if (!call || !call->msg || call->msg->h.type != MSG_CALL || !call->msg->h.sender)
                 return client_fail(-EINVAL, "call: not a received method call");
+        r = client_enter(call->bus, true);
+        if (r < 0)
+                return r;
         if (call->msg->h.no_reply)
                 return 0;
         if (call->replied)
                 return client_fail(-EALREADY, "call: already answered");
-        if (!call->bus->open)
-                return -ENOTCONN;
         return 1;
 }
 
@@ -288,8 +291,9 @@ _public_ int ipcbus_send(ipcbus_bus *bus, ipcbus_message *m)
                 return client_fail(-EALREADY, "message: already sent");
         if (!m->built)
                 return client_fail(-EPERM, "message: received; only a built message can be sent");
-        if (!m->bus->open)
-                return -ENOTCONN;
+        r = client_enter(m->bus, true);
+        if (r < 0)
+                return r;
 
         call = ipcbus_message_ref(message_answered_call(m));
         if (call) {

@@ -236,8 +236,9 @@ _public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
                                    interface ? interface : "(null)");
         if (!methods || !methods_valid(methods))
                 return client_fail(-EINVAL, "methods: every entry needs a valid member name and a handler");
-        if (bus->closed)
-                return -ENOTCONN;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
         if (object_find(bus, path, interface))
                 return -EEXIST;
 
@@ -324,8 +325,9 @@ _public_ int ipcbus_add_object_vtable(ipcbus_bus *bus, ipcbus_slot **ret_slot, c
                 return client_fail(-EINVAL, "path '%s': not an object path", path ? path : "(null)");
         if (!iface || !vtable)
                 return client_fail(-EINVAL, "%s: NULL", iface ? "vtable" : "interface");
-        if (bus->closed)
-                return -ENOTCONN;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
         r = vtable_check_entries(iface, vtable);
         if (r < 0)
                 return r;
@@ -936,8 +938,9 @@ _public_ int ipcbus_emit_properties_changed(ipcbus_bus *bus, const char *path, c
 
         if (!bus || !path || !interface)
                 return client_fail(-EINVAL, "%s: NULL", !bus ? "bus" : !path ? "path" : "interface");
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
         c.slot = object_find(bus, path, interface);
         if (!c.slot || !c.slot->object.iface)
                 return client_fail(-EINVAL, "interface %s: no described object at %s", interface, path);
@@ -964,8 +967,9 @@ _public_ int ipcbus_add_object_manager(ipcbus_bus *bus, ipcbus_slot **ret_slot, 
                 return client_fail(-EINVAL, "bus: NULL");
         if (!path || !names_is_path(path))
                 return client_fail(-EINVAL, "path '%s': not an object path", path ? path : "(null)");
-        if (bus->closed)
-                return -ENOTCONN;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
         if (manager_find(bus, path))
                 return client_fail(-EEXIST, "path '%s': already has an object manager", path);
 
