@@ -212,42 +212,86 @@ static int parse_doc(struct json_path *p, const char *key, struct json_object *v
 
 static int parse_type(struct json_path *p, struct json_object *v, struct iface_type **ret);
 
-/* An object of named types: arguments, results, a struct's fields, in the order written. */
-static int parse_fields(struct json_path *p, struct json_object *v, struct iface_field **ret, size_t *ret_n)
+/*
+ * The keys every part of a description may have: "deprecated" (where
+ * `deprecated` is not NULL), "doc", "x-" extensions; any other is unknown.
+ */
+static int parse_common_key(struct json_path *p, const char *key, struct json_object *v, bool *deprecated)
 {
-        struct iface_field *fields;
+        if (deprecated && strcmp(key, "deprecated") == 0)
+                return parse_bool(p, key, v, deprecated);
+        if (strcmp(key, "doc") == 0)
+                return parse_doc(p, key, v);
+        return parse_unknown_key(p, key);
+}
+
+/* What parse_named reads: the elements, their names, and how each is parsed. */
+struct named_kind {
+        size_t size; /* of an element, whose first member is its name (char *) */
+        bool (*valid_name)(const char *name);
+        const char *invalid_name; /* the sentence for a name valid_name refuses */
+        const char *not_object;   /* the sentence for a value that is not an object */
+        int (*parse)(struct json_path *p, struct json_object *v, void *elem);
+};
+
+/*
+ * An object of named members (methods, signals, properties; arguments and
+ * struct fields), in the order written, into an array of elements. *ret and
+ * *ret_n are set as elements are added, so that on failure the caller frees
+ * what was parsed with its elements' free function.
+ */
+static int parse_named(struct json_path *p, struct json_object *v, const struct named_kind *kind, void **ret,
+                       size_t *ret_n)
+{
         size_t n = 0;
+        char *elems;
         int r = 0;
 
         if (!json_object_is_type(v, json_type_object))
-                return parse_fail(p, "expected an object of named types");
-        fields = calloc((size_t) json_object_object_length(v) + 1, sizeof(*fields));
-        if (!fields)
+                return parse_fail(p, "%s", kind->not_object);
+        elems = calloc((size_t) json_object_object_length(v) + 1, kind->size);
+        if (!elems)
                 return -ENOMEM;
-        json_object_object_foreach(v, key, t)
+        *ret = elems;
+        *ret_n = 0;
+        json_object_object_foreach(v, name, member)
         {
                 size_t old;
 
-                if (is_extension_key(key))
+                if (is_extension_key(name))
                         continue;
-                old = path_push(p, key);
-                if (!is_field_name(key))
-                        r = parse_fail(p, "not a valid name ([A-Za-z_][A-Za-z0-9_]*, at most 255 bytes)");
-                else if (!(fields[n].name = strdup(key)))
+                old = path_push(p, name);
+                if (!kind->valid_name(name))
+                        r = parse_fail(p, "%s", kind->invalid_name);
+                else if (!(*(char **) (elems + n * kind->size) = strdup(name)))
                         r = -ENOMEM;
                 else
-                        r = parse_type(p, t, &fields[n++].type);
+                        r = kind->parse(p, member, elems + n++ * kind->size);
                 path_pop(p, old);
+                *ret_n = n;
                 if (r < 0)
-                        break;
+                        return r;
         }
-        if (r < 0) {
-                fields_free(fields, n);
-                return r;
-        }
-        *ret = fields;
-        *ret_n = n;
         return 0;
+}
+
+static int parse_field_elem(struct json_path *p, struct json_object *v, void *elem)
+{
+        return parse_type(p, v, &((struct iface_field *) elem)->type);
+}
+
+/* An object of named types: arguments, results, a struct's fields. On failure the caller frees *ret. */
+static int parse_fields(struct json_path *p, struct json_object *v, struct iface_field **ret, size_t *ret_n)
+{
+        static const struct named_kind fields = {
+                .size = sizeof(struct iface_field),
+                .valid_name = is_field_name,
+                .invalid_name = "not a valid name ([A-Za-z_][A-Za-z0-9_]*, at most 255 bytes)",
+                .not_object = "expected an object of named types",
+                .parse = parse_field_elem,
+        };
+
+        return parse_named(p, v, &fields, (void **) ret, ret_n);
 }
 
 /* The one kind key of a type object ({"array": T}, ...); -1 when key is none. */
@@ -356,14 +400,10 @@ static int parse_method(struct json_path *p, struct json_object *v, struct iface
                         has_args = true;
                 } else if (strcmp(key, "no_reply") == 0)
                         r = parse_bool(p, key, member, &m->no_reply);
-                else if (strcmp(key, "deprecated") == 0)
-                        r = parse_bool(p, key, member, &m->deprecated);
                 else if (strcmp(key, "unchecked") == 0)
                         r = parse_bool(p, key, member, &m->unchecked);
-                else if (strcmp(key, "doc") == 0)
-                        r = parse_doc(p, key, member);
                 else
-                        r = parse_unknown_key(p, key);
+                        r = parse_common_key(p, key, member, &m->deprecated);
                 if (r < 0)
                         return r;
         }
@@ -389,12 +429,8 @@ static int parse_signal(struct json_path *p, struct json_object *v, struct iface
         {
                 if (strcmp(key, "args") == 0)
                         r = parse_args(p, key, member, &s->args);
-                else if (strcmp(key, "deprecated") == 0)
-                        r = parse_bool(p, key, member, &s->deprecated);
-                else if (strcmp(key, "doc") == 0)
-                        r = parse_doc(p, key, member);
                 else
-                        r = parse_unknown_key(p, key);
+                        r = parse_common_key(p, key, member, &s->deprecated);
                 if (r < 0)
                         return r;
         }
@@ -448,12 +484,8 @@ static int parse_property(struct json_path *p, struct json_object *v, struct ifa
                 } else if (strcmp(key, "changes") == 0) {
                         r = parse_word(p, key, member, changes, "\"emit\", \"invalidate\", \"const\" or \"none\"", &i);
                         prop->changes = (enum iface_changes) i;
-                } else if (strcmp(key, "deprecated") == 0)
-                        r = parse_bool(p, key, member, &prop->deprecated);
-                else if (strcmp(key, "doc") == 0)
-                        r = parse_doc(p, key, member);
-                else
-                        r = parse_unknown_key(p, key);
+                } else
+                        r = parse_common_key(p, key, member, &prop->deprecated);
                 if (r < 0)
                         return r;
         }
@@ -470,52 +502,6 @@ static void property_free(struct iface_property *prop)
         type_free(prop->type);
 }
 
-/*
- * "methods", "signals", "properties": an object of named members, each
- * parsed by `parse` into an array of `size`-byte elements whose first member
- * is the name (char *).
- */
-static int parse_members(struct json_path *p, const char *key, struct json_object *v, size_t size,
-                         int (*parse)(struct json_path *p, struct json_object *v, void *elem), void **ret,
-                         size_t *ret_n)
-{
-        size_t old = path_push(p, key), n = 0;
-        char *elems;
-        int r = 0;
-
-        if (!json_object_is_type(v, json_type_object)) {
-                r = parse_fail(p, "expected an object of named members");
-                path_pop(p, old);
-                return r;
-        }
-        elems = calloc((size_t) json_object_object_length(v) + 1, size);
-        if (!elems) {
-                path_pop(p, old);
-                return -ENOMEM;
-        }
-        *ret = elems; /* freed by the caller's interface_free, with *ret_n elements */
-        json_object_object_foreach(v, name, member)
-        {
-                size_t old_member;
-
-                if (is_extension_key(name))
-                        continue;
-                old_member = path_push(p, name);
-                if (!names_is_member(name))
-                        r = parse_fail(p, "not a valid member name (section 5 of PROTOCOL.md)");
-                else if (!(*(char **) (elems + n * size) = strdup(name)))
-                        r = -ENOMEM;
-                else
-                        r = parse(p, member, elems + n++ * size);
-                path_pop(p, old_member);
-                *ret_n = n;
-                if (r < 0)
-                        break;
-        }
-        path_pop(p, old);
-        return r;
-}
-
 static int parse_method_elem(struct json_path *p, struct json_object *v, void *elem)
 {
         return parse_method(p, v, elem);
@@ -529,6 +515,28 @@ static int parse_signal_elem(struct json_path *p, struct json_object *v, void *e
 static int parse_property_elem(struct json_path *p, struct json_object *v, void *elem)
 {
         return parse_property(p, v, elem);
+}
+
+#define MEMBER_KIND(type, parse_elem)                                                                                  \
+        {                                                                                                              \
+                .size = sizeof(type), .valid_name = names_is_member,                                                   \
+                .invalid_name = "not a valid member name (section 5 of PROTOCOL.md)",                                  \
+                .not_object = "expected an object of named members", .parse = parse_elem,                              \
+        }
+
+static const struct named_kind method_kind = MEMBER_KIND(struct iface_method, parse_method_elem);
+static const struct named_kind signal_kind = MEMBER_KIND(struct iface_signal, parse_signal_elem);
+static const struct named_kind property_kind = MEMBER_KIND(struct iface_property, parse_property_elem);
+
+/* "methods", "signals", "properties": the member `key` of the description. */
+static int parse_members(struct json_path *p, const char *key, struct json_object *v, const struct named_kind *kind,
+                         void **ret, size_t *ret_n)
+{
+        size_t old = path_push(p, key);
+        int r = parse_named(p, v, kind, ret, ret_n);
+
+        path_pop(p, old);
+        return r;
 }
 
 static void interface_free(ipcbus_interface *i)
@@ -581,20 +589,13 @@ static int parse_description(struct json_object *root, ipcbus_interface *i)
                 if (strcmp(key, "interface") == 0)
                         r = parse_name(&p, v, i);
                 else if (strcmp(key, "methods") == 0)
-                        r = parse_members(&p, key, v, sizeof(*i->methods), parse_method_elem, (void **) &i->methods,
-                                          &i->n_methods);
+                        r = parse_members(&p, key, v, &method_kind, (void **) &i->methods, &i->n_methods);
                 else if (strcmp(key, "signals") == 0)
-                        r = parse_members(&p, key, v, sizeof(*i->signals), parse_signal_elem, (void **) &i->signals,
-                                          &i->n_signals);
+                        r = parse_members(&p, key, v, &signal_kind, (void **) &i->signals, &i->n_signals);
                 else if (strcmp(key, "properties") == 0)
-                        r = parse_members(&p, key, v, sizeof(*i->properties), parse_property_elem,
-                                          (void **) &i->properties, &i->n_properties);
-                else if (strcmp(key, "deprecated") == 0)
-                        r = parse_bool(&p, key, v, &i->deprecated);
-                else if (strcmp(key, "doc") == 0)
-                        r = parse_doc(&p, key, v);
+                        r = parse_members(&p, key, v, &property_kind, (void **) &i->properties, &i->n_properties);
                 else
-                        r = parse_unknown_key(&p, key);
+                        r = parse_common_key(&p, key, v, &i->deprecated);
                 if (r < 0)
                         return r;
         }

@@ -181,71 +181,69 @@ END_TEST
 /* One method "M" whose argument "x" has the type TYPE (JSON text). */
 #define ONE_ARG(type) "{\"interface\":\"t.T\",\"methods\":{\"M\":{\"in\":{\"x\":" type "}}}}"
 
+/* Descriptions and the sentence each is refused with (NULL: it parses). */
+static const struct {
+        const char *json;
+        const char *error;
+} parse_cases[] = {
+        {"", "not a JSON text: unexpected end of text"},
+        {"[]", "a description is a JSON object"},
+        {"{}", "missing key \"interface\""},
+        {"{\"interface\":\"nodots\"}", "interface: expected an interface name (section 5 of PROTOCOL.md)"},
+        {"{\"interface\":5}", "interface: expected an interface name (section 5 of PROTOCOL.md)"},
+        {"{\"interface\":\"t.T\",\"colour\":1}", "colour: unknown key"},
+        {"{\"interface\":\"t.T\",\"deprecated\":\"yes\"}", "deprecated: expected true or false"},
+        {"{\"interface\":\"t.T\",\"doc\":5}", "doc: expected a string"},
+        {"{\"interface\":\"t.T\",\"methods\":[]}", "methods: expected an object of named members"},
+        {"{\"interface\":\"t.T\",\"methods\":{\"1Add\":{}}}",
+         "methods.1Add: not a valid member name (section 5 of PROTOCOL.md)"},
+        {"{\"interface\":\"t.T\",\"methods\":{\"Add\":5}}", "methods.Add: expected an object"},
+        {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"inn\":{}}}}", "methods.Add.inn: unknown key"},
+        {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"in\":{\"text\":\"strin\"}}}}",
+         "methods.Add.in.text: unknown type 'strin'"},
+        {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"in\":[\"string\"]}}}",
+         "methods.Add.in: expected an object of named types"},
+        {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"no_reply\":1}}}",
+         "methods.Add.no_reply: expected true or false"},
+        {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"unchecked\":true,\"in\":{}}}}",
+         "methods.Add: an unchecked method describes no \"in\" or \"out\""},
+        {ONE_ARG("\"uint\"") "", NULL},
+        {"{\"interface\":\"t.T\",\"methods\":{\"M\":{\"in\":{\"1x\":\"uint\"}}}}",
+         "methods.M.in.1x: not a valid name ([A-Za-z_][A-Za-z0-9_]*, at most 255 bytes)"},
+        {ONE_ARG("5"), "methods.M.in.x: a type is a name (\"uint\") or an object ({\"array\": \"uint\"})"},
+        {ONE_ARG("{}"), "methods.M.in.x: a type object has one key of array, map, optional, struct"},
+        {ONE_ARG("{\"array\":\"uint\",\"map\":\"uint\"}"),
+         "methods.M.in.x: a type object has one key of array, map, optional, struct, not two"},
+        {ONE_ARG("{\"arrray\":\"uint\"}"), "methods.M.in.x: unknown type 'arrray'"},
+        {ONE_ARG("{\"array\":{\"struct\":{\"id\":\"uitn\"}}}"), "methods.M.in.x.array.struct.id: unknown type 'uitn'"},
+        {ONE_ARG("{\"struct\":[\"uint\"]}"), "methods.M.in.x.struct: expected an object of named types"},
+        {ONE_ARG("{\"map\":\"int\",\"doc\":3}"), "methods.M.in.x.doc: expected a string"},
+        {"{\"interface\":\"t.T\",\"signals\":{\"Changed\":{\"arg\":{}}}}", "signals.Changed.arg: unknown key"},
+        {"{\"interface\":\"t.T\",\"signals\":{\"Changed\":{\"args\":{\"id\":\"unit\"}}}}",
+         "signals.Changed.args.id: unknown type 'unit'"},
+        {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"access\":\"read\"}}}", "properties.P: missing key \"type\""},
+        {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"type\":\"uint\"}}}", "properties.P: missing key \"access\""},
+        {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"type\":\"uint\",\"access\":\"rw\"}}}",
+         "properties.P.access: expected \"read\", \"write\" or \"readwrite\""},
+        {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"type\":\"uint\",\"access\":\"read\","
+         "\"changes\":\"never\"}}}",
+         "properties.P.changes: expected \"emit\", \"invalidate\", \"const\" or \"none\""},
+        {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"type\":\"uint\",\"access\":\"read\",\"kind\":1}}}",
+         "properties.P.kind: unknown key"},
+        /* extensions are ignored everywhere */
+        {"{\"interface\":\"t.T\",\"x-a\":1,\"methods\":{\"x-b\":1,\"M\":{\"x-c\":1,\"in\":{\"x-d\":1,"
+         "\"v\":{\"array\":\"uint\",\"x-e\":1,\"doc\":\"d\"}}}},"
+         "\"properties\":{\"P\":{\"type\":\"uint\",\"access\":\"write\",\"x-f\":[]}}}",
+         NULL},
+};
+
 START_TEST(test_parse_errors)
 {
-        static const struct {
-                const char *json;
-                const char *error;
-        } cases[] = {
-                {"", "not a JSON text: unexpected end of text"},
-                {"[]", "a description is a JSON object"},
-                {"{}", "missing key \"interface\""},
-                {"{\"interface\":\"nodots\"}", "interface: expected an interface name (section 5 of PROTOCOL.md)"},
-                {"{\"interface\":5}", "interface: expected an interface name (section 5 of PROTOCOL.md)"},
-                {"{\"interface\":\"t.T\",\"colour\":1}", "colour: unknown key"},
-                {"{\"interface\":\"t.T\",\"deprecated\":\"yes\"}", "deprecated: expected true or false"},
-                {"{\"interface\":\"t.T\",\"doc\":5}", "doc: expected a string"},
-                {"{\"interface\":\"t.T\",\"methods\":[]}", "methods: expected an object of named members"},
-                {"{\"interface\":\"t.T\",\"methods\":{\"1Add\":{}}}",
-                 "methods.1Add: not a valid member name (section 5 of PROTOCOL.md)"},
-                {"{\"interface\":\"t.T\",\"methods\":{\"Add\":5}}", "methods.Add: expected an object"},
-                {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"inn\":{}}}}", "methods.Add.inn: unknown key"},
-                {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"in\":{\"text\":\"strin\"}}}}",
-                 "methods.Add.in.text: unknown type 'strin'"},
-                {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"in\":[\"string\"]}}}",
-                 "methods.Add.in: expected an object of named types"},
-                {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"no_reply\":1}}}",
-                 "methods.Add.no_reply: expected true or false"},
-                {"{\"interface\":\"t.T\",\"methods\":{\"Add\":{\"unchecked\":true,\"in\":{}}}}",
-                 "methods.Add: an unchecked method describes no \"in\" or \"out\""},
-                {ONE_ARG("\"uint\"") "", NULL},
-                {"{\"interface\":\"t.T\",\"methods\":{\"M\":{\"in\":{\"1x\":\"uint\"}}}}",
-                 "methods.M.in.1x: not a valid name ([A-Za-z_][A-Za-z0-9_]*, at most 255 bytes)"},
-                {ONE_ARG("5"), "methods.M.in.x: a type is a name (\"uint\") or an object ({\"array\": \"uint\"})"},
-                {ONE_ARG("{}"), "methods.M.in.x: a type object has one key of array, map, optional, struct"},
-                {ONE_ARG("{\"array\":\"uint\",\"map\":\"uint\"}"),
-                 "methods.M.in.x: a type object has one key of array, map, optional, struct, not two"},
-                {ONE_ARG("{\"arrray\":\"uint\"}"), "methods.M.in.x: unknown type 'arrray'"},
-                {ONE_ARG("{\"array\":{\"struct\":{\"id\":\"uitn\"}}}"),
-                 "methods.M.in.x.array.struct.id: unknown type 'uitn'"},
-                {ONE_ARG("{\"struct\":[\"uint\"]}"), "methods.M.in.x.struct: expected an object of named types"},
-                {ONE_ARG("{\"map\":\"int\",\"doc\":3}"), "methods.M.in.x.doc: expected a string"},
-                {"{\"interface\":\"t.T\",\"signals\":{\"Changed\":{\"arg\":{}}}}", "signals.Changed.arg: unknown key"},
-                {"{\"interface\":\"t.T\",\"signals\":{\"Changed\":{\"args\":{\"id\":\"unit\"}}}}",
-                 "signals.Changed.args.id: unknown type 'unit'"},
-                {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"access\":\"read\"}}}",
-                 "properties.P: missing key \"type\""},
-                {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"type\":\"uint\"}}}",
-                 "properties.P: missing key \"access\""},
-                {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"type\":\"uint\",\"access\":\"rw\"}}}",
-                 "properties.P.access: expected \"read\", \"write\" or \"readwrite\""},
-                {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"type\":\"uint\",\"access\":\"read\","
-                 "\"changes\":\"never\"}}}",
-                 "properties.P.changes: expected \"emit\", \"invalidate\", \"const\" or \"none\""},
-                {"{\"interface\":\"t.T\",\"properties\":{\"P\":{\"type\":\"uint\",\"access\":\"read\",\"kind\":1}}}",
-                 "properties.P.kind: unknown key"},
-                /* extensions are ignored everywhere */
-                {"{\"interface\":\"t.T\",\"x-a\":1,\"methods\":{\"x-b\":1,\"M\":{\"x-c\":1,\"in\":{\"x-d\":1,"
-                 "\"v\":{\"array\":\"uint\",\"x-e\":1,\"doc\":\"d\"}}}},"
-                 "\"properties\":{\"P\":{\"type\":\"uint\",\"access\":\"write\",\"x-f\":[]}}}",
-                 NULL},
-        };
-
-        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-                if (cases[k].error)
-                        parse_fails(cases[k].json, cases[k].error);
+        for (size_t k = 0; k < sizeof(parse_cases) / sizeof(parse_cases[0]); k++) {
+                if (parse_cases[k].error)
+                        parse_fails(parse_cases[k].json, parse_cases[k].error);
                 else
-                        ipcbus_interface_unref(parse_ok(cases[k].json));
+                        ipcbus_interface_unref(parse_ok(parse_cases[k].json));
         }
         ck_assert_int_eq(ipcbus_interface_parse(NULL, &(ipcbus_interface *){NULL}), -EINVAL);
         /* json-c's words for what follows the value */
@@ -297,59 +295,67 @@ static void check(const char *type_json, const char *value, const char *where, b
 
 START_TEST(test_check_scalars)
 {
-        PASS("\"bool\"", "true");
-        FAIL("\"bool\"", "1", "argument 'x': expected bool, got integer");
-        FAIL("\"bool\"", "null", "argument 'x': expected bool, got null");
+        static const struct {
+                const char *type, *value;
+                unsigned n_fds;
+                const char *error; /* NULL: it passes */
+        } cases[] = {
+                {"\"bool\"", "true", 0, NULL},
+                {"\"bool\"", "1", 0, "argument 'x': expected bool, got integer"},
+                {"\"bool\"", "null", 0, "argument 'x': expected bool, got null"},
 
-        PASS("\"int\"", "-5");
-        PASS("\"int\"", "9007199254740993");
-        PASS("\"int\"", "\"9223372036854775807\"");
-        PASS("\"int\"", "\"-9223372036854775808\"");
-        FAIL("\"int\"", "\"9223372036854775808\"", "argument 'x': out of range for int");
-        FAIL("\"int\"", "\"-9223372036854775809\"", "argument 'x': out of range for int");
-        FAIL("\"int\"", "9223372036854775808", "argument 'x': out of range for int");
-        FAIL("\"int\"", "3.0", "argument 'x': expected int, got number");
-        FAIL("\"int\"", "\"12a\"", "argument 'x': expected int, got string (not a decimal integer)");
-        FAIL("\"int\"", "\"\"", "argument 'x': expected int, got string (not a decimal integer)");
-        FAIL("\"int\"", "\"+1\"", "argument 'x': expected int, got string (not a decimal integer)");
-        FAIL("\"int\"", "true", "argument 'x': expected int, got boolean");
+                {"\"int\"", "-5", 0, NULL},
+                {"\"int\"", "9007199254740993", 0, NULL},
+                {"\"int\"", "\"9223372036854775807\"", 0, NULL},
+                {"\"int\"", "\"-9223372036854775808\"", 0, NULL},
+                {"\"int\"", "\"9223372036854775808\"", 0, "argument 'x': out of range for int"},
+                {"\"int\"", "\"-9223372036854775809\"", 0, "argument 'x': out of range for int"},
+                {"\"int\"", "9223372036854775808", 0, "argument 'x': out of range for int"},
+                {"\"int\"", "3.0", 0, "argument 'x': expected int, got number"},
+                {"\"int\"", "\"12a\"", 0, "argument 'x': expected int, got string (not a decimal integer)"},
+                {"\"int\"", "\"\"", 0, "argument 'x': expected int, got string (not a decimal integer)"},
+                {"\"int\"", "\"+1\"", 0, "argument 'x': expected int, got string (not a decimal integer)"},
+                {"\"int\"", "true", 0, "argument 'x': expected int, got boolean"},
 
-        PASS("\"uint\"", "0");
-        PASS("\"uint\"", "18446744073709551615");
-        PASS("\"uint\"", "\"18446744073709551615\"");
-        FAIL("\"uint\"", "\"18446744073709551616\"", "argument 'x': out of range for uint");
-        FAIL("\"uint\"", "-1", "argument 'x': out of range for uint");
-        FAIL("\"uint\"", "\"-1\"", "argument 'x': out of range for uint");
-        FAIL("\"uint\"", "1.5", "argument 'x': expected uint, got number");
+                {"\"uint\"", "0", 0, NULL},
+                {"\"uint\"", "18446744073709551615", 0, NULL},
+                {"\"uint\"", "\"18446744073709551615\"", 0, NULL},
+                {"\"uint\"", "\"18446744073709551616\"", 0, "argument 'x': out of range for uint"},
+                {"\"uint\"", "-1", 0, "argument 'x': out of range for uint"},
+                {"\"uint\"", "\"-1\"", 0, "argument 'x': out of range for uint"},
+                {"\"uint\"", "1.5", 0, "argument 'x': expected uint, got number"},
 
-        PASS("\"double\"", "1.5");
-        PASS("\"double\"", "2");
-        FAIL("\"double\"", "\"1.5\"", "argument 'x': expected double, got string");
+                {"\"double\"", "1.5", 0, NULL},
+                {"\"double\"", "2", 0, NULL},
+                {"\"double\"", "\"1.5\"", 0, "argument 'x': expected double, got string"},
 
-        PASS("\"string\"", "\"a\"");
-        FAIL("\"string\"", "null", "argument 'x': expected string, got null");
-        FAIL("\"string\"", "[]", "argument 'x': expected string, got array");
+                {"\"string\"", "\"a\"", 0, NULL},
+                {"\"string\"", "null", 0, "argument 'x': expected string, got null"},
+                {"\"string\"", "[]", 0, "argument 'x': expected string, got array"},
 
-        PASS("\"bytes\"", "\"aGVsbG8=\"");
-        PASS("\"bytes\"", "\"aGk=\"");
-        PASS("\"bytes\"", "\"\"");
-        PASS("\"bytes\"", "\"+/+/\"");
-        FAIL("\"bytes\"", "\"aGVsbG8\"", "argument 'x': expected bytes, got string (not base64)");
-        FAIL("\"bytes\"", "\"aGV*bG8=\"", "argument 'x': expected bytes, got string (not base64)");
-        FAIL("\"bytes\"", "\"a===\"", "argument 'x': expected bytes, got string (not base64)");
-        FAIL("\"bytes\"", "\"aG-_\"", "argument 'x': expected bytes, got string (not base64)");
-        FAIL("\"bytes\"", "5", "argument 'x': expected bytes, got integer");
+                {"\"bytes\"", "\"aGVsbG8=\"", 0, NULL},
+                {"\"bytes\"", "\"aGk=\"", 0, NULL},
+                {"\"bytes\"", "\"\"", 0, NULL},
+                {"\"bytes\"", "\"+/+/\"", 0, NULL},
+                {"\"bytes\"", "\"aGVsbG8\"", 0, "argument 'x': expected bytes, got string (not base64)"},
+                {"\"bytes\"", "\"aGV*bG8=\"", 0, "argument 'x': expected bytes, got string (not base64)"},
+                {"\"bytes\"", "\"a===\"", 0, "argument 'x': expected bytes, got string (not base64)"},
+                {"\"bytes\"", "\"aG-_\"", 0, "argument 'x': expected bytes, got string (not base64)"},
+                {"\"bytes\"", "5", 0, "argument 'x': expected bytes, got integer"},
 
-        check("\"fd\"", "0", "x", false, 1, NULL);
-        check("\"fd\"", "2", "x", false, 3, NULL);
-        check("\"fd\"", "1", "x", false, 1, "argument 'x': descriptor index 1 is out of range (the message carries 1)");
-        check("\"fd\"", "-1", "x", false, 1,
-              "argument 'x': descriptor index -1 is out of range (the message carries 1)");
-        FAIL("\"fd\"", "0", "argument 'x': descriptor index 0 is out of range (the message carries 0)");
-        check("\"fd\"", "\"0\"", "x", false, 1, "argument 'x': expected fd, got string");
+                {"\"fd\"", "0", 1, NULL},
+                {"\"fd\"", "2", 3, NULL},
+                {"\"fd\"", "1", 1, "argument 'x': descriptor index 1 is out of range (the message carries 1)"},
+                {"\"fd\"", "-1", 1, "argument 'x': descriptor index -1 is out of range (the message carries 1)"},
+                {"\"fd\"", "0", 0, "argument 'x': descriptor index 0 is out of range (the message carries 0)"},
+                {"\"fd\"", "\"0\"", 1, "argument 'x': expected fd, got string"},
 
-        PASS("\"any\"", "null");
-        PASS("\"any\"", "{\"a\":[1,\"b\"]}");
+                {"\"any\"", "null", 0, NULL},
+                {"\"any\"", "{\"a\":[1,\"b\"]}", 0, NULL},
+        };
+
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+                check(cases[k].type, cases[k].value, "x", false, cases[k].n_fds, cases[k].error);
 }
 END_TEST
 
