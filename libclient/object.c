@@ -16,8 +16,7 @@
 
 #include "libclient/bus-internal.h"
 #include "libclient/iface.h"
-#include "libclient/object-std.h"
-#include "libclient/stub-objects.h"
+#include "protocol/interfaces.h"
 #include "protocol/jbuf.h"
 #include "protocol/names.h"
 
@@ -53,21 +52,13 @@ static const char *const object_std_names[_OBJECT_STD_MAX] = {
 static ipcbus_interface *object_std_ifaces[_OBJECT_STD_MAX];
 static pthread_once_t object_std_once = PTHREAD_ONCE_INIT;
 
-/* Parse the built-in descriptions (object-std.c, made from interfaces/) once per process; kept until exit. */
+/* Parse the built-in descriptions (protocol/interfaces.c, made from interfaces/) once per process; kept until exit. */
 static void object_std_parse(void)
 {
-        for (size_t i = 0; i < object_std_json_n; i++) {
-                ipcbus_interface *iface;
-
-                if (ipcbus_interface_parse(object_std_json[i], &iface) < 0)
-                        continue;
+        for (size_t i = 0; i < n_builtin_interfaces; i++)
                 for (unsigned k = 0; k < _OBJECT_STD_MAX; k++)
-                        if (!object_std_ifaces[k] && streq(ipcbus_interface_get_name(iface), object_std_names[k])) {
-                                object_std_ifaces[k] = ipcbus_interface_ref(iface);
-                                break;
-                        }
-                ipcbus_interface_unref(iface);
-        }
+                        if (streq(builtin_interfaces[i].name, object_std_names[k]))
+                                (void) ipcbus_interface_parse(builtin_interfaces[i].json, &object_std_ifaces[k]);
 }
 
 /* A standard interface's description; NULL only if the built-in text could not be parsed. */

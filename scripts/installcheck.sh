@@ -14,7 +14,8 @@
 #   only ipcbus_* symbols exported;
 # - the headers and ipcbus.pc: a small program built with
 #   `pkg-config --cflags --libs ipcbus` calls the bus driver;
-# - session.json, system.json; every man page renders without a warning;
+# - session.json, system.json, the standard interface descriptions;
+#   every man page renders without a warning;
 # - the units: in place, @bindir@ filled in, `systemd-analyze verify` (system)
 #   and `systemd-analyze --user verify` (user) silent. Under a DESTDIR the
 #   services are verified with ExecStart moved below DESTDIR, where the
@@ -176,6 +177,10 @@ fi
 # ---- configs, and the installed broker serving a bus with one ----
 for f in session.json system.json; do
         if [ -f "$DESTDIR$pkgdatadir/$f" ]; then ok; else fail "$DESTDIR$pkgdatadir/$f is not installed"; fi
+done
+for i in Bus Introspectable Properties ObjectManager Peer; do
+        f="$DESTDIR$pkgdatadir/interfaces/org.ipcbus.$i.json"
+        if [ -f "$f" ]; then ok; else fail "$f is not installed"; fi
 done
 if [ -x "$bin/ipcbusd" ] && [ -f "$DESTDIR$pkgdatadir/session.json" ]; then
         mkfifo "$tmp/out"
