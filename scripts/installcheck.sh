@@ -2,8 +2,8 @@
 # Check an installed ipcbus: run by `make installcheck` (and so by distcheck
 # and scripts/test.sh), which passes the install directories in the
 # environment: DESTDIR (may be empty), bindir, libdir, includedir,
-# pkgconfigdir, pkgdatadir, mandir, systemdsystemunitdir and
-# systemduserunitdir ("no": not installed), PACKAGE_VERSION,
+# pkgconfigdir, pkgdatadir, mandir, bashcompletiondir, systemdsystemunitdir
+# and systemduserunitdir ("no": not installed), PACKAGE_VERSION,
 # LIBIPCBUS_LT_VERSION, CC, CFLAGS, LDFLAGS, PKG_CONFIG.
 #
 # Checks, everything from the installed paths below $DESTDIR:
@@ -15,6 +15,7 @@
 # - the headers and ipcbus.pc: a small program built with
 #   `pkg-config --cflags --libs ipcbus` calls the bus driver;
 # - session.json, system.json; every man page renders without a warning;
+# - the bash completion of ipcctl: in place, and it defines its function;
 # - the units: in place, @bindir@ filled in, `systemd-analyze verify` (system)
 #   and `systemd-analyze --user verify` (user) silent. Under a DESTDIR the
 #   services are verified with ExecStart moved below DESTDIR, where the
@@ -24,7 +25,7 @@
 set -u
 
 : "${DESTDIR:=}" "${CC:=cc}" "${CFLAGS:=}" "${LDFLAGS:=}" "${PKG_CONFIG:=pkg-config}"
-for v in bindir libdir includedir pkgconfigdir pkgdatadir mandir systemdsystemunitdir systemduserunitdir \
+for v in bindir libdir includedir pkgconfigdir pkgdatadir mandir bashcompletiondir systemdsystemunitdir systemduserunitdir \
         PACKAGE_VERSION LIBIPCBUS_LT_VERSION; do
         if [ -z "${!v:-}" ]; then
                 echo "installcheck: $v is not set (run it through make installcheck)" >&2
@@ -229,6 +230,14 @@ for m in man8/ipcbusd.8 man1/ipcctl.1 man1/ipc-monitor.1 man1/ipc-bench.1 man5/i
                 printf '%s\n' "$out" | sed 's/^/    /' >&2
         fi
 done
+
+# ---- bash completion ----
+completion=$DESTDIR$bashcompletiondir/ipcctl
+if [ ! -f "$completion" ]; then
+        fail "$completion is not installed"
+else
+        check "the completion of ipcctl defines _ipcctl" bash -c '. "$1" && declare -F _ipcctl' _ "$completion"
+fi
 
 # ---- systemd units ----
 # verify_units MODE DIR: the units of DIR as installed, the service's
