@@ -2,8 +2,8 @@
 # Check an installed ipcbus: run by `make installcheck` (and so by distcheck
 # and scripts/test.sh), which passes the install directories in the
 # environment: DESTDIR (may be empty), bindir, libdir, includedir,
-# pkgconfigdir, pkgdatadir, mandir, systemdsystemunitdir and
-# systemduserunitdir ("no": not installed), PACKAGE_VERSION,
+# pkgconfigdir, pkgdatadir, mandir, bashcompletiondir, systemdsystemunitdir
+# and systemduserunitdir ("no": not installed), PACKAGE_VERSION,
 # LIBIPCBUS_LT_VERSION, CC, CFLAGS, LDFLAGS, PKG_CONFIG.
 #
 # Checks, everything from the installed paths below $DESTDIR:
@@ -16,6 +16,7 @@
 #   `pkg-config --cflags --libs ipcbus` calls the bus driver;
 # - session.json, system.json, the standard interface descriptions;
 #   every man page renders without a warning;
+# - the bash completion of ipcctl: in place, and it defines its function;
 # - the units: in place, @bindir@ filled in, `systemd-analyze verify` (system)
 #   and `systemd-analyze --user verify` (user) silent. Under a DESTDIR the
 #   services are verified with ExecStart moved below DESTDIR, where the
@@ -25,7 +26,7 @@
 set -u
 
 : "${DESTDIR:=}" "${CC:=cc}" "${CFLAGS:=}" "${LDFLAGS:=}" "${PKG_CONFIG:=pkg-config}"
-for v in bindir libdir includedir pkgconfigdir pkgdatadir mandir systemdsystemunitdir systemduserunitdir \
+for v in bindir libdir includedir pkgconfigdir pkgdatadir mandir bashcompletiondir systemdsystemunitdir systemduserunitdir \
         PACKAGE_VERSION LIBIPCBUS_LT_VERSION; do
         if [ -z "${!v:-}" ]; then
                 echo "installcheck: $v is not set (run it through make installcheck)" >&2
@@ -250,6 +251,14 @@ for f in $(grep -oE '\bipcbus_[a-z0-9_]+ *\(' "$DESTDIR$includedir/ipcbus/ipcbus
                 ok
         fi
 done
+
+# ---- bash completion ----
+completion=$DESTDIR$bashcompletiondir/ipcctl
+if [ ! -f "$completion" ]; then
+        fail "$completion is not installed"
+else
+        check "the completion of ipcctl defines _ipcctl" bash -c '. "$1" && declare -F _ipcctl' _ "$completion"
+fi
 
 # ---- systemd units ----
 # verify_units MODE DIR: the units of DIR as installed, the service's

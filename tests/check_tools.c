@@ -50,15 +50,6 @@ static char *line_starting(const char *text, const char *first)
         return NULL;
 }
 
-static void assert_json_equal(const char *text, const char *expected)
-{
-        json_object *a = testbus_json(text, strlen(text)), *b = testbus_json(expected, strlen(expected));
-
-        ck_assert_msg(json_object_equal(a, b), "got %s, expected %s", text, expected);
-        json_object_put(a);
-        json_object_put(b);
-}
-
 /* ---- ipcctl ------------------------------------------------------------------------- */
 
 START_TEST(test_ipcctl_list)
@@ -225,20 +216,20 @@ START_TEST(test_ipcctl_call)
 
         testbus_service_start(tb, &svc, SERVICE);
         ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
-        assert_json_equal(p.out.buf, "{\"x\": 1, \"s\": \"hi\", \"l\": [1, 2]}");
+        testbus_assert_json_equal(p.out.buf, "{\"x\": 1, \"s\": \"hi\", \"l\": [1, 2]}");
         ck_assert_str_eq(p.err.buf, "");
         testbus_proc_deinit(&p);
 
         /* --json: one line; "-": no interface */
         ck_assert_int_eq(testbus_run(&p, compact, TESTBUS_WAIT_MS), 0);
-        assert_json_equal(p.out.buf, "{\"x\": 1}");
+        testbus_assert_json_equal(p.out.buf, "{\"x\": 1}");
         ck_assert_ptr_eq(strchr(p.out.buf, '\n'), p.out.buf + p.out.len - 1);
         testbus_proc_deinit(&p);
 
         /* the driver */
         ck_assert_int_eq(testbus_run(&p, driver, TESTBUS_WAIT_MS), 0);
         snprintf(want, sizeof(want), "{\"owner\":\"%s\"}", svc.unique);
-        assert_json_equal(p.out.buf, want);
+        testbus_assert_json_equal(p.out.buf, want);
         testbus_proc_deinit(&p);
         testbus_child_finish(&svc);
 }
