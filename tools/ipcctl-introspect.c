@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/ipcctl.h"
 
@@ -130,9 +131,27 @@ static void table_add(struct table *t, char *name, const char *type, char *sig, 
                 t->oom |= !col[j];
 }
 
-static void table_print(const struct table *t)
+/* Print s in a column of `width`, cut to max columns with "…" when longer (max 0: never). */
+static void put_cell(const char *s, int width, int max)
+{
+        int len = (int) strlen(s);
+
+        if (max > 0 && len > max) {
+                printf("%.*s… ", max - 1, s);
+                len = max;
+        } else
+                printf("%s ", s);
+        printf("%*s", width > len ? width - len : 0, "");
+}
+
+/* The table, as busctl prints it: on a terminal, without --full, long
+ * signatures and values are shortened to CELL_MAX columns. */
+#define CELL_MAX 60
+
+static void table_print(const struct table *t, bool full)
 {
         static const char *const header[5] = {"NAME", "TYPE", "SIGNATURE", "RESULT/VALUE", "FLAGS"};
+        int max = full || !isatty(STDOUT_FILENO) ? 0 : CELL_MAX;
         int width[5];
 
         for (size_t j = 0; j < 5; j++) {
@@ -140,14 +159,15 @@ static void table_print(const struct table *t)
                 for (size_t i = 0; i < t->n; i++)
                         if ((int) strlen(t->rows[i].col[j]) > width[j])
                                 width[j] = (int) strlen(t->rows[i].col[j]);
+                if (max > 0 && width[j] > max)
+                        width[j] = max;
         }
-        printf("%-*s %-*s %-*s %-*s %s\n", width[0], header[0], width[1], header[1], width[2], header[2], width[3],
-               header[3], header[4]);
-        for (size_t i = 0; i < t->n; i++) {
-                char *const *col = t->rows[i].col;
+        for (size_t i = 0; i <= t->n; i++) {
+                const char *const *col = i == 0 ? header : (const char *const *) t->rows[i - 1].col;
 
-                printf("%-*s %-*s %-*s %-*s %s\n", width[0], col[0], width[1], col[1], width[2], col[2], width[3],
-                       col[3], col[4]);
+                for (size_t j = 0; j < 4; j++)
+                        put_cell(col[j], width[j], j >= 2 ? max : 0);
+                printf("%s\n", col[4]);
         }
 }
 
@@ -345,7 +365,7 @@ static int introspect_print(struct ctl *c, struct json_object *reply, struct jso
                                                                                 json_object_object_get(desc, "interface"))));
         }
         if (!t.oom)
-                table_print(&t);
+                table_print(&t, c->full);
         table_free(&t);
         return t.oom ? -ENOMEM : 0;
 }

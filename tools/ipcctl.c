@@ -40,6 +40,8 @@ static void help(void)
                "  --no-auto-start    (call) do not start a service for the call\n"
                "  --no-check         (call, emit, set-property) do not check the arguments\n"
                "                     against the interface's description\n"
+               "  --full             (introspect) on a terminal too, print long types and\n"
+               "                     values whole instead of shortened to 60 columns\n"
                "  -h, --help         show this help\n"
                "  --version          show the version\n"
                "\n"
@@ -914,6 +916,7 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *c)
                 OPT_NO_REPLY,
                 OPT_NO_AUTO_START,
                 OPT_NO_CHECK,
+                OPT_FULL,
                 OPT_VERSION
         };
         static const struct option options[] = {
@@ -926,6 +929,7 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *c)
                 {"no-reply", no_argument, NULL, OPT_NO_REPLY},
                 {"no-auto-start", no_argument, NULL, OPT_NO_AUTO_START},
                 {"no-check", no_argument, NULL, OPT_NO_CHECK},
+                {"full", no_argument, NULL, OPT_FULL},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, OPT_VERSION},
                 {},
@@ -965,6 +969,9 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *c)
                         break;
                 case OPT_NO_CHECK:
                         c->no_check = true;
+                        break;
+                case OPT_FULL:
+                        c->full = true;
                         break;
                 case 'h':
                         help();

@@ -25,6 +25,7 @@ struct ctl {
         bool no_reply;           /* --no-reply (call) */
         bool no_auto_start;      /* --no-auto-start (call) */
         bool no_check;           /* --no-check (call, emit, set-property) */
+        bool full;               /* --full (introspect): no cell shortened on a terminal */
         ipcbus_bus *bus;
 };
 
