@@ -139,8 +139,8 @@ int ctl_connect(struct ctl *c)
         return 0;
 }
 
-int ctl_call_json(struct ctl *c, const char *destination, const char *path, const char *interface,
-                  const char *member, struct json_object *body, struct json_object **ret, ipcbus_error *e)
+int ctl_call_json(struct ctl *c, const char *destination, const char *path, const char *interface, const char *member,
+                  struct json_object *body, struct json_object **ret, ipcbus_error *e)
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
         struct json_object *obj = NULL;
@@ -720,8 +720,7 @@ static int cmd_wait(struct ctl *c, int argc, char **argv)
         if (c->timeout_set)
                 deadline = clock_now_usec(CLOCK_MONOTONIC) + c->timeout_usec;
         /* Subscribe first, then ask: an owner that comes between the two is seen either way. */
-        snprintf(rule, sizeof(rule),
-                 "type=signal,sender=%s,path=%s,interface=%s,member=NameOwnerChanged,arg.name='%s'",
+        snprintf(rule, sizeof(rule), "type=signal,sender=%s,path=%s,interface=%s,member=NameOwnerChanged,arg.name='%s'",
                  IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, w.name);
         r = ipcbus_add_match(c->bus, &slot, rule, wait_on_owner_changed, &w, &e);
         if (r < 0)
@@ -904,39 +903,41 @@ static int parse_timeout(const char *s, uint64_t *ret)
  * Parse the options before the command into c. Returns PARSE_RUN, or the exit
  * status when ipcctl is done (--help, --version, a usage error).
  */
+/* The options of every command (see help()). */
+enum {
+        OPT_ADDRESS = 0x100,
+        OPT_SESSION,
+        OPT_SYSTEM,
+        OPT_TIMEOUT,
+        OPT_JSON,
+        OPT_DESTINATION,
+        OPT_NO_REPLY,
+        OPT_NO_AUTO_START,
+        OPT_NO_CHECK,
+        OPT_FULL,
+        OPT_VERSION
+};
+static const struct option ctl_options[] = {
+        {"address", required_argument, NULL, OPT_ADDRESS},
+        {"session", no_argument, NULL, OPT_SESSION},
+        {"system", no_argument, NULL, OPT_SYSTEM},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"destination", required_argument, NULL, OPT_DESTINATION},
+        {"no-reply", no_argument, NULL, OPT_NO_REPLY},
+        {"no-auto-start", no_argument, NULL, OPT_NO_AUTO_START},
+        {"no-check", no_argument, NULL, OPT_NO_CHECK},
+        {"full", no_argument, NULL, OPT_FULL},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {},
+};
+
 static int ctl_parse_options(int argc, char **argv, struct ctl *c)
 {
-        enum {
-                OPT_ADDRESS = 0x100,
-                OPT_SESSION,
-                OPT_SYSTEM,
-                OPT_TIMEOUT,
-                OPT_JSON,
-                OPT_DESTINATION,
-                OPT_NO_REPLY,
-                OPT_NO_AUTO_START,
-                OPT_NO_CHECK,
-                OPT_FULL,
-                OPT_VERSION
-        };
-        static const struct option options[] = {
-                {"address", required_argument, NULL, OPT_ADDRESS},
-                {"session", no_argument, NULL, OPT_SESSION},
-                {"system", no_argument, NULL, OPT_SYSTEM},
-                {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                {"json", no_argument, NULL, OPT_JSON},
-                {"destination", required_argument, NULL, OPT_DESTINATION},
-                {"no-reply", no_argument, NULL, OPT_NO_REPLY},
-                {"no-auto-start", no_argument, NULL, OPT_NO_AUTO_START},
-                {"no-check", no_argument, NULL, OPT_NO_CHECK},
-                {"full", no_argument, NULL, OPT_FULL},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, OPT_VERSION},
-                {},
-        };
         int opt;
 
-        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, "h", ctl_options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_ADDRESS:
                         c->address = optarg;
