@@ -36,10 +36,14 @@ static void notes_clear(struct notes *notes)
         *notes = (struct notes){NULL, 0};
 }
 
-static void notes_changed(ipcbus_bus *bus, uint64_t id)
+static int notes_changed(ipcbus_bus *bus, uint64_t id)
 {
-        ipcbus_emit(bus, NOTES_PATH, NOTES_NAME, "Changed", "id:t", id);
-        ipcbus_emit_properties_changed(bus, NOTES_PATH, NOTES_NAME, "Count", NULL);
+        int r;
+
+        r = ipcbus_emit(bus, NOTES_PATH, NOTES_NAME, "Changed", "id:t", id);
+        if (r < 0)
+                return r;
+        return ipcbus_emit_properties_changed(bus, NOTES_PATH, NOTES_NAME, "Count", NULL);
 }
 
 static int method_add(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
@@ -61,11 +65,10 @@ static int method_add(ipcbus_message *m, void *userdata, ipcbus_error *ret_error
                 return -ENOMEM;
         notes->n++;
 
-        r = ipcbus_reply_method(m, "id:t", (uint64_t) notes->n);
+        r = notes_changed(ipcbus_message_get_bus(m), notes->n);
         if (r < 0)
                 return r;
-        notes_changed(ipcbus_message_get_bus(m), notes->n);
-        return 0;
+        return ipcbus_reply_method(m, "id:t", (uint64_t) notes->n);
 }
 
 static int method_list(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
@@ -107,8 +110,12 @@ static int method_get(ipcbus_message *m, void *userdata, ipcbus_error *ret_error
 
 static int method_clear(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
 {
+        int r;
+
         notes_clear(userdata);
-        notes_changed(ipcbus_message_get_bus(m), 0);
+        r = notes_changed(ipcbus_message_get_bus(m), 0);
+        if (r < 0)
+                return r;
         return ipcbus_reply_method(m, NULL); /* nothing is sent when the caller said no_reply */
 }
 
