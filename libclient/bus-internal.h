@@ -5,6 +5,9 @@
  *   slot.c     registrations (pending calls, matches, filters, objects), the
  *              owners of the well-known names matches use as sender, and
  *              the dispatch of an incoming message to them
+ *   object.c   exported objects (untyped and described), the calls to them,
+ *              the standard interfaces and object managers, and the check
+ *              of what is sent against the descriptions
  *   message.c  the ipcbus_message handle and replies
  *   event.c    the event-loop interface and the libevent attachment
  *   error.c    ipcbus_error and ipcbus_strerror
@@ -33,6 +36,8 @@
 
 #define _public_ __attribute__((visibility("default")))
 
+struct iface_method;
+
 /* Calls: the default timeout, and how much longer than the broker we wait
  * locally, so that the broker's Timeout error normally arrives first. */
 #define BUS_TIMEOUT_DEFAULT_USEC (25ull * 1000 * 1000)
@@ -48,6 +53,7 @@ enum slot_type {
         SLOT_MATCH,
         SLOT_FILTER,
         SLOT_OBJECT,
+        SLOT_MANAGER, /* an object manager (org.ipcbus.ObjectManager) at a path */
         _SLOT_TYPE_MAX,
 };
 
@@ -86,10 +92,15 @@ struct ipcbus_slot {
                 struct {
                         char *path;
                         char *interface;
-                        const ipcbus_method *methods;
+                        const ipcbus_method *methods;  /* untyped (ipcbus_add_object); else NULL */
+                        ipcbus_interface *iface;       /* described: a reference; else NULL */
+                        const ipcbus_vtable *vtable;   /* described: its handlers */
                         struct client_object_path *at; /* while registered */
                         struct list link;              /* in at->objects */
                 } object;
+                struct {
+                        char *path;
+                } manager;
         };
 };
 
@@ -113,6 +124,9 @@ struct ipcbus_message {
         struct msg *msg;   /* a reference */
         char *header_text; /* NUL-terminated copy of the header, made on demand */
         bool replied;      /* a call that has been answered */
+        /* A call dispatched to a described method (and the returns built for it): what the
+         * return is checked against. */
+        const struct iface_method *method;
 };
 
 struct ipcbus_bus {
@@ -174,6 +188,22 @@ void slot_unlink(ipcbus_slot *s);
 void slot_disconnect_all(ipcbus_bus *bus);
 int slot_fail_call(ipcbus_slot *s, const char *error_name, const char *text);
 void slot_dispatch(ipcbus_bus *bus, ipcbus_message *m);
+
+/* ---- object.c ---- */
+/* Enter an object slot in bus->object_paths (0 or -ENOMEM, nothing changed then), and take it out. */
+int object_path_link(ipcbus_bus *bus, ipcbus_slot *s);
+void object_path_unlink(ipcbus_bus *bus, ipcbus_slot *s);
+/* Free what an object or manager slot owns. */
+void object_slot_free(ipcbus_slot *s);
+/* Answer an incoming call: the standard interfaces, or the object exported at its path. */
+void object_dispatch_call(ipcbus_bus *bus, ipcbus_message *m);
+/*
+ * Check a message about to be sent against its description: a return whose
+ * m->method is set against the method's results, a signal from an exported
+ * described object against the signal's arguments, strictly. Returns 0, or
+ * -EBADMSG with ipcbus_last_error() naming the field.
+ */
+int object_check_outgoing(ipcbus_bus *bus, ipcbus_message *m);
 
 /* ---- message.c ---- */
 ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m);
