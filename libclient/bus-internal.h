@@ -130,10 +130,12 @@ struct ipcbus_message {
 };
 
 struct ipcbus_bus {
-        unsigned n_ref; /* the opener's reference, plus one per live ipcbus_message */
+        unsigned n_ref;      /* the user's references, plus one per live ipcbus_message and running dispatch */
+        unsigned n_user_ref; /* ipcbus_open_* and ipcbus_ref: the last ipcbus_unref closes */
+        pid_t pid;           /* the process that opened it: in any other, every function gives -ECHILD */
         int fd;
         bool open;            /* connected: sending allowed */
-        bool closed;          /* ipcbus_unref() was called */
+        bool closed;          /* ipcbus_close() or the last ipcbus_unref() */
         bool monitor;         /* BecomeMonitor succeeded: the broker takes nothing more */
         bool processing;      /* inside ipcbus_process() */
         bool hangup_reported; /* ipcbus_process() has returned hangup_error */
@@ -164,6 +166,8 @@ struct ipcbus_bus {
 };
 
 /* ---- bus.c ---- */
+int client_check_pid(ipcbus_bus *bus);
+int client_enter(ipcbus_bus *bus, bool need_open);
 ipcbus_bus *client_ref(ipcbus_bus *bus);
 void client_unref(ipcbus_bus *bus);
 uint32_t client_next_serial(ipcbus_bus *bus);

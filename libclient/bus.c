@@ -34,6 +34,8 @@ static int client_new(ipcbus_bus **ret)
         if (!bus)
                 return -ENOMEM;
         bus->n_ref = 1;
+        bus->n_user_ref = 1;
+        bus->pid = getpid();
         bus->fd = -1;
         bus->next_serial = 1;
         frame_reader_init(&bus->reader, 0, 0);
@@ -41,6 +43,46 @@ static int client_new(ipcbus_bus **ret)
         map_init(&bus->object_paths);
         map_init(&bus->name_owners);
         *ret = bus;
+        return 0;
+}
+
+/*
+ * Returns 0 in the process that opened bus. In a process forked from it,
+ * returns -ECHILD and makes this process's copy of the connection fall
+ * silent for good: the socket is shared with the parent, so a word written
+ * or read here would corrupt the parent's stream. The libevent attachment
+ * is forgotten, not freed: deleting its events would remove the parent's
+ * registrations from an epoll set the processes share too.
+ */
+int client_check_pid(ipcbus_bus *bus)
+{
+        if (bus->pid == getpid())
+                return 0;
+        bus->open = false;
+        bus->hangup_error = -ECHILD;
+        bus->hangup_reported = true;
+        bus->event_base = NULL;
+        bus->ev_read = bus->ev_write = bus->ev_timer = NULL;
+        bus->ev_write_armed = false;
+        return -ECHILD;
+}
+
+/*
+ * What every public function on a connection checks first: -EINVAL for
+ * NULL, -ECHILD in a forked child (client_check_pid), -ENOTCONN once closed
+ * (ipcbus_close) or, with need_open, once the connection was lost.
+ */
+int client_enter(ipcbus_bus *bus, bool need_open)
+{
+        int r;
+
+        if (!bus)
+                return -EINVAL;
+        r = client_check_pid(bus);
+        if (r < 0)
+                return r;
+        if (bus->closed || (need_open && !bus->open))
+                return -ENOTCONN;
         return 0;
 }
 
@@ -63,11 +105,13 @@ static void client_close_fds(ipcbus_bus *bus)
  * End the connection for good: detach from the event loop, drop every slot
  * (floating ones are freed, the user's are left unregistered), drop the
  * queues and close the socket. The struct stays while messages refer to it.
+ * In a forked child, only this process's copies go (client_check_pid).
  */
 static void client_close(ipcbus_bus *bus)
 {
         if (bus->closed)
                 return;
+        (void) client_check_pid(bus);
         ipcbus_detach_event(bus);
         bus->closed = true;
         bus->open = false;
@@ -97,13 +141,31 @@ void client_unref(ipcbus_bus *bus)
         free(bus);
 }
 
+/* Memory only, so a forked child may take references too (and drop them). */
+_public_ ipcbus_bus *ipcbus_ref(ipcbus_bus *bus)
+{
+        if (bus) {
+                bus->n_user_ref++;
+                client_ref(bus);
+        }
+        return bus;
+}
+
 _public_ ipcbus_bus *ipcbus_unref(ipcbus_bus *bus)
 {
         if (!bus)
                 return NULL;
-        client_close(bus);
+        if (--bus->n_user_ref == 0)
+                client_close(bus);
         client_unref(bus);
         return NULL;
+}
+
+/* In a forked child it does nothing: ipcbus_unref closes this process's copy. */
+_public_ void ipcbus_close(ipcbus_bus *bus)
+{
+        if (bus && client_check_pid(bus) == 0)
+                client_close(bus);
 }
 
 /*
@@ -133,14 +195,17 @@ uint32_t client_next_serial(ipcbus_bus *bus)
         return serial;
 }
 
+/* Still known after ipcbus_close or a hang-up (for logs); NULL in a forked child. */
 _public_ const char *ipcbus_get_unique_name(ipcbus_bus *bus)
 {
-        return bus ? bus->unique_name : NULL;
+        if (!bus || client_check_pid(bus) < 0)
+                return NULL;
+        return bus->unique_name;
 }
 
 _public_ bool ipcbus_is_open(ipcbus_bus *bus)
 {
-        return bus && bus->open;
+        return client_enter(bus, true) == 0;
 }
 
 /* ---- output ---- */
@@ -206,11 +271,16 @@ int client_write(ipcbus_bus *bus)
  * takes now. Returns 0, -ENOTCONN, -ENOBUFS past the output limit, -ENOMEM,
  * or the hang-up error if the connection broke while writing. As in sd-bus,
  * a monitor is not stopped from sending: the broker closes it if it does.
+ * Every path to the socket's output passes here, so the fork check is
+ * repeated (-ECHILD): a forked child never writes on the parent's stream.
  */
 int client_send(ipcbus_bus *bus, struct msg *m)
 {
         int r;
 
+        r = client_check_pid(bus);
+        if (r < 0)
+                return r;
         if (!bus->open)
                 return -ENOTCONN;
         if (bus->wqueue_bytes > 0 && bus->wqueue_bytes + m->size > BUS_WQUEUE_MAX_BYTES)
@@ -512,8 +582,9 @@ int client_call_driver(ipcbus_bus *bus, const char *member, const char *body, st
         _cleanup_(msg_unrefp) struct msg *call = NULL, *reply = NULL;
         int r;
 
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
         r = client_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body,
                               IPCBUS_TIMEOUT_DEFAULT, false, &call);
         if (r < 0)
@@ -538,10 +609,9 @@ _public_ int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *p
         _cleanup_(msg_unrefp) struct msg *call = NULL, *reply = NULL;
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
         if (r < 0)
@@ -573,10 +643,9 @@ _public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
         ipcbus_slot *s;
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
         if (r < 0)
@@ -609,10 +678,9 @@ _public_ int ipcbus_send_oneway(ipcbus_bus *bus, const char *destination, const 
         _cleanup_(msg_unrefp) struct msg *call = NULL;
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         r = client_build_call(bus, destination, path, interface, member, body, 0, true, &call);
         if (r < 0)
@@ -627,10 +695,9 @@ _public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const 
         struct msg_header h;
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         msg_header_init(&h);
         h.type = MSG_SIGNAL;
@@ -674,10 +741,11 @@ static int client_name_call(ipcbus_bus *bus, const char *member, const char *nam
         int64_t result;
         int r;
 
-        if (!bus || !name || !names_is_well_known(name))
+        if (!name || !names_is_well_known(name))
                 return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         body = client_name_body(name, flags);
         if (!body)
@@ -713,10 +781,11 @@ _public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, si
         size_t len;
         int r = 0;
 
-        if (!bus || (n_rules > 0 && !rules))
+        if (n_rules > 0 && !rules)
                 return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         jbuf_init(&b);
         jbuf_puts(&b, "{\"rules\":[");
@@ -832,6 +901,17 @@ _public_ int ipcbus_open_session(ipcbus_bus **ret)
         if (r < 0)
                 return r;
         return ipcbus_open_address(address, ret);
+}
+
+_public_ int ipcbus_open_starter(ipcbus_bus **ret)
+{
+        const char *address = getenv("IPCBUS_STARTER_ADDRESS");
+
+        if (!ret)
+                return -EINVAL;
+        if (address && address[0])
+                return ipcbus_open_address(address, ret);
+        return ipcbus_open_session(ret);
 }
 
 _public_ int ipcbus_open_system(ipcbus_bus **ret)

@@ -212,14 +212,17 @@ int message_build_error(uint32_t reply_serial, uint32_t serial, const char *send
  * the caller asked for none, negative errno when it cannot be answered. */
 static int reply_check(ipcbus_message *call)
 {
+        int r;
+
         if (!call || call->msg->h.type != MSG_CALL || !call->msg->h.sender)
                 return -EINVAL;
+        r = client_enter(call->bus, true);
+        if (r < 0)
+                return r;
         if (call->msg->h.no_reply)
                 return 0;
         if (call->replied)
                 return -EALREADY;
-        if (!call->bus->open)
-                return -ENOTCONN;
         return 1;
 }
 

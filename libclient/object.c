@@ -226,11 +226,12 @@ _public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
         ipcbus_slot *s;
         int r;
 
-        if (!bus || !path || !names_is_path(path) || !interface || !names_is_interface(interface) || !methods ||
+        if (!path || !names_is_path(path) || !interface || !names_is_interface(interface) || !methods ||
             !methods_valid(methods))
                 return -EINVAL;
-        if (bus->closed)
-                return -ENOTCONN;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
         if (object_find(bus, path, interface))
                 return -EEXIST;
 

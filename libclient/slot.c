@@ -71,6 +71,9 @@ void slot_unref(ipcbus_slot *s)
 
 _public_ ipcbus_slot *ipcbus_slot_unref(ipcbus_slot *slot)
 {
+        /* in a forked child, unregistering must not tell the broker (RemoveMatch) */
+        if (slot && slot->bus)
+                (void) client_check_pid(slot->bus);
         slot_unref(slot);
         return NULL;
 }
@@ -520,10 +523,11 @@ _public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_m
         ipcbus_slot *s;
         int r;
 
-        if (!bus || !callback)
+        if (!callback)
                 return -EINVAL;
-        if (bus->closed)
-                return -ENOTCONN;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
 
         r = slot_new(SLOT_FILTER, !ret_slot, callback, userdata, &s);
         if (r < 0)
@@ -545,10 +549,11 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
         ipcbus_slot *s;
         int r;
 
-        if (!bus || !rule || !callback)
+        if (!rule || !callback)
                 return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         r = slot_new(SLOT_MATCH, !ret_slot, callback, userdata, &s);
         if (r < 0)

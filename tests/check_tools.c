@@ -569,6 +569,8 @@ START_TEST(test_ipc_monitor_exit_codes)
         struct testbus other;
         struct testbus_proc p;
         const char *bad_rule[] = {ipc_monitor(), "--address", tb->address, "bogus=1", NULL};
+        /* other's address is filled in when it starts */
+        const char *refused[] = {ipc_monitor(), "--address", other.address, "member=A", "member=B", NULL};
         static const char *const args[] = {NULL};
 
         /* an invalid MATCH is a usage error */
@@ -583,6 +585,15 @@ START_TEST(test_ipc_monitor_exit_codes)
         ck_assert_int_eq(testbus_proc_finish(&p, TESTBUS_WAIT_MS), 1);
         ck_assert_uint_gt(p.err.len, 0);
         testbus_proc_deinit(&p);
+
+        /* the broker refusing BecomeMonitor: 1, and its error's name and message */
+        testbus_start_config(&other, "{\"limits\":{\"max_matches_per_connection\":1}}");
+        ck_assert_int_eq(testbus_run(&p, refused, TESTBUS_WAIT_MS), 1);
+        ck_assert_msg(strstr(p.err.buf, "org.ipcbus.Error.LimitsExceeded") &&
+                              strstr(p.err.buf, "max_matches_per_connection"),
+                      "stderr: %s", p.err.buf);
+        testbus_proc_deinit(&p);
+        testbus_stop(&other);
 }
 END_TEST
 
