@@ -291,19 +291,17 @@ static int vtable_check_complete(const ipcbus_interface *iface, const ipcbus_vta
                 const ipcbus_vtable *v = vtable_find(vtable, IPCBUS_VTABLE_METHOD_KIND, iface->methods[i].name);
 
                 if (!v || !v->method)
-                        return client_fail(-EINVAL, "vtable: no handler for method '%s' of %s",
-                                           iface->methods[i].name, iface->name);
+                        return client_fail(-EINVAL, "vtable: no handler for method '%s' of %s", iface->methods[i].name,
+                                           iface->name);
         }
         for (size_t i = 0; i < iface->n_properties; i++) {
                 const struct iface_property *p = &iface->properties[i];
                 const ipcbus_vtable *v = vtable_find(vtable, IPCBUS_VTABLE_PROPERTY_KIND, p->name);
 
                 if ((p->access & IFACE_ACCESS_READ) && (!v || !v->get))
-                        return client_fail(-EINVAL, "vtable: no getter for property '%s' of %s", p->name,
-                                           iface->name);
+                        return client_fail(-EINVAL, "vtable: no getter for property '%s' of %s", p->name, iface->name);
                 if ((p->access & IFACE_ACCESS_WRITE) && (!v || !v->set))
-                        return client_fail(-EINVAL, "vtable: no setter for property '%s' of %s", p->name,
-                                           iface->name);
+                        return client_fail(-EINVAL, "vtable: no setter for property '%s' of %s", p->name, iface->name);
         }
         return 0;
 }
@@ -546,8 +544,8 @@ static int object_children(ipcbus_bus *bus, const char *path, struct object_chil
 
         for (struct map_node *node = map_first(&bus->object_paths); node && r == 0;
              node = map_next(&bus->object_paths, node))
-                r = object_children_add(path, container_of(node, struct client_object_path, node)->path, &children,
-                                        &n, &cap);
+                r = object_children_add(path, container_of(node, struct client_object_path, node)->path, &children, &n,
+                                        &cap);
         for (ipcbus_slot *s = bus->slots[SLOT_MANAGER].first; s && r == 0; s = s->next)
                 r = object_children_add(path, s->manager.path, &children, &n, &cap);
         if (r < 0)
@@ -730,27 +728,25 @@ static int properties_lookup(ipcbus_bus *bus, ipcbus_message *m, bool want_name,
         return 1;
 }
 
-/* Get {"interface": I, "name": N} -> {"value": V}; a write-only property is AccessDenied. */
-static void properties_get(ipcbus_bus *bus, ipcbus_message *m)
+typedef int (*reply_fill_fn)(ipcbus_message *reply, ipcbus_slot *s, const void *userdata, ipcbus_error *e);
+
+/*
+ * Answer m with a return that fill builds (from the object s, which it may
+ * use while handlers run), or with the error it failed with.
+ */
+static void reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, reply_fill_fn fill, const void *userdata)
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
         ipcbus_error e = IPCBUS_ERROR_NULL;
-        const struct iface_property *p;
-        ipcbus_slot *s;
         int r;
 
-        if (properties_lookup(bus, m, true, &s, &p) <= 0)
-                return;
-        if (!(p->access & IFACE_ACCESS_READ)) {
-                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_ACCESS_DENIED, "Property %s of %s is write-only", p->name,
-                                           s->object.interface);
-                return;
-        }
         r = ipcbus_message_new_return(m, &reply);
         if (r >= 0) {
-                slot_ref(s);
-                r = property_get(s, p, "value", reply, &e);
-                slot_unref(s);
+                if (s)
+                        slot_ref(s);
+                r = fill(reply, s, userdata, &e);
+                if (s)
+                        slot_unref(s);
         }
         if (r >= 0)
                 r = ipcbus_send(bus, reply);
@@ -759,32 +755,46 @@ static void properties_get(ipcbus_bus *bus, ipcbus_message *m)
         ipcbus_error_free(&e);
 }
 
+static int get_fill(ipcbus_message *reply, ipcbus_slot *s, const void *userdata, ipcbus_error *e)
+{
+        return property_get(s, userdata, "value", reply, e);
+}
+
+/* Get {"interface": I, "name": N} -> {"value": V}; a write-only property is AccessDenied. */
+static void properties_get(ipcbus_bus *bus, ipcbus_message *m)
+{
+        const struct iface_property *p;
+        ipcbus_slot *s;
+
+        if (properties_lookup(bus, m, true, &s, &p) <= 0)
+                return;
+        if (!(p->access & IFACE_ACCESS_READ))
+                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_ACCESS_DENIED, "Property %s of %s is write-only", p->name,
+                                           s->object.interface);
+        else
+                reply_built(bus, m, s, get_fill, p);
+}
+
+static int get_all_fill(ipcbus_message *reply, ipcbus_slot *s, const void *userdata, ipcbus_error *e)
+{
+        int r;
+
+        r = ipcbus_message_open(reply, '{', "properties");
+        if (r >= 0)
+                r = properties_append(s, reply, e);
+        if (r >= 0)
+                r = ipcbus_message_close(reply);
+        return r;
+}
+
 /* GetAll {"interface": I} -> {"properties": {N: V, ...}}, the readable ones. */
 static void properties_get_all(ipcbus_bus *bus, ipcbus_message *m)
 {
-        _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
-        ipcbus_error e = IPCBUS_ERROR_NULL;
         const struct iface_property *p;
         ipcbus_slot *s;
-        int r;
 
-        if (properties_lookup(bus, m, false, &s, &p) <= 0)
-                return;
-        r = ipcbus_message_new_return(m, &reply);
-        if (r >= 0)
-                r = ipcbus_message_open(reply, '{', "properties");
-        if (r >= 0) {
-                slot_ref(s);
-                r = properties_append(s, reply, &e);
-                slot_unref(s);
-        }
-        if (r >= 0)
-                r = ipcbus_message_close(reply);
-        if (r >= 0)
-                r = ipcbus_send(bus, reply);
-        if (r < 0)
-                reply_failure(m, r, &e);
-        ipcbus_error_free(&e);
+        if (properties_lookup(bus, m, false, &s, &p) > 0)
+                reply_built(bus, m, s, get_all_fill, NULL);
 }
 
 /* Set {"interface": I, "name": N, "value": V} -> {}: the value is checked against the type first. */
@@ -807,8 +817,8 @@ static void properties_set(ipcbus_bus *bus, ipcbus_message *m)
         }
         r = ipcbus_message_get_json(m, &body);
         if (r >= 0) {
-                r = iface_check_value(p->type, json_object_object_get(body, "value"), "value", false,
-                                      message_n_fds(m), err, sizeof(err));
+                r = iface_check_value(p->type, json_object_object_get(body, "value"), "value", false, message_n_fds(m),
+                                      err, sizeof(err));
                 if (r == -EBADMSG) {
                         (void) ipcbus_reply_error(m, IPCBUS_ERROR_INVALID_ARGS, err);
                         return;
@@ -868,7 +878,8 @@ static int changed_fill_list(ipcbus_message *m, struct changed *c, bool values)
                 else
                         r = ipcbus_message_append(m, "s", name);
                 if (r < 0 && ipcbus_error_is_set(&e))
-                        r = client_fail(r, "property '%s': the getter failed: %s", name, e.message ? e.message : e.name);
+                        r = client_fail(r, "property '%s': the getter failed: %s", name,
+                                        e.message ? e.message : e.name);
                 ipcbus_error_free(&e);
         }
         va_end(ap);
@@ -1004,8 +1015,10 @@ static bool path_has_described(struct client_object_path *at)
 }
 
 /* GetManagedObjects {} -> {"objects": {PATH: {IFACE: {PROP: V}}}} for the described objects at or below. */
-static int managed_objects(ipcbus_bus *bus, const char *manager, ipcbus_message *m, ipcbus_error *e)
+static int managed_objects(ipcbus_message *m, ipcbus_slot *unused, const void *userdata, ipcbus_error *e)
 {
+        ipcbus_bus *bus = ipcbus_message_get_bus(m);
+        const char *manager = userdata;
         int r;
 
         r = ipcbus_message_open(m, '{', "objects");
@@ -1028,18 +1041,7 @@ static int managed_objects(ipcbus_bus *bus, const char *manager, ipcbus_message 
 
 static void object_manager_call(ipcbus_bus *bus, ipcbus_message *m)
 {
-        _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
-        ipcbus_error e = IPCBUS_ERROR_NULL;
-        int r;
-
-        r = ipcbus_message_new_return(m, &reply);
-        if (r >= 0)
-                r = managed_objects(bus, m->msg->h.path, reply, &e);
-        if (r >= 0)
-                r = ipcbus_send(bus, reply);
-        if (r < 0)
-                reply_failure(m, r, &e);
-        ipcbus_error_free(&e);
+        reply_built(bus, m, NULL, managed_objects, m->msg->h.path);
 }
 
 struct announce {

@@ -203,8 +203,8 @@ static json_object *pair_ok(struct pair *p, const char *path, const char *interf
 }
 
 /* A call that must fail with error_name, its message containing each of the NULL-terminated words. */
-static void pair_fails(struct pair *p, const char *path, const char *interface, const char *member,
-                       const char *body, const char *error_name, ...)
+static void pair_fails(struct pair *p, const char *path, const char *interface, const char *member, const char *body,
+                       const char *error_name, ...)
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *m = pair_call(p, path, interface, member, body);
         ipcbus_error e = IPCBUS_ERROR_NULL;
@@ -260,19 +260,28 @@ static void assert_children(json_object *introspection, const char *want)
 START_TEST(test_vtable_checked)
 {
         static const ipcbus_vtable no_add[] = {
-                IPCBUS_METHOD("Put", notes_put),         IPCBUS_METHOD("Broken", notes_broken),
-                IPCBUS_PROPERTY("Count", get_count, NULL), IPCBUS_PROPERTY("Title", get_title, set_title),
-                IPCBUS_PROPERTY("Secret", NULL, set_secret), IPCBUS_PROPERTY("Version", get_version, NULL),
+                IPCBUS_METHOD("Put", notes_put),
+                IPCBUS_METHOD("Broken", notes_broken),
+                IPCBUS_PROPERTY("Count", get_count, NULL),
+                IPCBUS_PROPERTY("Title", get_title, set_title),
+                IPCBUS_PROPERTY("Secret", NULL, set_secret),
+                IPCBUS_PROPERTY("Version", get_version, NULL),
                 IPCBUS_VTABLE_END,
         };
         static const ipcbus_vtable extra[] = {
-                IPCBUS_METHOD("Add", notes_add), IPCBUS_METHOD("Remove", notes_add), IPCBUS_VTABLE_END,
+                IPCBUS_METHOD("Add", notes_add),
+                IPCBUS_METHOD("Remove", notes_add),
+                IPCBUS_VTABLE_END,
         };
         static const ipcbus_vtable no_setter[] = {
-                IPCBUS_METHOD("Add", notes_add),           IPCBUS_METHOD("Put", notes_put),
-                IPCBUS_METHOD("Broken", notes_broken),     IPCBUS_PROPERTY("Count", get_count, NULL),
-                IPCBUS_PROPERTY("Title", get_title, NULL), IPCBUS_PROPERTY("Secret", NULL, set_secret),
-                IPCBUS_PROPERTY("Version", get_version, NULL), IPCBUS_VTABLE_END,
+                IPCBUS_METHOD("Add", notes_add),
+                IPCBUS_METHOD("Put", notes_put),
+                IPCBUS_METHOD("Broken", notes_broken),
+                IPCBUS_PROPERTY("Count", get_count, NULL),
+                IPCBUS_PROPERTY("Title", get_title, NULL),
+                IPCBUS_PROPERTY("Secret", NULL, set_secret),
+                IPCBUS_PROPERTY("Version", get_version, NULL),
+                IPCBUS_VTABLE_END,
         };
         static const ipcbus_vtable setter_read_only[] = {
                 IPCBUS_PROPERTY("Count", get_count, set_title),
@@ -289,9 +298,8 @@ START_TEST(test_vtable_checked)
         ck_assert_int_eq(ipcbus_add_object_vtable(p.server, &slot, NOTES_PATH, p.notes_iface, no_setter, NULL),
                          -EINVAL);
         ck_assert_ptr_nonnull(strstr(ipcbus_last_error(), "setter for property 'Title'"));
-        ck_assert_int_eq(
-                ipcbus_add_object_vtable(p.server, &slot, NOTES_PATH, p.notes_iface, setter_read_only, NULL),
-                -EINVAL);
+        ck_assert_int_eq(ipcbus_add_object_vtable(p.server, &slot, NOTES_PATH, p.notes_iface, setter_read_only, NULL),
+                         -EINVAL);
         ck_assert_ptr_nonnull(strstr(ipcbus_last_error(), "'Count'"));
         ck_assert_int_eq(ipcbus_add_object_vtable(p.server, &slot, "no/path", p.notes_iface, notes_vtable, NULL),
                          -EINVAL);
@@ -370,8 +378,8 @@ START_TEST(test_introspect)
         json_object_put(j);
 
         /* elsewhere nothing; and the Peer interface is answered at an exported path */
-        pair_fails(&p, "/org/nothing", IPCBUS_INTROSPECTABLE_INTERFACE, "Introspect", "{}",
-                   IPCBUS_ERROR_UNKNOWN_OBJECT, NULL);
+        pair_fails(&p, "/org/nothing", IPCBUS_INTROSPECTABLE_INTERFACE, "Introspect", "{}", IPCBUS_ERROR_UNKNOWN_OBJECT,
+                   NULL);
         pair_fails(&p, "/org/example/Notes/mainly", IPCBUS_INTROSPECTABLE_INTERFACE, "Introspect", "{}",
                    IPCBUS_ERROR_UNKNOWN_OBJECT, NULL);
         json_object_put(pair_ok(&p, NOTES_PATH, IPCBUS_PEER_INTERFACE, "Ping", "{}"));
@@ -396,13 +404,13 @@ START_TEST(test_calls_checked)
         pair_init(&p);
         slot = pair_export(&p, NOTES_PATH);
 
-        pair_fails(&p, NOTES_PATH, NOTES, "Add", "{\"text\":3}", IPCBUS_ERROR_INVALID_ARGS, "'text'", "string",
-                   "int", NULL);
-        pair_fails(&p, NOTES_PATH, NOTES, "Add", "{}", IPCBUS_ERROR_INVALID_ARGS, "'text'", "missing", "string",
+        pair_fails(&p, NOTES_PATH, NOTES, "Add", "{\"text\":3}", IPCBUS_ERROR_INVALID_ARGS, "'text'", "string", "int",
                    NULL);
+        pair_fails(&p, NOTES_PATH, NOTES, "Add", "{}", IPCBUS_ERROR_INVALID_ARGS, "'text'", "missing", "string", NULL);
         pair_fails(&p, NOTES_PATH, NOTES, "Add", NULL, IPCBUS_ERROR_INVALID_ARGS, "'text'", "missing", NULL);
-        pair_fails(&p, NOTES_PATH, NOTES, "Put", "{\"notes\":[{\"id\":1,\"text\":\"a\"},{\"id\":\"x\",\"text\":\"b\"}]}",
-                   IPCBUS_ERROR_INVALID_ARGS, "'notes[1].id'", "uint", "string", NULL);
+        pair_fails(&p, NOTES_PATH, NOTES, "Put",
+                   "{\"notes\":[{\"id\":1,\"text\":\"a\"},{\"id\":\"x\",\"text\":\"b\"}]}", IPCBUS_ERROR_INVALID_ARGS,
+                   "'notes[1].id'", "uint", "string", NULL);
         pair_fails(&p, NOTES_PATH, NOTES, "Put", "{\"notes\":[{\"id\":1}]}", IPCBUS_ERROR_INVALID_ARGS,
                    "'notes[0].text'", "missing", NULL);
         ck_assert_int_eq(p.notes.calls, 0); /* no handler ran */
@@ -448,7 +456,8 @@ START_TEST(test_properties)
         slot = pair_export(&p, NOTES_PATH);
         p.notes.count = 7;
 
-        j = pair_ok(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Get", "{\"interface\":\"" NOTES "\",\"name\":\"Count\"}");
+        j = pair_ok(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Get",
+                    "{\"interface\":\"" NOTES "\",\"name\":\"Count\"}");
         testbus_json_keys(j, "value", NULL);
         ck_assert_int_eq(testbus_json_int(j, "value"), 7);
         json_object_put(j);
@@ -462,7 +471,8 @@ START_TEST(test_properties)
         json_object_put(pair_ok(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Set",
                                 "{\"interface\":\"" NOTES "\",\"name\":\"Title\",\"value\":\"work\"}"));
         ck_assert_str_eq(p.notes.title, "work");
-        j = pair_ok(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Get", "{\"interface\":\"" NOTES "\",\"name\":\"Title\"}");
+        j = pair_ok(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Get",
+                    "{\"interface\":\"" NOTES "\",\"name\":\"Title\"}");
         ck_assert_str_eq(testbus_json_string(j, "value"), "work");
         json_object_put(j);
         json_object_put(pair_ok(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Set",
@@ -473,17 +483,17 @@ START_TEST(test_properties)
         pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Set",
                    "{\"interface\":\"" NOTES "\",\"name\":\"Count\",\"value\":1}", IPCBUS_ERROR_PROPERTY_READ_ONLY,
                    "Count", NULL);
-        pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Get", "{\"interface\":\"" NOTES "\",\"name\":\"Secret\"}",
-                   IPCBUS_ERROR_ACCESS_DENIED, "write-only", NULL);
-        pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Get", "{\"interface\":\"" NOTES "\",\"name\":\"Colour\"}",
-                   IPCBUS_ERROR_UNKNOWN_PROPERTY, "Colour", NULL);
+        pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Get",
+                   "{\"interface\":\"" NOTES "\",\"name\":\"Secret\"}", IPCBUS_ERROR_ACCESS_DENIED, "write-only", NULL);
+        pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Get",
+                   "{\"interface\":\"" NOTES "\",\"name\":\"Colour\"}", IPCBUS_ERROR_UNKNOWN_PROPERTY, "Colour", NULL);
         pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "GetAll", "{\"interface\":\"org.example.Nope\"}",
                    IPCBUS_ERROR_UNKNOWN_INTERFACE, "org.example.Nope", NULL);
         pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Set",
-                   "{\"interface\":\"" NOTES "\",\"name\":\"Title\",\"value\":42}", IPCBUS_ERROR_INVALID_ARGS, "'value'",
-                   "string", "int", NULL);
-        pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Set", "{\"interface\":\"" NOTES "\",\"name\":\"Title\"}",
-                   IPCBUS_ERROR_INVALID_ARGS, "'value'", NULL);
+                   "{\"interface\":\"" NOTES "\",\"name\":\"Title\",\"value\":42}", IPCBUS_ERROR_INVALID_ARGS,
+                   "'value'", "string", "int", NULL);
+        pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Set",
+                   "{\"interface\":\"" NOTES "\",\"name\":\"Title\"}", IPCBUS_ERROR_INVALID_ARGS, "'value'", NULL);
         pair_fails(&p, NOTES_PATH, IPCBUS_PROPERTIES_INTERFACE, "Get", "{\"interface\":\"" NOTES "\"}",
                    IPCBUS_ERROR_INVALID_ARGS, "'name'", NULL);
         ck_assert_str_eq(p.notes.title, "work");
@@ -547,7 +557,8 @@ START_TEST(test_properties_changed)
         pair_init(&p);
         slot = pair_export(&p, NOTES_PATH);
         ck_assert_int_eq(ipcbus_add_match(sub, &match,
-                                          "interface=" IPCBUS_PROPERTIES_INTERFACE ",member=PropertiesChanged,path=" NOTES_PATH,
+                                          "interface=" IPCBUS_PROPERTIES_INTERFACE
+                                          ",member=PropertiesChanged,path=" NOTES_PATH,
                                           on_signal, &seen, NULL),
                          0);
         p.notes.count = 2;
@@ -625,9 +636,8 @@ START_TEST(test_object_manager)
         pair_init(&p);
         ck_assert_int_eq(ipcbus_add_object_manager(p.server, &manager, "/org/example"), 0);
         ck_assert_int_eq(ipcbus_add_object_manager(p.server, &dup, "/org/example"), -EEXIST);
-        ck_assert_int_eq(ipcbus_add_match(sub, &match, "interface=" IPCBUS_OBJECT_MANAGER_INTERFACE, on_signal, &seen,
-                                          NULL),
-                         0);
+        ck_assert_int_eq(
+                ipcbus_add_match(sub, &match, "interface=" IPCBUS_OBJECT_MANAGER_INTERFACE, on_signal, &seen, NULL), 0);
         p.notes.count = 4;
 
         a = pair_export(&p, "/org/example/Notes/a");
