@@ -229,17 +229,33 @@ if [ -x "$bin/ipcbusd" ] && [ -f "$DESTDIR$pkgdatadir/session.json" ]; then
 fi
 
 # ---- man pages ----
-for m in man8/ipcbusd.8 man1/ipcctl.1 man1/ipc-monitor.1 man1/ipc-bench.1 man5/ipcbus-config.5; do
+man3_pages="ipcbus ipcbus_open ipcbus_call ipcbus_message_append ipcbus_message_read ipcbus_message_get_fd
+        ipcbus_emit ipcbus_request_name ipcbus_add_object_vtable ipcbus_interface_parse ipcbus_process ipcbus_error"
+for m in man8/ipcbusd.8 man1/ipcctl.1 man1/ipc-monitor.1 man1/ipc-bench.1 man5/ipcbus-config.5 \
+        $(for p in $man3_pages; do echo "man3/$p.3"; done); do
         page=$DESTDIR$mandir/$m
         if [ ! -f "$page" ]; then
                 fail "$page is not installed"
                 continue
         fi
-        if out=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$page" 2>&1) && [ -z "$out" ]; then
+        if out=$(LC_ALL=C.UTF-8 groff -t -man -Tutf8 -ww -z "$page" 2>&1) && [ -z "$out" ]; then
                 ok
         else
                 fail "$m does not render cleanly (groff -man -ww -z):"
                 printf '%s\n' "$out" | sed 's/^/    /' >&2
+        fi
+done
+
+# Every function of the installed header has a page of its own or a ".so"
+# stub leading to the page of its group, and every stub leads to a page.
+for f in $(grep -oE '\bipcbus_[a-z0-9_]+ *\(' "$DESTDIR$includedir/ipcbus/ipcbus.h" | tr -d ' (' | sort -u); do
+        page=$DESTDIR$mandir/man3/$f.3
+        if [ ! -f "$page" ]; then
+                fail "$f, declared in ipcbus.h, has no man page (add it to a NAME line of man/*.3)"
+        elif target=$(sed -n 's/^\.so //p' "$page") && [ -n "$target" ] && [ ! -f "$DESTDIR$mandir/$target" ]; then
+                fail "man3/$f.3 leads to $target, which is not installed"
+        else
+                ok
         fi
 done
 
