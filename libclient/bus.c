@@ -5,6 +5,7 @@
  * calls, and the public calls that send something.
  */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
@@ -231,25 +232,35 @@ static void client_consume_output(ipcbus_bus *bus, size_t n)
  * Write as much of the output queue as the socket takes without blocking,
  * up to BUS_IOV_MAX messages per sendmsg. Returns 1 if anything was written,
  * 0 if not. A failing socket hangs the connection up (see bus->open).
- * Messages built by this library carry no descriptors.
+ * A message with descriptors starts its own sendmsg, which carries them with
+ * its first byte (as the broker's connection_flush does).
  */
 int client_write(ipcbus_bus *bus)
 {
         bool wrote = false;
 
         while (bus->open && bus->wqueue.len > 0) {
+                union {
+                        struct cmsghdr align;
+                        char buf[CMSG_SPACE(sizeof(int) * IPCBUS_FDS_MAX)];
+                } control;
                 struct iovec iov[BUS_IOV_MAX];
                 struct msghdr mh = {.msg_iov = iov};
+                struct msg *head = msg_queue_at(&bus->wqueue, 0);
                 ssize_t n;
 
                 for (size_t i = 0; i < bus->wqueue.len && i < BUS_IOV_MAX; i++) {
                         struct msg *m = msg_queue_at(&bus->wqueue, i);
                         size_t off = i == 0 ? bus->wqueue_offset : 0;
 
+                        if (i > 0 && m->n_fds > 0)
+                                break;
                         iov[i].iov_base = (void *) (m->data + off);
                         iov[i].iov_len = m->size - off;
                         mh.msg_iovlen++;
                 }
+                if (head->n_fds > 0 && bus->wqueue_offset == 0)
+                        fdpass_attach(&mh, control.buf, head->fds, head->n_fds);
 
                 n = sendmsg(bus->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
@@ -469,7 +480,7 @@ int client_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec)
 /* ---- calls ---- */
 
 /* The broker's timeout_ms for a call's timeout_usec (0: default; infinite: the largest allowed). */
-static uint32_t call_timeout_ms(uint64_t timeout_usec)
+uint32_t client_timeout_ms(uint64_t timeout_usec)
 {
         uint64_t ms;
 
@@ -502,17 +513,24 @@ int client_build_call(ipcbus_bus *bus, const char *destination, const char *path
 {
         struct msg_header h;
 
+        int r;
+
         msg_header_init(&h);
         h.type = MSG_CALL;
-        h.serial = client_next_serial(bus);
         h.destination = destination;
         h.path = path;
         h.interface = interface;
         h.member = member;
         h.no_reply = no_reply;
         if (!no_reply)
-                h.timeout_ms = call_timeout_ms(timeout_usec);
-        return error_from_proto(msg_build(&h, body, body ? strlen(body) : 0, ret));
+                h.timeout_ms = client_timeout_ms(timeout_usec);
+        r = client_check_header(&h);
+        if (r == 0)
+                r = client_check_body(body);
+        if (r < 0)
+                return r;
+        h.serial = client_next_serial(bus);
+        return client_fail_proto(msg_build(&h, body, body ? strlen(body) : 0, ret));
 }
 
 /*
@@ -602,20 +620,21 @@ int client_call_driver(ipcbus_bus *bus, const char *member, const char *body, st
         return 0;
 }
 
-_public_ int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
-                         const char *member, const char *body, uint64_t timeout_usec, ipcbus_message **ret_reply,
-                         ipcbus_error *ret_error)
+/* The checks every public function on a connection starts with. */
+static int client_usable(ipcbus_bus *bus)
 {
-        _cleanup_(msg_unrefp) struct msg *call = NULL, *reply = NULL;
+        if (!bus)
+                return client_fail(-EINVAL, "bus: NULL");
+        return client_enter(bus, true);
+}
+
+/* Send the encoded call and wait for its answer, as ipcbus_call does from there. */
+static int client_call_wait(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec, ipcbus_message **ret_reply,
+                            ipcbus_error *ret_error)
+{
+        _cleanup_(msg_unrefp) struct msg *reply = NULL;
         int r;
 
-        r = client_enter(bus, true);
-        if (r < 0)
-                return r;
-
-        r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
-        if (r < 0)
-                return r;
         r = client_call_msg(bus, call, timeout_usec, &reply);
         if (r < 0)
                 return r;
@@ -635,21 +654,13 @@ _public_ int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *p
         return 0;
 }
 
-_public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *destination, const char *path,
-                               const char *interface, const char *member, const char *body, uint64_t timeout_usec,
-                               ipcbus_message_handler callback, void *userdata)
+/* Register a pending-call slot for the encoded call and send it, as ipcbus_call_async does from there. */
+static int client_call_start(ipcbus_bus *bus, ipcbus_slot **ret_slot, struct msg *call, uint64_t timeout_usec,
+                             ipcbus_message_handler callback, void *userdata)
 {
-        _cleanup_(msg_unrefp) struct msg *call = NULL;
         ipcbus_slot *s;
         int r;
 
-        r = client_enter(bus, true);
-        if (r < 0)
-                return r;
-
-        r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
-        if (r < 0)
-                return r;
         r = slot_new(SLOT_CALL, !ret_slot, callback, userdata, &s);
         if (r < 0)
                 return r;
@@ -672,13 +683,110 @@ _public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
         return 0;
 }
 
+_public_ int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                         const char *member, const char *body, uint64_t timeout_usec, ipcbus_message **ret_reply,
+                         ipcbus_error *ret_error)
+{
+        _cleanup_(msg_unrefp) struct msg *call = NULL;
+        int r;
+
+        r = client_usable(bus);
+        if (r == 0)
+                r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
+        if (r < 0)
+                return r;
+        return client_call_wait(bus, call, timeout_usec, ret_reply, ret_error);
+}
+
+_public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *destination, const char *path,
+                               const char *interface, const char *member, const char *body, uint64_t timeout_usec,
+                               ipcbus_message_handler callback, void *userdata)
+{
+        _cleanup_(msg_unrefp) struct msg *call = NULL;
+        int r;
+
+        r = client_usable(bus);
+        if (r == 0)
+                r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
+        if (r < 0)
+                return r;
+        return client_call_start(bus, ret_slot, call, timeout_usec, callback, userdata);
+}
+
+/* Seal a built call for ipcbus_call_message(_async): it is sent now, whatever comes of it. */
+static int client_seal_call(ipcbus_bus *bus, ipcbus_message *call, uint64_t timeout_usec)
+{
+        int r;
+
+        r = client_usable(bus);
+        if (r < 0)
+                return r;
+        if (!call || !call->built || ipcbus_message_get_type(call) != IPCBUS_MESSAGE_CALL)
+                return client_fail(-EINVAL, "call: not a method call made with ipcbus_message_new_call");
+        if (call->bus != bus)
+                return client_fail(-EINVAL, "call: made for another connection");
+        if (call->sent)
+                return client_fail(-EALREADY, "call: already sent");
+        if (ipcbus_message_get_no_reply(call))
+                return client_fail(-EINVAL, "call: no_reply is set; send it with ipcbus_send");
+        r = message_seal(call, timeout_usec);
+        if (r < 0)
+                return r;
+        call->sent = true;
+        return 0;
+}
+
+_public_ int ipcbus_call_message(ipcbus_bus *bus, ipcbus_message *call, uint64_t timeout_usec,
+                                 ipcbus_message **ret_reply, ipcbus_error *ret_error)
+{
+        int r;
+
+        r = client_seal_call(bus, call, timeout_usec);
+        if (r < 0)
+                return r;
+        return client_call_wait(bus, call->msg, timeout_usec, ret_reply, ret_error);
+}
+
+_public_ int ipcbus_call_message_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_message *call,
+                                       uint64_t timeout_usec, ipcbus_message_handler callback, void *userdata)
+{
+        int r;
+
+        r = client_seal_call(bus, call, timeout_usec);
+        if (r < 0)
+                return r;
+        return client_call_start(bus, ret_slot, call->msg, timeout_usec, callback, userdata);
+}
+
+_public_ int ipcbus_call_method(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                                const char *member, uint64_t timeout_usec, ipcbus_message **ret_reply,
+                                ipcbus_error *ret_error, const char *format, ...)
+{
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *call = NULL;
+        int r;
+
+        r = client_usable(bus);
+        if (r == 0)
+                r = ipcbus_message_new_call(bus, &call, destination, path, interface, member);
+        if (r == 0 && format) {
+                va_list ap;
+
+                va_start(ap, format);
+                r = ipcbus_message_appendv(call, format, ap);
+                va_end(ap);
+        }
+        if (r < 0)
+                return r;
+        return ipcbus_call_message(bus, call, timeout_usec, ret_reply, ret_error);
+}
+
 _public_ int ipcbus_send_oneway(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
                                 const char *member, const char *body)
 {
         _cleanup_(msg_unrefp) struct msg *call = NULL;
         int r;
 
-        r = client_enter(bus, true);
+        r = client_usable(bus);
         if (r < 0)
                 return r;
 
@@ -695,21 +803,47 @@ _public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const 
         struct msg_header h;
         int r;
 
-        r = client_enter(bus, true);
+        r = client_usable(bus);
         if (r < 0)
                 return r;
 
         msg_header_init(&h);
         h.type = MSG_SIGNAL;
-        h.serial = client_next_serial(bus);
         h.destination = destination;
         h.path = path;
         h.interface = interface;
         h.member = member;
+        r = client_check_header(&h);
+        if (r == 0)
+                r = client_check_body(body);
+        if (r < 0)
+                return r;
+        h.serial = client_next_serial(bus);
         r = msg_build(&h, body, body ? strlen(body) : 0, &m);
         if (r != 0)
-                return error_from_proto(r);
+                return client_fail_proto(r);
         return client_send(bus, m);
+}
+
+_public_ int ipcbus_emit(ipcbus_bus *bus, const char *path, const char *interface, const char *member,
+                         const char *format, ...)
+{
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *m = NULL;
+        int r;
+
+        r = client_usable(bus);
+        if (r == 0)
+                r = ipcbus_message_new_signal(bus, &m, path, interface, member);
+        if (r == 0 && format) {
+                va_list ap;
+
+                va_start(ap, format);
+                r = ipcbus_message_appendv(m, format, ap);
+                va_end(ap);
+        }
+        if (r < 0)
+                return r;
+        return ipcbus_send(bus, m);
 }
 
 /* ---- driver methods ---- */
@@ -741,11 +875,13 @@ static int client_name_call(ipcbus_bus *bus, const char *member, const char *nam
         int64_t result;
         int r;
 
+        int r0 = client_usable(bus);
+
+        if (r0 < 0)
+                return r0;
         if (!name || !names_is_well_known(name))
-                return -EINVAL;
-        r = client_enter(bus, true);
-        if (r < 0)
-                return r;
+                return client_fail(-EINVAL, "name '%s': not a valid well-known bus name (PROTOCOL.md section 5)",
+                                   name ? name : "(null)");
 
         body = client_name_body(name, flags);
         if (!body)
@@ -765,7 +901,7 @@ _public_ int ipcbus_request_name(ipcbus_bus *bus, const char *name, unsigned fla
         const unsigned known = IPCBUS_NAME_ALLOW_REPLACEMENT | IPCBUS_NAME_REPLACE_EXISTING | IPCBUS_NAME_DO_NOT_QUEUE;
 
         if (flags & ~known)
-                return -EINVAL;
+                return client_fail(-EINVAL, "flags 0x%x: unknown flags 0x%x", flags, flags & ~known);
         return client_name_call(bus, "RequestName", name, (int) flags, IPCBUS_REQUEST_NAME_ALREADY_OWNER, ret_error);
 }
 

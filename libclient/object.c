@@ -226,9 +226,14 @@ _public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
         ipcbus_slot *s;
         int r;
 
-        if (!path || !names_is_path(path) || !interface || !names_is_interface(interface) || !methods ||
-            !methods_valid(methods))
-                return -EINVAL;
+        if (!path || !names_is_path(path))
+                return client_fail(-EINVAL, "path '%s': not a valid object path (PROTOCOL.md section 5)",
+                                   path ? path : "(null)");
+        if (!interface || !names_is_interface(interface))
+                return client_fail(-EINVAL, "interface '%s': not a valid interface name (PROTOCOL.md section 5)",
+                                   interface ? interface : "(null)");
+        if (!methods || !methods_valid(methods))
+                return client_fail(-EINVAL, "methods: every entry needs a valid member name and a handler");
         r = client_enter(bus, false);
         if (r < 0)
                 return r;
