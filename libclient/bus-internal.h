@@ -330,3 +330,9 @@ int client_fail_proto(int r);
 /* ---- event.c ---- */
 void client_event_update(ipcbus_bus *bus);
 void client_event_update_write(ipcbus_bus *bus);
+
+/*
+ * Record a local failure for ipcbus_last_error() (a sentence naming the
+ * argument and the rule it broke) and return r, a negative errno.
+ */
+int client_fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -56,6 +56,7 @@ struct iface_method {
         struct iface_args out;
         bool no_reply;
         bool deprecated;
+        bool unchecked; /* "unchecked": true: arguments not described, not checked (in and out empty) */
 };
 
 struct iface_signal {

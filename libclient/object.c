@@ -17,7 +17,6 @@
 #include "libclient/bus-internal.h"
 #include "libclient/iface.h"
 #include "libclient/object-std.h"
-#include "libclient/stub-objects.h"
 #include "protocol/jbuf.h"
 #include "protocol/names.h"
 

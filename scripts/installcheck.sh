@@ -15,7 +15,8 @@
 # - the headers and ipcbus.pc: a small program built with
 #   `pkg-config --cflags --libs ipcbus` calls the bus driver; the example
 #   application (examples/notes) builds with them alone;
-# - session.json, system.json, the example's interface description; every man page renders without a warning;
+# - session.json, system.json, the standard interface descriptions and the
+#   example's; every man page renders without a warning;
 # - the units: in place, @bindir@ filled in, `systemd-analyze verify` (system)
 #   and `systemd-analyze --user verify` (user) silent. Under a DESTDIR the
 #   services are verified with ExecStart moved below DESTDIR, where the
@@ -182,13 +183,12 @@ else
 fi
 
 # ---- configs, interface descriptions, and the installed broker serving a bus with one ----
-if [ -f "$DESTDIR$pkgdatadir/interfaces/org.example.Notes.json" ]; then
-        ok
-else
-        fail "$DESTDIR$pkgdatadir/interfaces/org.example.Notes.json is not installed"
-fi
 for f in session.json system.json; do
         if [ -f "$DESTDIR$pkgdatadir/$f" ]; then ok; else fail "$DESTDIR$pkgdatadir/$f is not installed"; fi
+done
+for i in ipcbus.Bus ipcbus.Introspectable ipcbus.Properties ipcbus.ObjectManager ipcbus.Peer example.Notes; do
+        f="$DESTDIR$pkgdatadir/interfaces/org.$i.json"
+        if [ -f "$f" ]; then ok; else fail "$f is not installed"; fi
 done
 if [ -x "$bin/ipcbusd" ] && [ -f "$DESTDIR$pkgdatadir/session.json" ]; then
         mkfifo "$tmp/out"
