@@ -1283,6 +1283,7 @@ START_TEST(test_fork)
                 ipcbus_slot_unref(match);
                 ipcbus_unref(bus);
                 ipcbus_unref(bus); /* the last: frees, closes this process's copy of the socket */
+                ipcbus_unref(emitter);
                 if (failed)
                         fprintf(stderr, "in the forked child: %s\n", failed);
                 _exit(failed ? 1 : 0);
