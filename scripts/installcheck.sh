@@ -13,9 +13,10 @@
 # - libipcbus.so.MAJOR.AGE.REV with its two symlinks, SONAME libipcbus.so.MAJOR,
 #   only ipcbus_* symbols exported;
 # - the headers and ipcbus.pc: a small program built with
-#   `pkg-config --cflags --libs ipcbus` calls the bus driver;
-# - session.json, system.json, the standard interface descriptions;
-#   every man page renders without a warning;
+#   `pkg-config --cflags --libs ipcbus` calls the bus driver; the example
+#   application (examples/notes) builds with them alone;
+# - session.json, system.json, the standard interface descriptions and the
+#   example's; every man page renders without a warning;
 # - the bash completion of ipcctl: in place, and it defines its function;
 # - the units: in place, @bindir@ filled in, `systemd-analyze verify` (system)
 #   and `systemd-analyze --user verify` (user) silent. Under a DESTDIR the
@@ -171,16 +172,23 @@ if flags=$($PKG_CONFIG --cflags --libs ipcbus 2>&1); then
         # shellcheck disable=SC2086 # word splitting of the flags is wanted
         check "compiling a program with \`pkg-config --cflags --libs ipcbus\`" \
                 $CC $CFLAGS -std=c11 -Wall -Wextra -Werror -o "$tmp/client" "$tmp/client.c" $flags $LDFLAGS
+        # the example application needs nothing but what is installed
+        for p in notes-service notes-client; do
+                # shellcheck disable=SC2086 # word splitting of the flags is wanted
+                check "compiling examples/notes/$p.c with \`pkg-config --cflags --libs ipcbus\`" \
+                        $CC $CFLAGS -Wall -Wextra -Wno-unused-parameter -Werror -o "$tmp/$p" \
+                        "$(dirname "$0")/../examples/notes/$p.c" $flags $LDFLAGS
+        done
 else
         fail "pkg-config --cflags --libs ipcbus: $flags"
 fi
 
-# ---- configs, and the installed broker serving a bus with one ----
+# ---- configs, interface descriptions, and the installed broker serving a bus with one ----
 for f in session.json system.json; do
         if [ -f "$DESTDIR$pkgdatadir/$f" ]; then ok; else fail "$DESTDIR$pkgdatadir/$f is not installed"; fi
 done
-for i in Bus Introspectable Properties ObjectManager Peer; do
-        f="$DESTDIR$pkgdatadir/interfaces/org.ipcbus.$i.json"
+for i in ipcbus.Bus ipcbus.Introspectable ipcbus.Properties ipcbus.ObjectManager ipcbus.Peer example.Notes; do
+        f="$DESTDIR$pkgdatadir/interfaces/org.$i.json"
         if [ -f "$f" ]; then ok; else fail "$f is not installed"; fi
 done
 if [ -x "$bin/ipcbusd" ] && [ -f "$DESTDIR$pkgdatadir/session.json" ]; then
