@@ -184,6 +184,21 @@ _public_ int ipcbus_wait(ipcbus_bus *bus, uint64_t timeout_usec)
         return deadline != UINT64_MAX && clock_now_usec(CLOCK_MONOTONIC) >= deadline;
 }
 
+_public_ int ipcbus_run(ipcbus_bus *bus)
+{
+        int r;
+
+        do {
+                r = ipcbus_process(bus);
+                if (r == 0)
+                        r = ipcbus_wait(bus, UINT64_MAX);
+        } while (r >= 0);
+        /* the broker hung up (reported once, then -ENOTCONN), or a callback closed it */
+        if (r == -ECONNRESET || (r == -ENOTCONN && (bus->closed || bus->hangup_reported)))
+                return 0;
+        return r;
+}
+
 _public_ int ipcbus_flush(ipcbus_bus *bus)
 {
         int r;

@@ -1246,6 +1246,27 @@ START_TEST(test_close_in_callback)
 }
 END_TEST
 
+/* ipcbus_run serves until the connection ends, and says 0 for an end that
+ * was asked for: a callback closing it, or the broker hanging up. */
+START_TEST(test_run)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = testbus_connect(tb), *emitter = testbus_connect(tb), *orphan = testbus_connect(tb);
+
+        ck_assert_int_ge(ipcbus_add_filter(bus, NULL, close_from_filter, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, NULL, "interface=org.example.I", count_calls, NULL, NULL), 0);
+        ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.I", "M", NULL), 0);
+        ck_assert_int_eq(ipcbus_run(bus), 0);
+        ck_assert(!ipcbus_is_open(bus));
+
+        testbus_stop(tb);
+        ck_assert_int_eq(ipcbus_run(orphan), 0);
+        ipcbus_unref(bus);
+        ipcbus_unref(emitter);
+        ipcbus_unref(orphan);
+}
+END_TEST
+
 /*
  * After fork(), the child's copy of a connection gives -ECHILD everywhere,
  * and dropping it there (slots, the last reference) writes and reads
@@ -1407,6 +1428,7 @@ static Suite *client_suite(void)
         tcase_add_test(tc, test_open_starter);
         tcase_add_test(tc, test_ref_close_unref);
         tcase_add_test(tc, test_close_in_callback);
+        tcase_add_test(tc, test_run);
         tcase_add_test(tc, test_fork);
         suite_add_tcase(s, tc);
 

@@ -170,13 +170,8 @@ int main(void)
         if (r < 0)
                 return fail(error.message ? error.message : "requesting " NOTES_NAME, r);
 
-        for (;;) {
-                r = ipcbus_process(bus);
-                if (r == 0)
-                        r = ipcbus_wait(bus, UINT64_MAX);
-                if (r == -ECONNRESET)
-                        return EXIT_SUCCESS; /* the bus is gone */
-                if (r < 0)
-                        return fail("serving", r);
-        }
+        r = ipcbus_run(bus); /* until the bus goes away */
+        if (r < 0)
+                return fail("serving", r);
+        return EXIT_SUCCESS;
 }

@@ -531,6 +531,13 @@ int ipcbus_process(ipcbus_bus *bus);
 int ipcbus_wait(ipcbus_bus *bus, uint64_t timeout_usec);
 /* Block until all queued output is written. */
 int ipcbus_flush(ipcbus_bus *bus);
+/*
+ * Serve the connection until it ends: process, and wait when there is
+ * nothing to do. Returns 0 when the broker hung up or a callback closed the
+ * connection (ipcbus_close), a negative errno on failure. What a service's
+ * main() ends with when it needs no other loop.
+ */
+int ipcbus_run(ipcbus_bus *bus);
 
 /* Drive the connection from a libevent event_base (process on readiness and timeouts). */
 int ipcbus_attach_event(ipcbus_bus *bus, struct event_base *base);
