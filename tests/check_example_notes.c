@@ -270,12 +270,13 @@ END_TEST
 /* The description file as the service loads it, parsed. */
 static json_object *description(void)
 {
-        char path[PATH_MAX];
+        char *path;
         json_object *o;
 
-        snprintf(path, sizeof(path), "%s/%s.json", notes_srcdir(), NOTES_NAME);
+        ck_assert_int_ge(asprintf(&path, "%s/%s.json", notes_srcdir(), NOTES_NAME), 0);
         o = json_object_from_file(path);
         ck_assert_msg(o, "cannot read %s", path);
+        free(path);
         return o;
 }
 
