@@ -5,7 +5,16 @@
  *   slot.c     registrations (pending calls, matches, filters, objects), the
  *              owners of the well-known names matches use as sender, and
  *              the dispatch of an incoming message to them
- *   message.c  the ipcbus_message handle and replies
+ *   message.c  the ipcbus_message handle, its descriptors, and replies
+ *   builder.c  messages being built: header fields, typed appends (JSON
+ *              written into a jbuf), descriptors duplicated into them
+ *   reader.c   typed reads: the body parsed once into a json-c tree and
+ *              walked with a stack of cursors
+ *   value.c    what building and reading share: the format scanner, type
+ *              names, base64, the member path named in errors
+ *   object.c   exported objects (untyped and described), the calls to them,
+ *              the standard interfaces and object managers, and the check
+ *              of what is sent against the descriptions
  *   event.c    the event-loop interface and the libevent attachment
  *   error.c    ipcbus_error and ipcbus_strerror
  * All wire work goes through protocol/ (frame, message, match, jbuf, jscan).
@@ -24,6 +33,7 @@
 #include <ipcbus/ipcbus.h>
 
 #include "protocol/frame.h"
+#include "protocol/jbuf.h"
 #include "protocol/match.h"
 #include "protocol/message.h"
 #include "protocol/msg-queue.h"
@@ -32,6 +42,8 @@
 #include "util/util.h"
 
 #define _public_ __attribute__((visibility("default")))
+
+struct iface_method;
 
 /* Calls: the default timeout, and how much longer than the broker we wait
  * locally, so that the broker's Timeout error normally arrives first. */
@@ -48,6 +60,7 @@ enum slot_type {
         SLOT_MATCH,
         SLOT_FILTER,
         SLOT_OBJECT,
+        SLOT_MANAGER, /* an object manager (org.ipcbus.ObjectManager) at a path */
         _SLOT_TYPE_MAX,
 };
 
@@ -86,10 +99,15 @@ struct ipcbus_slot {
                 struct {
                         char *path;
                         char *interface;
-                        const ipcbus_method *methods;
+                        const ipcbus_method *methods;  /* untyped (ipcbus_add_object); else NULL */
+                        ipcbus_interface *iface;       /* described: a reference; else NULL */
+                        const ipcbus_vtable *vtable;   /* described: its handlers */
                         struct client_object_path *at; /* while registered */
                         struct list link;              /* in at->objects */
                 } object;
+                struct {
+                        char *path;
+                } manager;
         };
 };
 
@@ -107,19 +125,36 @@ struct client_name_owner {
         char name[];
 };
 
+struct message_builder;
+struct message_reader;
+
+/*
+ * A message is either received (msg set, builder NULL) or being built
+ * (builder set, msg NULL) until it is sealed for sending: then msg holds the
+ * encoded message and the builder is gone.
+ */
 struct ipcbus_message {
         unsigned n_ref;
         ipcbus_bus *bus;   /* a reference */
-        struct msg *msg;   /* a reference */
+        struct msg *msg;   /* a reference; NULL while being built */
         char *header_text; /* NUL-terminated copy of the header, made on demand */
         bool replied;      /* a call that has been answered */
+        bool built;        /* made by ipcbus_message_new_* (not received) */
+        bool sent;         /* a built message that went out (ipcbus_send and the calls) */
+        /* A call: the described method it was dispatched to (set by object.c);
+         * a return: the method of the call it answers. NULL: not described. */
+        const struct iface_method *method;
+        struct message_builder *builder; /* while being built */
+        struct message_reader *reader;   /* the parsed body, from the first read on */
 };
 
 struct ipcbus_bus {
-        unsigned n_ref; /* the opener's reference, plus one per live ipcbus_message */
+        unsigned n_ref;      /* the user's references, plus one per live ipcbus_message and running dispatch */
+        unsigned n_user_ref; /* ipcbus_open_* and ipcbus_ref: the last ipcbus_unref closes */
+        pid_t pid;           /* the process that opened it: in any other, every function gives -ECHILD */
         int fd;
         bool open;            /* connected: sending allowed */
-        bool closed;          /* ipcbus_unref() was called */
+        bool closed;          /* ipcbus_close() or the last ipcbus_unref() */
         bool monitor;         /* BecomeMonitor succeeded: the broker takes nothing more */
         bool processing;      /* inside ipcbus_process() */
         bool hangup_reported; /* ipcbus_process() has returned hangup_error */
@@ -150,6 +185,8 @@ struct ipcbus_bus {
 };
 
 /* ---- bus.c ---- */
+int client_check_pid(ipcbus_bus *bus);
+int client_enter(ipcbus_bus *bus, bool need_open);
 ipcbus_bus *client_ref(ipcbus_bus *bus);
 void client_unref(ipcbus_bus *bus);
 uint32_t client_next_serial(ipcbus_bus *bus);
@@ -164,6 +201,7 @@ char *client_name_body(const char *name, int flags);
 int client_call_driver(ipcbus_bus *bus, const char *member, const char *body, struct msg **ret_reply,
                        ipcbus_error *ret_error);
 uint64_t client_call_deadline(uint64_t timeout_usec);
+uint32_t client_timeout_ms(uint64_t timeout_usec);
 
 /* ---- slot.c ---- */
 int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata, ipcbus_slot **ret);
@@ -175,16 +213,116 @@ void slot_disconnect_all(ipcbus_bus *bus);
 int slot_fail_call(ipcbus_slot *s, const char *error_name, const char *text);
 void slot_dispatch(ipcbus_bus *bus, ipcbus_message *m);
 
+/* ---- object.c ---- */
+/* Enter an object slot in bus->object_paths (0 or -ENOMEM, nothing changed then), and take it out. */
+int object_path_link(ipcbus_bus *bus, ipcbus_slot *s);
+void object_path_unlink(ipcbus_bus *bus, ipcbus_slot *s);
+/* Free what an object or manager slot owns. */
+void object_slot_free(ipcbus_slot *s);
+/* Answer an incoming call: the standard interfaces, or the object exported at its path. */
+void object_dispatch_call(ipcbus_bus *bus, ipcbus_message *m);
+/*
+ * Check a message about to be sent against its description: a return whose
+ * m->method is set against the method's results, a signal from an exported
+ * described object against the signal's arguments, strictly. Returns 0, or
+ * -EBADMSG with ipcbus_last_error() naming the field.
+ */
+int object_check_outgoing(ipcbus_bus *bus, ipcbus_message *m);
+
 /* ---- message.c ---- */
 ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m);
 int message_get_int(struct msg *m, const char *key, int64_t min, int64_t max, int64_t *ret);
 int message_build_error(uint32_t reply_serial, uint32_t serial, const char *sender, const char *destination,
                         const char *error_name, const char *text, struct msg **ret);
 
+/* ---- value.c ---- */
+/* A format being scanned (see "typed bodies" in ipcbus.h). */
+struct fmt {
+        const char *format; /* the whole format, named in errors */
+        const char *p;      /* the next character */
+};
+
+struct fmt_item {
+        char type;        /* a letter of the table, or '{' (the scanner is then just past it) */
+        bool optional;    /* "?T" */
+        bool percent;     /* named "%": the caller takes the name from its arguments */
+        const char *name; /* NULL when unnamed (in an array, at a single value) */
+        char name_buf[256];
+};
+
+/*
+ * The next item of f: "name:T" when named, else "T", after any spaces and
+ * commas. Returns 1 with *ret, 0 at `end` ('\0' or the '}' of an inline
+ * struct, not consumed), -EINVAL with a sentence naming the format.
+ */
+int fmt_next(struct fmt *f, bool named, char end, struct fmt_item *ret);
+/* The protocol's name of a format letter's type ("uint" for 't'), "struct" for '{'. */
+const char *value_type_name(char type);
+/* Append n bytes as a JSON string in base64 (RFC 4648, padded). */
+void value_base64_put(struct jbuf *b, const uint8_t *p, size_t n);
+/* Decode base64 text (padded; out has room for len / 4 * 3 bytes). 0 or -EBADMSG. */
+int value_base64_decode(const char *s, size_t len, uint8_t *out, size_t *ret_len);
+/*
+ * The member path named in errors ("notes[2].id"): push a member name, or
+ * an index when name is NULL; returns the length to pop back to.
+ */
+size_t value_path_push(struct jbuf *path, const char *name, size_t index);
+void value_path_pop(struct jbuf *path, size_t len);
+const char *value_path(const struct jbuf *path);
+
+/* ---- builder.c ---- */
+void builder_free(struct message_builder *b);
+/* The header of m, received or being built. */
+const struct msg_header *message_header(ipcbus_message *m);
+/*
+ * Seal a built message: close the body, take the next serial (a call
+ * expecting a reply gets timeout_usec as its timeout), encode it with its
+ * descriptors into m->msg. A no-op for a message already sealed. Returns 0,
+ * -EPERM for a received message, -EINVAL (containers left open), -ENOMEM.
+ */
+int message_seal(ipcbus_message *m, uint64_t timeout_usec);
+/*
+ * At a property's value: the next append (or open) writes the value of
+ * member `name` of the current object, with no name in its format
+ * ("t", "{id:t text:s}"), e.g. a getter's reply. Returns 0 or -EINVAL.
+ */
+int message_begin_value(ipcbus_message *m, const char *name);
+/* A return being built: the call it answers (NULL for other messages, and once sealed). */
+ipcbus_message *message_answered_call(ipcbus_message *m);
+/* The descriptors appended to a message being built. */
+unsigned builder_n_fds(const struct message_builder *b);
+
+/* ---- reader.c ---- */
+void reader_free(struct message_reader *r);
+/*
+ * The reading counterpart: until the next exit or rewind, reads of a format
+ * with one unnamed type ("t") read member `name` of the current object (a
+ * setter's value). Returns 0, -EBADMSG (body not an object), -ENOMEM.
+ */
+int message_enter_value(ipcbus_message *m, const char *name);
+
 /* ---- error.c ---- */
 int error_from_msg(struct msg *m, ipcbus_error *e);
 int error_from_proto(int r);
+/* Record a sentence for ipcbus_last_error() and return r (a negative errno). */
+int client_fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Check the names of a header about to be built (destination, path,
+ * interface, member, error name; those a call or signal requires): 0, or
+ * -EINVAL with a sentence naming the field.
+ */
+int client_check_header(const struct msg_header *h);
+/* Check a body given as JSON text (NULL: none): 0, or -EINVAL with a sentence. */
+int client_check_body(const char *body);
+/* A protocol/ result of building a message, with a sentence for a PROTO_E_* code. */
+int client_fail_proto(int r);
 
 /* ---- event.c ---- */
 void client_event_update(ipcbus_bus *bus);
 void client_event_update_write(ipcbus_bus *bus);
+
+/*
+ * Record a local failure for ipcbus_last_error() (a sentence naming the
+ * argument and the rule it broke) and return r, a negative errno.
+ */
+int client_fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -5,6 +5,7 @@
  * calls, and the public calls that send something.
  */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
@@ -34,6 +35,8 @@ static int client_new(ipcbus_bus **ret)
         if (!bus)
                 return -ENOMEM;
         bus->n_ref = 1;
+        bus->n_user_ref = 1;
+        bus->pid = getpid();
         bus->fd = -1;
         bus->next_serial = 1;
         frame_reader_init(&bus->reader, 0, 0);
@@ -41,6 +44,46 @@ static int client_new(ipcbus_bus **ret)
         map_init(&bus->object_paths);
         map_init(&bus->name_owners);
         *ret = bus;
+        return 0;
+}
+
+/*
+ * Returns 0 in the process that opened bus. In a process forked from it,
+ * returns -ECHILD and makes this process's copy of the connection fall
+ * silent for good: the socket is shared with the parent, so a word written
+ * or read here would corrupt the parent's stream. The libevent attachment
+ * is forgotten, not freed: deleting its events would remove the parent's
+ * registrations from an epoll set the processes share too.
+ */
+int client_check_pid(ipcbus_bus *bus)
+{
+        if (bus->pid == getpid())
+                return 0;
+        bus->open = false;
+        bus->hangup_error = -ECHILD;
+        bus->hangup_reported = true;
+        bus->event_base = NULL;
+        bus->ev_read = bus->ev_write = bus->ev_timer = NULL;
+        bus->ev_write_armed = false;
+        return -ECHILD;
+}
+
+/*
+ * What every public function on a connection checks first: -EINVAL for
+ * NULL, -ECHILD in a forked child (client_check_pid), -ENOTCONN once closed
+ * (ipcbus_close) or, with need_open, once the connection was lost.
+ */
+int client_enter(ipcbus_bus *bus, bool need_open)
+{
+        int r;
+
+        if (!bus)
+                return client_fail(-EINVAL, "bus: NULL");
+        r = client_check_pid(bus);
+        if (r < 0)
+                return r;
+        if (bus->closed || (need_open && !bus->open))
+                return -ENOTCONN;
         return 0;
 }
 
@@ -63,11 +106,13 @@ static void client_close_fds(ipcbus_bus *bus)
  * End the connection for good: detach from the event loop, drop every slot
  * (floating ones are freed, the user's are left unregistered), drop the
  * queues and close the socket. The struct stays while messages refer to it.
+ * In a forked child, only this process's copies go (client_check_pid).
  */
 static void client_close(ipcbus_bus *bus)
 {
         if (bus->closed)
                 return;
+        (void) client_check_pid(bus);
         ipcbus_detach_event(bus);
         bus->closed = true;
         bus->open = false;
@@ -97,13 +142,31 @@ void client_unref(ipcbus_bus *bus)
         free(bus);
 }
 
+/* Memory only, so a forked child may take references too (and drop them). */
+_public_ ipcbus_bus *ipcbus_ref(ipcbus_bus *bus)
+{
+        if (bus) {
+                bus->n_user_ref++;
+                client_ref(bus);
+        }
+        return bus;
+}
+
 _public_ ipcbus_bus *ipcbus_unref(ipcbus_bus *bus)
 {
         if (!bus)
                 return NULL;
-        client_close(bus);
+        if (--bus->n_user_ref == 0)
+                client_close(bus);
         client_unref(bus);
         return NULL;
+}
+
+/* In a forked child it does nothing: ipcbus_unref closes this process's copy. */
+_public_ void ipcbus_close(ipcbus_bus *bus)
+{
+        if (bus && client_check_pid(bus) == 0)
+                client_close(bus);
 }
 
 /*
@@ -133,14 +196,17 @@ uint32_t client_next_serial(ipcbus_bus *bus)
         return serial;
 }
 
+/* Still known after ipcbus_close or a hang-up (for logs); NULL in a forked child. */
 _public_ const char *ipcbus_get_unique_name(ipcbus_bus *bus)
 {
-        return bus ? bus->unique_name : NULL;
+        if (!bus || client_check_pid(bus) < 0)
+                return NULL;
+        return bus->unique_name;
 }
 
 _public_ bool ipcbus_is_open(ipcbus_bus *bus)
 {
-        return bus && bus->open;
+        return client_enter(bus, true) == 0;
 }
 
 /* ---- output ---- */
@@ -166,25 +232,35 @@ static void client_consume_output(ipcbus_bus *bus, size_t n)
  * Write as much of the output queue as the socket takes without blocking,
  * up to BUS_IOV_MAX messages per sendmsg. Returns 1 if anything was written,
  * 0 if not. A failing socket hangs the connection up (see bus->open).
- * Messages built by this library carry no descriptors.
+ * A message with descriptors starts its own sendmsg, which carries them with
+ * its first byte (as the broker's connection_flush does).
  */
 int client_write(ipcbus_bus *bus)
 {
         bool wrote = false;
 
         while (bus->open && bus->wqueue.len > 0) {
+                union {
+                        struct cmsghdr align;
+                        char buf[CMSG_SPACE(sizeof(int) * IPCBUS_FDS_MAX)];
+                } control;
                 struct iovec iov[BUS_IOV_MAX];
                 struct msghdr mh = {.msg_iov = iov};
+                struct msg *head = msg_queue_at(&bus->wqueue, 0);
                 ssize_t n;
 
                 for (size_t i = 0; i < bus->wqueue.len && i < BUS_IOV_MAX; i++) {
                         struct msg *m = msg_queue_at(&bus->wqueue, i);
                         size_t off = i == 0 ? bus->wqueue_offset : 0;
 
+                        if (i > 0 && m->n_fds > 0)
+                                break;
                         iov[i].iov_base = (void *) (m->data + off);
                         iov[i].iov_len = m->size - off;
                         mh.msg_iovlen++;
                 }
+                if (head->n_fds > 0 && bus->wqueue_offset == 0)
+                        fdpass_attach(&mh, control.buf, head->fds, head->n_fds);
 
                 n = sendmsg(bus->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
@@ -206,11 +282,16 @@ int client_write(ipcbus_bus *bus)
  * takes now. Returns 0, -ENOTCONN, -ENOBUFS past the output limit, -ENOMEM,
  * or the hang-up error if the connection broke while writing. As in sd-bus,
  * a monitor is not stopped from sending: the broker closes it if it does.
+ * Every path to the socket's output passes here, so the fork check is
+ * repeated (-ECHILD): a forked child never writes on the parent's stream.
  */
 int client_send(ipcbus_bus *bus, struct msg *m)
 {
         int r;
 
+        r = client_check_pid(bus);
+        if (r < 0)
+                return r;
         if (!bus->open)
                 return -ENOTCONN;
         if (bus->wqueue_bytes > 0 && bus->wqueue_bytes + m->size > BUS_WQUEUE_MAX_BYTES)
@@ -399,7 +480,7 @@ int client_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec)
 /* ---- calls ---- */
 
 /* The broker's timeout_ms for a call's timeout_usec (0: default; infinite: the largest allowed). */
-static uint32_t call_timeout_ms(uint64_t timeout_usec)
+uint32_t client_timeout_ms(uint64_t timeout_usec)
 {
         uint64_t ms;
 
@@ -432,17 +513,24 @@ int client_build_call(ipcbus_bus *bus, const char *destination, const char *path
 {
         struct msg_header h;
 
+        int r;
+
         msg_header_init(&h);
         h.type = MSG_CALL;
-        h.serial = client_next_serial(bus);
         h.destination = destination;
         h.path = path;
         h.interface = interface;
         h.member = member;
         h.no_reply = no_reply;
         if (!no_reply)
-                h.timeout_ms = call_timeout_ms(timeout_usec);
-        return error_from_proto(msg_build(&h, body, body ? strlen(body) : 0, ret));
+                h.timeout_ms = client_timeout_ms(timeout_usec);
+        r = client_check_header(&h);
+        if (r == 0)
+                r = client_check_body(body);
+        if (r < 0)
+                return r;
+        h.serial = client_next_serial(bus);
+        return client_fail_proto(msg_build(&h, body, body ? strlen(body) : 0, ret));
 }
 
 /*
@@ -512,8 +600,9 @@ int client_call_driver(ipcbus_bus *bus, const char *member, const char *body, st
         _cleanup_(msg_unrefp) struct msg *call = NULL, *reply = NULL;
         int r;
 
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
         r = client_build_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body,
                               IPCBUS_TIMEOUT_DEFAULT, false, &call);
         if (r < 0)
@@ -531,21 +620,13 @@ int client_call_driver(ipcbus_bus *bus, const char *member, const char *body, st
         return 0;
 }
 
-_public_ int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
-                         const char *member, const char *body, uint64_t timeout_usec, ipcbus_message **ret_reply,
-                         ipcbus_error *ret_error)
+/* Send the encoded call and wait for its answer, as ipcbus_call does from there. */
+static int client_call_wait(ipcbus_bus *bus, struct msg *call, uint64_t timeout_usec, ipcbus_message **ret_reply,
+                            ipcbus_error *ret_error)
 {
-        _cleanup_(msg_unrefp) struct msg *call = NULL, *reply = NULL;
+        _cleanup_(msg_unrefp) struct msg *reply = NULL;
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
-
-        r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
-        if (r < 0)
-                return r;
         r = client_call_msg(bus, call, timeout_usec, &reply);
         if (r < 0)
                 return r;
@@ -565,22 +646,13 @@ _public_ int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *p
         return 0;
 }
 
-_public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *destination, const char *path,
-                               const char *interface, const char *member, const char *body, uint64_t timeout_usec,
-                               ipcbus_message_handler callback, void *userdata)
+/* Register a pending-call slot for the encoded call and send it, as ipcbus_call_async does from there. */
+static int client_call_start(ipcbus_bus *bus, ipcbus_slot **ret_slot, struct msg *call, uint64_t timeout_usec,
+                             ipcbus_message_handler callback, void *userdata)
 {
-        _cleanup_(msg_unrefp) struct msg *call = NULL;
         ipcbus_slot *s;
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
-
-        r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
-        if (r < 0)
-                return r;
         r = slot_new(SLOT_CALL, !ret_slot, callback, userdata, &s);
         if (r < 0)
                 return r;
@@ -603,16 +675,112 @@ _public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
         return 0;
 }
 
+_public_ int ipcbus_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                         const char *member, const char *body, uint64_t timeout_usec, ipcbus_message **ret_reply,
+                         ipcbus_error *ret_error)
+{
+        _cleanup_(msg_unrefp) struct msg *call = NULL;
+        int r;
+
+        r = client_enter(bus, true);
+        if (r == 0)
+                r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
+        if (r < 0)
+                return r;
+        return client_call_wait(bus, call, timeout_usec, ret_reply, ret_error);
+}
+
+_public_ int ipcbus_call_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *destination, const char *path,
+                               const char *interface, const char *member, const char *body, uint64_t timeout_usec,
+                               ipcbus_message_handler callback, void *userdata)
+{
+        _cleanup_(msg_unrefp) struct msg *call = NULL;
+        int r;
+
+        r = client_enter(bus, true);
+        if (r == 0)
+                r = client_build_call(bus, destination, path, interface, member, body, timeout_usec, false, &call);
+        if (r < 0)
+                return r;
+        return client_call_start(bus, ret_slot, call, timeout_usec, callback, userdata);
+}
+
+/* Seal a built call for ipcbus_call_message(_async): it is sent now, whatever comes of it. */
+static int client_seal_call(ipcbus_bus *bus, ipcbus_message *call, uint64_t timeout_usec)
+{
+        int r;
+
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
+        if (!call || !call->built || ipcbus_message_get_type(call) != IPCBUS_MESSAGE_CALL)
+                return client_fail(-EINVAL, "call: not a method call made with ipcbus_message_new_call");
+        if (call->bus != bus)
+                return client_fail(-EINVAL, "call: made for another connection");
+        if (call->sent)
+                return client_fail(-EALREADY, "call: already sent");
+        if (ipcbus_message_get_no_reply(call))
+                return client_fail(-EINVAL, "call: no_reply is set; send it with ipcbus_send");
+        r = message_seal(call, timeout_usec);
+        if (r < 0)
+                return r;
+        call->sent = true;
+        return 0;
+}
+
+_public_ int ipcbus_call_message(ipcbus_bus *bus, ipcbus_message *call, uint64_t timeout_usec,
+                                 ipcbus_message **ret_reply, ipcbus_error *ret_error)
+{
+        int r;
+
+        r = client_seal_call(bus, call, timeout_usec);
+        if (r < 0)
+                return r;
+        return client_call_wait(bus, call->msg, timeout_usec, ret_reply, ret_error);
+}
+
+_public_ int ipcbus_call_message_async(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_message *call,
+                                       uint64_t timeout_usec, ipcbus_message_handler callback, void *userdata)
+{
+        int r;
+
+        r = client_seal_call(bus, call, timeout_usec);
+        if (r < 0)
+                return r;
+        return client_call_start(bus, ret_slot, call->msg, timeout_usec, callback, userdata);
+}
+
+_public_ int ipcbus_call_method(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
+                                const char *member, uint64_t timeout_usec, ipcbus_message **ret_reply,
+                                ipcbus_error *ret_error, const char *format, ...)
+{
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *call = NULL;
+        int r;
+
+        r = client_enter(bus, true);
+        if (r == 0)
+                r = ipcbus_message_new_call(bus, &call, destination, path, interface, member);
+        if (r == 0 && format) {
+                va_list ap;
+
+                va_start(ap, format);
+                r = ipcbus_message_appendv(call, format, ap);
+                va_end(ap);
+        }
+        if (r < 0)
+                return r;
+        return ipcbus_call_message(bus, call, timeout_usec, ret_reply, ret_error);
+}
+
 _public_ int ipcbus_send_oneway(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
                                 const char *member, const char *body)
 {
         _cleanup_(msg_unrefp) struct msg *call = NULL;
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         r = client_build_call(bus, destination, path, interface, member, body, 0, true, &call);
         if (r < 0)
@@ -627,22 +795,47 @@ _public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const 
         struct msg_header h;
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         msg_header_init(&h);
         h.type = MSG_SIGNAL;
-        h.serial = client_next_serial(bus);
         h.destination = destination;
         h.path = path;
         h.interface = interface;
         h.member = member;
+        r = client_check_header(&h);
+        if (r == 0)
+                r = client_check_body(body);
+        if (r < 0)
+                return r;
+        h.serial = client_next_serial(bus);
         r = msg_build(&h, body, body ? strlen(body) : 0, &m);
         if (r != 0)
-                return error_from_proto(r);
+                return client_fail_proto(r);
         return client_send(bus, m);
+}
+
+_public_ int ipcbus_emit(ipcbus_bus *bus, const char *path, const char *interface, const char *member,
+                         const char *format, ...)
+{
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *m = NULL;
+        int r;
+
+        r = client_enter(bus, true);
+        if (r == 0)
+                r = ipcbus_message_new_signal(bus, &m, path, interface, member);
+        if (r == 0 && format) {
+                va_list ap;
+
+                va_start(ap, format);
+                r = ipcbus_message_appendv(m, format, ap);
+                va_end(ap);
+        }
+        if (r < 0)
+                return r;
+        return ipcbus_send(bus, m);
 }
 
 /* ---- driver methods ---- */
@@ -674,10 +867,12 @@ static int client_name_call(ipcbus_bus *bus, const char *member, const char *nam
         int64_t result;
         int r;
 
-        if (!bus || !name || !names_is_well_known(name))
-                return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        if (!name || !names_is_well_known(name))
+                return client_fail(-EINVAL, "name '%s': not a valid well-known bus name (PROTOCOL.md section 5)",
+                                   name ? name : "(null)");
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         body = client_name_body(name, flags);
         if (!body)
@@ -697,7 +892,7 @@ _public_ int ipcbus_request_name(ipcbus_bus *bus, const char *name, unsigned fla
         const unsigned known = IPCBUS_NAME_ALLOW_REPLACEMENT | IPCBUS_NAME_REPLACE_EXISTING | IPCBUS_NAME_DO_NOT_QUEUE;
 
         if (flags & ~known)
-                return -EINVAL;
+                return client_fail(-EINVAL, "flags 0x%x: unknown flags 0x%x", flags, flags & ~known);
         return client_name_call(bus, "RequestName", name, (int) flags, IPCBUS_REQUEST_NAME_ALREADY_OWNER, ret_error);
 }
 
@@ -706,17 +901,18 @@ _public_ int ipcbus_release_name(ipcbus_bus *bus, const char *name, ipcbus_error
         return client_name_call(bus, "ReleaseName", name, -1, IPCBUS_RELEASE_NAME_NOT_OWNER, ret_error);
 }
 
-_public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, size_t n_rules)
+_public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, size_t n_rules, ipcbus_error *ret_error)
 {
         _cleanup_(freep) char *body = NULL;
         struct jbuf b;
         size_t len;
         int r = 0;
 
-        if (!bus || (n_rules > 0 && !rules))
+        if (n_rules > 0 && !rules)
                 return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         jbuf_init(&b);
         jbuf_puts(&b, "{\"rules\":[");
@@ -743,7 +939,7 @@ _public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, si
         if (!body)
                 return -ENOMEM;
 
-        r = client_call_driver(bus, "BecomeMonitor", body, NULL, NULL);
+        r = client_call_driver(bus, "BecomeMonitor", body, NULL, ret_error);
         if (r < 0)
                 return r;
         bus->monitor = true;
@@ -832,6 +1028,17 @@ _public_ int ipcbus_open_session(ipcbus_bus **ret)
         if (r < 0)
                 return r;
         return ipcbus_open_address(address, ret);
+}
+
+_public_ int ipcbus_open_starter(ipcbus_bus **ret)
+{
+        const char *address = getenv("IPCBUS_STARTER_ADDRESS");
+
+        if (!ret)
+                return -EINVAL;
+        if (address && address[0])
+                return ipcbus_open_address(address, ret);
+        return ipcbus_open_session(ret);
 }
 
 _public_ int ipcbus_open_system(ipcbus_bus **ret)

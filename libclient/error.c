@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Error objects (a remote error's name and message) and the library's
- * strerror.
+ * Error objects (a remote error's name and message), the library's
+ * strerror, the last local failure's sentence and the name checks.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "libclient/bus-internal.h"
+#include "protocol/jscan.h"
 #include "protocol/names.h"
+#include "protocol/proto-error.h"
 
 /*
  * Replace the contents of e with copies of name and message (which may be
@@ -115,4 +117,110 @@ _public_ const char *ipcbus_strerror(int error)
         default:
                 return strerror(error < 0 ? -error : error);
         }
+}
+
+/* ---- the last local failure ---- */
+
+static _Thread_local char last_error[512];
+
+int client_fail(int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(last_error, sizeof(last_error), fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+_public_ const char *ipcbus_last_error(void)
+{
+        return last_error;
+}
+
+/* ---- names ---- */
+
+_public_ bool ipcbus_is_bus_name(const char *s)
+{
+        return s && names_is_bus_name(s);
+}
+
+_public_ bool ipcbus_is_unique_name(const char *s)
+{
+        return s && names_is_unique(s);
+}
+
+_public_ bool ipcbus_is_well_known_name(const char *s)
+{
+        return s && names_is_well_known(s);
+}
+
+_public_ bool ipcbus_is_object_path(const char *s)
+{
+        return s && names_is_path(s);
+}
+
+_public_ bool ipcbus_is_interface_name(const char *s)
+{
+        return s && names_is_interface(s);
+}
+
+_public_ bool ipcbus_is_member_name(const char *s)
+{
+        return s && names_is_member(s);
+}
+
+_public_ bool ipcbus_is_error_name(const char *s)
+{
+        return s && names_is_error_name(s);
+}
+
+/* One header field: absent (allowed unless required) or valid by check. */
+static int check_field(const char *field, const char *value, bool required, bool (*check)(const char *),
+                       const char *what)
+{
+        if (!value)
+                return required ? client_fail(-EINVAL, "%s: missing", field) : 0;
+        if (!check(value))
+                return client_fail(-EINVAL, "%s '%s': not a valid %s (PROTOCOL.md section 5)", field, value, what);
+        return 0;
+}
+
+int client_check_header(const struct msg_header *h)
+{
+        bool call_or_signal = h->type == MSG_CALL || h->type == MSG_SIGNAL;
+        int r;
+
+        r = check_field("destination", h->destination, false, names_is_bus_name, "bus name");
+        if (r == 0)
+                r = check_field("path", h->path, call_or_signal, names_is_path, "object path");
+        if (r == 0)
+                r = check_field("interface", h->interface, h->type == MSG_SIGNAL, names_is_interface, "interface name");
+        if (r == 0)
+                r = check_field("member", h->member, call_or_signal, names_is_member, "member name");
+        if (r == 0)
+                r = check_field("error name", h->error_name, h->type == MSG_ERROR, names_is_error_name, "error name");
+        return r;
+}
+
+int client_check_body(const char *body)
+{
+        enum jscan_kind kind;
+        int r;
+
+        if (!body)
+                return 0;
+        r = jscan_validate(body, strlen(body), IPCBUS_DEPTH_MAX, &kind);
+        if (r != 0)
+                return client_fail(-EINVAL, "body: not valid JSON (%s)", proto_strerror(r));
+        if (kind != JSCAN_OBJECT)
+                return client_fail(-EINVAL, "body: not a JSON object");
+        return 0;
+}
+
+int client_fail_proto(int r)
+{
+        if (r > 0)
+                return client_fail(-EINVAL, "message: %s", proto_strerror(r));
+        return r;
 }

@@ -16,20 +16,23 @@
 
 _public_ int ipcbus_get_fd(ipcbus_bus *bus)
 {
-        if (!bus)
-                return -EINVAL;
-        if (bus->closed)
-                return -ENOTCONN;
-        return bus->fd;
+        int r = client_enter(bus, false);
+
+        return r < 0 ? r : bus->fd;
+}
+
+static int client_events(ipcbus_bus *bus)
+{
+        if (!bus->open)
+                return 0;
+        return POLLIN | (bus->wqueue.len > 0 ? POLLOUT : 0);
 }
 
 _public_ int ipcbus_get_events(ipcbus_bus *bus)
 {
-        if (!bus)
-                return -EINVAL;
-        if (!bus->open)
-                return 0;
-        return POLLIN | (bus->wqueue.len > 0 ? POLLOUT : 0);
+        int r = client_enter(bus, false);
+
+        return r < 0 ? r : client_events(bus);
 }
 
 /* Work that ipcbus_process can do without waiting for the socket. */
@@ -43,17 +46,26 @@ static bool client_has_work(ipcbus_bus *bus)
         return !bus->open && (bus->slots[SLOT_CALL].first || !bus->hangup_reported);
 }
 
+/* The next deadline (ipcbus_get_timeout). */
+static uint64_t client_timeout(ipcbus_bus *bus)
+{
+        if (client_has_work(bus))
+                return 0;
+        if (bus->open && bus->slots[SLOT_CALL].first)
+                return bus->slots[SLOT_CALL].first->call.deadline;
+        return UINT64_MAX;
+}
+
 _public_ int ipcbus_get_timeout(ipcbus_bus *bus, uint64_t *ret_usec)
 {
-        if (!bus || !ret_usec)
-                return -EINVAL;
+        int r;
 
-        if (client_has_work(bus))
-                *ret_usec = 0;
-        else if (bus->open && bus->slots[SLOT_CALL].first)
-                *ret_usec = bus->slots[SLOT_CALL].first->call.deadline;
-        else
-                *ret_usec = UINT64_MAX;
+        if (!ret_usec)
+                return -EINVAL;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
+        *ret_usec = client_timeout(bus);
         return 0;
 }
 
@@ -127,10 +139,9 @@ _public_ int ipcbus_process(ipcbus_bus *bus)
 {
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (bus->closed)
-                return -ENOTCONN;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
         if (bus->processing)
                 return -EBUSY;
 
@@ -148,12 +159,11 @@ _public_ int ipcbus_wait(ipcbus_bus *bus, uint64_t timeout_usec)
         uint64_t deadline, now;
         int r;
 
-        if (!bus)
-                return -EINVAL;
-        if (bus->closed)
-                return -ENOTCONN;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
 
-        ipcbus_get_timeout(bus, &deadline);
+        deadline = client_timeout(bus);
         if (deadline == 0)
                 return 1;
         if (!bus->open)
@@ -167,23 +177,39 @@ _public_ int ipcbus_wait(ipcbus_bus *bus, uint64_t timeout_usec)
                         timeout_usec = deadline - now;
         }
 
-        r = client_poll(bus, (short) ipcbus_get_events(bus), timeout_usec);
+        r = client_poll(bus, (short) client_events(bus), timeout_usec);
         if (r != 0)
                 return r;
         /* an async call's deadline passing is something to process too */
         return deadline != UINT64_MAX && clock_now_usec(CLOCK_MONOTONIC) >= deadline;
 }
 
+_public_ int ipcbus_run(ipcbus_bus *bus)
+{
+        int r;
+
+        do {
+                r = ipcbus_process(bus);
+                if (r == 0)
+                        r = ipcbus_wait(bus, UINT64_MAX);
+        } while (r >= 0);
+        /* the broker hung up (reported once, then -ENOTCONN), or a callback closed it */
+        if (r == -ECONNRESET || (r == -ENOTCONN && (bus->closed || bus->hangup_reported)))
+                return 0;
+        return r;
+}
+
 _public_ int ipcbus_flush(ipcbus_bus *bus)
 {
         int r;
 
-        if (!bus)
-                return -EINVAL;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
 
         for (;;) {
                 if (!bus->open)
-                        return bus->closed ? -ENOTCONN : bus->hangup_error;
+                        return bus->hangup_error;
                 client_write(bus);
                 if (!bus->open)
                         continue;
@@ -228,7 +254,7 @@ void client_event_update(ipcbus_bus *bus)
                 event_del(bus->ev_read);
         client_event_update_write(bus);
 
-        ipcbus_get_timeout(bus, &when);
+        when = client_timeout(bus);
         if (when == UINT64_MAX) {
                 event_del(bus->ev_timer);
         } else {
@@ -260,12 +286,15 @@ static void client_event_cb(evutil_socket_t fd, short what, void *userdata)
 
 _public_ int ipcbus_attach_event(ipcbus_bus *bus, struct event_base *base)
 {
-        if (!bus || !base)
+        int r;
+
+        if (!base)
                 return -EINVAL;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
         if (bus->event_base)
                 return -EBUSY;
-        if (!bus->open)
-                return -ENOTCONN;
 
         bus->ev_read = event_new(base, bus->fd, EV_READ | EV_PERSIST, client_event_cb, bus);
         bus->ev_write = event_new(base, bus->fd, EV_WRITE | EV_PERSIST, client_event_cb, bus);
@@ -281,10 +310,13 @@ _public_ int ipcbus_attach_event(ipcbus_bus *bus, struct event_base *base)
         return 0;
 }
 
+/* Also the first step of closing (client_close). */
 _public_ int ipcbus_detach_event(ipcbus_bus *bus)
 {
-        if (!bus)
-                return -EINVAL;
+        int r = client_enter(bus, false);
+
+        if (r < 0)
+                return r;
         if (bus->ev_read)
                 event_free(bus->ev_read);
         if (bus->ev_write)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ipcbus_message: a refcounted handle on one protocol message (struct msg)
- * and the connection it came in on; and the replies to calls.
+ * and the connection it came in on, or on one being built (builder.c); its
+ * descriptors; and the replies to calls.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ _public_ ipcbus_message *ipcbus_message_unref(ipcbus_message *m)
         if (!m || --m->n_ref > 0)
                 return NULL;
         msg_unref(m->msg);
+        builder_free(m->builder);
+        reader_free(m->reader);
         free(m->header_text);
         client_unref(m->bus);
         free(m);
@@ -47,62 +50,62 @@ _public_ ipcbus_message *ipcbus_message_unref(ipcbus_message *m)
 
 _public_ ipcbus_message_type ipcbus_message_get_type(ipcbus_message *m)
 {
-        return m ? (ipcbus_message_type) m->msg->h.type : 0;
+        return m ? (ipcbus_message_type) message_header(m)->type : 0;
 }
 
 _public_ uint32_t ipcbus_message_get_serial(ipcbus_message *m)
 {
-        return m ? m->msg->h.serial : 0;
+        return m ? message_header(m)->serial : 0;
 }
 
 _public_ uint32_t ipcbus_message_get_reply_serial(ipcbus_message *m)
 {
-        return m ? m->msg->h.reply_serial : 0;
+        return m ? message_header(m)->reply_serial : 0;
 }
 
 _public_ const char *ipcbus_message_get_sender(ipcbus_message *m)
 {
-        return m ? m->msg->h.sender : NULL;
+        return m ? message_header(m)->sender : NULL;
 }
 
 _public_ const char *ipcbus_message_get_destination(ipcbus_message *m)
 {
-        return m ? m->msg->h.destination : NULL;
+        return m ? message_header(m)->destination : NULL;
 }
 
 _public_ const char *ipcbus_message_get_path(ipcbus_message *m)
 {
-        return m ? m->msg->h.path : NULL;
+        return m ? message_header(m)->path : NULL;
 }
 
 _public_ const char *ipcbus_message_get_interface(ipcbus_message *m)
 {
-        return m ? m->msg->h.interface : NULL;
+        return m ? message_header(m)->interface : NULL;
 }
 
 _public_ const char *ipcbus_message_get_member(ipcbus_message *m)
 {
-        return m ? m->msg->h.member : NULL;
+        return m ? message_header(m)->member : NULL;
 }
 
 _public_ const char *ipcbus_message_get_error_name(ipcbus_message *m)
 {
-        return m ? m->msg->h.error_name : NULL;
+        return m ? message_header(m)->error_name : NULL;
 }
 
 _public_ int64_t ipcbus_message_get_sender_uid(ipcbus_message *m)
 {
-        return m ? m->msg->h.sender_uid : -1;
+        return m ? message_header(m)->sender_uid : -1;
 }
 
 _public_ int64_t ipcbus_message_get_sender_pid(ipcbus_message *m)
 {
-        return m ? m->msg->h.sender_pid : -1;
+        return m ? message_header(m)->sender_pid : -1;
 }
 
 _public_ bool ipcbus_message_get_no_reply(ipcbus_message *m)
 {
-        return m && m->msg->h.no_reply;
+        return m && message_header(m)->no_reply;
 }
 
 /* The body bytes as they came; the codec keeps a NUL after the frame. */
@@ -110,6 +113,11 @@ _public_ const char *ipcbus_message_get_body(ipcbus_message *m, size_t *ret_len)
 {
         if (!m)
                 return NULL;
+        if (!m->msg) {
+                if (ret_len)
+                        *ret_len = 0;
+                return "";
+        }
         if (ret_len)
                 *ret_len = m->msg->body ? m->msg->body_len : 0;
         return m->msg->body ? m->msg->body : "";
@@ -118,7 +126,7 @@ _public_ const char *ipcbus_message_get_body(ipcbus_message *m, size_t *ret_len)
 /* The header is not NUL-terminated inside the frame: copy it once on demand. */
 _public_ const char *ipcbus_message_get_header(ipcbus_message *m, size_t *ret_len)
 {
-        if (!m)
+        if (!m || !m->msg)
                 return NULL;
         if (!m->header_text) {
                 m->header_text = strndup(m->msg->header, m->msg->header_len);
@@ -132,14 +140,14 @@ _public_ const char *ipcbus_message_get_header(ipcbus_message *m, size_t *ret_le
 
 _public_ int ipcbus_message_get_error(ipcbus_message *m, ipcbus_error *e)
 {
-        if (!m || !e)
+        if (!m || !e || !m->msg)
                 return -EINVAL;
         return error_from_msg(m->msg, e);
 }
 
 _public_ const char *ipcbus_message_get_arg(ipcbus_message *m, const char *key)
 {
-        if (!m || !key)
+        if (!m || !key || !m->msg)
                 return NULL;
         return msg_get_arg(m->msg, key);
 }
@@ -147,6 +155,49 @@ _public_ const char *ipcbus_message_get_arg(ipcbus_message *m, const char *key)
 _public_ ipcbus_bus *ipcbus_message_get_bus(ipcbus_message *m)
 {
         return m ? m->bus : NULL;
+}
+
+/* ---- descriptors ---- */
+
+_public_ unsigned ipcbus_message_get_n_fds(ipcbus_message *m)
+{
+        if (!m)
+                return 0;
+        return m->msg ? m->msg->n_fds : builder_n_fds(m->builder);
+}
+
+/* The place of descriptor index of a received (or sent) message. */
+static int message_fd_slot(ipcbus_message *m, unsigned index, int **ret)
+{
+        if (!m)
+                return client_fail(-EINVAL, "message: NULL");
+        if (!m->msg || index >= m->msg->n_fds)
+                return client_fail(-ENXIO, "index %u: the message has %u descriptors", index,
+                                   ipcbus_message_get_n_fds(m));
+        if (m->msg->fds[index] < 0)
+                return client_fail(-EBADF, "index %u: the descriptor was taken", index);
+        *ret = &m->msg->fds[index];
+        return 0;
+}
+
+_public_ int ipcbus_message_get_fd(ipcbus_message *m, unsigned index)
+{
+        int *slot = NULL;
+        int r = message_fd_slot(m, index, &slot);
+
+        return r < 0 ? r : *slot;
+}
+
+_public_ int ipcbus_message_take_fd(ipcbus_message *m, unsigned index)
+{
+        int *slot = NULL, fd;
+        int r = message_fd_slot(m, index, &slot);
+
+        if (r < 0)
+                return r;
+        fd = *slot;
+        *slot = -1; /* msg_unref closes only what is left */
+        return fd;
 }
 
 /*
@@ -212,47 +263,109 @@ int message_build_error(uint32_t reply_serial, uint32_t serial, const char *send
  * the caller asked for none, negative errno when it cannot be answered. */
 static int reply_check(ipcbus_message *call)
 {
-        if (!call || call->msg->h.type != MSG_CALL || !call->msg->h.sender)
-                return -EINVAL;
+        int r;
+
+        if (!call || !call->msg || call->msg->h.type != MSG_CALL || !call->msg->h.sender)
+                return client_fail(-EINVAL, "call: not a received method call");
+        r = client_enter(call->bus, true);
+        if (r < 0)
+                return r;
         if (call->msg->h.no_reply)
                 return 0;
         if (call->replied)
-                return -EALREADY;
-        if (!call->bus->open)
-                return -ENOTCONN;
+                return client_fail(-EALREADY, "call: already answered");
         return 1;
 }
 
-static int reply_send(ipcbus_message *call, struct msg *m)
+_public_ int ipcbus_send(ipcbus_bus *bus, ipcbus_message *m)
 {
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *call = NULL;
+        enum msg_type type;
         int r;
 
-        r = client_send(call->bus, m);
-        if (r >= 0)
+        if (!m)
+                return client_fail(-EINVAL, "message: NULL");
+        if (bus && bus != m->bus)
+                return client_fail(-EINVAL, "message: made for another connection");
+        if (m->sent)
+                return client_fail(-EALREADY, "message: already sent");
+        if (!m->built)
+                return client_fail(-EPERM, "message: received; only a built message can be sent");
+        r = client_enter(m->bus, true);
+        if (r < 0)
+                return r;
+
+        call = ipcbus_message_ref(message_answered_call(m));
+        if (call) {
+                r = reply_check(call);
+                if (r <= 0) {
+                        m->sent = r == 0; /* the caller wants no answer: done */
+                        return r;
+                }
+        }
+        r = message_seal(m, IPCBUS_TIMEOUT_DEFAULT);
+        if (r < 0)
+                return r;
+        type = m->msg->h.type;
+        if (type == MSG_RETURN || type == MSG_SIGNAL) {
+                r = object_check_outgoing(m->bus, m);
+                if (r < 0)
+                        return r;
+        }
+        r = client_send(m->bus, m->msg);
+        if (r < 0)
+                return r;
+        m->sent = true;
+        if (call)
                 call->replied = true;
-        return r;
+        return 0;
 }
 
-_public_ int ipcbus_reply(ipcbus_message *call, const char *body)
+/* Answer call with a return built from format and ap (format NULL: no body) or from body text. */
+static int reply_with(ipcbus_message *call, const char *body, const char *format, va_list ap)
 {
-        _cleanup_(msg_unrefp) struct msg *m = NULL;
-        struct msg_header h;
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *m = NULL;
         int r;
 
         r = reply_check(call);
         if (r <= 0)
                 return r;
+        r = ipcbus_message_new_return(call, &m);
+        if (r == 0 && body)
+                r = ipcbus_message_set_body(m, body);
+        if (r == 0 && format)
+                r = ipcbus_message_appendv(m, format, ap);
+        if (r == 0)
+                r = ipcbus_send(call->bus, m);
+        return r;
+}
 
-        msg_header_init(&h);
-        h.type = MSG_RETURN;
-        h.serial = client_next_serial(call->bus);
-        h.reply_serial = call->msg->h.serial;
-        h.destination = call->msg->h.sender;
-        r = msg_build(&h, body, body ? strlen(body) : 0, &m);
-        if (r != 0)
-                return error_from_proto(r);
+_public_ int ipcbus_reply_method(ipcbus_message *call, const char *format, ...)
+{
+        va_list ap;
+        int r;
 
-        return reply_send(call, m);
+        va_start(ap, format);
+        r = reply_with(call, NULL, format, ap);
+        va_end(ap);
+        return r;
+}
+
+/* Through reply_with without a format (a va_list must come from somewhere). */
+static int reply_body(ipcbus_message *call, const char *body, ...)
+{
+        va_list ap;
+        int r;
+
+        va_start(ap, body);
+        r = reply_with(call, body, NULL, ap);
+        va_end(ap);
+        return r;
+}
+
+_public_ int ipcbus_reply(ipcbus_message *call, const char *body)
+{
+        return reply_body(call, body);
 }
 
 _public_ int ipcbus_reply_error(ipcbus_message *call, const char *name, const char *message)
@@ -261,7 +374,8 @@ _public_ int ipcbus_reply_error(ipcbus_message *call, const char *name, const ch
         int r;
 
         if (!name || !names_is_error_name(name))
-                return -EINVAL;
+                return client_fail(-EINVAL, "error name '%s': not a valid error name (PROTOCOL.md section 5)",
+                                   name ? name : "(null)");
         r = reply_check(call);
         if (r <= 0)
                 return r;
@@ -271,9 +385,11 @@ _public_ int ipcbus_reply_error(ipcbus_message *call, const char *name, const ch
         if (r < 0)
                 return r;
 
-        return reply_send(call, m);
+        r = client_send(call->bus, m);
+        if (r >= 0)
+                call->replied = true;
+        return r;
 }
-
 _public_ int ipcbus_reply_errorf(ipcbus_message *call, const char *name, const char *fmt, ...)
 {
         _cleanup_(freep) char *message = NULL;

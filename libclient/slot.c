@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Slots: the registrations of a connection (pending async calls, signal
- * matches, filters, exported objects), and the dispatch of one incoming
- * message to them.
+ * matches, filters, exported objects and object managers), and the
+ * dispatch of one incoming message to them (calls go to object.c).
  *
  * Ownership: a slot returned to the user holds one reference, the user's;
  * the bus only links it, and dropping that reference unregisters it. A
@@ -60,8 +60,8 @@ void slot_unref(ipcbus_slot *s)
                 free(s->match.rule_json);
                 break;
         case SLOT_OBJECT:
-                free(s->object.path);
-                free(s->object.interface);
+        case SLOT_MANAGER:
+                object_slot_free(s);
                 break;
         default:
                 break;
@@ -71,6 +71,9 @@ void slot_unref(ipcbus_slot *s)
 
 _public_ ipcbus_slot *ipcbus_slot_unref(ipcbus_slot *slot)
 {
+        /* in a forked child, unregistering must not tell the broker (RemoveMatch) */
+        if (slot && slot->bus)
+                (void) client_check_pid(slot->bus);
         slot_unref(slot);
         return NULL;
 }
@@ -80,7 +83,7 @@ _public_ void *ipcbus_slot_get_userdata(ipcbus_slot *slot)
         return slot ? slot->userdata : NULL;
 }
 
-/* ---- the indexes: pending calls by serial, objects by path ---- */
+/* ---- the index of pending calls by serial (objects are indexed by object.c) ---- */
 
 /* Serials are handed out in sequence by this library, so they spread over
  * the buckets as they are, and nobody else chooses the keys. */
@@ -99,56 +102,6 @@ static ipcbus_slot *call_find(ipcbus_bus *bus, uint32_t serial)
         struct map_node *node = map_find(&bus->calls, call_hash(serial), call_has_serial, &serial);
 
         return node ? container_of(node, ipcbus_slot, call.node) : NULL;
-}
-
-static bool object_path_is(const struct map_node *node, const void *key)
-{
-        return streq(container_of(node, struct client_object_path, node)->path, key);
-}
-
-/* The objects exported at path, or NULL when there are none. */
-static struct client_object_path *object_path_find(ipcbus_bus *bus, const char *path)
-{
-        struct map_node *node = map_find(&bus->object_paths, map_hash_string(path), object_path_is, path);
-
-        return node ? container_of(node, struct client_object_path, node) : NULL;
-}
-
-/* Add the object slot s after the others at its path. Returns 0 or -ENOMEM (nothing changed then). */
-static int object_path_link(ipcbus_bus *bus, ipcbus_slot *s)
-{
-        struct client_object_path *p = object_path_find(bus, s->object.path);
-
-        if (!p) {
-                size_t len = strlen(s->object.path);
-                int r;
-
-                p = malloc(sizeof(*p) + len + 1);
-                if (!p)
-                        return -ENOMEM;
-                memcpy(p->path, s->object.path, len + 1);
-                list_init(&p->objects);
-                r = map_add(&bus->object_paths, &p->node, map_hash_string(p->path));
-                if (r < 0) {
-                        free(p);
-                        return r;
-                }
-        }
-        list_link_tail(&p->objects, &s->object.link);
-        s->object.at = p;
-        return 0;
-}
-
-static void object_path_unlink(ipcbus_bus *bus, ipcbus_slot *s)
-{
-        struct client_object_path *p = s->object.at;
-
-        list_unlink(&s->object.link);
-        s->object.at = NULL;
-        if (list_is_empty(&p->objects)) {
-                map_remove(&bus->object_paths, &p->node);
-                free(p);
-        }
 }
 
 /* Enter s in the index of its type, if it has one. Returns 0 or -ENOMEM (nothing changed then). */
@@ -570,10 +523,11 @@ _public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_m
         ipcbus_slot *s;
         int r;
 
-        if (!bus || !callback)
+        if (!callback)
                 return -EINVAL;
-        if (bus->closed)
-                return -ENOTCONN;
+        r = client_enter(bus, false);
+        if (r < 0)
+                return r;
 
         r = slot_new(SLOT_FILTER, !ret_slot, callback, userdata, &s);
         if (r < 0)
@@ -589,16 +543,17 @@ _public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_m
 }
 
 _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *rule,
-                              ipcbus_message_handler callback, void *userdata)
+                              ipcbus_message_handler callback, void *userdata, ipcbus_error *ret_error)
 {
         _cleanup_(freep) char *body = NULL;
         ipcbus_slot *s;
         int r;
 
-        if (!bus || !rule || !callback)
+        if (!rule || !callback)
                 return -EINVAL;
-        if (!bus->open)
-                return -ENOTCONN;
+        r = client_enter(bus, true);
+        if (r < 0)
+                return r;
 
         r = slot_new(SLOT_MATCH, !ret_slot, callback, userdata, &s);
         if (r < 0)
@@ -617,7 +572,7 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
                 return error_from_proto(r);
         }
         body = match_body(s->match.rule_json);
-        r = body ? client_call_driver(bus, "AddMatch", body, NULL, NULL) : -ENOMEM;
+        r = body ? client_call_driver(bus, "AddMatch", body, NULL, ret_error) : -ENOMEM;
         if (r >= 0) {
                 r = slot_link(s, bus); /* matches have no index: does not fail */
                 if (r < 0)
@@ -633,133 +588,6 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
         if (ret_slot)
                 *ret_slot = s;
         return 0;
-}
-
-/* ---- objects ---- */
-
-static bool methods_valid(const ipcbus_method *methods)
-{
-        for (const ipcbus_method *m = methods; m->member; m++)
-                if (!names_is_member(m->member) || !m->handler)
-                        return false;
-        return true;
-}
-
-static const ipcbus_method *object_find_method(const ipcbus_slot *s, const char *member)
-{
-        for (const ipcbus_method *m = s->object.methods; m->member; m++)
-                if (streq(m->member, member))
-                        return m;
-        return NULL;
-}
-
-_public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *path, const char *interface,
-                               const ipcbus_method *methods, void *userdata)
-{
-        struct client_object_path *at;
-        ipcbus_slot *s;
-        int r;
-
-        if (!bus || !path || !names_is_path(path) || !interface || !names_is_interface(interface) || !methods ||
-            !methods_valid(methods))
-                return -EINVAL;
-        if (bus->closed)
-                return -ENOTCONN;
-        at = object_path_find(bus, path);
-        if (at) {
-                list_for_each_entry(s, &at->objects, object.link) {
-                        if (streq(s->object.interface, interface))
-                                return -EEXIST;
-                }
-        }
-
-        r = slot_new(SLOT_OBJECT, !ret_slot, NULL, userdata, &s);
-        if (r < 0)
-                return r;
-        s->object.path = strdup(path);
-        s->object.interface = strdup(interface);
-        s->object.methods = methods;
-        r = s->object.path && s->object.interface ? slot_link(s, bus) : -ENOMEM;
-        if (r < 0) {
-                slot_unref(s);
-                return r;
-        }
-        if (ret_slot)
-                *ret_slot = s;
-        return 0;
-}
-
-/* Run a method handler; a negative return becomes an error reply unless it already answered. */
-static void object_run_method(ipcbus_slot *s, const ipcbus_method *method, ipcbus_message *m)
-{
-        ipcbus_error e = IPCBUS_ERROR_NULL;
-        int r;
-
-        slot_ref(s);
-        r = method->handler(m, s->userdata, &e);
-        slot_unref(s);
-
-        if (r < 0 && !m->replied) {
-                if (ipcbus_error_is_set(&e))
-                        (void) ipcbus_reply_error(m, e.name, e.message);
-                else
-                        (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_FAILED, "%s", ipcbus_strerror(r));
-        }
-        ipcbus_error_free(&e);
-}
-
-/*
- * An incoming call: org.ipcbus.Peer.Ping is answered on every path; else the
- * object exported at the path with the call's interface (or, without one,
- * the first interface there having the member) runs it.
- */
-static void dispatch_call(ipcbus_bus *bus, ipcbus_message *m)
-{
-        const struct msg_header *h = &m->msg->h;
-        struct client_object_path *at;
-        bool interface_known = false;
-        ipcbus_slot *s;
-
-        if (streq(h->interface, IPCBUS_PEER_INTERFACE)) {
-                if (streq(h->member, "Ping"))
-                        (void) ipcbus_reply(m, "{}");
-                else
-                        (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_METHOD, "No method %s in interface %s",
-                                                   h->member, h->interface);
-                return;
-        }
-
-        /* The objects at the path in the order they were exported; the first
-         * with the member runs it, and the walk ends there. */
-        at = h->path ? object_path_find(bus, h->path) : NULL;
-        if (at) {
-                list_for_each_entry(s, &at->objects, object.link) {
-                        const ipcbus_method *method;
-
-                        if (h->interface && !streq(s->object.interface, h->interface))
-                                continue;
-                        interface_known = true;
-                        method = object_find_method(s, h->member);
-                        if (method) {
-                                object_run_method(s, method, m);
-                                return;
-                        }
-                }
-        }
-
-        if (!h->interface && streq(h->member, "Ping"))
-                (void) ipcbus_reply(m, "{}");
-        else if (!at)
-                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_OBJECT, "No object at path %s", h->path);
-        else if (!interface_known)
-                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_INTERFACE, "No interface %s at path %s",
-                                           h->interface, h->path);
-        else if (h->interface)
-                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_METHOD, "No method %s in interface %s at path %s",
-                                           h->member, h->interface, h->path);
-        else
-                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_METHOD, "No method %s at path %s", h->member,
-                                           h->path);
 }
 
 /*
@@ -785,7 +613,7 @@ void slot_dispatch(ipcbus_bus *bus, ipcbus_message *m)
                 dispatch_list(bus, SLOT_MATCH, m);
                 break;
         case MSG_CALL:
-                dispatch_call(bus, m);
+                object_dispatch_call(bus, m);
                 break;
         default:
                 break;

@@ -24,6 +24,15 @@ void jbuf_reset(struct jbuf *b)
                 b->data[0] = '\0';
 }
 
+void jbuf_truncate(struct jbuf *b, size_t len)
+{
+        if (b->failed || len > b->len)
+                return;
+        b->len = len;
+        if (b->data)
+                b->data[len] = '\0';
+}
+
 /* Make room for n more bytes plus the NUL; false (and sticky failure) when out of memory. */
 static bool jbuf_reserve(struct jbuf *b, size_t n)
 {

@@ -20,6 +20,8 @@ struct jbuf {
 void jbuf_init(struct jbuf *b);
 void jbuf_deinit(struct jbuf *b);
 void jbuf_reset(struct jbuf *b); /* len = 0, keeps the allocation */
+/* Cut the text back to len bytes (no-op when it is shorter, or after a failed allocation). */
+void jbuf_truncate(struct jbuf *b, size_t len);
 void jbuf_put(struct jbuf *b, const void *p, size_t n);
 void jbuf_puts(struct jbuf *b, const char *s);
 void jbuf_putc(struct jbuf *b, char c);

@@ -577,6 +577,12 @@ int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len)
 
 int msg_build(const struct msg_header *h, const char *body, size_t body_len, struct msg **ret)
 {
+        return msg_build_fds(h, body, body_len, NULL, 0, ret);
+}
+
+int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len, const int *fds, unsigned n_fds,
+                  struct msg **ret)
+{
         static const uint8_t zero_prefix[IPCBUS_FRAME_PREFIX_SIZE];
         struct frame_view f = {0};
         struct jbuf b;
@@ -595,19 +601,22 @@ int msg_build(const struct msg_header *h, const char *body, size_t body_len, str
         data = (uint8_t *) jbuf_steal(&b, &size);
         if (!data)
                 return -ENOMEM;
-        if (header_len > IPCBUS_HEADER_MAX || body_len > IPCBUS_BODY_MAX) {
+        if (header_len > IPCBUS_HEADER_MAX || body_len > IPCBUS_BODY_MAX || n_fds > IPCBUS_FDS_MAX) {
                 free(data);
-                return header_len > IPCBUS_HEADER_MAX ? PROTO_E_HEADER_TOO_LARGE : PROTO_E_BODY_TOO_LARGE;
+                return header_len > IPCBUS_HEADER_MAX ? PROTO_E_HEADER_TOO_LARGE
+                       : body_len > IPCBUS_BODY_MAX   ? PROTO_E_BODY_TOO_LARGE
+                                                      : PROTO_E_TOO_MANY_FDS;
         }
-        frame_prefix_encode(data, (uint32_t) header_len, (uint32_t) body_len, 0);
+        frame_prefix_encode(data, (uint32_t) header_len, (uint32_t) body_len, (uint16_t) n_fds);
         f.data = data;
         f.size = size;
         f.prefix.version = IPCBUS_PROTOCOL_VERSION;
         f.prefix.header_len = (uint32_t) header_len;
         f.prefix.body_len = (uint32_t) body_len;
+        f.prefix.n_fds = (uint16_t) n_fds;
         f.header = (const char *) data + IPCBUS_FRAME_PREFIX_SIZE;
         f.body = body_len ? f.header + header_len : NULL;
-        r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER, NULL, data, ret, NULL, NULL);
+        r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER, fds, data, ret, NULL, NULL);
         if (r)
                 free(data);
         else

@@ -111,6 +111,13 @@ int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigne
  * must be a JSON object. Returns 0, -ENOMEM or a PROTO_E_* code.
  */
 int msg_build(const struct msg_header *h, const char *body, size_t body_len, struct msg **ret);
+/*
+ * The same with descriptors: the frame's prefix announces n_fds (at most
+ * IPCBUS_FDS_MAX, else PROTO_E_TOO_MANY_FDS) and, on success only, the
+ * message owns fds[0..n_fds) and closes them when it is freed.
+ */
+int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len, const int *fds, unsigned n_fds,
+                  struct msg **ret);
 
 /* Encode just the canonical header text of h (for tests and tools). */
 int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len);

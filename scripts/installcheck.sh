@@ -2,8 +2,8 @@
 # Check an installed ipcbus: run by `make installcheck` (and so by distcheck
 # and scripts/test.sh), which passes the install directories in the
 # environment: DESTDIR (may be empty), bindir, libdir, includedir,
-# pkgconfigdir, pkgdatadir, mandir, systemdsystemunitdir and
-# systemduserunitdir ("no": not installed), PACKAGE_VERSION,
+# pkgconfigdir, pkgdatadir, mandir, bashcompletiondir, systemdsystemunitdir
+# and systemduserunitdir ("no": not installed), PACKAGE_VERSION,
 # LIBIPCBUS_LT_VERSION, CC, CFLAGS, LDFLAGS, PKG_CONFIG.
 #
 # Checks, everything from the installed paths below $DESTDIR:
@@ -13,8 +13,11 @@
 # - libipcbus.so.MAJOR.AGE.REV with its two symlinks, SONAME libipcbus.so.MAJOR,
 #   only ipcbus_* symbols exported;
 # - the headers and ipcbus.pc: a small program built with
-#   `pkg-config --cflags --libs ipcbus` calls the bus driver;
-# - session.json, system.json; every man page renders without a warning;
+#   `pkg-config --cflags --libs ipcbus` calls the bus driver; the example
+#   application (examples/notes) builds with them alone;
+# - session.json, system.json, the standard interface descriptions and the
+#   example's; every man page renders without a warning;
+# - the bash completion of ipcctl: in place, and it defines its function;
 # - the units: in place, @bindir@ filled in, `systemd-analyze verify` (system)
 #   and `systemd-analyze --user verify` (user) silent. Under a DESTDIR the
 #   services are verified with ExecStart moved below DESTDIR, where the
@@ -24,7 +27,7 @@
 set -u
 
 : "${DESTDIR:=}" "${CC:=cc}" "${CFLAGS:=}" "${LDFLAGS:=}" "${PKG_CONFIG:=pkg-config}"
-for v in bindir libdir includedir pkgconfigdir pkgdatadir mandir systemdsystemunitdir systemduserunitdir \
+for v in bindir libdir includedir pkgconfigdir pkgdatadir mandir bashcompletiondir systemdsystemunitdir systemduserunitdir \
         PACKAGE_VERSION LIBIPCBUS_LT_VERSION; do
         if [ -z "${!v:-}" ]; then
                 echo "installcheck: $v is not set (run it through make installcheck)" >&2
@@ -169,13 +172,24 @@ if flags=$($PKG_CONFIG --cflags --libs ipcbus 2>&1); then
         # shellcheck disable=SC2086 # word splitting of the flags is wanted
         check "compiling a program with \`pkg-config --cflags --libs ipcbus\`" \
                 $CC $CFLAGS -std=c11 -Wall -Wextra -Werror -o "$tmp/client" "$tmp/client.c" $flags $LDFLAGS
+        # the example application needs nothing but what is installed
+        for p in notes-service notes-client; do
+                # shellcheck disable=SC2086 # word splitting of the flags is wanted
+                check "compiling examples/notes/$p.c with \`pkg-config --cflags --libs ipcbus\`" \
+                        $CC $CFLAGS -Wall -Wextra -Wno-unused-parameter -Werror -o "$tmp/$p" \
+                        "$(dirname "$0")/../examples/notes/$p.c" $flags $LDFLAGS
+        done
 else
         fail "pkg-config --cflags --libs ipcbus: $flags"
 fi
 
-# ---- configs, and the installed broker serving a bus with one ----
+# ---- configs, interface descriptions, and the installed broker serving a bus with one ----
 for f in session.json system.json; do
         if [ -f "$DESTDIR$pkgdatadir/$f" ]; then ok; else fail "$DESTDIR$pkgdatadir/$f is not installed"; fi
+done
+for i in ipcbus.Bus ipcbus.Introspectable ipcbus.Properties ipcbus.ObjectManager ipcbus.Peer example.Notes; do
+        f="$DESTDIR$pkgdatadir/interfaces/org.$i.json"
+        if [ -f "$f" ]; then ok; else fail "$f is not installed"; fi
 done
 if [ -x "$bin/ipcbusd" ] && [ -f "$DESTDIR$pkgdatadir/session.json" ]; then
         mkfifo "$tmp/out"
@@ -216,19 +230,43 @@ if [ -x "$bin/ipcbusd" ] && [ -f "$DESTDIR$pkgdatadir/session.json" ]; then
 fi
 
 # ---- man pages ----
-for m in man8/ipcbusd.8 man1/ipcctl.1 man1/ipc-monitor.1 man1/ipc-bench.1 man5/ipcbus-config.5; do
+man3_pages="ipcbus ipcbus_open ipcbus_call ipcbus_message_append ipcbus_message_read ipcbus_message_get_fd
+        ipcbus_emit ipcbus_request_name ipcbus_add_object_vtable ipcbus_interface_parse ipcbus_process ipcbus_error"
+for m in man8/ipcbusd.8 man1/ipcctl.1 man1/ipc-monitor.1 man1/ipc-bench.1 man5/ipcbus-config.5 \
+        $(for p in $man3_pages; do echo "man3/$p.3"; done); do
         page=$DESTDIR$mandir/$m
         if [ ! -f "$page" ]; then
                 fail "$page is not installed"
                 continue
         fi
-        if out=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$page" 2>&1) && [ -z "$out" ]; then
+        if out=$(LC_ALL=C.UTF-8 groff -t -man -Tutf8 -ww -z "$page" 2>&1) && [ -z "$out" ]; then
                 ok
         else
                 fail "$m does not render cleanly (groff -man -ww -z):"
                 printf '%s\n' "$out" | sed 's/^/    /' >&2
         fi
 done
+
+# Every function of the installed header has a page of its own or a ".so"
+# stub leading to the page of its group, and every stub leads to a page.
+for f in $(grep -oE '\bipcbus_[a-z0-9_]+ *\(' "$DESTDIR$includedir/ipcbus/ipcbus.h" | tr -d ' (' | sort -u); do
+        page=$DESTDIR$mandir/man3/$f.3
+        if [ ! -f "$page" ]; then
+                fail "$f, declared in ipcbus.h, has no man page (add it to a NAME line of man/*.3)"
+        elif target=$(sed -n 's/^\.so //p' "$page") && [ -n "$target" ] && [ ! -f "$DESTDIR$mandir/$target" ]; then
+                fail "man3/$f.3 leads to $target, which is not installed"
+        else
+                ok
+        fi
+done
+
+# ---- bash completion ----
+completion=$DESTDIR$bashcompletiondir/ipcctl
+if [ ! -f "$completion" ]; then
+        fail "$completion is not installed"
+else
+        check "the completion of ipcctl defines _ipcctl" bash -c '. "$1" && declare -F _ipcctl' _ "$completion"
+fi
 
 # ---- systemd units ----
 # verify_units MODE DIR: the units of DIR as installed, the service's

@@ -2,9 +2,11 @@
 /*
  * The bus driver org.ipcbus.Bus against a real ipcbusd: Hello and unique
  * names, every method of PROTOCOL.md 7.2 with its exact result shape, the
- * driver's errors, and NameOwnerChanged for connections coming and going.
+ * driver's errors, NameOwnerChanged for connections coming and going, and
+ * Introspect at the driver's path and above it (PROTOCOL.md 13.4).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +479,137 @@ START_TEST(test_driver_error_header)
 }
 END_TEST
 
+/* ---- Introspect (PROTOCOL.md 13.4) -------------------------------------------------------- */
+
+/* The canonical text of interfaces/NAME.json, as ipcbus_interface_parse gives it (malloc'd). */
+static char *shipped_description(const char *name)
+{
+        const char *top = getenv("IPCBUS_TEST_SRCDIR");
+        ipcbus_interface *i = NULL;
+        char path[4096], *text = NULL, *json;
+        size_t size = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/interfaces/%s.json", top ? top : ".", name);
+        f = fopen(path, "re");
+        ck_assert_msg(f, "%s: %m", path);
+        ck_assert_int_ne(getdelim(&text, &size, '\0', f), -1);
+        fclose(f);
+        ck_assert_msg(ipcbus_interface_parse(text, &i) == 0, "%s: %s", path, ipcbus_last_error());
+        json = strdup(ipcbus_interface_get_json(i));
+        ipcbus_interface_unref(i);
+        free(text);
+        return json;
+}
+
+/*
+ * Introspect at path: {"path", "interfaces", "children"}, the interfaces
+ * named (NULL-terminated) each exactly as its file's canonical text, and the
+ * one child (or none).
+ */
+static void assert_introspect(ipcbus_bus *bus, const char *path, const char *const *names, const char *child)
+{
+        json_object *o =
+                testbus_call(bus, IPCBUS_DRIVER_NAME, path, IPCBUS_INTROSPECTABLE_INTERFACE, "Introspect", NULL);
+        json_object *interfaces = testbus_json_array(o, "interfaces");
+        json_object *children = testbus_json_array(o, "children");
+        size_t n = 0;
+
+        testbus_json_keys(o, "path", "interfaces", "children", NULL);
+        ck_assert_str_eq(testbus_json_string(o, "path"), path);
+        for (; names[n]; n++) {
+                json_object *desc = json_object_array_get_idx(interfaces, n);
+                char *expected = shipped_description(names[n]);
+                ipcbus_interface *i = NULL;
+
+                ck_assert_msg(desc, "%s: no description of %s", path, names[n]);
+                ck_assert_str_eq(
+                        json_object_to_json_string_ext(desc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                        expected);
+                /* what came parses as a description */
+                ck_assert_int_eq(ipcbus_interface_parse(json_object_to_json_string(desc), &i), 0);
+                ck_assert_str_eq(ipcbus_interface_get_name(i), names[n]);
+                ipcbus_interface_unref(i);
+                free(expected);
+        }
+        ck_assert_uint_eq(json_object_array_length(interfaces), n);
+        ck_assert_uint_eq(json_object_array_length(children), child ? 1 : 0);
+        if (child)
+                ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(children, 0)), child);
+        json_object_put(o);
+}
+
+START_TEST(test_introspect)
+{
+        static const char *const at_bus[] = {IPCBUS_DRIVER_INTERFACE, IPCBUS_INTROSPECTABLE_INTERFACE,
+                                             IPCBUS_PEER_INTERFACE, NULL};
+        static const char *const above[] = {IPCBUS_INTROSPECTABLE_INTERFACE, IPCBUS_PEER_INTERFACE, NULL};
+        ipcbus_bus *bus = testbus_connect(testbus_current());
+
+        assert_introspect(bus, IPCBUS_DRIVER_PATH, at_bus, NULL);
+        assert_introspect(bus, "/", above, "org");
+        assert_introspect(bus, "/org", above, "ipcbus");
+        assert_introspect(bus, "/org/ipcbus", above, "Bus");
+
+        /* no object elsewhere; the driver's interface only at its path */
+        free(testbus_call_error(bus, IPCBUS_DRIVER_NAME, "/org/ipcbus/Bus/Sub", IPCBUS_INTROSPECTABLE_INTERFACE,
+                                "Introspect", NULL, IPCBUS_ERROR_UNKNOWN_OBJECT));
+        free(testbus_call_error(bus, IPCBUS_DRIVER_NAME, "/org/example", IPCBUS_INTROSPECTABLE_INTERFACE, "Introspect",
+                                NULL, IPCBUS_ERROR_UNKNOWN_OBJECT));
+        free(testbus_call_error(bus, IPCBUS_DRIVER_NAME, "/org", IPCBUS_DRIVER_INTERFACE, "GetId", NULL,
+                                IPCBUS_ERROR_UNKNOWN_OBJECT));
+        free(testbus_call_error(bus, IPCBUS_DRIVER_NAME, "/org", IPCBUS_INTROSPECTABLE_INTERFACE, "Inspect", NULL,
+                                IPCBUS_ERROR_UNKNOWN_METHOD));
+        free(testbus_call_error(bus, IPCBUS_DRIVER_NAME, "/", IPCBUS_PROPERTIES_INTERFACE, "GetAll", NULL,
+                                IPCBUS_ERROR_UNKNOWN_INTERFACE));
+        /* without interface, a call is the driver's own: Introspect is not one of its methods */
+        testbus_driver_error(bus, "Introspect", NULL, IPCBUS_ERROR_UNKNOWN_METHOD);
+        ipcbus_unref(bus);
+}
+END_TEST
+
+/* Every method the driver's descriptions list is answered (called with {}, nothing says UnknownMethod). */
+START_TEST(test_introspect_methods_answered)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = testbus_connect(tb);
+        json_object *o = testbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_INTROSPECTABLE_INTERFACE,
+                                      "Introspect", NULL);
+        json_object *interfaces = testbus_json_array(o, "interfaces");
+        unsigned n = 0;
+
+        for (size_t k = 0; k < json_object_array_length(interfaces); k++) {
+                json_object *desc = json_object_array_get_idx(interfaces, k), *name, *methods;
+
+                ck_assert(json_object_object_get_ex(desc, "interface", &name));
+                ck_assert(json_object_object_get_ex(desc, "methods", &methods));
+                json_object_object_foreach(methods, member, unused)
+                {
+                        /* a fresh connection each: BecomeMonitor makes one a monitor */
+                        ipcbus_bus *caller = testbus_connect(tb);
+                        ipcbus_message *reply = NULL;
+                        ipcbus_error e = IPCBUS_ERROR_NULL;
+                        int r;
+
+                        (void) unused;
+                        r = ipcbus_call(caller, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, json_object_get_string(name),
+                                        member, "{}", 10 * 1000000ull, &reply, &e);
+                        ck_assert_msg(r == 0 || r == -EREMOTEIO, "%s: %s", member, ipcbus_strerror(r));
+                        ck_assert_msg(!ipcbus_error_has_name(&e, IPCBUS_ERROR_UNKNOWN_METHOD) &&
+                                              !ipcbus_error_has_name(&e, IPCBUS_ERROR_UNKNOWN_INTERFACE),
+                                      "%s.%s: %s", json_object_get_string(name), member, e.message);
+                        ipcbus_error_free(&e);
+                        ipcbus_message_unref(reply);
+                        ipcbus_unref(caller);
+                        n++;
+                }
+        }
+        ck_assert_uint_eq(n, 19); /* 17 of org.ipcbus.Bus, Introspect, Peer.Ping */
+        json_object_put(o);
+        ipcbus_unref(bus);
+}
+END_TEST
+
 static Suite *driver_suite(void)
 {
         Suite *s = suite_create("bus_driver");
@@ -502,6 +635,11 @@ static Suite *driver_suite(void)
         tcase_add_test(tc, test_unknown_method_object_interface);
         tcase_add_test(tc, test_invalid_args);
         tcase_add_test(tc, test_driver_error_header);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("introspect");
+        tcase_add_test(tc, test_introspect);
+        tcase_add_test(tc, test_introspect_methods_answered);
         suite_add_tcase(s, tc);
         return s;
 }

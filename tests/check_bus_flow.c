@@ -83,7 +83,8 @@ static int counter_main(struct testbus_peer *p, void *arg)
 
         c->p = p;
         testbus_peer_check(p, ipcbus_add_filter(bus, &filter, counter_filter, c) >= 0);
-        testbus_peer_check(p, ipcbus_add_match(bus, &match, "interface=" FLOW_INTERFACE, counter_ignore, NULL) >= 0);
+        testbus_peer_check(p,
+                           ipcbus_add_match(bus, &match, "interface=" FLOW_INTERFACE, counter_ignore, NULL, NULL) >= 0);
         testbus_peer_report(p, "ready %s", ipcbus_get_unique_name(bus));
         testbus_peer_run(p, bus, counter_command, c);
         ipcbus_slot_unref(match);

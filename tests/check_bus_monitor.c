@@ -25,7 +25,7 @@ static void monitor_open(struct monitor *m, const char *const *rules, size_t n_r
         int r;
 
         m->bus = testbus_connect(testbus_current());
-        r = ipcbus_become_monitor(m->bus, rules, n_rules);
+        r = ipcbus_become_monitor(m->bus, rules, n_rules, NULL);
         ck_assert_msg(r >= 0, "ipcbus_become_monitor: %s", ipcbus_strerror(r));
         testbus_rec_init(&m->rec, m->bus, 0);
 }
@@ -280,7 +280,7 @@ START_TEST(test_monitor_loses_names)
         ck_assert_int_eq(testbus_request_name(m, "org.example.MonName", 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
         testbus_add_match(a, "{\"type\":\"signal\",\"sender\":\"org.ipcbus.Bus\",\"member\":\"NameOwnerChanged\"}");
         testbus_rec_init(&rec, a, TESTBUS_REC_SIGNALS);
-        ck_assert_int_ge(ipcbus_become_monitor(m, NULL, 0), 0);
+        ck_assert_int_ge(ipcbus_become_monitor(m, NULL, 0, NULL), 0);
         /* its well-known name is released and its unique name announced as lost */
         ck_assert_msg(testbus_pump_until(buses, both_names_lost, &lost, TESTBUS_WAIT_MS),
                       "NameOwnerChanged for the monitor's names did not come");
@@ -375,7 +375,7 @@ START_TEST(test_monitor_that_sends_is_disconnected)
 
         /* the same through libipcbus */
         lib_monitor = testbus_connect(tb);
-        ck_assert_int_ge(ipcbus_become_monitor(lib_monitor, NULL, 0), 0);
+        ck_assert_int_ge(ipcbus_become_monitor(lib_monitor, NULL, 0, NULL), 0);
         ipcbus_emit_signal(lib_monitor, NULL, "/x", "org.example.Mon", "Chatty", NULL);
         deadline = testbus_now_ms() + TESTBUS_WAIT_MS;
         while ((r = ipcbus_process(lib_monitor)) >= 0 && testbus_now_ms() < deadline)

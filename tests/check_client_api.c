@@ -4,7 +4,11 @@
  * (ipcbus_process / ipcbus_wait, and a libevent event_base), local timeouts,
  * slots, matches (also by well-known sender, as names change hands),
  * filters, exported objects and their errors, deferred replies, the error
- * helpers, messages arriving during a sync call, and losing the connection.
+ * helpers, messages arriving during a sync call, and losing the connection;
+ * the connection's lifetime (ipcbus_ref, ipcbus_close, ipcbus_unref, a
+ * forked child's -ECHILD, ipcbus_open_starter, also from an activated
+ * service), and the broker's refusals handed back named (AddMatch,
+ * BecomeMonitor).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,7 +336,8 @@ START_TEST(test_match_libevent)
         int64_t t0;
 
         ck_assert_int_ge(
-                ipcbus_add_match(sub, &slot, "interface=org.example.Client,member=Ping2", on_signal_break, base), 0);
+                ipcbus_add_match(sub, &slot, "interface=org.example.Client,member=Ping2", on_signal_break, base, NULL),
+                0);
         ck_assert_int_eq(ipcbus_attach_event(sub, base), 0);
         evtimer_add(guard, &guard_tv);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Ping2", NULL), 0);
@@ -475,10 +481,11 @@ START_TEST(test_add_match)
         buses[0] = sub;
         testbus_rec_init(&rec, sub, TESTBUS_REC_SIGNALS);
         /* "type=signal" is implied */
-        ck_assert_int_ge(ipcbus_add_match(sub, &slot, "interface=org.example.Client,member=Changed", on_message, &got),
-                         0);
-        ck_assert_int_ge(ipcbus_add_match(sub, &sentinel_slot, "interface=org.example.Sentinel", on_message, &sentinel),
-                         0);
+        ck_assert_int_ge(
+                ipcbus_add_match(sub, &slot, "interface=org.example.Client,member=Changed", on_message, &got, NULL), 0);
+        ck_assert_int_ge(
+                ipcbus_add_match(sub, &sentinel_slot, "interface=org.example.Sentinel", on_message, &sentinel, NULL),
+                0);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Other", "{}"), 0);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Changed", "{\"title\":\"t\"}"),
                          0);
@@ -504,8 +511,8 @@ START_TEST(test_add_match)
         ck_assert_uint_eq(testbus_rec_count(&rec, "Changed"), 0);
 
         /* invalid rules */
-        ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "bogus=1", on_message, &got), -EINVAL);
-        ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "type=nonsense", on_message, &got), -EINVAL);
+        ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "bogus=1", on_message, &got, NULL), -EINVAL);
+        ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "type=nonsense", on_message, &got, NULL), -EINVAL);
         ck_assert_ptr_null(sentinel_slot2);
 
         got_deinit(&got);
@@ -534,7 +541,7 @@ START_TEST(test_filters)
         ipcbus_slot *match = NULL, *filter = NULL;
 
         buses[0] = sub;
-        ck_assert_int_ge(ipcbus_add_match(sub, &match, "interface=org.example.Client", on_message, &matched), 0);
+        ck_assert_int_ge(ipcbus_add_match(sub, &match, "interface=org.example.Client", on_message, &matched, NULL), 0);
         ck_assert_int_ge(ipcbus_add_filter(sub, &filter, eat_filter, &filtered), 0);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Eaten", NULL), 0);
         ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Client", "Kept", NULL), 0);
@@ -569,9 +576,9 @@ START_TEST(test_messages_during_sync_call_not_lost)
 
         testbus_service_start(tb, &svc, SERVICE);
         bus = testbus_connect(tb);
-        ck_assert_int_ge(
-                ipcbus_add_match(bus, &slot, "interface=" TESTBUS_SERVICE_INTERFACE ",member=Tick", on_message, &ticks),
-                0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot, "interface=" TESTBUS_SERVICE_INTERFACE ",member=Tick", on_message,
+                                          &ticks, NULL),
+                         0);
         /* the service emits three signals, then answers: they arrive while we wait for the answer */
         json_object_put(testbus_call(bus, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "EmitThenReply",
                                      "{\"n\":3}"));
@@ -646,9 +653,9 @@ START_TEST(test_match_sender_well_known)
         testbus_service_start(tb, &b, NAME_B);
         bus = testbus_connect(tb);
         buses[0] = bus;
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a), 0);
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b), 0);
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done, NULL), 0);
 
         service_emit(&a, "a");
         service_emit(&b, "b");
@@ -688,9 +695,9 @@ START_TEST(test_match_sender_owner_moves)
         struct testbus_rec rec;
 
         /* nobody owns the names yet */
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a), 0);
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b), 0);
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a, RULE_A, on_message, &got_a, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_b, RULE_B, on_message, &got_b, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_done, RULE_DONE, on_message, &done, NULL), 0);
         ck_assert_int_eq(testbus_request_name(one, NAME_A, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
         ck_assert_int_eq(testbus_request_name(two, NAME_B, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
         bus_emit(one, "one");
@@ -715,7 +722,7 @@ START_TEST(test_match_sender_owner_moves)
         got_assert_from(&got_b, 1, "one", u1);
 
         /* a second slot on A shares the followed owner; dropping the first keeps it followed */
-        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a2, RULE_A, on_message, &got_a2), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot_a2, RULE_A, on_message, &got_a2, NULL), 0);
         ck_assert_ptr_null(ipcbus_slot_unref(slot_a));
         ck_assert_int_eq(testbus_release_name(two, NAME_A), IPCBUS_RELEASE_NAME_RELEASED);
         ck_assert_int_eq(testbus_request_name(one, NAME_A, 0), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
@@ -990,7 +997,7 @@ START_TEST(test_connection_lost)
         int r = 0;
 
         /* a monitor that sends is disconnected by the broker: a way to lose the connection */
-        ck_assert_int_ge(ipcbus_become_monitor(bus, NULL, 0), 0);
+        ck_assert_int_ge(ipcbus_become_monitor(bus, NULL, 0, NULL), 0);
         ck_assert_int_ge(ipcbus_call_async(bus, NULL, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE,
                                            "Ping", NULL, 5 * SECOND, on_message, &got),
                          0);
@@ -1011,6 +1018,374 @@ START_TEST(test_connection_lost)
                 ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL, "Ping", NULL, SECOND, NULL, NULL),
                 -ENOTCONN);
         ck_assert_int_eq(ipcbus_emit_signal(bus, NULL, "/x", "org.example.I", "M", NULL), -ENOTCONN);
+        ipcbus_unref(bus);
+}
+END_TEST
+
+/* ---- lifetime: references, closing, fork, the starter bus ------------------------------------------- */
+
+static int count_calls(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
+{
+        if (userdata)
+                (*(int *) userdata)++;
+        return 0;
+}
+
+/*
+ * Every function on bus returns want (-ENOTCONN after ipcbus_close, -ECHILD
+ * in a forked child) and makes nothing. Returns the first that did not, or
+ * NULL. Usable in a forked child, where Check's assertions are not.
+ */
+static const char *every_function_gives(ipcbus_bus *bus, int want)
+{
+        struct event_base *base = event_base_new();
+        ipcbus_slot *slot = NULL;
+        const char *failed = NULL;
+        uint64_t t;
+
+#define GIVES(call)                                                                                                    \
+        do {                                                                                                           \
+                if (!failed && (call) != want)                                                                         \
+                        failed = #call;                                                                                \
+        } while (0)
+        GIVES(ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL, "Ping", NULL, SECOND, NULL, NULL));
+        GIVES(ipcbus_call_async(bus, &slot, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL, "Ping", NULL, SECOND,
+                                count_calls, NULL));
+        GIVES(ipcbus_send_oneway(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL, "Ping", NULL));
+        GIVES(ipcbus_emit_signal(bus, NULL, "/x", "org.example.I", "M", NULL));
+        GIVES(ipcbus_add_match(bus, &slot, "interface=org.example.I", count_calls, NULL, NULL));
+        GIVES(ipcbus_add_filter(bus, &slot, count_calls, NULL));
+        GIVES(ipcbus_add_object(bus, &slot, "/org/example/Later", "org.example.Later", keeper_methods, NULL));
+        GIVES(ipcbus_request_name(bus, "org.example.Gives", 0, NULL));
+        GIVES(ipcbus_release_name(bus, "org.example.Gives", NULL));
+        GIVES(ipcbus_become_monitor(bus, NULL, 0, NULL));
+        GIVES(ipcbus_get_fd(bus));
+        GIVES(ipcbus_get_events(bus));
+        GIVES(ipcbus_get_timeout(bus, &t));
+        GIVES(ipcbus_process(bus));
+        GIVES(ipcbus_wait(bus, 0));
+        GIVES(ipcbus_flush(bus));
+        GIVES(ipcbus_attach_event(bus, base));
+#undef GIVES
+        if (!failed && ipcbus_is_open(bus))
+                failed = "ipcbus_is_open";
+        if (!failed && slot)
+                failed = "a slot was made";
+        event_base_free(base);
+        return failed;
+}
+
+/* The starter bus: $IPCBUS_STARTER_ADDRESS when set and not empty, else the session bus; no fallback on failure. */
+START_TEST(test_open_starter)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = NULL, *sentinel = (ipcbus_bus *) &bus;
+        char missing[300];
+
+        snprintf(missing, sizeof(missing), "unix:path=%s/nothing-here", tb->dir);
+        unsetenv("IPCBUS_STARTER_ADDRESS");
+        setenv("IPCBUS_ADDRESS", tb->address, 1);
+        ck_assert_int_eq(ipcbus_open_starter(&bus), 0);
+        ck_assert(ipcbus_is_open(bus));
+        bus = ipcbus_unref(bus);
+
+        /* the starter address wins over the session's */
+        setenv("IPCBUS_STARTER_ADDRESS", tb->address, 1);
+        setenv("IPCBUS_ADDRESS", missing, 1);
+        ck_assert_int_eq(ipcbus_open_starter(&bus), 0);
+        ck_assert(ipcbus_is_open(bus));
+        bus = ipcbus_unref(bus);
+
+        /* ... and is not quietly replaced by the session bus when it fails */
+        setenv("IPCBUS_STARTER_ADDRESS", missing, 1);
+        setenv("IPCBUS_ADDRESS", tb->address, 1);
+        bus = sentinel;
+        ck_assert_int_lt(ipcbus_open_starter(&bus), 0);
+        ck_assert_ptr_eq(bus, sentinel);
+
+        /* empty is unset */
+        setenv("IPCBUS_STARTER_ADDRESS", "", 1);
+        bus = NULL;
+        ck_assert_int_eq(ipcbus_open_starter(&bus), 0);
+        ipcbus_unref(bus);
+        ck_assert_int_eq(ipcbus_open_starter(NULL), -EINVAL);
+}
+END_TEST
+
+/*
+ * A service the broker starts reaches the bus that started it through
+ * ipcbus_open_starter (tests/test-service uses it), even when its activation
+ * environment points IPCBUS_ADDRESS elsewhere: the broker sets
+ * IPCBUS_STARTER_ADDRESS last.
+ */
+START_TEST(test_activated_service_opens_starter)
+{
+        static const char name[] = "org.example.Started";
+        struct testbus *tb = testbus_current();
+        char dir[256], path[400], config[600], file[600];
+        json_object *o, *env;
+        ipcbus_bus *bus;
+
+        testbus_mkdtemp(dir, sizeof(dir), "services");
+        snprintf(file, sizeof(file), "{\"name\":\"%s\",\"exec\":[\"%s\",\"--name\",\"%s\"]}", name,
+                 testbus_test_service(), name);
+        snprintf(path, sizeof(path), "%s/%s.service", dir, name);
+        testbus_write_text(path, file);
+        snprintf(config, sizeof(config),
+                 "{\"type\":\"session\",\"standard_service_dirs\":false,\"service_dirs\":[\"%s\"]}", dir);
+        testbus_start_config(tb, config);
+        bus = testbus_connect(tb);
+        json_object_put(testbus_driver(bus, "UpdateActivationEnvironment",
+                                       "{\"environment\":{\"IPCBUS_ADDRESS\":\"unix:path=/nonexistent/ipcbus\"}}"));
+
+        o = testbus_call(bus, name, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Env", NULL);
+        env = json_object_object_get(o, "env");
+        ck_assert_str_eq(testbus_json_string(env, "IPCBUS_STARTER_ADDRESS"), tb->address);
+        ck_assert_str_eq(testbus_json_string(env, "IPCBUS_ADDRESS"), "unix:path=/nonexistent/ipcbus");
+        json_object_put(o);
+        ipcbus_unref(bus);
+}
+END_TEST
+
+/*
+ * ipcbus_ref adds a reference, ipcbus_unref drops one and only the last
+ * closes; ipcbus_close closes now and keeps the handle: every function gives
+ * -ENOTCONN, the slots' callbacks never run, messages and slots stay usable
+ * until dropped, and the broker sees the connection end.
+ */
+START_TEST(test_ref_close_unref)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = testbus_connect(tb), *other = testbus_connect(tb);
+        ipcbus_bus *both[] = {bus, other, NULL}, *just_other[] = {other, NULL};
+        ipcbus_slot *object = NULL, *other_object = NULL, *match = NULL, *pending = NULL;
+        struct keeper k = {0}, other_k = {0};
+        struct got answers = {0};
+        int signals = 0, replies = 0;
+        char *name;
+
+        ck_assert_ptr_eq(ipcbus_ref(bus), bus);
+        ck_assert_ptr_null(ipcbus_unref(bus));
+        ck_assert(ipcbus_is_open(bus));
+        ck_assert_int_eq(
+                ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL, "Ping", NULL, SECOND, NULL, NULL), 0);
+        name = strdup(ipcbus_get_unique_name(bus));
+
+        /* bus serves a call of other's that it holds, waits for other's answer, and listens */
+        ck_assert_int_ge(ipcbus_add_object(bus, &object, "/org/example/Later", "org.example.Later", keeper_methods, &k),
+                         0);
+        ck_assert_int_ge(ipcbus_add_object(other, &other_object, "/org/example/Later", "org.example.Later",
+                                           keeper_methods, &other_k),
+                         0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &match, "interface=org.example.Closing", count_calls, &signals, NULL),
+                         0);
+        ck_assert_int_ge(ipcbus_call_async(other, NULL, name, "/org/example/Later", "org.example.Later", "Later", "{}",
+                                           5 * SECOND, on_message, &answers),
+                         0);
+        ck_assert_int_ge(ipcbus_call_async(bus, &pending, ipcbus_get_unique_name(other), "/org/example/Later",
+                                           "org.example.Later", "Later", "{}", 5 * SECOND, count_calls, &replies),
+                         0);
+        ck_assert(testbus_pump_until(both, keeper_has_call, &k, TESTBUS_WAIT_MS));
+        ck_assert(testbus_pump_until(both, keeper_has_call, &other_k, TESTBUS_WAIT_MS));
+        ck_assert_int_ge(ipcbus_emit_signal(other, NULL, "/x", "org.example.Closing", "Now", NULL), 0);
+        ck_assert_int_ge(ipcbus_reply(other_k.held, "{}"), 0);
+        testbus_sync(other);
+
+        ipcbus_close(bus);
+        ipcbus_close(bus); /* idempotent */
+        ck_assert_msg(!every_function_gives(bus, -ENOTCONN), "after ipcbus_close: %s",
+                      every_function_gives(bus, -ENOTCONN));
+        ck_assert_int_eq(ipcbus_reply(k.held, "{}"), -ENOTCONN);
+        ck_assert_str_eq(ipcbus_get_unique_name(bus), name); /* still known, for logs */
+        ck_assert_int_eq(signals + replies, 0);
+        ck_assert_ptr_eq(ipcbus_slot_get_userdata(match), &signals);
+
+        /* the broker saw it go: other's call to it fails */
+        got_wait(just_other, &answers, 1);
+        ck_assert_int_eq(ipcbus_message_get_type(answers.msgs[0]), IPCBUS_MESSAGE_ERROR);
+        got_deinit(&answers);
+
+        ipcbus_slot_unref(match);
+        ipcbus_slot_unref(pending);
+        ipcbus_unref(bus);
+        /* a message outlives the handle; the last reference frees both */
+        ck_assert_ptr_eq(ipcbus_message_get_bus(k.held), bus);
+        ipcbus_slot_unref(object);
+        ipcbus_message_unref(k.held);
+        ipcbus_message_unref(other_k.held);
+        ipcbus_slot_unref(other_object);
+        ipcbus_unref(other);
+        free(name);
+}
+END_TEST
+
+static int close_from_filter(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
+{
+        ipcbus_close(ipcbus_message_get_bus(m));
+        return 0;
+}
+
+/* Closing from inside a callback ends processing cleanly. */
+START_TEST(test_close_in_callback)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = testbus_connect(tb), *emitter = testbus_connect(tb);
+        int r = 0;
+
+        ck_assert_int_ge(ipcbus_add_filter(bus, NULL, close_from_filter, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, NULL, "interface=org.example.I", count_calls, NULL, NULL), 0);
+        ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.I", "M", NULL), 0);
+        testbus_sync(emitter);
+        for (int64_t deadline = testbus_now_ms() + TESTBUS_WAIT_MS; testbus_now_ms() < deadline && r >= 0;)
+                if ((r = ipcbus_process(bus)) == 0)
+                        ipcbus_wait(bus, 100 * 1000);
+        ck_assert_int_eq(r, -ENOTCONN);
+        ck_assert(!ipcbus_is_open(bus));
+        ipcbus_unref(bus);
+        ipcbus_unref(emitter);
+}
+END_TEST
+
+/* ipcbus_run serves until the connection ends, and says 0 for an end that
+ * was asked for: a callback closing it, or the broker hanging up. */
+START_TEST(test_run)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = testbus_connect(tb), *emitter = testbus_connect(tb), *orphan = testbus_connect(tb);
+
+        ck_assert_int_ge(ipcbus_add_filter(bus, NULL, close_from_filter, NULL), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, NULL, "interface=org.example.I", count_calls, NULL, NULL), 0);
+        ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.I", "M", NULL), 0);
+        ck_assert_int_eq(ipcbus_run(bus), 0);
+        ck_assert(!ipcbus_is_open(bus));
+
+        testbus_stop(tb);
+        ck_assert_int_eq(ipcbus_run(orphan), 0);
+        ipcbus_unref(bus);
+        ipcbus_unref(emitter);
+        ipcbus_unref(orphan);
+}
+END_TEST
+
+/*
+ * After fork(), the child's copy of a connection gives -ECHILD everywhere,
+ * and dropping it there (slots, the last reference) writes and reads
+ * nothing: the parent's connection goes on with its match, its name and the
+ * unread message waiting in the socket.
+ */
+START_TEST(test_fork)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = testbus_connect(tb), *emitter = testbus_connect(tb), *buses[] = {bus, NULL};
+        ipcbus_slot *match = NULL;
+        struct got got = {0};
+        char *owner;
+        pid_t pid;
+        int status;
+
+        ck_assert_int_ge(ipcbus_add_match(bus, &match, "interface=org.example.Fork", on_message, &got, NULL), 0);
+        ck_assert_int_eq(ipcbus_request_name(bus, "org.example.Fork", 0, NULL), IPCBUS_REQUEST_NAME_PRIMARY_OWNER);
+        /* waits unread in bus's socket while the child runs */
+        ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Fork", "Before", NULL), 0);
+        testbus_sync(emitter);
+
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                const char *failed = every_function_gives(bus, -ECHILD);
+
+                if (!failed && ipcbus_get_unique_name(bus))
+                        failed = "ipcbus_get_unique_name";
+                if (!failed && ipcbus_ref(bus) != bus)
+                        failed = "ipcbus_ref";
+                ipcbus_close(bus); /* nothing, in a child */
+                ipcbus_slot_unref(match);
+                ipcbus_unref(bus);
+                ipcbus_unref(bus); /* the last: frees, closes this process's copy of the socket */
+                ipcbus_unref(emitter);
+                if (failed)
+                        fprintf(stderr, "in the forked child: %s\n", failed);
+                _exit(failed ? 1 : 0);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child: status %d", status);
+
+        got_wait(buses, &got, 1);
+        ck_assert_str_eq(ipcbus_message_get_member(got.msgs[0]), "Before");
+        ck_assert_int_ge(ipcbus_emit_signal(emitter, NULL, "/x", "org.example.Fork", "After", NULL), 0);
+        testbus_sync(emitter);
+        got_wait(buses, &got, 2);
+        ck_assert_str_eq(ipcbus_message_get_member(got.msgs[1]), "After");
+        owner = testbus_name_owner(emitter, "org.example.Fork");
+        ck_assert_str_eq(owner, ipcbus_get_unique_name(bus));
+        free(owner);
+        ck_assert_int_eq(
+                ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL, "Ping", NULL, SECOND, NULL, NULL), 0);
+        got_deinit(&got);
+        ipcbus_slot_unref(match);
+        ipcbus_unref(bus);
+        ipcbus_unref(emitter);
+}
+END_TEST
+
+/* ---- the broker's refusals come back named ----------------------------------------------------------- */
+
+/* An empty policy: everyone may connect, and the built-in default refuses monitors but to root. */
+#define REFUSALS_CONFIG "{\"limits\":{\"max_matches_per_connection\":2},\"policy\":[]}"
+
+static const struct testbus_cred alice = {.uid = 4242, .gid = 4242};
+
+START_TEST(test_add_match_refused)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = testbus_connect(tb);
+        ipcbus_slot *a = NULL, *b = NULL, *sentinel = (ipcbus_slot *) &bus, *c = sentinel;
+        ipcbus_error e = IPCBUS_ERROR_NULL;
+
+        ck_assert_int_ge(ipcbus_add_match(bus, &a, "interface=org.example.I,member=A", count_calls, NULL, &e), 0);
+        ck_assert_int_ge(ipcbus_add_match(bus, &b, "interface=org.example.I,member=B", count_calls, NULL, &e), 0);
+        ck_assert(!ipcbus_error_is_set(&e));
+        ck_assert_int_eq(ipcbus_add_match(bus, &c, "interface=org.example.I,member=C", count_calls, NULL, &e),
+                         -EREMOTEIO);
+        ck_assert_ptr_eq(c, sentinel);
+        ck_assert_str_eq(e.name, IPCBUS_ERROR_LIMITS_EXCEEDED);
+        ck_assert_msg(e.message && strstr(e.message, "max_matches_per_connection"), "message: %s",
+                      e.message ? e.message : "(null)");
+        ipcbus_error_free(&e);
+        /* without a ret_error, the same return */
+        ck_assert_int_eq(ipcbus_add_match(bus, &c, "interface=org.example.I,member=C", count_calls, NULL, NULL),
+                         -EREMOTEIO);
+
+        /* BecomeMonitor with more rules than a connection may have */
+        ck_assert_int_eq(ipcbus_become_monitor(bus, (const char *const[]){"member=A", "member=B", "member=C"}, 3, &e),
+                         -EREMOTEIO);
+        ck_assert_str_eq(e.name, IPCBUS_ERROR_LIMITS_EXCEEDED);
+        ipcbus_error_free(&e);
+        ipcbus_slot_unref(a);
+        ipcbus_slot_unref(b);
+        ipcbus_unref(bus);
+}
+END_TEST
+
+/* The policy's default lets only root monitor: another uid gets AccessDenied. */
+START_TEST(test_become_monitor_refused)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *bus = testbus_connect_as(tb, &alice);
+        ipcbus_error e = IPCBUS_ERROR_NULL;
+        ipcbus_slot *slot = NULL;
+
+        ck_assert_int_eq(ipcbus_become_monitor(bus, NULL, 0, &e), -EREMOTEIO);
+        ck_assert_str_eq(e.name, IPCBUS_ERROR_ACCESS_DENIED);
+        ck_assert_msg(e.message && strstr(e.message, "4242"), "message: %s", e.message ? e.message : "(null)");
+        ipcbus_error_free(&e);
+        /* still an ordinary connection */
+        ck_assert_int_ge(ipcbus_add_match(bus, &slot, "interface=org.example.I", count_calls, NULL, &e), 0);
+        ck_assert_int_eq(
+                ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL, "Ping", NULL, SECOND, NULL, NULL), 0);
+        ipcbus_slot_unref(slot);
         ipcbus_unref(bus);
 }
 END_TEST
@@ -1047,6 +1422,23 @@ static Suite *client_suite(void)
         tc = testbus_tcase("errors");
         tcase_add_test(tc, test_error_helpers);
         tcase_add_test(tc, test_connection_lost);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("lifetime");
+        tcase_add_test(tc, test_open_starter);
+        tcase_add_test(tc, test_ref_close_unref);
+        tcase_add_test(tc, test_close_in_callback);
+        tcase_add_test(tc, test_run);
+        tcase_add_test(tc, test_fork);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase_bare("activation");
+        tcase_add_test(tc, test_activated_service_opens_starter);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase_config("refusals", REFUSALS_CONFIG);
+        tcase_add_test(tc, test_add_match_refused);
+        tcase_add_test(tc, test_become_monitor_refused);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -50,15 +50,6 @@ static char *line_starting(const char *text, const char *first)
         return NULL;
 }
 
-static void assert_json_equal(const char *text, const char *expected)
-{
-        json_object *a = testbus_json(text, strlen(text)), *b = testbus_json(expected, strlen(expected));
-
-        ck_assert_msg(json_object_equal(a, b), "got %s, expected %s", text, expected);
-        json_object_put(a);
-        json_object_put(b);
-}
-
 /* ---- ipcctl ------------------------------------------------------------------------- */
 
 START_TEST(test_ipcctl_list)
@@ -225,20 +216,20 @@ START_TEST(test_ipcctl_call)
 
         testbus_service_start(tb, &svc, SERVICE);
         ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
-        assert_json_equal(p.out.buf, "{\"x\": 1, \"s\": \"hi\", \"l\": [1, 2]}");
+        testbus_assert_json_equal(p.out.buf, "{\"x\": 1, \"s\": \"hi\", \"l\": [1, 2]}");
         ck_assert_str_eq(p.err.buf, "");
         testbus_proc_deinit(&p);
 
         /* --json: one line; "-": no interface */
         ck_assert_int_eq(testbus_run(&p, compact, TESTBUS_WAIT_MS), 0);
-        assert_json_equal(p.out.buf, "{\"x\": 1}");
+        testbus_assert_json_equal(p.out.buf, "{\"x\": 1}");
         ck_assert_ptr_eq(strchr(p.out.buf, '\n'), p.out.buf + p.out.len - 1);
         testbus_proc_deinit(&p);
 
         /* the driver */
         ck_assert_int_eq(testbus_run(&p, driver, TESTBUS_WAIT_MS), 0);
         snprintf(want, sizeof(want), "{\"owner\":\"%s\"}", svc.unique);
-        assert_json_equal(p.out.buf, want);
+        testbus_assert_json_equal(p.out.buf, want);
         testbus_proc_deinit(&p);
         testbus_child_finish(&svc);
 }
@@ -569,6 +560,8 @@ START_TEST(test_ipc_monitor_exit_codes)
         struct testbus other;
         struct testbus_proc p;
         const char *bad_rule[] = {ipc_monitor(), "--address", tb->address, "bogus=1", NULL};
+        /* other's address is filled in when it starts */
+        const char *refused[] = {ipc_monitor(), "--address", other.address, "member=A", "member=B", NULL};
         static const char *const args[] = {NULL};
 
         /* an invalid MATCH is a usage error */
@@ -583,6 +576,15 @@ START_TEST(test_ipc_monitor_exit_codes)
         ck_assert_int_eq(testbus_proc_finish(&p, TESTBUS_WAIT_MS), 1);
         ck_assert_uint_gt(p.err.len, 0);
         testbus_proc_deinit(&p);
+
+        /* the broker refusing BecomeMonitor: 1, and its error's name and message */
+        testbus_start_config(&other, "{\"limits\":{\"max_matches_per_connection\":1}}");
+        ck_assert_int_eq(testbus_run(&p, refused, TESTBUS_WAIT_MS), 1);
+        ck_assert_msg(strstr(p.err.buf, "org.ipcbus.Error.LimitsExceeded") &&
+                              strstr(p.err.buf, "max_matches_per_connection"),
+                      "stderr: %s", p.err.buf);
+        testbus_proc_deinit(&p);
+        testbus_stop(&other);
 }
 END_TEST
 

@@ -13,7 +13,8 @@
  *                     gone or after WAIT_FILE_MAX_S): the tests' gate
  *   --signal SIG      kill itself with signal number SIG
  *   --exit STATUS     exit with STATUS
- *   then connect to $IPCBUS_STARTER_ADDRESS (else $IPCBUS_ADDRESS), and
+ *   then connect with ipcbus_open_starter ($IPCBUS_STARTER_ADDRESS, else the
+ *   session bus), and
  *   --never-own       serve without ever asking for a name, or
  *   --name NAME       request NAME (waiting in its queue if it is owned) and serve.
  *
@@ -303,19 +304,15 @@ static const ipcbus_method methods[] = {
 
 static int serve(const char *name, bool never_own)
 {
-        const char *address = getenv("IPCBUS_STARTER_ADDRESS");
         ipcbus_error e = IPCBUS_ERROR_NULL;
         ipcbus_slot *object = NULL;
         ipcbus_bus *bus = NULL;
         int r;
 
-        if (!address || !address[0])
-                address = getenv("IPCBUS_ADDRESS");
-        if (!address || !address[0])
-                die("neither $IPCBUS_STARTER_ADDRESS nor $IPCBUS_ADDRESS is set");
-        r = ipcbus_open_address(address, &bus);
+        /* as an activatable service should: the bus that started it */
+        r = ipcbus_open_starter(&bus);
         if (r < 0) {
-                fprintf(stderr, "test-service[%d]: connecting to %s: %s\n", (int) getpid(), address,
+                fprintf(stderr, "test-service[%d]: connecting to the bus that started it: %s\n", (int) getpid(),
                         ipcbus_strerror(r));
                 return EXIT_FAILURE;
         }

@@ -8,8 +8,6 @@
 #include <string.h>
 
 #include "tools/format.h"
-#include "protocol/jscan.h"
-#include "protocol/proto-error.h"
 
 /* json-c counts the top-level value as one level; PROTOCOL.md allows 64 of nesting. */
 #define FORMAT_JSON_DEPTH ((int) IPCBUS_DEPTH_MAX + 1)
@@ -63,22 +61,48 @@ void format_print_json(FILE *f, const char *text, size_t len, bool pretty)
         fputc('\n', f);
 }
 
-int format_check_body(const char *text, const char **ret_reason)
+int format_json_parse_value(const char *text, struct json_object **ret, const char **ret_reason)
 {
-        enum jscan_kind kind = JSCAN_NONE;
         size_t len = strlen(text);
-        int r;
+        struct json_tokener *tok;
+        struct json_object *obj;
+        enum json_tokener_error err;
+        size_t end;
 
         if (len > IPCBUS_BODY_MAX) {
-                *ret_reason = proto_strerror(PROTO_E_BODY_TOO_LARGE);
+                *ret_reason = "the JSON text is longer than a body may be";
                 return -EINVAL;
         }
-        r = jscan_validate(text, len, IPCBUS_DEPTH_MAX, &kind);
-        if (r != 0) {
-                *ret_reason = r > 0 ? proto_strerror(r) : "cannot check the JSON text";
+        tok = json_tokener_new_ex(FORMAT_JSON_DEPTH);
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        /* the terminating NUL tells the tokener that a number at the very end is complete */
+        obj = json_tokener_parse_ex(tok, text, (int) len + 1);
+        err = json_tokener_get_error(tok);
+        end = json_tokener_get_parse_end(tok);
+        if (err == json_tokener_success && end < len && text[end + strspn(text + end, " \t\r\n")] != '\0')
+                err = json_tokener_error_parse_unexpected;
+        json_tokener_free(tok);
+        if (err != json_tokener_success) {
+                json_object_put(obj);
+                *ret_reason = err == json_tokener_error_parse_unexpected && obj ? "text after the JSON value"
+                                                                                 : json_tokener_error_desc(err);
                 return -EINVAL;
         }
-        if (kind != JSCAN_OBJECT) {
+        *ret = obj;
+        return 0;
+}
+
+int format_check_body(const char *text, const char **ret_reason)
+{
+        _cleanup_(json_object_putp) struct json_object *obj = NULL;
+        int r;
+
+        r = format_json_parse_value(text, &obj, ret_reason);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(obj, json_type_object)) {
                 *ret_reason = "the arguments must be a JSON object, e.g. '{\"name\": \"value\"}'";
                 return -EINVAL;
         }

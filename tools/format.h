@@ -61,6 +61,14 @@ const char *format_json_string(struct json_object *obj, bool pretty);
 void format_print_json(FILE *f, const char *text, size_t len, bool pretty);
 
 /*
+ * Parse one JSON value typed by the user (strict JSON, any value, null
+ * included: then *ret is NULL), at most a body's size and nesting. Returns
+ * 0 with *ret (owned by the caller), -EINVAL with *ret_reason (static text)
+ * saying what is wrong, or -ENOMEM.
+ */
+int format_json_parse_value(const char *text, struct json_object **ret, const char **ret_reason);
+
+/*
  * Check a JSON argument typed by the user: exactly one JSON object as
  * PROTOCOL.md section 2 requires of a body. Returns 0, or -EINVAL with
  * *ret_reason (static text) saying what is wrong.

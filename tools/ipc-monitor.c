@@ -276,6 +276,7 @@ static int monitor_run(ipcbus_bus *bus, const sigset_t *block, const sigset_t *w
 int main(int argc, char **argv)
 {
         _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
+        _cleanup_(ipcbus_error_freep) ipcbus_error error = IPCBUS_ERROR_NULL;
         struct monitor mon = {};
         sigset_t block, waitmask;
         ipcbus_slot *filter = NULL;
@@ -289,9 +290,14 @@ int main(int argc, char **argv)
                 return EXIT_FAILURE;
         r = ipcbus_add_filter(bus, &filter, monitor_on_message, &mon);
         if (r >= 0)
-                r = ipcbus_become_monitor(bus, (const char *const *) argv + optind, (size_t) (argc - optind));
+                r = ipcbus_become_monitor(bus, (const char *const *) argv + optind, (size_t) (argc - optind), &error);
         if (r < 0) {
-                fprintf(stderr, "ipc-monitor: cannot become a monitor: %s\n", ipcbus_strerror(r));
+                /* the broker's refusal says why (AccessDenied: the policy's "monitor" rules) */
+                if (ipcbus_error_is_set(&error))
+                        fprintf(stderr, "ipc-monitor: cannot become a monitor: %s: %s\n", error.name,
+                                error.message ? error.message : ipcbus_strerror(r));
+                else
+                        fprintf(stderr, "ipc-monitor: cannot become a monitor: %s\n", ipcbus_strerror(r));
                 ipcbus_slot_unref(filter);
                 return EXIT_FAILURE;
         }

@@ -18,20 +18,8 @@
 
 #include <ipcbus/ipcbus.h>
 
-#include "protocol/jbuf.h"
-#include "protocol/names.h"
-#include "tools/format.h"
-
-#define EXIT_USAGE 2
-
-struct ctl {
-        const char *address;     /* --address, or NULL */
-        bool system;             /* --system */
-        bool json;               /* --json */
-        uint64_t timeout_usec;   /* --timeout; 0 = library default */
-        const char *destination; /* --destination (emit) */
-        ipcbus_bus *bus;
-};
+#include "tools/ipcctl.h"
+#include "util/clock.h"
 
 static void help(void)
 {
@@ -45,9 +33,15 @@ static void help(void)
                "                     else unix:path=$XDG_RUNTIME_DIR/ipcbus/bus)\n"
                "  --system           connect to the system bus ($IPCBUS_SYSTEM_ADDRESS,\n"
                "                     else unix:path=/run/ipcbus/system_bus_socket)\n"
-               "  --timeout SECS     how long to wait for each answer (default 25)\n"
+               "  --timeout SECS     how long to wait for each answer (default 25; wait: no limit)\n"
                "  --json             print JSON on one line, for scripts and jq\n"
                "  --destination NAME (emit) send the signal to NAME only\n"
+               "  --no-reply         (call) ask for no reply and print nothing\n"
+               "  --no-auto-start    (call) do not start a service for the call\n"
+               "  --no-check         (call, emit, set-property) do not check the arguments\n"
+               "                     against the interface's description\n"
+               "  --full             (introspect) on a terminal too, print long types and\n"
+               "                     values whole instead of shortened to 60 columns\n"
                "  -h, --help         show this help\n"
                "  --version          show the version\n"
                "\n"
@@ -55,7 +49,14 @@ static void help(void)
                "  list\n"
                "      Every name on the bus with its owner, PID and UID, and the names a\n"
                "      service would be started for (owner \"(activatable)\").\n"
-               "        ipcctl list\n"
+               "  status NAME\n"
+               "      Owner, credentials, command line and queued owners of a bus name.\n"
+               "  tree NAME\n"
+               "      The object paths NAME serves.\n"
+               "  introspect NAME PATH [IFACE]\n"
+               "      The interfaces of an object: methods, properties with their values,\n"
+               "      signals.\n"
+               "        ipcctl introspect org.ipcbus.Bus /org/ipcbus/Bus\n"
                "  call DEST PATH IFACE MEMBER [JSON]\n"
                "      Call a method and print the reply's body. IFACE may be '-' for none;\n"
                "      JSON is the argument object.\n"
@@ -63,18 +64,18 @@ static void help(void)
                "\"org.ipcbus.Bus\"}'\n"
                "  emit PATH IFACE MEMBER [JSON] [--destination NAME]\n"
                "      Emit a signal (broadcast, or to NAME).\n"
-               "        ipcctl emit /org/example/Notes org.example.Notes Changed '{\"title\": \"hello\"}'\n"
-               "  status NAME\n"
-               "      Owner, credentials, command line and queued owners of a bus name.\n"
-               "        ipcctl status org.example.Notes\n"
+               "  get-property NAME PATH IFACE PROPERTY...\n"
+               "      Print the values of properties, as JSON, one a line.\n"
+               "  set-property NAME PATH IFACE PROPERTY JSON\n"
+               "      Set a property to a value given as JSON ('3', '\"text\"', '[1, 2]').\n"
+               "  wait NAME [--timeout SECS]\n"
+               "      Return once NAME has an owner.\n"
                "\n"
                "Exit status: 0 on success, 1 on failure or an error reply (printed on\n"
                "stderr as 'NAME: message'), 2 on a usage error.\n");
 }
 
-/* Print a usage error and return the exit status for it. */
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
+int ctl_usage_error(const char *fmt, ...)
 {
         va_list ap;
 
@@ -86,8 +87,19 @@ static int usage_error(const char *fmt, ...)
         return EXIT_USAGE;
 }
 
-/* Print a remote error as "NAME: message" and return the exit status for it. */
-static int remote_error(const ipcbus_error *e)
+int ctl_fail(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("ipcctl: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return EXIT_FAILURE;
+}
+
+int ctl_remote_error(const ipcbus_error *e)
 {
         _cleanup_(freep) char *message = NULL;
 
@@ -97,19 +109,18 @@ static int remote_error(const ipcbus_error *e)
         return EXIT_FAILURE;
 }
 
-/* Report a failed call: remote errors as NAME: message, local ones with strerror. */
-static int call_failed(const char *what, int r, const ipcbus_error *e)
+int ctl_call_failed(const char *what, int r, const ipcbus_error *e)
 {
+        const char *why = ipcbus_last_error();
+
         if (r == -EREMOTEIO && ipcbus_error_is_set(e))
-                return remote_error(e);
+                return ctl_remote_error(e);
         if (r == -ETIMEDOUT)
-                fprintf(stderr, "ipcctl: %s: no answer in time\n", what);
-        else
-                fprintf(stderr, "ipcctl: %s: %s\n", what, ipcbus_strerror(r));
-        return EXIT_FAILURE;
+                return ctl_fail("%s: no answer in time", what);
+        return ctl_fail("%s: %s", what, why && *why ? why : ipcbus_strerror(r));
 }
 
-static int ctl_connect(struct ctl *c)
+int ctl_connect(struct ctl *c)
 {
         int r;
 
@@ -119,55 +130,79 @@ static int ctl_connect(struct ctl *c)
                 r = ipcbus_open_system(&c->bus);
         else
                 r = ipcbus_open_session(&c->bus);
-        if (r < 0) {
-                fprintf(stderr, "ipcctl: cannot connect to %s: %s\n",
-                        c->address  ? c->address
-                        : c->system ? "the system bus"
-                                    : "the session bus",
-                        ipcbus_strerror(r));
-                return EXIT_FAILURE;
-        }
+        if (r < 0)
+                return ctl_fail("cannot connect to %s: %s",
+                                c->address  ? c->address
+                                : c->system ? "the system bus"
+                                            : "the session bus",
+                                ipcbus_strerror(r));
         return 0;
 }
 
-/*
- * Call a driver method whose only argument is `name` (or none when NULL).
- * Returns 0 with *ret the parsed reply body (an object), -EREMOTEIO with e
- * filled on an error reply, -EBADMSG for a reply that is not an object, or
- * another negative errno.
- */
-static int driver_call(struct ctl *c, const char *member, const char *name, struct json_object **ret, ipcbus_error *e)
+int ctl_call_json(struct ctl *c, const char *destination, const char *path, const char *interface, const char *member,
+                  struct json_object *body, struct json_object **ret, ipcbus_error *e)
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
-        _cleanup_(freep) char *body = NULL;
         struct json_object *obj = NULL;
         const char *text;
         size_t len = 0;
         int r;
 
-        if (name) {
-                struct jbuf b;
-
-                jbuf_init(&b);
-                jbuf_puts(&b, "{\"name\":");
-                jbuf_put_string(&b, name);
-                jbuf_putc(&b, '}');
-                body = jbuf_steal(&b, NULL);
-                jbuf_deinit(&b);
-                if (!body)
-                        return -ENOMEM;
-        }
-        r = ipcbus_call(c->bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body,
+        r = ipcbus_call(c->bus, destination, path, interface, member, body ? format_json_string(body, false) : NULL,
                         c->timeout_usec, &reply, e);
         if (r < 0)
                 return r;
         text = ipcbus_message_get_body(reply, &len);
-        if (format_json_parse(text, len, &obj) < 0 || !json_object_is_type(obj, json_type_object)) {
+        if (len == 0)
+                obj = json_object_new_object();
+        else if (format_json_parse(text, len, &obj) < 0 || !json_object_is_type(obj, json_type_object)) {
                 json_object_put(obj);
                 return -EBADMSG;
         }
+        if (!obj)
+                return -ENOMEM;
         *ret = obj;
         return 0;
+}
+
+/*
+ * Call a driver method whose only argument is `name` (or none when NULL).
+ * Returns as ctl_call_json.
+ */
+static int driver_call(struct ctl *c, const char *member, const char *name, struct json_object **ret, ipcbus_error *e)
+{
+        _cleanup_(json_object_putp) struct json_object *body = NULL;
+
+        if (name) {
+                body = json_object_new_object();
+                if (!body || json_object_object_add(body, "name", json_object_new_string(name)) < 0)
+                        return -ENOMEM;
+        }
+        return ctl_call_json(c, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body, ret, e);
+}
+
+int ctl_check_bus_name(const char *name)
+{
+        return ipcbus_is_bus_name(name) ? 0 : ctl_usage_error("invalid bus name '%s'", name);
+}
+
+int ctl_check_path(const char *path)
+{
+        return ipcbus_is_object_path(path) ? 0 : ctl_usage_error("invalid object path '%s'", path);
+}
+
+int ctl_check_interface(const char *interface)
+{
+        return ipcbus_is_interface_name(interface) ? 0 : ctl_usage_error("invalid interface name '%s'", interface);
+}
+
+struct json_object *ctl_json_get(struct json_object *obj, const char *key, enum json_type type)
+{
+        struct json_object *v;
+
+        if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, type))
+                return NULL;
+        return v;
 }
 
 /* The integer member `key` of obj, or -1 when absent or not an integer. */
@@ -335,7 +370,7 @@ static int list_add_activatable(struct ctl *c, struct name_row **rows, size_t *n
 
         r = driver_call(c, "ListActivatableNames", NULL, &reply, &e);
         if (r < 0)
-                return call_failed("ListActivatableNames", r, &e);
+                return ctl_call_failed("ListActivatableNames", r, &e);
         if (!json_object_object_get_ex(reply, "names", &names) || !json_object_is_type(names, json_type_array)) {
                 fprintf(stderr, "ipcctl: ListActivatableNames: the reply has no names array\n");
                 return EXIT_FAILURE;
@@ -346,7 +381,7 @@ static int list_add_activatable(struct ctl *c, struct name_row **rows, size_t *n
                 const char *name = json_object_get_string(v);
                 struct name_row *grown;
 
-                if (!json_object_is_type(v, json_type_string) || !names_is_well_known(name) ||
+                if (!json_object_is_type(v, json_type_string) || !ipcbus_is_well_known_name(name) ||
                     name_rows_have(*rows, *n, name))
                         continue;
                 grown = realloc(*rows, (*n + 1) * sizeof(**rows));
@@ -387,7 +422,7 @@ static int list_add_names(struct ctl *c, struct json_object *names, struct name_
                 const char *owner;
                 int r;
 
-                if (!json_object_is_type(v, json_type_string) || !names_is_bus_name(name))
+                if (!json_object_is_type(v, json_type_string) || !ipcbus_is_bus_name(name))
                         continue;
                 r = driver_call(c, "GetConnectionCredentials", name, &cred, &e);
                 if (r == -EREMOTEIO && ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER)) {
@@ -396,7 +431,7 @@ static int list_add_names(struct ctl *c, struct json_object *names, struct name_
                         continue;
                 }
                 if (r < 0)
-                        return call_failed("GetConnectionCredentials", r, &e);
+                        return ctl_call_failed("GetConnectionCredentials", r, &e);
                 owner = json_get_string(cred, "unique_name");
                 rows[*n].name = strdup(name);
                 rows[*n].owner = strdup(owner ? owner : "-");
@@ -422,13 +457,13 @@ static int cmd_list(struct ctl *c, int argc, char **argv)
         int r;
 
         if (argc != 1)
-                return usage_error("list takes no arguments");
+                return ctl_usage_error("list takes no arguments");
         r = ctl_connect(c);
         if (r != 0)
                 return r;
         r = driver_call(c, "ListNames", NULL, &reply, &e);
         if (r < 0)
-                return call_failed("ListNames", r, &e);
+                return ctl_call_failed("ListNames", r, &e);
         if (!json_object_object_get_ex(reply, "names", &names) || !json_object_is_type(names, json_type_array)) {
                 fprintf(stderr, "ipcctl: ListNames: the reply has no names array\n");
                 return EXIT_FAILURE;
@@ -459,7 +494,7 @@ static int cmd_list(struct ctl *c, int argc, char **argv)
         return 0;
 }
 
-/* ---- call, emit ----------------------------------------------------------- */
+/* ---- call, emit, wait ----------------------------------------------------- */
 
 /* Check the JSON argument (may be NULL). Returns 0 or the usage exit status. */
 static int check_body_arg(const char *body)
@@ -467,55 +502,134 @@ static int check_body_arg(const char *body)
         const char *reason = NULL;
 
         if (body && format_check_body(body, &reason) < 0)
-                return usage_error("invalid JSON argument: %s", reason);
+                return ctl_usage_error("invalid JSON argument: %s", reason);
         return 0;
 }
 
 /* Check PATH IFACE MEMBER; IFACE "-" means none when allow_none. Returns 0 or the usage exit status. */
 static int check_path_iface_member(const char *path, const char *iface, bool allow_none, const char *member)
 {
-        if (!names_is_path(path))
-                return usage_error("invalid object path '%s'", path);
+        int r = ctl_check_path(path);
+
+        if (r != 0)
+                return r;
         if (!allow_none && strcmp(iface, "-") == 0)
-                return usage_error("a signal needs an interface");
-        if (!(allow_none && strcmp(iface, "-") == 0) && !names_is_interface(iface))
-                return usage_error("invalid interface name '%s'", iface);
-        if (!names_is_member(member))
-                return usage_error("invalid member name '%s'", member);
+                return ctl_usage_error("a signal needs an interface");
+        if (!(allow_none && strcmp(iface, "-") == 0) && !ipcbus_is_interface_name(iface))
+                return ctl_usage_error("invalid interface name '%s'", iface);
+        if (!ipcbus_is_member_name(member))
+                return ctl_usage_error("invalid member name '%s'", member);
         return 0;
+}
+
+/*
+ * Check the body of a call (type IPCBUS_MESSAGE_CALL) or signal against the
+ * description of iface, when one is installed (ipcbus_interface_load) and
+ * --no-check was not given. Returns 0 (it fits, or there is nothing to check
+ * against) or the exit status after saying what is wrong.
+ */
+static int check_against_description(struct ctl *c, const char *iface, ipcbus_message_type type, const char *member,
+                                     const char *body)
+{
+        _cleanup_(ipcbus_interface_unrefp) ipcbus_interface *desc = NULL;
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        const char *kind = type == IPCBUS_MESSAGE_SIGNAL ? "signal" : "method";
+        int r;
+
+        if (c->no_check || !iface)
+                return 0;
+        r = ipcbus_interface_load(iface, &desc);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return ctl_fail("the description of %s: %s (--no-check sends anyway)", iface, ipcbus_last_error());
+        r = ipcbus_interface_check(desc, type, member, body, &e);
+        if (r == -ENOENT)
+                return ctl_fail("%s has no %s %s (--no-check sends anyway)", iface, kind, member);
+        if (r < 0)
+                return ctl_fail("%s %s: %s (--no-check sends anyway)", kind, member,
+                                e.message ? e.message : ipcbus_last_error());
+        return 0;
+}
+
+/*
+ * Build and send the call: with --no-reply without waiting (*ret_reply
+ * untouched), else wait for the answer. Returns as ipcbus_call_message.
+ */
+static int call_send(struct ctl *c, char **argv, const char *iface, const char *body, ipcbus_message **ret_reply,
+                     ipcbus_error *e)
+{
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *m = NULL;
+        int r;
+
+        r = ipcbus_message_new_call(c->bus, &m, argv[1], argv[2], iface, argv[4]);
+        if (r >= 0 && body)
+                r = ipcbus_message_set_body(m, body);
+        if (r >= 0)
+                r = ipcbus_message_set_no_auto_start(m, c->no_auto_start);
+        if (r >= 0)
+                r = ipcbus_message_set_no_reply(m, c->no_reply);
+        if (r < 0)
+                return r;
+        if (!c->no_reply)
+                return ipcbus_call_message(c->bus, m, c->timeout_usec, ret_reply, e);
+        r = ipcbus_send(c->bus, m);
+        return r < 0 ? r : ipcbus_flush(c->bus);
 }
 
 static int cmd_call(struct ctl *c, int argc, char **argv)
 {
         _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
-        const char *dest, *path, *iface, *member, *body, *text;
+        const char *iface, *member, *body, *text;
         size_t len = 0;
         int r;
 
         if (argc < 5 || argc > 6)
-                return usage_error("call takes DEST PATH IFACE MEMBER [JSON]");
-        dest = argv[1], path = argv[2], iface = argv[3], member = argv[4];
+                return ctl_usage_error("call takes DEST PATH IFACE MEMBER [JSON]");
+        iface = argv[3], member = argv[4];
         body = argc == 6 ? argv[5] : NULL;
-        if (!names_is_bus_name(dest))
-                return usage_error("invalid bus name '%s'", dest);
-        r = check_path_iface_member(path, iface, true, member);
+        r = ctl_check_bus_name(argv[1]);
+        if (r == 0)
+                r = check_path_iface_member(argv[2], iface, true, member);
         if (r == 0)
                 r = check_body_arg(body);
         if (r != 0)
                 return r;
         if (strcmp(iface, "-") == 0)
                 iface = NULL;
+        r = check_against_description(c, iface, IPCBUS_MESSAGE_CALL, member, body);
+        if (r != 0)
+                return r;
 
         r = ctl_connect(c);
         if (r != 0)
                 return r;
-        r = ipcbus_call(c->bus, dest, path, iface, member, body, c->timeout_usec, &reply, &e);
+        r = call_send(c, argv, iface, body, &reply, &e);
         if (r < 0)
-                return call_failed(member, r, &e);
-        text = ipcbus_message_get_body(reply, &len);
+                return ctl_call_failed(member, r, &e);
+        text = reply ? ipcbus_message_get_body(reply, &len) : NULL;
         if (text && len > 0)
                 format_print_json(stdout, text, len, !c->json);
+        return 0;
+}
+
+/*
+ * A unicast signal to a name without owner is dropped by the broker without a
+ * word (PROTOCOL.md section 10): ask first, and say so. Returns 0 when the
+ * name has an owner, else the exit status after saying why.
+ */
+static int emit_check_destination(struct ctl *c)
+{
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        int r;
+
+        r = driver_call(c, "GetNameOwner", c->destination, &reply, &e);
+        if (r == -EREMOTEIO && ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER))
+                return ctl_fail("%s has no owner: nobody would receive the signal", c->destination);
+        if (r < 0)
+                return ctl_call_failed("GetNameOwner", r, &e);
         return 0;
 }
 
@@ -525,27 +639,102 @@ static int cmd_emit(struct ctl *c, int argc, char **argv)
         int r;
 
         if (argc < 4 || argc > 5)
-                return usage_error("emit takes PATH IFACE MEMBER [JSON]");
+                return ctl_usage_error("emit takes PATH IFACE MEMBER [JSON]");
         path = argv[1], iface = argv[2], member = argv[3];
         body = argc == 5 ? argv[4] : NULL;
-        if (c->destination && !names_is_bus_name(c->destination))
-                return usage_error("invalid bus name '%s'", c->destination);
-        r = check_path_iface_member(path, iface, false, member);
+        r = c->destination ? ctl_check_bus_name(c->destination) : 0;
+        if (r == 0)
+                r = check_path_iface_member(path, iface, false, member);
         if (r == 0)
                 r = check_body_arg(body);
+        if (r == 0)
+                r = check_against_description(c, iface, IPCBUS_MESSAGE_SIGNAL, member, body);
+        if (r == 0)
+                r = ctl_connect(c);
+        if (r == 0 && c->destination)
+                r = emit_check_destination(c);
         if (r != 0)
                 return r;
 
-        r = ctl_connect(c);
-        if (r != 0)
-                return r;
         r = ipcbus_emit_signal(c->bus, c->destination, path, iface, member, body);
         if (r >= 0)
                 r = ipcbus_flush(c->bus);
-        if (r < 0) {
-                fprintf(stderr, "ipcctl: cannot emit %s: %s\n", member, ipcbus_strerror(r));
-                return EXIT_FAILURE;
+        if (r < 0)
+                return ctl_fail("cannot emit %s: %s", member, ipcbus_strerror(r));
+        return 0;
+}
+
+struct wait_state {
+        const char *name;
+        bool appeared;
+};
+
+static int wait_on_owner_changed(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
+{
+        struct wait_state *w = userdata;
+        const char *name = ipcbus_message_get_arg(m, "name"), *owner = ipcbus_message_get_arg(m, "new_owner");
+
+        if (name && owner && strcmp(name, w->name) == 0 && owner[0] != '\0')
+                w->appeared = true;
+        return 0;
+}
+
+/* Process the connection until w->appeared or the deadline (UINT64_MAX: none). Returns 0, -ETIMEDOUT, -errno. */
+static int wait_until(struct ctl *c, struct wait_state *w, uint64_t deadline)
+{
+        while (!w->appeared) {
+                uint64_t now;
+                int r = ipcbus_process(c->bus);
+
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                now = clock_now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = ipcbus_wait(c->bus, deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
+                if (r < 0)
+                        return r;
         }
+        return 0;
+}
+
+static int cmd_wait(struct ctl *c, int argc, char **argv)
+{
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        _cleanup_(ipcbus_slot_unrefp) ipcbus_slot *slot = NULL;
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
+        struct wait_state w = {.name = argc == 2 ? argv[1] : NULL};
+        uint64_t deadline = UINT64_MAX;
+        char rule[IPCBUS_NAME_MAX + 256];
+        int r;
+
+        if (argc != 2)
+                return ctl_usage_error("wait takes NAME");
+        r = ctl_check_bus_name(w.name);
+        if (r == 0)
+                r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        if (c->timeout_set)
+                deadline = clock_now_usec(CLOCK_MONOTONIC) + c->timeout_usec;
+        /* Subscribe first, then ask: an owner that comes between the two is seen either way. */
+        snprintf(rule, sizeof(rule), "type=signal,sender=%s,path=%s,interface=%s,member=NameOwnerChanged,arg.name='%s'",
+                 IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, w.name);
+        r = ipcbus_add_match(c->bus, &slot, rule, wait_on_owner_changed, &w, &e);
+        if (r < 0)
+                return ctl_call_failed("AddMatch", r, &e);
+        r = driver_call(c, "GetNameOwner", w.name, &reply, &e);
+        if (r == 0)
+                return 0;
+        if (r != -EREMOTEIO || !ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER))
+                return ctl_call_failed("GetNameOwner", r, &e);
+        r = wait_until(c, &w, deadline);
+        if (r == -ETIMEDOUT)
+                return ctl_fail("%s has no owner yet: timed out", w.name);
+        if (r < 0)
+                return ctl_fail("waiting for %s: %s", w.name, ipcbus_strerror(r));
         return 0;
 }
 
@@ -647,22 +836,22 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
         int r;
 
         if (argc != 2)
-                return usage_error("status takes NAME");
+                return ctl_usage_error("status takes NAME");
         name = argv[1];
-        if (!names_is_bus_name(name))
-                return usage_error("invalid bus name '%s'", name);
+        if (!ipcbus_is_bus_name(name))
+                return ctl_usage_error("invalid bus name '%s'", name);
         r = ctl_connect(c);
         if (r != 0)
                 return r;
         r = driver_call(c, "GetConnectionCredentials", name, &cred, &e);
         if (r < 0)
-                return call_failed("GetConnectionCredentials", r, &e);
+                return ctl_call_failed("GetConnectionCredentials", r, &e);
         owner = json_get_string(cred, "unique_name");
         pid = json_get_int(cred, "pid");
 
         st = json_object_new_object();
         if (!st)
-                return call_failed("status", -ENOMEM, &e);
+                return ctl_call_failed("status", -ENOMEM, &e);
         json_object_object_add(st, "name", json_object_new_string(name));
         json_object_object_add(st, "owner", owner ? json_object_new_string(owner) : NULL);
         json_object_object_add(st, "uid", json_int_or_null(cred, "uid"));
@@ -672,13 +861,13 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
         if (cmdline)
                 json_object_object_add(st, "cmdline", cmdline);
 
-        if (names_is_well_known(name)) {
+        if (ipcbus_is_well_known_name(name)) {
                 r = driver_call(c, "ListQueuedOwners", name, &queue, &e);
                 if (r == 0 && json_object_object_get_ex(queue, "owners", &owners) &&
                     json_object_is_type(owners, json_type_array))
                         json_object_object_add(st, "queued_owners", json_object_get(owners));
                 else if (r == -EREMOTEIO && !ipcbus_error_has_name(&e, IPCBUS_ERROR_NAME_HAS_NO_OWNER))
-                        return remote_error(&e);
+                        return ctl_remote_error(&e);
                 /* NameHasNoOwner: the name went away meanwhile; print what we have */
         }
 
@@ -714,23 +903,41 @@ static int parse_timeout(const char *s, uint64_t *ret)
  * Parse the options before the command into c. Returns PARSE_RUN, or the exit
  * status when ipcctl is done (--help, --version, a usage error).
  */
+/* The options of every command (see help()). */
+enum {
+        OPT_ADDRESS = 0x100,
+        OPT_SESSION,
+        OPT_SYSTEM,
+        OPT_TIMEOUT,
+        OPT_JSON,
+        OPT_DESTINATION,
+        OPT_NO_REPLY,
+        OPT_NO_AUTO_START,
+        OPT_NO_CHECK,
+        OPT_FULL,
+        OPT_VERSION
+};
+static const struct option ctl_options[] = {
+        {"address", required_argument, NULL, OPT_ADDRESS},
+        {"session", no_argument, NULL, OPT_SESSION},
+        {"system", no_argument, NULL, OPT_SYSTEM},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"destination", required_argument, NULL, OPT_DESTINATION},
+        {"no-reply", no_argument, NULL, OPT_NO_REPLY},
+        {"no-auto-start", no_argument, NULL, OPT_NO_AUTO_START},
+        {"no-check", no_argument, NULL, OPT_NO_CHECK},
+        {"full", no_argument, NULL, OPT_FULL},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {},
+};
+
 static int ctl_parse_options(int argc, char **argv, struct ctl *c)
 {
-        enum { OPT_ADDRESS = 0x100, OPT_SESSION, OPT_SYSTEM, OPT_TIMEOUT, OPT_JSON, OPT_DESTINATION, OPT_VERSION };
-        static const struct option options[] = {
-                {"address", required_argument, NULL, OPT_ADDRESS},
-                {"session", no_argument, NULL, OPT_SESSION},
-                {"system", no_argument, NULL, OPT_SYSTEM},
-                {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                {"json", no_argument, NULL, OPT_JSON},
-                {"destination", required_argument, NULL, OPT_DESTINATION},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, OPT_VERSION},
-                {},
-        };
         int opt;
 
-        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, "h", ctl_options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_ADDRESS:
                         c->address = optarg;
@@ -746,13 +953,26 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *c)
                         break;
                 case OPT_TIMEOUT:
                         if (parse_timeout(optarg, &c->timeout_usec) < 0)
-                                return usage_error("invalid timeout '%s' (seconds expected)", optarg);
+                                return ctl_usage_error("invalid timeout '%s' (seconds expected)", optarg);
+                        c->timeout_set = true;
                         break;
                 case OPT_JSON:
                         c->json = true;
                         break;
                 case OPT_DESTINATION:
                         c->destination = optarg;
+                        break;
+                case OPT_NO_REPLY:
+                        c->no_reply = true;
+                        break;
+                case OPT_NO_AUTO_START:
+                        c->no_auto_start = true;
+                        break;
+                case OPT_NO_CHECK:
+                        c->no_check = true;
+                        break;
+                case OPT_FULL:
+                        c->full = true;
                         break;
                 case 'h':
                         help();
@@ -768,6 +988,20 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *c)
         return PARSE_RUN;
 }
 
+/* The options that belong to some commands only. Returns 0 or the usage exit status. */
+static int check_command_options(const struct ctl *c, const char *command)
+{
+        bool call = strcmp(command, "call") == 0, emit = strcmp(command, "emit") == 0;
+
+        if (c->destination && !emit)
+                return ctl_usage_error("--destination is an option of emit only");
+        if ((c->no_reply || c->no_auto_start) && !call)
+                return ctl_usage_error("--no-reply and --no-auto-start are options of call only");
+        if (c->no_check && !call && !emit && strcmp(command, "set-property") != 0)
+                return ctl_usage_error("--no-check is an option of call, emit and set-property only");
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         static const struct {
@@ -778,6 +1012,11 @@ int main(int argc, char **argv)
                 {"call", cmd_call},
                 {"emit", cmd_emit},
                 {"status", cmd_status},
+                {"introspect", cmd_introspect},
+                {"tree", cmd_tree},
+                {"get-property", cmd_get_property},
+                {"set-property", cmd_set_property},
+                {"wait", cmd_wait},
         };
         struct ctl c = {};
         const char *command;
@@ -787,16 +1026,17 @@ int main(int argc, char **argv)
         if (r != PARSE_RUN)
                 return r;
         if (optind >= argc)
-                return usage_error("missing command");
+                return ctl_usage_error("missing command");
         command = argv[optind];
-        if (c.destination && strcmp(command, "emit") != 0)
-                return usage_error("--destination is an option of emit only");
+        r = check_command_options(&c, command);
+        if (r != 0)
+                return r;
         r = -1; /* stays so when no command has that name */
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 if (strcmp(commands[i].name, command) == 0)
                         r = commands[i].run(&c, argc - optind, argv + optind);
         if (r < 0)
-                r = usage_error("unknown command '%s'", command);
+                r = ctl_usage_error("unknown command '%s'", command);
         ipcbus_unref(c.bus);
         if (fflush(stdout) != 0 || ferror(stdout)) {
                 fprintf(stderr, "ipcctl: cannot write the output: %s\n", strerror(errno));

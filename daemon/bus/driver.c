@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "daemon/bus/bus.h"
 #include "daemon/bus/driver.h"
+#include "protocol/interfaces.h"
 #include "daemon/bus/peer.h"
 #include "daemon/bus/voice.h"
 #include "daemon/log.h"
@@ -739,6 +741,79 @@ static int method_become_monitor(struct driver_call *c)
 }
 
 /*
+ * The driver's objects (PROTOCOL.md 13.4): its own path, and every path above
+ * it, where it answers org.ipcbus.Introspectable and org.ipcbus.Peer.
+ */
+static const struct driver_object {
+        const char *path;
+        const char *child; /* the next component towards the driver's path; NULL at it */
+} driver_objects[] = {
+        {"/", "org"},
+        {"/org", "ipcbus"},
+        {"/org/ipcbus", "Bus"},
+        {IPCBUS_DRIVER_PATH, NULL},
+};
+
+static const struct driver_object *driver_object_at(const char *path)
+{
+        for (size_t i = 0; i < ELEMENTSOF(driver_objects); i++)
+                if (strcmp(path, driver_objects[i].path) == 0)
+                        return &driver_objects[i];
+        return NULL;
+}
+
+/*
+ * Append the built-in description of `name` in its canonical form (parsed
+ * and re-serialised plain, as libipcbus's ipcbus_interface_get_json gives
+ * it). -EINVAL if it is not built in or does not parse (a build fault).
+ */
+static int put_description(struct jbuf *b, const char *name)
+{
+        for (size_t i = 0; i < n_builtin_interfaces; i++) {
+                struct json_object *o;
+
+                if (strcmp(builtin_interfaces[i].name, name) != 0)
+                        continue;
+                o = json_tokener_parse(builtin_interfaces[i].json);
+                if (!o)
+                        return -EINVAL;
+                jbuf_puts(b,
+                          json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+/* org.ipcbus.Introspectable.Introspect: {"path": P, "interfaces": [DESC, ...], "children": [...]}. */
+static int method_introspect(struct driver_call *c)
+{
+        const struct driver_object *o = driver_object_at(c->m->h.path);
+        const char *const names[] = {IPCBUS_DRIVER_INTERFACE, IPCBUS_INTROSPECTABLE_INTERFACE, IPCBUS_PEER_INTERFACE};
+        struct jbuf b;
+        int r = 0;
+
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"path\":");
+        jbuf_put_string(&b, o->path);
+        jbuf_puts(&b, ",\"interfaces\":[");
+        /* org.ipcbus.Bus only at the driver's own path */
+        for (size_t i = o->child ? 1 : 0; i < ELEMENTSOF(names) && r == 0; i++) {
+                if (i > (o->child ? 1u : 0u))
+                        jbuf_putc(&b, ',');
+                r = put_description(&b, names[i]);
+        }
+        jbuf_puts(&b, "],\"children\":[");
+        if (o->child)
+                jbuf_put_string(&b, o->child);
+        jbuf_puts(&b, "]}");
+        if (r == 0)
+                r = b.failed ? -ENOMEM : call_reply(c, &b);
+        jbuf_deinit(&b);
+        return r;
+}
+
+/*
  * The largest body each method reads (PROTOCOL.md 7.2, "Bodies of driver
  * calls"): checked before any of it is looked at, so what a call costs the
  * broker is bounded by its method, not by the frame limit. Names fit in 4 KiB
@@ -749,29 +824,87 @@ static int method_become_monitor(struct driver_call *c)
 #define DRIVER_BODY_RULE (64u * 1024u)
 #define DRIVER_BODY_LARGE (256u * 1024u)
 
+/*
+ * The driver's methods: those of org.ipcbus.Bus (interface NULL), answered
+ * at the driver's path, then those of the standard interfaces, answered at
+ * every driver object (any_path: on every path).
+ */
 static const struct driver_method {
         const char *name;
         int (*fn)(struct driver_call *c);
         size_t max_body;
+        const char *interface; /* NULL: IPCBUS_DRIVER_INTERFACE */
+        bool any_path;
 } driver_methods[] = {
-        {"Hello", method_hello, DRIVER_BODY_SMALL},
-        {"RequestName", method_request_name, DRIVER_BODY_SMALL},
-        {"ReleaseName", method_release_name, DRIVER_BODY_SMALL},
-        {"ListNames", method_list_names, DRIVER_BODY_SMALL},
-        {"ListActivatableNames", method_list_activatable_names, DRIVER_BODY_SMALL},
-        {"StartServiceByName", method_start_service_by_name, DRIVER_BODY_SMALL},
-        {"UpdateActivationEnvironment", method_update_activation_environment, DRIVER_BODY_LARGE},
-        {"ReloadConfig", method_reload_config, DRIVER_BODY_SMALL},
-        {"ListQueuedOwners", method_list_queued_owners, DRIVER_BODY_SMALL},
-        {"NameHasOwner", method_name_has_owner, DRIVER_BODY_SMALL},
-        {"GetNameOwner", method_get_name_owner, DRIVER_BODY_SMALL},
-        {"GetConnectionCredentials", method_get_connection_credentials, DRIVER_BODY_SMALL},
-        {"GetId", method_get_id, DRIVER_BODY_SMALL},
-        {"Ping", method_ping, DRIVER_BODY_SMALL},
-        {"AddMatch", method_add_match, DRIVER_BODY_RULE},
-        {"RemoveMatch", method_remove_match, DRIVER_BODY_RULE},
-        {"BecomeMonitor", method_become_monitor, DRIVER_BODY_LARGE},
+        {"Hello", method_hello, DRIVER_BODY_SMALL, NULL, false},
+        {"RequestName", method_request_name, DRIVER_BODY_SMALL, NULL, false},
+        {"ReleaseName", method_release_name, DRIVER_BODY_SMALL, NULL, false},
+        {"ListNames", method_list_names, DRIVER_BODY_SMALL, NULL, false},
+        {"ListActivatableNames", method_list_activatable_names, DRIVER_BODY_SMALL, NULL, false},
+        {"StartServiceByName", method_start_service_by_name, DRIVER_BODY_SMALL, NULL, false},
+        {"UpdateActivationEnvironment", method_update_activation_environment, DRIVER_BODY_LARGE, NULL, false},
+        {"ReloadConfig", method_reload_config, DRIVER_BODY_SMALL, NULL, false},
+        {"ListQueuedOwners", method_list_queued_owners, DRIVER_BODY_SMALL, NULL, false},
+        {"NameHasOwner", method_name_has_owner, DRIVER_BODY_SMALL, NULL, false},
+        {"GetNameOwner", method_get_name_owner, DRIVER_BODY_SMALL, NULL, false},
+        {"GetConnectionCredentials", method_get_connection_credentials, DRIVER_BODY_SMALL, NULL, false},
+        {"GetId", method_get_id, DRIVER_BODY_SMALL, NULL, false},
+        {"Ping", method_ping, DRIVER_BODY_SMALL, NULL, false},
+        {"AddMatch", method_add_match, DRIVER_BODY_RULE, NULL, false},
+        {"RemoveMatch", method_remove_match, DRIVER_BODY_RULE, NULL, false},
+        {"BecomeMonitor", method_become_monitor, DRIVER_BODY_LARGE, NULL, false},
+        {"Introspect", method_introspect, DRIVER_BODY_SMALL, IPCBUS_INTROSPECTABLE_INTERFACE, false},
+        {"Ping", method_ping, DRIVER_BODY_SMALL, IPCBUS_PEER_INTERFACE, true},
 };
+
+static const char *method_interface(const struct driver_method *method)
+{
+        return method->interface ? method->interface : IPCBUS_DRIVER_INTERFACE;
+}
+
+/* The method `member` of `interface`, or NULL. *ret_served: the interface has any method at all. */
+static const struct driver_method *driver_find_method(const char *interface, const char *member, bool *ret_served)
+{
+        *ret_served = false;
+        for (size_t i = 0; i < ELEMENTSOF(driver_methods); i++) {
+                if (strcmp(interface, method_interface(&driver_methods[i])) != 0)
+                        continue;
+                *ret_served = true;
+                if (strcmp(member, driver_methods[i].name) == 0)
+                        return &driver_methods[i];
+        }
+        return NULL;
+}
+
+/*
+ * Find what answers m, or answer it with UnknownObject (a path that is none
+ * of the driver's objects, or org.ipcbus.Bus away from its path),
+ * UnknownInterface or UnknownMethod and return NULL.
+ */
+static const struct driver_method *driver_route(struct bus *bus, struct peer *peer, struct msg *m)
+{
+        const char *interface = m->h.interface ? m->h.interface : IPCBUS_DRIVER_INTERFACE;
+        const struct driver_object *o = driver_object_at(m->h.path);
+        bool served;
+        const struct driver_method *method = driver_find_method(interface, m->h.member, &served);
+
+        if (method && method->any_path)
+                return method;
+        if (!o || (o->child && strcmp(interface, IPCBUS_DRIVER_INTERFACE) == 0)) {
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_OBJECT, "No object at %s (the bus is at %s)",
+                                   m->h.path, IPCBUS_DRIVER_PATH);
+                return NULL;
+        }
+        if (!served) {
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_INTERFACE, "No interface %s at %s", interface,
+                                   m->h.path);
+                return NULL;
+        }
+        if (!method)
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_METHOD, "No method %s in interface %s",
+                                   m->h.member, interface);
+        return method;
+}
 
 void driver_dispatch(struct bus *bus, struct peer *peer, struct msg *m)
 {
@@ -779,33 +912,9 @@ void driver_dispatch(struct bus *bus, struct peer *peer, struct msg *m)
         const struct driver_method *method = NULL;
         int r;
 
-        if (m->h.interface && strcmp(m->h.interface, IPCBUS_PEER_INTERFACE) == 0 && strcmp(m->h.member, "Ping") == 0) {
-                r = call_reply_text(&c, "{}");
-                if (r < 0)
-                        log_error("driver: Peer.Ping from %s failed: %s", peer->unique_name, strerror(-r));
+        method = driver_route(bus, peer, m);
+        if (!method)
                 return;
-        }
-        if (strcmp(m->h.path, IPCBUS_DRIVER_PATH) != 0) {
-                driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_OBJECT, "No object at %s (the bus is at %s)",
-                                   m->h.path, IPCBUS_DRIVER_PATH);
-                return;
-        }
-        if (m->h.interface && strcmp(m->h.interface, IPCBUS_DRIVER_INTERFACE) != 0) {
-                driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_INTERFACE, "No interface %s at %s",
-                                   m->h.interface, IPCBUS_DRIVER_PATH);
-                return;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(driver_methods); i++) {
-                if (strcmp(m->h.member, driver_methods[i].name) == 0) {
-                        method = &driver_methods[i];
-                        break;
-                }
-        }
-        if (!method) {
-                driver_reply_error(bus, peer, m, IPCBUS_ERROR_UNKNOWN_METHOD, "No method %s in interface %s",
-                                   m->h.member, IPCBUS_DRIVER_INTERFACE);
-                return;
-        }
         if (m->body_len > method->max_body) {
                 log_info("driver: %s from %s refused: a body of %zu bytes, over its bound of %zu", m->h.member,
                          peer->unique_name, m->body_len, method->max_body);

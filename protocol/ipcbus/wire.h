@@ -33,6 +33,11 @@
 /* Answered by every peer, the driver included, on any path (PROTOCOL.md 10.1). */
 #define IPCBUS_PEER_INTERFACE "org.ipcbus.Peer"
 
+/* The standard interfaces (PROTOCOL.md 13.4). */
+#define IPCBUS_INTROSPECTABLE_INTERFACE "org.ipcbus.Introspectable"
+#define IPCBUS_PROPERTIES_INTERFACE "org.ipcbus.Properties"
+#define IPCBUS_OBJECT_MANAGER_INTERFACE "org.ipcbus.ObjectManager"
+
 /* RequestName flags (body member "flags" is an integer bitmask, as in D-Bus). */
 #define IPCBUS_NAME_ALLOW_REPLACEMENT 0x1u
 #define IPCBUS_NAME_REPLACE_EXISTING 0x2u
@@ -74,6 +79,8 @@
 #define IPCBUS_ERROR_NOT_SUPPORTED "org.ipcbus.Error.NotSupported"
 #define IPCBUS_ERROR_DISCONNECTED "org.ipcbus.Error.Disconnected"
 #define IPCBUS_ERROR_CONFIG_INVALID "org.ipcbus.Error.ConfigInvalid"
+#define IPCBUS_ERROR_UNKNOWN_PROPERTY "org.ipcbus.Error.UnknownProperty"
+#define IPCBUS_ERROR_PROPERTY_READ_ONLY "org.ipcbus.Error.PropertyReadOnly"
 /* Service activation failed (PROTOCOL.md 7.5). */
 #define IPCBUS_ERROR_SPAWN_EXEC_FAILED "org.ipcbus.Error.Spawn.ExecFailed"
 #define IPCBUS_ERROR_SPAWN_FAILED_TO_SETUP "org.ipcbus.Error.Spawn.FailedToSetup"

@@ -240,3 +240,28 @@ void testbus_remove_match(ipcbus_bus *bus, const char *rule_json)
 {
         match_call(bus, "RemoveMatch", rule_json);
 }
+
+static int pumped_on_answer(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
+{
+        ipcbus_message **answer = userdata;
+
+        (void) ret_error;
+        *answer = ipcbus_message_ref(m);
+        return 0;
+}
+
+static bool pumped_answered(void *userdata)
+{
+        return *(ipcbus_message **) userdata != NULL;
+}
+
+ipcbus_message *testbus_call_pumped(ipcbus_bus *const *buses, ipcbus_bus *caller, ipcbus_message *call)
+{
+        ipcbus_message *answer = NULL;
+        int r;
+
+        r = ipcbus_call_message_async(caller, NULL, call, 0, pumped_on_answer, &answer);
+        ck_assert_msg(r == 0, "ipcbus_call_message_async: %s (%s)", ipcbus_strerror(r), ipcbus_last_error());
+        ck_assert_msg(testbus_pump_until(buses, pumped_answered, &answer, TESTBUS_WAIT_MS), "no answer came");
+        return answer;
+}

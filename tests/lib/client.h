@@ -34,6 +34,13 @@ void testbus_sync(ipcbus_bus *bus);
 bool testbus_pump_until(ipcbus_bus *const *buses, bool (*done)(void *userdata), void *userdata, int timeout_ms);
 
 /*
+ * Send a built call from `caller` and drive the connections (NULL-terminated,
+ * the callee among them) until its answer comes; returns the answer (return
+ * or error message), a reference the test drops. Fails the test if none came.
+ */
+ipcbus_message *testbus_call_pumped(ipcbus_bus *const *buses, ipcbus_bus *caller, ipcbus_message *call);
+
+/*
  * A call that must succeed: returns the reply body parsed (NULL when the
  * reply had no body). Fails the test on an error reply, naming it.
  */

@@ -84,6 +84,15 @@ bool testbus_json_array_has(json_object *array, const char *s)
         return false;
 }
 
+void testbus_assert_json_equal(const char *text, const char *expected)
+{
+        json_object *a = testbus_json(text, strlen(text)), *b = testbus_json(expected, strlen(expected));
+
+        ck_assert_msg(json_object_equal(a, b), "got %s, expected %s", text, expected);
+        json_object_put(a);
+        json_object_put(b);
+}
+
 json_object *testbus_message_json(ipcbus_message *m)
 {
         size_t len = 0;

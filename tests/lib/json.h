@@ -21,5 +21,8 @@ void testbus_json_keys(json_object *o, ...) __attribute__((sentinel));
 /* True if the JSON array holds the string s. */
 bool testbus_json_array_has(json_object *array, const char *s);
 
+/* Assert that JSON text equals the JSON text expected (as values: spacing and member order aside). */
+void testbus_assert_json_equal(const char *text, const char *expected);
+
 /* Body of a message parsed (NULL when it has none). */
 json_object *testbus_message_json(ipcbus_message *m);

@@ -214,9 +214,9 @@ static int subscriber_main(struct testbus_peer *p, void *arg)
         testbus_peer_check(p, r >= 0);
         for (; rules[n]; n++) {
                 testbus_peer_check(p, n < 16);
-                r = ipcbus_add_match(bus, &slots[n], rules[n], subscriber_signal, NULL);
+                r = ipcbus_add_match(bus, &slots[n], rules[n], subscriber_signal, NULL, NULL);
                 if (r < 0)
-                        testbus_peer_fail(p, "ipcbus_add_match(%s): %s", rules[n], ipcbus_strerror(r));
+                        testbus_peer_fail(p, "ipcbus_add_match(%s, NULL): %s", rules[n], ipcbus_strerror(r));
         }
         testbus_peer_report(p, "ready %s", ipcbus_get_unique_name(bus));
         testbus_peer_run(p, bus, NULL, NULL);

@@ -54,7 +54,7 @@ static int subscriber_main(const struct bench *b, void *arg)
         r = bench_connect(b, &bus);
         if (r >= 0) {
                 r = ipcbus_add_match(bus, &slot, "type=signal,path=" BENCH_PATH ",interface=" BENCH_INTERFACE,
-                                     subscriber_on_signal, &sub);
+                                     subscriber_on_signal, &sub, NULL);
                 if (r >= 0) {
                         report_send(&rep, REPORT_READY);
                         r = bus_run(bus, &sub.done);

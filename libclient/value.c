@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What building and reading typed bodies share: the format scanner, the
+ * names of the types, base64, and the member path that errors name.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "libclient/bus-internal.h"
+
+static const char format_letters[] = "bixutdsyhvn";
+
+static bool is_separator(char c)
+{
+        return c == ' ' || c == ',' || c == '\t' || c == '\n';
+}
+
+static bool is_name_start(char c)
+{
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static bool is_name_char(char c)
+{
+        return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+/* Scan "name:" (or "%:") at f->p into ret. Returns 0 or -EINVAL. */
+static int fmt_name(struct fmt *f, struct fmt_item *ret)
+{
+        const char *start = f->p;
+        size_t n;
+
+        if (*f->p == '%') {
+                ret->percent = true;
+                f->p++;
+        } else {
+                if (!is_name_start(*f->p))
+                        return client_fail(-EINVAL, "format '%s': a name (name:T) expected at offset %zu", f->format,
+                                           (size_t) (f->p - f->format));
+                while (is_name_char(*f->p))
+                        f->p++;
+                n = (size_t) (f->p - start);
+                if (n >= sizeof(ret->name_buf))
+                        return client_fail(-EINVAL, "format '%s': a name longer than 255 bytes", f->format);
+                memcpy(ret->name_buf, start, n);
+                ret->name_buf[n] = '\0';
+                ret->name = ret->name_buf;
+        }
+        if (*f->p != ':')
+                return client_fail(-EINVAL, "format '%s': ':' expected after the name at offset %zu", f->format,
+                                   (size_t) (f->p - f->format));
+        f->p++;
+        return 0;
+}
+
+int fmt_next(struct fmt *f, bool named, char end, struct fmt_item *ret)
+{
+        int r;
+
+        while (is_separator(*f->p))
+                f->p++;
+        if (*f->p == end)
+                return 0;
+        if (*f->p == '\0' || *f->p == '}')
+                return client_fail(-EINVAL, "format '%s': unbalanced '{' '}'", f->format);
+
+        ret->type = 0;
+        ret->optional = false;
+        ret->percent = false;
+        ret->name = NULL;
+        if (named) {
+                r = fmt_name(f, ret);
+                if (r < 0)
+                        return r;
+        }
+        if (*f->p == '?') {
+                ret->optional = true;
+                f->p++;
+        }
+        if (*f->p == '{' || (*f->p != '\0' && strchr(format_letters, *f->p))) {
+                ret->type = *f->p++;
+                return 1;
+        }
+        if (*f->p == '\0')
+                return client_fail(-EINVAL, "format '%s': a type expected at its end", f->format);
+        return client_fail(-EINVAL, "format '%s': unknown type '%c' at offset %zu", f->format, *f->p,
+                           (size_t) (f->p - f->format));
+}
+
+const char *value_type_name(char type)
+{
+        switch (type) {
+        case 'b':
+                return "bool";
+        case 'i':
+        case 'x':
+                return "int";
+        case 'u':
+        case 't':
+                return "uint";
+        case 'd':
+                return "double";
+        case 's':
+                return "string";
+        case 'y':
+                return "bytes";
+        case 'h':
+                return "fd";
+        case 'v':
+                return "any";
+        case 'n':
+                return "null";
+        case '{':
+                return "struct";
+        default:
+                return "?";
+        }
+}
+
+/* ---- base64 (RFC 4648, standard alphabet, padded) ---- */
+
+static const char base64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void value_base64_put(struct jbuf *b, const uint8_t *p, size_t n)
+{
+        jbuf_putc(b, '"');
+        for (size_t i = 0; i < n; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16;
+                char out[4];
+
+                if (i + 1 < n)
+                        v |= (uint32_t) p[i + 1] << 8;
+                if (i + 2 < n)
+                        v |= p[i + 2];
+                out[0] = base64_alphabet[(v >> 18) & 63];
+                out[1] = base64_alphabet[(v >> 12) & 63];
+                out[2] = i + 1 < n ? base64_alphabet[(v >> 6) & 63] : '=';
+                out[3] = i + 2 < n ? base64_alphabet[v & 63] : '=';
+                jbuf_put(b, out, 4);
+        }
+        jbuf_putc(b, '"');
+}
+
+static int base64_value(char c)
+{
+        const char *p = c ? strchr(base64_alphabet, c) : NULL;
+
+        return p ? (int) (p - base64_alphabet) : -1;
+}
+
+int value_base64_decode(const char *s, size_t len, uint8_t *out, size_t *ret_len)
+{
+        size_t n = 0;
+
+        if (len % 4 != 0)
+                return -EBADMSG;
+        for (size_t i = 0; i < len; i += 4) {
+                bool last = i + 4 == len;
+                int pad = last ? (s[i + 3] == '=') + (s[i + 2] == '=' && s[i + 3] == '=') : 0;
+                uint32_t v = 0;
+
+                for (int k = 0; k < 4 - pad; k++) {
+                        int d = base64_value(s[i + k]);
+
+                        if (d < 0)
+                                return -EBADMSG;
+                        v |= (uint32_t) d << (18 - 6 * k);
+                }
+                out[n++] = (uint8_t) (v >> 16);
+                if (pad < 2)
+                        out[n++] = (uint8_t) (v >> 8);
+                if (pad < 1)
+                        out[n++] = (uint8_t) v;
+        }
+        *ret_len = n;
+        return 0;
+}
+
+/* ---- the member path ---- */
+
+size_t value_path_push(struct jbuf *path, const char *name, size_t index)
+{
+        size_t len = path->len;
+
+        if (!name)
+                jbuf_printf(path, "[%zu]", index);
+        else {
+                if (path->len > 0)
+                        jbuf_putc(path, '.');
+                jbuf_puts(path, name);
+        }
+        return len;
+}
+
+void value_path_pop(struct jbuf *path, size_t len)
+{
+        jbuf_truncate(path, len);
+}
+
+const char *value_path(const struct jbuf *path)
+{
+        return path->data && !path->failed ? path->data : "";
+}
