@@ -195,6 +195,7 @@ int client_write(ipcbus_bus *bus);
 int client_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply);
 int client_poll(ipcbus_bus *bus, short events, uint64_t timeout_usec);
 void client_hangup(ipcbus_bus *bus, int error);
+int client_build_text(const struct msg_header *h, const char *body, struct msg **ret);
 int client_build_call(ipcbus_bus *bus, const char *destination, const char *path, const char *interface,
                       const char *member, const char *body, uint64_t timeout_usec, bool no_reply, struct msg **ret);
 char *client_name_body(const char *name, int flags);

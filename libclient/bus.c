@@ -525,12 +525,24 @@ int client_build_call(ipcbus_bus *bus, const char *destination, const char *path
         if (!no_reply)
                 h.timeout_ms = client_timeout_ms(timeout_usec);
         r = client_check_header(&h);
-        if (r == 0)
-                r = client_check_body(body);
         if (r < 0)
                 return r;
         h.serial = client_next_serial(bus);
-        return client_fail_proto(msg_build(&h, body, body ? strlen(body) : 0, ret));
+        return client_build_text(&h, body, ret);
+}
+
+/*
+ * msg_build for a header client_check_header accepted and a body given as
+ * text: the codec's pass over the body is the only one, and only when it
+ * refuses the body does client_check_body look again to say what is wrong.
+ */
+int client_build_text(const struct msg_header *h, const char *body, struct msg **ret)
+{
+        int r = msg_build(h, body, body ? strlen(body) : 0, ret);
+
+        if (r > 0 && client_check_body(body) < 0)
+                return -EINVAL;
+        return client_fail_proto(r);
 }
 
 /*
@@ -806,14 +818,12 @@ _public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const 
         h.interface = interface;
         h.member = member;
         r = client_check_header(&h);
-        if (r == 0)
-                r = client_check_body(body);
         if (r < 0)
                 return r;
         h.serial = client_next_serial(bus);
-        r = msg_build(&h, body, body ? strlen(body) : 0, &m);
-        if (r != 0)
-                return client_fail_proto(r);
+        r = client_build_text(&h, body, &m);
+        if (r < 0)
+                return r;
         return client_send(bus, m);
 }
 

@@ -321,8 +321,8 @@ _public_ int ipcbus_send(ipcbus_bus *bus, ipcbus_message *m)
         return 0;
 }
 
-/* Answer call with a return built from format and ap (format NULL: no body) or from body text. */
-static int reply_with(ipcbus_message *call, const char *body, const char *format, va_list ap)
+/* Answer call with a return built from format and ap (format NULL: no body). */
+static int reply_with(ipcbus_message *call, const char *format, va_list ap)
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *m = NULL;
         int r;
@@ -331,8 +331,6 @@ static int reply_with(ipcbus_message *call, const char *body, const char *format
         if (r <= 0)
                 return r;
         r = ipcbus_message_new_return(call, &m);
-        if (r == 0 && body)
-                r = ipcbus_message_set_body(m, body);
         if (r == 0 && format)
                 r = ipcbus_message_appendv(m, format, ap);
         if (r == 0)
@@ -346,26 +344,47 @@ _public_ int ipcbus_reply_method(ipcbus_message *call, const char *format, ...)
         int r;
 
         va_start(ap, format);
-        r = reply_with(call, NULL, format, ap);
+        r = reply_with(call, format, ap);
         va_end(ap);
         return r;
 }
 
-/* Through reply_with without a format (a va_list must come from somewhere). */
-static int reply_body(ipcbus_message *call, const char *body, ...)
-{
-        va_list ap;
-        int r;
-
-        va_start(ap, body);
-        r = reply_with(call, body, NULL, ap);
-        va_end(ap);
-        return r;
-}
-
+/*
+ * A return whose body is text: built straight from the caller's bytes (one
+ * validation and one copy, as a large reply deserves), checked against the
+ * method's results when the call was dispatched to a described one.
+ */
 _public_ int ipcbus_reply(ipcbus_message *call, const char *body)
 {
-        return reply_body(call, body);
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *m = NULL;
+        _cleanup_(msg_unrefp) struct msg *msg = NULL;
+        struct msg_header h;
+        int r;
+
+        r = reply_check(call);
+        if (r <= 0)
+                return r;
+        msg_header_init(&h);
+        h.type = MSG_RETURN;
+        h.serial = client_next_serial(call->bus);
+        h.reply_serial = call->msg->h.serial;
+        h.destination = call->msg->h.sender;
+        r = client_build_text(&h, body, &msg);
+        if (r < 0)
+                return r;
+        if (call->method) {
+                m = message_new(call->bus, msg);
+                if (!m)
+                        return -ENOMEM;
+                m->method = call->method;
+                r = object_check_outgoing(call->bus, m);
+                if (r < 0)
+                        return r;
+        }
+        r = client_send(call->bus, msg);
+        if (r >= 0)
+                call->replied = true;
+        return r;
 }
 
 _public_ int ipcbus_reply_error(ipcbus_message *call, const char *name, const char *message)
