@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -27,6 +28,37 @@
 
 /* ---- lifetime ---- */
 
+/*
+ * getpid() without a system call on every entry point (glibc stopped caching
+ * it): the value is kept until a fork() made through libc, whose child
+ * handler forgets it, as systemd's getpid_cached() does.
+ */
+static pid_t cached_pid;
+static pthread_once_t cached_pid_once = PTHREAD_ONCE_INIT;
+
+static void cached_pid_forget(void)
+{
+        __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void cached_pid_install(void)
+{
+        (void) pthread_atfork(NULL, NULL, cached_pid_forget);
+}
+
+static pid_t client_getpid(void)
+{
+        pid_t pid;
+
+        (void) pthread_once(&cached_pid_once, cached_pid_install);
+        pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+        if (pid == 0) {
+                pid = getpid();
+                __atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
+        }
+        return pid;
+}
+
 static int client_new(ipcbus_bus **ret)
 {
         ipcbus_bus *bus;
@@ -36,7 +68,7 @@ static int client_new(ipcbus_bus **ret)
                 return -ENOMEM;
         bus->n_ref = 1;
         bus->n_user_ref = 1;
-        bus->pid = getpid();
+        bus->pid = client_getpid();
         bus->fd = -1;
         bus->next_serial = 1;
         frame_reader_init(&bus->reader, 0, 0);
@@ -57,7 +89,7 @@ static int client_new(ipcbus_bus **ret)
  */
 int client_check_pid(ipcbus_bus *bus)
 {
-        if (bus->pid == getpid())
+        if (bus->pid == client_getpid())
                 return 0;
         bus->open = false;
         bus->hangup_error = -ECHILD;
