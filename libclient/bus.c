@@ -545,8 +545,6 @@ int client_build_call(ipcbus_bus *bus, const char *destination, const char *path
 {
         struct msg_header h;
 
-        int r;
-
         msg_header_init(&h);
         h.type = MSG_CALL;
         h.destination = destination;
@@ -556,23 +554,20 @@ int client_build_call(ipcbus_bus *bus, const char *destination, const char *path
         h.no_reply = no_reply;
         if (!no_reply)
                 h.timeout_ms = client_timeout_ms(timeout_usec);
-        r = client_check_header(&h);
-        if (r < 0)
-                return r;
         h.serial = client_next_serial(bus);
         return client_build_text(&h, body, ret);
 }
 
 /*
- * msg_build for a header client_check_header accepted and a body given as
- * text: the codec's pass over the body is the only one, and only when it
- * refuses the body does client_check_body look again to say what is wrong.
+ * msg_build for a header and a body given as text: the codec's pass over
+ * them is the only one, and only when it refuses the message do
+ * client_check_header and client_check_body look again to say what is wrong.
  */
 int client_build_text(const struct msg_header *h, const char *body, struct msg **ret)
 {
         int r = msg_build(h, body, body ? strlen(body) : 0, ret);
 
-        if (r > 0 && client_check_body(body) < 0)
+        if (r > 0 && (client_check_header(h) < 0 || client_check_body(body) < 0))
                 return -EINVAL;
         return client_fail_proto(r);
 }
@@ -849,9 +844,6 @@ _public_ int ipcbus_emit_signal(ipcbus_bus *bus, const char *destination, const 
         h.path = path;
         h.interface = interface;
         h.member = member;
-        r = client_check_header(&h);
-        if (r < 0)
-                return r;
         h.serial = client_next_serial(bus);
         r = client_build_text(&h, body, &m);
         if (r < 0)
