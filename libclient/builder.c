@@ -155,7 +155,7 @@ _public_ int ipcbus_message_new_return(ipcbus_message *call, ipcbus_message **re
         if (r < 0)
                 return r;
         (*ret)->builder->call = ipcbus_message_ref(call);
-        (*ret)->method = call->method;
+        message_set_method(*ret, call->method_iface, call->method);
         return 0;
 }
 

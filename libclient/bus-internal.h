@@ -142,8 +142,11 @@ struct ipcbus_message {
         bool built;        /* made by ipcbus_message_new_* (not received) */
         bool sent;         /* a built message that went out (ipcbus_send and the calls) */
         /* A call: the described method it was dispatched to (set by object.c);
-         * a return: the method of the call it answers. NULL: not described. */
+         * a return: the method of the call it answers. NULL: not described.
+         * method_iface is a reference on the description holding it, so that
+         * a call answered after its object was dropped is still checked. */
         const struct iface_method *method;
+        ipcbus_interface *method_iface;
         struct message_builder *builder; /* while being built */
         struct message_reader *reader;   /* the parsed body, from the first read on */
 };
@@ -232,6 +235,8 @@ int object_check_outgoing(ipcbus_bus *bus, ipcbus_message *m);
 
 /* ---- message.c ---- */
 ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m);
+/* Set the described method m was dispatched to (or answers), and a reference on iface, which holds it. */
+void message_set_method(ipcbus_message *m, const ipcbus_interface *iface, const struct iface_method *method);
 int message_get_int(struct msg *m, const char *key, int64_t min, int64_t max, int64_t *ret);
 int message_build_error(uint32_t reply_serial, uint32_t serial, const char *sender, const char *destination,
                         const char *error_name, const char *text, struct msg **ret);

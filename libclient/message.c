@@ -28,6 +28,13 @@ ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m)
         return msg;
 }
 
+void message_set_method(ipcbus_message *m, const ipcbus_interface *iface, const struct iface_method *method)
+{
+        ipcbus_interface_unref(m->method_iface);
+        m->method_iface = ipcbus_interface_ref((ipcbus_interface *) iface);
+        m->method = method;
+}
+
 _public_ ipcbus_message *ipcbus_message_ref(ipcbus_message *m)
 {
         if (m)
@@ -40,6 +47,7 @@ _public_ ipcbus_message *ipcbus_message_unref(ipcbus_message *m)
         if (!m || --m->n_ref > 0)
                 return NULL;
         msg_unref(m->msg);
+        ipcbus_interface_unref(m->method_iface);
         builder_free(m->builder);
         reader_free(m->reader);
         free(m->header_text);
@@ -376,7 +384,7 @@ _public_ int ipcbus_reply(ipcbus_message *call, const char *body)
                 m = message_new(call->bus, msg);
                 if (!m)
                         return -ENOMEM;
-                m->method = call->method;
+                message_set_method(m, call->method_iface, call->method);
                 r = object_check_outgoing(call->bus, m);
                 if (r < 0)
                         return r;

@@ -409,7 +409,7 @@ static void object_call_method(ipcbus_slot *s, const struct iface_method *method
                 reply_failure(m, r, NULL);
                 return;
         }
-        m->method = method;
+        message_set_method(m, s->object.iface, method);
         object_run_method(s, handler, m);
 }
 
@@ -1128,7 +1128,7 @@ static void object_dispatch_std(ipcbus_bus *bus, enum object_std which, ipcbus_m
                         reply_failure(m, r, NULL);
                 return;
         }
-        m->method = method;
+        message_set_method(m, iface, method);
 
         if (which == OBJECT_STD_PEER)
                 (void) ipcbus_reply(m, "{}"); /* Ping, its only method */

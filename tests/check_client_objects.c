@@ -444,6 +444,67 @@ START_TEST(test_reply_checked)
 }
 END_TEST
 
+/* What a handler that unexports its own object keeps: its slot, and the call it answers later. */
+struct self_drop {
+        ipcbus_slot *slot;
+        ipcbus_message *call;
+};
+
+/* "Add" that drops the only reference to its slot (and so to the description) and answers later. */
+static int add_and_unexport(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
+{
+        struct self_drop *d = userdata;
+
+        d->slot = ipcbus_slot_unref(d->slot);
+        d->call = ipcbus_message_ref(m);
+        return 0;
+}
+
+static bool call_came(void *userdata)
+{
+        return ((struct self_drop *) userdata)->call != NULL;
+}
+
+START_TEST(test_reply_after_unexport)
+{
+        static const ipcbus_vtable vtable[] = {
+                IPCBUS_METHOD("Add", add_and_unexport),
+                IPCBUS_METHOD("Put", notes_put),
+                IPCBUS_METHOD("Broken", notes_broken),
+                IPCBUS_PROPERTY("Count", get_count, NULL),
+                IPCBUS_PROPERTY("Title", get_title, set_title),
+                IPCBUS_PROPERTY("Secret", NULL, set_secret),
+                IPCBUS_PROPERTY("Version", get_version, NULL),
+                IPCBUS_VTABLE_END,
+        };
+        ipcbus_message *answer = NULL;
+        struct self_drop d = {0};
+        uint64_t id = 0;
+        struct pair p;
+
+        pair_init(&p);
+        ck_assert_int_eq(ipcbus_add_object_vtable(p.server, &d.slot, NOTES_PATH, p.notes_iface, vtable, &d), 0);
+        p.notes_iface = ipcbus_interface_unref(p.notes_iface); /* the slot holds the description alone */
+        ck_assert_int_ge(ipcbus_call_async(p.client, NULL, ipcbus_get_unique_name(p.server), NOTES_PATH, NOTES, "Add",
+                                           "{\"text\":\"a\"}", 0, on_answer, &answer),
+                         0);
+        ck_assert(testbus_pump_until(p.both, call_came, &d, TESTBUS_WAIT_MS));
+        ck_assert_ptr_null(d.slot);
+
+        /* the object and its description are gone: the late answer is still checked against the results */
+        ck_assert_int_eq(ipcbus_reply_method(d.call, "id:s", "seven"), -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(ipcbus_last_error(), "'id'"));
+        ck_assert_int_eq(ipcbus_reply_method(d.call, "id:t", (uint64_t) 9), 0);
+        ck_assert(testbus_pump_until(p.both, answered, &answer, TESTBUS_WAIT_MS));
+        ck_assert_int_eq(ipcbus_message_get_type(answer), IPCBUS_MESSAGE_RETURN);
+        ck_assert_int_eq(ipcbus_message_read(answer, "id:t", &id), 1);
+        ck_assert_uint_eq(id, 9);
+        ipcbus_message_unref(answer);
+        ipcbus_message_unref(d.call);
+        pair_deinit(&p);
+}
+END_TEST
+
 /* ---- properties -------------------------------------------------------------------------- */
 
 START_TEST(test_properties)
@@ -702,6 +763,7 @@ static Suite *objects_suite(void)
         tcase_add_test(tc, test_introspect);
         tcase_add_test(tc, test_calls_checked);
         tcase_add_test(tc, test_reply_checked);
+        tcase_add_test(tc, test_reply_after_unexport);
         tcase_add_test(tc, test_emit_checked);
         suite_add_tcase(s, tc);
 
