@@ -269,6 +269,15 @@ void value_base64_put(struct jbuf *b, const uint8_t *p, size_t n);
 /* Decode base64 text (padded; out has room for len / 4 * 3 bytes). 0 or -EBADMSG. */
 int value_base64_decode(const char *s, size_t len, uint8_t *out, size_t *ret_len);
 /*
+ * json-c reads an integer literal beyond 64 bits as the nearest bound
+ * (18446744073709551616 as 2^64-1), which no range check could tell from
+ * the bound itself. Returns 1 and a malloc'd copy of the JSON text in which
+ * each such literal is followed by ".0", a double for json-c (which then
+ * fails int and uint, and is the number it says for double); 0 when the
+ * text has none (nothing allocated); -ENOMEM.
+ */
+int value_json_widen(const char *text, size_t len, char **ret, size_t *ret_len);
+/*
  * The member path named in errors ("notes[2].id"): push a member name, or
  * an index when name is NULL; returns the length to pop back to.
  */

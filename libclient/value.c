@@ -177,6 +177,81 @@ int value_base64_decode(const char *s, size_t len, uint8_t *out, size_t *ret_len
         return 0;
 }
 
+/* ---- integer literals beyond 64 bits ---- */
+
+static bool is_digit(char c)
+{
+        return c >= '0' && c <= '9';
+}
+
+/* Is the integer literal s[0..n) ('-'? digits) outside -2^63 .. 2^64-1? */
+static bool literal_overflows(const char *s, size_t n)
+{
+        bool negative = *s == '-';
+        uint64_t v = 0;
+
+        for (size_t i = negative; i < n; i++) {
+                uint64_t d = (uint64_t) (s[i] - '0');
+
+                if (v > (UINT64_MAX - d) / 10)
+                        return true;
+                v = v * 10 + d;
+        }
+        return negative && v > (uint64_t) INT64_MAX + 1;
+}
+
+/* The end of the number token starting at text[i]. *ret_int_end: where its integer part ends. */
+static size_t number_end(const char *text, size_t len, size_t i, size_t *ret_int_end)
+{
+        i += text[i] == '-';
+        while (i < len && is_digit(text[i]))
+                i++;
+        *ret_int_end = i;
+        while (i < len && (is_digit(text[i]) || text[i] == '.' || text[i] == 'e' || text[i] == 'E' ||
+                           text[i] == '+' || text[i] == '-'))
+                i++;
+        return i;
+}
+
+int value_json_widen(const char *text, size_t len, char **ret, size_t *ret_len)
+{
+        struct jbuf b;
+        size_t done = 0; /* text[0..done) is in b */
+        bool in_string = false;
+
+        jbuf_init(&b);
+        for (size_t i = 0; i < len; i++) {
+                size_t int_end, end;
+
+                if (in_string) {
+                        if (text[i] == '\\')
+                                i++;
+                        else if (text[i] == '"')
+                                in_string = false;
+                        continue;
+                }
+                if (text[i] == '"')
+                        in_string = true;
+                if (text[i] != '-' && !is_digit(text[i]))
+                        continue;
+                end = number_end(text, len, i, &int_end);
+                if (end == int_end && literal_overflows(text + i, end - i)) {
+                        jbuf_put(&b, text + done, end - done);
+                        jbuf_puts(&b, ".0");
+                        done = end;
+                }
+                i = end - 1;
+        }
+        if (done == 0) {
+                jbuf_deinit(&b);
+                return 0;
+        }
+        jbuf_put(&b, text + done, len - done);
+        *ret = jbuf_steal(&b, ret_len);
+        jbuf_deinit(&b);
+        return *ret ? 1 : -ENOMEM;
+}
+
 /* ---- the member path ---- */
 
 size_t value_path_push(struct jbuf *path, const char *name, size_t index)

@@ -487,6 +487,11 @@ START_TEST(test_interface_check)
         ipcbus_error_free(&e);
         ck_assert_int_eq(
                 ipcbus_interface_check(i, IPCBUS_MESSAGE_RETURN, "Add", "{\"id\":\"18446744073709551615\"}", NULL), 0);
+        /* beyond 64 bits is out of range, not the nearest bound */
+        ck_assert_int_eq(ipcbus_interface_check(i, IPCBUS_MESSAGE_RETURN, "Add", "{\"id\":18446744073709551616}", &e),
+                         -EBADMSG);
+        ck_assert_str_eq(e.message, "argument 'id': expected uint, got number");
+        ipcbus_error_free(&e);
         ck_assert_int_eq(ipcbus_interface_check(i, IPCBUS_MESSAGE_RETURN, "Add", "{}", &e), -EBADMSG);
         ck_assert_str_eq(e.message, "argument 'id': missing (expected uint)");
         ipcbus_error_free(&e);

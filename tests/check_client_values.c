@@ -325,6 +325,27 @@ static int read_echo(struct pair *p, const char *json, const char *format)
         return ipcbus_message_read(m, format, &out);
 }
 
+/* An integer literal beyond 64 bits is the number it says, for a double. */
+START_TEST(test_huge_literals)
+{
+        __attribute__((cleanup(ipcbus_message_unrefp))) ipcbus_message *m = NULL;
+        struct pair p;
+        double d = 0, e = 0, f = 0;
+        uint64_t t = 0;
+        const char *s = NULL;
+
+        pair_init(&p);
+        m = echo(&p, "{\"d\":100000000000000000000,\"e\":-1e400000000000000000000,\"s\":\"7 18446744073709551616\","
+                     "\"f\":-100000000000000000000.5,\"t\":18446744073709551615}");
+        ck_assert_int_eq(ipcbus_message_read(m, "d:d e:d f:d s:s t:t", &d, &e, &f, &s, &t), 1);
+        ck_assert_double_eq(d, 1e20);
+        ck_assert_double_eq(f, -100000000000000000000.5);
+        ck_assert_str_eq(s, "7 18446744073709551616");
+        ck_assert_uint_eq(t, UINT64_MAX);
+        pair_deinit(&p);
+}
+END_TEST
+
 START_TEST(test_read_errors)
 {
         __attribute__((cleanup(ipcbus_message_unrefp))) ipcbus_message *m = NULL;
@@ -342,6 +363,11 @@ START_TEST(test_read_errors)
         ck_assert_str_eq(ipcbus_last_error(), "argument 'n': expected uint, got double");
         ck_assert_int_eq(read_echo(&p, "{\"n\":\"12a\"}", "n:t"), -EBADMSG);
         ck_assert_str_eq(ipcbus_last_error(), "argument 'n': expected uint, got string");
+        /* beyond 64 bits: never read as the nearest bound */
+        ck_assert_int_eq(read_echo(&p, "{\"n\":18446744073709551616}", "n:t"), -EBADMSG);
+        ck_assert_str_eq(ipcbus_last_error(), "argument 'n': expected uint, got double");
+        ck_assert_int_eq(read_echo(&p, "{\"n\":-9223372036854775809}", "n:x"), -EBADMSG);
+        ck_assert_int_eq(read_echo(&p, "{\"n\":[-99999999999999999999999]}", "n:v"), 1);
         ck_assert_int_eq(read_echo(&p, "{}", "id:t"), -EBADMSG);
         ck_assert_str_eq(ipcbus_last_error(), "argument 'id': missing (expected uint)");
         ck_assert_int_eq(read_echo(&p, "{\"b\":\"!!\"}", "b:y"), -EBADMSG);
@@ -448,6 +474,7 @@ int main(void)
         tcase_add_test(tc, test_optional);
         tcase_add_test(tc, test_big_integers);
         tcase_add_test(tc, test_bytes);
+        tcase_add_test(tc, test_huge_literals);
         tcase_add_test(tc, test_read_errors);
         tcase_add_test(tc, test_build_errors);
         suite_add_tcase(s, tc);
