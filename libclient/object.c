@@ -984,20 +984,29 @@ static bool manager_covers(const char *manager, const char *path)
         return streq(manager, path) || path_is_below(path, manager);
 }
 
-/* {IFACE: {props}, ...} of the described objects at `at`, as members of an open object. */
-static int managed_interfaces(struct client_object_path *at, ipcbus_message *m, ipcbus_error *e)
+/*
+ * {IFACE: {props}, ...} of the described objects at `at`, as members of an
+ * open object. A getter may drop or export objects: then `at` and the walk
+ * over the objects are no longer valid, and the listing fails (-ECANCELED).
+ */
+static int managed_interfaces(ipcbus_bus *bus, struct client_object_path *at, ipcbus_message *m, ipcbus_error *e)
 {
+        unsigned generation = bus->generation;
         ipcbus_slot *s;
         int r = 0;
 
         list_for_each_entry(s, &at->objects, object.link) {
                 if (!s->object.iface)
                         continue;
+                slot_ref(s);
                 r = ipcbus_message_open(m, '{', s->object.interface);
                 if (r >= 0)
                         r = properties_append(s, m, e);
                 if (r >= 0)
                         r = ipcbus_message_close(m);
+                slot_unref(s);
+                if (r >= 0 && bus->generation != generation)
+                        r = client_fail(-ECANCELED, "objects were exported or dropped while they were listed");
                 if (r < 0)
                         break;
         }
@@ -1031,9 +1040,10 @@ static int managed_objects(ipcbus_message *m, ipcbus_slot *unused, const void *u
                         continue;
                 r = ipcbus_message_open(m, '{', at->path);
                 if (r >= 0)
-                        r = managed_interfaces(at, m, e);
-                if (r >= 0)
-                        r = ipcbus_message_close(m);
+                        r = managed_interfaces(bus, at, m, e);
+                if (r < 0)
+                        break; /* node may be gone */
+                r = ipcbus_message_close(m);
         }
         if (r >= 0)
                 r = ipcbus_message_close(m);

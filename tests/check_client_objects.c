@@ -684,6 +684,51 @@ END_TEST
 
 /* ---- the object manager ------------------------------------------------------------------ */
 
+static ipcbus_slot *dropped_by_getter;
+
+/* A Count getter that unexports its object (the only reference to its slot) while it is listed. */
+static int get_count_and_unexport(ipcbus_message *reply, const char *property, void *userdata, ipcbus_error *ret_error)
+{
+        dropped_by_getter = ipcbus_slot_unref(dropped_by_getter);
+        return ipcbus_message_append(reply, "t", (uint64_t) 1);
+}
+
+START_TEST(test_managed_objects_change)
+{
+        static const ipcbus_vtable vtable[] = {
+                IPCBUS_METHOD("Add", notes_add),
+                IPCBUS_METHOD("Put", notes_put),
+                IPCBUS_METHOD("Broken", notes_broken),
+                IPCBUS_PROPERTY("Count", get_count_and_unexport, NULL),
+                IPCBUS_PROPERTY("Title", get_title, set_title),
+                IPCBUS_PROPERTY("Secret", NULL, set_secret),
+                IPCBUS_PROPERTY("Version", get_version, NULL),
+                IPCBUS_VTABLE_END,
+        };
+        _cleanup_(ipcbus_slot_unrefp) ipcbus_slot *manager = NULL, *other = NULL;
+        ipcbus_message *answer;
+        struct pair p;
+        json_object *j;
+
+        pair_init(&p);
+        ck_assert_int_eq(ipcbus_add_object_manager(p.server, &manager, "/org/example"), 0);
+        other = pair_export(&p, "/org/example/Notes/b");
+        ck_assert_int_eq(ipcbus_add_object_vtable(p.server, &dropped_by_getter, "/org/example/Notes/a",
+                                                  p.notes_iface, vtable, &p.notes),
+                         0);
+        /* the getter drops its object while the objects are listed: the call fails, nothing breaks */
+        answer = pair_call(&p, "/org/example", IPCBUS_OBJECT_MANAGER_INTERFACE, "GetManagedObjects", "{}");
+        ck_assert_ptr_null(dropped_by_getter);
+        ck_assert_int_eq(ipcbus_message_get_type(answer), IPCBUS_MESSAGE_ERROR);
+        ck_assert_str_eq(ipcbus_message_get_error_name(answer), IPCBUS_ERROR_FAILED);
+        ipcbus_message_unref(answer);
+        j = pair_ok(&p, "/org/example", IPCBUS_OBJECT_MANAGER_INTERFACE, "GetManagedObjects", "{}");
+        testbus_json_keys(member(j, "objects"), "/org/example/Notes/b", NULL);
+        json_object_put(j);
+        pair_deinit(&p);
+}
+END_TEST
+
 START_TEST(test_object_manager)
 {
         _cleanup_(ipcbus_slot_unrefp) ipcbus_slot *manager = NULL, *match = NULL, *untyped = NULL;
@@ -771,6 +816,7 @@ static Suite *objects_suite(void)
         tcase_add_test(tc, test_properties);
         tcase_add_test(tc, test_properties_changed);
         tcase_add_test(tc, test_object_manager);
+        tcase_add_test(tc, test_managed_objects_change);
         suite_add_tcase(s, tc);
         return s;
 }
