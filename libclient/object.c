@@ -941,9 +941,12 @@ _public_ int ipcbus_emit_properties_changed(ipcbus_bus *bus, const char *path, c
         va_end(ap);
         if (r < 0)
                 return r;
+        /* held while its getters run: one may drop it */
+        slot_ref(c.slot);
         va_start(c.ap, property);
         r = object_emit(bus, path, IPCBUS_PROPERTIES_INTERFACE, "PropertiesChanged", changed_fill, &c);
         va_end(c.ap);
+        slot_unref(c.slot);
         return r;
 }
 
@@ -1094,13 +1097,26 @@ static int announce_fill(ipcbus_message *m, void *userdata)
 static void object_announce(ipcbus_bus *bus, ipcbus_slot *s, bool added)
 {
         struct announce a = {s, added};
+        unsigned generation = bus->generation;
 
         if (!s->object.iface || !bus->open)
                 return;
-        for (ipcbus_slot *mgr = bus->slots[SLOT_MANAGER].first; mgr; mgr = mgr->next)
-                if (manager_covers(mgr->manager.path, s->object.path))
-                        (void) object_emit(bus, mgr->manager.path, IPCBUS_OBJECT_MANAGER_INTERFACE,
-                                           added ? "InterfacesAdded" : "InterfacesRemoved", announce_fill, &a);
+        /* An addition runs the object's getters, which may drop it, drop a
+         * manager or close the bus: the object is held, and the walk over the
+         * managers ends as soon as any registration changed. A removal runs
+         * no callback (and its slot may be on its way out: not held). */
+        if (added)
+                slot_ref(s);
+        for (ipcbus_slot *mgr = bus->slots[SLOT_MANAGER].first; mgr; mgr = mgr->next) {
+                if (!manager_covers(mgr->manager.path, s->object.path))
+                        continue;
+                (void) object_emit(bus, mgr->manager.path, IPCBUS_OBJECT_MANAGER_INTERFACE,
+                                   added ? "InterfacesAdded" : "InterfacesRemoved", announce_fill, &a);
+                if (bus->generation != generation)
+                        break;
+        }
+        if (added)
+                slot_unref(s);
 }
 
 /* ---- the standard interfaces' calls ---- */

@@ -468,14 +468,10 @@ static bool call_came(void *userdata)
 START_TEST(test_reply_after_unexport)
 {
         static const ipcbus_vtable vtable[] = {
-                IPCBUS_METHOD("Add", add_and_unexport),
-                IPCBUS_METHOD("Put", notes_put),
-                IPCBUS_METHOD("Broken", notes_broken),
-                IPCBUS_PROPERTY("Count", get_count, NULL),
-                IPCBUS_PROPERTY("Title", get_title, set_title),
-                IPCBUS_PROPERTY("Secret", NULL, set_secret),
-                IPCBUS_PROPERTY("Version", get_version, NULL),
-                IPCBUS_VTABLE_END,
+                IPCBUS_METHOD("Add", add_and_unexport),         IPCBUS_METHOD("Put", notes_put),
+                IPCBUS_METHOD("Broken", notes_broken),          IPCBUS_PROPERTY("Count", get_count, NULL),
+                IPCBUS_PROPERTY("Title", get_title, set_title), IPCBUS_PROPERTY("Secret", NULL, set_secret),
+                IPCBUS_PROPERTY("Version", get_version, NULL),  IPCBUS_VTABLE_END,
         };
         ipcbus_message *answer = NULL;
         struct self_drop d = {0};
@@ -713,8 +709,8 @@ START_TEST(test_managed_objects_change)
         pair_init(&p);
         ck_assert_int_eq(ipcbus_add_object_manager(p.server, &manager, "/org/example"), 0);
         other = pair_export(&p, "/org/example/Notes/b");
-        ck_assert_int_eq(ipcbus_add_object_vtable(p.server, &dropped_by_getter, "/org/example/Notes/a",
-                                                  p.notes_iface, vtable, &p.notes),
+        ck_assert_int_eq(ipcbus_add_object_vtable(p.server, &dropped_by_getter, "/org/example/Notes/a", p.notes_iface,
+                                                  vtable, &p.notes),
                          0);
         /* the getter drops its object while the objects are listed: the call fails, nothing breaks */
         answer = pair_call(&p, "/org/example", IPCBUS_OBJECT_MANAGER_INTERFACE, "GetManagedObjects", "{}");
@@ -725,6 +721,65 @@ START_TEST(test_managed_objects_change)
         j = pair_ok(&p, "/org/example", IPCBUS_OBJECT_MANAGER_INTERFACE, "GetManagedObjects", "{}");
         testbus_json_keys(member(j, "objects"), "/org/example/Notes/b", NULL);
         json_object_put(j);
+        pair_deinit(&p);
+}
+END_TEST
+
+/* A Count getter that drops the slot dropped_by_getter holds (an object manager, or its own object). */
+static int get_count_and_drop(ipcbus_message *reply, const char *property, void *userdata, ipcbus_error *ret_error)
+{
+        dropped_by_getter = ipcbus_slot_unref(dropped_by_getter);
+        return ipcbus_message_append(reply, "t", (uint64_t) 7);
+}
+
+static const ipcbus_vtable dropping_vtable[] = {
+        IPCBUS_METHOD("Add", notes_add),
+        IPCBUS_METHOD("Put", notes_put),
+        IPCBUS_METHOD("Broken", notes_broken),
+        IPCBUS_PROPERTY("Count", get_count_and_drop, NULL),
+        IPCBUS_PROPERTY("Title", get_title, set_title),
+        IPCBUS_PROPERTY("Secret", NULL, set_secret),
+        IPCBUS_PROPERTY("Version", get_version, NULL),
+        IPCBUS_VTABLE_END,
+};
+
+/*
+ * Getters run while InterfacesAdded is built, for each manager above the
+ * object: one that drops the manager being announced to ends the
+ * announcements there, and nothing is touched after it is gone.
+ */
+START_TEST(test_announce_getter_drops_manager)
+{
+        _cleanup_(ipcbus_slot_unrefp) ipcbus_slot *outer = NULL;
+        struct pair p;
+        json_object *j;
+
+        pair_init(&p);
+        ck_assert_int_eq(ipcbus_add_object_manager(p.server, &dropped_by_getter, "/org/example"), 0);
+        ck_assert_int_eq(ipcbus_add_object_manager(p.server, &outer, "/"), 0);
+        ck_assert_int_eq(ipcbus_add_object_vtable(p.server, NULL, "/org/example/Notes/a", p.notes_iface,
+                                                  dropping_vtable, &p.notes),
+                         0);
+        ck_assert_ptr_null(dropped_by_getter);
+        j = pair_ok(&p, "/", IPCBUS_OBJECT_MANAGER_INTERFACE, "GetManagedObjects", "{}");
+        testbus_json_keys(member(j, "objects"), "/org/example/Notes/a", NULL);
+        json_object_put(j);
+        pair_deinit(&p);
+}
+END_TEST
+
+/* A getter that drops its own object while PropertiesChanged is built: the emission finishes on what it holds. */
+START_TEST(test_changed_getter_drops_object)
+{
+        struct pair p;
+
+        pair_init(&p);
+        ck_assert_int_eq(ipcbus_add_object_vtable(p.server, &dropped_by_getter, "/org/example/Notes/a", p.notes_iface,
+                                                  dropping_vtable, &p.notes),
+                         0);
+        ck_assert_int_eq(
+                ipcbus_emit_properties_changed(p.server, "/org/example/Notes/a", NOTES, "Count", "Title", NULL), 0);
+        ck_assert_ptr_null(dropped_by_getter);
         pair_deinit(&p);
 }
 END_TEST
@@ -817,6 +872,8 @@ static Suite *objects_suite(void)
         tcase_add_test(tc, test_properties_changed);
         tcase_add_test(tc, test_object_manager);
         tcase_add_test(tc, test_managed_objects_change);
+        tcase_add_test(tc, test_announce_getter_drops_manager);
+        tcase_add_test(tc, test_changed_getter_drops_object);
         suite_add_tcase(s, tc);
         return s;
 }
