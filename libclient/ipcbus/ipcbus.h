@@ -230,7 +230,11 @@ int ipcbus_message_appendv(ipcbus_message *m, const char *format, va_list ap);
  */
 int ipcbus_message_open(ipcbus_message *m, char kind, const char *name);
 int ipcbus_message_close(ipcbus_message *m);
-/* The whole body as JSON text (a JSON object), for tools; replaces anything appended. */
+/*
+ * The whole body as JSON text (a JSON object), for tools; replaces the
+ * members appended before and ends appending. Descriptors appended before
+ * ("h") stay attached, so that the text can name them by index.
+ */
 int ipcbus_message_set_body(ipcbus_message *m, const char *json);
 
 /*
