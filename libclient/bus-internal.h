@@ -264,6 +264,15 @@ void value_base64_put(struct jbuf *b, const uint8_t *p, size_t n);
 /* Decode base64 text (padded; out has room for len / 4 * 3 bytes). 0 or -EBADMSG. */
 int value_base64_decode(const char *s, size_t len, uint8_t *out, size_t *ret_len);
 /*
+ * json-c reads an integer literal beyond 64 bits as the nearest 64-bit value
+ * (2^64 as 2^64-1), of a type it is not (PROTOCOL.md 13.2). Before JSON
+ * text s[0..len) goes to json-c: 0 when it has no such literal (*ret NULL),
+ * 1 with *ret a NUL-terminated copy (*ret_len bytes, the caller frees) in
+ * which each has ".0" appended, so that json-c reads the double it is;
+ * -ENOMEM.
+ */
+int value_json_widen(const char *s, size_t len, char **ret, size_t *ret_len);
+/*
  * The member path named in errors ("notes[2].id"): push a member name, or
  * an index when name is NULL; returns the length to pop back to.
  */

@@ -604,12 +604,19 @@ static int parse_description(struct json_object *root, ipcbus_interface *i)
         return 0;
 }
 
-/* Parse JSON text (exactly one value, nothing after it). -EINVAL with the last error set. */
+/* Parse JSON text (exactly one value, nothing after it; integers beyond 64 bits as doubles). -EINVAL with the
+ * last error set. */
 static int json_parse_text(const char *text, size_t len, struct json_object **ret)
 {
-        struct json_tokener *tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX);
+        _cleanup_(freep) char *widened = NULL;
+        struct json_tokener *tok;
         struct json_object *root;
 
+        if (value_json_widen(text, len, &widened, &len) < 0)
+                return -ENOMEM;
+        if (widened)
+                text = widened;
+        tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX);
         if (!tok)
                 return -ENOMEM;
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

@@ -56,11 +56,16 @@ static int reader_new(ipcbus_message *m, struct message_reader **ret)
         struct json_object *tree;
 
         if (m->msg->body) {
-                struct json_tokener *tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX + 1);
+                _cleanup_(freep) char *widened = NULL;
+                size_t len = m->msg->body_len;
+                struct json_tokener *tok;
 
+                if (value_json_widen(m->msg->body, len, &widened, &len) < 0)
+                        return -ENOMEM;
+                tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX + 1);
                 if (!tok)
                         return -ENOMEM;
-                tree = json_tokener_parse_ex(tok, m->msg->body, (int) m->msg->body_len);
+                tree = json_tokener_parse_ex(tok, widened ? widened : m->msg->body, (int) len);
                 if (json_tokener_get_error(tok) != json_tokener_success) {
                         json_object_put(tree);
                         tree = NULL;

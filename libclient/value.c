@@ -3,6 +3,7 @@
  * What building and reading typed bodies share: the format scanner, the
  * names of the types, base64, and the member path that errors name.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -175,6 +176,74 @@ int value_base64_decode(const char *s, size_t len, uint8_t *out, size_t *ret_len
         }
         *ret_len = n;
         return 0;
+}
+
+/* ---- integers beyond 64 bits ---- */
+
+static bool is_digit(char c)
+{
+        return c >= '0' && c <= '9';
+}
+
+/* Whether the integer literal s[0..len) ("-"? digits) is outside [-2^63, 2^64-1]. */
+static bool integer_is_wide(const char *s, size_t len)
+{
+        bool negative = len > 0 && s[0] == '-';
+        uint64_t n = 0;
+
+        for (size_t i = negative; i < len; i++) {
+                if (n > (UINT64_MAX - (uint64_t) (s[i] - '0')) / 10)
+                        return true;
+                n = n * 10 + (uint64_t) (s[i] - '0');
+        }
+        return negative && n > (uint64_t) INT64_MAX + 1;
+}
+
+int value_json_widen(const char *s, size_t len, char **ret, size_t *ret_len)
+{
+        struct jbuf b;
+        size_t done = 0;
+        bool in_string = false;
+
+        jbuf_init(&b);
+        for (size_t i = 0; i < len; i++) {
+                size_t start = i;
+
+                if (in_string) {
+                        if (s[i] == '\\')
+                                i++;
+                        else if (s[i] == '"')
+                                in_string = false;
+                        continue;
+                }
+                if (s[i] == '"') {
+                        in_string = true;
+                        continue;
+                }
+                if (s[i] != '-' && !is_digit(s[i]))
+                        continue;
+                for (i++; i < len && is_digit(s[i]); i++)
+                        ;
+                if (i < len && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) {
+                        /* a fraction or an exponent: json-c reads a double, as it should */
+                        while (i < len && (is_digit(s[i]) || (s[i] && strchr(".eE+-", s[i]))))
+                                i++;
+                } else if (integer_is_wide(s + start, i - start)) {
+                        jbuf_put(&b, s + done, i - done);
+                        jbuf_puts(&b, ".0");
+                        done = i;
+                }
+                i--;
+        }
+        if (done == 0) {
+                jbuf_deinit(&b);
+                *ret = NULL;
+                return 0;
+        }
+        jbuf_put(&b, s + done, len - done);
+        *ret = jbuf_steal(&b, ret_len);
+        jbuf_deinit(&b);
+        return *ret ? 1 : -ENOMEM;
 }
 
 /* ---- the member path ---- */
