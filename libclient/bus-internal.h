@@ -187,6 +187,7 @@ struct ipcbus_bus {
 /* ---- bus.c ---- */
 int client_check_pid(ipcbus_bus *bus);
 int client_enter(ipcbus_bus *bus, bool need_open);
+/* A reference on bus; both take NULL. */
 ipcbus_bus *client_ref(ipcbus_bus *bus);
 void client_unref(ipcbus_bus *bus);
 uint32_t client_next_serial(ipcbus_bus *bus);
@@ -231,6 +232,11 @@ void object_dispatch_call(ipcbus_bus *bus, ipcbus_message *m);
 int object_check_outgoing(ipcbus_bus *bus, ipcbus_message *m);
 
 /* ---- message.c ---- */
+/*
+ * Wrap a received m (a new reference is taken) for the user; NULL on
+ * allocation failure. bus may be NULL: a message that can only be read
+ * (the fuzz target and unit tests make them from bytes without a connection).
+ */
 ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m);
 int message_get_int(struct msg *m, const char *key, int64_t min, int64_t max, int64_t *ret);
 int message_build_error(uint32_t reply_serial, uint32_t serial, const char *sender, const char *destination,
