@@ -190,6 +190,7 @@ struct ipcbus_bus {
 /* ---- bus.c ---- */
 int client_check_pid(ipcbus_bus *bus);
 int client_enter(ipcbus_bus *bus, bool need_open);
+/* A reference on bus; both take NULL. */
 ipcbus_bus *client_ref(ipcbus_bus *bus);
 void client_unref(ipcbus_bus *bus);
 uint32_t client_next_serial(ipcbus_bus *bus);
@@ -234,6 +235,11 @@ void object_dispatch_call(ipcbus_bus *bus, ipcbus_message *m);
 int object_check_outgoing(ipcbus_bus *bus, ipcbus_message *m);
 
 /* ---- message.c ---- */
+/*
+ * Wrap a received m (a new reference is taken) for the user; NULL on
+ * allocation failure. bus may be NULL: a message that can only be read
+ * (the fuzz target and unit tests make them from bytes without a connection).
+ */
 ipcbus_message *message_new(ipcbus_bus *bus, struct msg *m);
 /* Set the described method m was dispatched to (or answers), and a reference on iface, which holds it. */
 void message_set_method(ipcbus_message *m, const ipcbus_interface *iface, const struct iface_method *method);

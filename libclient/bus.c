@@ -121,7 +121,8 @@ int client_enter(ipcbus_bus *bus, bool need_open)
 
 ipcbus_bus *client_ref(ipcbus_bus *bus)
 {
-        bus->n_ref++;
+        if (bus)
+                bus->n_ref++;
         return bus;
 }
 

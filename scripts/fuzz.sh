@@ -12,7 +12,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
 builddir=$top/build-fuzz
-targets="fuzz-frame fuzz-daemon fuzz-match"
+targets="fuzz-frame fuzz-daemon fuzz-match fuzz-client"
 
 case $seconds in
 '' | *[!0-9]*)

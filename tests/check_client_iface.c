@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "libclient/bus-internal.h"
 #include "libclient/iface.h"
 #include "protocol/jbuf.h"
 #include "tests/check-run.h"
@@ -492,6 +493,8 @@ START_TEST(test_interface_check)
                          -EBADMSG);
         ck_assert_str_eq(e.message, "argument 'id': expected uint, got number");
         ipcbus_error_free(&e);
+        ck_assert_int_eq(ipcbus_interface_check(i, IPCBUS_MESSAGE_RETURN, "Add", "{\"id\":18446744073709551615}", NULL),
+                         0);
         ck_assert_int_eq(ipcbus_interface_check(i, IPCBUS_MESSAGE_RETURN, "Add", "{}", &e), -EBADMSG);
         ck_assert_str_eq(e.message, "argument 'id': missing (expected uint)");
         ipcbus_error_free(&e);
@@ -523,6 +526,28 @@ static void write_file(const char *dir, const char *name, const char *text)
         fputs(text, f);
         fclose(f);
 }
+
+/* Integer literals beyond 64 bits get ".0" before json-c sees them; nothing else changes. */
+START_TEST(test_json_widen)
+{
+        static const char in[] = "{\"a\":18446744073709551616,\"s\":\"99999999999999999999\\\"1\",\"b\":[-9223372036854775809,"
+                                 "1e30,-9223372036854775808,18446744073709551615,123456789012345678901234567890.5]}";
+        static const char out[] = "{\"a\":18446744073709551616.0,\"s\":\"99999999999999999999\\\"1\",\"b\":["
+                                  "-9223372036854775809.0,1e30,-9223372036854775808,18446744073709551615,"
+                                  "123456789012345678901234567890.5]}";
+        static const char edges[] = "{\"a\":[1,-0,18446744073709551615,-9223372036854775808,1.5e300,\"1e99999\"]}";
+        char *w = NULL;
+        size_t len = 0;
+
+        ck_assert_int_eq(value_json_widen(in, strlen(in), &w, &len), 1);
+        ck_assert_str_eq(w, out);
+        ck_assert_uint_eq(len, strlen(out));
+        free(w);
+        w = (char *) "unchanged";
+        ck_assert_int_eq(value_json_widen(edges, strlen(edges), &w, &len), 0);
+        ck_assert_ptr_null(w);
+}
+END_TEST
 
 START_TEST(test_load)
 {
@@ -593,6 +618,7 @@ static Suite *iface_suite(void)
         tcase_add_test(tc, test_check_args);
         tcase_add_test(tc, test_type_format);
         tcase_add_test(tc, test_interface_check);
+        tcase_add_test(tc, test_json_widen);
         suite_add_tcase(s, tc);
         return s;
 }

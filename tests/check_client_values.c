@@ -247,10 +247,12 @@ END_TEST
 
 START_TEST(test_big_integers)
 {
-        __attribute__((cleanup(ipcbus_message_unrefp))) ipcbus_message *call = NULL, *reply = NULL, *raw = NULL;
+        __attribute__((cleanup(ipcbus_message_unrefp))) ipcbus_message *call = NULL, *reply = NULL, *raw = NULL,
+                                                                       *over = NULL;
         struct pair p;
         uint64_t u1 = 0, u2 = 0, u3 = 0;
         int64_t x1 = 0, x2 = 0, x3 = 0;
+        double d1 = 0, d2 = 0;
 
         pair_init(&p);
         call = new_call(&p, "Echo");
@@ -282,6 +284,15 @@ START_TEST(test_big_integers)
         ck_assert_int_eq(ipcbus_message_read(raw, "max:x", &x1), -EBADMSG);
         ck_assert_int_eq(ipcbus_message_read(raw, "n:t", &u1), -EBADMSG);
         ck_assert_str_eq(ipcbus_last_error(), "argument 'n': out of range for uint (64-bit)");
+
+        /* numbers beyond 64 bits are of no integer type, not the nearest 64-bit value (json-c's reading) */
+        over = echo(&p, "{\"o\":18446744073709551616,\"m\":-9223372036854775809}");
+        ck_assert_int_eq(ipcbus_message_read(over, "o:t", &u1), -EBADMSG);
+        ck_assert_str_eq(ipcbus_last_error(), "argument 'o': expected uint, got double");
+        ck_assert_int_eq(ipcbus_message_read(over, "m:x", &x1), -EBADMSG);
+        ck_assert_int_eq(ipcbus_message_read(over, "o:d m:d", &d1, &d2), 1);
+        ck_assert_double_eq(d1, 18446744073709551616.0);
+        ck_assert_double_eq(d2, -9223372036854775809.0);
         pair_deinit(&p);
 }
 END_TEST

@@ -2,7 +2,7 @@
 """Write the seed corpora of the libFuzzer targets: corpus/<target>/<name>.
 
 Run from anywhere; it writes next to itself and reads the golden frames of
-tests/data. The input layouts are those described at the top of each
+tests/data and the interface descriptions of interfaces/ and examples/notes/. The input layouts are those described at the top of each
 fuzz-*.c. Frames are built here independently of the C codec, as
 tests/data/make-golden.py does.
 """
@@ -11,6 +11,7 @@ import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data")
+TOP = os.path.join(HERE, "..", "..")
 
 DRIVER = '"destination":"org.ipcbus.Bus","path":"/org/ipcbus/Bus"'
 
@@ -157,6 +158,61 @@ MATCH_SEEDS = {
     "bad": b"type=shout,member=9\n{\"path\":\"/a\",\"path_namespace\":\"/a\"}\n{\"args\":{\"a\":1}}",
 }
 
+# Client: byte 0 bit 0 = a description (0: its text, then bodies after NUL bytes) or a body (1, descriptors in
+# bits 1-2). The bodies are those a service and a client of the notes example and the standard interfaces see.
+DESCRIPTION, BODY = 0, 1
+FDS_2 = 2 << 1
+BODIES = [
+    '{"text":"hello"}',
+    '{"id":7}',
+    '{"id":"18446744073709551615"}',
+    '{"notes":[{"id":1,"text":"a"},{"id":"2","text":"b"}]}',
+    '{"interface":"org.example.Notes","name":"Count","value":3}',
+    '{"properties":{"Count":3,"Theme":null}}',
+    '{"id":"x"}',
+    '{"id":-1,"extra":true}',
+    '[1,2]',
+    '{"text":',
+]
+CLIENT_SEEDS = {}
+for path in sorted(os.listdir(os.path.join(TOP, "interfaces"))) + ["../examples/notes/org.example.Notes.json"]:
+    with open(os.path.join(TOP, "interfaces", path), "rb") as f:
+        text = f.read()
+    name = os.path.basename(path)[:-len(".json")]
+    CLIENT_SEEDS["description-" + name] = bytes([DESCRIPTION]) + text + b"\0" + "\0".join(BODIES).encode()
+CLIENT_SEEDS["description-every-type"] = bytes([DESCRIPTION]) + (
+    '{"interface":"org.fuzz.T","deprecated":false,"x-any":[1e999,-0,{"a":null}],"doc":"d",'
+    '"methods":{"M":{"in":{"b":"bool","i":"int","u":"uint","d":"double","s":"string","y":"bytes","h":"fd",'
+    '"v":"any","a":{"array":"uint"},"m":{"map":{"optional":"int"}},"st":{"struct":{"x":"int","doc":"string"},'
+    '"doc":"a struct"}},"out":{}},"U":{"unchecked":true},"N":{"no_reply":true,"deprecated":true}},'
+    '"signals":{"S":{"args":{"o":{"optional":{"array":{"struct":{}}}}}}},'
+    '"properties":{"P":{"type":"uint","access":"read","changes":"const"},'
+    '"Q":{"type":{"map":"bytes"},"access":"readwrite","changes":"invalidate"}}}\0'
+    '{"b":true,"i":"-9223372036854775808","u":18446744073709551615,"d":1,"s":"","y":"YWI=","h":0,"v":null,'
+    '"a":[],"m":{"k":null},"st":{"x":1,"doc":"yes"}}\0{"value":{"k":"AA=="}}\0{"o":[{}]}').encode()
+CLIENT_SEEDS["description-bad"] = bytes([DESCRIPTION]) + (
+    '{"interface":"org.fuzz.T","methods":{"M":{"in":{"text":"strin"}}}}').encode()
+CLIENT_SEEDS["description-two-kinds"] = bytes([DESCRIPTION]) + (
+    '{"interface":"a.b","properties":{"P":{"type":{"array":"int","map":"int"},"access":"read"}}}').encode()
+CLIENT_SEEDS["description-not-json"] = bytes([DESCRIPTION]) + b'{"interface":"a.b",}'
+# what fits the fixed description of fuzz-client.c (method All), and what almost does
+ALL = ('{"b":false,"i":-5,"u":"12345678901234567890","d":2.5,"s":"s","y":"AAEC","h":1,"v":[1,{"x":"y"}],'
+       '"o":null,"st":{"a":"-1","n":{"x":"YQ=="}},"arr":[{"id":1,"text":"a"},{"id":"2","text":"b","z":0}],'
+       '"mp":{"k":[1,"-2"],"l":[]}}')
+CLIENT_SEEDS["body-fits-all"] = bytes([BODY | FDS_2]) + ALL.encode()
+CLIENT_SEEDS["body-fd-out-of-range"] = bytes([BODY]) + ALL.encode()
+CLIENT_SEEDS["body-letters"] = bytes([BODY | (1 << 1)]) + (
+    '{"b":true,"i":-2147483648,"x":"-9223372036854775808","u":4294967295,"t":"18446744073709551615",'
+    '"d":-0.5e-3,"s":"gr\\u00fc\\u00dfe","y":"","h":0,"v":{"a":[null]},"a":{"b":true,"a":{"x":1,"v":2}}}').encode()
+CLIENT_SEEDS["body-out-of-range"] = bytes([BODY]) + (
+    '{"i":2147483648,"u":-1,"x":9223372036854775808,"t":18446744073709551616,"n":-9223372036854775809,'
+    '"h":"0","y":"A===","d":"1"}').encode()
+CLIENT_SEEDS["body-nested"] = bytes([BODY]) + (
+    '{"notes":[{"id":1,"text":"a"},{"id":2},[3,[4,[5]]],null,"x"],"a":[{"id":"1"}],'
+    '"deep":' + "[" * 62 + "{}" + "]" * 62 + "}").encode()
+CLIENT_SEEDS["body-empty"] = bytes([BODY])
+CLIENT_SEEDS["body-duplicates"] = bytes([BODY]) + b'{"a":1,"a":"x","b":1e2,"b":-0,"c":{"c":{}}}'
+
 
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
@@ -172,3 +228,4 @@ if __name__ == "__main__":
     write("fuzz-frame", FRAME_SEEDS)
     write("fuzz-daemon", DAEMON_SEEDS)
     write("fuzz-match", MATCH_SEEDS)
+    write("fuzz-client", CLIENT_SEEDS)
