@@ -50,11 +50,14 @@ static void format_put_flat(FILE *f, const char *text, size_t len)
         }
 }
 
-void format_print_json(FILE *f, const char *text, size_t len, bool pretty)
+void format_print_body(FILE *f, ipcbus_message *m, bool pretty)
 {
         _cleanup_(json_object_putp) struct json_object *obj = NULL;
+        size_t len = 0;
+        const char *text = ipcbus_message_get_body(m, &len);
 
-        if (format_json_parse(text, len, &obj) < 0)
+        /* the library's parse: an integer beyond 64 bits stays the number it is */
+        if (ipcbus_message_get_json(m, &obj) < 0)
                 format_put_flat(f, text, len);
         else
                 fputs(format_json_string(obj, pretty), f);
@@ -201,7 +204,6 @@ void format_message_line(FILE *f, ipcbus_message *m, const struct timespec *ts)
         const char *sender = ipcbus_message_get_sender(m);
         const char *destination = ipcbus_message_get_destination(m);
         uint32_t reply_serial = ipcbus_message_get_reply_serial(m);
-        const char *body;
         size_t body_len = 0;
 
         if (ts)
@@ -217,10 +219,10 @@ void format_message_line(FILE *f, ipcbus_message *m, const struct timespec *ts)
                 format_put_field(f, "error", ipcbus_message_get_error_name(m));
         if (ipcbus_message_get_no_reply(m))
                 fputs(" no_reply", f);
-        body = ipcbus_message_get_body(m, &body_len);
-        if (body && body_len > 0) {
+        (void) ipcbus_message_get_body(m, &body_len);
+        if (body_len > 0) {
                 fputc(' ', f);
-                format_print_json(f, body, body_len, false);
+                format_print_body(f, m, false);
         } else {
                 fputc('\n', f);
         }
@@ -240,6 +242,7 @@ static struct json_object *format_json_or_null(const char *text, size_t len)
 int format_message_json(FILE *f, ipcbus_message *m, const struct timespec *ts)
 {
         _cleanup_(json_object_putp) struct json_object *line = NULL;
+        struct json_object *body;
         const char *text;
         size_t len = 0;
 
@@ -249,8 +252,10 @@ int format_message_json(FILE *f, ipcbus_message *m, const struct timespec *ts)
         text = ipcbus_message_get_header(m, &len);
         json_object_object_add(line, "header", format_json_or_null(text, len));
         len = 0;
-        text = ipcbus_message_get_body(m, &len);
-        json_object_object_add(line, "body", format_json_or_null(text, len));
+        (void) ipcbus_message_get_body(m, &len);
+        if (len == 0 || ipcbus_message_get_json(m, &body) < 0)
+                body = NULL;
+        json_object_object_add(line, "body", body);
         if (ts) {
                 char stamp[64];
 

@@ -54,11 +54,13 @@ int format_json_parse(const char *text, size_t len, struct json_object **ret);
 const char *format_json_string(struct json_object *obj, bool pretty);
 
 /*
- * Write JSON text to f re-serialised (pretty or compact, see above) and a
- * newline. Text json-c cannot parse is written as it came with its
- * whitespace flattened to spaces, so compact output stays one line.
+ * Write m's body to f re-serialised (pretty or compact, see above) and a
+ * newline, as the library reads it (ipcbus_message_get_json: an integer
+ * beyond 64 bits is not clamped). A body it cannot parse is written as it
+ * came with its whitespace flattened to spaces, so compact output stays one
+ * line.
  */
-void format_print_json(FILE *f, const char *text, size_t len, bool pretty);
+void format_print_body(FILE *f, ipcbus_message *m, bool pretty);
 
 /*
  * Parse one JSON value typed by the user (strict JSON, any value, null

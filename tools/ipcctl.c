@@ -144,18 +144,13 @@ int ctl_call_json(struct ctl *c, const char *destination, const char *path, cons
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
         struct json_object *obj = NULL;
-        const char *text;
-        size_t len = 0;
         int r;
 
         r = ipcbus_call(c->bus, destination, path, interface, member, body ? format_json_string(body, false) : NULL,
                         c->timeout_usec, &reply, e);
         if (r < 0)
                 return r;
-        text = ipcbus_message_get_body(reply, &len);
-        if (len == 0)
-                obj = json_object_new_object();
-        else if (format_json_parse(text, len, &obj) < 0 || !json_object_is_type(obj, json_type_object)) {
+        if (ipcbus_message_get_json(reply, &obj) < 0 || !json_object_is_type(obj, json_type_object)) {
                 json_object_put(obj);
                 return -EBADMSG;
         }
@@ -610,7 +605,7 @@ static int cmd_call(struct ctl *c, int argc, char **argv)
                 return ctl_call_failed(member, r, &e);
         text = reply ? ipcbus_message_get_body(reply, &len) : NULL;
         if (text && len > 0)
-                format_print_json(stdout, text, len, !c->json);
+                format_print_body(stdout, reply, !c->json);
         return 0;
 }
 
