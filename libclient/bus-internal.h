@@ -1,22 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libipcbus internals, shared by the modules of libclient/:
- *   bus.c      the connection: socket, Hello, output and input queues, calls
- *   slot.c     registrations (pending calls, matches, filters, objects), the
- *              owners of the well-known names matches use as sender, and
- *              the dispatch of an incoming message to them
- *   message.c  the ipcbus_message handle, its descriptors, and replies
- *   builder.c  messages being built: header fields, typed appends (JSON
- *              written into a jbuf), descriptors duplicated into them
- *   reader.c   typed reads: the body parsed once into a json-c tree and
- *              walked with a stack of cursors
- *   value.c    what building and reading share: the format scanner, type
- *              names, base64, the member path named in errors
- *   object.c   exported objects (untyped and described), the calls to them,
- *              the standard interfaces and object managers, and the check
- *              of what is sent against the descriptions
- *   event.c    the event-loop interface and the libevent attachment
- *   error.c    ipcbus_error and ipcbus_strerror
+ *   bus.c          the connection: socket, Hello, output and input queues,
+ *                  calls
+ *   slot.c         registrations (pending calls, matches, filters, objects),
+ *                  the owners of the well-known names matches use as
+ *                  sender, and the dispatch of an incoming message to them
+ *   message.c      the ipcbus_message handle, its descriptors, and replies
+ *   builder.c      messages being built: header fields, typed appends (JSON
+ *                  written into a jbuf), descriptors duplicated into them
+ *   reader.c       typed reads: the body parsed once into a json-c tree and
+ *                  walked with a stack of cursors
+ *   value.c        what building and reading share: the format scanner,
+ *                  type names, base64, the member path named in errors
+ *   object.c       exported objects (untyped and described), the index of
+ *                  their paths, the calls to them (org.ipcbus.Peer answered
+ *                  there), and the check of what is sent against the
+ *                  descriptions; object.h is what it shares with the three
+ *                  files of the other standard interfaces:
+ *   introspect.c   org.ipcbus.Introspectable: Introspect, the children
+ *   properties.c   org.ipcbus.Properties: Get, GetAll, Set through the
+ *                  getters and setters, ipcbus_emit_properties_changed
+ *   manager.c      org.ipcbus.ObjectManager: object managers,
+ *                  GetManagedObjects, InterfacesAdded and InterfacesRemoved
+ *   iface.c        interface descriptions (iface.h): parsing, loading,
+ *                  finding members
+ *   iface-check.c  checking JSON values against the described types
+ *   event.c        the event-loop interface and the libevent attachment
+ *   error.c        ipcbus_error and ipcbus_strerror
  * All wire work goes through protocol/ (frame, message, match, jbuf, jscan).
  * The connection's internals are named client_* (and the sender owners
  * struct client_name_owner) so that no name means one thing here and

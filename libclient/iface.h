@@ -2,8 +2,9 @@
 /*
  * Interface descriptions inside the library (PROTOCOL.md section 13): the
  * parsed form of an ipcbus_interface, and the checks of a JSON value against
- * a type. iface.c parses and checks; object.c (exported objects, the
- * standard interfaces) and value.c (typed bodies) use what is declared here.
+ * a type. iface.c parses and loads, iface-check.c checks; object.c and the
+ * standard interfaces beside it (exported objects) and value.c (typed
+ * bodies) use what is declared here.
  */
 #pragma once
 
@@ -112,11 +113,35 @@ const struct iface_property *iface_find_property(const ipcbus_interface *i, cons
  * came: "argument 'notes[2].id': expected uint, got string",
  * "argument 'id': missing (expected uint)".
  */
-int iface_check_args(const struct iface_args *args, struct json_object *body, bool strict, unsigned n_fds,
-                     char *err, size_t err_size);
+int iface_check_args(const struct iface_args *args, struct json_object *body, bool strict, unsigned n_fds, char *err,
+                     size_t err_size);
 /* The same for one value of type t, named `where` in the sentence. */
-int iface_check_value(const struct iface_type *t, struct json_object *v, const char *where, bool strict,
-                      unsigned n_fds, char *err, size_t err_size);
+int iface_check_value(const struct iface_type *t, struct json_object *v, const char *where, bool strict, unsigned n_fds,
+                      char *err, size_t err_size);
 
 /* The short form of a type, for people: "uint", "array<struct{id: uint, text: string}>", "map<string>". */
 void iface_type_format(const struct iface_type *t, struct jbuf *b);
+
+/* ---- shared by iface.c and iface-check.c ---- */
+
+/* JSON paths in sentences ("methods.Add.in.text", "notes[2].id") are cut at this length. */
+#define IFACE_PATH_MAX 512
+
+/* Where in a description or a value a sentence points. */
+struct json_path {
+        char s[IFACE_PATH_MAX];
+        size_t len;
+};
+
+/* Append to the path (cut at its size); returns the length to restore with path_pop. */
+size_t path_pushf(struct json_path *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append a member ("key" at the top, ".key" below); returns the length to restore with path_pop. */
+size_t path_push(struct json_path *p, const char *key);
+/* Cut the path back to the length `old` that path_push or path_pushf returned. */
+void path_pop(struct json_path *p, size_t old);
+
+/* The names of the scalar kinds (IFACE_BOOL to IFACE_ANY), as in descriptions. */
+extern const char *const scalar_names[];
+
+/* Parse JSON text (exactly one value, nothing after it) into *ret (owned); -EINVAL with the last error set. */
+int json_parse_text(const char *text, size_t len, struct json_object **ret);

@@ -3,44 +3,32 @@
  * Exported objects: the untyped ones (ipcbus_add_object: a table of
  * handlers) and the described ones (ipcbus_add_object_vtable: an interface
  * description and a vtable), the index of exported paths, the dispatch of
- * incoming calls to them, the standard interfaces the library answers for
- * every object (org.ipcbus.Introspectable, org.ipcbus.Properties,
- * org.ipcbus.Peer, org.ipcbus.ObjectManager), object managers, and the
- * check of what this side sends against the descriptions (PROTOCOL.md 13.3).
+ * incoming calls to them (org.ipcbus.Peer answered here, the other standard
+ * interfaces in introspect.c, properties.c and manager.c), and the check of
+ * what this side sends against the descriptions (PROTOCOL.md 13.3).
  */
 #include <json-c/json.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "libclient/bus-internal.h"
 #include "libclient/iface.h"
+#include "libclient/object.h"
 #include "protocol/interfaces.h"
-#include "protocol/jbuf.h"
 #include "protocol/names.h"
 
-#define OBJECT_ERR_MAX 512
-
-static bool streq(const char *a, const char *b)
+bool streq(const char *a, const char *b)
 {
         return a && b && strcmp(a, b) == 0;
 }
 
-static void json_putp(struct json_object **j)
+void json_putp(struct json_object **j)
 {
         json_object_put(*j);
 }
 
 /* ---- the standard interfaces' descriptions ---- */
-
-enum object_std {
-        OBJECT_STD_INTROSPECTABLE,
-        OBJECT_STD_PROPERTIES,
-        OBJECT_STD_PEER,
-        OBJECT_STD_OBJECT_MANAGER,
-        _OBJECT_STD_MAX,
-};
 
 static const char *const object_std_names[_OBJECT_STD_MAX] = {
         [OBJECT_STD_INTROSPECTABLE] = IPCBUS_INTROSPECTABLE_INTERFACE,
@@ -62,14 +50,14 @@ static void object_std_parse(void)
 }
 
 /* A standard interface's description; NULL only if the built-in text could not be parsed. */
-static const ipcbus_interface *object_std(enum object_std which)
+const ipcbus_interface *object_std(enum object_std which)
 {
         (void) pthread_once(&object_std_once, object_std_parse);
         return object_std_ifaces[which];
 }
 
 /* The standard interface named `name`, or _OBJECT_STD_MAX. */
-static enum object_std object_std_find(const char *name)
+enum object_std object_std_find(const char *name)
 {
         unsigned k;
 
@@ -87,7 +75,7 @@ static bool object_path_is(const struct map_node *node, const void *key)
 }
 
 /* The objects exported at path, or NULL when there are none. */
-static struct client_object_path *object_path_find(ipcbus_bus *bus, const char *path)
+struct client_object_path *object_path_find(ipcbus_bus *bus, const char *path)
 {
         struct map_node *node = map_find(&bus->object_paths, map_hash_string(path), object_path_is, path);
 
@@ -95,7 +83,7 @@ static struct client_object_path *object_path_find(ipcbus_bus *bus, const char *
 }
 
 /* The object exported at path with interface, or NULL. */
-static ipcbus_slot *object_find(ipcbus_bus *bus, const char *path, const char *interface)
+ipcbus_slot *object_find(ipcbus_bus *bus, const char *path, const char *interface)
 {
         struct client_object_path *at = path ? object_path_find(bus, path) : NULL;
         ipcbus_slot *s;
@@ -109,7 +97,7 @@ static ipcbus_slot *object_find(ipcbus_bus *bus, const char *path, const char *i
         return NULL;
 }
 
-static ipcbus_slot *manager_find(ipcbus_bus *bus, const char *path)
+ipcbus_slot *manager_find(ipcbus_bus *bus, const char *path)
 {
         for (ipcbus_slot *s = bus->slots[SLOT_MANAGER].first; s; s = s->next)
                 if (streq(s->manager.path, path))
@@ -118,7 +106,7 @@ static ipcbus_slot *manager_find(ipcbus_bus *bus, const char *path)
 }
 
 /* Is path strictly below `above` ("/a/b" below "/a" and "/")? */
-static bool path_is_below(const char *path, const char *above)
+bool path_is_below(const char *path, const char *above)
 {
         size_t n = strlen(above);
 
@@ -126,8 +114,6 @@ static bool path_is_below(const char *path, const char *above)
                 return path[0] == '/' && path[1] != '\0';
         return strncmp(path, above, n) == 0 && path[n] == '/';
 }
-
-static void object_announce(ipcbus_bus *bus, ipcbus_slot *s, bool added);
 
 int object_path_link(ipcbus_bus *bus, ipcbus_slot *s)
 {
@@ -244,7 +230,7 @@ _public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
 
 /* ---- described objects ---- */
 
-static const ipcbus_vtable *vtable_find(const ipcbus_vtable *vtable, ipcbus_vtable_kind kind, const char *member)
+const ipcbus_vtable *vtable_find(const ipcbus_vtable *vtable, ipcbus_vtable_kind kind, const char *member)
 {
         for (const ipcbus_vtable *v = vtable; v->kind != IPCBUS_VTABLE_END_KIND; v++)
                 if (v->kind == kind && streq(v->member, member))
@@ -341,7 +327,7 @@ _public_ int ipcbus_add_object_vtable(ipcbus_bus *bus, ipcbus_slot **ret_slot, c
 /* ---- answering calls ---- */
 
 /* The answer to a handler's failure r: its ret_error, else Failed with the reason. */
-static void reply_failure(ipcbus_message *m, int r, const ipcbus_error *e)
+void reply_failure(ipcbus_message *m, int r, const ipcbus_error *e)
 {
         if (m->replied)
                 return;
@@ -368,7 +354,7 @@ static void object_run_method(ipcbus_slot *s, ipcbus_message_handler handler, ip
         ipcbus_error_free(&e);
 }
 
-static unsigned message_n_fds(ipcbus_message *m)
+unsigned message_n_fds(ipcbus_message *m)
 {
         return m->msg ? m->msg->n_fds : 0;
 }
@@ -491,249 +477,13 @@ void object_dispatch_call(ipcbus_bus *bus, ipcbus_message *m)
                 reply_not_found(m, at || (h->path && manager_find(bus, h->path)), interface_known);
 }
 
-/* ---- org.ipcbus.Introspectable ---- */
-
-/* A path component: a slice of an exported path. */
-struct object_child {
-        const char *name;
-        size_t len;
-};
-
-static int object_child_compare(const void *a, const void *b)
-{
-        const struct object_child *x = a, *y = b;
-        int c = strncmp(x->name, y->name, x->len < y->len ? x->len : y->len);
-
-        return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
-/* Add the component of `exported` that follows `path`, if it is below. Returns 0 or -ENOMEM. */
-static int object_children_add(const char *path, const char *exported, struct object_child **children, size_t *n,
-                               size_t *cap)
-{
-        const char *name;
-
-        if (!path_is_below(exported, path))
-                return 0;
-        name = exported + (streq(path, "/") ? 1 : strlen(path) + 1);
-        if (*n == *cap) {
-                size_t c = *cap ? *cap * 2 : 8;
-                struct object_child *a = reallocarray(*children, c, sizeof(**children));
-
-                if (!a)
-                        return -ENOMEM;
-                *children = a;
-                *cap = c;
-        }
-        (*children)[*n].name = name;
-        (*children)[(*n)++].len = strcspn(name, "/");
-        return 0;
-}
-
-/*
- * The children of path: the next component of every exported path (objects
- * and managers) below it, sorted, each once. Returns 0 and a malloc'd array
- * (slices of the bus's paths, valid until objects change), or -ENOMEM.
- */
-static int object_children(ipcbus_bus *bus, const char *path, struct object_child **ret, size_t *ret_n)
-{
-        _cleanup_(freep) struct object_child *children = NULL;
-        size_t n = 0, cap = 0, k = 0;
-        int r = 0;
-
-        for (struct map_node *node = map_first(&bus->object_paths); node && r == 0;
-             node = map_next(&bus->object_paths, node))
-                r = object_children_add(path, container_of(node, struct client_object_path, node)->path, &children, &n,
-                                        &cap);
-        for (ipcbus_slot *s = bus->slots[SLOT_MANAGER].first; s && r == 0; s = s->next)
-                r = object_children_add(path, s->manager.path, &children, &n, &cap);
-        if (r < 0)
-                return r;
-
-        if (n > 0)
-                qsort(children, n, sizeof(*children), object_child_compare);
-        for (size_t i = 0; i < n; i++)
-                if (k == 0 || object_child_compare(&children[k - 1], &children[i]) != 0)
-                        children[k++] = children[i];
-        *ret = steal_pointer(&children);
-        *ret_n = k;
-        return 0;
-}
-
-/* An untyped object's entry: its methods, marked unchecked. */
-static void introspect_untyped(struct jbuf *b, const ipcbus_slot *s)
-{
-        jbuf_puts(b, "{\"interface\":");
-        jbuf_put_string(b, s->object.interface);
-        jbuf_puts(b, ",\"methods\":{");
-        for (const ipcbus_method *m = s->object.methods; m->member; m++) {
-                if (m != s->object.methods)
-                        jbuf_putc(b, ',');
-                jbuf_put_string(b, m->member);
-                jbuf_puts(b, ":{\"unchecked\":true}");
-        }
-        jbuf_puts(b, "}}");
-}
-
-/* Append one element of a JSON array (text), with a comma unless it is the first. */
-static void jbuf_put_element(struct jbuf *b, bool *first, const char *text)
-{
-        if (!*first)
-                jbuf_putc(b, ',');
-        *first = false;
-        jbuf_puts(b, text);
-}
-
-static void introspect_std(struct jbuf *b, bool *first, enum object_std which)
-{
-        const ipcbus_interface *iface = object_std(which);
-
-        if (iface)
-                jbuf_put_element(b, first, ipcbus_interface_get_json(iface));
-}
-
-/* The interfaces at path: the application's (exported), then the standard ones. */
-static void introspect_interfaces(ipcbus_bus *bus, struct jbuf *b, const char *path, bool exported)
-{
-        struct client_object_path *at = object_path_find(bus, path);
-        bool first = true;
-        ipcbus_slot *s;
-
-        jbuf_puts(b, "\"interfaces\":[");
-        if (at)
-                list_for_each_entry(s, &at->objects, object.link) {
-                        if (s->object.iface) {
-                                jbuf_put_element(b, &first, ipcbus_interface_get_json(s->object.iface));
-                                continue;
-                        }
-                        jbuf_put_element(b, &first, "");
-                        introspect_untyped(b, s);
-                }
-        introspect_std(b, &first, OBJECT_STD_INTROSPECTABLE);
-        if (exported)
-                introspect_std(b, &first, OBJECT_STD_PROPERTIES);
-        introspect_std(b, &first, OBJECT_STD_PEER);
-        if (manager_find(bus, path))
-                introspect_std(b, &first, OBJECT_STD_OBJECT_MANAGER);
-        jbuf_putc(b, ']');
-}
-
-/*
- * Introspect: at an exported path its interfaces and children; at a path
- * above exported ones Introspectable and Peer and the children; elsewhere
- * UnknownObject.
- */
-static void object_introspect(ipcbus_bus *bus, ipcbus_message *m)
-{
-        const char *path = m->msg->h.path;
-        _cleanup_(freep) struct object_child *children = NULL;
-        _cleanup_(freep) char *body = NULL;
-        bool exported = object_path_find(bus, path) || manager_find(bus, path);
-        struct jbuf b;
-        size_t n, len;
-        int r;
-
-        r = object_children(bus, path, &children, &n);
-        if (r < 0) {
-                reply_failure(m, r, NULL);
-                return;
-        }
-        if (!exported && n == 0) {
-                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_OBJECT, "No object at path %s", path);
-                return;
-        }
-
-        jbuf_init(&b);
-        jbuf_puts(&b, "{\"path\":");
-        jbuf_put_string(&b, path);
-        jbuf_putc(&b, ',');
-        introspect_interfaces(bus, &b, path, exported);
-        jbuf_puts(&b, ",\"children\":[");
-        for (size_t i = 0; i < n; i++) {
-                if (i > 0)
-                        jbuf_putc(&b, ',');
-                jbuf_putc(&b, '"');
-                jbuf_put(&b, children[i].name, children[i].len); /* path components need no escaping */
-                jbuf_putc(&b, '"');
-        }
-        jbuf_puts(&b, "]}");
-        body = jbuf_steal(&b, &len);
-        jbuf_deinit(&b);
-        if (!body)
-                reply_failure(m, -ENOMEM, NULL);
-        else
-                (void) ipcbus_reply(m, body);
-}
-
-/* ---- org.ipcbus.Properties ---- */
-
-/* Run a property's getter: it appends the value, named `as`, to m (in an open object). */
-static int property_get(ipcbus_slot *s, const struct iface_property *p, const char *as, ipcbus_message *m,
-                        ipcbus_error *e)
-{
-        const ipcbus_vtable *v = vtable_find(s->object.vtable, IPCBUS_VTABLE_PROPERTY_KIND, p->name);
-        int r;
-
-        r = message_begin_value(m, as);
-        if (r < 0)
-                return r;
-        return v->get(m, p->name, s->userdata, e);
-}
-
-/* Append every readable property of the described object s to m (in an open object). */
-static int properties_append(ipcbus_slot *s, ipcbus_message *m, ipcbus_error *e)
-{
-        const ipcbus_interface *iface = s->object.iface;
-
-        for (size_t i = 0; iface && i < iface->n_properties; i++) {
-                int r;
-
-                if (!(iface->properties[i].access & IFACE_ACCESS_READ))
-                        continue;
-                r = property_get(s, &iface->properties[i], iface->properties[i].name, m, e);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-/*
- * The object and property a Properties call names, or an error reply sent
- * (UnknownInterface, UnknownProperty). With want_name false only the object.
- */
-static int properties_lookup(ipcbus_bus *bus, ipcbus_message *m, bool want_name, ipcbus_slot **ret_slot,
-                             const struct iface_property **ret_property)
-{
-        const char *interface = NULL, *name = NULL;
-        const struct iface_property *p = NULL;
-        ipcbus_slot *s;
-        int r;
-
-        r = ipcbus_message_read(m, want_name ? "interface:s name:s" : "interface:s", &interface, &name);
-        if (r < 0)
-                return ipcbus_reply_error(m, IPCBUS_ERROR_INVALID_ARGS, ipcbus_last_error());
-        s = object_find(bus, m->msg->h.path, interface);
-        if (!s)
-                return ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_INTERFACE, "No interface %s at path %s", interface,
-                                           m->msg->h.path);
-        if (want_name) {
-                p = s->object.iface ? iface_find_property(s->object.iface, name) : NULL;
-                if (!p)
-                        return ipcbus_reply_errorf(m, IPCBUS_ERROR_UNKNOWN_PROPERTY, "No property %s in interface %s",
-                                                   name, interface);
-        }
-        *ret_slot = s;
-        *ret_property = p;
-        return 1;
-}
-
-typedef int (*reply_fill_fn)(ipcbus_message *reply, ipcbus_slot *s, const void *userdata, ipcbus_error *e);
+/* ---- the standard interfaces' calls ---- */
 
 /*
  * Answer m with a return that fill builds (from the object s, which it may
  * use while handlers run), or with the error it failed with.
  */
-static void reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, reply_fill_fn fill, const void *userdata)
+void reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, reply_fill_fn fill, const void *userdata)
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
         ipcbus_error e = IPCBUS_ERROR_NULL;
@@ -754,93 +504,9 @@ static void reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, repl
         ipcbus_error_free(&e);
 }
 
-static int get_fill(ipcbus_message *reply, ipcbus_slot *s, const void *userdata, ipcbus_error *e)
-{
-        return property_get(s, userdata, "value", reply, e);
-}
-
-/* Get {"interface": I, "name": N} -> {"value": V}; a write-only property is AccessDenied. */
-static void properties_get(ipcbus_bus *bus, ipcbus_message *m)
-{
-        const struct iface_property *p;
-        ipcbus_slot *s;
-
-        if (properties_lookup(bus, m, true, &s, &p) <= 0)
-                return;
-        if (!(p->access & IFACE_ACCESS_READ))
-                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_ACCESS_DENIED, "Property %s of %s is write-only", p->name,
-                                           s->object.interface);
-        else
-                reply_built(bus, m, s, get_fill, p);
-}
-
-static int get_all_fill(ipcbus_message *reply, ipcbus_slot *s, const void *userdata, ipcbus_error *e)
-{
-        int r;
-
-        r = ipcbus_message_open(reply, '{', "properties");
-        if (r >= 0)
-                r = properties_append(s, reply, e);
-        if (r >= 0)
-                r = ipcbus_message_close(reply);
-        return r;
-}
-
-/* GetAll {"interface": I} -> {"properties": {N: V, ...}}, the readable ones. */
-static void properties_get_all(ipcbus_bus *bus, ipcbus_message *m)
-{
-        const struct iface_property *p;
-        ipcbus_slot *s;
-
-        if (properties_lookup(bus, m, false, &s, &p) > 0)
-                reply_built(bus, m, s, get_all_fill, NULL);
-}
-
-/* Set {"interface": I, "name": N, "value": V} -> {}: the value is checked against the type first. */
-static void properties_set(ipcbus_bus *bus, ipcbus_message *m)
-{
-        _cleanup_(json_putp) struct json_object *body = NULL;
-        const ipcbus_vtable *v;
-        ipcbus_error e = IPCBUS_ERROR_NULL;
-        const struct iface_property *p;
-        char err[OBJECT_ERR_MAX];
-        ipcbus_slot *s;
-        int r;
-
-        if (properties_lookup(bus, m, true, &s, &p) <= 0)
-                return;
-        if (!(p->access & IFACE_ACCESS_WRITE)) {
-                (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_PROPERTY_READ_ONLY, "Property %s of %s is read-only",
-                                           p->name, s->object.interface);
-                return;
-        }
-        r = ipcbus_message_get_json(m, &body);
-        if (r >= 0) {
-                r = iface_check_value(p->type, json_object_object_get(body, "value"), "value", false, message_n_fds(m),
-                                      err, sizeof(err));
-                if (r == -EBADMSG) {
-                        (void) ipcbus_reply_error(m, IPCBUS_ERROR_INVALID_ARGS, err);
-                        return;
-                }
-        }
-        if (r >= 0)
-                r = message_enter_value(m, "value");
-        if (r >= 0) {
-                v = vtable_find(s->object.vtable, IPCBUS_VTABLE_PROPERTY_KIND, p->name);
-                slot_ref(s);
-                r = v->set(m, p->name, s->userdata, &e);
-                slot_unref(s);
-        }
-        if (r >= 0)
-                (void) ipcbus_reply(m, "{}");
-        else
-                reply_failure(m, r, &e);
-        ipcbus_error_free(&e);
-}
-
 /* Build a signal from path, fill it (fill may be NULL), send it. */
-static int object_emit(ipcbus_bus *bus, const char *path, const char *interface, const char *member,
-                       int (*fill)(ipcbus_message *m, void *userdata), void *userdata)
+int object_emit(ipcbus_bus *bus, const char *path, const char *interface, const char *member,
+                int (*fill)(ipcbus_message *m, void *userdata), void *userdata)
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *m = NULL;
         int r;
@@ -852,274 +518,6 @@ static int object_emit(ipcbus_bus *bus, const char *path, const char *interface,
                 r = ipcbus_send(bus, m);
         return r;
 }
-
-struct changed {
-        ipcbus_slot *slot;
-        const char *first;
-        va_list ap;
-};
-
-/* The properties named after c->first that are announced by value (emit) or by name (else). */
-static int changed_fill_list(ipcbus_message *m, struct changed *c, bool values)
-{
-        va_list ap;
-        int r = 0;
-
-        va_copy(ap, c->ap);
-        for (const char *name = c->first; name && r >= 0; name = va_arg(ap, const char *)) {
-                const struct iface_property *p = iface_find_property(c->slot->object.iface, name);
-                ipcbus_error e = IPCBUS_ERROR_NULL;
-
-                if ((p->changes == IFACE_CHANGES_EMIT) != values)
-                        continue;
-                if (values)
-                        r = property_get(c->slot, p, name, m, &e);
-                else
-                        r = ipcbus_message_append(m, "s", name);
-                if (r < 0 && ipcbus_error_is_set(&e))
-                        r = client_fail(r, "property '%s': the getter failed: %s", name,
-                                        e.message ? e.message : e.name);
-                ipcbus_error_free(&e);
-        }
-        va_end(ap);
-        return r;
-}
-
-static int changed_fill(ipcbus_message *m, void *userdata)
-{
-        struct changed *c = userdata;
-        int r;
-
-        r = ipcbus_message_append(m, "interface:s", c->slot->object.interface);
-        if (r >= 0)
-                r = ipcbus_message_open(m, '{', "changed");
-        if (r >= 0)
-                r = changed_fill_list(m, c, true);
-        if (r >= 0)
-                r = ipcbus_message_close(m);
-        if (r >= 0)
-                r = ipcbus_message_open(m, '[', "invalidated");
-        if (r >= 0)
-                r = changed_fill_list(m, c, false);
-        if (r >= 0)
-                r = ipcbus_message_close(m);
-        return r;
-}
-
-/* Every name in the list is a property that announces its changes. */
-static int changed_check(ipcbus_slot *s, const char *first, va_list ap)
-{
-        for (const char *name = first; name; name = va_arg(ap, const char *)) {
-                const struct iface_property *p = iface_find_property(s->object.iface, name);
-
-                if (!p)
-                        return client_fail(-EINVAL, "property '%s': not in interface %s", name, s->object.interface);
-                if (p->changes == IFACE_CHANGES_CONST)
-                        return client_fail(-EINVAL, "property '%s': constant, it does not change", name);
-        }
-        return 0;
-}
-
-_public_ int ipcbus_emit_properties_changed(ipcbus_bus *bus, const char *path, const char *interface,
-                                            const char *property, ...)
-{
-        struct changed c = {.first = property};
-        va_list ap;
-        int r;
-
-        if (!bus || !path || !interface)
-                return client_fail(-EINVAL, "%s: NULL", !bus ? "bus" : !path ? "path" : "interface");
-        r = client_enter(bus, true);
-        if (r < 0)
-                return r;
-        c.slot = object_find(bus, path, interface);
-        if (!c.slot || !c.slot->object.iface)
-                return client_fail(-EINVAL, "interface %s: no described object at %s", interface, path);
-
-        va_start(ap, property);
-        r = changed_check(c.slot, property, ap);
-        va_end(ap);
-        if (r < 0)
-                return r;
-        /* held while its getters run: one may drop it */
-        slot_ref(c.slot);
-        va_start(c.ap, property);
-        r = object_emit(bus, path, IPCBUS_PROPERTIES_INTERFACE, "PropertiesChanged", changed_fill, &c);
-        va_end(c.ap);
-        slot_unref(c.slot);
-        return r;
-}
-
-/* ---- org.ipcbus.ObjectManager ---- */
-
-_public_ int ipcbus_add_object_manager(ipcbus_bus *bus, ipcbus_slot **ret_slot, const char *path)
-{
-        ipcbus_slot *s;
-        int r;
-
-        if (!bus)
-                return client_fail(-EINVAL, "bus: NULL");
-        if (!path || !names_is_path(path))
-                return client_fail(-EINVAL, "path '%s': not an object path", path ? path : "(null)");
-        r = client_enter(bus, false);
-        if (r < 0)
-                return r;
-        if (manager_find(bus, path))
-                return client_fail(-EEXIST, "path '%s': already has an object manager", path);
-
-        r = slot_new(SLOT_MANAGER, !ret_slot, NULL, NULL, &s);
-        if (r < 0)
-                return r;
-        s->manager.path = strdup(path);
-        r = s->manager.path ? slot_link(s, bus) : -ENOMEM;
-        if (r < 0) {
-                slot_unref(s);
-                return r;
-        }
-        if (ret_slot)
-                *ret_slot = s;
-        return 0;
-}
-
-/* Is path managed by the manager at `manager` (at it or below)? */
-static bool manager_covers(const char *manager, const char *path)
-{
-        return streq(manager, path) || path_is_below(path, manager);
-}
-
-/*
- * {IFACE: {props}, ...} of the described objects at `at`, as members of an
- * open object. A getter may drop or export objects: then `at` and the walk
- * over the objects are no longer valid, and the listing fails (-ECANCELED).
- */
-static int managed_interfaces(ipcbus_bus *bus, struct client_object_path *at, ipcbus_message *m, ipcbus_error *e)
-{
-        unsigned generation = bus->generation;
-        ipcbus_slot *s;
-        int r = 0;
-
-        list_for_each_entry(s, &at->objects, object.link) {
-                if (!s->object.iface)
-                        continue;
-                slot_ref(s);
-                r = ipcbus_message_open(m, '{', s->object.interface);
-                if (r >= 0)
-                        r = properties_append(s, m, e);
-                if (r >= 0)
-                        r = ipcbus_message_close(m);
-                slot_unref(s);
-                if (r >= 0 && bus->generation != generation)
-                        r = client_fail(-ECANCELED, "objects were exported or dropped while they were listed");
-                if (r < 0)
-                        break;
-        }
-        return r;
-}
-
-static bool path_has_described(struct client_object_path *at)
-{
-        ipcbus_slot *s;
-
-        list_for_each_entry(s, &at->objects, object.link) {
-                if (s->object.iface)
-                        return true;
-        }
-        return false;
-}
-
-/* GetManagedObjects {} -> {"objects": {PATH: {IFACE: {PROP: V}}}} for the described objects at or below. */
-static int managed_objects(ipcbus_message *m, ipcbus_slot *unused, const void *userdata, ipcbus_error *e)
-{
-        ipcbus_bus *bus = ipcbus_message_get_bus(m);
-        const char *manager = userdata;
-        int r;
-
-        r = ipcbus_message_open(m, '{', "objects");
-        for (struct map_node *node = map_first(&bus->object_paths); node && r >= 0;
-             node = map_next(&bus->object_paths, node)) {
-                struct client_object_path *at = container_of(node, struct client_object_path, node);
-
-                if (!manager_covers(manager, at->path) || !path_has_described(at))
-                        continue;
-                r = ipcbus_message_open(m, '{', at->path);
-                if (r >= 0)
-                        r = managed_interfaces(bus, at, m, e);
-                if (r < 0)
-                        break; /* node may be gone */
-                r = ipcbus_message_close(m);
-        }
-        if (r >= 0)
-                r = ipcbus_message_close(m);
-        return r;
-}
-
-static void object_manager_call(ipcbus_bus *bus, ipcbus_message *m)
-{
-        reply_built(bus, m, NULL, managed_objects, m->msg->h.path);
-}
-
-struct announce {
-        ipcbus_slot *slot;
-        bool added;
-};
-
-static int announce_fill(ipcbus_message *m, void *userdata)
-{
-        struct announce *a = userdata;
-        ipcbus_error e = IPCBUS_ERROR_NULL;
-        int r;
-
-        r = ipcbus_message_append(m, "path:s", a->slot->object.path);
-        if (r >= 0 && !a->added) {
-                r = ipcbus_message_open(m, '[', "interfaces");
-                if (r >= 0)
-                        r = ipcbus_message_append(m, "s", a->slot->object.interface);
-        } else if (r >= 0) {
-                r = ipcbus_message_open(m, '{', "interfaces");
-                if (r >= 0)
-                        r = ipcbus_message_open(m, '{', a->slot->object.interface);
-                if (r >= 0)
-                        r = properties_append(a->slot, m, &e);
-                if (r >= 0)
-                        r = ipcbus_message_close(m);
-        }
-        if (r >= 0)
-                r = ipcbus_message_close(m);
-        ipcbus_error_free(&e);
-        return r;
-}
-
-/*
- * A described object was exported (added) or its slot dropped: every object
- * manager at or above its path says so (InterfacesAdded / InterfacesRemoved),
- * best effort, while the connection is open.
- */
-static void object_announce(ipcbus_bus *bus, ipcbus_slot *s, bool added)
-{
-        struct announce a = {s, added};
-        unsigned generation = bus->generation;
-
-        if (!s->object.iface || !bus->open)
-                return;
-        /* An addition runs the object's getters, which may drop it, drop a
-         * manager or close the bus: the object is held, and the walk over the
-         * managers ends as soon as any registration changed. A removal runs
-         * no callback (and its slot may be on its way out: not held). */
-        if (added)
-                slot_ref(s);
-        for (ipcbus_slot *mgr = bus->slots[SLOT_MANAGER].first; mgr; mgr = mgr->next) {
-                if (!manager_covers(mgr->manager.path, s->object.path))
-                        continue;
-                (void) object_emit(bus, mgr->manager.path, IPCBUS_OBJECT_MANAGER_INTERFACE,
-                                   added ? "InterfacesAdded" : "InterfacesRemoved", announce_fill, &a);
-                if (bus->generation != generation)
-                        break;
-        }
-        if (added)
-                slot_unref(s);
-}
-
-/* ---- the standard interfaces' calls ---- */
 
 /*
  * A call to a standard interface: checked against its description as any

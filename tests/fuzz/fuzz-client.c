@@ -2,10 +2,10 @@
 /*
  * libFuzzer target: what libipcbus does with what peers send it: typed
  * reads of a received body (libclient/reader.c, value.c), the check of a
- * body against a description (libclient/iface.c), and the parsing of
- * description files. It links the library's objects, so that its internal
- * functions are reachable; a message is wrapped without a connection
- * (message_new with a NULL bus).
+ * body against a description (libclient/iface-check.c), and the parsing
+ * of description files (libclient/iface.c). It links the library's
+ * objects, so that its internal functions are reachable; a message is
+ * wrapped without a connection (message_new with a NULL bus).
  *
  * Input layout:
  *   byte 0      bit 0: the mode
