@@ -118,13 +118,14 @@ static int check_integer(struct check *c, const struct iface_type *t, struct jso
         } else if (json_object_is_type(v, json_type_string)) {
                 r = decimal_parse(json_object_get_string(v), &negative, &m);
                 if (r == -EINVAL)
-                        return check_fail(c, "expected %s, got string (not a decimal integer)", scalar_names[t->kind]);
+                        return check_fail(c, "expected %s, got string (not a decimal integer)",
+                                          iface_scalar_names[t->kind]);
         } else {
                 return check_fail_type(c, t, v, false);
         }
         if (r == -ERANGE || (t->kind == IFACE_UINT && negative && m > 0) ||
             (t->kind == IFACE_INT && m > (negative ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX)))
-                return check_fail(c, "out of range for %s", scalar_names[t->kind]);
+                return check_fail(c, "out of range for %s", iface_scalar_names[t->kind]);
         return 0;
 }
 
@@ -153,13 +154,13 @@ static int check_fields(struct check *c, const struct iface_field *fields, size_
 
         for (size_t i = 0; i < n && r == 0; i++) {
                 struct json_object *v = NULL;
-                size_t old = path_push(&c->path, fields[i].name);
+                size_t old = iface_path_push(&c->path, fields[i].name);
 
                 if (obj && json_object_object_get_ex(obj, fields[i].name, &v))
                         r = check_type(c, fields[i].type, v);
                 else if (fields[i].type->kind != IFACE_OPTIONAL)
                         r = check_fail_type(c, fields[i].type, NULL, true);
-                path_pop(&c->path, old);
+                iface_path_pop(&c->path, old);
         }
         if (r < 0 || !c->strict || !obj)
                 return r;
@@ -172,9 +173,9 @@ static int check_fields(struct check *c, const struct iface_field *fields, size_
                         i++;
                 if (i < n)
                         continue;
-                old = path_push(&c->path, key);
+                old = iface_path_push(&c->path, key);
                 r = check_fail(c, "not in the description");
-                path_pop(&c->path, old);
+                iface_path_pop(&c->path, old);
                 return r;
         }
         return 0;
@@ -189,19 +190,19 @@ static int check_elements(struct check *c, const struct iface_type *t, struct js
                 size_t n = json_object_array_length(v);
 
                 for (size_t i = 0; i < n && r == 0; i++) {
-                        size_t old = path_pushf(&c->path, "[%zu]", i);
+                        size_t old = iface_path_pushf(&c->path, "[%zu]", i);
 
                         r = check_type(c, t->elem, json_object_array_get_idx(v, i));
-                        path_pop(&c->path, old);
+                        iface_path_pop(&c->path, old);
                 }
                 return r;
         }
         json_object_object_foreach(v, key, member)
         {
-                size_t old = path_push(&c->path, key);
+                size_t old = iface_path_push(&c->path, key);
 
                 r = check_type(c, t->elem, member);
-                path_pop(&c->path, old);
+                iface_path_pop(&c->path, old);
                 if (r < 0)
                         return r;
         }
@@ -255,7 +256,7 @@ int iface_check_value(const struct iface_type *t, struct json_object *v, const c
 {
         struct check c = {.strict = strict, .n_fds = n_fds, .err = err, .err_size = err_size};
 
-        path_pushf(&c.path, "%s", where ? where : "value");
+        iface_path_pushf(&c.path, "%s", where ? where : "value");
         return check_type(&c, t, v);
 }
 
@@ -314,7 +315,7 @@ _public_ int ipcbus_interface_check(const ipcbus_interface *iface, ipcbus_messag
         if (!args)
                 return 0; /* an unchecked method */
         if (body && *body) {
-                r = json_parse_text(body, strlen(body), &root);
+                r = iface_json_parse(body, strlen(body), &root);
                 if (r < 0)
                         return r;
         }

@@ -47,8 +47,8 @@ static bool is_extension_key(const char *key)
 
 /* ---- JSON paths, for sentences ---------------------------------------------- */
 
-/* Append to the path (cut at its size); returns the length to restore with path_pop. */
-size_t path_pushf(struct json_path *p, const char *fmt, ...)
+/* Append to the path (cut at its size); returns the length to restore with iface_path_pop. */
+size_t iface_path_pushf(struct json_path *p, const char *fmt, ...)
 {
         size_t old = p->len;
         va_list ap;
@@ -63,12 +63,12 @@ size_t path_pushf(struct json_path *p, const char *fmt, ...)
 }
 
 /* A member: "key" at the top, ".key" below. */
-size_t path_push(struct json_path *p, const char *key)
+size_t iface_path_push(struct json_path *p, const char *key)
 {
-        return path_pushf(p, "%s%s", p->len ? "." : "", key);
+        return iface_path_pushf(p, "%s%s", p->len ? "." : "", key);
 }
 
-void path_pop(struct json_path *p, size_t old)
+void iface_path_pop(struct json_path *p, size_t old)
 {
         p->len = old;
         p->s[old] = '\0';
@@ -76,7 +76,7 @@ void path_pop(struct json_path *p, size_t old)
 
 /* ---- types -------------------------------------------------------------------- */
 
-const char *const scalar_names[] = {
+const char *const iface_scalar_names[] = {
         [IFACE_BOOL] = "bool",     [IFACE_INT] = "int",     [IFACE_UINT] = "uint", [IFACE_DOUBLE] = "double",
         [IFACE_STRING] = "string", [IFACE_BYTES] = "bytes", [IFACE_FD] = "fd",     [IFACE_ANY] = "any",
 };
@@ -133,7 +133,7 @@ void iface_type_format(const struct iface_type *t, struct jbuf *b)
                 jbuf_putc(b, '}');
                 break;
         default:
-                jbuf_puts(b, scalar_names[t->kind]);
+                jbuf_puts(b, iface_scalar_names[t->kind]);
         }
 }
 
@@ -163,9 +163,9 @@ static int parse_unknown_key(struct json_path *p, const char *key)
 
         if (is_extension_key(key))
                 return 0;
-        old = path_push(p, key);
+        old = iface_path_push(p, key);
         r = parse_fail(p, "unknown key");
-        path_pop(p, old);
+        iface_path_pop(p, old);
         return r;
 }
 
@@ -179,9 +179,9 @@ static int parse_bool(struct json_path *p, const char *key, struct json_object *
                 *ret = json_object_get_boolean(v);
                 return 0;
         }
-        old = path_push(p, key);
+        old = iface_path_push(p, key);
         r = parse_fail(p, "expected true or false");
-        path_pop(p, old);
+        iface_path_pop(p, old);
         return r;
 }
 
@@ -193,9 +193,9 @@ static int parse_doc(struct json_path *p, const char *key, struct json_object *v
 
         if (json_object_is_type(v, json_type_string))
                 return 0;
-        old = path_push(p, key);
+        old = iface_path_push(p, key);
         r = parse_fail(p, "expected a string");
-        path_pop(p, old);
+        iface_path_pop(p, old);
         return r;
 }
 
@@ -249,14 +249,14 @@ static int parse_named(struct json_path *p, struct json_object *v, const struct 
 
                 if (is_extension_key(name))
                         continue;
-                old = path_push(p, name);
+                old = iface_path_push(p, name);
                 if (!kind->valid_name(name))
                         r = parse_fail(p, "%s", kind->invalid_name);
                 else if (!(*(char **) (elems + n * kind->size) = strdup(name)))
                         r = -ENOMEM;
                 else
                         r = kind->parse(p, member, elems + n++ * kind->size);
-                path_pop(p, old);
+                iface_path_pop(p, old);
                 *ret_n = n;
                 if (r < 0)
                         return r;
@@ -319,12 +319,12 @@ static int parse_composite(struct json_path *p, struct json_object *v, struct if
         if (found < 0)
                 return parse_fail(p, "a type object has one key of array, map, optional, struct");
         t->kind = (enum iface_kind) found;
-        old = path_push(p, composite_names[found]);
+        old = iface_path_push(p, composite_names[found]);
         if (t->kind == IFACE_STRUCT)
                 r = parse_fields(p, inner, &t->fields, &t->n_fields);
         else
                 r = parse_type(p, inner, &t->elem);
-        path_pop(p, old);
+        iface_path_pop(p, old);
         return r;
 }
 
@@ -340,10 +340,10 @@ static int parse_type(struct json_path *p, struct json_object *v, struct iface_t
                 const char *name = json_object_get_string(v);
                 size_t k;
 
-                for (k = 0; k < ELEMENTSOF(scalar_names); k++)
-                        if (scalar_names[k] && strcmp(name, scalar_names[k]) == 0)
+                for (k = 0; k < ELEMENTSOF(iface_scalar_names); k++)
+                        if (iface_scalar_names[k] && strcmp(name, iface_scalar_names[k]) == 0)
                                 break;
-                if (k < ELEMENTSOF(scalar_names))
+                if (k < ELEMENTSOF(iface_scalar_names))
                         t->kind = (enum iface_kind) k;
                 else
                         r = parse_fail(p, "unknown type '%.64s'", name);
@@ -363,10 +363,10 @@ static int parse_type(struct json_path *p, struct json_object *v, struct iface_t
 /* "in", "out", "args": an object of named types (absent: none). */
 static int parse_args(struct json_path *p, const char *key, struct json_object *v, struct iface_args *args)
 {
-        size_t old = path_push(p, key);
+        size_t old = iface_path_push(p, key);
         int r = parse_fields(p, v, &args->fields, &args->n);
 
-        path_pop(p, old);
+        iface_path_pop(p, old);
         return r;
 }
 
@@ -445,9 +445,9 @@ static int parse_word(struct json_path *p, const char *key, struct json_object *
                                 *ret = i;
                                 return 0;
                         }
-        old = path_push(p, key);
+        old = iface_path_push(p, key);
         r = parse_fail(p, "expected %s", expected);
-        path_pop(p, old);
+        iface_path_pop(p, old);
         return r;
 }
 
@@ -463,10 +463,10 @@ static int parse_property(struct json_path *p, struct json_object *v, struct ifa
         json_object_object_foreach(v, key, member)
         {
                 if (strcmp(key, "type") == 0) {
-                        size_t old = path_push(p, key);
+                        size_t old = iface_path_push(p, key);
 
                         r = parse_type(p, member, &prop->type);
-                        path_pop(p, old);
+                        iface_path_pop(p, old);
                 } else if (strcmp(key, "access") == 0) {
                         r = parse_word(p, key, member, access, "\"read\", \"write\" or \"readwrite\"", &i);
                         prop->access = (enum iface_access) i;
@@ -521,10 +521,10 @@ static const struct named_kind property_kind = MEMBER_KIND(struct iface_property
 static int parse_members(struct json_path *p, const char *key, struct json_object *v, const struct named_kind *kind,
                          void **ret, size_t *ret_n)
 {
-        size_t old = path_push(p, key);
+        size_t old = iface_path_push(p, key);
         int r = parse_named(p, v, kind, ret, ret_n);
 
-        path_pop(p, old);
+        iface_path_pop(p, old);
         return r;
 }
 
@@ -554,14 +554,14 @@ static void interface_freep(ipcbus_interface **i)
 /* The top-level "interface" member. */
 static int parse_name(struct json_path *p, struct json_object *v, ipcbus_interface *i)
 {
-        size_t old = path_push(p, "interface");
+        size_t old = iface_path_push(p, "interface");
         int r = 0;
 
         if (!json_object_is_type(v, json_type_string) || !names_is_interface(json_object_get_string(v)))
                 r = parse_fail(p, "expected an interface name (section 5 of PROTOCOL.md)");
         else if (!(i->name = strdup(json_object_get_string(v))))
                 r = -ENOMEM;
-        path_pop(p, old);
+        iface_path_pop(p, old);
         return r;
 }
 
@@ -594,7 +594,7 @@ static int parse_description(struct json_object *root, ipcbus_interface *i)
 }
 
 /* Parse JSON text (exactly one value, nothing after it). -EINVAL with the last error set. */
-int json_parse_text(const char *text, size_t len, struct json_object **ret)
+int iface_json_parse(const char *text, size_t len, struct json_object **ret)
 {
         _cleanup_(freep) char *widened = NULL;
         struct json_tokener *tok;
@@ -637,7 +637,7 @@ _public_ int ipcbus_interface_parse(const char *json, ipcbus_interface **ret)
                 return client_fail(-EINVAL, "ipcbus_interface_parse: %s is NULL", json ? "ret" : "json");
         if (strlen(json) > IPCBUS_BODY_MAX)
                 return client_fail(-EINVAL, "a description is at most %u bytes", IPCBUS_BODY_MAX);
-        r = json_parse_text(json, strlen(json), &root);
+        r = iface_json_parse(json, strlen(json), &root);
         if (r < 0)
                 return r;
         i = calloc(1, sizeof(*i));

@@ -133,15 +133,15 @@ struct json_path {
         size_t len;
 };
 
-/* Append to the path (cut at its size); returns the length to restore with path_pop. */
-size_t path_pushf(struct json_path *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Append a member ("key" at the top, ".key" below); returns the length to restore with path_pop. */
-size_t path_push(struct json_path *p, const char *key);
-/* Cut the path back to the length `old` that path_push or path_pushf returned. */
-void path_pop(struct json_path *p, size_t old);
+/* Append to the path (cut at its size); returns the length to restore with iface_path_pop. */
+size_t iface_path_pushf(struct json_path *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append a member ("key" at the top, ".key" below); returns the length to restore with iface_path_pop. */
+size_t iface_path_push(struct json_path *p, const char *key);
+/* Cut the path back to the length `old` that iface_path_push or iface_path_pushf returned. */
+void iface_path_pop(struct json_path *p, size_t old);
 
 /* The names of the scalar kinds (IFACE_BOOL to IFACE_ANY), as in descriptions. */
-extern const char *const scalar_names[];
+extern const char *const iface_scalar_names[];
 
 /* Parse JSON text (exactly one value, nothing after it) into *ret (owned); -EINVAL with the last error set. */
-int json_parse_text(const char *text, size_t len, struct json_object **ret);
+int iface_json_parse(const char *text, size_t len, struct json_object **ret);

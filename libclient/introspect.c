@@ -34,7 +34,7 @@ static int object_children_add(const char *path, const char *exported, struct ob
 {
         const char *name;
 
-        if (!path_is_below(exported, path))
+        if (!object_path_is_below(exported, path))
                 return 0;
         name = exported + (streq(path, "/") ? 1 : strlen(path) + 1);
         if (*n == *cap) {
@@ -156,7 +156,7 @@ void object_introspect(ipcbus_bus *bus, ipcbus_message *m)
 
         r = object_children(bus, path, &children, &n);
         if (r < 0) {
-                reply_failure(m, r, NULL);
+                object_reply_failure(m, r, NULL);
                 return;
         }
         if (!exported && n == 0) {
@@ -181,7 +181,7 @@ void object_introspect(ipcbus_bus *bus, ipcbus_message *m)
         body = jbuf_steal(&b, &len);
         jbuf_deinit(&b);
         if (!body)
-                reply_failure(m, -ENOMEM, NULL);
+                object_reply_failure(m, -ENOMEM, NULL);
         else
                 (void) ipcbus_reply(m, body);
 }

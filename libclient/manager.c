@@ -46,7 +46,7 @@ _public_ int ipcbus_add_object_manager(ipcbus_bus *bus, ipcbus_slot **ret_slot, 
 /* Is path managed by the manager at `manager` (at it or below)? */
 static bool manager_covers(const char *manager, const char *path)
 {
-        return streq(manager, path) || path_is_below(path, manager);
+        return streq(manager, path) || object_path_is_below(path, manager);
 }
 
 /*
@@ -117,7 +117,7 @@ static int managed_objects(ipcbus_message *m, ipcbus_slot *unused, const void *u
 
 void object_manager_call(ipcbus_bus *bus, ipcbus_message *m)
 {
-        reply_built(bus, m, NULL, managed_objects, m->msg->h.path);
+        object_reply_built(bus, m, NULL, managed_objects, m->msg->h.path);
 }
 
 struct announce {

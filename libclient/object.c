@@ -18,12 +18,7 @@
 #include "protocol/interfaces.h"
 #include "protocol/names.h"
 
-bool streq(const char *a, const char *b)
-{
-        return a && b && strcmp(a, b) == 0;
-}
-
-void json_putp(struct json_object **j)
+void object_json_putp(struct json_object **j)
 {
         json_object_put(*j);
 }
@@ -106,7 +101,7 @@ ipcbus_slot *manager_find(ipcbus_bus *bus, const char *path)
 }
 
 /* Is path strictly below `above` ("/a/b" below "/a" and "/")? */
-bool path_is_below(const char *path, const char *above)
+bool object_path_is_below(const char *path, const char *above)
 {
         size_t n = strlen(above);
 
@@ -230,7 +225,7 @@ _public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
 
 /* ---- described objects ---- */
 
-const ipcbus_vtable *vtable_find(const ipcbus_vtable *vtable, ipcbus_vtable_kind kind, const char *member)
+const ipcbus_vtable *object_vtable_find(const ipcbus_vtable *vtable, ipcbus_vtable_kind kind, const char *member)
 {
         for (const ipcbus_vtable *v = vtable; v->kind != IPCBUS_VTABLE_END_KIND; v++)
                 if (v->kind == kind && streq(v->member, member))
@@ -272,7 +267,7 @@ static int vtable_check_entries(const ipcbus_interface *iface, const ipcbus_vtab
 static int vtable_check_complete(const ipcbus_interface *iface, const ipcbus_vtable *vtable)
 {
         for (size_t i = 0; i < iface->n_methods; i++) {
-                const ipcbus_vtable *v = vtable_find(vtable, IPCBUS_VTABLE_METHOD_KIND, iface->methods[i].name);
+                const ipcbus_vtable *v = object_vtable_find(vtable, IPCBUS_VTABLE_METHOD_KIND, iface->methods[i].name);
 
                 if (!v || !v->method)
                         return client_fail(-EINVAL, "vtable: no handler for method '%s' of %s", iface->methods[i].name,
@@ -280,7 +275,7 @@ static int vtable_check_complete(const ipcbus_interface *iface, const ipcbus_vta
         }
         for (size_t i = 0; i < iface->n_properties; i++) {
                 const struct iface_property *p = &iface->properties[i];
-                const ipcbus_vtable *v = vtable_find(vtable, IPCBUS_VTABLE_PROPERTY_KIND, p->name);
+                const ipcbus_vtable *v = object_vtable_find(vtable, IPCBUS_VTABLE_PROPERTY_KIND, p->name);
 
                 if ((p->access & IFACE_ACCESS_READ) && (!v || !v->get))
                         return client_fail(-EINVAL, "vtable: no getter for property '%s' of %s", p->name, iface->name);
@@ -327,7 +322,7 @@ _public_ int ipcbus_add_object_vtable(ipcbus_bus *bus, ipcbus_slot **ret_slot, c
 /* ---- answering calls ---- */
 
 /* The answer to a handler's failure r: its ret_error, else Failed with the reason. */
-void reply_failure(ipcbus_message *m, int r, const ipcbus_error *e)
+void object_reply_failure(ipcbus_message *m, int r, const ipcbus_error *e)
 {
         if (m->replied)
                 return;
@@ -350,11 +345,11 @@ static void object_run_method(ipcbus_slot *s, ipcbus_message_handler handler, ip
         r = handler(m, s->userdata, &e);
         slot_unref(s);
         if (r < 0)
-                reply_failure(m, r, &e);
+                object_reply_failure(m, r, &e);
         ipcbus_error_free(&e);
 }
 
-unsigned message_n_fds(ipcbus_message *m)
+unsigned object_message_n_fds(ipcbus_message *m)
 {
         return m->msg ? m->msg->n_fds : 0;
 }
@@ -365,13 +360,13 @@ unsigned message_n_fds(ipcbus_message *m)
  */
 static int object_check_body(ipcbus_message *m, const struct iface_args *args, bool strict, char *err, size_t size)
 {
-        _cleanup_(json_putp) struct json_object *body = NULL;
+        _cleanup_(object_json_putp) struct json_object *body = NULL;
         int r;
 
         r = ipcbus_message_get_json(m, &body);
         if (r < 0)
                 return r;
-        return iface_check_args(args, body, strict, message_n_fds(m), err, size);
+        return iface_check_args(args, body, strict, object_message_n_fds(m), err, size);
 }
 
 /*
@@ -392,7 +387,7 @@ static void object_call_method(ipcbus_slot *s, const struct iface_method *method
                 return;
         }
         if (r < 0) {
-                reply_failure(m, r, NULL);
+                object_reply_failure(m, r, NULL);
                 return;
         }
         message_set_method(m, s->object.iface, method);
@@ -413,7 +408,7 @@ static bool object_try_member(ipcbus_slot *s, const char *member, ipcbus_message
                 return um;
         }
         method = iface_find_method(s->object.iface, member);
-        v = method ? vtable_find(s->object.vtable, IPCBUS_VTABLE_METHOD_KIND, member) : NULL;
+        v = method ? object_vtable_find(s->object.vtable, IPCBUS_VTABLE_METHOD_KIND, member) : NULL;
         if (v)
                 object_call_method(s, method, v->method, m);
         return v;
@@ -483,7 +478,8 @@ void object_dispatch_call(ipcbus_bus *bus, ipcbus_message *m)
  * Answer m with a return that fill builds (from the object s, which it may
  * use while handlers run), or with the error it failed with.
  */
-void reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, reply_fill_fn fill, const void *userdata)
+void object_reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, object_reply_fill_fn fill,
+                        const void *userdata)
 {
         _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
         ipcbus_error e = IPCBUS_ERROR_NULL;
@@ -500,7 +496,7 @@ void reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, reply_fill_
         if (r >= 0)
                 r = ipcbus_send(bus, reply);
         if (r < 0)
-                reply_failure(m, r, &e);
+                object_reply_failure(m, r, &e);
         ipcbus_error_free(&e);
 }
 
@@ -549,7 +545,7 @@ static void object_dispatch_std(ipcbus_bus *bus, enum object_std which, ipcbus_m
                 if (r == -EBADMSG)
                         (void) ipcbus_reply_error(m, IPCBUS_ERROR_INVALID_ARGS, err);
                 else
-                        reply_failure(m, r, NULL);
+                        object_reply_failure(m, r, NULL);
                 return;
         }
         message_set_method(m, iface, method);

@@ -29,14 +29,12 @@ enum object_std {
 
 /* Builds the body of a return to m (reply) from the object s (may be NULL); 0 or a negative errno, e set by a handler.
  */
-typedef int (*reply_fill_fn)(ipcbus_message *reply, ipcbus_slot *s, const void *userdata, ipcbus_error *e);
+typedef int (*object_reply_fill_fn)(ipcbus_message *reply, ipcbus_slot *s, const void *userdata, ipcbus_error *e);
 
 /* ---- object.c ---- */
 
-/* Both non-NULL and equal. */
-bool streq(const char *a, const char *b);
 /* json_object_put for _cleanup_. */
-void json_putp(struct json_object **j);
+void object_json_putp(struct json_object **j);
 /* A standard interface's description, parsed once per process; NULL only if the built-in text could not be parsed. */
 const ipcbus_interface *object_std(enum object_std which);
 /* The standard interface named `name`, or _OBJECT_STD_MAX. */
@@ -48,15 +46,16 @@ ipcbus_slot *object_find(ipcbus_bus *bus, const char *path, const char *interfac
 /* The object manager at path, or NULL. */
 ipcbus_slot *manager_find(ipcbus_bus *bus, const char *path);
 /* Is path strictly below `above` ("/a/b" below "/a" and "/")? */
-bool path_is_below(const char *path, const char *above);
+bool object_path_is_below(const char *path, const char *above);
 /* The vtable's entry of that kind for member, or NULL. */
-const ipcbus_vtable *vtable_find(const ipcbus_vtable *vtable, ipcbus_vtable_kind kind, const char *member);
+const ipcbus_vtable *object_vtable_find(const ipcbus_vtable *vtable, ipcbus_vtable_kind kind, const char *member);
 /* Answer m, unless it was answered, with the failure r: e when set, else Failed with the reason. */
-void reply_failure(ipcbus_message *m, int r, const ipcbus_error *e);
+void object_reply_failure(ipcbus_message *m, int r, const ipcbus_error *e);
 /* The descriptors m carries, which its fd values index. */
-unsigned message_n_fds(ipcbus_message *m);
+unsigned object_message_n_fds(ipcbus_message *m);
 /* Answer m with a return that fill builds (holding s, if any, while it runs), or with the error it failed with. */
-void reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, reply_fill_fn fill, const void *userdata);
+void object_reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, object_reply_fill_fn fill,
+                        const void *userdata);
 /* Build a signal from path, fill it (fill may be NULL), send it: 0 or a negative errno. */
 int object_emit(ipcbus_bus *bus, const char *path, const char *interface, const char *member,
                 int (*fill)(ipcbus_message *m, void *userdata), void *userdata);

@@ -18,7 +18,7 @@
 static int property_get(ipcbus_slot *s, const struct iface_property *p, const char *as, ipcbus_message *m,
                         ipcbus_error *e)
 {
-        const ipcbus_vtable *v = vtable_find(s->object.vtable, IPCBUS_VTABLE_PROPERTY_KIND, p->name);
+        const ipcbus_vtable *v = object_vtable_find(s->object.vtable, IPCBUS_VTABLE_PROPERTY_KIND, p->name);
         int r;
 
         r = message_begin_value(m, as);
@@ -91,7 +91,7 @@ void properties_get(ipcbus_bus *bus, ipcbus_message *m)
                 (void) ipcbus_reply_errorf(m, IPCBUS_ERROR_ACCESS_DENIED, "Property %s of %s is write-only", p->name,
                                            s->object.interface);
         else
-                reply_built(bus, m, s, get_fill, p);
+                object_reply_built(bus, m, s, get_fill, p);
 }
 
 static int get_all_fill(ipcbus_message *reply, ipcbus_slot *s, const void *userdata, ipcbus_error *e)
@@ -113,13 +113,13 @@ void properties_get_all(ipcbus_bus *bus, ipcbus_message *m)
         ipcbus_slot *s;
 
         if (properties_lookup(bus, m, false, &s, &p) > 0)
-                reply_built(bus, m, s, get_all_fill, NULL);
+                object_reply_built(bus, m, s, get_all_fill, NULL);
 }
 
 /* Set {"interface": I, "name": N, "value": V} -> {}: the value is checked against the type first. */
 void properties_set(ipcbus_bus *bus, ipcbus_message *m)
 {
-        _cleanup_(json_putp) struct json_object *body = NULL;
+        _cleanup_(object_json_putp) struct json_object *body = NULL;
         const ipcbus_vtable *v;
         ipcbus_error e = IPCBUS_ERROR_NULL;
         const struct iface_property *p;
@@ -136,8 +136,8 @@ void properties_set(ipcbus_bus *bus, ipcbus_message *m)
         }
         r = ipcbus_message_get_json(m, &body);
         if (r >= 0) {
-                r = iface_check_value(p->type, json_object_object_get(body, "value"), "value", false, message_n_fds(m),
-                                      err, sizeof(err));
+                r = iface_check_value(p->type, json_object_object_get(body, "value"), "value", false,
+                                      object_message_n_fds(m), err, sizeof(err));
                 if (r == -EBADMSG) {
                         (void) ipcbus_reply_error(m, IPCBUS_ERROR_INVALID_ARGS, err);
                         return;
@@ -146,7 +146,7 @@ void properties_set(ipcbus_bus *bus, ipcbus_message *m)
         if (r >= 0)
                 r = message_enter_value(m, "value");
         if (r >= 0) {
-                v = vtable_find(s->object.vtable, IPCBUS_VTABLE_PROPERTY_KIND, p->name);
+                v = object_vtable_find(s->object.vtable, IPCBUS_VTABLE_PROPERTY_KIND, p->name);
                 slot_ref(s);
                 r = v->set(m, p->name, s->userdata, &e);
                 slot_unref(s);
@@ -154,7 +154,7 @@ void properties_set(ipcbus_bus *bus, ipcbus_message *m)
         if (r >= 0)
                 (void) ipcbus_reply(m, "{}");
         else
-                reply_failure(m, r, &e);
+                object_reply_failure(m, r, &e);
         ipcbus_error_free(&e);
 }
 

@@ -18,11 +18,6 @@
 #include "protocol/names.h"
 #include "protocol/proto-error.h"
 
-static bool streq(const char *a, const char *b)
-{
-        return a && b && strcmp(a, b) == 0;
-}
-
 /* A new, unlinked slot with one reference. Returns 0 or -ENOMEM. */
 int slot_new(enum slot_type type, bool floating, ipcbus_message_handler callback, void *userdata, ipcbus_slot **ret)
 {

@@ -207,8 +207,8 @@ static size_t number_end(const char *text, size_t len, size_t i, size_t *ret_int
         while (i < len && is_digit(text[i]))
                 i++;
         *ret_int_end = i;
-        while (i < len && (is_digit(text[i]) || text[i] == '.' || text[i] == 'e' || text[i] == 'E' ||
-                           text[i] == '+' || text[i] == '-'))
+        while (i < len && (is_digit(text[i]) || text[i] == '.' || text[i] == 'e' || text[i] == 'E' || text[i] == '+' ||
+                           text[i] == '-'))
                 i++;
         return i;
 }

@@ -2,14 +2,16 @@
 /*
  * The utility layer's small helpers, shared by protocol/, daemon/, libclient/,
  * tools/ and tests/: cleanup attributes for locals, taking ownership out of a
- * cleanup-managed local, container_of. Like the rest of util/ it does no I/O
+ * cleanup-managed local, container_of, streq. Like the rest of util/ it does no I/O
  * of its own and knows nothing of the protocol.
  */
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -25,6 +27,12 @@
                 *(pp) = NULL;                                                                                          \
                 _steal_tmp;                                                                                            \
         })
+
+/* Equal strings; false when either is NULL. */
+static inline bool streq(const char *a, const char *b)
+{
+        return a && b && strcmp(a, b) == 0;
+}
 
 static inline void freep(void *p)
 {
