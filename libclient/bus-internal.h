@@ -55,6 +55,7 @@
 #define _public_ __attribute__((visibility("default")))
 
 struct iface_method;
+struct json_object;
 
 /* Calls: the default timeout, and how much longer than the broker we wait
  * locally, so that the broker's Timeout error normally arrives first. */
@@ -294,6 +295,8 @@ int value_base64_decode(const char *s, size_t len, uint8_t *out, size_t *ret_len
  * text has none (nothing allocated); -ENOMEM.
  */
 int value_json_widen(const char *text, size_t len, char **ret, size_t *ret_len);
+/* One JSON value from text[0..len) into a json-c tree, integers beyond 64 bits widened (see value.c). */
+int value_json_parse(const char *text, size_t len, bool checked, struct json_object **ret);
 /*
  * The member path named in errors ("notes[2].id"): push a member name, or
  * an index when name is NULL; returns the length to pop back to.

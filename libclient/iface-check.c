@@ -315,7 +315,7 @@ _public_ int ipcbus_interface_check(const ipcbus_interface *iface, ipcbus_messag
         if (!args)
                 return 0; /* an unchecked method */
         if (body && *body) {
-                r = iface_json_parse(body, strlen(body), &root);
+                r = value_json_parse(body, strlen(body), false, &root);
                 if (r < 0)
                         return r;
         }

@@ -593,39 +593,6 @@ static int parse_description(struct json_object *root, ipcbus_interface *i)
         return 0;
 }
 
-/* Parse JSON text (exactly one value, nothing after it). -EINVAL with the last error set. */
-int iface_json_parse(const char *text, size_t len, struct json_object **ret)
-{
-        _cleanup_(freep) char *widened = NULL;
-        struct json_tokener *tok;
-        struct json_object *root;
-        int r;
-
-        r = value_json_widen(text, len, &widened, &len);
-        if (r < 0)
-                return r;
-        if (r > 0)
-                text = widened;
-        tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX);
-        if (!tok)
-                return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-        root = json_tokener_parse_ex(tok, text, (int) len);
-        if (!root || json_tokener_get_parse_end(tok) != len) {
-                enum json_tokener_error jerr = json_tokener_get_error(tok);
-
-                json_object_put(root);
-                json_tokener_free(tok);
-                return client_fail(-EINVAL, "not a JSON text: %s",
-                                   root                            ? "text after the JSON value"
-                                   : jerr == json_tokener_continue ? "unexpected end of text"
-                                                                   : json_tokener_error_desc(jerr));
-        }
-        json_tokener_free(tok);
-        *ret = root;
-        return 0;
-}
-
 _public_ int ipcbus_interface_parse(const char *json, ipcbus_interface **ret)
 {
         _cleanup_(interface_freep) ipcbus_interface *i = NULL;
@@ -637,7 +604,7 @@ _public_ int ipcbus_interface_parse(const char *json, ipcbus_interface **ret)
                 return client_fail(-EINVAL, "ipcbus_interface_parse: %s is NULL", json ? "ret" : "json");
         if (strlen(json) > IPCBUS_BODY_MAX)
                 return client_fail(-EINVAL, "a description is at most %u bytes", IPCBUS_BODY_MAX);
-        r = iface_json_parse(json, strlen(json), &root);
+        r = value_json_parse(json, strlen(json), false, &root);
         if (r < 0)
                 return r;
         i = calloc(1, sizeof(*i));

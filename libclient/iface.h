@@ -142,6 +142,3 @@ void iface_path_pop(struct json_path *p, size_t old);
 
 /* The names of the scalar kinds (IFACE_BOOL to IFACE_ANY), as in descriptions. */
 extern const char *const iface_scalar_names[];
-
-/* Parse JSON text (exactly one value, nothing after it) into *ret (owned); -EINVAL with the last error set. */
-int iface_json_parse(const char *text, size_t len, struct json_object **ret);

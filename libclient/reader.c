@@ -56,28 +56,13 @@ static int reader_new(ipcbus_message *m, struct message_reader **ret)
         struct json_object *tree;
 
         if (m->msg->body) {
-                _cleanup_(freep) char *widened = NULL;
-                const char *body = m->msg->body;
-                size_t len = m->msg->body_len;
-                struct json_tokener *tok;
-                int k;
+                int k = value_json_parse(m->msg->body, m->msg->body_len, true, &tree);
 
-                k = value_json_widen(body, len, &widened, &len);
-                if (k < 0)
+                if (k == -ENOMEM)
                         return k;
-                if (k > 0)
-                        body = widened;
-                tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX + 1);
-                if (!tok)
-                        return -ENOMEM;
-                tree = json_tokener_parse_ex(tok, body, (int) len);
-                if (json_tokener_get_error(tok) != json_tokener_success) {
-                        json_object_put(tree);
-                        tree = NULL;
-                }
-                json_tokener_free(tok);
-                if (!json_object_is_type(tree, json_type_object)) {
-                        json_object_put(tree);
+                if (k < 0 || !json_object_is_type(tree, json_type_object)) {
+                        if (k == 0)
+                                json_object_put(tree);
                         return client_fail(-EBADMSG, "body: not a JSON object");
                 }
         } else if (!(tree = json_object_new_object()))

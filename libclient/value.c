@@ -3,6 +3,8 @@
  * What building and reading typed bodies share: the format scanner, the
  * names of the types, base64, and the member path that errors name.
  */
+#include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -276,4 +278,45 @@ void value_path_pop(struct jbuf *path, size_t len)
 const char *value_path(const struct jbuf *path)
 {
         return path->data && !path->failed ? path->data : "";
+}
+
+/*
+ * Parse JSON text (exactly one value, nothing after it) with json-c, an
+ * integer beyond 64 bits read as the double it is (value_json_widen). Text
+ * the codec has already checked (a received or sealed body) skips json-c's
+ * strict and UTF-8 checks. -EINVAL with the last error set, -ENOMEM.
+ */
+int value_json_parse(const char *text, size_t len, bool checked, struct json_object **ret)
+{
+        _cleanup_(freep) char *widened = NULL;
+        struct json_tokener *tok;
+        struct json_object *root;
+        int r;
+
+        r = value_json_widen(text, len, &widened, &len);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                text = widened;
+        if (len > INT32_MAX)
+                return client_fail(-EINVAL, "not a JSON text: longer than json-c reads");
+        tok = json_tokener_new_ex(IPCBUS_DEPTH_MAX + 1);
+        if (!tok)
+                return -ENOMEM;
+        if (!checked)
+                json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        root = json_tokener_parse_ex(tok, text, (int) len);
+        if (!root || json_tokener_get_parse_end(tok) != len) {
+                enum json_tokener_error jerr = json_tokener_get_error(tok);
+
+                json_object_put(root);
+                json_tokener_free(tok);
+                return client_fail(-EINVAL, "not a JSON text: %s",
+                                   root                            ? "text after the JSON value"
+                                   : jerr == json_tokener_continue ? "unexpected end of text"
+                                                                   : json_tokener_error_desc(jerr));
+        }
+        json_tokener_free(tok);
+        *ret = root;
+        return 0;
 }
