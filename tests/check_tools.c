@@ -592,8 +592,21 @@ END_TEST
 
 static const char *const bench_scenarios[] = {
         "raw_pingpong", "raw_relay_pingpong", "call_rtt_small", "call_pipelined",      "signal_fanout_10",
-        "call_rtt_64k", "connect_hello",      "broker_rss_kb",  "signal_fanout_rules",
+        "call_rtt_64k", "connect_hello",      "broker_rss_kb",  "signal_fanout_rules", "call_rtt_1m",
 };
+
+/* The call scenarios add page faults and CPU time per call, the broker's too (its pid is asked of the bus). */
+static void assert_usage_keys(const char *line)
+{
+        static const char *const keys[] = {" broker_minflt_per_call=", " broker_cpu_us_per_call=",
+                                           " client_minflt_per_call=", " client_cpu_us_per_call="};
+
+        if (!strstr(line, " scenario=call_"))
+                return;
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                ck_assert_msg(strstr(line, keys[i]), "no%s in: %s", keys[i], line);
+        ck_assert_msg(strtod(strstr(line, " client_cpu_us_per_call=") + 24, NULL) > 0, "no client CPU time: %s", line);
+}
 
 /*
  * Every scenario runs (at 1% of its counts, against the test's broker) and
@@ -624,6 +637,7 @@ START_TEST(test_ipc_bench_scenarios)
                 ck_assert_msg(!strstr(line, " lost=") && !strstr(line, " failed="), "loss reported: %s", line);
                 ck_assert_msg(strstr(line, " value=") && strtod(strstr(line, " value=") + 7, NULL) > 0,
                               "no positive value: %s", line);
+                assert_usage_keys(line);
                 n_results++;
         }
         ck_assert_uint_eq(n_results, n_scenarios);

@@ -70,6 +70,12 @@ struct count_arg {
 
 enum { REPORT_READY = 1, REPORT_DONE = 2 };
 
+/* What a process spent: minor page faults and CPU time (user and system). */
+struct usage {
+        uint64_t minflt;
+        uint64_t cpu_ns;
+};
+
 struct report {
         int32_t kind;     /* REPORT_* */
         int32_t error;    /* 0, or the negative errno that stopped the child */
@@ -80,10 +86,30 @@ struct report {
         uint64_t t_end;   /* ... and ended */
         uint64_t p50_ns;
         uint64_t p99_ns;
+        struct usage usage; /* what the child spent in the timed part, when it measures it */
 };
 
 /* Send a report to the parent (one write: the struct is below PIPE_BUF, so it is atomic). */
 void report_send(struct report *r, int kind);
+
+/* Our own process's usage so far (getrusage RUSAGE_SELF, every thread). */
+void usage_self(struct usage *ret);
+
+/*
+ * Process pid's usage so far, from /proc/PID/stat (minflt, utime + stime).
+ * Returns 0 or negative errno.
+ */
+int usage_proc(pid_t pid, struct usage *ret);
+
+/* Add after - before to *sum. */
+void usage_add_delta(struct usage *sum, const struct usage *before, const struct usage *after);
+
+/*
+ * In a client that measures after a warm-up: tell the parent the warm-up is
+ * done (a READY report) and wait for its go (child_go). Returns 0, or
+ * -ECANCELED when the parent closed the control pipe instead.
+ */
+int client_wait_go(void);
 
 /* Latency samples in ns, for p50/p99. */
 struct samples {
@@ -123,6 +149,9 @@ int child_spawn(struct child *c, const struct bench *b, child_main_fn fn, void *
  * -ETIMEDOUT, or -EINTR when ipc-bench was interrupted.
  */
 int child_wait_report(struct child *c, int kind, int timeout_ms, struct report *ret);
+
+/* Let a child waiting in client_wait_go start its timed part. Returns 0 or negative errno. */
+int child_go(struct child *c);
 
 /* Tell the child to stop (EOF on its control pipe). */
 void child_stop(struct child *c);
@@ -179,6 +208,31 @@ int client_result(const char *name, struct child *client, uint64_t expected, str
 int client_run(const struct bench *b, const char *name, child_main_fn fn, void *arg, uint64_t expected,
                struct report *rep);
 
+/* What a timed run (client_run_timed) measured. */
+struct timed_run {
+        struct report rep;    /* the measuring client's report */
+        struct usage clients; /* every client process of the scenario, its server included */
+        struct usage broker;  /* the broker's */
+        bool broker_known;    /* broker holds a figure: its pid is known and its /proc was readable */
+};
+
+/*
+ * Run one measuring client process (fn with arg) that calls client_wait_go
+ * after its warm-up, and collect its report into run->rep and its usage into
+ * run->clients. The usage of process broker_pid (0: none) is sampled around
+ * the timed part into run->broker. Returns 0, or 1 when the client did not
+ * report cleanly (then run->rep counts `expected` operations as failed).
+ */
+int client_run_timed(const struct bench *b, const char *name, child_main_fn fn, void *arg, uint64_t expected,
+                     pid_t broker_pid, struct timed_run *run);
+
+/*
+ * Write the per-call usage keys of a timed run of `calls` calls into buf
+ * (" broker_minflt_per_call=... client_cpu_us_per_call=..."; the broker's
+ * only when known, nothing when no call completed). Returns buf.
+ */
+const char *timed_run_keys(const struct timed_run *run, uint64_t calls, char *buf, size_t size);
+
 /* ---- our own broker (broker.c) ----------------------------------------------- */
 
 /*
@@ -191,6 +245,18 @@ int broker_start(struct bench *b);
 /* Stop our broker (SIGTERM, then SIGKILL after a while) and remove its directory. */
 void broker_stop(struct bench *b);
 
+/*
+ * The broker's pid as the bus itself tells it (GetConnectionCredentials on
+ * the driver). Returns 0 or negative errno; says why on failure.
+ */
+int broker_query_pid(const struct bench *b, pid_t *ret);
+
+/*
+ * The pid of the broker under test: ours, else the one the bus tells
+ * (--address); 0 when it cannot be known.
+ */
+pid_t broker_pid_for_usage(const struct bench *b);
+
 /* ---- the scenarios: each prints its RESULT line and returns 0, or 1 on loss or failure */
 
 /* raw.c: the floors, without a broker */
@@ -201,6 +267,7 @@ int scenario_raw_relay_pingpong(const struct bench *b, const char *name);
 int scenario_call_rtt_small(const struct bench *b, const char *name);
 int scenario_call_pipelined(const struct bench *b, const char *name);
 int scenario_call_rtt_64k(const struct bench *b, const char *name);
+int scenario_call_rtt_1m(const struct bench *b, const char *name);
 
 /* signals.c: signal fan-out */
 int scenario_signal_fanout(const struct bench *b, const char *name);

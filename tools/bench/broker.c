@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* ipc-bench's own broker: ipcbusd on a socket in a temporary directory. */
+/* ipc-bench's own broker: ipcbusd on a socket in a temporary directory; the broker's pid. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,4 +144,53 @@ void broker_stop(struct bench *b)
         free(b->socket_path);
         free(b->tmpdir);
         free(b->owned_address);
+}
+
+/*
+ * The broker's pid as the bus itself tells it (GetConnectionCredentials on
+ * the driver). Returns 0 or negative errno; says why on failure.
+ */
+int broker_query_pid(const struct bench *b, pid_t *ret)
+{
+        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
+        _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        _cleanup_(json_object_putp) struct json_object *obj = NULL;
+        struct json_object *pid;
+        const char *text;
+        size_t len = 0;
+        int r;
+
+        r = bench_connect(b, &bus);
+        if (r < 0)
+                return r;
+        r = ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE,
+                        "GetConnectionCredentials", "{\"name\":\"" IPCBUS_DRIVER_NAME "\"}", IPCBUS_TIMEOUT_DEFAULT,
+                        &reply, &e);
+        if (r < 0) {
+                fprintf(stderr, "ipc-bench: GetConnectionCredentials: %s\n", e.name ? e.name : ipcbus_strerror(r));
+                return r;
+        }
+        text = ipcbus_message_get_body(reply, &len);
+        if (format_json_parse(text, len, &obj) < 0 || !json_object_object_get_ex(obj, "pid", &pid) ||
+            !json_object_is_type(pid, json_type_int) || json_object_get_int64(pid) <= 0 ||
+            json_object_get_int64(pid) > INT32_MAX) {
+                fprintf(stderr, "ipc-bench: GetConnectionCredentials: no pid in the reply\n");
+                return -EBADMSG;
+        }
+        *ret = (pid_t) json_object_get_int64(pid);
+        return 0;
+}
+
+/*
+ * The pid of the broker under test: ours, else the one the bus tells
+ * (--address); 0 when it cannot be known.
+ */
+pid_t broker_pid_for_usage(const struct bench *b)
+{
+        pid_t pid = 0;
+
+        if (b->broker_pid > 0)
+                return b->broker_pid;
+        return broker_query_pid(b, &pid) < 0 ? 0 : pid;
 }

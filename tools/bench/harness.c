@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,75 @@ void report_send(struct report *r, int kind)
         do
                 n = write(REPORT_FD, r, sizeof(*r));
         while (n < 0 && errno == EINTR);
+}
+
+/* ---- usage: page faults and CPU time ----------------------------------------- */
+
+void usage_self(struct usage *ret)
+{
+        struct rusage ru = {};
+
+        getrusage(RUSAGE_SELF, &ru);
+        *ret = (struct usage){
+                .minflt = (uint64_t) ru.ru_minflt,
+                .cpu_ns = ((uint64_t) ru.ru_utime.tv_sec + (uint64_t) ru.ru_stime.tv_sec) * 1000000000u +
+                          ((uint64_t) ru.ru_utime.tv_usec + (uint64_t) ru.ru_stime.tv_usec) * 1000u,
+        };
+}
+
+/*
+ * Process pid's usage so far, from /proc/PID/stat: minflt is field 10,
+ * utime and stime fields 14 and 15 in clock ticks. Field 2 (the command) may
+ * hold spaces and parentheses, so the fields are counted from its last ')'.
+ */
+int usage_proc(pid_t pid, struct usage *ret)
+{
+        char path[64], line[1024], *p;
+        unsigned long long minflt, utime, stime;
+        long tick = sysconf(_SC_CLK_TCK);
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        p = fgets(line, sizeof(line), f);
+        fclose(f);
+        p = p ? strrchr(line, ')') : NULL;
+        if (!p || tick <= 0 ||
+            sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu", &minflt, &utime, &stime) != 3)
+                return -EBADMSG;
+        *ret = (struct usage){
+                .minflt = minflt,
+                .cpu_ns = (utime + stime) * (1000000000u / (uint64_t) tick),
+        };
+        return 0;
+}
+
+/* Add after - before to *sum. */
+void usage_add_delta(struct usage *sum, const struct usage *before, const struct usage *after)
+{
+        sum->minflt += after->minflt - before->minflt;
+        sum->cpu_ns += after->cpu_ns - before->cpu_ns;
+}
+
+/*
+ * Tell the parent the warm-up is done (READY) and wait for its go: one byte
+ * on the control pipe. Returns 0, or -ECANCELED on EOF (the parent stops us).
+ */
+int client_wait_go(void)
+{
+        struct report rep = {};
+        char go;
+        ssize_t n;
+
+        report_send(&rep, REPORT_READY);
+        do
+                n = read(CTL_FD, &go, 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        return n == 1 ? 0 : -ECANCELED;
 }
 
 int samples_init(struct samples *s, size_t n)
@@ -171,6 +241,17 @@ int child_wait_report(struct child *c, int kind, int timeout_ms, struct report *
         if (n != (ssize_t) sizeof(*ret))
                 return -EPIPE;
         return ret->kind == kind ? 0 : -EPROTO;
+}
+
+/* Let a child waiting in client_wait_go start its timed part. Returns 0 or negative errno. */
+int child_go(struct child *c)
+{
+        ssize_t n;
+
+        do
+                n = write(c->ctl_fd, "g", 1);
+        while (n < 0 && errno == EINTR);
+        return n == 1 ? 0 : -errno;
 }
 
 /* Tell the child to stop (EOF on its control pipe). */
@@ -325,13 +406,12 @@ double bench_rate(uint64_t n, uint64_t t_start, uint64_t t_end)
 }
 
 /*
- * Wait for the DONE report of the measuring client; on trouble say why and
- * count every operation as failed. Returns 0 or 1.
+ * What client_result makes of child_wait_report's answer r for the client's
+ * report rep: 0, or 1 after saying why (counting every operation as failed
+ * when the client sent nothing).
  */
-int client_result(const char *name, struct child *client, uint64_t expected, struct report *rep)
+static int client_result_of(const char *name, int r, uint64_t expected, struct report *rep)
 {
-        int r = child_wait_report(client, REPORT_DONE, DONE_TIMEOUT_MS, rep);
-
         if (r < 0 && r != -EPROTO) {
                 child_complain(name, "client", r, rep);
                 *rep = (struct report){.failed = expected};
@@ -342,20 +422,90 @@ int client_result(const char *name, struct child *client, uint64_t expected, str
         return rep->error < 0 ? 1 : 0;
 }
 
+/*
+ * Wait for the DONE report of the measuring client; on trouble say why and
+ * count every operation as failed. Returns 0 or 1.
+ */
+int client_result(const char *name, struct child *client, uint64_t expected, struct report *rep)
+{
+        return client_result_of(name, child_wait_report(client, REPORT_DONE, DONE_TIMEOUT_MS, rep), expected, rep);
+}
+
+/* Fork a client process (fn with arg); says why on failure. Returns 0 or negative errno. */
+static int client_spawn(const struct bench *b, const char *name, child_main_fn fn, void *arg, struct child *ret)
+{
+        int r = child_spawn(ret, b, fn, arg, NULL, 0);
+
+        if (r < 0)
+                fprintf(stderr, "ipc-bench: %s: %s\n", name, strerror(-r));
+        return r;
+}
+
 int client_run(const struct bench *b, const char *name, child_main_fn fn, void *arg, uint64_t expected,
                struct report *rep)
 {
         struct child client = CHILD_NULL;
-        int r, bad;
+        int bad;
 
         *rep = (struct report){.failed = expected};
-        r = child_spawn(&client, b, fn, arg, NULL, 0);
-        if (r < 0) {
-                fprintf(stderr, "ipc-bench: %s: %s\n", name, strerror(-r));
-                bad = 1;
-        } else {
-                bad = client_result(name, &client, expected, rep);
-        }
+        bad = client_spawn(b, name, fn, arg, &client) < 0 ? 1 : client_result(name, &client, expected, rep);
         child_reap(&client);
         return bad;
+}
+
+/*
+ * Wait for the client's READY (its warm-up is done), sample the broker, let
+ * the client go, wait for its DONE, sample the broker again. Returns 0 or 1
+ * as client_result.
+ */
+static int client_timed_part(const char *name, struct child *client, uint64_t expected, pid_t broker_pid,
+                             struct timed_run *run)
+{
+        struct usage before, after;
+        int r;
+
+        /* a client that failed in its warm-up sends its DONE instead: -EPROTO */
+        r = child_wait_report(client, REPORT_READY, DONE_TIMEOUT_MS, &run->rep);
+        if (r < 0)
+                return client_result_of(name, r, expected, &run->rep);
+        run->broker_known = broker_pid > 0 && usage_proc(broker_pid, &before) == 0;
+        r = child_go(client);
+        if (r < 0)
+                return client_result_of(name, r, expected, &run->rep);
+        r = client_result(name, client, expected, &run->rep);
+        run->broker_known = run->broker_known && usage_proc(broker_pid, &after) == 0;
+        if (run->broker_known)
+                usage_add_delta(&run->broker, &before, &after);
+        usage_add_delta(&run->clients, &(struct usage){}, &run->rep.usage);
+        return r;
+}
+
+int client_run_timed(const struct bench *b, const char *name, child_main_fn fn, void *arg, uint64_t expected,
+                     pid_t broker_pid, struct timed_run *run)
+{
+        struct child client = CHILD_NULL;
+        int bad;
+
+        run->rep = (struct report){.failed = expected};
+        bad = client_spawn(b, name, fn, arg, &client) < 0 ? 1
+                                                          : client_timed_part(name, &client, expected, broker_pid, run);
+        child_reap(&client);
+        return bad;
+}
+
+const char *timed_run_keys(const struct timed_run *run, uint64_t calls, char *buf, size_t size)
+{
+        double n = (double) calls;
+        int len = 0;
+
+        buf[0] = '\0';
+        if (calls == 0)
+                return buf;
+        if (run->broker_known)
+                len = snprintf(buf, size, " broker_minflt_per_call=%.2f broker_cpu_us_per_call=%.2f",
+                               (double) run->broker.minflt / n, (double) run->broker.cpu_ns / 1000.0 / n);
+        if (len >= 0 && (size_t) len < size)
+                snprintf(buf + len, size - (size_t) len, " client_minflt_per_call=%.2f client_cpu_us_per_call=%.2f",
+                         (double) run->clients.minflt / n, (double) run->clients.cpu_ns / 1000.0 / n);
+        return buf;
 }

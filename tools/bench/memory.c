@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "tools/bench/bench.h"
-#include "tools/format.h"
 
 /* VmHWM of process pid in kB, or negative errno. */
 static int64_t proc_vmhwm_kb(int64_t pid)
@@ -26,44 +25,14 @@ static int64_t proc_vmhwm_kb(int64_t pid)
         return kb;
 }
 
-/* The broker's pid, from GetConnectionCredentials on the driver itself. */
-static int broker_pid(const struct bench *b, int64_t *ret)
-{
-        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
-        _cleanup_(ipcbus_message_unrefp) ipcbus_message *reply = NULL;
-        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
-        _cleanup_(json_object_putp) struct json_object *obj = NULL;
-        struct json_object *pid;
-        const char *text;
-        size_t len = 0;
-        int r;
-
-        r = bench_connect(b, &bus);
-        if (r < 0)
-                return r;
-        r = ipcbus_call(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE,
-                        "GetConnectionCredentials", "{\"name\":\"" IPCBUS_DRIVER_NAME "\"}", IPCBUS_TIMEOUT_DEFAULT,
-                        &reply, &e);
-        if (r < 0) {
-                fprintf(stderr, "ipc-bench: GetConnectionCredentials: %s\n", e.name ? e.name : ipcbus_strerror(r));
-                return r;
-        }
-        text = ipcbus_message_get_body(reply, &len);
-        if (format_json_parse(text, len, &obj) < 0 || !json_object_object_get_ex(obj, "pid", &pid) ||
-            !json_object_is_type(pid, json_type_int) || json_object_get_int64(pid) <= 0) {
-                fprintf(stderr, "ipc-bench: GetConnectionCredentials: no pid in the reply\n");
-                return -EBADMSG;
-        }
-        *ret = json_object_get_int64(pid);
-        return 0;
-}
-
 int scenario_broker_rss(const struct bench *b, const char *name)
 {
-        int64_t pid = 0, kb;
+        pid_t query = 0;
+        int64_t pid, kb;
         int r;
 
-        r = broker_pid(b, &pid);
+        r = broker_query_pid(b, &query);
+        pid = query;
         kb = r < 0 ? r : proc_vmhwm_kb(pid);
         if (kb < 0) {
                 if (r >= 0)
