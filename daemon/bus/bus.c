@@ -16,6 +16,7 @@
 #include "daemon/bus/internal.h"
 #include "daemon/bus/voice.h"
 #include "daemon/log.h"
+#include "protocol/interfaces.h"
 #include "util/random.h"
 #include "util/util.h"
 
@@ -164,6 +165,11 @@ void bus_deinit(struct bus *bus)
         if (bus->trim)
                 event_free(bus->trim);
         bus->trim = NULL;
+        if (bus->descriptions)
+                for (size_t i = 0; i < n_builtin_interfaces; i++)
+                        free(bus->descriptions[i]);
+        free(bus->descriptions);
+        bus->descriptions = NULL;
         bus_config_deinit(&bus->default_config);
 }
 

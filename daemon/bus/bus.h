@@ -61,6 +61,9 @@ struct bus {
         gid_t gid;
         pid_t pid;
         struct event *trim; /* gives freed memory back to the system after peers left */
+        /* Introspect: the canonical text of each built-in description
+         * (protocol/interfaces.c, in its order), made once on first use. */
+        char **descriptions;
         bool shutting_down;
         /* Told after a peer came or went (n_peers changed), e.g. for a status line; may be NULL. */
         void (*peers_changed)(struct bus *bus, void *userdata);

@@ -763,26 +763,31 @@ static const struct driver_object *driver_object_at(const char *path)
 }
 
 /*
- * Append the built-in description of `name` in its canonical form (parsed
- * and re-serialised plain, as libipcbus's ipcbus_interface_get_json gives
- * it). -EINVAL if it is not built in or does not parse (a build fault).
+ * The built-in description of `name` in its canonical form (parsed and
+ * re-serialised plain, as libipcbus's ipcbus_interface_get_json gives it),
+ * made once per bus: an Introspect costs a copy, not a parse. NULL if it is
+ * not built in or does not parse (a build fault), or without memory.
  */
-static int put_description(struct jbuf *b, const char *name)
+static const char *driver_description(struct bus *bus, const char *name)
 {
         for (size_t i = 0; i < n_builtin_interfaces; i++) {
                 struct json_object *o;
 
                 if (strcmp(builtin_interfaces[i].name, name) != 0)
                         continue;
+                if (!bus->descriptions && !(bus->descriptions = calloc(n_builtin_interfaces, sizeof(char *))))
+                        return NULL;
+                if (bus->descriptions[i])
+                        return bus->descriptions[i];
                 o = json_tokener_parse(builtin_interfaces[i].json);
                 if (!o)
-                        return -EINVAL;
-                jbuf_puts(b,
-                          json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                        return NULL;
+                bus->descriptions[i] = strdup(
+                        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
-                return 0;
+                return bus->descriptions[i];
         }
-        return -EINVAL;
+        return NULL;
 }
 
 /* org.ipcbus.Introspectable.Introspect: {"path": P, "interfaces": [DESC, ...], "children": [...]}. */
@@ -801,7 +806,12 @@ static int method_introspect(struct driver_call *c)
         for (size_t i = o->child ? 1 : 0; i < ELEMENTSOF(names) && r == 0; i++) {
                 if (i > (o->child ? 1u : 0u))
                         jbuf_putc(&b, ',');
-                r = put_description(&b, names[i]);
+                const char *text = driver_description(c->bus, names[i]);
+
+                if (text)
+                        jbuf_puts(&b, text);
+                else
+                        r = -EINVAL;
         }
         jbuf_puts(&b, "],\"children\":[");
         if (o->child)
