@@ -592,7 +592,7 @@ END_TEST
 
 static const char *const bench_scenarios[] = {
         "raw_pingpong", "raw_relay_pingpong", "call_rtt_small", "call_pipelined",      "signal_fanout_10",
-        "call_rtt_64k", "connect_hello",      "broker_rss_kb",  "signal_fanout_rules",
+        "call_rtt_64k", "connect_hello",      "broker_rss_kb",  "signal_fanout_rules", "call_rtt_1m",
 };
 
 /* The call scenarios add page faults and CPU time per call, the broker's too (its pid is asked of the bus). */

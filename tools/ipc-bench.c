@@ -48,6 +48,8 @@ static const struct scenario {
         /* after broker_rss_kb, whose figure then leaves out the rules this one installs */
         {"signal_fanout_rules", "signal_fanout_10 with --rules unrelated rules of other connections", true,
          scenario_signal_fanout_rules},
+        /* after broker_rss_kb too: its megabyte buffers would raise the peak */
+        {"call_rtt_1m", "sequential Echo calls with 1 MiB, 200 calls after 20 warm-up", true, scenario_call_rtt_1m},
 };
 
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -61,7 +63,7 @@ static void help(void)
                "Run the ipcbus benchmark scenarios and print one line per scenario:\n"
                "  RESULT broker=ipcbus scenario=NAME value=NUMBER unit=UNIT [key=value ...]\n"
                "lost=N and failed=N appear when messages were lost or failed; the exit\n"
-               "status is then 1. call_rtt_64k counts the payload both ways\n"
+               "status is then 1. call_rtt_64k and call_rtt_1m count the payload both ways\n"
                "(argument and result) in their MB/s (10^6 bytes). The call scenarios add\n"
                "the minor page faults and CPU time per timed call of the broker\n"
                "(broker_minflt_per_call, broker_cpu_us_per_call) and of the caller and\n"

@@ -267,6 +267,7 @@ int scenario_raw_relay_pingpong(const struct bench *b, const char *name);
 int scenario_call_rtt_small(const struct bench *b, const char *name);
 int scenario_call_pipelined(const struct bench *b, const char *name);
 int scenario_call_rtt_64k(const struct bench *b, const char *name);
+int scenario_call_rtt_1m(const struct bench *b, const char *name);
 
 /* signals.c: signal fan-out */
 int scenario_signal_fanout(const struct bench *b, const char *name);

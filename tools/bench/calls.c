@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Method calls to an echo server process: sequential small, 64 KiB and 1 MiB
- * calls, and pipelined calls (call_rtt_small, call_rtt_64k,
+ * calls, and pipelined calls (call_rtt_small, call_rtt_64k, call_rtt_1m,
  * call_pipelined). Each also reports the minor page faults and the CPU time
  * per call of the broker and of the client processes (caller and server),
  * counted over the timed calls only.
@@ -18,6 +18,7 @@
 #include "tools/format.h"
 
 #define LARGE_PAYLOAD (64 * 1024)
+#define HUGE_PAYLOAD (1024 * 1024)
 #define PIPELINE_WINDOW 64
 
 struct call_arg {
@@ -357,7 +358,7 @@ int scenario_call_pipelined(const struct bench *b, const char *name)
                bad;
 }
 
-/* Sequential calls of a large payload (call_rtt_64k): MB/s. */
+/* Sequential calls of a large payload (call_rtt_64k, call_rtt_1m): MB/s. */
 static int call_rtt_large(const struct bench *b, const char *name, size_t payload, uint64_t warmup, uint64_t count)
 {
         struct call_arg a = {.payload = payload, .warmup = bench_scaled(b, warmup), .count = bench_scaled(b, count)};
@@ -378,4 +379,10 @@ static int call_rtt_large(const struct bench *b, const char *name, size_t payloa
 int scenario_call_rtt_64k(const struct bench *b, const char *name)
 {
         return call_rtt_large(b, name, LARGE_PAYLOAD, 100, 5000);
+}
+
+/* 1 MiB, far below the broker's default max_body_bytes (64 MiB). */
+int scenario_call_rtt_1m(const struct bench *b, const char *name)
+{
+        return call_rtt_large(b, name, HUGE_PAYLOAD, 20, 200);
 }

@@ -320,10 +320,7 @@ int bench_connect(const struct bench *b, ipcbus_bus **ret)
 int bus_run(ipcbus_bus *bus, const bool *done)
 {
         for (;;) {
-                struct pollfd p[2] = {
-                        {.fd = ipcbus_get_fd(bus), .events = (short) ipcbus_get_events(bus)},
-                        {.fd = CTL_FD, .events = POLLIN},
-                };
+                struct pollfd p[2];
                 uint64_t deadline = UINT64_MAX;
                 int timeout = -1, r;
 
@@ -334,6 +331,9 @@ int bus_run(ipcbus_bus *bus, const bool *done)
                         return r;
                 if (done && *done)
                         return 0;
+                /* Asked after processing: a reply it queued may wait for POLLOUT. */
+                p[0] = (struct pollfd){.fd = ipcbus_get_fd(bus), .events = (short) ipcbus_get_events(bus)};
+                p[1] = (struct pollfd){.fd = CTL_FD, .events = POLLIN};
                 ipcbus_get_timeout(bus, &deadline);
                 if (deadline != UINT64_MAX) {
                         uint64_t now = clock_now_nsec(CLOCK_MONOTONIC) / 1000;
