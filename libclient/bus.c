@@ -72,6 +72,9 @@ static int client_new(ipcbus_bus **ret)
         bus->fd = -1;
         bus->next_serial = 1;
         frame_reader_init(&bus->reader, 0, 0);
+        /* A frame that takes more than one read is read into a buffer of its
+         * own, which its message then keeps: no copy. */
+        bus->reader.own_min = BUS_READ_SIZE;
         map_init(&bus->calls);
         map_init(&bus->object_paths);
         map_init(&bus->name_owners);

@@ -74,7 +74,43 @@ void frame_reader_init(struct frame_reader *r, uint32_t max_header, uint32_t max
 void frame_reader_deinit(struct frame_reader *r)
 {
         free(r->buf);
+        free(r->given);
         *r = (struct frame_reader){0};
+}
+
+/* Free the own buffer of the frame returned last, unless someone took it. */
+static void frame_reader_drop_given(struct frame_reader *r)
+{
+        free(r->given);
+        r->given = NULL;
+}
+
+/* Where an empty reader puts the next bytes: after the headroom a large frame would need. */
+static size_t frame_reader_front(const struct frame_reader *r)
+{
+        return r->own_min ? r->headroom : 0;
+}
+
+/*
+ * Give the head frame (`frame` bytes, `have` in) a buffer of its own sized
+ * for it: headroom, the frame, a spare byte. Returns 0 or -ENOMEM.
+ */
+static int frame_reader_reserve(struct frame_reader *r, size_t frame, size_t have)
+{
+        uint8_t *p;
+
+        if (r->start >= r->headroom && r->size - r->start >= frame + 1)
+                return 0; /* already at the front of a buffer big enough */
+        p = malloc(r->headroom + frame + 1);
+        if (!p)
+                return -ENOMEM;
+        memcpy(p + r->headroom, r->buf + r->start, have);
+        free(r->buf);
+        r->buf = p;
+        r->size = r->headroom + frame + 1;
+        r->start = r->headroom;
+        r->end = r->start + have;
+        return 0;
 }
 
 /* Size of the frame starting at r->start if its prefix is in and valid; 0 otherwise. */
@@ -93,26 +129,46 @@ static size_t frame_reader_frame_size(struct frame_reader *r)
 
 int frame_reader_space(struct frame_reader *r, size_t want, uint8_t **ret_ptr, size_t *ret_size)
 {
-        size_t frame = frame_reader_frame_size(r);
-        size_t have = r->end - r->start;
-        size_t need;
+        size_t frame, have, need;
 
-        /* Grow with what has arrived, never by what the prefix announces: offer
-         * as much again as is already in (up to the rest of the frame), so a
-         * big frame takes a logarithmic number of reallocations while a
-         * sender that announces much and sends little is given little. */
+        frame_reader_drop_given(r);
+        if (r->start == r->end)
+                r->start = r->end = frame_reader_front(r);
+        frame = frame_reader_frame_size(r);
+        have = r->end - r->start;
+
+        /* A large frame: read no further than its end, so that the buffer is
+         * its alone once it is in; reserved by its prefix up to own_reserve_max. */
+        r->own_frame = r->own_min && frame >= r->own_min && have < frame ? frame : 0;
+        if (r->own_frame && (!r->own_reserve_max || frame <= r->own_reserve_max)) {
+                int e = frame_reader_reserve(r, frame, have);
+
+                if (e < 0)
+                        return e;
+        }
+
+        /* Otherwise grow with what has arrived, never by what the prefix
+         * announces: offer as much again as is already in (up to the rest of
+         * the frame), so a big frame takes a logarithmic number of
+         * reallocations while a sender that announces much and sends little
+         * is given little. */
         if (frame > have && have > want)
                 want = have < frame - have ? have : frame - have;
+        if (r->own_frame && want > frame - have)
+                want = frame - have;
         if (want == 0)
                 want = 1;
-        if (r->size - r->end < want) {
-                /* Move unconsumed bytes to the front, then grow if still short. */
-                if (r->start > 0) {
-                        memmove(r->buf, r->buf + r->start, have);
-                        r->start = 0;
-                        r->end = have;
+        if (r->size < r->end + want + 1) {
+                /* Move unconsumed bytes to the front, then grow if still short
+                 * (with a spare byte, for the NUL a message puts after its frame). */
+                size_t front = frame_reader_front(r);
+
+                if (r->start > front) {
+                        memmove(r->buf + front, r->buf + r->start, have);
+                        r->start = front;
+                        r->end = front + have;
                 }
-                need = have + want;
+                need = r->end + want + 1;
                 if (r->size < need) {
                         size_t size = r->size ? r->size : 4096;
                         uint8_t *p;
@@ -127,13 +183,32 @@ int frame_reader_space(struct frame_reader *r, size_t want, uint8_t **ret_ptr, s
                 }
         }
         *ret_ptr = r->buf + r->end;
-        *ret_size = r->size - r->end;
+        *ret_size = r->size - r->end - 1;
+        if (r->own_frame && *ret_size > frame - have)
+                *ret_size = frame - have;
         return 0;
 }
 
 void frame_reader_commit(struct frame_reader *r, size_t n)
 {
         r->end += n;
+}
+
+/*
+ * The large frame *f just returned is the last thing in the buffer, with the
+ * headroom before it and a spare byte after: the buffer goes with it
+ * (trimmed to the frame when it is much bigger), and the reader starts again
+ * empty.
+ */
+static void frame_reader_give(struct frame_reader *r, struct frame_view *f)
+{
+        uint8_t *buf = r->buf;
+
+        buf[r->end] = '\0';
+        r->given = buf;
+        f->owned = &r->given;
+        r->buf = NULL;
+        r->size = r->start = r->end = r->own_frame = 0;
 }
 
 int frame_reader_next(struct frame_reader *r, struct frame_view *ret)
@@ -143,10 +218,11 @@ int frame_reader_next(struct frame_reader *r, struct frame_view *ret)
         size_t size;
         int e;
 
+        frame_reader_drop_given(r);
         if (r->error)
                 return r->error;
         if (r->start == r->end) {
-                r->start = r->end = 0;
+                r->start = r->end = frame_reader_front(r);
                 *ret = none;
                 return 0;
         }
@@ -175,7 +251,11 @@ int frame_reader_next(struct frame_reader *r, struct frame_view *ret)
         ret->prefix = p;
         ret->header = (const char *) ret->data + IPCBUS_FRAME_PREFIX_SIZE;
         ret->body = p.body_len ? ret->header + p.header_len : NULL;
+        ret->owned = NULL;
         r->start += size;
+        if (r->own_min && size >= r->own_min && r->start == r->end && r->start - size >= r->headroom &&
+            r->size > r->end)
+                frame_reader_give(r, ret);
         return 0;
 }
 
@@ -184,11 +264,17 @@ size_t frame_reader_pending(const struct frame_reader *r)
         return r->end - r->start;
 }
 
+size_t frame_reader_held(const struct frame_reader *r)
+{
+        return r->own_frame && r->size - r->start > r->own_frame ? r->own_frame : r->end - r->start;
+}
+
 void frame_reader_release(struct frame_reader *r)
 {
+        frame_reader_drop_given(r);
         if (r->start != r->end)
                 return;
         free(r->buf);
         r->buf = NULL;
-        r->size = r->start = r->end = 0;
+        r->size = r->start = r->end = r->own_frame = 0;
 }

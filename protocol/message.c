@@ -347,7 +347,8 @@ static int msg_validate(const struct frame_view *f, int *ret_body_error)
 struct msg_draft {
         const struct frame_view *f;
         const struct msg_stamp *stamp; /* NULL: the frame is kept as it is */
-        uint8_t *owned;                /* the frame buffer to take over; NULL: copy */
+        uint8_t *owned;                /* the buffer the frame lies in, to take over; NULL: copy */
+        bool in_place;                 /* the stamp is stitched into owned's headroom */
         struct jbuf stitch;            /* the stamp's text ("{" and the sender fields); empty without a stamp */
         size_t lead;                   /* white space before the header's '{', dropped when stitching */
         size_t arena_size;
@@ -376,6 +377,10 @@ static int msg_draft_size(struct msg_draft *d)
                 return PROTO_E_HEADER_TOO_LARGE;
         d->arena_size += d->stitch.len;
         d->out_size = f->size - d->lead - 1 + d->stitch.len;
+        /* Room before the header's first member for the prefix and the stamp? Else a copy. */
+        if (d->owned)
+                d->in_place = (size_t) (f->header + d->lead + 1 - (const char *) d->owned) >=
+                              IPCBUS_FRAME_PREFIX_SIZE + d->stitch.len;
         return 0;
 }
 
@@ -391,7 +396,7 @@ static struct msg *msg_alloc(const struct msg_draft *d)
         size_t size = sizeof(struct msg) + d->f->prefix.n_fds * sizeof(int) + d->arena_size;
         struct msg *m;
 
-        if (!d->owned)
+        if (!d->owned || (d->stamp && !d->in_place))
                 size += d->out_size + 1;
         m = calloc(1, size);
         if (m)
@@ -439,8 +444,24 @@ static void msg_stitch(struct msg *m, const struct msg_draft *d, const int *fds)
         m->header_len = header_len;
         m->body_len = body_len;
         m->size = d->out_size;
-        if (d->owned) {
-                m->data = d->owned;
+        if (d->owned && !d->stamp) {
+                m->data = f->data;
+        } else if (d->owned && d->in_place) {
+                /* The new prefix and the stamp go just before the header's first
+                 * member, over the old prefix and into the headroom; the rest of
+                 * the frame stays where it was read. */
+                char *rest = (char *) f->header + d->lead + 1;
+                uint8_t *out = (uint8_t *) rest - d->stitch.len - IPCBUS_FRAME_PREFIX_SIZE;
+                char *sender = arena + header_len + _F_MAX;
+
+                m->header_len = d->stitch.len + (size_t) (f->header + header_len - rest);
+                frame_prefix_encode(out, (uint32_t) m->header_len, (uint32_t) body_len, f->prefix.n_fds);
+                memcpy(out + IPCBUS_FRAME_PREFIX_SIZE, d->stitch.data, d->stitch.len);
+                memcpy(sender, d->stamp->sender, strlen(d->stamp->sender) + 1);
+                m->h.sender = sender;
+                m->h.sender_uid = d->stamp->uid;
+                m->h.sender_pid = d->stamp->pid;
+                m->data = out;
         } else {
                 uint8_t *out = (uint8_t *) arena + d->arena_size;
                 const char *rest = f->header + d->lead + 1; /* just past the header's '{' */
@@ -475,9 +496,11 @@ static void msg_stitch(struct msg *m, const struct msg_draft *d, const int *fds)
 /*
  * The common constructor: validate frame f, allocate, decode, stitch. The
  * result holds a copy of the frame (stitched when stamp is set) or, with
- * `owned`, takes that malloc'd, NUL-terminated frame buffer instead of
- * copying. Returns as msg_parse; *ret is written only on 0, the reterr_
- * outputs once the header was decoded (msg_parse zeroes them before).
+ * `owned` (the malloc'd buffer f lies in, with a NUL after the frame), takes
+ * that buffer instead of copying, unless a stamp does not fit before the
+ * header. Returns as msg_parse; *ret is written only on 0 (and owned is
+ * then taken when (*ret)->data_alloc is it), the reterr_ outputs once the
+ * header was decoded (msg_parse zeroes them before).
  */
 static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, const int *fds,
                    uint8_t *owned, struct msg **ret, uint32_t *reterr_serial, bool *reterr_no_reply)
@@ -495,8 +518,11 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
                 r = -ENOMEM;
         if (r == 0)
                 r = msg_decode(m, &d, flags, body_error, reterr_serial, reterr_no_reply);
-        if (r == 0)
+        if (r == 0) {
                 msg_stitch(m, &d, fds);
+                if (d.owned && (!d.stamp || d.in_place))
+                        m->data_alloc = d.owned;
+        }
         jbuf_deinit(&d.stitch);
         if (r) {
                 free(m);
@@ -509,13 +535,19 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
 int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
               uint32_t *reterr_serial, bool *reterr_no_reply)
 {
+        uint8_t *owned = f->owned ? *f->owned : NULL;
+        int r;
+
         if (reterr_serial)
                 *reterr_serial = 0;
         if (reterr_no_reply)
                 *reterr_no_reply = false;
         if (f->prefix.n_fds && !fds)
                 return PROTO_E_FDS_MISMATCH;
-        return msg_new(f, stamp, flags, fds, NULL, ret, reterr_serial, reterr_no_reply);
+        r = msg_new(f, stamp, flags, fds, owned, ret, reterr_serial, reterr_no_reply);
+        if (r == 0 && owned && (*ret)->data_alloc == owned)
+                *f->owned = NULL;
+        return r;
 }
 
 static void encode_string_field(struct jbuf *b, bool *first, const char *name, const char *value)
@@ -619,8 +651,6 @@ int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len,
         r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER, fds, data, ret, NULL, NULL);
         if (r)
                 free(data);
-        else
-                (*ret)->data_owned = true;
         return r;
 }
 
@@ -641,8 +671,7 @@ struct msg *msg_unref(struct msg *m)
                 if (m->fds[i] >= 0)
                         close(m->fds[i]);
         free(m->args);
-        if (m->data_owned)
-                free((void *) m->data);
+        free(m->data_alloc);
         free(m);
         return NULL;
 }

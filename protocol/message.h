@@ -67,7 +67,8 @@ struct msg {
         struct msg_arg *args;
         size_t n_args;
         bool args_done;
-        bool data_owned; /* data is a separate allocation (msg_build) */
+        void *data_alloc; /* the separate allocation data lies in (msg_build, a frame taken over), freed
+                           * with the message; NULL: data is part of the message's own allocation */
         /* Called when the last reference goes, before the descriptors are
          * closed: the broker's accounting of descriptors in flight. */
         void (*on_free)(struct msg *m, void *userdata);
@@ -90,7 +91,10 @@ struct msg_stamp {
  * message with n_ref 1. Without MSG_PARSE_FROM_BROKER a broker-only field is
  * PROTO_E_BROKER_FIELD. With a stamp, the copy is the frame with the sender
  * fields stitched in at the front of the header object; the body bytes are
- * copied once, unchanged.
+ * copied once, unchanged. A frame that comes with its own buffer (f->owned)
+ * is not copied: on success the message takes that buffer (*f->owned
+ * becomes NULL) and, with a stamp, stitches the sender into the headroom
+ * before the header when it fits there.
  * `fds` (n_fds of them, matching the prefix) pass to the message on success.
  *
  * Returns 0 with *ret set, -ENOMEM, or a PROTO_E_* code; *ret is written only

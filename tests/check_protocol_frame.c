@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for protocol/frame: the prefix and incremental framing. */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocol/frame.h"
@@ -231,6 +232,136 @@ START_TEST(test_reader_grows_by_arrival)
 }
 END_TEST
 
+/*
+ * Feed a stream `chunk` bytes at a time to a reader for large frames and
+ * return its first frame, taken over when it came in a buffer of its own
+ * (*ret_owned, else NULL: the view lies in the reader's buffer).
+ */
+static void feed_own(struct frame_reader *r, const uint8_t *data, size_t n, size_t chunk, struct frame_view *ret,
+                     uint8_t **ret_owned)
+{
+        *ret_owned = NULL;
+        for (size_t off = 0; off < n;) {
+                uint8_t *space;
+                size_t size, k;
+
+                ck_assert_int_eq(frame_reader_space(r, chunk, &space, &size), 0);
+                k = n - off < chunk ? n - off : chunk;
+                k = k < size ? k : size;
+                memcpy(space, data + off, k);
+                frame_reader_commit(r, k);
+                off += k;
+                ck_assert_int_eq(frame_reader_next(r, ret), 0);
+                if (ret->data) {
+                        if (ret->owned) {
+                                *ret_owned = *ret->owned;
+                                *ret->owned = NULL;
+                        }
+                        return;
+                }
+        }
+        ck_abort_msg("no frame came");
+}
+
+START_TEST(test_reader_own_large)
+{
+        /* A large frame comes in a buffer of its own, with the headroom before it
+         * and a NUL after; the reader never read past it, and goes on after it. */
+        static uint8_t stream[40000];
+        static char body[30000];
+        const size_t reserve_max[] = {0, 8192};
+        size_t n;
+
+        memset(body, 'a', sizeof(body) - 1);
+        body[0] = '"';
+        body[sizeof(body) - 2] = '"';
+        n = make_frame(stream, "{}", body);
+        n += make_frame(stream + n, "{\"next\":1}", NULL);
+        for (size_t i = 0; i < 2; i++) {
+                struct frame_reader r;
+                struct frame_view v;
+                uint8_t *own;
+
+                frame_reader_init(&r, 0, 0);
+                r.own_min = 4096;
+                r.own_reserve_max = reserve_max[i];
+                r.headroom = 100;
+                feed_own(&r, stream, n, 1000, &v, &own);
+                ck_assert_ptr_nonnull(own);
+                ck_assert_uint_ge((size_t) (v.data - own), 100);
+                ck_assert_uint_eq(v.prefix.body_len, strlen(body));
+                ck_assert_int_eq(v.data[v.size], '\0');
+                ck_assert_int_eq(memcmp(v.body, body, strlen(body)), 0);
+                /* the small frame after it was not read into its buffer */
+                ck_assert_uint_eq(frame_reader_pending(&r), 0);
+                free(own);
+                feed_own(&r, stream + v.size, n - v.size, 1000, &v, &own);
+                ck_assert_ptr_null(own);
+                ck_assert_int_eq(memcmp(v.header, "{\"next\":1}", 10), 0);
+                frame_reader_deinit(&r);
+        }
+}
+END_TEST
+
+START_TEST(test_reader_own_reserve)
+{
+        /* Up to own_reserve_max a large frame's prefix reserves its buffer, and
+         * the reader says it holds that much; past it, only what arrived. */
+        const size_t announce[] = {20000, 200000};
+        uint8_t p[16];
+
+        for (size_t i = 0; i < 2; i++) {
+                struct frame_reader r;
+                uint8_t *space;
+                size_t size;
+
+                frame_reader_init(&r, 0, 0);
+                r.own_min = 4096;
+                r.own_reserve_max = 65536;
+                frame_prefix_encode(p, 2, (uint32_t) announce[i] - 18, 0);
+                ck_assert_int_eq(frame_reader_space(&r, sizeof(p), &space, &size), 0);
+                memcpy(space, p, sizeof(p));
+                frame_reader_commit(&r, sizeof(p));
+                ck_assert_int_eq(frame_reader_space(&r, 4096, &space, &size), 0);
+                if (i == 0) {
+                        ck_assert_uint_eq(frame_reader_held(&r), announce[0]);
+                        ck_assert_uint_eq(size, announce[0] - sizeof(p));
+                } else {
+                        ck_assert_uint_eq(frame_reader_held(&r), sizeof(p));
+                        ck_assert_uint_lt(r.size, 16384);
+                }
+                frame_reader_deinit(&r);
+        }
+}
+END_TEST
+
+START_TEST(test_reader_own_not_alone)
+{
+        /* A large frame read together with the next one's bytes stays in the
+         * reader's buffer (the caller copies it). */
+        static uint8_t stream[20000];
+        static char body[10000];
+        struct frame_reader r;
+        struct frame_view v;
+        uint8_t *own;
+        size_t n;
+
+        memset(body, 'b', sizeof(body) - 1);
+        body[0] = '"';
+        body[sizeof(body) - 2] = '"';
+        n = make_frame(stream, "{}", body);
+        n += make_frame(stream + n, "{}", NULL);
+        frame_reader_init(&r, 0, 0);
+        r.own_min = 4096;
+        r.headroom = 100;
+        feed_own(&r, stream, n, n, &v, &own);
+        ck_assert_ptr_null(own);
+        ck_assert_ptr_null(v.owned);
+        ck_assert_uint_eq(v.prefix.body_len, strlen(body));
+        frame_reader_deinit(&r);
+}
+END_TEST
+
 static Suite *frame_suite(void)
 {
         Suite *s = suite_create("protocol_frame");
@@ -244,6 +375,9 @@ static Suite *frame_suite(void)
         tcase_add_test(tc, test_reader_limits);
         tcase_add_test(tc, test_reader_large);
         tcase_add_test(tc, test_reader_grows_by_arrival);
+        tcase_add_test(tc, test_reader_own_large);
+        tcase_add_test(tc, test_reader_own_reserve);
+        tcase_add_test(tc, test_reader_own_not_alone);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -175,6 +175,45 @@ START_TEST(test_stitch_golden)
 }
 END_TEST
 
+START_TEST(test_stitch_in_place)
+{
+        /* A frame that comes in its own buffer is stamped in its headroom, not
+         * copied, and forwards exactly what the copying path makes. */
+        static uint8_t buf[1 << 17];
+        struct msg_stamp stamp = {.sender = ":1.42", .uid = 1000, .pid = 99};
+        static char body[70000];
+        struct frame_view v;
+        struct msg *copied, *m;
+        uint8_t *owned;
+        const size_t headroom = 400;
+
+        memset(body, 'z', sizeof(body) - 1);
+        memcpy(body, "{\"s\":\"", 6);
+        memcpy(body + sizeof(body) - 3, "\"}", 3);
+        v = text_view(buf, " {\"type\":\"signal\",\"serial\":5,\"path\":\"/a\",\"interface\":\"a.b\",\"member\":\"C\"}",
+                      body);
+        ck_assert_int_eq(msg_parse(&v, &stamp, 0, NULL, &copied, NULL, NULL), 0);
+
+        owned = malloc(headroom + v.size + 1);
+        ck_assert_ptr_nonnull(owned);
+        memcpy(owned + headroom, buf, v.size);
+        owned[headroom + v.size] = '\0';
+        v.data = owned + headroom;
+        v.header = (const char *) v.data + 16;
+        v.body = v.header + v.prefix.header_len;
+        v.owned = &owned;
+        ck_assert_int_eq(msg_parse(&v, &stamp, 0, NULL, &m, NULL, NULL), 0);
+        ck_assert_ptr_null(owned); /* taken */
+        ck_assert_ptr_eq(m->body, v.body);
+        ck_assert_uint_eq(m->size, copied->size);
+        ck_assert_int_eq(memcmp(m->data, copied->data, m->size), 0);
+        ck_assert_int_eq(m->data[m->size], '\0');
+        ck_assert_str_eq(m->h.sender, ":1.42");
+        msg_unref(m);
+        msg_unref(copied);
+}
+END_TEST
+
 START_TEST(test_stitch_keeps_body_bytes)
 {
         static uint8_t buf[1024];
@@ -446,6 +485,7 @@ static Suite *message_suite(void)
         tcase_add_test(tc, test_golden_fields);
         tcase_add_test(tc, test_stitch_golden);
         tcase_add_test(tc, test_stitch_keeps_body_bytes);
+        tcase_add_test(tc, test_stitch_in_place);
         tcase_add_test(tc, test_stitch_never_exceeds_limit);
         tcase_add_loop_test(tc, test_invalid, 0, (int) (sizeof(invalid) / sizeof(*invalid)));
         tcase_add_test(tc, test_fatal_classes);

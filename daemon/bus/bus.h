@@ -54,6 +54,7 @@ struct bus {
         unsigned n_monitors;
         struct peer *sender;    /* the peer whose message is being routed */
         struct peer *congested; /* the first congested receiver of what it sent */
+        uint64_t n_frames;      /* frames taken from peers so far: whether the bus is busy */
         uint64_t next_id;       /* N of the next ":1.N" */
         uint32_t serial;        /* the driver's last serial */
         char id[33];            /* GetId: 32 hex digits */

@@ -402,6 +402,7 @@ void bus_on_frame(struct connection *c, const struct frame_view *f, int *fds, vo
 
         bus->sender = peer;
         bus->congested = NULL;
+        bus->n_frames++;
         peer->last_heard_ms = (int64_t) clock_now_msec(CLOCK_MONOTONIC);
         bus_handle_frame(bus, peer, f, fds);
         bus->sender = NULL;

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "daemon/bus/bus.h"
+#include "daemon/launch/heap.h"
 #include "daemon/launch/systemd.h"
 #include "daemon/log.h"
 #include "daemon/transport/listener.h"
@@ -42,6 +43,7 @@ struct daemon {
         char *address; /* where clients connect (the first listener), for --print-address and STATUS */
         struct systemd_notifier notifier;
         struct event *status_timer; /* armed only while an update waits for its interval */
+        struct heap_trimmer trimmer;
         uint64_t status_usec;       /* CLOCK_MONOTONIC when the last STATUS= went out */
         char status[512];           /* the last STATUS= text sent */
 };
@@ -548,6 +550,10 @@ static int daemon_build(struct daemon *d)
                 return -1;
         }
         d->bus_up = true;
+        if (heap_trimmer_start(&d->trimmer, d->base, &d->bus.n_frames) < 0) {
+                log_error("cannot set up the heap trimmer: out of memory");
+                return -1;
+        }
         d->bus.reload = daemon_reload;
         d->bus.reload_userdata = d;
 
@@ -631,6 +637,7 @@ static void daemon_teardown(struct daemon *d)
                 event_free(d->ev_int);
         if (d->ev_hup)
                 event_free(d->ev_hup);
+        heap_trimmer_stop(&d->trimmer);
         if (d->bus_up)
                 bus_deinit(&d->bus);
         if (d->status_timer)
@@ -654,6 +661,7 @@ int main(int argc, char **argv)
         struct daemon d = {.notifier.fd = -1};
         int r;
 
+        heap_tune();
         r = parse_argv(argc, argv, &o);
         if (r != 0)
                 return r == PARSE_ARGV_EXIT ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -23,6 +23,12 @@
 #define CONNECTION_BYTES_PER_EVENT (256u * 1024u)
 /* How much a read asks the frame reader for at least. */
 #define CONNECTION_READ_SIZE (64u * 1024u)
+/* Room before a large frame for the stamp the broker stitches in: the prefix,
+ * and the sender's name (at most 255 bytes) with its uid and pid as JSON. */
+#define CONNECTION_HEADROOM (IPCBUS_FRAME_PREFIX_SIZE + IPCBUS_NAME_MAX + 96u)
+/* A large frame gets its whole buffer on its prefix's word up to this size
+ * (charged to its sender as read); a bigger one grows with what arrives. */
+#define CONNECTION_RESERVE_MAX (1024u * 1024u + CONNECTION_READ_SIZE)
 /* Messages gathered into one sendmsg, and bytes written per write event. */
 #define CONNECTION_IOV_MAX 64u
 #define CONNECTION_WRITE_BYTES_PER_EVENT (4u * 1024u * 1024u)
@@ -80,6 +86,11 @@ int connection_init(struct connection *c, struct event_base *base, int fd, const
                                   : IPCBUS_CLIENT_HEADER_MAX,
                           limits->max_body);
         c->reader.max_frame = limits->max_frame;
+        /* A frame that takes more than one read comes in a buffer of its own,
+         * which its message keeps (the sender stamped in front): no copy. */
+        c->reader.own_min = CONNECTION_READ_SIZE;
+        c->reader.own_reserve_max = CONNECTION_RESERVE_MAX;
+        c->reader.headroom = CONNECTION_HEADROOM;
 
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
                 goto fail_errno;
@@ -374,10 +385,11 @@ static void connection_keep_fds(struct connection *c, uint64_t start, uint64_t e
                 memcpy(b->fds, fds, n * sizeof(int));
 }
 
-/* Keep *rx_total in step with the bytes this connection holds unhandled. */
+/* Keep *rx_total in step with the bytes this connection holds unhandled
+ * (a large frame's whole buffer from its prefix on). */
 static void connection_count_incoming(struct connection *c)
 {
-        uint64_t now = frame_reader_pending(&c->reader);
+        uint64_t now = frame_reader_held(&c->reader);
 
         if (c->rx_total)
                 *c->rx_total = *c->rx_total - c->rx_counted + now;
