@@ -6,6 +6,7 @@
 #include "protocol/frame.h"
 #include "protocol/ipcbus/wire.h"
 #include "protocol/proto-error.h"
+#include "util/bufcache.h"
 
 static void put_le16(uint8_t *p, uint16_t v)
 {
@@ -73,15 +74,15 @@ void frame_reader_init(struct frame_reader *r, uint32_t max_header, uint32_t max
 
 void frame_reader_deinit(struct frame_reader *r)
 {
-        free(r->buf);
-        free(r->given);
+        bufcache_free(r->buf, r->size);
+        bufcache_free(r->given, r->given_cap);
         *r = (struct frame_reader){0};
 }
 
 /* Free the own buffer of the frame returned last, unless someone took it. */
 static void frame_reader_drop_given(struct frame_reader *r)
 {
-        free(r->given);
+        bufcache_free(r->given, r->given_cap);
         r->given = NULL;
 }
 
@@ -98,16 +99,17 @@ static size_t frame_reader_front(const struct frame_reader *r)
 static int frame_reader_reserve(struct frame_reader *r, size_t frame, size_t have)
 {
         uint8_t *p;
+        size_t cap;
 
         if (r->start >= r->headroom && r->size - r->start >= frame + 1)
                 return 0; /* already at the front of a buffer big enough */
-        p = malloc(r->headroom + frame + 1);
+        p = bufcache_alloc(r->headroom + frame + 1, &cap);
         if (!p)
                 return -ENOMEM;
         memcpy(p + r->headroom, r->buf + r->start, have);
-        free(r->buf);
+        bufcache_free(r->buf, r->size);
         r->buf = p;
-        r->size = r->headroom + frame + 1;
+        r->size = cap;
         r->start = r->headroom;
         r->end = r->start + have;
         return 0;
@@ -175,7 +177,7 @@ int frame_reader_space(struct frame_reader *r, size_t want, uint8_t **ret_ptr, s
 
                         while (size < need)
                                 size *= 2;
-                        p = realloc(r->buf, size);
+                        p = r->buf ? realloc(r->buf, size) : bufcache_alloc(size, &size);
                         if (!p)
                                 return -ENOMEM;
                         r->buf = p;
@@ -206,7 +208,9 @@ static void frame_reader_give(struct frame_reader *r, struct frame_view *f)
 
         buf[r->end] = '\0';
         r->given = buf;
+        r->given_cap = r->size;
         f->owned = &r->given;
+        f->owned_cap = r->size;
         r->buf = NULL;
         r->size = r->start = r->end = r->own_frame = 0;
 }
@@ -252,6 +256,7 @@ int frame_reader_next(struct frame_reader *r, struct frame_view *ret)
         ret->header = (const char *) ret->data + IPCBUS_FRAME_PREFIX_SIZE;
         ret->body = p.body_len ? ret->header + p.header_len : NULL;
         ret->owned = NULL;
+        ret->owned_cap = 0;
         r->start += size;
         if (r->own_min && size >= r->own_min && r->start == r->end && r->start - size >= r->headroom &&
             r->size > r->end)
@@ -274,7 +279,7 @@ void frame_reader_release(struct frame_reader *r)
         frame_reader_drop_given(r);
         if (r->start != r->end)
                 return;
-        free(r->buf);
+        bufcache_free(r->buf, r->size);
         r->buf = NULL;
         r->size = r->start = r->end = r->own_frame = 0;
 }

@@ -53,6 +53,7 @@ struct frame_reader {
         size_t headroom;
         size_t own_frame; /* private: the size of the large head frame being read, else 0 */
         uint8_t *given; /* private: the own buffer of the frame last returned, freed by the next call unless taken */
+        size_t given_cap;
         int error;      /* private: the PROTO_E_* frame_reader_next() keeps returning once the stream broke */
 };
 
@@ -65,8 +66,10 @@ struct frame_view {
         /* Not NULL when the frame came in a buffer of its own (own_min): *owned is
          * that malloc'd buffer, data - *owned bytes of headroom, one spare byte
          * after the frame. Whoever takes it (msg_parse) sets *owned to NULL; if
-         * no one does, the reader frees it at its next call. */
+         * no one does, the reader frees it at its next call. owned_cap is its
+         * size, for bufcache_free() (util/bufcache.h), which frees it. */
         uint8_t **owned;
+        size_t owned_cap;
 };
 
 void frame_reader_init(struct frame_reader *r, uint32_t max_header, uint32_t max_body);

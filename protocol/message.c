@@ -10,6 +10,7 @@
 #include "protocol/message.h"
 #include "protocol/names.h"
 #include "protocol/proto-error.h"
+#include "util/bufcache.h"
 
 static const char *const msg_type_names[] = {
         [MSG_CALL] = "call",
@@ -503,7 +504,8 @@ static void msg_stitch(struct msg *m, const struct msg_draft *d, const int *fds)
  * header was decoded (msg_parse zeroes them before).
  */
 static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, const int *fds,
-                   uint8_t *owned, struct msg **ret, uint32_t *reterr_serial, bool *reterr_no_reply)
+                   uint8_t *owned, size_t owned_cap, struct msg **ret, uint32_t *reterr_serial,
+                   bool *reterr_no_reply)
 {
         struct msg_draft d = {.f = f, .stamp = stamp, .owned = owned};
         struct msg *m = NULL;
@@ -520,8 +522,10 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
                 r = msg_decode(m, &d, flags, body_error, reterr_serial, reterr_no_reply);
         if (r == 0) {
                 msg_stitch(m, &d, fds);
-                if (d.owned && (!d.stamp || d.in_place))
+                if (d.owned && (!d.stamp || d.in_place)) {
                         m->data_alloc = d.owned;
+                        m->data_cap = owned_cap;
+                }
         }
         jbuf_deinit(&d.stitch);
         if (r) {
@@ -544,7 +548,7 @@ int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigne
                 *reterr_no_reply = false;
         if (f->prefix.n_fds && !fds)
                 return PROTO_E_FDS_MISMATCH;
-        r = msg_new(f, stamp, flags, fds, owned, ret, reterr_serial, reterr_no_reply);
+        r = msg_new(f, stamp, flags, fds, owned, f->owned_cap, ret, reterr_serial, reterr_no_reply);
         if (r == 0 && owned && (*ret)->data_alloc == owned)
                 *f->owned = NULL;
         return r;
@@ -615,31 +619,38 @@ int msg_build(const struct msg_header *h, const char *body, size_t body_len, str
 int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len, const int *fds, unsigned n_fds,
                   struct msg **ret)
 {
-        static const uint8_t zero_prefix[IPCBUS_FRAME_PREFIX_SIZE];
         struct frame_view f = {0};
         struct jbuf b;
-        size_t header_len, size;
+        size_t header_len, size, cap;
         uint8_t *data;
         int r;
 
         if (!body)
                 body_len = 0;
         jbuf_init(&b);
-        jbuf_put(&b, zero_prefix, sizeof(zero_prefix));
         encode_header(h, &b);
-        header_len = b.len - IPCBUS_FRAME_PREFIX_SIZE;
-        if (body_len)
-                jbuf_put(&b, body, body_len);
-        data = (uint8_t *) jbuf_steal(&b, &size);
-        if (!data)
+        if (b.failed)
                 return -ENOMEM;
+        header_len = b.len;
         if (header_len > IPCBUS_HEADER_MAX || body_len > IPCBUS_BODY_MAX || n_fds > IPCBUS_FDS_MAX) {
-                free(data);
+                jbuf_deinit(&b);
                 return header_len > IPCBUS_HEADER_MAX ? PROTO_E_HEADER_TOO_LARGE
                        : body_len > IPCBUS_BODY_MAX   ? PROTO_E_BODY_TOO_LARGE
                                                       : PROTO_E_TOO_MANY_FDS;
         }
+        /* One allocation of the frame's exact size, and the body copied once. */
+        size = IPCBUS_FRAME_PREFIX_SIZE + header_len + body_len;
+        data = bufcache_alloc(size + 1, &cap);
+        if (!data) {
+                jbuf_deinit(&b);
+                return -ENOMEM;
+        }
         frame_prefix_encode(data, (uint32_t) header_len, (uint32_t) body_len, (uint16_t) n_fds);
+        memcpy(data + IPCBUS_FRAME_PREFIX_SIZE, b.data, header_len);
+        if (body_len)
+                memcpy(data + IPCBUS_FRAME_PREFIX_SIZE + header_len, body, body_len);
+        data[size] = '\0';
+        jbuf_deinit(&b);
         f.data = data;
         f.size = size;
         f.prefix.version = IPCBUS_PROTOCOL_VERSION;
@@ -648,9 +659,9 @@ int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len,
         f.prefix.n_fds = (uint16_t) n_fds;
         f.header = (const char *) data + IPCBUS_FRAME_PREFIX_SIZE;
         f.body = body_len ? f.header + header_len : NULL;
-        r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER, fds, data, ret, NULL, NULL);
+        r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER, fds, data, cap, ret, NULL, NULL);
         if (r)
-                free(data);
+                bufcache_free(data, cap);
         return r;
 }
 
@@ -671,7 +682,7 @@ struct msg *msg_unref(struct msg *m)
                 if (m->fds[i] >= 0)
                         close(m->fds[i]);
         free(m->args);
-        free(m->data_alloc);
+        bufcache_free(m->data_alloc, m->data_cap);
         free(m);
         return NULL;
 }

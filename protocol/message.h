@@ -68,7 +68,8 @@ struct msg {
         size_t n_args;
         bool args_done;
         void *data_alloc; /* the separate allocation data lies in (msg_build, a frame taken over), freed
-                           * with the message; NULL: data is part of the message's own allocation */
+                           * with the message (bufcache_free); NULL: data is part of the message's own allocation */
+        size_t data_cap;  /* data_alloc's size */
         /* Called when the last reference goes, before the descriptors are
          * closed: the broker's accounting of descriptors in flight. */
         void (*on_free)(struct msg *m, void *userdata);

@@ -6,6 +6,7 @@
 #include <event2/event.h>
 
 #include "daemon/launch/heap.h"
+#include "util/bufcache.h"
 
 /* Large buffers up to this size come from the heap and stay there when freed
  * (glibc's ceiling for this setting; larger ones are mapped each time). */
@@ -30,8 +31,10 @@ static void heap_on_tick(evutil_socket_t fd, short what, void *userdata)
                 t->trimmed = false;
                 return;
         }
-        if (!t->trimmed)
+        if (!t->trimmed) {
+                bufcache_trim();
                 malloc_trim(0);
+        }
         t->trimmed = true;
 }
 

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "util/bufcache.h"
+
+static struct {
+        void *p;
+        size_t cap;
+} slots[BUFCACHE_SLOTS];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+void *bufcache_alloc(size_t size, size_t *ret_cap)
+{
+        void *p = NULL;
+
+        if (size >= BUFCACHE_MIN && size <= BUFCACHE_MAX) {
+                size_t best = BUFCACHE_SLOTS;
+
+                pthread_mutex_lock(&lock);
+                for (size_t i = 0; i < BUFCACHE_SLOTS; i++)
+                        if (slots[i].p && slots[i].cap >= size && slots[i].cap / 2 <= size &&
+                            (best == BUFCACHE_SLOTS || slots[i].cap < slots[best].cap))
+                                best = i;
+                if (best < BUFCACHE_SLOTS) {
+                        p = slots[best].p;
+                        size = slots[best].cap;
+                        slots[best].p = NULL;
+                }
+                pthread_mutex_unlock(&lock);
+        }
+        if (!p)
+                p = malloc(size);
+        if (p)
+                *ret_cap = size;
+        return p;
+}
+
+void bufcache_free(void *p, size_t cap)
+{
+        if (!p)
+                return;
+        if (cap >= BUFCACHE_MIN && cap <= BUFCACHE_MAX) {
+                size_t smallest = 0;
+
+                pthread_mutex_lock(&lock);
+                /* An empty slot, else the smallest kept buffer makes way for a bigger one. */
+                for (size_t i = 0; i < BUFCACHE_SLOTS; i++) {
+                        if (!slots[i].p) {
+                                smallest = i;
+                                break;
+                        }
+                        if (slots[i].cap < slots[smallest].cap)
+                                smallest = i;
+                }
+                if (!slots[smallest].p || slots[smallest].cap < cap) {
+                        void *old = slots[smallest].p;
+
+                        slots[smallest].p = p;
+                        slots[smallest].cap = cap;
+                        p = old;
+                }
+                pthread_mutex_unlock(&lock);
+        }
+        free(p);
+}
+
+void bufcache_trim(void)
+{
+        pthread_mutex_lock(&lock);
+        for (size_t i = 0; i < BUFCACHE_SLOTS; i++) {
+                free(slots[i].p);
+                slots[i].p = NULL;
+        }
+        pthread_mutex_unlock(&lock);
+}

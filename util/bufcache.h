@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A few large buffers kept for reuse, process-wide and thread-safe. Large
+ * messages come and go in the same sizes; handing each one's memory back to
+ * malloc makes glibc return it to the kernel and fault it in again for the
+ * next (a library cannot tune the application's malloc). Buffers of
+ * BUFCACHE_MIN to BUFCACHE_MAX bytes are kept, at most BUFCACHE_SLOTS of
+ * them; anything else is plain malloc and free.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#define BUFCACHE_MIN (64u * 1024u)
+#define BUFCACHE_MAX (1280u * 1024u)
+#define BUFCACHE_SLOTS 4u
+
+/* A buffer of at least `size` bytes: a kept one of at most twice that, or a
+ * new one. *ret_cap is its real size, for bufcache_free(). NULL when out of memory. */
+void *bufcache_alloc(size_t size, size_t *ret_cap);
+
+/* Give back p (cap bytes, as bufcache_alloc() said, or as malloc'd): kept or freed. Takes NULL. */
+void bufcache_free(void *p, size_t cap);
+
+/* Free every kept buffer (an idle process). */
+void bufcache_trim(void);
