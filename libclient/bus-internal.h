@@ -172,6 +172,7 @@ struct ipcbus_bus {
         bool closed;          /* ipcbus_close() or the last ipcbus_unref() */
         bool monitor;         /* BecomeMonitor succeeded: the broker takes nothing more */
         bool processing;      /* inside ipcbus_process() */
+        bool drained;         /* the last read took less than it could: the socket was empty then */
         bool hangup_reported; /* ipcbus_process() has returned hangup_error */
         int hangup_error;     /* why the connection ended (negative errno); 0 while open */
         char *unique_name;

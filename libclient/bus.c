@@ -492,6 +492,7 @@ int client_read(ipcbus_bus *bus, uint32_t want_serial, struct msg **ret_reply)
                 return 0;
         }
 
+        bus->drained = (size_t) n < size;
         frame_reader_commit(&bus->reader, (size_t) n);
         client_parse_frames(bus, want_serial, ret_reply);
         return 1;

@@ -111,7 +111,12 @@ static int process_timeout(ipcbus_bus *bus)
         return r < 0 ? r : 1;
 }
 
-/* Write what can be written, read if nothing is queued, then do one unit of work. */
+/*
+ * Write what can be written, read if nothing is queued, then do one unit of
+ * work. Right after a read that found the socket empty, the next call does
+ * not read (it would only say EAGAIN): it returns 0 and the caller waits,
+ * and the call after that reads again.
+ */
 static int process_one(ipcbus_bus *bus)
 {
         bool did_io = false;
@@ -119,7 +124,9 @@ static int process_one(ipcbus_bus *bus)
 
         if (bus->open)
                 did_io = client_write(bus) > 0;
-        if (bus->rqueue.len == 0 && bus->open) {
+        if (bus->rqueue.len == 0 && bus->drained)
+                bus->drained = false;
+        else if (bus->rqueue.len == 0 && bus->open) {
                 r = client_read(bus, 0, NULL);
                 if (r < 0)
                         return r;
