@@ -285,13 +285,43 @@ static int header_decode(const char *text, size_t len, char *arena, unsigned fla
         return header_check(h, present, flags);
 }
 
-/* The stitched sender prefix: "sender":"…","sender_uid":N,"sender_pid":N, */
-static int stamp_text(const struct msg_stamp *stamp, struct jbuf *b)
+/* The longest stamp text: the sender (a bus name, which needs no escaping) and two 32-bit numbers. */
+#define STAMP_TEXT_MAX (IPCBUS_NAME_MAX + 64u)
+
+/* Append the decimal digits of v at p; returns the end. */
+static char *put_u32(char *p, uint32_t v)
 {
-        jbuf_puts(b, "{\"sender\":");
-        jbuf_put_string(b, stamp->sender);
-        jbuf_printf(b, ",\"sender_uid\":%u,\"sender_pid\":%u,", stamp->uid, stamp->pid);
-        return b->failed ? -ENOMEM : 0;
+        char digits[10];
+        size_t n = 0;
+
+        do
+                digits[n++] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        while (n > 0)
+                *p++ = digits[--n];
+        return p;
+}
+
+/*
+ * The stitched sender prefix into buf (STAMP_TEXT_MAX bytes):
+ * {"sender":"…","sender_uid":N,"sender_pid":N, and its length; 0 when the
+ * sender is no bus name (too long, or it would need escaping).
+ */
+static size_t stamp_text(const struct msg_stamp *stamp, char *buf)
+{
+        size_t n = strlen(stamp->sender);
+        char *p = buf;
+
+        if (n > IPCBUS_NAME_MAX || strpbrk(stamp->sender, "\"\\"))
+                return 0;
+        p = mempcpy(p, "{\"sender\":\"", 11);
+        p = mempcpy(p, stamp->sender, n);
+        p = mempcpy(p, "\",\"sender_uid\":", 15);
+        p = put_u32(p, stamp->uid);
+        p = mempcpy(p, ",\"sender_pid\":", 14);
+        p = put_u32(p, stamp->pid);
+        *p++ = ',';
+        return (size_t) (p - buf);
 }
 
 /* PROTOCOL.md 4: an error's body, when present, is an object whose `message` is a string. */
@@ -350,7 +380,8 @@ struct msg_draft {
         const struct msg_stamp *stamp; /* NULL: the frame is kept as it is */
         uint8_t *owned;                /* the buffer the frame lies in, to take over; NULL: copy */
         bool in_place;                 /* the stamp is stitched into owned's headroom */
-        struct jbuf stitch;            /* the stamp's text ("{" and the sender fields); empty without a stamp */
+        char stitch[STAMP_TEXT_MAX];   /* the stamp's text ("{" and the sender fields) */
+        size_t stitch_len;             /* its length; 0 without a stamp */
         size_t lead;                   /* white space before the header's '{', dropped when stitching */
         size_t arena_size;
         size_t out_size; /* the frame as the message holds it */
@@ -358,8 +389,9 @@ struct msg_draft {
 
 /*
  * Size the message for d: the stamp's text and where the header starts.
- * Returns 0, -ENOMEM, or PROTO_E_HEADER_TOO_LARGE when stitching would take
- * the header past the protocol's limit.
+ * Returns 0, -EINVAL for a stamp whose sender is no bus name, or
+ * PROTO_E_HEADER_TOO_LARGE when stitching would take the header past the
+ * protocol's limit.
  */
 static int msg_draft_size(struct msg_draft *d)
 {
@@ -372,16 +404,17 @@ static int msg_draft_size(struct msg_draft *d)
         d->out_size = f->size;
         if (!d->stamp)
                 return 0;
-        if (stamp_text(d->stamp, &d->stitch) < 0)
-                return -ENOMEM;
-        if (f->prefix.header_len + d->stitch.len - 1 > IPCBUS_HEADER_MAX)
+        d->stitch_len = stamp_text(d->stamp, d->stitch);
+        if (!d->stitch_len)
+                return -EINVAL;
+        if (f->prefix.header_len + d->stitch_len - 1 > IPCBUS_HEADER_MAX)
                 return PROTO_E_HEADER_TOO_LARGE;
-        d->arena_size += d->stitch.len;
-        d->out_size = f->size - d->lead - 1 + d->stitch.len;
+        d->arena_size += d->stitch_len;
+        d->out_size = f->size - d->lead - 1 + d->stitch_len;
         /* Room before the header's first member for the prefix and the stamp? Else a copy. */
         if (d->owned)
                 d->in_place = (size_t) (f->header + d->lead + 1 - (const char *) d->owned) >=
-                              IPCBUS_FRAME_PREFIX_SIZE + d->stitch.len;
+                              IPCBUS_FRAME_PREFIX_SIZE + d->stitch_len;
         return 0;
 }
 
@@ -452,12 +485,12 @@ static void msg_stitch(struct msg *m, const struct msg_draft *d, const int *fds)
                  * member, over the old prefix and into the headroom; the rest of
                  * the frame stays where it was read. */
                 char *rest = (char *) f->header + d->lead + 1;
-                uint8_t *out = (uint8_t *) rest - d->stitch.len - IPCBUS_FRAME_PREFIX_SIZE;
+                uint8_t *out = (uint8_t *) rest - d->stitch_len - IPCBUS_FRAME_PREFIX_SIZE;
                 char *sender = arena + header_len + _F_MAX;
 
-                m->header_len = d->stitch.len + (size_t) (f->header + header_len - rest);
+                m->header_len = d->stitch_len + (size_t) (f->header + header_len - rest);
                 frame_prefix_encode(out, (uint32_t) m->header_len, (uint32_t) body_len, f->prefix.n_fds);
-                memcpy(out + IPCBUS_FRAME_PREFIX_SIZE, d->stitch.data, d->stitch.len);
+                memcpy(out + IPCBUS_FRAME_PREFIX_SIZE, d->stitch, d->stitch_len);
                 memcpy(sender, d->stamp->sender, strlen(d->stamp->sender) + 1);
                 m->h.sender = sender;
                 m->h.sender_uid = d->stamp->uid;
@@ -471,10 +504,10 @@ static void msg_stitch(struct msg *m, const struct msg_draft *d, const int *fds)
                         char *sender = arena + header_len + _F_MAX;
                         size_t rest_len = (size_t) (f->header + header_len - rest);
 
-                        m->header_len = d->stitch.len + rest_len;
+                        m->header_len = d->stitch_len + rest_len;
                         frame_prefix_encode(out, (uint32_t) m->header_len, (uint32_t) body_len, f->prefix.n_fds);
-                        memcpy(out + IPCBUS_FRAME_PREFIX_SIZE, d->stitch.data, d->stitch.len);
-                        memcpy(out + IPCBUS_FRAME_PREFIX_SIZE + d->stitch.len, rest, rest_len);
+                        memcpy(out + IPCBUS_FRAME_PREFIX_SIZE, d->stitch, d->stitch_len);
+                        memcpy(out + IPCBUS_FRAME_PREFIX_SIZE + d->stitch_len, rest, rest_len);
                         memcpy(sender, d->stamp->sender, strlen(d->stamp->sender) + 1);
                         m->h.sender = sender;
                         m->h.sender_uid = d->stamp->uid;
@@ -514,7 +547,6 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
         r = msg_validate(f, &body_error);
         if (r)
                 return r;
-        jbuf_init(&d.stitch);
         r = msg_draft_size(&d);
         if (r == 0 && !(m = msg_alloc(&d)))
                 r = -ENOMEM;
@@ -527,7 +559,6 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
                         m->data_cap = owned_cap;
                 }
         }
-        jbuf_deinit(&d.stitch);
         if (r) {
                 free(m);
                 return r;

@@ -79,7 +79,7 @@ struct msg {
 /* Accept broker-only header fields (the client side: they come from the broker). */
 #define MSG_PARSE_FROM_BROKER 0x1u
 
-/* What the broker stitches into a message it forwards. */
+/* What the broker stitches into a message it forwards (sender: a bus name; msg_parse fails with -EINVAL otherwise). */
 struct msg_stamp {
         const char *sender;
         uint32_t uid;
