@@ -591,16 +591,41 @@ END_TEST
 /* ---- ipc-bench ---------------------------------------------------------------------------------- */
 
 static const char *const bench_scenarios[] = {
-        "raw_pingpong", "raw_relay_pingpong", "call_rtt_small", "call_pipelined",      "signal_fanout_10",
-        "call_rtt_64k", "connect_hello",      "broker_rss_kb",  "signal_fanout_rules", "call_rtt_1m",
+        "raw_pingpong",       "raw_relay_pingpong", "call_rtt_small",   "call_pipelined",      "signal_fanout_10",
+        "call_rtt_64k",       "connect_hello",      "broker_rss_kb",    "signal_fanout_rules", "call_rtt_1m",
+        "call_rtt_64k_bytes", "call_rtt_1m_bytes",  "call_under_flood",
 };
 
-/* The call scenarios add page faults and CPU time per call, the broker's too (its pid is asked of the bus). */
+/*
+ * The call scenarios add page faults and CPU time per call, the broker's too
+ * (its pid is asked of the bus); under a flood the broker's are per message
+ * it carried, and the line has the flooded and quiet percentiles, their
+ * ratio, and every signal delivered to each subscriber.
+ */
 static void assert_usage_keys(const char *line)
 {
         static const char *const keys[] = {" broker_minflt_per_call=", " broker_cpu_us_per_call=",
                                            " client_minflt_per_call=", " client_cpu_us_per_call="};
+        static const char *const flood_keys[] = {" p50_us=",
+                                                 " p99_us=",
+                                                 " p99_ratio=",
+                                                 " unloaded_p99_us=",
+                                                 " delivered=",
+                                                 " client_cpu_us_per_call=",
+                                                 " broker_cpu_us_per_msg=",
+                                                 " broker_minflt_per_msg="};
 
+        if (strstr(line, " scenario=call_under_flood ")) {
+                const char *signals = strstr(line, " signals="), *delivered = strstr(line, " delivered=");
+
+                for (size_t i = 0; i < sizeof(flood_keys) / sizeof(flood_keys[0]); i++)
+                        ck_assert_msg(strstr(line, flood_keys[i]), "no%s in: %s", flood_keys[i], line);
+                ck_assert_msg(signals && strtoull(signals + 9, NULL, 10) > 0, "no signals sent: %s", line);
+                ck_assert_msg(strtoull(delivered + 11, NULL, 10) == 10 * strtoull(signals + 9, NULL, 10),
+                              "not every signal delivered to each of 10 subscribers: %s", line);
+                ck_assert_msg(strtod(strstr(line, " p99_ratio=") + 11, NULL) > 0, "no ratio: %s", line);
+                return;
+        }
         if (!strstr(line, " scenario=call_"))
                 return;
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

@@ -50,6 +50,12 @@ static const struct scenario {
          scenario_signal_fanout_rules},
         /* after broker_rss_kb too: its megabyte buffers would raise the peak */
         {"call_rtt_1m", "sequential Echo calls with 1 MiB, 200 calls after 20 warm-up", true, scenario_call_rtt_1m},
+        {"call_rtt_64k_bytes", "call_rtt_64k with 64 KiB of binary data (the bytes type)", true,
+         scenario_call_rtt_64k_bytes},
+        {"call_rtt_1m_bytes", "call_rtt_1m with 1 MiB of binary data (the bytes type)", true,
+         scenario_call_rtt_1m_bytes},
+        {"call_under_flood", "call_rtt_small's calls quiet, then while 10 subscribers take a signal flood", true,
+         scenario_call_under_flood},
 };
 
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -63,11 +69,13 @@ static void help(void)
                "Run the ipcbus benchmark scenarios and print one line per scenario:\n"
                "  RESULT broker=ipcbus scenario=NAME value=NUMBER unit=UNIT [key=value ...]\n"
                "lost=N and failed=N appear when messages were lost or failed; the exit\n"
-               "status is then 1. call_rtt_64k and call_rtt_1m count the payload both ways\n"
-               "(argument and result) in their MB/s (10^6 bytes). The call scenarios add\n"
-               "the minor page faults and CPU time per timed call of the broker\n"
-               "(broker_minflt_per_call, broker_cpu_us_per_call) and of the caller and\n"
-               "server processes together (client_minflt_per_call, client_cpu_us_per_call).\n"
+               "status is then 1. call_rtt_64k and call_rtt_1m (and their _bytes twins,\n"
+               "with binary payloads) count the payload both ways (argument and result)\n"
+               "in their MB/s (10^6 bytes). The call scenarios add the minor page faults\n"
+               "and CPU time per timed call of the broker (broker_minflt_per_call,\n"
+               "broker_cpu_us_per_call) and of the caller and server processes together\n"
+               "(client_minflt_per_call, client_cpu_us_per_call). call_under_flood prints\n"
+               "the flooded p99 and p99_ratio, its ratio to the quiet p99 of the same run.\n"
                "\n"
                "Options:\n"
                "  --address ADDR     use the running bus at ADDR; otherwise start ipcbusd\n"

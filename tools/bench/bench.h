@@ -29,6 +29,9 @@
 #define BENCH_INTERFACE "org.ipcbus.Bench"
 
 #define SMALL_PAYLOAD 64
+#define CALL_RTT_SMALL_WARMUP 1000
+#define CALL_RTT_SMALL_COUNT 20000
+#define FANOUT_SUBSCRIBERS 10
 #define FANOUT_RULES_DEFAULT 10000
 
 /* How long the parent waits for a child to get ready, and to finish its work. */
@@ -110,6 +113,9 @@ void usage_add_delta(struct usage *sum, const struct usage *before, const struct
  * -ECANCELED when the parent closed the control pipe instead.
  */
 int client_wait_go(void);
+
+/* The same with what the client measured so far in its READY report (r is sent as REPORT_READY). */
+int client_report_wait_go(struct report *r);
 
 /* Latency samples in ns, for p50/p99. */
 struct samples {
@@ -233,6 +239,104 @@ int client_run_timed(const struct bench *b, const char *name, child_main_fn fn, 
  */
 const char *timed_run_keys(const struct timed_run *run, uint64_t calls, char *buf, size_t size);
 
+/* ---- echo calls (calls.c), for the scenarios that make calls ----------------- */
+
+enum payload_kind {
+        PAYLOAD_STRING, /* {"data":"<letters>"}, echoed as text */
+        PAYLOAD_BYTES,  /* data:y of pseudo-random bytes, built and read with the typed API */
+};
+
+/* One call's payload, made once and sent with every call. */
+struct echo_payload {
+        enum payload_kind kind;
+        size_t len;     /* of the string, or of the binary data */
+        char *body;     /* PAYLOAD_STRING: the JSON body */
+        uint8_t *bytes; /* PAYLOAD_BYTES: the data */
+};
+
+/* Make a payload of len bytes of the kind. Returns 0 or -ENOMEM; deinit in both cases. */
+int echo_payload_init(struct echo_payload *p, enum payload_kind kind, size_t len);
+void echo_payload_deinit(struct echo_payload *p);
+
+/* What an echo server and its callers are given: the payload and how many calls they make. */
+struct call_arg {
+        enum payload_kind kind;
+        size_t payload;
+        uint64_t warmup;
+        uint64_t count;
+};
+
+/* n untimed Echo calls (a warm-up). Returns 0 or negative errno. */
+int call_warmup(ipcbus_bus *bus, const struct echo_payload *p, uint64_t n);
+
+/*
+ * n timed sequential Echo calls, each reply checked: *rep gets the count,
+ * failed and lost calls, t_start/t_end, p50/p99 and this process's usage.
+ * Returns 0 or negative errno (rep->error too).
+ */
+int call_series(ipcbus_bus *bus, const struct echo_payload *p, uint64_t n, struct report *rep);
+
+/*
+ * Start the echo server (a process owning BENCH_NAME that answers Echo for
+ * the payload kind of a; its warm-up count tells where its usage starts) and
+ * wait until it owns its name. Returns 0 or negative errno (said).
+ */
+int echo_server_start(const struct bench *b, const char *name, struct call_arg *a, struct child *srv);
+
+/* Stop the echo server and add what it spent in the timed part to *clients. Returns 0 or 1. */
+int echo_server_finish(const char *name, struct child *srv, struct usage *clients);
+
+/* ---- signal fan-out (signals.c), for the scenarios that broadcast ------------ */
+
+struct fanout_arg {
+        uint64_t count; /* signals the emitter sends; 0: a flood, until it is stopped */
+};
+
+/* One fan-out: its subscribers, its emitter and what they reported. */
+struct fanout {
+        struct fanout_arg a;
+        struct child subs[FANOUT_SUBSCRIBERS];
+        struct report reps[FANOUT_SUBSCRIBERS];
+        bool reported[FANOUT_SUBSCRIBERS]; /* reps[i] is the final report already */
+        size_t n_subs;                     /* started */
+        struct child emitter;
+        struct report erep;                      /* the emitter's final report: count is what it sent */
+        uint64_t delivered, lost, failed, t_end; /* the subscribers' sums; the last delivery */
+};
+
+/* An empty fan-out of count signals (0: a flood). */
+void fanout_init(struct fanout *f, uint64_t count);
+
+/*
+ * Start the FANOUT_SUBSCRIBERS subscribers and wait until every one holds its
+ * match, before the first signal goes out. Returns 0 or negative errno (said;
+ * f->n_subs were started).
+ */
+int fanout_subscribe(const struct bench *b, const char *name, struct fanout *f);
+
+/* Run the emitter of a counted fan-out to its end. Returns 0 or negative errno (said); f->erep has its report. */
+int fanout_emit(const struct bench *b, const char *name, struct fanout *f);
+
+/*
+ * Start a flood (a fan-out of count 0): the emitter sends until
+ * fanout_flood_stop, held back only by the broker's backpressure. Returns
+ * once it is under way, 0 or negative errno (said).
+ */
+int fanout_flood_start(const struct bench *b, const char *name, struct fanout *f);
+
+/* Stop the flood; its Done tells the subscribers the count. Returns 0 or negative errno (said). */
+int fanout_flood_stop(const char *name, struct fanout *f);
+
+/*
+ * Collect the subscribers' final reports (emitted: the emitter's Done went
+ * out, else they are told to stop) and add them up in f: every subscriber
+ * must have every signal. Returns 0, or 1 when one failed.
+ */
+int fanout_collect(const char *name, struct fanout *f, bool emitted);
+
+/* Stop and reap the emitter and the subscribers. */
+void fanout_reap(struct fanout *f);
+
 /* ---- our own broker (broker.c) ----------------------------------------------- */
 
 /*
@@ -268,6 +372,11 @@ int scenario_call_rtt_small(const struct bench *b, const char *name);
 int scenario_call_pipelined(const struct bench *b, const char *name);
 int scenario_call_rtt_64k(const struct bench *b, const char *name);
 int scenario_call_rtt_1m(const struct bench *b, const char *name);
+int scenario_call_rtt_64k_bytes(const struct bench *b, const char *name);
+int scenario_call_rtt_1m_bytes(const struct bench *b, const char *name);
+
+/* flood.c: calls while signals flood other peers */
+int scenario_call_under_flood(const struct bench *b, const char *name);
 
 /* signals.c: signal fan-out */
 int scenario_signal_fanout(const struct bench *b, const char *name);

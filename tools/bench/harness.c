@@ -101,10 +101,16 @@ void usage_add_delta(struct usage *sum, const struct usage *before, const struct
 int client_wait_go(void)
 {
         struct report rep = {};
+
+        return client_report_wait_go(&rep);
+}
+
+int client_report_wait_go(struct report *rep)
+{
         char go;
         ssize_t n;
 
-        report_send(&rep, REPORT_READY);
+        report_send(rep, REPORT_READY);
         do
                 n = read(CTL_FD, &go, 1);
         while (n < 0 && errno == EINTR);

@@ -2,10 +2,13 @@
 /*
  * Signal fan-out: one emitter, FANOUT_SUBSCRIBERS subscriber processes, and
  * for signal_fanout_rules connections holding unrelated match rules
- * (signal_fanout_10, signal_fanout_rules).
+ * (signal_fanout_10, signal_fanout_rules). The same emitter and subscribers
+ * make the flood of call_under_flood (flood.c): the emitter then sends until
+ * it is stopped.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,21 +16,21 @@
 #include "tools/bench/bench.h"
 #include "tools/format.h"
 
-#define FANOUT_SUBSCRIBERS 10
-#define RULES_PER_HOLDER 4000 /* below the default max_matches_per_connection */
-
-struct fanout_arg {
-        uint64_t count; /* signals the emitter sends */
-};
+#define RULES_PER_HOLDER 4000    /* below the default max_matches_per_connection */
+#define FLOOD_READY_SIGNALS 1024 /* a flooding emitter says it is under way after these */
 
 struct subscriber {
-        uint64_t expected;
+        uint64_t expected; /* 0 until Done tells, in a flood */
         uint64_t received;
-        uint64_t t_last; /* when the expected-th Tick came */
+        uint64_t t_last; /* when the expected-th Tick came (in a flood: Done) */
         bool done;
 };
 
-/* Ticks are counted; Done (sent last, so it comes last) ends the wait. */
+/*
+ * Ticks are counted; Done (sent last, so it comes last) ends the wait. Done
+ * carries the count of Ticks sent, which a flood's subscribers learn only
+ * from it.
+ */
 static int subscriber_on_signal(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
 {
         struct subscriber *sub = userdata;
@@ -37,6 +40,13 @@ static int subscriber_on_signal(ipcbus_message *m, void *userdata, ipcbus_error 
                 if (++sub->received == sub->expected)
                         sub->t_last = clock_now_nsec(CLOCK_MONOTONIC);
         } else if (member && strcmp(member, "Done") == 0) {
+                if (sub->expected == 0) {
+                        uint64_t sent = 0;
+
+                        (void) ipcbus_message_read(m, "count:t", &sent);
+                        sub->expected = sent;
+                        sub->t_last = clock_now_nsec(CLOCK_MONOTONIC);
+                }
                 sub->done = true;
         }
         return 0;
@@ -72,34 +82,54 @@ static int subscriber_main(const struct bench *b, void *arg)
         return r < 0 ? r : 0;
 }
 
-/* The emitter: count Tick signals with a 64-byte payload, then Done. */
+/* Whether the parent closed our control pipe (it stops a flood so). */
+static bool emitter_told_to_stop(void)
+{
+        struct pollfd p = {.fd = CTL_FD, .events = POLLIN};
+
+        return poll(&p, 1, 0) > 0;
+}
+
+/*
+ * The emitter: count Tick signals with a 64-byte payload (count 0: until the
+ * parent stops it, after a READY report once FLOOD_READY_SIGNALS are out),
+ * then Done with the count sent.
+ */
 static int emitter_main(const struct bench *b, void *arg)
 {
         const struct fanout_arg *a = arg;
         _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
         _cleanup_(freep) char *body = payload_body(SMALL_PAYLOAD);
+        bool flood = a->count == 0;
         struct report rep = {};
+        char done[64];
         int r;
 
         r = body ? bench_connect(b, &bus) : -ENOMEM;
         rep.t_start = clock_now_nsec(CLOCK_MONOTONIC);
-        for (uint64_t i = 0; r >= 0 && i < a->count; i++) {
+        for (uint64_t i = 0; r >= 0 && (flood || i < a->count); i++) {
                 r = ipcbus_emit_signal(bus, NULL, BENCH_PATH, BENCH_INTERFACE, "Tick", body);
-                /* write out regularly: the socket's backpressure paces the emitter */
-                if (r >= 0 && i % 64 == 63)
-                        r = ipcbus_flush(bus);
                 if (r >= 0)
                         rep.count++;
+                /* write out regularly: the socket's backpressure paces the emitter */
+                if (r >= 0 && i % 64 == 63) {
+                        r = ipcbus_flush(bus);
+                        if (flood && rep.count == FLOOD_READY_SIGNALS)
+                                report_send(&(struct report){}, REPORT_READY);
+                        if (flood && emitter_told_to_stop())
+                                break;
+                }
         }
+        snprintf(done, sizeof(done), "{\"count\":%" PRIu64 "}", rep.count);
         if (r >= 0)
-                r = ipcbus_emit_signal(bus, NULL, BENCH_PATH, BENCH_INTERFACE, "Done", NULL);
+                r = ipcbus_emit_signal(bus, NULL, BENCH_PATH, BENCH_INTERFACE, "Done", done);
         if (r >= 0)
                 r = ipcbus_flush(bus);
         rep.t_end = clock_now_nsec(CLOCK_MONOTONIC);
         if (r < 0)
                 fprintf(stderr, "ipc-bench: emitter: %s\n", ipcbus_strerror(r));
         rep.error = r < 0 ? r : 0;
-        rep.lost = a->count - rep.count;
+        rep.lost = flood ? 0 : a->count - rep.count;
         report_send(&rep, REPORT_DONE);
         return r < 0 ? r : 0;
 }
@@ -228,23 +258,14 @@ static int rules_holders_start(const struct bench *b, const char *name, uint64_t
         return r;
 }
 
-/* One fan-out run: its subscribers, its emitter and what they reported. */
-struct fanout {
-        struct fanout_arg a;
-        struct child subs[FANOUT_SUBSCRIBERS];
-        struct report reps[FANOUT_SUBSCRIBERS];
-        bool reported[FANOUT_SUBSCRIBERS]; /* reps[i] is the final report already */
-        size_t n_subs;                     /* started */
-        struct child emitter;
-        struct report erep;
-        uint64_t delivered, lost, failed, t_end; /* the subscribers' sums; the last delivery */
-};
+void fanout_init(struct fanout *f, uint64_t count)
+{
+        *f = (struct fanout){.a = {.count = count}, .emitter = CHILD_NULL};
+        for (size_t i = 0; i < FANOUT_SUBSCRIBERS; i++)
+                f->subs[i] = CHILD_NULL;
+}
 
-/*
- * Start the subscribers and wait until every one holds its match, before the
- * first signal goes out. Returns 0 or negative errno (f->n_subs were started).
- */
-static int fanout_subscribe(const struct bench *b, const char *name, struct fanout *f)
+int fanout_subscribe(const struct bench *b, const char *name, struct fanout *f)
 {
         int r = 0;
 
@@ -265,54 +286,96 @@ static int fanout_subscribe(const struct bench *b, const char *name, struct fano
         return r;
 }
 
-/* Run the emitter to its end. Returns 0 or negative errno; f->erep has its report. */
-static int fanout_emit(const struct bench *b, const char *name, struct fanout *f)
+/* Fork the emitter. Returns 0 or negative errno (said). */
+static int fanout_spawn_emitter(const struct bench *b, const char *name, struct fanout *f)
 {
         int r = child_spawn(&f->emitter, b, emitter_main, &f->a, NULL, 0);
 
-        if (r < 0) {
+        if (r < 0)
                 fprintf(stderr, "ipc-bench: %s: %s\n", name, strerror(-r));
-                return r;
-        }
-        r = child_wait_report(&f->emitter, REPORT_DONE, DONE_TIMEOUT_MS, &f->erep);
-        if (r < 0 || f->erep.error < 0)
-                child_complain(name, "emitter", r < 0 ? r : -EPROTO, &f->erep);
         return r;
 }
 
-/* Collect the subscribers' final reports and add them up. Returns 0, or 1 when one failed. */
-static int fanout_collect(const char *name, struct fanout *f)
+/* Wait for the emitter's final report into f->erep. Returns 0 or negative errno (said). */
+static int fanout_emitter_done(const char *name, struct fanout *f)
+{
+        int r = child_wait_report(&f->emitter, REPORT_DONE, DONE_TIMEOUT_MS, &f->erep);
+
+        if (r < 0 || f->erep.error < 0)
+                child_complain(name, "emitter", r < 0 ? r : -EPROTO, &f->erep);
+        return r < 0 ? r : f->erep.error;
+}
+
+int fanout_emit(const struct bench *b, const char *name, struct fanout *f)
+{
+        int r = fanout_spawn_emitter(b, name, f);
+
+        return r < 0 ? r : fanout_emitter_done(name, f);
+}
+
+int fanout_flood_start(const struct bench *b, const char *name, struct fanout *f)
+{
+        int r = fanout_spawn_emitter(b, name, f);
+
+        if (r < 0)
+                return r;
+        r = child_wait_report(&f->emitter, REPORT_READY, READY_TIMEOUT_MS, &f->erep);
+        if (r < 0)
+                child_complain(name, "emitter", r, &f->erep);
+        return r;
+}
+
+int fanout_flood_stop(const char *name, struct fanout *f)
+{
+        child_stop(&f->emitter);
+        return fanout_emitter_done(name, f);
+}
+
+int fanout_collect(const char *name, struct fanout *f, bool emitted)
 {
         /* what the broker has accepted it delivers within a minute, or something is wrong */
         uint64_t deadline = clock_now_nsec(CLOCK_MONOTONIC) + 60 * UINT64_C(1000000000);
+        /* a flood's count is the emitter's */
+        uint64_t expected = f->a.count ? f->a.count : f->erep.count;
         int bad = 0;
 
+        if (!emitted)
+                /* no Done will come: the subscribers report what they have */
+                for (size_t i = 0; i < f->n_subs; i++)
+                        child_stop(&f->subs[i]);
         for (size_t i = 0; i < f->n_subs; i++) {
                 struct report *rep = &f->reps[i];
                 uint64_t now = clock_now_nsec(CLOCK_MONOTONIC);
                 int wait_ms = now < deadline ? (int) ((deadline - now) / 1000000) : 0;
 
                 if (!f->reported[i] && subscriber_collect(name, &f->subs[i], wait_ms, rep) < 0) {
-                        *rep = (struct report){.lost = f->a.count};
+                        *rep = (struct report){};
                         bad = 1;
                 }
                 if (rep->error < 0)
                         bad = 1;
                 f->delivered += rep->count;
-                f->lost += rep->lost;
-                f->failed += rep->failed;
+                f->lost += rep->count < expected ? expected - rep->count : 0;
+                f->failed += rep->count > expected ? rep->count - expected : 0;
                 if (rep->t_end > f->t_end)
                         f->t_end = rep->t_end;
         }
         if (f->n_subs < FANOUT_SUBSCRIBERS)
-                f->lost += (uint64_t) (FANOUT_SUBSCRIBERS - f->n_subs) * f->a.count;
+                f->lost += (uint64_t) (FANOUT_SUBSCRIBERS - f->n_subs) * expected;
         return bad;
+}
+
+void fanout_reap(struct fanout *f)
+{
+        child_reap(&f->emitter);
+        for (size_t i = 0; i < f->n_subs; i++)
+                child_reap(&f->subs[i]);
 }
 
 /* signal_fanout_10, and signal_fanout_rules (with_rules) with b->rules unrelated rules installed first. */
 static int run_fanout(const struct bench *b, const char *name, bool with_rules)
 {
-        struct fanout f = {.a = {.count = bench_scaled(b, 100000)}, .emitter = CHILD_NULL};
+        struct fanout f;
         struct child *holders = NULL;
         struct rules_arg *holder_args = NULL;
         uint64_t n_rules = with_rules ? b->rules : 0;
@@ -320,8 +383,7 @@ static int run_fanout(const struct bench *b, const char *name, bool with_rules)
         double value;
         int r = 0, bad = 0;
 
-        for (size_t i = 0; i < FANOUT_SUBSCRIBERS; i++)
-                f.subs[i] = CHILD_NULL;
+        fanout_init(&f, bench_scaled(b, 100000));
         if (n_rules > 0)
                 r = rules_holders_start(b, name, n_rules, &holders, &n_holders, &holder_args);
         if (r < 0)
@@ -330,16 +392,10 @@ static int run_fanout(const struct bench *b, const char *name, bool with_rules)
                 r = fanout_subscribe(b, name, &f);
         if (r >= 0)
                 r = fanout_emit(b, name, &f);
-        if (r < 0 || f.erep.error < 0) {
-                /* no Done will come: the subscribers report what they have */
-                for (size_t i = 0; i < f.n_subs; i++)
-                        child_stop(&f.subs[i]);
+        if (r < 0)
                 bad = 1;
-        }
-        bad |= fanout_collect(name, &f);
-        child_reap(&f.emitter);
-        for (size_t i = 0; i < f.n_subs; i++)
-                child_reap(&f.subs[i]);
+        bad |= fanout_collect(name, &f, r >= 0);
+        fanout_reap(&f);
         for (size_t i = 0; i < n_holders; i++)
                 child_reap(&holders[i]);
         free(holders);
