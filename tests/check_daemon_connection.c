@@ -61,6 +61,7 @@ static unsigned n_broken;
 static bool closed;
 static char closed_reason[256];
 static bool close_in_frame;         /* the frame callback closes the connection */
+static void (*frame_hook)(void);    /* called after each frame is recorded */
 static bool closed_during_frame_cb; /* `closed` came synchronously: a bug */
 static bool in_frame_cb;
 
@@ -95,6 +96,8 @@ static void on_frame(struct connection *c, const struct frame_view *f, int *fds,
                 connection_close(c, "closed by the owner");
                 in_frame_cb = false;
         }
+        if (frame_hook)
+                frame_hook();
 }
 
 static void on_broken(struct connection *c, int code, void *userdata)
@@ -164,6 +167,7 @@ static void setup(void)
         closed = false;
         closed_reason[0] = '\0';
         close_in_frame = closed_during_frame_cb = in_frame_cb = false;
+        frame_hook = NULL;
         rx = NULL;
         rx_len = rx_cap = 0;
         rx_eof = false;
@@ -1175,6 +1179,83 @@ START_TEST(test_fds_over_configured_limit)
 }
 END_TEST
 
+/* ---- scheduling ----------------------------------------------------------------------- */
+
+/* A second connection, whose peer sends one frame while the first is busy. */
+static struct connection other;
+static int other_sv[2] = {-1, -1};
+static struct msg *other_msg;
+static bool other_got;
+static unsigned other_got_after; /* frames of conn handed on before other's */
+
+static void on_other_frame(struct connection *c, const struct frame_view *f, int *fds, void *userdata)
+{
+        other_got = true;
+        other_got_after = n_frames;
+}
+
+static void on_other_closed(struct connection *c, const char *reason, void *userdata)
+{
+}
+
+static void on_other_broken(struct connection *c, int code, void *userdata)
+{
+        ck_abort_msg("the other connection broke: %s", proto_strerror(code));
+}
+
+static const struct connection_ops other_ops = {
+        .frame = on_other_frame,
+        .broken = on_other_broken,
+        .closed = on_other_closed,
+};
+
+/* conn's frame hook: while conn's 10th frame is handed on, the other peer's frame arrives. */
+static void other_sends_at_10(void)
+{
+        if (n_frames == 10)
+                ck_assert_int_eq(write(other_sv[1], other_msg->data, other_msg->size), (ssize_t) other_msg->size);
+}
+
+/*
+ * A connection with far more frames than one read event's budget, and
+ * another whose frame arrives while the first is being read: the other's
+ * frame is handed on in the next pass of the loop, after at most two
+ * budgets of the busy one, not after all its frames.
+ */
+START_TEST(test_busy_peer_yields)
+{
+        const unsigned n = 400;
+        struct msg *m = build_call(9, "{\"k\":\"v\"}");
+        uint8_t *buf = malloc(m->size * n);
+
+        ck_assert_ptr_nonnull(buf);
+        for (unsigned i = 0; i < n; i++)
+                memcpy(buf + i * m->size, m->data, m->size);
+        open_conn(0, 0);
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, other_sv), 0);
+        ck_assert_int_eq(connection_init(&other, base, other_sv[0], &limits, &other_ops, NULL), 0);
+        other_sv[0] = -1;
+        ck_assert_int_eq(connection_start(&other), 0);
+        other_msg = build_call(1, NULL);
+        other_got = false;
+        frame_hook = other_sends_at_10;
+
+        peer_send(buf, m->size * n, NULL, 0);
+        wait_frames(n);
+        ck_assert_msg(other_got, "the other connection's frame waited for all %u frames of the busy one", n);
+        ck_assert_msg(other_got_after <= 2 * 64, "the other connection's frame waited for %u frames of the busy one",
+                      other_got_after);
+        for (unsigned i = 0; i < n; i++)
+                expect_frame(i, m);
+
+        connection_deinit(&other);
+        close(other_sv[1]);
+        msg_unref(other_msg);
+        msg_unref(m);
+        free(buf);
+}
+END_TEST
+
 static Suite *connection_suite(void)
 {
         Suite *s = suite_create("daemon_connection");
@@ -1230,6 +1311,11 @@ static Suite *connection_suite(void)
         tcase_add_test(tc, test_pause_resume);
         tcase_add_test(tc, test_stall_closes);
         tcase_add_test(tc, test_slow_reader_not_stalled);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("scheduling");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_busy_peer_yields);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -39,6 +39,7 @@
 #define CONNECTION_SCM_MAX_FD 253u
 
 static void connection_on_read(evutil_socket_t fd, short what, void *userdata);
+static void connection_on_turn(evutil_socket_t fd, short what, void *userdata);
 static void connection_on_write(evutil_socket_t fd, short what, void *userdata);
 static void connection_on_close(evutil_socket_t fd, short what, void *userdata);
 static void connection_on_stall(evutil_socket_t fd, short what, void *userdata);
@@ -107,7 +108,8 @@ int connection_init(struct connection *c, struct event_base *base, int fd, const
         c->ev_close = evtimer_new(base, connection_on_close, c);
         c->ev_stall = evtimer_new(base, connection_on_stall, c);
         c->ev_rx_stall = evtimer_new(base, connection_on_rx_stall, c);
-        if (!c->ev_read || !c->ev_write || !c->ev_close || !c->ev_stall || !c->ev_rx_stall) {
+        c->ev_turn = evtimer_new(base, connection_on_turn, c);
+        if (!c->ev_read || !c->ev_write || !c->ev_close || !c->ev_stall || !c->ev_rx_stall || !c->ev_turn) {
                 errno = ENOMEM;
                 goto fail_errno;
         }
@@ -135,7 +137,9 @@ void connection_deinit(struct connection *c)
                 event_free(c->ev_stall);
         if (c->ev_rx_stall)
                 event_free(c->ev_rx_stall);
-        c->ev_read = c->ev_write = c->ev_close = c->ev_stall = c->ev_rx_stall = NULL;
+        if (c->ev_turn)
+                event_free(c->ev_turn);
+        c->ev_read = c->ev_write = c->ev_close = c->ev_stall = c->ev_rx_stall = c->ev_turn = NULL;
 
         if (c->tx_total)
                 *c->tx_total -= c->tx_bytes;
@@ -193,13 +197,45 @@ int connection_start(struct connection *c)
         return 0;
 }
 
+/*
+ * Give up the rest of this pass: stop polling c's socket and take the next
+ * turn after the loop has polled again, behind every connection that became
+ * ready meanwhile. (libevent runs an event activated from a callback in the
+ * same pass, before it polls: a connection that activated its own read
+ * again would keep the loop from ever seeing the other sockets.)
+ */
+static void connection_yield(struct connection *c)
+{
+        static const struct timeval next_pass = {0, 0};
+
+        event_del(c->ev_read);
+        if (evtimer_add(c->ev_turn, &next_pass) < 0)
+                connection_close(c, "cannot schedule reading");
+}
+
+/* The next turn: poll the socket again, and read what waits (frames already read first). */
+static void connection_on_turn(evutil_socket_t fd, short what, void *userdata)
+{
+        struct connection *c = userdata;
+
+        if (c->closing || !c->reading || c->paused)
+                return;
+        if (event_add(c->ev_read, NULL) < 0) {
+                connection_close(c, "cannot poll for reading");
+                return;
+        }
+        connection_on_read(c->fd, EV_READ, c);
+}
+
 void connection_pause(struct connection *c)
 {
         if (c->paused)
                 return;
         c->paused = true;
-        if (c->reading)
+        if (c->reading) {
                 event_del(c->ev_read);
+                event_del(c->ev_turn);
+        }
         /* A frame the broker does not read is not the sender's delay. */
         event_del(c->ev_rx_stall);
         c->rx_timing = false;
@@ -212,12 +248,10 @@ void connection_resume(struct connection *c)
         c->paused = false;
         if (!c->reading)
                 return;
-        if (event_add(c->ev_read, NULL) < 0) {
-                connection_close(c, "cannot poll for reading");
-                return;
-        }
-        /* Frames read before the pause wait in the reader: dispatch them now. */
-        event_active(c->ev_read, EV_READ, 0);
+        /* Frames read before the pause wait in the reader: they come first in
+         * its next turn, after the others had theirs (it was held back for
+         * sending too much). */
+        connection_yield(c);
 }
 
 /* ---- closing ----------------------------------------------------------- */
@@ -226,6 +260,7 @@ static void connection_stop_reading(struct connection *c)
 {
         c->reading = false;
         event_del(c->ev_read);
+        event_del(c->ev_turn);
         event_del(c->ev_rx_stall);
         c->rx_timing = false;
 }
@@ -572,7 +607,7 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                 if (budget == 0 || bytes >= CONNECTION_BYTES_PER_EVENT) {
                         /* Enough for this pass; carry on after the others had their turn. */
                         connection_time_incoming(c);
-                        event_active(c->ev_read, EV_READ, 0);
+                        connection_yield(c);
                         return;
                 }
 

@@ -3,8 +3,15 @@
  * One client socket, knowing nothing of bus semantics: it reads frames
  * (with the file descriptors that came with them) and hands each whole frame
  * to its owner, and it writes a queue of refcounted messages, gathering many
- * per system call. Work per read event is bounded so one busy peer cannot
- * starve the others.
+ * per system call.
+ *
+ * Scheduling rule (HACKING.md, "Bounded work"): a read event hands on at
+ * most 64 frames or 256 KiB, a write event writes at most 4 MiB. A
+ * connection that spent its read budget stops being polled and takes its
+ * next turn after the loop has polled again (so does one resumed after
+ * connection_pause): every connection with something to read gets one turn
+ * per pass of the loop, and a peer's flood delays another's call by one turn
+ * of the flooder, never by the flood.
  *
  * Reentrancy rule: no function here calls back into the owner
  * synchronously. connection_queue() only queues; connection_close() and the
@@ -110,6 +117,7 @@ struct connection {
         uint64_t rx_timed;         /* stream offset of the incoming frame ev_rx_stall times */
         bool rx_timing;            /* ev_rx_stall runs for the frame at rx_timed */
         struct event *ev_rx_stall; /* an incoming frame incomplete for limits->stall_ms while being read */
+        struct event *ev_turn;     /* a read that spent its budget (or was resumed) waits for its next turn */
 
         struct msg_queue tx; /* queued messages */
         size_t tx_off;       /* bytes of the head message already written */
