@@ -160,6 +160,7 @@ static void setup(void)
         n_drained = 0;
         base = event_base_new();
         ck_assert_ptr_nonnull(base);
+        ck_assert_int_eq(connection_loop_init(base), 0); /* as the broker's loop */
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
         n_frames = 0;
         n_broken = 0;
@@ -1187,11 +1188,18 @@ static int other_sv[2] = {-1, -1};
 static struct msg *other_msg;
 static bool other_got;
 static unsigned other_got_after; /* frames of conn handed on before other's */
+/* A third connection, which conn's frame callback queues a message to. */
+static struct connection target;
+static int target_sv[2] = {-1, -1};
+static struct msg *target_msg;
+static int target_bytes_before_other; /* bytes at target's peer when other's frame was handed on */
 
 static void on_other_frame(struct connection *c, const struct frame_view *f, int *fds, void *userdata)
 {
         other_got = true;
         other_got_after = n_frames;
+        if (target_sv[1] >= 0)
+                ck_assert_int_eq(ioctl(target_sv[1], FIONREAD, &target_bytes_before_other), 0);
 }
 
 static void on_other_closed(struct connection *c, const char *reason, void *userdata)
@@ -1256,6 +1264,57 @@ START_TEST(test_busy_peer_yields)
 }
 END_TEST
 
+/* conn's frame hook: its first frame is answered to target. */
+static void queue_to_target(void)
+{
+        if (n_frames == 1)
+                ck_assert_int_eq(connection_queue(&target, target_msg), 0);
+}
+
+/*
+ * Two connections have a frame each in the same pass; the first one's is
+ * answered to a third: the answer is written before the second frame is
+ * handed on (writes first), not after everything read in that pass.
+ */
+START_TEST(test_write_before_other_reads)
+{
+        struct msg *m = build_call(9, "{\"k\":\"v\"}");
+
+        open_conn(0, 0);
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, other_sv), 0);
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, target_sv), 0);
+        ck_assert_int_eq(connection_init(&other, base, other_sv[0], &limits, &other_ops, NULL), 0);
+        ck_assert_int_eq(connection_init(&target, base, target_sv[0], &limits, &other_ops, NULL), 0);
+        other_sv[0] = target_sv[0] = -1;
+        ck_assert_int_eq(connection_start(&other), 0);
+        ck_assert_int_eq(connection_start(&target), 0);
+        target_msg = build_call(2, "{\"answer\":1}");
+        other_msg = build_call(1, NULL);
+        other_got = false;
+        target_bytes_before_other = -1;
+        frame_hook = queue_to_target;
+
+        /* both sockets are readable when the loop next polls, conn's first */
+        peer_send(m->data, m->size, NULL, 0);
+        ck_assert_int_eq(write(other_sv[1], other_msg->data, other_msg->size), (ssize_t) other_msg->size);
+        wait_frames(1);
+        while (!other_got)
+                ck_assert_int_ge(event_base_loop(base, EVLOOP_ONCE), 0);
+        ck_assert_msg(target_bytes_before_other == (int) target_msg->size,
+                      "the answer was not written before the other connection's frame was handed on (%d bytes)",
+                      target_bytes_before_other);
+
+        connection_deinit(&other);
+        connection_deinit(&target);
+        close(other_sv[1]);
+        close(target_sv[1]);
+        target_sv[1] = -1;
+        msg_unref(other_msg);
+        msg_unref(target_msg);
+        msg_unref(m);
+}
+END_TEST
+
 static Suite *connection_suite(void)
 {
         Suite *s = suite_create("daemon_connection");
@@ -1316,6 +1375,7 @@ static Suite *connection_suite(void)
         tc = tcase_create("scheduling");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_busy_peer_yields);
+        tcase_add_test(tc, test_write_before_other_reads);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -19,6 +19,7 @@
 #include "daemon/launch/heap.h"
 #include "daemon/launch/systemd.h"
 #include "daemon/log.h"
+#include "daemon/transport/connection.h"
 #include "daemon/transport/listener.h"
 #include "protocol/address.h"
 #include "util/clock.h"
@@ -539,7 +540,7 @@ static int daemon_build(struct daemon *d)
 
         d->base = event_base_new();
         d->listeners = calloc(d->n_handed > 0 ? (size_t) d->n_handed : d->config.n_listen + 1, sizeof(*d->listeners));
-        if (!d->base || !d->listeners) {
+        if (!d->base || !d->listeners || connection_loop_init(d->base) < 0) {
                 log_error("cannot create the event loop");
                 return -1;
         }

@@ -68,6 +68,11 @@ static int connection_read_groups(struct connection *c, int fd)
         }
 }
 
+int connection_loop_init(struct event_base *base)
+{
+        return event_base_priority_init(base, CONNECTION_N_PRIORITIES) < 0 ? -EINVAL : 0;
+}
+
 int connection_init(struct connection *c, struct event_base *base, int fd, const struct connection_limits *limits,
                     const struct connection_ops *ops, void *userdata)
 {
@@ -113,6 +118,8 @@ int connection_init(struct connection *c, struct event_base *base, int fd, const
                 errno = ENOMEM;
                 goto fail_errno;
         }
+        /* Writes first; on a base without connection_loop_init's priorities, all are one. */
+        (void) event_priority_set(c->ev_write, CONNECTION_PRIORITY_WRITE);
 
         c->fd = fd;
         return 0;

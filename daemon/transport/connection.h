@@ -11,7 +11,10 @@
  * next turn after the loop has polled again (so does one resumed after
  * connection_pause): every connection with something to read gets one turn
  * per pass of the loop, and a peer's flood delays another's call by one turn
- * of the flooder, never by the flood.
+ * of the flooder, never by the flood. Writes come first (on a loop set up
+ * with connection_loop_init): a message queued from a callback is written
+ * as soon as that callback returns, ahead of the pass's other reads and
+ * turns.
  *
  * Reentrancy rule: no function here calls back into the owner
  * synchronously. connection_queue() only queues; connection_close() and the
@@ -134,6 +137,26 @@ struct connection {
         bool closing;     /* close requested; `closed` comes from the loop */
         char reason[192];
 };
+
+/*
+ * The loop's priorities: connections' writes first (a reply or a forwarded
+ * call goes out as soon as the callback that queued it returns, ahead of
+ * other reads and of busy connections' next turns), everything else at
+ * libevent's default.
+ */
+enum {
+        CONNECTION_PRIORITY_WRITE = 0,
+        CONNECTION_PRIORITY_DEFAULT = 1,
+        CONNECTION_N_PRIORITIES = 2,
+};
+
+/*
+ * Give base the priorities above. Call it once, right after creating the
+ * base and before any event is added (libevent gives an event the default
+ * priority when it is made). Returns 0 or -EINVAL. Connections work on a
+ * base without it too, only without writes first.
+ */
+int connection_loop_init(struct event_base *base);
 
 /*
  * Set up c for the connected, nonblocking socket fd and read its peer's
