@@ -264,7 +264,16 @@ struct call_arg {
         size_t payload;
         uint64_t warmup;
         uint64_t count;
+        bool timed_before_go; /* call_client_main times count calls before the go too */
 };
+
+/*
+ * The sequential caller (a child_main_fn taking a struct call_arg): warm-up
+ * calls; with timed_before_go, count timed calls whose figures go in its
+ * READY report; the parent's go (child_go); count timed calls, reported with
+ * what this process spent on them in its DONE report.
+ */
+int call_client_main(const struct bench *b, void *arg);
 
 /* n untimed Echo calls (a warm-up). Returns 0 or negative errno. */
 int call_warmup(ipcbus_bus *bus, const struct echo_payload *p, uint64_t n);

@@ -254,16 +254,12 @@ int call_series(ipcbus_bus *bus, const struct echo_payload *p, uint64_t n, struc
         return r;
 }
 
-/*
- * Sequential Echo calls: warm-up, the parent's go, then timed calls; reports
- * latencies and what this process spent in the timed calls.
- */
-static int call_client_main(const struct bench *b, void *arg)
+int call_client_main(const struct bench *b, void *arg)
 {
         const struct call_arg *a = arg;
         _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
         struct echo_payload p;
-        struct report rep = {.lost = a->count};
+        struct report quiet = {}, rep = {.lost = a->count};
         int r;
 
         r = echo_payload_init(&p, a->kind, a->payload);
@@ -271,8 +267,10 @@ static int call_client_main(const struct bench *b, void *arg)
                 r = bench_connect(b, &bus);
         if (r >= 0)
                 r = call_warmup(bus, &p, a->warmup);
+        if (r >= 0 && a->timed_before_go)
+                r = call_series(bus, &p, a->count, &quiet);
         if (r >= 0)
-                r = client_wait_go();
+                r = client_report_wait_go(&quiet);
         if (r >= 0)
                 r = call_series(bus, &p, a->count, &rep);
         rep.error = r < 0 ? r : 0;

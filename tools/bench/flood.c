@@ -12,40 +12,9 @@
 #include <string.h>
 
 #include "tools/bench/bench.h"
-#include "util/util.h"
 
 /* Calls in each half (quiet, flooded): half of call_rtt_small's, to stay near 10 s on a busy machine. */
 #define FLOOD_CALLS 10000
-
-/*
- * The caller: a warm-up, a.count quiet calls reported in a READY report,
- * then, on the parent's go (the flood is under way), a.count flooded calls
- * reported in the DONE report.
- */
-static int flood_client_main(const struct bench *b, void *arg)
-{
-        const struct call_arg *a = arg;
-        _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
-        struct echo_payload p;
-        struct report quiet = {.lost = a->count}, flooded = {.lost = a->count};
-        int r;
-
-        r = echo_payload_init(&p, PAYLOAD_STRING, a->payload);
-        if (r >= 0)
-                r = bench_connect(b, &bus);
-        if (r >= 0)
-                r = call_warmup(bus, &p, a->warmup);
-        if (r >= 0)
-                r = call_series(bus, &p, a->count, &quiet);
-        if (r >= 0)
-                r = client_report_wait_go(&quiet);
-        if (r >= 0)
-                r = call_series(bus, &p, a->count, &flooded);
-        flooded.error = r < 0 ? r : 0;
-        report_send(&flooded, REPORT_DONE);
-        echo_payload_deinit(&p);
-        return r < 0 ? r : 0;
-}
 
 /* What one call_under_flood run measured. */
 struct flood_run {
@@ -70,7 +39,7 @@ static int flood_calls(const struct bench *b, const char *name, struct call_arg 
         int r, bad = 0;
         bool emitted = false;
 
-        r = child_spawn(&client, b, flood_client_main, a, NULL, 0);
+        r = child_spawn(&client, b, call_client_main, a, NULL, 0);
         if (r < 0) {
                 fprintf(stderr, "ipc-bench: %s: %s\n", name, strerror(-r));
                 return 1;
@@ -105,7 +74,8 @@ int scenario_call_under_flood(const struct bench *b, const char *name)
         struct call_arg a = {.kind = PAYLOAD_STRING,
                              .payload = SMALL_PAYLOAD,
                              .warmup = bench_scaled(b, CALL_RTT_SMALL_WARMUP),
-                             .count = bench_scaled(b, FLOOD_CALLS)};
+                             .count = bench_scaled(b, FLOOD_CALLS),
+                             .timed_before_go = true};
         struct call_arg srv_a = a;
         pid_t broker = broker_pid_for_usage(b);
         struct child srv = CHILD_NULL;
