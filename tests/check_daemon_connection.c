@@ -557,16 +557,24 @@ START_TEST(test_several_frames_in_one_write)
 }
 END_TEST
 
-/* Many frames in one write: more than one read event's budget, none lost. */
-START_TEST(test_many_frames)
+/* n copies of m's frame, back to back (caller frees). */
+static uint8_t *repeat_frame(const struct msg *m, unsigned n)
 {
-        const unsigned n = 300;
-        struct msg *m = build_call(9, "{\"k\":\"v\"}");
         uint8_t *buf = malloc(m->size * n);
 
         ck_assert_ptr_nonnull(buf);
         for (unsigned i = 0; i < n; i++)
                 memcpy(buf + i * m->size, m->data, m->size);
+        return buf;
+}
+
+/* Many frames in one write: more than one read event's budget, none lost. */
+START_TEST(test_many_frames)
+{
+        const unsigned n = 300;
+        struct msg *m = build_call(9, "{\"k\":\"v\"}");
+        uint8_t *buf = repeat_frame(m, n);
+
         open_conn(0, 0);
         peer_send(buf, m->size * n, NULL, 0);
         wait_frames(n);
@@ -1217,6 +1225,15 @@ static const struct connection_ops other_ops = {
         .closed = on_other_closed,
 };
 
+/* Another connection on the loop, reading, over a new socket pair (pair[1] is the test's end). */
+static void open_extra(struct connection *c, int pair[2])
+{
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        ck_assert_int_eq(connection_init(c, base, pair[0], &limits, &other_ops, NULL), 0);
+        pair[0] = -1;
+        ck_assert_int_eq(connection_start(c), 0);
+}
+
 /* conn's frame hook: while conn's 10th frame is handed on, the other peer's frame arrives. */
 static void other_sends_at_10(void)
 {
@@ -1234,16 +1251,10 @@ START_TEST(test_busy_peer_yields)
 {
         const unsigned n = 400;
         struct msg *m = build_call(9, "{\"k\":\"v\"}");
-        uint8_t *buf = malloc(m->size * n);
+        uint8_t *buf = repeat_frame(m, n);
 
-        ck_assert_ptr_nonnull(buf);
-        for (unsigned i = 0; i < n; i++)
-                memcpy(buf + i * m->size, m->data, m->size);
         open_conn(0, 0);
-        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, other_sv), 0);
-        ck_assert_int_eq(connection_init(&other, base, other_sv[0], &limits, &other_ops, NULL), 0);
-        other_sv[0] = -1;
-        ck_assert_int_eq(connection_start(&other), 0);
+        open_extra(&other, other_sv);
         other_msg = build_call(1, NULL);
         other_got = false;
         frame_hook = other_sends_at_10;
@@ -1281,13 +1292,8 @@ START_TEST(test_write_before_other_reads)
         struct msg *m = build_call(9, "{\"k\":\"v\"}");
 
         open_conn(0, 0);
-        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, other_sv), 0);
-        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, target_sv), 0);
-        ck_assert_int_eq(connection_init(&other, base, other_sv[0], &limits, &other_ops, NULL), 0);
-        ck_assert_int_eq(connection_init(&target, base, target_sv[0], &limits, &other_ops, NULL), 0);
-        other_sv[0] = target_sv[0] = -1;
-        ck_assert_int_eq(connection_start(&other), 0);
-        ck_assert_int_eq(connection_start(&target), 0);
+        open_extra(&other, other_sv);
+        open_extra(&target, target_sv);
         target_msg = build_call(2, "{\"answer\":1}");
         other_msg = build_call(1, NULL);
         other_got = false;
