@@ -81,3 +81,22 @@ int jscan_number_to_int64(const char *raw, size_t raw_len, int64_t min, int64_t 
 
 /* Whether s[0..len) is valid UTF-8 (shortest form, no surrogates), as the validator judges it. */
 bool jscan_utf8_valid(const char *s, size_t len);
+
+/*
+ * The length of the UTF-8 sequence starting p[0..n) (1 for ASCII), or 0 when
+ * it is not valid there (as jscan_utf8_valid judges it) or n is 0.
+ */
+size_t jscan_utf8_sequence(const char *p, size_t n);
+
+/*
+ * The length of the longest prefix of p[0..n) that a JSON string holds as it
+ * is and the validator passes without a look: printable ASCII other than
+ * '"' and '\\'. Scanned a block at a time.
+ */
+size_t jscan_plain_run(const char *p, size_t n);
+
+/*
+ * The same, where bytes >= 0x80 do not end the run: the prefix that a
+ * string writer copies without escaping ('"', '\\' and control bytes end it).
+ */
+size_t jscan_escape_free_run(const char *p, size_t n);

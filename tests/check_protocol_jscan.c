@@ -2,6 +2,8 @@
 /* Unit tests for protocol/jscan: one-pass validation and member iteration. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,6 +241,159 @@ START_TEST(test_numbers)
 }
 END_TEST
 
+/* Whether byte c ends a plain run (jscan_plain_run), or with escape_only an escape-free one. */
+static bool stops(unsigned char c, bool escape_only)
+{
+        return c == '"' || c == '\\' || c < 0x20 || (!escape_only && c >= 0x80);
+}
+
+/*
+ * Every byte value at every position of a 48-byte run, at every alignment,
+ * with stop bytes just outside the run: the run ends exactly at the first
+ * byte that stops it, or at its end, never reading past it.
+ */
+START_TEST(test_plain_run_every_byte)
+{
+        static _Alignas(64) char buf[128];
+
+        for (int escape_only = 0; escape_only <= 1; escape_only++) {
+                for (size_t align = 0; align < 16; align++) {
+                        char *p = buf + align;
+
+                        for (unsigned c = 0; c < 256; c++) {
+                                for (size_t pos = 0; pos <= 48; pos++) {
+                                        size_t n, want;
+
+                                        memset(buf, '"', sizeof(buf));
+                                        memset(p, 'a', 48);
+                                        if (pos < 48)
+                                                p[pos] = (char) c;
+                                        want = pos < 48 && stops((unsigned char) c, escape_only) ? pos : 48;
+                                        n = escape_only ? jscan_escape_free_run(p, 48) : jscan_plain_run(p, 48);
+                                        /* (no ck_assert per case: Check marks each one, 400 000 are slow) */
+                                        if (n != want)
+                                                ck_abort_msg("byte 0x%02x at %zu, alignment %zu%s: %zu, not %zu", c,
+                                                             pos, align, escape_only ? " (escape-free)" : "", n, want);
+                                        /* a shorter length bounds the run */
+                                        n = escape_only ? jscan_escape_free_run(p, pos) : jscan_plain_run(p, pos);
+                                        if (n != pos)
+                                                ck_abort_msg("byte 0x%02x, length %zu, alignment %zu: %zu", c, pos,
+                                                             align, n);
+                                }
+                        }
+                }
+        }
+}
+END_TEST
+
+/* One piece of string content and what the scanner makes of a string holding it. */
+struct piece {
+        const char *raw;     /* as it stands between the quotes */
+        int verdict;         /* jscan_validate of a string holding it */
+        const char *decoded; /* its decoding when valid */
+        bool utf8;           /* raw bytes valid UTF-8 (jscan_utf8_valid) */
+};
+
+static const struct piece pieces[] = {
+        {"\\n", 0, "\n", true},
+        {"\\\"", 0, "\"", true},
+        {"\\\\", 0, "\\", true},
+        {"\\/", 0, "/", true},
+        {"\\u00e9", 0, "\xc3\xa9", true},
+        {"\\ud83d\\ude00", 0, "\xf0\x9f\x98\x80", true},
+        {"\xc3\xa9", 0, "\xc3\xa9", true},
+        {"\xe2\x82\xac", 0, "\xe2\x82\xac", true},
+        {"\xf0\x9f\x98\x80", 0, "\xf0\x9f\x98\x80", true},
+        {"\x7f", 0, "\x7f", true},
+        {"\x01", PROTO_E_BAD_JSON, NULL, true},
+        {"\x1f", PROTO_E_BAD_JSON, NULL, true},
+        {"\t", PROTO_E_BAD_JSON, NULL, true},
+        {"\"", PROTO_E_BAD_JSON, NULL, true},
+        {"\\x", PROTO_E_BAD_JSON, NULL, true},
+        {"\\u12G4", PROTO_E_BAD_JSON, NULL, true},
+        {"\\u0000", PROTO_E_BAD_UTF8, NULL, true},
+        {"\\ud800a", PROTO_E_BAD_UTF8, NULL, true},
+        {"\xff", PROTO_E_BAD_UTF8, NULL, false},
+        {"\x80", PROTO_E_BAD_UTF8, NULL, false},
+        {"\xc3", PROTO_E_BAD_UTF8, NULL, false},
+        {"\xc0\xaf", PROTO_E_BAD_UTF8, NULL, false},
+        {"\xed\xa0\x80", PROTO_E_BAD_UTF8, NULL, false},
+        {"\xf4\x90\x80\x80", PROTO_E_BAD_UTF8, NULL, false},
+};
+
+/*
+ * Each piece at every position of a 40-byte string, the text at every
+ * alignment: the same verdict as the piece alone gives, and for a valid one
+ * the member's raw value, escape flag and decoding.
+ */
+START_TEST(test_string_every_alignment)
+{
+        static _Alignas(64) char buf[160];
+        char expect[128], decoded[128];
+
+        for (size_t i = 0; i < sizeof(pieces) / sizeof(*pieces); i++) {
+                const struct piece *pc = &pieces[i];
+                size_t piece_len = strlen(pc->raw);
+
+                for (size_t align = 0; align < 16; align++) {
+                        for (size_t pos = 0; pos <= 40; pos++) {
+                                char *text = buf + align, *o = text;
+                                struct jscan_iter it;
+                                struct jscan_member m;
+                                size_t len, raw_len = 40 + piece_len;
+                                int r;
+
+                                o += sprintf(o, "{\"k\":\"");
+                                memset(o, 'a', pos);
+                                memcpy(o + pos, pc->raw, piece_len);
+                                memset(o + pos + piece_len, 'b', 40 - pos);
+                                o += raw_len;
+                                o += sprintf(o, "\"}");
+                                len = (size_t) (o - text);
+                                r = jscan_validate(text, len, 64, NULL);
+                                ck_assert_msg(r == pc->verdict, "piece %zu at %zu, alignment %zu: %d, not %d", i, pos,
+                                              align, r, pc->verdict);
+                                if (pc->raw[0] != '\\')
+                                        ck_assert_int_eq(jscan_utf8_valid(text + 6, raw_len), pc->utf8);
+                                if (r != 0)
+                                        continue;
+                                ck_assert_int_eq(jscan_object_begin(&it, text, len), 0);
+                                ck_assert_int_eq(jscan_object_next(&it, &m), 1);
+                                ck_assert_int_eq(m.kind, JSCAN_STRING);
+                                ck_assert_ptr_eq(m.value, text + 6);
+                                ck_assert_uint_eq(m.value_len, raw_len);
+                                ck_assert_int_eq(m.escaped, pc->raw[0] == '\\');
+                                memset(expect, 'a', pos);
+                                strcpy(expect + pos, pc->decoded);
+                                memset(expect + pos + strlen(pc->decoded), 'b', 40 - pos);
+                                expect[40 + strlen(pc->decoded)] = '\0';
+                                ck_assert_uint_eq(jscan_string_decode(m.value, m.value_len, decoded), strlen(expect));
+                                ck_assert_str_eq(decoded, expect);
+                                ck_assert_int_eq(jscan_object_next(&it, &m), 0);
+                        }
+                }
+        }
+}
+END_TEST
+
+/* A string that stops at every length, at every alignment, is unterminated. */
+START_TEST(test_string_cut_everywhere)
+{
+        static _Alignas(64) char buf[96];
+
+        for (size_t align = 0; align < 16; align++) {
+                char *text = buf + align;
+
+                text[0] = '"';
+                memset(text + 1, 'x', 60);
+                for (size_t len = 1; len <= 61; len++)
+                        ck_assert_int_eq(jscan_validate(text, len, 64, NULL), PROTO_E_BAD_JSON);
+                text[61] = '"';
+                ck_assert_int_eq(jscan_validate(text, 62, 64, NULL), 0);
+        }
+}
+END_TEST
+
 static Suite *jscan_suite(void)
 {
         Suite *s = suite_create("protocol_jscan");
@@ -253,6 +408,9 @@ static Suite *jscan_suite(void)
         tcase_add_test(tc, test_iterate_array);
         tcase_add_test(tc, test_decode);
         tcase_add_test(tc, test_numbers);
+        tcase_add_test(tc, test_plain_run_every_byte);
+        tcase_add_test(tc, test_string_every_alignment);
+        tcase_add_test(tc, test_string_cut_everywhere);
         suite_add_tcase(s, tc);
         return s;
 }
