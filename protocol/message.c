@@ -344,13 +344,14 @@ static int error_body_check(const char *body, size_t len)
 }
 
 /*
- * Check the JSON of frame f: both parts well-formed within the depth limit,
- * the header an object. Returns 0 or a PROTO_E_* code. A body that is JSON
+ * Check the JSON of frame f: both parts well-formed within the depth limit
+ * (the body only when flags lack MSG_BUILD_BODY_CHECKED), the header an
+ * object. Returns 0 or a PROTO_E_* code. A body that is JSON
  * but not an object is only noted in *ret_body_error (PROTO_E_BODY_NOT_OBJECT,
  * else 0): that concerns this message alone, and a bad header field is
  * reported before it.
  */
-static int msg_validate(const struct frame_view *f, int *ret_body_error)
+static int msg_validate(const struct frame_view *f, unsigned flags, int *ret_body_error)
 {
         enum jscan_kind kind, body_kind = JSCAN_OBJECT;
         int r;
@@ -358,7 +359,7 @@ static int msg_validate(const struct frame_view *f, int *ret_body_error)
         r = jscan_validate(f->header, f->prefix.header_len, IPCBUS_DEPTH_MAX, &kind);
         if (r)
                 return r;
-        if (f->prefix.body_len) {
+        if (f->prefix.body_len && !(flags & MSG_BUILD_BODY_CHECKED)) {
                 r = jscan_validate(f->body, f->prefix.body_len, IPCBUS_DEPTH_MAX, &body_kind);
                 if (r)
                         return r;
@@ -544,7 +545,7 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
         struct msg *m = NULL;
         int body_error, r;
 
-        r = msg_validate(f, &body_error);
+        r = msg_validate(f, flags, &body_error);
         if (r)
                 return r;
         r = msg_draft_size(&d);
@@ -579,6 +580,7 @@ int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigne
                 *reterr_no_reply = false;
         if (f->prefix.n_fds && !fds)
                 return PROTO_E_FDS_MISMATCH;
+        flags &= ~MSG_BUILD_BODY_CHECKED; /* what comes in is always checked */
         r = msg_new(f, stamp, flags, fds, owned, f->owned_cap, ret, reterr_serial, reterr_no_reply);
         if (r == 0 && owned && (*ret)->data_alloc == owned)
                 *f->owned = NULL;
@@ -644,11 +646,11 @@ int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len)
 
 int msg_build(const struct msg_header *h, const char *body, size_t body_len, struct msg **ret)
 {
-        return msg_build_fds(h, body, body_len, NULL, 0, ret);
+        return msg_build_fds(h, body, body_len, NULL, 0, 0, ret);
 }
 
 int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len, const int *fds, unsigned n_fds,
-                  struct msg **ret)
+                  unsigned flags, struct msg **ret)
 {
         struct frame_view f = {0};
         struct jbuf b;
@@ -690,7 +692,8 @@ int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len,
         f.prefix.n_fds = (uint16_t) n_fds;
         f.header = (const char *) data + IPCBUS_FRAME_PREFIX_SIZE;
         f.body = body_len ? f.header + header_len : NULL;
-        r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER, fds, data, cap, ret, NULL, NULL);
+        r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER | (flags & MSG_BUILD_BODY_CHECKED), fds, data, cap, ret, NULL,
+                    NULL);
         if (r)
                 bufcache_free(data, cap);
         return r;

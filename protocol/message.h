@@ -117,12 +117,20 @@ int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigne
  */
 int msg_build(const struct msg_header *h, const char *body, size_t body_len, struct msg **ret);
 /*
+ * msg_build_fds flag: the body is known to be valid (a JSON object within
+ * IPCBUS_DEPTH_MAX, UTF-8 as jscan judges it), written by the library's own
+ * builder or checked already, so it is not scanned again. Never for text a
+ * user handed over unchecked.
+ */
+#define MSG_BUILD_BODY_CHECKED 0x100u
+/*
  * The same with descriptors: the frame's prefix announces n_fds (at most
  * IPCBUS_FDS_MAX, else PROTO_E_TOO_MANY_FDS) and, on success only, the
- * message owns fds[0..n_fds) and closes them when it is freed.
+ * message owns fds[0..n_fds) and closes them when it is freed. flags: 0 or
+ * MSG_BUILD_BODY_CHECKED.
  */
 int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len, const int *fds, unsigned n_fds,
-                  struct msg **ret);
+                  unsigned flags, struct msg **ret);
 
 /* Encode just the canonical header text of h (for tests and tools). */
 int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len);

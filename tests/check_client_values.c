@@ -447,6 +447,9 @@ START_TEST(test_build_errors)
         ck_assert_str_eq(ipcbus_last_error(), "format '7:u': a name (name:T) expected at offset 0");
         ck_assert_int_eq(ipcbus_message_append(call, "s:s", "\xff"), -EINVAL);
         ck_assert_str_eq(ipcbus_last_error(), "argument 's': not valid UTF-8");
+        /* a name given with '%' is the caller's text too: the body is sent without a second look */
+        ck_assert_int_eq(ipcbus_message_append(call, "%:s", "k\xc3", "v"), -EINVAL);
+        ck_assert_str_eq(ipcbus_last_error(), "value 'k\xc3': the name is not valid UTF-8");
         ck_assert_int_eq(ipcbus_message_append(call, "d:{x:d y:d}", 1.0, 0.0 / 0.0), -EINVAL);
         ck_assert_str_eq(ipcbus_last_error(), "argument 'd.y': NaN and infinities cannot be sent");
         ck_assert_int_eq(ipcbus_message_append(call, "v:v", "{oops"), -EINVAL);

@@ -421,6 +421,35 @@ START_TEST(test_build)
 }
 END_TEST
 
+/*
+ * A body the library vouches for is not scanned again (so even a broken one
+ * passes: the flag is a promise), its header still is; a frame that comes
+ * in is scanned whatever flags the caller passes.
+ */
+START_TEST(test_build_body_checked)
+{
+        static const char *const hdr = "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}";
+        struct msg_header h;
+        struct msg *m;
+
+        msg_header_init(&h);
+        h.type = MSG_CALL;
+        h.serial = 3;
+        h.path = "/x";
+        h.member = "Go";
+        ck_assert_int_eq(msg_build_fds(&h, "{\"k\":\"v\"}", 9, NULL, 0, MSG_BUILD_BODY_CHECKED, &m), 0);
+        ck_assert_str_eq(msg_get_arg(m, "k"), "v");
+        msg_unref(m);
+        ck_assert_int_eq(msg_build_fds(&h, "{\"k\":\"\xff\"}", 9, NULL, 0, 0, &m), PROTO_E_BAD_UTF8);
+        ck_assert_int_eq(msg_build_fds(&h, "{\"k\":\"\xff\"}", 9, NULL, 0, MSG_BUILD_BODY_CHECKED, &m), 0);
+        msg_unref(m);
+        h.path = "bad";
+        ck_assert_int_eq(msg_build_fds(&h, "{}", 2, NULL, 0, MSG_BUILD_BODY_CHECKED, &m), PROTO_E_BAD_PATH);
+        ck_assert_int_eq(parse_text(hdr, "{\"k\":\"\xff\"}", MSG_BUILD_BODY_CHECKED, &m), PROTO_E_BAD_UTF8);
+        ck_assert_int_eq(parse_text(hdr, "{\"k\":[}", MSG_BUILD_BODY_CHECKED, &m), PROTO_E_BAD_JSON);
+}
+END_TEST
+
 START_TEST(test_args)
 {
         struct msg *m;
@@ -492,6 +521,7 @@ static Suite *message_suite(void)
         tcase_add_test(tc, test_serial_of_invalid);
         tcase_add_test(tc, test_broker_fields_from_broker);
         tcase_add_test(tc, test_build);
+        tcase_add_test(tc, test_build_body_checked);
         tcase_add_test(tc, test_args);
         tcase_add_test(tc, test_args_duplicates);
         tcase_add_test(tc, test_refcount);

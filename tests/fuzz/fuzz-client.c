@@ -622,7 +622,7 @@ static void fuzz_body(const char *body, size_t len, unsigned n_fds)
         h.path = "/org/fuzz";
         h.interface = "org.fuzz.Client";
         h.member = "S";
-        r = msg_build_fds(&h, body, len, fds, n_fds, &msg);
+        r = msg_build_fds(&h, body, len, fds, n_fds, 0, &msg);
         fuzz_assert(r >= 0, "msg_build_fds: %d", r);
         if (r > 0) {
                 for (unsigned k = 0; k < n_fds; k++)
