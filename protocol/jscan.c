@@ -503,34 +503,33 @@ int jscan_object_begin(struct jscan_iter *it, const char *data, size_t len)
         return 0;
 }
 
+/* The kind of the value starting with c (in validated text). */
+static enum jscan_kind it_kind(char c)
+{
+        switch (c) {
+        case '{':
+                return JSCAN_OBJECT;
+        case '[':
+                return JSCAN_ARRAY;
+        case '"':
+                return JSCAN_STRING;
+        case 't':
+                return JSCAN_TRUE;
+        case 'f':
+                return JSCAN_FALSE;
+        case 'n':
+                return JSCAN_NULL;
+        default:
+                return JSCAN_NUMBER;
+        }
+}
+
 /* p at a value: fill ret's kind, value and escaped (adding to *escaped); returns one past the value. */
 static const char *it_value(const char *p, const char *end, bool escaped, struct jscan_member *ret)
 {
         const char *q;
 
-        switch (*p) {
-        case '{':
-                ret->kind = JSCAN_OBJECT;
-                break;
-        case '[':
-                ret->kind = JSCAN_ARRAY;
-                break;
-        case '"':
-                ret->kind = JSCAN_STRING;
-                break;
-        case 't':
-                ret->kind = JSCAN_TRUE;
-                break;
-        case 'f':
-                ret->kind = JSCAN_FALSE;
-                break;
-        case 'n':
-                ret->kind = JSCAN_NULL;
-                break;
-        default:
-                ret->kind = JSCAN_NUMBER;
-                break;
-        }
+        ret->kind = it_kind(*p);
         q = it_value_end(p, end, &escaped);
         if (ret->kind == JSCAN_STRING) {
                 ret->value = p + 1;
@@ -590,6 +589,107 @@ int jscan_array_next(struct jscan_iter *it, struct jscan_member *ret)
         ret->key_len = 0;
         it->p = it_value(p, it->end, false, ret);
         return 1;
+}
+
+/* --- the index of a validated text ------------------------------------------ */
+
+struct indexer {
+        const char *text;
+        const char *p;
+        const char *end;
+        struct jscan_node *nodes;
+        size_t n;
+        size_t cap;
+        unsigned max_depth;
+        bool failed;
+};
+
+/* Append a node of kind for the value at p; its index, or SIZE_MAX out of memory. */
+static size_t index_add(struct indexer *x, enum jscan_kind kind, const char *p)
+{
+        if (x->n == x->cap) {
+                size_t cap = x->cap ? 2 * x->cap : 16;
+                struct jscan_node *nodes = realloc(x->nodes, cap * sizeof(*nodes));
+
+                if (!nodes) {
+                        x->failed = true;
+                        return SIZE_MAX;
+                }
+                x->nodes = nodes;
+                x->cap = cap;
+        }
+        x->nodes[x->n] = (struct jscan_node){.start = (uint32_t) (p - x->text), .kind = (uint8_t) kind};
+        return x->n++;
+}
+
+/* The string at x->p (its opening quote) as a node; x->p goes past it. */
+static void index_string(struct indexer *x)
+{
+        bool escaped = false;
+        const char *q = it_string_end(x->p + 1, x->end, &escaped);
+        size_t i = index_add(x, JSCAN_STRING, x->p + 1);
+
+        if (i != SIZE_MAX) {
+                x->nodes[i].len = (uint32_t) (q - x->p - 1);
+                x->nodes[i].flags = escaped ? JSCAN_NODE_ESCAPED : 0;
+                x->nodes[i].end = (uint32_t) x->n;
+        }
+        x->p = q + 1;
+}
+
+/* The value at x->p, `depth` containers deep, and all it holds; x->p goes past it. */
+static void index_value(struct indexer *x, unsigned depth)
+{
+        const char *p = x->p;
+        bool object = *p == '{', dummy = false;
+        size_t i;
+
+        if (*p == '"') {
+                index_string(x);
+                return;
+        }
+        i = index_add(x, it_kind(*p), p);
+        if (i == SIZE_MAX)
+                return;
+        if ((object || *p == '[') && depth < x->max_depth) {
+                /* opened: its end is found by indexing what it holds, in the same pass */
+                x->p = it_skip_ws(p + 1, x->end);
+                while (!x->failed && x->p < x->end && *x->p != (object ? '}' : ']')) {
+                        if (object) {
+                                index_string(x);
+                                x->p = it_skip_ws(x->p, x->end);
+                                x->p = it_skip_ws(x->p + 1, x->end); /* ':' */
+                        }
+                        index_value(x, depth + 1);
+                        x->p = it_skip_ws(x->p, x->end);
+                        if (x->p < x->end && *x->p == ',')
+                                x->p = it_skip_ws(x->p + 1, x->end);
+                }
+                if (x->p < x->end)
+                        x->p++;
+        } else {
+                x->p = it_value_end(p, x->end, &dummy);
+        }
+        x->nodes[i].len = (uint32_t) (x->p - p);
+        x->nodes[i].end = (uint32_t) x->n;
+}
+
+int jscan_index(const char *text, size_t len, unsigned max_depth, struct jscan_node **ret, size_t *ret_n)
+{
+        struct indexer x = {.text = text, .end = text + len, .max_depth = max_depth};
+
+        if (len > UINT32_MAX)
+                return -E2BIG;
+        x.p = it_skip_ws(text, x.end);
+        if (x.p < x.end)
+                index_value(&x, 0);
+        if (x.failed) {
+                free(x.nodes);
+                return -ENOMEM;
+        }
+        *ret = x.nodes;
+        *ret_n = x.n;
+        return 0;
 }
 
 static size_t utf8_encode(unsigned long cp, char *dst)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -716,44 +717,118 @@ struct msg *msg_unref(struct msg *m)
                 if (m->fds[i] >= 0)
                         close(m->fds[i]);
         free(m->args);
+        free(m->nodes);
+        free(m->decoded);
         bufcache_free(m->data_alloc, m->data_cap);
         free(m);
         return NULL;
 }
 
-int msg_get_args(struct msg *m, const struct msg_arg **ret, size_t *ret_n)
+/* JSCAN_NODE_USER: the string's decoding is in m->decoded. */
+#define NODE_DECODED JSCAN_NODE_USER
+
+/*
+ * Decode the raw string raw[0..raw_len) of m's body into m->decoded at the
+ * same offset (decoding never grows a string, and its closing quote's place
+ * takes the NUL). Returns the decoded text, NULL when out of memory.
+ */
+static const char *body_decode(struct msg *m, const char *raw, size_t raw_len)
+{
+        char *dst;
+
+        if (!m->decoded && !(m->decoded = malloc(m->body_len + 1)))
+                return NULL;
+        dst = m->decoded + (raw - m->body);
+        jscan_string_decode(raw, raw_len, dst);
+        return dst;
+}
+
+int msg_body_index(struct msg *m)
+{
+        if (m->nodes || !m->body)
+                return 0;
+        return jscan_index(m->body, m->body_len, UINT_MAX, &m->nodes, &m->n_nodes) == -ENOMEM ? -ENOMEM : 0;
+}
+
+const char *msg_body_string(struct msg *m, size_t i)
+{
+        struct jscan_node *node = &m->nodes[i];
+        const char *s;
+
+        if (node->flags & NODE_DECODED)
+                return m->decoded + node->start;
+        s = body_decode(m, m->body + node->start, node->len);
+        if (s)
+                node->flags |= NODE_DECODED;
+        return s;
+}
+
+/* Add the member (key, value: decoded strings, value NULL when not one) to m->args, growing it. 0 or -ENOMEM. */
+static int args_add(struct msg *m, size_t *cap, const char *key, const char *value)
+{
+        if (!key)
+                return -ENOMEM;
+        if (m->n_args == *cap) {
+                size_t n = *cap ? 2 * *cap : 8;
+                struct msg_arg *args = realloc(m->args, n * sizeof(*args));
+
+                if (!args)
+                        return -ENOMEM;
+                m->args = args;
+                *cap = n;
+        }
+        m->args[m->n_args++] = (struct msg_arg){key, value};
+        return 0;
+}
+
+/* The top-level members into m->args, through the index. 0 or -ENOMEM. */
+static int args_from_index(struct msg *m, size_t *cap)
+{
+        if (m->n_nodes == 0 || m->nodes[0].kind != JSCAN_OBJECT)
+                return 0;
+        for (size_t k = 1; k < m->nodes[0].end; k = m->nodes[k + 1].end) {
+                const char *value = NULL;
+
+                if (m->nodes[k + 1].kind == JSCAN_STRING && !(value = msg_body_string(m, k + 1)))
+                        return -ENOMEM;
+                if (args_add(m, cap, msg_body_string(m, k), value) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The top-level members into m->args, in one walk of the text. 0 or -ENOMEM. */
+static int args_from_text(struct msg *m, size_t *cap)
 {
         struct jscan_iter it;
         struct jscan_member mem;
-        size_t n = 0, bytes = 0;
-        char *strings;
+
+        if (!m->body || jscan_object_begin(&it, m->body, m->body_len) != 0)
+                return 0;
+        while (jscan_object_next(&it, &mem) > 0) {
+                const char *value = NULL;
+
+                if (mem.kind == JSCAN_STRING && !(value = body_decode(m, mem.value, mem.value_len)))
+                        return -ENOMEM;
+                if (args_add(m, cap, body_decode(m, mem.key, mem.key_len), value) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int msg_get_args(struct msg *m, const struct msg_arg **ret, size_t *ret_n)
+{
+        size_t cap = 0;
+        int r;
 
         if (!m->args_done) {
-                if (m->body && jscan_object_begin(&it, m->body, m->body_len) == 0) {
-                        while (jscan_object_next(&it, &mem) > 0) {
-                                n++;
-                                bytes += mem.key_len + 1 + (mem.kind == JSCAN_STRING ? mem.value_len + 1 : 0);
-                        }
+                r = m->nodes ? args_from_index(m, &cap) : args_from_text(m, &cap);
+                if (r < 0) {
+                        free(m->args);
+                        m->args = NULL;
+                        m->n_args = 0;
+                        return r;
                 }
-                if (n) {
-                        m->args = malloc(n * sizeof(*m->args) + bytes);
-                        if (!m->args)
-                                return -ENOMEM;
-                        strings = (char *) (m->args + n);
-                        jscan_object_begin(&it, m->body, m->body_len);
-                        n = 0;
-                        while (jscan_object_next(&it, &mem) > 0) {
-                                m->args[n].key = strings;
-                                strings += jscan_string_decode(mem.key, mem.key_len, strings) + 1;
-                                m->args[n].value = NULL;
-                                if (mem.kind == JSCAN_STRING) {
-                                        m->args[n].value = strings;
-                                        strings += jscan_string_decode(mem.value, mem.value_len, strings) + 1;
-                                }
-                                n++;
-                        }
-                }
-                m->n_args = n;
                 m->args_done = true;
         }
         *ret = m->args;
@@ -761,11 +836,35 @@ int msg_get_args(struct msg *m, const struct msg_arg **ret, size_t *ret_n)
         return 0;
 }
 
+/* Whether the key node k of m's index is `key`. */
+static bool index_key_equal(struct msg *m, size_t k, const char *key, size_t key_len)
+{
+        const struct jscan_node *node = &m->nodes[k];
+        const char *decoded;
+
+        if (!(node->flags & JSCAN_NODE_ESCAPED))
+                return node->len == key_len && memcmp(m->body + node->start, key, key_len) == 0;
+        if (node->len < key_len)
+                return false;
+        decoded = msg_body_string(m, k);
+        return decoded && strcmp(decoded, key) == 0;
+}
+
 const char *msg_get_arg(struct msg *m, const char *key)
 {
         const struct msg_arg *args;
-        size_t n;
+        size_t n, key_len, found = 0;
 
+        if (m->nodes && !m->args_done) {
+                /* one value decoded, not all of them */
+                if (m->nodes[0].kind != JSCAN_OBJECT)
+                        return NULL;
+                key_len = strlen(key);
+                for (size_t k = 1; k < m->nodes[0].end; k = m->nodes[k + 1].end)
+                        if (index_key_equal(m, k, key, key_len))
+                                found = k + 1;
+                return found && m->nodes[found].kind == JSCAN_STRING ? msg_body_string(m, found) : NULL;
+        }
         if (msg_get_args(m, &args, &n) < 0)
                 return NULL;
         /* the last of duplicate keys counts, whatever its type (PROTOCOL.md 4) */

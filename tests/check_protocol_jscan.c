@@ -2,6 +2,7 @@
 /* Unit tests for protocol/jscan: one-pass validation and member iteration. */
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,6 +395,71 @@ START_TEST(test_string_cut_everywhere)
 }
 END_TEST
 
+/* The index: every value a node in document order, each container followed by what it holds. */
+START_TEST(test_index)
+{
+        const char *s = " {\"a\" : [1, {\"b\":\"x\\\"y\"}, []] ,\"k\\u0065y\":\"v\", \"n\":null,\"o\":{}} ";
+        struct jscan_node *nodes = NULL;
+        size_t n = 0;
+        static const struct {
+                enum jscan_kind kind;
+                const char *text; /* the node's raw text */
+                unsigned end;
+                bool escaped;
+        } want[] = {
+                {JSCAN_OBJECT, "{\"a\" : [1, {\"b\":\"x\\\"y\"}, []] ,\"k\\u0065y\":\"v\", \"n\":null,\"o\":{}}", 14,
+                 false},
+                {JSCAN_STRING, "a", 2, false},
+                {JSCAN_ARRAY, "[1, {\"b\":\"x\\\"y\"}, []]", 8, false},
+                {JSCAN_NUMBER, "1", 4, false},
+                {JSCAN_OBJECT, "{\"b\":\"x\\\"y\"}", 7, false},
+                {JSCAN_STRING, "b", 6, false},
+                {JSCAN_STRING, "x\\\"y", 7, true},
+                {JSCAN_ARRAY, "[]", 8, false},
+                {JSCAN_STRING, "k\\u0065y", 9, true},
+                {JSCAN_STRING, "v", 10, false},
+                {JSCAN_STRING, "n", 11, false},
+                {JSCAN_NULL, "null", 12, false},
+                {JSCAN_STRING, "o", 13, false},
+                {JSCAN_OBJECT, "{}", 14, false},
+        };
+
+        ck_assert_int_eq(validate(s, NULL), 0);
+        ck_assert_int_eq(jscan_index(s, strlen(s), UINT_MAX, &nodes, &n), 0);
+        ck_assert_uint_eq(n, sizeof(want) / sizeof(*want));
+        for (size_t i = 0; i < n; i++) {
+                ck_assert_msg(nodes[i].kind == want[i].kind, "node %zu: kind %d", i, nodes[i].kind);
+                ck_assert_msg(nodes[i].len == strlen(want[i].text) &&
+                                      memcmp(s + nodes[i].start, want[i].text, nodes[i].len) == 0,
+                              "node %zu: %.*s", i, (int) nodes[i].len, s + nodes[i].start);
+                ck_assert_msg(nodes[i].end == want[i].end, "node %zu: end %u", i, nodes[i].end);
+                ck_assert_int_eq(!!(nodes[i].flags & JSCAN_NODE_ESCAPED), want[i].escaped);
+        }
+        free(nodes);
+
+        /* one level: the member "a" is one node, all it holds skipped */
+        ck_assert_int_eq(jscan_index(s, strlen(s), 1, &nodes, &n), 0);
+        ck_assert_uint_eq(n, 9);
+        ck_assert_int_eq(nodes[2].kind, JSCAN_ARRAY);
+        ck_assert_uint_eq(nodes[2].len, strlen(want[2].text));
+        ck_assert_uint_eq(nodes[2].end, 3);
+        ck_assert_int_eq(memcmp(s + nodes[3].start, "k\\u0065y", nodes[3].len), 0);
+        ck_assert_uint_eq(nodes[0].end, 9);
+        free(nodes);
+
+        /* a scalar alone, and nothing */
+        ck_assert_int_eq(jscan_index(" \"s\" ", 5, UINT_MAX, &nodes, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_uint_eq(nodes[0].start, 2);
+        ck_assert_uint_eq(nodes[0].len, 1);
+        free(nodes);
+        nodes = NULL;
+        ck_assert_int_eq(jscan_index("", 0, UINT_MAX, &nodes, &n), 0);
+        ck_assert_uint_eq(n, 0);
+        ck_assert_ptr_null(nodes);
+}
+END_TEST
+
 static Suite *jscan_suite(void)
 {
         Suite *s = suite_create("protocol_jscan");
@@ -411,6 +477,7 @@ static Suite *jscan_suite(void)
         tcase_add_test(tc, test_plain_run_every_byte);
         tcase_add_test(tc, test_string_every_alignment);
         tcase_add_test(tc, test_string_cut_everywhere);
+        tcase_add_test(tc, test_index);
         suite_add_tcase(s, tc);
         return s;
 }
