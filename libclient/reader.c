@@ -352,10 +352,15 @@ static int read_bytes(struct message_reader *r, size_t v, const void **ret, size
 
         if (node_type(r, v) != json_type_string)
                 return fail_type(r, 'y', v);
-        s = node_string(r, v);
-        if (!s)
-                return -ENOMEM;
-        len = strlen(s);
+        if (node_of(r, v)->flags & JSCAN_NODE_ESCAPED) { /* "\/", as some writers put it */
+                s = node_string(r, v);
+                if (!s)
+                        return -ENOMEM;
+                len = strlen(s);
+        } else { /* straight from the text: no copy before the decoding */
+                s = node_text(r, v);
+                len = node_of(r, v)->len;
+        }
         out = reader_blob(r, len / 4 * 3 + 1);
         if (!out)
                 return -ENOMEM;

@@ -69,6 +69,18 @@ void jbuf_put(struct jbuf *b, const void *p, size_t n)
         b->data[b->len] = '\0';
 }
 
+char *jbuf_extend(struct jbuf *b, size_t n)
+{
+        char *p;
+
+        if (!jbuf_reserve(b, n))
+                return NULL;
+        p = b->data + b->len;
+        b->len += n;
+        b->data[b->len] = '\0';
+        return p;
+}
+
 void jbuf_puts(struct jbuf *b, const char *s)
 {
         jbuf_put(b, s, strlen(s));

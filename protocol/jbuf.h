@@ -27,6 +27,11 @@ void jbuf_puts(struct jbuf *b, const char *s);
 void jbuf_putc(struct jbuf *b, char c);
 void jbuf_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
+ * Append n bytes for the caller to fill in (the text stays NUL-terminated
+ * after them): their place, or NULL after a failed allocation.
+ */
+char *jbuf_extend(struct jbuf *b, size_t n);
+/*
  * Append s (NUL-terminated, UTF-8) as a quoted, escaped JSON string: runs
  * that need no escape are copied whole. Bytes >= 0x80 are copied unchecked.
  */

@@ -322,6 +322,15 @@ START_TEST(test_bytes)
         ck_assert_mem_eq(got, all, 256);
         ck_assert_int_eq(ipcbus_message_read(reply, "empty:y", &none, &none_len), 1);
         ck_assert_uint_eq(none_len, 0);
+        /* '/' written escaped, as some JSON writers do, decodes the same */
+        ipcbus_message_unref(reply);
+        reply = echo(&p, "{\"e\":\"\\/\\/\\/\\/\",\"f\":\"////\"}");
+        ck_assert_int_eq(ipcbus_message_read(reply, "e:y", &got, &len), 1);
+        ck_assert_uint_eq(len, 3);
+        ck_assert_mem_eq(got, "\xff\xff\xff", 3);
+        ck_assert_int_eq(ipcbus_message_read(reply, "f:y", &got, &len), 1);
+        ck_assert_uint_eq(len, 3);
+        ck_assert_mem_eq(got, "\xff\xff\xff", 3);
         pair_deinit(&p);
 }
 END_TEST

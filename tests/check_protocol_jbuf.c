@@ -198,6 +198,26 @@ START_TEST(test_failure_sticky)
 }
 END_TEST
 
+/* jbuf_extend hands out room at the end, the text staying NUL-terminated after it. */
+START_TEST(test_extend)
+{
+        char *p;
+
+        jbuf_puts(&b, "ab");
+        p = jbuf_extend(&b, 3);
+        ck_assert_ptr_eq(p, b.data + 2);
+        memcpy(p, "cde", 3);
+        expect_text("abcde");
+        p = jbuf_extend(&b, 1000);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 'x', 1000);
+        ck_assert_uint_eq(b.len, 1005);
+        ck_assert_int_eq(b.data[1005], '\0');
+        b.failed = true;
+        ck_assert_ptr_null(jbuf_extend(&b, 1));
+}
+END_TEST
+
 /* ---- put_string ------------------------------------------------------------ */
 
 START_TEST(test_string_plain)
@@ -424,6 +444,7 @@ static Suite *jbuf_suite(void)
         tcase_add_test(tc, test_reset);
         tcase_add_test(tc, test_steal);
         tcase_add_test(tc, test_failure_sticky);
+        tcase_add_test(tc, test_extend);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("put_string");
