@@ -249,37 +249,49 @@ static bool stops(unsigned char c, bool escape_only)
 }
 
 /*
- * Every byte value at every position of a 48-byte run, at every alignment,
- * with stop bytes just outside the run: the run ends exactly at the first
- * byte that stops it, or at its end, never reading past it.
+ * Every byte value at every position of runs of 48, 100 and 300 bytes (the
+ * block loops of each width and their tails), at every alignment, with stop
+ * bytes just outside the run: the run ends exactly at the first byte that
+ * stops it, or at its end, never reading past it.
  */
 START_TEST(test_plain_run_every_byte)
 {
-        static _Alignas(64) char buf[128];
+        static const size_t lengths[] = {48, 100, 300};
+        static _Alignas(64) char buf[384];
 
-        for (int escape_only = 0; escape_only <= 1; escape_only++) {
-                for (size_t align = 0; align < 16; align++) {
-                        char *p = buf + align;
+        for (size_t l = 0; l < sizeof(lengths) / sizeof(*lengths); l++) {
+                size_t len = lengths[l];
 
-                        for (unsigned c = 0; c < 256; c++) {
-                                for (size_t pos = 0; pos <= 48; pos++) {
-                                        size_t n, want;
+                for (int escape_only = 0; escape_only <= 1; escape_only++) {
+                        for (size_t align = 0; align < 16; align++) {
+                                char *p = buf + align;
 
-                                        memset(buf, '"', sizeof(buf));
-                                        memset(p, 'a', 48);
-                                        if (pos < 48)
-                                                p[pos] = (char) c;
-                                        want = pos < 48 && stops((unsigned char) c, escape_only) ? pos : 48;
-                                        n = escape_only ? jscan_escape_free_run(p, 48) : jscan_plain_run(p, 48);
-                                        /* (no ck_assert per case: Check marks each one, 400 000 are slow) */
-                                        if (n != want)
-                                                ck_abort_msg("byte 0x%02x at %zu, alignment %zu%s: %zu, not %zu", c,
-                                                             pos, align, escape_only ? " (escape-free)" : "", n, want);
-                                        /* a shorter length bounds the run */
-                                        n = escape_only ? jscan_escape_free_run(p, pos) : jscan_plain_run(p, pos);
-                                        if (n != pos)
-                                                ck_abort_msg("byte 0x%02x, length %zu, alignment %zu: %zu", c, pos,
-                                                             align, n);
+                                memset(buf, '"', sizeof(buf));
+                                memset(p, 'a', len);
+                                for (size_t pos = 0; pos <= len; pos++) {
+                                        for (unsigned c = 0; c < 256; c++) {
+                                                size_t n, want;
+
+                                                if (pos < len)
+                                                        p[pos] = (char) c;
+                                                want = pos < len && stops((unsigned char) c, escape_only) ? pos : len;
+                                                n = escape_only ? jscan_escape_free_run(p, len)
+                                                                : jscan_plain_run(p, len);
+                                                /* (no ck_assert per case: Check marks each one, millions are slow) */
+                                                if (n != want)
+                                                        ck_abort_msg("byte 0x%02x at %zu of %zu, alignment %zu%s: "
+                                                                     "%zu, not %zu",
+                                                                     c, pos, len, align,
+                                                                     escape_only ? " (escape-free)" : "", n, want);
+                                                /* a shorter length bounds the run */
+                                                n = escape_only ? jscan_escape_free_run(p, pos)
+                                                                : jscan_plain_run(p, pos);
+                                                if (n != pos)
+                                                        ck_abort_msg("byte 0x%02x, length %zu, alignment %zu: %zu", c,
+                                                                     pos, align, n);
+                                        }
+                                        if (pos < len)
+                                                p[pos] = 'a';
                                 }
                         }
                 }
