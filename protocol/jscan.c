@@ -686,7 +686,7 @@ static void index_string(struct indexer *x)
                 x->nodes[i].flags = escaped ? JSCAN_NODE_ESCAPED : 0;
                 x->nodes[i].end = (uint32_t) x->n;
         }
-        x->p = q + 1;
+        x->p = q < x->end ? q + 1 : q; /* (bounded even on text that was not validated) */
 }
 
 /* The value at x->p, `depth` containers deep, and all it holds; x->p goes past it. */
@@ -707,15 +707,22 @@ static void index_value(struct indexer *x, unsigned depth)
                 /* opened: its end is found by indexing what it holds, in the same pass */
                 x->p = it_skip_ws(p + 1, x->end);
                 while (!x->failed && x->p < x->end && *x->p != (object ? '}' : ']')) {
+                        const char *before = x->p;
+
                         if (object) {
                                 index_string(x);
                                 x->p = it_skip_ws(x->p, x->end);
-                                x->p = it_skip_ws(x->p + 1, x->end); /* ':' */
+                                if (x->p < x->end) /* ':' */
+                                        x->p = it_skip_ws(x->p + 1, x->end);
+                                if (x->p >= x->end)
+                                        break;
                         }
                         index_value(x, depth + 1);
                         x->p = it_skip_ws(x->p, x->end);
                         if (x->p < x->end && *x->p == ',')
                                 x->p = it_skip_ws(x->p + 1, x->end);
+                        if (x->p == before) /* text that was not validated: stop, never loop */
+                                break;
                 }
                 if (x->p < x->end)
                         x->p++;

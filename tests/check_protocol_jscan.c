@@ -472,6 +472,25 @@ START_TEST(test_index)
 }
 END_TEST
 
+/* Text that was not validated is a caller's bug, but the index stays within it and ends. */
+START_TEST(test_index_unvalidated)
+{
+        static const char *const bad[] = {"[}]", "{\"a\"", "{\"a\":", "[1,", "\"abc", "{\"a\" 1}", "[\"\\",
+                                          "{:}", "{\"a\":1,,}", "[[[", "{\"a\":[}", "x"};
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+                struct jscan_node *nodes = NULL;
+                size_t n = 0, len = strlen(bad[i]);
+
+                ck_assert_int_eq(jscan_index(bad[i], len, UINT_MAX, &nodes, &n), 0);
+                for (size_t k = 0; k < n; k++)
+                        ck_assert_msg(nodes[k].start + nodes[k].len <= len && nodes[k].end <= n,
+                                      "'%s': node %zu beyond the text", bad[i], k);
+                free(nodes);
+        }
+}
+END_TEST
+
 static Suite *jscan_suite(void)
 {
         Suite *s = suite_create("protocol_jscan");
@@ -490,6 +509,7 @@ static Suite *jscan_suite(void)
         tcase_add_test(tc, test_string_every_alignment);
         tcase_add_test(tc, test_string_cut_everywhere);
         tcase_add_test(tc, test_index);
+        tcase_add_test(tc, test_index_unvalidated);
         suite_add_tcase(s, tc);
         return s;
 }
