@@ -129,9 +129,19 @@ static inline size_t plain_run(const unsigned char *p, size_t n, enum plain_set 
 {
         size_t i = 0;
 
+#if JSCAN_SSE2
+        /* most strings are short: their end is in the first block */
+        if (n >= 16) {
+                unsigned mask = (unsigned) _mm_movemask_epi8(block_stops(p, set));
+
+                if (mask)
+                        return (size_t) __builtin_ctz(mask);
+                i = 16;
+        }
+#endif
 #if JSCAN_AVX2
-        if (n >= 256 && __builtin_cpu_supports("avx2"))
-                i = plain_blocks_avx2(p, n, set);
+        if (n - i >= 256 && __builtin_cpu_supports("avx2"))
+                i += plain_blocks_avx2(p + i, n - i, set);
 #endif
 #if JSCAN_SSE2
         /* 64 bytes a turn while nothing stops (one test for four blocks), then 16 */
@@ -525,7 +535,8 @@ static const char *it_value_end(const char *p, const char *end, bool *escaped)
         if (*p == '"')
                 return it_string_end(p + 1, end, escaped) + 1;
         if (*p != '{' && *p != '[') {
-                while (p < end && !strchr(",}] \t\r\n", *p))
+                while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\r' &&
+                       *p != '\n')
                         p++;
                 return p;
         }
@@ -828,9 +839,13 @@ size_t jscan_string_decode(const char *raw, size_t raw_len, char *dst)
 
 bool jscan_key_equal(const struct jscan_member *m, const char *s)
 {
-        size_t n = strlen(s);
         char buf[512];
+        size_t n;
 
+        /* most keys differ from the first byte (the header's field lookup tries each name) */
+        if (!m->escaped && (m->key_len == 0 ? *s != '\0' : *m->key != *s))
+                return false;
+        n = strlen(s);
         if (!m->escaped)
                 return m->key_len == n && memcmp(m->key, s, n) == 0;
         /* each decoded byte takes at most 6 raw bytes */
@@ -841,21 +856,26 @@ bool jscan_key_equal(const struct jscan_member *m, const char *s)
 
 int jscan_number_to_int64(const char *raw, size_t raw_len, int64_t min, int64_t max, int64_t *ret)
 {
-        char buf[32];
-        char *e;
-        long long v;
+        bool negative = raw_len > 0 && raw[0] == '-';
+        uint64_t magnitude = 0, limit;
+        int64_t v;
 
-        if (raw_len == 0 || raw_len >= sizeof(buf))
+        if (raw_len == 0 || raw_len >= 32)
                 return -ERANGE;
         for (size_t i = 0; i < raw_len; i++)
                 if (!(is_digit((unsigned char) raw[i]) || (i == 0 && raw[i] == '-')))
                         return -EINVAL;
-        memcpy(buf, raw, raw_len);
-        buf[raw_len] = '\0';
-        errno = 0;
-        v = strtoll(buf, &e, 10);
-        if (errno || *e)
-                return -ERANGE;
+        if (raw_len == (size_t) negative)
+                return -ERANGE; /* "-" */
+        limit = negative ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
+        for (size_t i = negative; i < raw_len; i++) {
+                uint64_t d = (uint64_t) (raw[i] - '0');
+
+                if (magnitude > (limit - d) / 10)
+                        return -ERANGE;
+                magnitude = magnitude * 10 + d;
+        }
+        v = negative ? (int64_t) (0 - magnitude) : (int64_t) magnitude;
         if (v < min || v > max)
                 return -ERANGE;
         *ret = v;

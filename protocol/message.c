@@ -599,11 +599,23 @@ static void encode_string_field(struct jbuf *b, bool *first, const char *name, c
         *first = false;
 }
 
+/* Written by hand: printf was a tenth of a small call's encoding. */
 static void encode_int_field(struct jbuf *b, bool *first, const char *name, int64_t value, bool present)
 {
+        char text[24], *p = text + sizeof(text);
+        uint64_t v = value < 0 ? -(uint64_t) value : (uint64_t) value;
+
         if (!present)
                 return;
-        jbuf_printf(b, "%s\"%s\":%lld", *first ? "" : ",", name, (long long) value);
+        do
+                *--p = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        if (value < 0)
+                *--p = '-';
+        jbuf_puts(b, *first ? "\"" : ",\"");
+        jbuf_puts(b, name);
+        jbuf_put(b, "\":", 2);
+        jbuf_put(b, p, (size_t) (text + sizeof(text) - p));
         *first = false;
 }
 

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,6 +240,20 @@ START_TEST(test_numbers)
         ck_assert_int_eq(jscan_number_to_int64("1.5", 3, 0, 10, &v), -EINVAL);
         ck_assert_int_eq(jscan_number_to_int64("1e3", 3, 0, 10000, &v), -EINVAL);
         ck_assert_int_eq(jscan_number_to_int64("99999999999999999999999", 23, 0, 10, &v), -ERANGE);
+        /* the int64 edges, "-0", a lone '-' */
+        ck_assert_int_eq(jscan_number_to_int64("-9223372036854775808", 20, INT64_MIN, INT64_MAX, &v), 0);
+        ck_assert(v == INT64_MIN);
+        ck_assert_int_eq(jscan_number_to_int64("-9223372036854775809", 20, INT64_MIN, INT64_MAX, &v), -ERANGE);
+        ck_assert_int_eq(jscan_number_to_int64("9223372036854775807", 19, INT64_MIN, INT64_MAX, &v), 0);
+        ck_assert(v == INT64_MAX);
+        ck_assert_int_eq(jscan_number_to_int64("9223372036854775808", 19, INT64_MIN, INT64_MAX, &v), -ERANGE);
+        ck_assert_int_eq(jscan_number_to_int64("-0", 2, 0, 10, &v), 0);
+        ck_assert_int_eq(v, 0);
+        ck_assert_int_eq(jscan_number_to_int64("-", 1, -10, 10, &v), -ERANGE);
+        ck_assert_int_eq(jscan_number_to_int64("", 0, -10, 10, &v), -ERANGE);
+        ck_assert_int_eq(jscan_number_to_int64("1-", 2, -10, 10, &v), -EINVAL);
+        ck_assert_int_eq(jscan_number_to_int64("-5", 2, -10, 10, &v), 0);
+        ck_assert_int_eq(v, -5);
 }
 END_TEST
 
