@@ -244,7 +244,9 @@ static int builder_value_begin(struct message_builder *b, const char *name, size
         if (top->count > 0)
                 jbuf_putc(&b->body, ',');
         if (name) {
-                jbuf_put_string(&b->body, name);
+                /* the body goes out unchecked (message_seal): a '%' name is the caller's text */
+                if (jbuf_put_string_utf8(&b->body, name, strlen(name)) < 0)
+                        return client_fail(-EINVAL, "value '%s': the name is not valid UTF-8", name);
                 jbuf_putc(&b->body, ':');
         }
         *ret_path_len = value_path_push(&b->where, name, top->count);
@@ -286,15 +288,28 @@ static void put_int(struct jbuf *body, bool negative, uint64_t magnitude)
         jbuf_printf(body, "%s%s%llu%s", quote, negative ? "-" : "", (unsigned long long) magnitude, quote);
 }
 
-/* The shortest of %.15g / %.17g that reads back as v. */
+/*
+ * The shortest of %.15g / %.17g that reads back as v, written with '.'
+ * whatever the locale's decimal point (the body is sent unchecked).
+ */
 static void put_double(struct jbuf *body, double v)
 {
-        char text[32];
+        char text[48];
+        size_t i = 0;
 
         snprintf(text, sizeof(text), "%.15g", v);
         if (strtod(text, NULL) != v)
                 snprintf(text, sizeof(text), "%.17g", v);
-        jbuf_puts(body, text);
+        while (text[i]) {
+                size_t n = strcspn(text + i, "0123456789+-eE");
+
+                if (n == 0) {
+                        jbuf_putc(body, text[i++]);
+                        continue;
+                }
+                jbuf_putc(body, '.'); /* the locale's decimal point, maybe several bytes */
+                i += n;
+        }
 }
 
 static int put_fd(struct message_builder *b, int fd)
@@ -329,9 +344,8 @@ static int put_string(struct message_builder *b, const char *s, bool optional)
 {
         if (!s)
                 return put_null(b, 's', optional);
-        if (!jscan_utf8_valid(s, strlen(s)))
+        if (jbuf_put_string_utf8(&b->body, s, strlen(s)) < 0)
                 return client_fail(-EINVAL, "argument '%s': not valid UTF-8", value_path(&b->where));
-        jbuf_put_string(&b->body, s);
         return 0;
 }
 
@@ -347,11 +361,14 @@ static int put_bytes(struct message_builder *b, const void *p, size_t n, bool op
 
 static int put_json(struct message_builder *b, const char *json, bool optional)
 {
+        size_t len;
+
         if (!json)
                 return put_null(b, 'v', optional);
-        if (jscan_validate(json, strlen(json), IPCBUS_DEPTH_MAX - b->depth, NULL) != 0)
+        len = strlen(json);
+        if (jscan_validate(json, len, IPCBUS_DEPTH_MAX - b->depth, NULL) != 0)
                 return client_fail(-EINVAL, "argument '%s': not one JSON value", value_path(&b->where));
-        jbuf_puts(&b->body, json);
+        jbuf_put(&b->body, json, len);
         return 0;
 }
 
@@ -622,7 +639,8 @@ int message_seal(ipcbus_message *m, uint64_t timeout_usec)
         b->h.serial = client_next_serial(m->bus);
         if (b->h.type == MSG_CALL && !b->h.no_reply)
                 b->h.timeout_ms = client_timeout_ms(timeout_usec);
-        r = msg_build_fds(&b->h, body, body_len, b->fds, b->n_fds, &m->msg);
+        /* what the builder wrote is valid by construction, and a set body was checked when set */
+        r = msg_build_fds(&b->h, body, body_len, b->fds, b->n_fds, MSG_BUILD_BODY_CHECKED, &m->msg);
         if (r != 0) {
                 if (!b->raw && b->stack[0].count > 0)
                         jbuf_truncate(&b->body, b->body.len - 1); /* the '}' again */

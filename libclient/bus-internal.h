@@ -9,8 +9,8 @@
  *   message.c      the ipcbus_message handle, its descriptors, and replies
  *   builder.c      messages being built: header fields, typed appends (JSON
  *                  written into a jbuf), descriptors duplicated into them
- *   reader.c       typed reads: the body parsed once into a json-c tree and
- *                  walked with a stack of cursors
+ *   reader.c       typed reads: the body indexed once (msg_body_index) and
+ *                  walked with a stack of cursors over its nodes
  *   value.c        what building and reading share: the format scanner,
  *                  type names, base64, the member path named in errors
  *   object.c       exported objects (untyped and described), the index of
@@ -160,7 +160,7 @@ struct ipcbus_message {
         const struct iface_method *method;
         ipcbus_interface *method_iface;
         struct message_builder *builder; /* while being built */
-        struct message_reader *reader;   /* the parsed body, from the first read on */
+        struct message_reader *reader;   /* the read cursors, from the first read on */
 };
 
 struct ipcbus_bus {

@@ -153,9 +153,10 @@ _public_ int ipcbus_message_get_error(ipcbus_message *m, ipcbus_error *e)
         return error_from_msg(m->msg, e);
 }
 
+/* Through the body's index, which a typed read of the same message then reuses: one scan. */
 _public_ const char *ipcbus_message_get_arg(ipcbus_message *m, const char *key)
 {
-        if (!m || !key || !m->msg)
+        if (!m || !key || !m->msg || msg_body_index(m->msg) < 0)
                 return NULL;
         return msg_get_arg(m->msg, key);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "libclient/bus-internal.h"
+#include "protocol/jscan.h"
 
 static const char format_letters[] = "bixutdsyhvn";
 
@@ -124,31 +125,45 @@ const char *value_type_name(char type)
 
 static const char base64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/* Written straight into the buffer, 4 characters for each 3 bytes. */
 void value_base64_put(struct jbuf *b, const uint8_t *p, size_t n)
 {
-        jbuf_putc(b, '"');
-        for (size_t i = 0; i < n; i += 3) {
-                uint32_t v = (uint32_t) p[i] << 16;
-                char out[4];
+        char *out = jbuf_extend(b, (n + 2) / 3 * 4 + 2);
+        size_t i = 0;
 
-                if (i + 1 < n)
-                        v |= (uint32_t) p[i + 1] << 8;
-                if (i + 2 < n)
-                        v |= p[i + 2];
-                out[0] = base64_alphabet[(v >> 18) & 63];
+        if (!out)
+                return;
+        *out++ = '"';
+        for (; i + 3 <= n; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
+
+                out[0] = base64_alphabet[v >> 18];
+                out[1] = base64_alphabet[(v >> 12) & 63];
+                out[2] = base64_alphabet[(v >> 6) & 63];
+                out[3] = base64_alphabet[v & 63];
+                out += 4;
+        }
+        if (i < n) {
+                uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < n ? (uint32_t) p[i + 1] << 8 : 0);
+
+                out[0] = base64_alphabet[v >> 18];
                 out[1] = base64_alphabet[(v >> 12) & 63];
                 out[2] = i + 1 < n ? base64_alphabet[(v >> 6) & 63] : '=';
-                out[3] = i + 2 < n ? base64_alphabet[v & 63] : '=';
-                jbuf_put(b, out, 4);
+                out[3] = '=';
+                out += 4;
         }
-        jbuf_putc(b, '"');
+        *out = '"';
 }
 
 static int base64_value(char c)
 {
-        const char *p = c ? strchr(base64_alphabet, c) : NULL;
-
-        return p ? (int) (p - base64_alphabet) : -1;
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 int value_base64_decode(const char *s, size_t len, uint8_t *out, size_t *ret_len)
@@ -226,6 +241,10 @@ int value_json_widen(const char *text, size_t len, char **ret, size_t *ret_len)
                 size_t int_end, end;
 
                 if (in_string) {
+                        /* strings hold no number: skip their plain runs a block at a time */
+                        i += jscan_escape_free_run(text + i, len - i);
+                        if (i >= len)
+                                break;
                         if (text[i] == '\\')
                                 i++;
                         else if (text[i] == '"')

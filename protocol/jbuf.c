@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocol/jbuf.h"
+#include "protocol/jscan.h"
 
 void jbuf_init(struct jbuf *b)
 {
@@ -67,6 +69,18 @@ void jbuf_put(struct jbuf *b, const void *p, size_t n)
         b->data[b->len] = '\0';
 }
 
+char *jbuf_extend(struct jbuf *b, size_t n)
+{
+        char *p;
+
+        if (!jbuf_reserve(b, n))
+                return NULL;
+        p = b->data + b->len;
+        b->len += n;
+        b->data[b->len] = '\0';
+        return p;
+}
+
 void jbuf_puts(struct jbuf *b, const char *s)
 {
         jbuf_put(b, s, strlen(s));
@@ -97,59 +111,88 @@ void jbuf_printf(struct jbuf *b, const char *fmt, ...)
         b->len += (size_t) n;
 }
 
-void jbuf_put_string(struct jbuf *b, const char *s)
+/*
+ * Append s[0..len) quoted, escaping what JSON requires. Plain runs are found
+ * a block at a time and copied whole. With check_utf8, a byte sequence that
+ * is not UTF-8 stops it: the text is cut back to what it was and false
+ * returned.
+ */
+static bool put_escaped(struct jbuf *b, const char *s, size_t len, bool check_utf8)
 {
         static const char hex[] = "0123456789abcdef";
-        const char *run = s;
+        const char *p = s, *end = s + len, *run = s;
+        size_t start = b->len;
 
-        jbuf_putc(b, '"');
-        for (const char *p = s; *p; p++) {
-                unsigned char c = (unsigned char) *p;
-                char esc[6];
-                size_t n = 0;
+        if (!jbuf_reserve(b, len + 2)) /* most strings need no escapes: one growth */
+                return true;
+        b->data[b->len++] = '"';
+        while (p < end) {
+                unsigned char c;
+                char esc[6] = {'\\'};
+                size_t n = 2;
 
-                if (c == '"' || c == '\\') {
-                        esc[0] = '\\';
-                        esc[1] = (char) c;
-                        n = 2;
-                } else if (c < 0x20) {
-                        esc[0] = '\\';
-                        switch (c) {
-                        case '\n':
-                                esc[1] = 'n';
-                                n = 2;
-                                break;
-                        case '\t':
-                                esc[1] = 't';
-                                n = 2;
-                                break;
-                        case '\r':
-                                esc[1] = 'r';
-                                n = 2;
-                                break;
-                        case '\b':
-                                esc[1] = 'b';
-                                n = 2;
-                                break;
-                        case '\f':
-                                esc[1] = 'f';
-                                n = 2;
-                                break;
-                        default:
-                                memcpy(esc + 1, "u00", 3);
-                                esc[4] = hex[c >> 4];
-                                esc[5] = hex[c & 0xf];
-                                n = 6;
+                p += check_utf8 ? jscan_plain_run(p, (size_t) (end - p)) : jscan_escape_free_run(p, (size_t) (end - p));
+                if (p == end)
+                        break;
+                c = (unsigned char) *p;
+                if (c >= 0x80) { /* only with check_utf8 */
+                        size_t k = jscan_utf8_sequence(p, (size_t) (end - p));
+
+                        if (k == 0) {
+                                jbuf_truncate(b, start);
+                                return false;
                         }
+                        p += k;
+                        continue;
                 }
-                if (n) {
-                        jbuf_put(b, run, (size_t) (p - run));
-                        jbuf_put(b, esc, n);
-                        run = p + 1;
+                switch (c) {
+                case '"':
+                case '\\':
+                        esc[1] = (char) c;
+                        break;
+                case '\n':
+                        esc[1] = 'n';
+                        break;
+                case '\t':
+                        esc[1] = 't';
+                        break;
+                case '\r':
+                        esc[1] = 'r';
+                        break;
+                case '\b':
+                        esc[1] = 'b';
+                        break;
+                case '\f':
+                        esc[1] = 'f';
+                        break;
+                default:
+                        memcpy(esc + 1, "u00", 3);
+                        esc[4] = hex[c >> 4];
+                        esc[5] = hex[c & 0xf];
+                        n = 6;
                 }
+                jbuf_put(b, run, (size_t) (p - run));
+                jbuf_put(b, esc, n);
+                run = ++p;
         }
-        jbuf_puts(b, run);
+        jbuf_put(b, run, (size_t) (end - run));
         jbuf_putc(b, '"');
+        return true;
+}
+
+void jbuf_put_string(struct jbuf *b, const char *s)
+{
+        put_escaped(b, s, strlen(s), false);
+}
+
+void jbuf_put_string_len(struct jbuf *b, const char *s, size_t len)
+{
+        put_escaped(b, s, len, false);
+}
+
+int jbuf_put_string_utf8(struct jbuf *b, const char *s, size_t len)
+{
+        return put_escaped(b, s, len, true) ? 0 : -EILSEQ;
 }
 
 char *jbuf_steal(struct jbuf *b, size_t *ret_len)

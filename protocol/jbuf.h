@@ -26,7 +26,23 @@ void jbuf_put(struct jbuf *b, const void *p, size_t n);
 void jbuf_puts(struct jbuf *b, const char *s);
 void jbuf_putc(struct jbuf *b, char c);
 void jbuf_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Append s (NUL-terminated, UTF-8) as a quoted, escaped JSON string. */
+/*
+ * Append n bytes for the caller to fill in (the text stays NUL-terminated
+ * after them): their place, or NULL after a failed allocation.
+ */
+char *jbuf_extend(struct jbuf *b, size_t n);
+/*
+ * Append s (NUL-terminated, UTF-8) as a quoted, escaped JSON string: runs
+ * that need no escape are copied whole. Bytes >= 0x80 are copied unchecked.
+ */
 void jbuf_put_string(struct jbuf *b, const char *s);
+/* The same for s[0..len) (a NUL byte in it is written \u0000). */
+void jbuf_put_string_len(struct jbuf *b, const char *s, size_t len);
+/*
+ * The same, checking that s[0..len) is UTF-8 as the protocol's validator
+ * judges it. Returns 0, or -EILSEQ with nothing appended. (An allocation
+ * failure is the buffer's sticky failure, as for every write.)
+ */
+int jbuf_put_string_utf8(struct jbuf *b, const char *s, size_t len);
 /* Take the text (caller frees); NULL after a failed allocation. */
 char *jbuf_steal(struct jbuf *b, size_t *ret_len);

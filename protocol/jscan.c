@@ -6,6 +6,183 @@
 #include "protocol/jscan.h"
 #include "protocol/proto-error.h"
 
+/*
+ * Plain runs: most of a body is string bytes that need no attention, so the
+ * scanner and the string writer skip them a block at a time, 16 bytes with
+ * SSE2 (part of every x86-64, no flags needed), else 8 with word arithmetic.
+ * Long runs go 32 bytes at a time where the processor has AVX2, checked at
+ * run time (the function alone is compiled for it). JSCAN_NO_SIMD forces
+ * the word version (its unit tests build it so).
+ */
+#if defined(__SSE2__) && !defined(JSCAN_NO_SIMD)
+#include <emmintrin.h>
+#define JSCAN_SSE2 1
+#else
+#define JSCAN_SSE2 0
+#endif
+#if JSCAN_SSE2 && defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+#define JSCAN_AVX2 1
+#else
+#define JSCAN_AVX2 0
+#endif
+
+/* Which bytes end a plain run. */
+enum plain_set {
+        PLAIN_STRING, /* '"', '\\', a control byte < 0x20, a byte >= 0x80 (to check its UTF-8) */
+        PLAIN_ESCAPE, /* '"', '\\', a control byte: what a writer escapes, or an iterator stops at */
+        PLAIN_ASCII,  /* a byte >= 0x80 */
+};
+
+static inline bool byte_stops(unsigned char c, enum plain_set set)
+{
+        switch (set) {
+        case PLAIN_STRING:
+                return c == '"' || c == '\\' || c < 0x20 || c >= 0x80;
+        case PLAIN_ESCAPE:
+                return c == '"' || c == '\\' || c < 0x20;
+        default:
+                return c >= 0x80;
+        }
+}
+
+#if !JSCAN_SSE2
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+#define LOW7 0x7f7f7f7f7f7f7f7full
+
+/* The high bit of each byte of x that is zero, exactly (no borrow between bytes). */
+static inline uint64_t word_zero_bytes(uint64_t x)
+{
+        return ~(((x & LOW7) + LOW7) | x) & HIGHS;
+}
+
+/* The high bit of each byte of x (8 bytes as loaded) that stops a run of set. */
+static inline uint64_t word_stops(uint64_t x, enum plain_set set)
+{
+        uint64_t non_ascii = x & HIGHS;
+        uint64_t control = ~(((x & LOW7) + ONES * (0x80 - 0x20)) | x) & HIGHS;
+        uint64_t special = word_zero_bytes(x ^ (ONES * '"')) | word_zero_bytes(x ^ (ONES * '\\')) | control;
+
+        return set == PLAIN_STRING ? special | non_ascii : set == PLAIN_ESCAPE ? special : non_ascii;
+}
+
+/* The index in memory order of the first byte flagged in a non-zero word_stops result. */
+static inline size_t word_first(uint64_t stops)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        return (size_t) __builtin_clzll(stops) / 8;
+#else
+        return (size_t) __builtin_ctzll(stops) / 8;
+#endif
+}
+#endif
+
+#if JSCAN_SSE2
+/* The bytes of the 16 at p that stop a run of set, as the high bit of each. */
+static inline __m128i block_stops(const unsigned char *p, enum plain_set set)
+{
+        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
+        __m128i control;
+
+        if (set == PLAIN_ASCII)
+                return v; /* the high bits themselves */
+        /* signed, so also true for bytes >= 0x80; or unsigned */
+        control = set == PLAIN_STRING ? _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))
+                                      : _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                         _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                            control);
+}
+#endif
+
+#if JSCAN_AVX2
+/* The bytes of the 32 at p that stop a run of set, as the high bit of each. */
+__attribute__((target("avx2"))) static inline __m256i block32_stops(const unsigned char *p, enum plain_set set)
+{
+        __m256i v = _mm256_loadu_si256((const __m256i *) (const void *) p);
+        __m256i control;
+
+        if (set == PLAIN_ASCII)
+                return v;
+        control = set == PLAIN_STRING ? _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v)
+                                      : _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+        return _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')),
+                                               _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'))),
+                               control);
+}
+
+/* How far p[0..n) goes in 64-byte blocks in which nothing stops a run of set (a multiple of 64). */
+__attribute__((target("avx2"))) static size_t plain_blocks_avx2(const unsigned char *p, size_t n, enum plain_set set)
+{
+        size_t i = 0;
+
+        for (; i + 64 <= n; i += 64)
+                if (_mm256_movemask_epi8(_mm256_or_si256(block32_stops(p + i, set), block32_stops(p + i + 32, set))))
+                        break;
+        return i;
+}
+#endif
+
+/* The length of the prefix of p[0..n) in which no byte stops a run of set. */
+static inline size_t plain_run(const unsigned char *p, size_t n, enum plain_set set)
+{
+        size_t i = 0;
+
+#if JSCAN_SSE2
+        /* most strings are short: their end is in the first block */
+        if (n >= 16) {
+                unsigned mask = (unsigned) _mm_movemask_epi8(block_stops(p, set));
+
+                if (mask)
+                        return (size_t) __builtin_ctz(mask);
+                i = 16;
+        }
+#endif
+#if JSCAN_AVX2
+        if (n - i >= 256 && __builtin_cpu_supports("avx2"))
+                i += plain_blocks_avx2(p + i, n - i, set);
+#endif
+#if JSCAN_SSE2
+        /* 64 bytes a turn while nothing stops (one test for four blocks), then 16 */
+        for (; i + 64 <= n; i += 64) {
+                __m128i any = _mm_or_si128(_mm_or_si128(block_stops(p + i, set), block_stops(p + i + 16, set)),
+                                           _mm_or_si128(block_stops(p + i + 32, set), block_stops(p + i + 48, set)));
+
+                if (_mm_movemask_epi8(any))
+                        break;
+        }
+        for (; i + 16 <= n; i += 16) {
+                unsigned mask = (unsigned) _mm_movemask_epi8(block_stops(p + i, set));
+
+                if (mask)
+                        return i + (size_t) __builtin_ctz(mask);
+        }
+#else
+        for (; i + 8 <= n; i += 8) {
+                uint64_t x, stops;
+
+                memcpy(&x, p + i, sizeof(x));
+                stops = word_stops(x, set);
+                if (stops)
+                        return i + word_first(stops);
+        }
+#endif
+        while (i < n && !byte_stops(p[i], set))
+                i++;
+        return i;
+}
+
+size_t jscan_plain_run(const char *p, size_t n)
+{
+        return plain_run((const unsigned char *) p, n, PLAIN_STRING);
+}
+
+size_t jscan_escape_free_run(const char *p, size_t n)
+{
+        return plain_run((const unsigned char *) p, n, PLAIN_ESCAPE);
+}
+
 struct scanner {
         const unsigned char *p;
         const unsigned char *end;
@@ -80,36 +257,48 @@ static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
         return n;
 }
 
+size_t jscan_utf8_sequence(const char *p, size_t n)
+{
+        const unsigned char *u = (const unsigned char *) p;
+
+        if (n == 0)
+                return 0;
+        return *u < 0x80 ? 1 : utf8_sequence(u, u + n);
+}
+
 bool jscan_utf8_valid(const char *s, size_t len)
 {
         const unsigned char *p = (const unsigned char *) s, *end = p + len;
 
-        while (p < end) {
-                size_t n = *p < 0x80 ? 1 : utf8_sequence(p, end);
+        for (;;) {
+                size_t n;
 
+                p += plain_run(p, (size_t) (end - p), PLAIN_ASCII);
+                if (p == end)
+                        return true;
+                n = utf8_sequence(p, end);
                 if (n == 0)
                         return false;
                 p += n;
         }
-        return true;
 }
 
 /* s->p is just past the opening quote. */
 static int scan_string(struct scanner *s)
 {
-        while (s->p < s->end) {
-                unsigned char c = *s->p;
+        for (;;) {
+                unsigned char c;
 
+                s->p += plain_run(s->p, (size_t) (s->end - s->p), PLAIN_STRING);
+                if (s->p >= s->end)
+                        break;
+                c = *s->p;
                 if (c == '"') {
                         s->p++;
                         return 0;
                 }
                 if (c < 0x20)
                         return PROTO_E_BAD_JSON;
-                if (c < 0x80 && c != '\\') {
-                        s->p++;
-                        continue;
-                }
                 if (c >= 0x80) {
                         size_t n = utf8_sequence(s->p, s->end);
                         if (!n)
@@ -325,14 +514,17 @@ static const char *it_skip_ws(const char *p, const char *end)
 /* p just past an opening quote; returns the closing quote; sets *escaped if a backslash was seen. */
 static const char *it_string_end(const char *p, const char *end, bool *escaped)
 {
-        while (p < end && *p != '"') {
+        for (;;) {
+                p += plain_run((const unsigned char *) p, (size_t) (end - p), PLAIN_ESCAPE);
+                if (p >= end || *p == '"')
+                        return p;
                 if (*p == '\\') {
                         *escaped = true;
-                        p++;
+                        if (++p == end)
+                                return p;
                 }
                 p++;
         }
-        return p;
 }
 
 /* p at the start of a value; returns one past its end. */
@@ -343,7 +535,8 @@ static const char *it_value_end(const char *p, const char *end, bool *escaped)
         if (*p == '"')
                 return it_string_end(p + 1, end, escaped) + 1;
         if (*p != '{' && *p != '[') {
-                while (p < end && !strchr(",}] \t\r\n", *p))
+                while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\r' &&
+                       *p != '\n')
                         p++;
                 return p;
         }
@@ -373,34 +566,33 @@ int jscan_object_begin(struct jscan_iter *it, const char *data, size_t len)
         return 0;
 }
 
+/* The kind of the value starting with c (in validated text). */
+static enum jscan_kind it_kind(char c)
+{
+        switch (c) {
+        case '{':
+                return JSCAN_OBJECT;
+        case '[':
+                return JSCAN_ARRAY;
+        case '"':
+                return JSCAN_STRING;
+        case 't':
+                return JSCAN_TRUE;
+        case 'f':
+                return JSCAN_FALSE;
+        case 'n':
+                return JSCAN_NULL;
+        default:
+                return JSCAN_NUMBER;
+        }
+}
+
 /* p at a value: fill ret's kind, value and escaped (adding to *escaped); returns one past the value. */
 static const char *it_value(const char *p, const char *end, bool escaped, struct jscan_member *ret)
 {
         const char *q;
 
-        switch (*p) {
-        case '{':
-                ret->kind = JSCAN_OBJECT;
-                break;
-        case '[':
-                ret->kind = JSCAN_ARRAY;
-                break;
-        case '"':
-                ret->kind = JSCAN_STRING;
-                break;
-        case 't':
-                ret->kind = JSCAN_TRUE;
-                break;
-        case 'f':
-                ret->kind = JSCAN_FALSE;
-                break;
-        case 'n':
-                ret->kind = JSCAN_NULL;
-                break;
-        default:
-                ret->kind = JSCAN_NUMBER;
-                break;
-        }
+        ret->kind = it_kind(*p);
         q = it_value_end(p, end, &escaped);
         if (ret->kind == JSCAN_STRING) {
                 ret->value = p + 1;
@@ -460,6 +652,114 @@ int jscan_array_next(struct jscan_iter *it, struct jscan_member *ret)
         ret->key_len = 0;
         it->p = it_value(p, it->end, false, ret);
         return 1;
+}
+
+/* --- the index of a validated text ------------------------------------------ */
+
+struct indexer {
+        const char *text;
+        const char *p;
+        const char *end;
+        struct jscan_node *nodes;
+        size_t n;
+        size_t cap;
+        unsigned max_depth;
+        bool failed;
+};
+
+/* Append a node of kind for the value at p; its index, or SIZE_MAX out of memory. */
+static size_t index_add(struct indexer *x, enum jscan_kind kind, const char *p)
+{
+        if (x->n == x->cap) {
+                size_t cap = x->cap ? 2 * x->cap : 16;
+                struct jscan_node *nodes = realloc(x->nodes, cap * sizeof(*nodes));
+
+                if (!nodes) {
+                        x->failed = true;
+                        return SIZE_MAX;
+                }
+                x->nodes = nodes;
+                x->cap = cap;
+        }
+        x->nodes[x->n] = (struct jscan_node){.start = (uint32_t) (p - x->text), .kind = (uint8_t) kind};
+        return x->n++;
+}
+
+/* The string at x->p (its opening quote) as a node; x->p goes past it. */
+static void index_string(struct indexer *x)
+{
+        bool escaped = false;
+        const char *q = it_string_end(x->p + 1, x->end, &escaped);
+        size_t i = index_add(x, JSCAN_STRING, x->p + 1);
+
+        if (i != SIZE_MAX) {
+                x->nodes[i].len = (uint32_t) (q - x->p - 1);
+                x->nodes[i].flags = escaped ? JSCAN_NODE_ESCAPED : 0;
+                x->nodes[i].end = (uint32_t) x->n;
+        }
+        x->p = q < x->end ? q + 1 : q; /* (bounded even on text that was not validated) */
+}
+
+/* The value at x->p, `depth` containers deep, and all it holds; x->p goes past it. */
+static void index_value(struct indexer *x, unsigned depth)
+{
+        const char *p = x->p;
+        bool object = *p == '{', dummy = false;
+        size_t i;
+
+        if (*p == '"') {
+                index_string(x);
+                return;
+        }
+        i = index_add(x, it_kind(*p), p);
+        if (i == SIZE_MAX)
+                return;
+        if ((object || *p == '[') && depth < x->max_depth) {
+                /* opened: its end is found by indexing what it holds, in the same pass */
+                x->p = it_skip_ws(p + 1, x->end);
+                while (!x->failed && x->p < x->end && *x->p != (object ? '}' : ']')) {
+                        const char *before = x->p;
+
+                        if (object) {
+                                index_string(x);
+                                x->p = it_skip_ws(x->p, x->end);
+                                if (x->p < x->end) /* ':' */
+                                        x->p = it_skip_ws(x->p + 1, x->end);
+                                if (x->p >= x->end)
+                                        break;
+                        }
+                        index_value(x, depth + 1);
+                        x->p = it_skip_ws(x->p, x->end);
+                        if (x->p < x->end && *x->p == ',')
+                                x->p = it_skip_ws(x->p + 1, x->end);
+                        if (x->p == before) /* text that was not validated: stop, never loop */
+                                break;
+                }
+                if (x->p < x->end)
+                        x->p++;
+        } else {
+                x->p = it_value_end(p, x->end, &dummy);
+        }
+        x->nodes[i].len = (uint32_t) (x->p - p);
+        x->nodes[i].end = (uint32_t) x->n;
+}
+
+int jscan_index(const char *text, size_t len, unsigned max_depth, struct jscan_node **ret, size_t *ret_n)
+{
+        struct indexer x = {.text = text, .end = text + len, .max_depth = max_depth};
+
+        if (len > UINT32_MAX)
+                return -E2BIG;
+        x.p = it_skip_ws(text, x.end);
+        if (x.p < x.end)
+                index_value(&x, 0);
+        if (x.failed) {
+                free(x.nodes);
+                return -ENOMEM;
+        }
+        *ret = x.nodes;
+        *ret_n = x.n;
+        return 0;
 }
 
 static size_t utf8_encode(unsigned long cp, char *dst)
@@ -539,9 +839,13 @@ size_t jscan_string_decode(const char *raw, size_t raw_len, char *dst)
 
 bool jscan_key_equal(const struct jscan_member *m, const char *s)
 {
-        size_t n = strlen(s);
         char buf[512];
+        size_t n;
 
+        /* most keys differ from the first byte (the header's field lookup tries each name) */
+        if (!m->escaped && (m->key_len == 0 ? *s != '\0' : *m->key != *s))
+                return false;
+        n = strlen(s);
         if (!m->escaped)
                 return m->key_len == n && memcmp(m->key, s, n) == 0;
         /* each decoded byte takes at most 6 raw bytes */
@@ -552,21 +856,26 @@ bool jscan_key_equal(const struct jscan_member *m, const char *s)
 
 int jscan_number_to_int64(const char *raw, size_t raw_len, int64_t min, int64_t max, int64_t *ret)
 {
-        char buf[32];
-        char *e;
-        long long v;
+        bool negative = raw_len > 0 && raw[0] == '-';
+        uint64_t magnitude = 0, limit;
+        int64_t v;
 
-        if (raw_len == 0 || raw_len >= sizeof(buf))
+        if (raw_len == 0 || raw_len >= 32)
                 return -ERANGE;
         for (size_t i = 0; i < raw_len; i++)
                 if (!(is_digit((unsigned char) raw[i]) || (i == 0 && raw[i] == '-')))
                         return -EINVAL;
-        memcpy(buf, raw, raw_len);
-        buf[raw_len] = '\0';
-        errno = 0;
-        v = strtoll(buf, &e, 10);
-        if (errno || *e)
-                return -ERANGE;
+        if (raw_len == (size_t) negative)
+                return -ERANGE; /* "-" */
+        limit = negative ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
+        for (size_t i = negative; i < raw_len; i++) {
+                uint64_t d = (uint64_t) (raw[i] - '0');
+
+                if (magnitude > (limit - d) / 10)
+                        return -ERANGE;
+                magnitude = magnitude * 10 + d;
+        }
+        v = negative ? (int64_t) (0 - magnitude) : (int64_t) magnitude;
         if (v < min || v > max)
                 return -ERANGE;
         *ret = v;

@@ -66,6 +66,33 @@ int jscan_array_begin(struct jscan_iter *it, const char *data, size_t len);
 int jscan_array_next(struct jscan_iter *it, struct jscan_member *ret);
 
 /*
+ * One value of a text indexed by jscan_index. The nodes are in document
+ * order: a container is followed by what it holds (an object's members as
+ * their key, a string node, then their value), and `end` says where that
+ * stops, so the next sibling of node i is node nodes[i].end.
+ */
+struct jscan_node {
+        uint32_t start; /* offset of the value in the text; for a string, just past its opening quote */
+        uint32_t len;   /* its length in the text; for a string, between the quotes */
+        uint32_t end;   /* the index of the first node after this value and all it holds */
+        uint8_t kind;   /* enum jscan_kind */
+        uint8_t flags;  /* JSCAN_NODE_*, and the user's */
+};
+
+#define JSCAN_NODE_ESCAPED 0x1u /* a string holding backslash escapes */
+#define JSCAN_NODE_USER 0x10u   /* the first flag bit left to the index's user */
+
+/*
+ * Index text[0..len), which jscan_validate accepted, in one pass: every value
+ * in a node, containers nested deeper than max_depth (the top value is at
+ * depth 0) as one node without their contents. Returns 0 with the malloc'd
+ * nodes in *ret (NULL when the text is empty) and their count in *ret_n,
+ * -ENOMEM, or -E2BIG when len does not fit 32 bits. Recurses as deep as the
+ * text nests, up to max_depth.
+ */
+int jscan_index(const char *text, size_t len, unsigned max_depth, struct jscan_node **ret, size_t *ret_n);
+
+/*
  * Decode a raw JSON string (the bytes between the quotes, as a jscan_member
  * gives them) into dst, which must hold at least raw_len + 1 bytes (decoding
  * never grows a string). Returns the decoded length; dst is NUL-terminated.
@@ -81,3 +108,22 @@ int jscan_number_to_int64(const char *raw, size_t raw_len, int64_t min, int64_t 
 
 /* Whether s[0..len) is valid UTF-8 (shortest form, no surrogates), as the validator judges it. */
 bool jscan_utf8_valid(const char *s, size_t len);
+
+/*
+ * The length of the UTF-8 sequence starting p[0..n) (1 for ASCII), or 0 when
+ * it is not valid there (as jscan_utf8_valid judges it) or n is 0.
+ */
+size_t jscan_utf8_sequence(const char *p, size_t n);
+
+/*
+ * The length of the longest prefix of p[0..n) that a JSON string holds as it
+ * is and the validator passes without a look: printable ASCII other than
+ * '"' and '\\'. Scanned a block at a time.
+ */
+size_t jscan_plain_run(const char *p, size_t n);
+
+/*
+ * The same, where bytes >= 0x80 do not end the run: the prefix that a
+ * string writer copies without escaping ('"', '\\' and control bytes end it).
+ */
+size_t jscan_escape_free_run(const char *p, size_t n);

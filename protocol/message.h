@@ -46,6 +46,8 @@ struct msg_header {
 /* A header with every field absent (uids/pids -1). */
 void msg_header_init(struct msg_header *h);
 
+struct jscan_node;
+
 struct msg_arg {
         const char *key;
         const char *value;
@@ -70,6 +72,10 @@ struct msg {
         void *data_alloc; /* the separate allocation data lies in (msg_build, a frame taken over), freed
                            * with the message (bufcache_free); NULL: data is part of the message's own allocation */
         size_t data_cap;  /* data_alloc's size */
+        /* the body indexed by msg_body_index, and its strings as they are decoded */
+        struct jscan_node *nodes;
+        size_t n_nodes;
+        char *decoded; /* body_len + 1 bytes: each string decoded at its own offset */
         /* Called when the last reference goes, before the descriptors are
          * closed: the broker's accounting of descriptors in flight. */
         void (*on_free)(struct msg *m, void *userdata);
@@ -117,12 +123,20 @@ int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigne
  */
 int msg_build(const struct msg_header *h, const char *body, size_t body_len, struct msg **ret);
 /*
+ * msg_build_fds flag: the body is known to be valid (a JSON object within
+ * IPCBUS_DEPTH_MAX, UTF-8 as jscan judges it), written by the library's own
+ * builder or checked already, so it is not scanned again. Never for text a
+ * user handed over unchecked.
+ */
+#define MSG_BUILD_BODY_CHECKED 0x100u
+/*
  * The same with descriptors: the frame's prefix announces n_fds (at most
  * IPCBUS_FDS_MAX, else PROTO_E_TOO_MANY_FDS) and, on success only, the
- * message owns fds[0..n_fds) and closes them when it is freed.
+ * message owns fds[0..n_fds) and closes them when it is freed. flags: 0 or
+ * MSG_BUILD_BODY_CHECKED.
  */
 int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len, const int *fds, unsigned n_fds,
-                  struct msg **ret);
+                  unsigned flags, struct msg **ret);
 
 /* Encode just the canonical header text of h (for tests and tools). */
 int msg_header_encode(const struct msg_header *h, char **ret, size_t *ret_len);
@@ -137,10 +151,28 @@ static inline void msg_unrefp(struct msg **m)
 
 /*
  * The top-level members of the body in order, keys decoded, values decoded
- * when they are strings and NULL otherwise. Done once per message and
- * cached. Returns 0 or -ENOMEM; a body that is absent or empty yields n 0.
+ * when they are strings and NULL otherwise. Done once per message, in one
+ * walk (over the index when there is one), and cached. Returns 0 or
+ * -ENOMEM; a body that is absent or empty yields n 0.
  */
 int msg_get_args(struct msg *m, const struct msg_arg **ret, size_t *ret_n);
-/* The decoded value of top-level member `key` (the last, when it appears more than once), or NULL when absent or not a
- * string. */
+/*
+ * The decoded value of top-level member `key` (the last, when it appears
+ * more than once), or NULL when absent, not a string, or out of memory. With
+ * an index (msg_body_index), only that value is decoded.
+ */
 const char *msg_get_arg(struct msg *m, const char *key);
+
+/*
+ * Index the whole body on first use (jscan_index, every depth; m->nodes),
+ * for a reader that walks it: msg_get_arg and msg_get_args then use the
+ * index, so a body is scanned once whatever reads it. Returns 0 or -ENOMEM;
+ * a message without a body gets no nodes.
+ */
+int msg_body_index(struct msg *m);
+/*
+ * The decoded text of the string node i of m's index (a key or a string
+ * value), NUL-terminated, decoded on first use and kept as long as m (the
+ * message's bytes are not touched). NULL when out of memory.
+ */
+const char *msg_body_string(struct msg *m, size_t i);

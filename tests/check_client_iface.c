@@ -546,6 +546,53 @@ START_TEST(test_json_widen)
         w = (char *) "unchanged";
         ck_assert_int_eq(value_json_widen(edges, strlen(edges), &w, &len), 0);
         ck_assert_str_eq(w, "unchanged"); /* nothing allocated, nothing written */
+        /* digits inside long strings (skipped a block at a time) are not numbers */
+        w = (char *) "unchanged";
+        ck_assert_int_eq(value_json_widen("{\"s\":\"........................99999999999999999999999\\\"x\"}", 58, &w,
+                                          &len),
+                         0);
+        ck_assert_str_eq(w, "unchanged");
+}
+END_TEST
+
+/* base64 of every length round-trips and reads the text as written; a bad character anywhere is refused. */
+START_TEST(test_base64)
+{
+        uint8_t in[64], out[64];
+        struct jbuf b;
+        size_t n;
+
+        for (size_t i = 0; i < sizeof(in); i++)
+                in[i] = (uint8_t) (i * 37 + 11);
+        jbuf_init(&b);
+        for (size_t len = 0; len <= sizeof(in); len++) {
+                jbuf_reset(&b);
+                value_base64_put(&b, in, len);
+                ck_assert(!b.failed);
+                ck_assert_uint_eq(b.len, (len + 2) / 3 * 4 + 2);
+                ck_assert(b.data[0] == '"' && b.data[b.len - 1] == '"');
+                ck_assert_int_eq(value_base64_decode(b.data + 1, b.len - 2, out, &n), 0);
+                ck_assert_uint_eq(n, len);
+                ck_assert_mem_eq(out, in, len);
+                for (size_t k = 1; k + 1 < b.len && len > 0; k++) {
+                        char saved = b.data[k];
+
+                        if (saved == '=')
+                                continue;
+                        b.data[k] = '*';
+                        ck_assert_int_eq(value_base64_decode(b.data + 1, b.len - 2, out, &n), -EBADMSG);
+                        b.data[k] = saved;
+                }
+        }
+        jbuf_reset(&b);
+        value_base64_put(&b, (const uint8_t *) "\xfb\xff\xbf", 3);
+        ck_assert_str_eq(b.data, "\"+/+/\"");
+        ck_assert_int_eq(value_base64_decode("YQ==", 4, out, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_int_eq(value_base64_decode("Y===", 4, out, &n), -EBADMSG);
+        ck_assert_int_eq(value_base64_decode("YQ=", 3, out, &n), -EBADMSG);
+        ck_assert_int_eq(value_base64_decode("YQ==YQ==", 8, out, &n), -EBADMSG);
+        jbuf_deinit(&b);
 }
 END_TEST
 
@@ -619,6 +666,7 @@ static Suite *iface_suite(void)
         tcase_add_test(tc, test_type_format);
         tcase_add_test(tc, test_interface_check);
         tcase_add_test(tc, test_json_widen);
+        tcase_add_test(tc, test_base64);
         suite_add_tcase(s, tc);
         return s;
 }

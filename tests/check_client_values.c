@@ -7,9 +7,12 @@
  * the errors an application sees, with ipcbus_last_error()'s sentence.
  */
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "protocol/jbuf.h"
 #include "tests/testbus.h"
 
 #define PATH "/org/example/Values"
@@ -319,6 +322,15 @@ START_TEST(test_bytes)
         ck_assert_mem_eq(got, all, 256);
         ck_assert_int_eq(ipcbus_message_read(reply, "empty:y", &none, &none_len), 1);
         ck_assert_uint_eq(none_len, 0);
+        /* '/' written escaped, as some JSON writers do, decodes the same */
+        ipcbus_message_unref(reply);
+        reply = echo(&p, "{\"e\":\"\\/\\/\\/\\/\",\"f\":\"////\"}");
+        ck_assert_int_eq(ipcbus_message_read(reply, "e:y", &got, &len), 1);
+        ck_assert_uint_eq(len, 3);
+        ck_assert_mem_eq(got, "\xff\xff\xff", 3);
+        ck_assert_int_eq(ipcbus_message_read(reply, "f:y", &got, &len), 1);
+        ck_assert_uint_eq(len, 3);
+        ck_assert_mem_eq(got, "\xff\xff\xff", 3);
         pair_deinit(&p);
 }
 END_TEST
@@ -447,6 +459,9 @@ START_TEST(test_build_errors)
         ck_assert_str_eq(ipcbus_last_error(), "format '7:u': a name (name:T) expected at offset 0");
         ck_assert_int_eq(ipcbus_message_append(call, "s:s", "\xff"), -EINVAL);
         ck_assert_str_eq(ipcbus_last_error(), "argument 's': not valid UTF-8");
+        /* a name given with '%' is the caller's text too: the body is sent without a second look */
+        ck_assert_int_eq(ipcbus_message_append(call, "%:s", "k\xc3", "v"), -EINVAL);
+        ck_assert_str_eq(ipcbus_last_error(), "value 'k\xc3': the name is not valid UTF-8");
         ck_assert_int_eq(ipcbus_message_append(call, "d:{x:d y:d}", 1.0, 0.0 / 0.0), -EINVAL);
         ck_assert_str_eq(ipcbus_last_error(), "argument 'd.y': NaN and infinities cannot be sent");
         ck_assert_int_eq(ipcbus_message_append(call, "v:v", "{oops"), -EINVAL);
@@ -475,6 +490,84 @@ START_TEST(test_build_errors)
 }
 END_TEST
 
+/*
+ * 'v' gives a value's JSON text as json-c prints the same value from
+ * ipcbus_message_get_json (no white space, strings escaped again, of
+ * duplicate keys the first's place and the last's value, integers beyond 64
+ * bits as doubles), whatever the text as sent.
+ */
+START_TEST(test_any_text)
+{
+        static const char *const bodies[] = {
+                "{ \"v\" : { \"b\" : [1, -0, 1.50, -0e0, 18446744073709551616, \"\\u00e9\\/\\n\\u001f\\\"\"] , "
+                "\"a\":1, \"b\" : 2 } }",
+                "{\"v\":[ ]}",
+                "{\"v\":{ }}",
+                "{\"v\":\"x\\ud83d\\ude00\\t\"}",
+                "{\"v\":null}",
+                "{\"v\":[true,false,null,{\"k\\u0065y\":-12.5e-3,\"key\":[[]]}]}",
+                "{\"v\":-99999999999999999999999}",
+                "{\"v\":9223372036854775808}",
+        };
+        struct pair p;
+
+        pair_init(&p);
+        for (size_t i = 0; i < sizeof(bodies) / sizeof(*bodies); i++) {
+                __attribute__((cleanup(ipcbus_message_unrefp))) ipcbus_message *m = echo(&p, bodies[i]);
+                struct json_object *tree = NULL, *v = NULL;
+                const char *text = NULL;
+
+                ck_assert_int_eq(ipcbus_message_read(m, "v:v", &text), 1);
+                ck_assert_int_eq(ipcbus_message_get_json(m, &tree), 0);
+                ck_assert(json_object_object_get_ex(tree, "v", &v));
+                ck_assert_str_eq(text, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(tree);
+        }
+        pair_deinit(&p);
+}
+END_TEST
+
+/*
+ * A large object is looked up by key (the last of duplicates counts, as
+ * everywhere), and a string read and ipcbus_message_get_arg share one
+ * decoding of the body: the same pointer, the body's bytes untouched.
+ */
+START_TEST(test_large_object)
+{
+        __attribute__((cleanup(ipcbus_message_unrefp))) ipcbus_message *m = NULL;
+        struct jbuf body;
+        struct pair p;
+        const char *text = NULL, *esc = NULL;
+        int v = 0;
+
+        jbuf_init(&body);
+        jbuf_puts(&body, "{\"text\":\"first\"");
+        for (int i = 0; i < 100; i++)
+                jbuf_printf(&body, ",\"k%d\":%d", i % 60, i);
+        jbuf_puts(&body, ",\"t\\u0065xt\":\"a \\\"long\\\" one\",\"plain\":\"xyz\"}");
+        ck_assert(!body.failed);
+        pair_init(&p);
+        m = echo(&p, body.data);
+        for (int i = 0; i < 60; i++) {
+                char name[16];
+
+                snprintf(name, sizeof(name), "k%d", i);
+                ck_assert_int_eq(ipcbus_message_read(m, "%:i", name, &v), 1);
+                ck_assert_int_eq(v, i < 40 ? i + 60 : i);
+        }
+        ck_assert_int_eq(ipcbus_message_read(m, "k60:i", &v), -EBADMSG);
+        ck_assert_int_eq(ipcbus_message_read(m, "text:s plain:s", &esc, &text), 1);
+        ck_assert_str_eq(esc, "a \"long\" one");
+        ck_assert_str_eq(text, "xyz");
+        ck_assert_ptr_eq(ipcbus_message_get_arg(m, "text"), esc);
+        ck_assert_ptr_eq(ipcbus_message_get_arg(m, "plain"), text);
+        ck_assert_str_eq(ipcbus_message_get_body(m, NULL), body.data);
+        jbuf_deinit(&body);
+        pair_deinit(&p);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("client_values");
@@ -488,6 +581,8 @@ int main(void)
         tcase_add_test(tc, test_huge_literals);
         tcase_add_test(tc, test_read_errors);
         tcase_add_test(tc, test_build_errors);
+        tcase_add_test(tc, test_any_text);
+        tcase_add_test(tc, test_large_object);
         suite_add_tcase(s, tc);
         return testbus_run_suite(s);
 }

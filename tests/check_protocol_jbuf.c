@@ -6,6 +6,8 @@
  * JSON string jscan_validate accepts and decoding back to the input.
  */
 #include <check.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +198,26 @@ START_TEST(test_failure_sticky)
 }
 END_TEST
 
+/* jbuf_extend hands out room at the end, the text staying NUL-terminated after it. */
+START_TEST(test_extend)
+{
+        char *p;
+
+        jbuf_puts(&b, "ab");
+        p = jbuf_extend(&b, 3);
+        ck_assert_ptr_eq(p, b.data + 2);
+        memcpy(p, "cde", 3);
+        expect_text("abcde");
+        p = jbuf_extend(&b, 1000);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 'x', 1000);
+        ck_assert_uint_eq(b.len, 1005);
+        ck_assert_int_eq(b.data[1005], '\0');
+        b.failed = true;
+        ck_assert_ptr_null(jbuf_extend(&b, 1));
+}
+END_TEST
+
 /* ---- put_string ------------------------------------------------------------ */
 
 START_TEST(test_string_plain)
@@ -275,6 +297,139 @@ START_TEST(test_string_in_object)
 }
 END_TEST
 
+/* The escaped form of byte c, as JSON wants it written (the test's own reference). */
+static void reference_escape(unsigned char c, char *out)
+{
+        static const char hex[] = "0123456789abcdef";
+
+        switch (c) {
+        case '"':
+                strcpy(out, "\\\"");
+                break;
+        case '\\':
+                strcpy(out, "\\\\");
+                break;
+        case '\n':
+                strcpy(out, "\\n");
+                break;
+        case '\t':
+                strcpy(out, "\\t");
+                break;
+        case '\r':
+                strcpy(out, "\\r");
+                break;
+        case '\b':
+                strcpy(out, "\\b");
+                break;
+        case '\f':
+                strcpy(out, "\\f");
+                break;
+        default:
+                if (c < 0x20)
+                        sprintf(out, "\\u00%c%c", hex[c >> 4], hex[c & 0xf]);
+                else
+                        sprintf(out, "%c", c);
+        }
+}
+
+/*
+ * Every byte value at every position of a 40-byte string, the string at
+ * every alignment, after text of every length mod 16: the writer's copy of
+ * the plain runs around it and its escape are exactly the reference's.
+ */
+START_TEST(test_string_every_byte_every_alignment)
+{
+        static _Alignas(64) char src[80];
+        char want[128], esc[8];
+
+        for (unsigned c = 1; c < 256; c++) {
+                reference_escape((unsigned char) c, esc);
+                for (size_t align = 0; align < 16; align++) {
+                        char *s = src + align;
+
+                        for (size_t pos = 0; pos < 40; pos++) {
+                                memset(s, 'x', 40);
+                                s[pos] = (char) c;
+                                s[40] = '\0';
+                                snprintf(want, sizeof(want), "%.*s\"%.*s%s%.*s\"", (int) align, "0123456789abcdef",
+                                         (int) pos, s, esc, (int) (39 - pos), s + pos + 1);
+                                jbuf_reset(&b);
+                                jbuf_put(&b, "0123456789abcdef", align);
+                                jbuf_put_string(&b, s);
+                                /* (no ck_assert per case: Check marks each one) */
+                                if (b.failed || strcmp(b.data, want) != 0)
+                                        ck_abort_msg("byte 0x%02x at %zu, alignment %zu: %s, not %s", c, pos, align,
+                                                     b.data, want);
+                                jbuf_reset(&b);
+                                jbuf_put_string_len(&b, s, 40);
+                                if (b.failed || strcmp(b.data, want + align) != 0)
+                                        ck_abort_msg("(len) byte 0x%02x at %zu: %s", c, pos, b.data);
+                        }
+                }
+        }
+}
+END_TEST
+
+/* With a length, a NUL is one more control byte to escape. */
+START_TEST(test_string_len)
+{
+        jbuf_put_string_len(&b, "a\0b\"c", 5);
+        expect_text("\"a\\u0000b\\\"c\"");
+        jbuf_reset(&b);
+        jbuf_put_string_len(&b, "abc", 0);
+        expect_text("\"\"");
+}
+END_TEST
+
+/*
+ * The checked writer: UTF-8 passes (at every position and alignment), a bad
+ * sequence anywhere is refused with the text before it untouched.
+ */
+START_TEST(test_string_utf8_checked)
+{
+        static const char *const good[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x7f"};
+        static const char *const bad[] = {"\xff", "\x80", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+        static _Alignas(64) char src[96];
+        char want[128];
+
+        for (size_t align = 0; align < 16; align++) {
+                char *s = src + align;
+
+                for (size_t pos = 0; pos <= 40; pos++) {
+                        for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+                                size_t n = strlen(good[i]);
+
+                                memset(s, 'x', 40);
+                                memmove(s + pos + n, s + pos, 40 - pos);
+                                memcpy(s + pos, good[i], n);
+                                snprintf(want, sizeof(want), "{\"%.*s\"", (int) (40 + n), s);
+                                jbuf_reset(&b);
+                                jbuf_putc(&b, '{');
+                                if (jbuf_put_string_utf8(&b, s, 40 + n) != 0 || strcmp(b.data, want) != 0)
+                                        ck_abort_msg("good %zu at %zu, alignment %zu: %s", i, pos, align, b.data);
+                        }
+                        for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+                                size_t n = strlen(bad[i]);
+
+                                memset(s, 'x', 40);
+                                memmove(s + pos + n, s + pos, 40 - pos);
+                                memcpy(s + pos, bad[i], n);
+                                jbuf_reset(&b);
+                                jbuf_putc(&b, '{');
+                                if (jbuf_put_string_utf8(&b, s, 40 + n) != -EILSEQ || b.len != 1 ||
+                                    strcmp(b.data, "{") != 0)
+                                        ck_abort_msg("bad %zu at %zu, alignment %zu: accepted or left %s", i, pos,
+                                                     align, b.data);
+                        }
+                }
+        }
+        /* escapes still written around valid UTF-8 */
+        jbuf_reset(&b);
+        ck_assert_int_eq(jbuf_put_string_utf8(&b, "\xc3\xa9\"\n", 4), 0);
+        expect_text("\"\xc3\xa9\\\"\\n\"");
+}
+END_TEST
+
 static Suite *jbuf_suite(void)
 {
         Suite *s = suite_create("protocol_jbuf");
@@ -289,6 +444,7 @@ static Suite *jbuf_suite(void)
         tcase_add_test(tc, test_reset);
         tcase_add_test(tc, test_steal);
         tcase_add_test(tc, test_failure_sticky);
+        tcase_add_test(tc, test_extend);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("put_string");
@@ -299,6 +455,9 @@ static Suite *jbuf_suite(void)
         tcase_add_test(tc, test_string_all_controls);
         tcase_add_test(tc, test_string_utf8);
         tcase_add_test(tc, test_string_in_object);
+        tcase_add_test(tc, test_string_every_byte_every_alignment);
+        tcase_add_test(tc, test_string_len);
+        tcase_add_test(tc, test_string_utf8_checked);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -421,6 +421,35 @@ START_TEST(test_build)
 }
 END_TEST
 
+/*
+ * A body the library vouches for is not scanned again (so even a broken one
+ * passes: the flag is a promise), its header still is; a frame that comes
+ * in is scanned whatever flags the caller passes.
+ */
+START_TEST(test_build_body_checked)
+{
+        static const char *const hdr = "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}";
+        struct msg_header h;
+        struct msg *m;
+
+        msg_header_init(&h);
+        h.type = MSG_CALL;
+        h.serial = 3;
+        h.path = "/x";
+        h.member = "Go";
+        ck_assert_int_eq(msg_build_fds(&h, "{\"k\":\"v\"}", 9, NULL, 0, MSG_BUILD_BODY_CHECKED, &m), 0);
+        ck_assert_str_eq(msg_get_arg(m, "k"), "v");
+        msg_unref(m);
+        ck_assert_int_eq(msg_build_fds(&h, "{\"k\":\"\xff\"}", 9, NULL, 0, 0, &m), PROTO_E_BAD_UTF8);
+        ck_assert_int_eq(msg_build_fds(&h, "{\"k\":\"\xff\"}", 9, NULL, 0, MSG_BUILD_BODY_CHECKED, &m), 0);
+        msg_unref(m);
+        h.path = "bad";
+        ck_assert_int_eq(msg_build_fds(&h, "{}", 2, NULL, 0, MSG_BUILD_BODY_CHECKED, &m), PROTO_E_BAD_PATH);
+        ck_assert_int_eq(parse_text(hdr, "{\"k\":\"\xff\"}", MSG_BUILD_BODY_CHECKED, &m), PROTO_E_BAD_UTF8);
+        ck_assert_int_eq(parse_text(hdr, "{\"k\":[}", MSG_BUILD_BODY_CHECKED, &m), PROTO_E_BAD_JSON);
+}
+END_TEST
+
 START_TEST(test_args)
 {
         struct msg *m;
@@ -462,6 +491,53 @@ START_TEST(test_args_duplicates)
 }
 END_TEST
 
+/*
+ * Through the index: msg_get_arg decodes just the member asked for (the
+ * last of a key), msg_get_args gives the same members in order as a walk of
+ * the text, and the message's bytes stay as they came.
+ */
+START_TEST(test_args_index)
+{
+        static const char body[] = "{\"s\":\"one\",\"n\":1,\"o\":{\"s\":\"inner\"},\"t\":\"tw\\u006f\",\"k\\u0065y\":\"v\","
+                                   "\"s\":\"last\"}";
+        struct msg *m, *walked;
+        const struct msg_arg *args, *wargs;
+        const char *t;
+        size_t n, wn;
+
+        for (int i = 0; i < 2; i++)
+                ck_assert_int_eq(parse_text("{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"interface\":\"a.b\","
+                                            "\"member\":\"M\"}",
+                                            body, 0, i ? &walked : &m),
+                                 0);
+        ck_assert_int_eq(msg_body_index(m), 0);
+        ck_assert_ptr_nonnull(m->nodes);
+        ck_assert_str_eq(msg_get_arg(m, "s"), "last");
+        ck_assert_str_eq(msg_get_arg(m, "key"), "v");
+        ck_assert_ptr_null(msg_get_arg(m, "ke"));
+        ck_assert_ptr_null(msg_get_arg(m, "o"));
+        ck_assert_ptr_null(msg_get_arg(m, "n"));
+        ck_assert_ptr_null(msg_get_arg(m, "inner"));
+        t = msg_get_arg(m, "t");
+        ck_assert_str_eq(t, "two");
+        ck_assert_int_eq(memcmp(m->body, body, sizeof(body) - 1), 0);
+
+        ck_assert_int_eq(msg_get_args(m, &args, &n), 0);
+        ck_assert_int_eq(msg_get_args(walked, &wargs, &wn), 0);
+        ck_assert_uint_eq(n, 6);
+        ck_assert_uint_eq(wn, 6);
+        for (size_t i = 0; i < n; i++) {
+                ck_assert_str_eq(args[i].key, wargs[i].key);
+                ck_assert(args[i].value == wargs[i].value ||
+                          (args[i].value && wargs[i].value && strcmp(args[i].value, wargs[i].value) == 0));
+        }
+        ck_assert_ptr_eq(args[3].value, t); /* decoded once, in one place */
+        ck_assert_str_eq(msg_get_arg(m, "s"), "last");
+        msg_unref(walked);
+        msg_unref(m);
+}
+END_TEST
+
 START_TEST(test_refcount)
 {
         struct msg *m;
@@ -492,8 +568,10 @@ static Suite *message_suite(void)
         tcase_add_test(tc, test_serial_of_invalid);
         tcase_add_test(tc, test_broker_fields_from_broker);
         tcase_add_test(tc, test_build);
+        tcase_add_test(tc, test_build_body_checked);
         tcase_add_test(tc, test_args);
         tcase_add_test(tc, test_args_duplicates);
+        tcase_add_test(tc, test_args_index);
         tcase_add_test(tc, test_refcount);
         suite_add_tcase(s, tc);
         return s;

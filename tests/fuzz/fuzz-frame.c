@@ -16,6 +16,7 @@
  * message that parses must survive msg_build and a second parse unchanged.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +33,45 @@ static const struct msg_stamp fuzz_stamp = {.sender = ":1.42", .uid = 1000, .pid
 
 /* Descriptors that are not open: msg_unref "closes" them harmlessly. */
 static int no_fds[IPCBUS_FDS_MAX] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+
+/*
+ * Index an object text (jscan_index) fully and one level deep: every node
+ * lies in the text and within its parent, and the top-level members are the
+ * ones jscan_object_next walks (the same raw keys, values and kinds).
+ */
+static void check_index(const char *text, size_t len)
+{
+        for (unsigned depth = 1; depth <= 2; depth++) {
+                struct jscan_node *nodes = NULL;
+                struct jscan_member mem;
+                struct jscan_iter it;
+                size_t n = 0, k = 1;
+
+                fuzz_assert(jscan_index(text, len, depth == 1 ? 1 : UINT_MAX, &nodes, &n) == 0, "jscan_index failed");
+                fuzz_assert(n >= 1 && nodes[0].kind == JSCAN_OBJECT && nodes[0].end == n, "bad root node");
+                for (size_t i = 0; i < n; i++)
+                        fuzz_assert(nodes[i].start + nodes[i].len <= len && nodes[i].end > i && nodes[i].end <= n &&
+                                            (depth == 2 || i == 0 || nodes[i].end == i + 1),
+                                    "node %zu out of place", i);
+                jscan_object_begin(&it, text, len);
+                while (jscan_object_next(&it, &mem) > 0) {
+                        const struct jscan_node *key = &nodes[k], *value = &nodes[k + 1];
+                        size_t value_start = (size_t) (mem.value - text);
+
+                        fuzz_assert(k + 1 < n, "a member missing from the index");
+                        fuzz_assert(key->kind == JSCAN_STRING && text + key->start == mem.key && key->len == mem.key_len,
+                                    "key %zu differs", k);
+                        fuzz_assert(value->kind == mem.kind && value->start == value_start &&
+                                            value->len == mem.value_len,
+                                    "value %zu differs", k + 1);
+                        fuzz_assert(!!((key->flags | value->flags) & JSCAN_NODE_ESCAPED) == mem.escaped,
+                                    "escape flag of %zu differs", k);
+                        k = value->end;
+                }
+                fuzz_assert(k == n, "the index has more members");
+                free(nodes);
+        }
+}
 
 /*
  * Walk one JSON text with the scanner: validate it at two depths (what
@@ -61,6 +101,7 @@ static void scan_json(const char *text, size_t len)
         }
         fuzz_assert(kind == JSCAN_OBJECT, "jscan_object_begin accepted a %d", (int) kind);
 
+        check_index(text, len);
         buf = malloc(len + 1);
         fuzz_assert(buf, "out of memory");
         while (jscan_object_next(&it, &mem) > 0) {
@@ -105,11 +146,28 @@ static int parse_one(const uint8_t *data, size_t size, const struct msg_stamp *s
         return r;
 }
 
-/* The top-level members of a and b, as msg_get_args gives them, are the same. */
+/*
+ * The top-level members of a and b, as msg_get_args gives them, are the
+ * same; b is read through its index (msg_body_index), a by walking its text.
+ * Before that, msg_get_arg on b (decoding the one value through the index)
+ * agrees with a's members.
+ */
 static void check_args(struct msg *a, struct msg *b)
 {
         const struct msg_arg *aa, *ba;
         size_t an, bn;
+
+        fuzz_assert(msg_body_index(b) == 0, "msg_body_index failed");
+        fuzz_assert(msg_get_args(a, &aa, &an) == 0, "msg_get_args failed");
+        for (size_t i = 0; i < an; i++) {
+                bool last = true;
+
+                for (size_t j = i + 1; j < an && last; j++)
+                        last = strcmp(aa[j].key, aa[i].key) != 0;
+                if (last)
+                        fuzz_assert(fuzz_streq(msg_get_arg(b, aa[i].key), aa[i].value),
+                                    "msg_get_arg through the index differs on %s", aa[i].key);
+        }
 
         fuzz_assert(msg_get_args(a, &aa, &an) == 0 && msg_get_args(b, &ba, &bn) == 0, "msg_get_args failed");
         fuzz_assert(an == bn, "%zu args against %zu", an, bn);
