@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bodies in sealed memfds (PROTOCOL.md 14), the library's side. A message
+ * about to be sent whose body is large enough leaves with the body in a
+ * sealed memfd; a received message whose body came in one has it mapped
+ * read-only (or read, when mapping fails) and set as m->body, so that every
+ * body API reads it as a body that came in the frame.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct msg;
+
+/* IPCBUS_MEMFD_THRESHOLD when unset: bodies of this many bytes or more go in a memfd (measured, ipcbus_open(3)). */
+#define MEMFD_BODY_THRESHOLD_DEFAULT (128u * 1024u)
+
+/* Why memfd_body_incoming refuses a message. */
+enum {
+        MEMFD_BODY_E_INVALID = 1, /* the file breaks PROTOCOL.md 14, or its text section 2: drop the message */
+};
+
+/*
+ * The threshold of a connection opening now: $IPCBUS_MEMFD_THRESHOLD (bytes,
+ * decimal; 0: never), else MEMFD_BODY_THRESHOLD_DEFAULT (also when the value
+ * is not a number).
+ */
+size_t memfd_body_threshold(void);
+
+/*
+ * The message to send for m: when m's body is at least `threshold` bytes
+ * (threshold 0: never) and it may travel in a memfd (a call, return or
+ * signal not addressed to the driver, with fewer than IPCBUS_FDS_MAX
+ * descriptors), a new message with m's header plus body_fd and body_size,
+ * no body in its frame, and duplicates of m's descriptors followed by a new
+ * sealed memfd holding the body. Returns 1 with *ret, 0 when m goes as it is
+ * (also when the memfd could not be made: the body then goes in its frame,
+ * the sender sees no difference), or -ENOMEM.
+ */
+int memfd_body_outgoing(const struct msg *m, size_t threshold, struct msg **ret);
+
+/*
+ * Read the body of a received m from its memfd, when it came in one (else
+ * nothing to do): check the seals and the size, map the file read-only
+ * (read it with pread when `map` is false or mapping fails), check the NUL
+ * after the text and validate the text as a body, then point m->body and
+ * m->body_len at it until m is freed (m->on_free). The descriptor is closed
+ * and no longer counted in m->n_fds. Returns 0, MEMFD_BODY_E_INVALID (m
+ * unchanged but for its descriptor), or a negative errno.
+ */
+int memfd_body_incoming(struct msg *m, bool map);
