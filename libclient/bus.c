@@ -436,7 +436,7 @@ static void client_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct ms
                         return;
                 }
                 /* a body in a memfd is mapped now (PROTOCOL.md 14); a bad one drops its message */
-                r = memfd_body_incoming(m, true);
+                r = memfd_body_incoming(m, MEMFD_READ_AUTO);
                 if (r != 0) {
                         msg_unref(m);
                         if (r > 0)

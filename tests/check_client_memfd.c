@@ -160,14 +160,14 @@ START_TEST(test_outgoing_not_eligible)
 END_TEST
 
 /* Send m's body through a memfd and receive it, mapped or read; returns the received message. */
-static struct msg *round_trip(struct msg *m, bool map)
+static struct msg *round_trip(struct msg *m, enum memfd_read how)
 {
         struct msg *out = NULL, *in;
 
         ck_assert_int_eq(memfd_body_outgoing(m, 1, &out), 1);
         in = received(out);
         msg_unref(out);
-        ck_assert_int_eq(memfd_body_incoming(in, map), 0);
+        ck_assert_int_eq(memfd_body_incoming(in, how), 0);
         return in;
 }
 
@@ -179,8 +179,8 @@ START_TEST(test_incoming_map_and_pread)
 
         ck_assert_int_eq(pipe2(pipe_fds, O_CLOEXEC), 0);
         m = call_with(body, &pipe_fds[1], 1);
-        mapped = round_trip(m, true);
-        read = round_trip(m, false);
+        mapped = round_trip(m, MEMFD_READ_MAP);
+        read = round_trip(m, MEMFD_READ_PREAD);
         /* the same body either way, the memfd gone from the descriptors, the others kept */
         ck_assert_uint_eq(mapped->body_len, strlen(body));
         ck_assert_str_eq(mapped->body, body);
@@ -263,9 +263,10 @@ static const struct {
 START_TEST(test_incoming_rules)
 {
         for (int map = 0; map <= 1; map++) {
+                enum memfd_read how = map ? MEMFD_READ_MAP : MEMFD_READ_PREAD;
                 int fd = memfd_of(incoming_cases[_i].data, incoming_cases[_i].len, incoming_cases[_i].seals);
                 struct msg *m = arriving(fd, incoming_cases[_i].body_size);
-                int r = memfd_body_incoming(m, map);
+                int r = memfd_body_incoming(m, how);
 
                 ck_assert_msg(r == incoming_cases[_i].want, "%s (%s): got %d, want %d", incoming_cases[_i].what,
                               map ? "mapped" : "read", r, incoming_cases[_i].want);
@@ -291,7 +292,7 @@ START_TEST(test_incoming_pipe)
         ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
         ck_assert_int_eq(write(p[1], "{}", 3), 3);
         m = arriving(p[0], 2);
-        ck_assert_int_eq(memfd_body_incoming(m, true), MEMFD_BODY_E_INVALID);
+        ck_assert_int_eq(memfd_body_incoming(m, MEMFD_READ_AUTO), MEMFD_BODY_E_INVALID);
         msg_unref(m);
         close(p[1]);
 }
