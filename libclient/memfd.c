@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -49,16 +50,20 @@ size_t memfd_body_threshold(void)
         return v > SIZE_MAX ? SIZE_MAX : (size_t) v;
 }
 
-/* Whether m may leave with its body in a memfd (PROTOCOL.md 14; the driver reads none). */
-static bool memfd_body_fits(const struct msg *m, size_t threshold)
+/*
+ * Whether a message with header h, n_fds descriptors and a body of body_len
+ * bytes in its frame leaves with the body in a memfd instead (PROTOCOL.md 14;
+ * the driver reads none).
+ */
+static bool memfd_body_fits(const struct msg_header *h, unsigned n_fds, size_t body_len, size_t threshold)
 {
-        if (threshold == 0 || !m->body || m->body_len < threshold || m->h.body_size)
+        if (threshold == 0 || body_len == 0 || body_len < threshold || h->body_size)
                 return false;
-        if (m->h.type != MSG_CALL && m->h.type != MSG_RETURN && m->h.type != MSG_SIGNAL)
+        if (h->type != MSG_CALL && h->type != MSG_RETURN && h->type != MSG_SIGNAL)
                 return false;
-        if (m->n_fds >= IPCBUS_FDS_MAX)
+        if (n_fds >= IPCBUS_FDS_MAX)
                 return false;
-        return !streq(m->h.destination, IPCBUS_DRIVER_NAME);
+        return !streq(h->destination, IPCBUS_DRIVER_NAME);
 }
 
 int memfd_body_outgoing(const struct msg *m, size_t threshold, struct msg **ret)
@@ -68,7 +73,7 @@ int memfd_body_outgoing(const struct msg *m, size_t threshold, struct msg **ret)
         unsigned n = 0;
         int r;
 
-        if (!memfd_body_fits(m, threshold))
+        if (!m->body || !memfd_body_fits(&m->h, m->n_fds, m->body_len, threshold))
                 return 0;
         for (; n < m->n_fds; n++) {
                 fds[n] = fcntl(m->fds[n], F_DUPFD_CLOEXEC, 3);
@@ -187,4 +192,220 @@ int memfd_body_incoming(struct msg *m, enum memfd_read how)
         m->on_free = memfd_body_free;
         m->on_free_userdata = b;
         return 0;
+}
+
+/* ---- bytes apart from the text (PROTOCOL.md 14.5) ---- */
+
+bool memfd_body_binary(const struct msg *m, const uint8_t **ret, size_t *ret_len)
+{
+        const struct memfd_body *b;
+
+        if (!m || m->on_free != memfd_body_free || !m->h.body_size)
+                return false;
+        b = m->on_free_userdata;
+        if (ret)
+                *ret = (const uint8_t *) b->base + m->h.body_size + 1;
+        if (ret_len)
+                *ret_len = b->size - m->h.body_size - 1;
+        return true;
+}
+
+int memfd_bytes_parse(struct json_object *v, uint64_t *ret_offset, uint64_t *ret_length)
+{
+        struct json_object *a, *o, *l;
+
+        if (!json_object_is_type(v, json_type_object) || json_object_object_length(v) != 1 ||
+            !json_object_object_get_ex(v, "$bytes", &a) || !json_object_is_type(a, json_type_array) ||
+            json_object_array_length(a) != 2)
+                return -EBADMSG;
+        o = json_object_array_get_idx(a, 0);
+        l = json_object_array_get_idx(a, 1);
+        if (!json_object_is_type(o, json_type_int) || !json_object_is_type(l, json_type_int) ||
+            json_object_get_int64(o) < 0 || json_object_get_int64(l) < 0)
+                return -EBADMSG;
+        *ret_offset = (uint64_t) json_object_get_int64(o);
+        *ret_length = (uint64_t) json_object_get_int64(l);
+        return 0;
+}
+
+int memfd_bytes_ref(const struct msg *m, uint64_t offset, uint64_t length, const void **ret)
+{
+        const uint8_t *area;
+        size_t len;
+
+        if (!memfd_body_binary(m, &area, &len))
+                return -ENXIO;
+        if (offset > len || length > len - offset)
+                return -ERANGE;
+        *ret = area + offset;
+        return 0;
+}
+
+/* One bytes value kept apart: its bytes, and where in the text its value goes. */
+struct memfd_blob {
+        size_t at;
+        size_t len;
+        uint8_t *data;
+};
+
+struct memfd_blobs {
+        struct memfd_blob *v;
+        size_t n;
+        size_t cap;
+        size_t total; /* the bytes of all of them */
+};
+
+int memfd_blobs_add(struct memfd_blobs **blobs, size_t at, const void *p, size_t n)
+{
+        struct memfd_blobs *bs = *blobs;
+        uint8_t *copy;
+
+        if (!bs) {
+                bs = calloc(1, sizeof(*bs));
+                if (!bs)
+                        return -ENOMEM;
+                *blobs = bs;
+        }
+        if (bs->n == bs->cap) {
+                size_t cap = bs->cap ? 2 * bs->cap : 4;
+                struct memfd_blob *v = realloc(bs->v, cap * sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                bs->v = v;
+                bs->cap = cap;
+        }
+        copy = malloc(n ? n : 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, p, n);
+        bs->v[bs->n++] = (struct memfd_blob){.at = at, .len = n, .data = copy};
+        bs->total += n;
+        return 0;
+}
+
+void memfd_blobs_free(struct memfd_blobs *blobs)
+{
+        if (!blobs)
+                return;
+        for (size_t i = 0; i < blobs->n; i++)
+                free(blobs->v[i].data);
+        free(blobs->v);
+        free(blobs);
+}
+
+/* The text with each blob's value written by put(b, blob, offset in the binary area). */
+static void blobs_text(const struct memfd_blobs *blobs, const char *text, size_t text_len, struct jbuf *out,
+                       void (*put)(struct jbuf *out, const struct memfd_blob *blob, size_t offset))
+{
+        size_t prev = 0, offset = 0;
+
+        for (size_t i = 0; i < blobs->n; i++) {
+                jbuf_put(out, text + prev, blobs->v[i].at - prev);
+                put(out, &blobs->v[i], offset);
+                offset += blobs->v[i].len;
+                prev = blobs->v[i].at;
+        }
+        jbuf_put(out, text + prev, text_len - prev);
+}
+
+static void put_base64(struct jbuf *out, const struct memfd_blob *blob, size_t offset)
+{
+        (void) offset;
+        value_base64_put(out, blob->data, blob->len);
+}
+
+static void put_ref(struct jbuf *out, const struct memfd_blob *blob, size_t offset)
+{
+        jbuf_printf(out, "{\"$bytes\":[%zu,%zu]}", offset, blob->len);
+}
+
+/*
+ * The memfd form of a body with blobs: the text with references, its NUL
+ * and the blobs in one buffer, written to a sealed memfd that goes last
+ * after fds; the message's body is that buffer (as a received one's).
+ * Returns 0 with *ret, 1 when the body must go in its frame after all (too
+ * deep with the references, too large, no memfd), a PROTO_E_* code or
+ * -ENOMEM.
+ */
+static int blobs_build_memfd(const struct memfd_blobs *blobs, const struct msg_header *h, const char *text,
+                             size_t text_len, const int *fds, unsigned n_fds, struct msg **ret)
+{
+        _cleanup_(freep) struct memfd_body *b = NULL;
+        int all[IPCBUS_FDS_MAX];
+        struct msg_header h2 = *h;
+        struct jbuf t;
+        size_t size, cap = 0;
+        uint8_t *buf;
+        struct msg *m = NULL;
+        int fd = -1, r;
+
+        jbuf_init(&t);
+        blobs_text(blobs, text, text_len, &t, put_ref);
+        if (t.failed) {
+                jbuf_deinit(&t);
+                return -ENOMEM;
+        }
+        size = t.len + 1 + blobs->total;
+        if (t.len > IPCBUS_BODY_MAX || size > IPCBUS_BODY_MAX ||
+            jscan_validate(t.data, t.len, IPCBUS_DEPTH_MAX, NULL) != 0) {
+                jbuf_deinit(&t);
+                return 1;
+        }
+        b = malloc(sizeof(*b));
+        buf = b ? bufcache_alloc(size, &cap) : NULL;
+        if (!buf) {
+                jbuf_deinit(&t);
+                return -ENOMEM;
+        }
+        memcpy(buf, t.data, t.len);
+        buf[t.len] = '\0';
+        for (size_t i = 0, at = t.len + 1; i < blobs->n; at += blobs->v[i].len, i++)
+                memcpy(buf + at, blobs->v[i].data, blobs->v[i].len);
+        h2.body_size = (uint32_t) t.len;
+        h2.body_fd = (uint16_t) n_fds;
+        jbuf_deinit(&t);
+
+        r = memfd_new_sealed("ipcbus-body", &(struct iovec){buf, size}, 1, &fd);
+        if (r < 0) {
+                bufcache_free(buf, cap);
+                return 1;
+        }
+        if (n_fds)
+                memcpy(all, fds, n_fds * sizeof(int));
+        all[n_fds] = fd;
+        r = msg_build_fds(&h2, NULL, 0, all, n_fds + 1, &m);
+        if (r != 0) {
+                close(fd);
+                bufcache_free(buf, cap);
+                return r;
+        }
+        *b = (struct memfd_body){.base = buf, .size = size, .cap = cap, .mapped = false};
+        m->body = (const char *) buf;
+        m->body_len = h2.body_size;
+        m->on_free = memfd_body_free;
+        m->on_free_userdata = steal_pointer(&b);
+        *ret = m;
+        return 0;
+}
+
+int memfd_blobs_build(const struct memfd_blobs *blobs, size_t threshold, const struct msg_header *h, const char *text,
+                      size_t text_len, const int *fds, unsigned n_fds, struct msg **ret)
+{
+        size_t inline_len = text_len;
+        struct jbuf t;
+        int r;
+
+        for (size_t i = 0; i < blobs->n; i++)
+                inline_len += 2 + (blobs->v[i].len + 2) / 3 * 4;
+        if (memfd_body_fits(h, n_fds, inline_len, threshold)) {
+                r = blobs_build_memfd(blobs, h, text, text_len, fds, n_fds, ret);
+                if (r <= 0)
+                        return r;
+        }
+        jbuf_init(&t);
+        blobs_text(blobs, text, text_len, &t, put_base64);
+        r = t.failed ? -ENOMEM : msg_build_fds(h, t.data, t.len, fds, n_fds, ret);
+        jbuf_deinit(&t);
+        return r;
 }

@@ -12,7 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct json_object;
 struct msg;
+struct msg_header;
 
 /*
  * IPCBUS_MEMFD_THRESHOLD when unset: bodies of this many bytes or more go in
@@ -71,3 +73,43 @@ int memfd_body_outgoing(const struct msg *m, size_t threshold, struct msg **ret)
  * errno.
  */
 int memfd_body_incoming(struct msg *m, enum memfd_read how);
+
+/* ---- bytes apart from the text (PROTOCOL.md 14.5) ---- */
+
+/*
+ * The builder keeps a bytes value of this many bytes or more apart (a
+ * blob): in a body that goes in a memfd its bytes go raw into the binary
+ * area, else they are written in base64 when the message is sealed.
+ */
+#define MEMFD_BLOB_MIN 4096u
+
+/* The binary area of m when its body travels in a memfd (received or sealed): true with where and how long. */
+bool memfd_body_binary(const struct msg *m, const uint8_t **ret, size_t *ret_len);
+/* Whether v is a bytes reference {"$bytes":[OFFSET,LENGTH]}: 0 with both, or -EBADMSG. */
+int memfd_bytes_parse(struct json_object *v, uint64_t *ret_offset, uint64_t *ret_length);
+/*
+ * The bytes a reference names in m's binary area: 0 with a pointer into it
+ * (valid while m lives), -ENXIO when m's body has no binary area (it came
+ * in its frame), -ERANGE when they lie beyond it.
+ */
+int memfd_bytes_ref(const struct msg *m, uint64_t offset, uint64_t length, const void **ret);
+
+/* The blobs of a body being built; NULL: none. */
+struct memfd_blobs;
+
+/* Keep a copy of p[0..n) whose value goes at byte `at` of the text being built. 0 or -ENOMEM. */
+int memfd_blobs_add(struct memfd_blobs **blobs, size_t at, const void *p, size_t n);
+/* Accepts NULL. */
+void memfd_blobs_free(struct memfd_blobs *blobs);
+/*
+ * Build the message of header h whose body is `text` with each blob's value
+ * at its place: when the body in its frame (blobs in base64) would be at
+ * least `threshold` bytes and may go in a memfd (memfd_body_outgoing's
+ * rules), the text with {"$bytes":[OFFSET,LENGTH]} references and the blobs
+ * raw in its binary area, in a sealed memfd after fds, the message's body
+ * then readable locally as a received one's; else the text with the blobs
+ * in base64, in its frame. On success the message owns fds[0..n_fds), as
+ * msg_build_fds. Returns 0, a PROTO_E_* code or -ENOMEM.
+ */
+int memfd_blobs_build(const struct memfd_blobs *blobs, size_t threshold, const struct msg_header *h, const char *text,
+                      size_t text_len, const int *fds, unsigned n_fds, struct msg **ret);

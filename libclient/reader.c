@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "libclient/bus-internal.h"
+#include "libclient/memfd.h"
 
 struct rframe {
         char kind;             /* '{' an object, '[' an array, '=' one value (message_enter_value) */
@@ -203,11 +204,38 @@ static int read_unsigned(struct message_reader *r, char type, struct json_object
         return 0;
 }
 
-static int read_bytes(struct message_reader *r, struct json_object *v, const void **ret, size_t *ret_size)
+/*
+ * Bytes written as a reference {"$bytes":[OFFSET,LENGTH]} into the binary
+ * area of a body that came in a memfd (PROTOCOL.md 14.5): a pointer into it,
+ * no copy. -EBADMSG for anything else, or a reference beyond the area.
+ */
+static int read_bytes_ref(ipcbus_message *m, struct message_reader *r, struct json_object *v, const void **ret,
+                          size_t *ret_size)
+{
+        uint64_t offset, length;
+        int k;
+
+        if (memfd_bytes_parse(v, &offset, &length) < 0)
+                return fail_type(r, 'y', v);
+        k = memfd_bytes_ref(m->msg, offset, length, ret);
+        if (k == -ENXIO)
+                return client_fail(-EBADMSG, "argument '%s': a $bytes reference in a body that came in its frame",
+                                   value_path(&r->where));
+        if (k < 0)
+                return client_fail(-EBADMSG, "argument '%s': bytes %" PRIu64 "+%" PRIu64 " beyond the binary area",
+                                   value_path(&r->where), offset, length);
+        *ret_size = (size_t) length;
+        return 0;
+}
+
+static int read_bytes(ipcbus_message *m, struct message_reader *r, struct json_object *v, const void **ret,
+                      size_t *ret_size)
 {
         struct reader_blob *blob;
         size_t len;
 
+        if (json_object_is_type(v, json_type_object))
+                return read_bytes_ref(m, r, v, ret, ret_size);
         if (!json_object_is_type(v, json_type_string))
                 return fail_type(r, 'y', v);
         len = (size_t) json_object_get_string_len(v);
@@ -287,7 +315,7 @@ static int read_scalar(ipcbus_message *m, struct message_reader *r, char type, s
         case 'y': {
                 const void **p = va_arg(*ap, const void **);
 
-                return read_bytes(r, v, p, va_arg(*ap, size_t *));
+                return read_bytes(m, r, v, p, va_arg(*ap, size_t *));
         }
         case 'h':
                 return read_fd(m, r, v, va_arg(*ap, int *));

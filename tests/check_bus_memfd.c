@@ -353,6 +353,240 @@ START_TEST(test_threshold)
 }
 END_TEST
 
+/* Expect the error `name` answering serial, its message containing `words`. */
+static void expect_error(int sock, uint32_t serial, const char *name, const char *words)
+{
+        struct testbus_frame f;
+        const char *text;
+
+        testbus_raw_expect_reply(sock, serial, name, &f);
+        text = testbus_json_string(f.b, "message");
+        ck_assert_msg(text && strstr(text, words), "%s: the message does not say '%s': %s", name, words,
+                      text ? text : "(none)");
+        testbus_frame_deinit(&f);
+}
+
+/* ---- bytes without base64 (PROTOCOL.md 14.5) ----------------------------------------- */
+
+#define STORE_JSON                                                                                                     \
+        "{\"interface\": \"" IFACE "\", \"methods\": {\"Store\": {\"in\": {\"name\": \"string\", \"data\": \"bytes\"}, " \
+        "\"out\": {\"size\": \"uint\", \"data\": \"bytes\"}}}}"
+
+struct store {
+        size_t size;
+        bool in_binary_area; /* the bytes read were a pointer into the body's binary area */
+        const void *first, *again;
+};
+
+/* Whether p is where the binary area of m's body starts (just past the body's text and its NUL). */
+static bool in_binary_area(ipcbus_message *m, const void *p)
+{
+        size_t len = 0;
+        const char *body = ipcbus_message_get_body(m, &len);
+
+        return (const char *) p == body + len + 1;
+}
+
+/* Store: read the bytes twice (the same pointer: no copy either time), answer with their size and them. */
+static int on_store(ipcbus_message *m, void *userdata, ipcbus_error *ret_error)
+{
+        struct store *st = userdata;
+        const char *name = NULL;
+        const void *data = NULL, *again = NULL;
+        size_t n = 0, n2 = 0;
+        int r;
+
+        (void) ret_error;
+        r = ipcbus_message_read(m, "name:s data:y", &name, &data, &n);
+        if (r < 0)
+                return r;
+        ck_assert_int_eq(ipcbus_message_rewind(m), 0);
+        ck_assert_int_eq(ipcbus_message_read(m, "data:y", &again, &n2), 1);
+        ck_assert_uint_eq(n, n2);
+        st->size = n;
+        st->first = data;
+        st->again = again;
+        st->in_binary_area = in_binary_area(m, data);
+        return ipcbus_reply_method(m, "size:t data:y", (uint64_t) n, data, n);
+}
+
+static const ipcbus_vtable store_vtable[] = {
+        IPCBUS_METHOD("Store", on_store),
+        IPCBUS_VTABLE_END,
+};
+
+/* n bytes of every value 0..255 in turn, malloc'd. */
+static uint8_t *binary(size_t n)
+{
+        uint8_t *p = malloc(n ? n : 1);
+
+        for (size_t i = 0; i < n; i++)
+                p[i] = (uint8_t) (i * 7 + i / 256);
+        return p;
+}
+
+/*
+ * Store n bytes with the world opened at threshold, and check what comes
+ * back. Returns 1 when the bytes went raw in a binary area both ways, 0
+ * when in base64; *ret_by_memfd: whether the messages went by memfd.
+ */
+static int store_round_trip(const char *threshold, size_t n, bool *ret_by_memfd)
+{
+        struct world w;
+        struct store st = {0};
+        ipcbus_interface *iface = NULL;
+        ipcbus_slot *slot = NULL;
+        uint8_t *data = binary(n);
+        const void *back = NULL;
+        uint64_t size = 0;
+        size_t back_n = 0;
+        ipcbus_message *copy;
+        bool by_memfd, raw;
+
+        world_open(&w, threshold);
+        ck_assert_int_eq(ipcbus_interface_parse(STORE_JSON, &iface), 0);
+        ck_assert_int_eq(ipcbus_add_object_vtable(w.service, &slot, PATH "/store", iface, store_vtable, &st), 0);
+        {
+                _msg_ ipcbus_message *call = NULL;
+                _msg_ ipcbus_message *reply = NULL;
+
+                ck_assert_int_eq(ipcbus_message_new_call(w.caller, &call, ipcbus_get_unique_name(w.service),
+                                                         PATH "/store", IFACE, "Store"),
+                                 0);
+                ck_assert_int_eq(ipcbus_message_append(call, "name:s data:y", "blob", data, n), 0);
+                reply = testbus_call_pumped(w.buses, w.caller, call);
+                ck_assert_msg(ipcbus_message_get_type(reply) == IPCBUS_MESSAGE_RETURN, "error %s: %s",
+                              ipcbus_message_get_error_name(reply), ipcbus_message_get_arg(reply, "message"));
+                ck_assert_uint_eq(st.size, n);
+                ck_assert_int_eq(ipcbus_message_read(reply, "size:t data:y", &size, &back, &back_n), 1);
+                ck_assert_uint_eq(size, n);
+                ck_assert_uint_eq(back_n, n);
+                ck_assert_int_eq(memcmp(back, data, n), 0);
+                by_memfd = came_by_memfd(reply);
+                raw = in_binary_area(reply, back);
+                /* raw bytes, only ever in a memfd, are read in place, each time (no copy); base64 is decoded apart */
+                ck_assert(!raw || by_memfd);
+                ck_assert(st.in_binary_area == raw);
+                if (raw)
+                        ck_assert_ptr_eq(st.first, st.again);
+                if (raw)
+                        ck_assert_ptr_nonnull(strstr(ipcbus_message_get_body(reply, NULL), "{\"$bytes\":[0,"));
+                else
+                        ck_assert_ptr_null(strstr(ipcbus_message_get_body(reply, NULL), "$bytes"));
+        }
+        /* the call went the same way as its answer, and the monitor read it too */
+        copy = monitor_saw(&w, IPCBUS_MESSAGE_CALL, "Store", ipcbus_get_unique_name(w.caller));
+        ck_assert(came_by_memfd(copy) == by_memfd);
+        {
+                const char *name = NULL;
+                const void *p = NULL;
+                size_t pn = 0;
+
+                ck_assert_int_eq(ipcbus_message_read(copy, "name:s data:y", &name, &p, &pn), 1);
+                ck_assert_uint_eq(pn, n);
+                ck_assert_int_eq(memcmp(p, data, n), 0);
+        }
+        ipcbus_slot_unref(slot);
+        ipcbus_interface_unref(iface);
+        world_close(&w);
+        free(data);
+        *ret_by_memfd = by_memfd;
+        return raw;
+}
+
+START_TEST(test_bytes_raw)
+{
+        bool by_memfd;
+
+        /* 1 MiB of bytes: over the threshold in base64, so raw in the binary area both ways */
+        ck_assert_int_eq(store_round_trip(NULL, 1024 * 1024, &by_memfd), 1);
+        ck_assert(by_memfd);
+        /* a smaller blob with a threshold it passes */
+        ck_assert_int_eq(store_round_trip("4000", 5000, &by_memfd), 1);
+        ck_assert(by_memfd);
+}
+END_TEST
+
+START_TEST(test_bytes_base64)
+{
+        bool by_memfd;
+
+        /* memfds off: the same bytes go in base64 */
+        ck_assert_int_eq(store_round_trip("0", 1024 * 1024, &by_memfd), 0);
+        ck_assert(!by_memfd);
+        /* below the threshold */
+        ck_assert_int_eq(store_round_trip(NULL, 100 * 1024, &by_memfd), 0);
+        ck_assert(!by_memfd);
+        /* too small to be kept apart: base64, even in a body that goes by memfd */
+        ck_assert_int_eq(store_round_trip("1", 100, &by_memfd), 0);
+        ck_assert(by_memfd);
+}
+END_TEST
+
+/* A raw call of Store with this body text, in a memfd with `area` bytes of binary area or in its frame (area < 0). */
+static void store_raw(int sock, const char *dest, uint32_t serial, const char *body, long area)
+{
+        char header[512];
+        int fd;
+
+        if (area < 0) {
+                snprintf(header, sizeof(header),
+                         "{\"type\":\"call\",\"serial\":%u,\"destination\":\"%s\",\"path\":\"" PATH
+                         "/store\",\"interface\":\"" IFACE "\",\"member\":\"Store\"}",
+                         serial, dest);
+                testbus_raw_send_frame(sock, header, body);
+                return;
+        }
+        fd = memfd_create("test-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, body, strlen(body) + 1), (ssize_t) strlen(body) + 1);
+        ck_assert_int_eq(ftruncate(fd, (off_t) (strlen(body) + 1 + (size_t) area)), 0);
+        ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW), 0);
+        snprintf(header, sizeof(header),
+                 "{\"type\":\"call\",\"serial\":%u,\"destination\":\"%s\",\"path\":\"" PATH "/store\",\"interface\":\"" IFACE
+                 "\",\"member\":\"Store\",\"body_fd\":0,\"body_size\":%zu}",
+                 serial, dest, strlen(body));
+        ck_assert_int_eq(testbus_raw_send_frame_fds(sock, header, NULL, &fd, 1), 0);
+        close(fd);
+}
+
+/* A described method checks a reference like any bytes: beyond the area, or in a frame, is InvalidArgs. */
+START_TEST(test_bytes_ref_checked)
+{
+        struct testbus *tb = testbus_current();
+        ipcbus_bus *service = testbus_connect(tb);
+        struct store st = {0};
+        ipcbus_interface *iface = NULL;
+        ipcbus_slot *slot = NULL;
+        int sock = testbus_raw_connect(tb);
+        const char *dest = ipcbus_get_unique_name(service);
+        struct testbus_frame f;
+
+        free(testbus_raw_hello(sock));
+        ck_assert_int_eq(ipcbus_interface_parse(STORE_JSON, &iface), 0);
+        ck_assert_int_eq(ipcbus_add_object_vtable(service, &slot, PATH "/store", iface, store_vtable, &st), 0);
+
+        store_raw(sock, dest, 2, "{\"name\":\"a\",\"data\":{\"$bytes\":[2,8]}}", 10);
+        store_raw(sock, dest, 3, "{\"name\":\"a\",\"data\":{\"$bytes\":[4,8]}}", 10);
+        store_raw(sock, dest, 4, "{\"name\":\"a\",\"data\":{\"$bytes\":[0,0]}}", -1);
+        store_raw(sock, dest, 5, "{\"name\":\"a\",\"data\":{\"$bytes\":[0]}}", 10);
+        /* the broker has queued the four calls to the service once it answers this; the service then answers them */
+        testbus_raw_ping(sock, 6);
+        testbus_sync(service);
+        testbus_raw_expect_reply(sock, 2, NULL, &f);
+        ck_assert_int_eq(json_object_get_int64(json_object_object_get(f.b, "size")), 8);
+        testbus_frame_deinit(&f);
+        ck_assert_uint_eq(st.size, 8);
+        expect_error(sock, 3, IPCBUS_ERROR_INVALID_ARGS, "beyond the binary area");
+        expect_error(sock, 4, IPCBUS_ERROR_INVALID_ARGS, "came in its frame");
+        expect_error(sock, 5, IPCBUS_ERROR_INVALID_ARGS, "expected bytes, got object");
+        ipcbus_slot_unref(slot);
+        ipcbus_interface_unref(iface);
+        ipcbus_unref(service);
+        close(sock);
+}
+END_TEST
+
 /* ---- what the broker refuses ------------------------------------------------------- */
 
 /* A memfd holding text, its NUL and `extra` more bytes, with the given seals. */
@@ -389,19 +623,6 @@ static void send_with_body_fd(int sock, uint32_t serial, const char *dest, bool 
                          serial, dest, no_reply ? ",\"no_reply\":true" : "", size);
         ck_assert_int_eq(testbus_raw_send_frame_fds(sock, header, NULL, &fd, 1), 0);
         close(fd);
-}
-
-/* Expect the error `name` answering serial, its message containing `words`. */
-static void expect_error(int sock, uint32_t serial, const char *name, const char *words)
-{
-        struct testbus_frame f;
-        const char *text;
-
-        testbus_raw_expect_reply(sock, serial, name, &f);
-        text = testbus_json_string(f.b, "message");
-        ck_assert_msg(text && strstr(text, words), "%s: the message does not say '%s': %s", name, words,
-                      text ? text : "(none)");
-        testbus_frame_deinit(&f);
 }
 
 START_TEST(test_unsealed_refused)
@@ -609,6 +830,9 @@ static Suite *memfd_suite(void)
         tcase_add_test(tc, test_descriptors_keep_their_index);
         tcase_add_test(tc, test_signal_by_memfd);
         tcase_add_test(tc, test_threshold);
+        tcase_add_test(tc, test_bytes_raw);
+        tcase_add_test(tc, test_bytes_base64);
+        tcase_add_test(tc, test_bytes_ref_checked);
         suite_add_tcase(s, tc);
 
         tc = testbus_tcase("refusals");

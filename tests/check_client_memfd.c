@@ -15,6 +15,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "libclient/bus-internal.h"
 #include "libclient/memfd.h"
 #include "protocol/frame.h"
 #include "protocol/ipcbus/wire.h"
@@ -314,6 +317,136 @@ START_TEST(test_threshold_env)
 }
 END_TEST
 
+/* ---- bytes apart (PROTOCOL.md 14.5) ---- */
+
+static const struct {
+        const char *json;
+        int want;
+        uint64_t offset, length;
+} refs[] = {
+        {"{\"$bytes\":[0,5]}", 0, 0, 5},
+        {"{\"$bytes\": [ 7 , 0 ] }", 0, 7, 0},
+        {"{\"$bytes\":[0,5],\"x\":1}", -EBADMSG, 0, 0},
+        {"{\"$bytes\":[0]}", -EBADMSG, 0, 0},
+        {"{\"$bytes\":[0,1,2]}", -EBADMSG, 0, 0},
+        {"{\"$bytes\":[-1,2]}", -EBADMSG, 0, 0},
+        {"{\"$bytes\":[\"0\",2]}", -EBADMSG, 0, 0},
+        {"{\"$bytes\":[1.0,2]}", -EBADMSG, 0, 0},
+        {"{\"$bytes\":{}}", -EBADMSG, 0, 0},
+        {"{\"bytes\":[0,5]}", -EBADMSG, 0, 0},
+        {"[0,5]", -EBADMSG, 0, 0},
+};
+
+START_TEST(test_bytes_parse)
+{
+        struct json_object *v = json_tokener_parse(refs[_i].json);
+        uint64_t offset = 99, length = 99;
+
+        ck_assert_ptr_nonnull(v);
+        ck_assert_int_eq(memfd_bytes_parse(v, &offset, &length), refs[_i].want);
+        if (refs[_i].want == 0) {
+                ck_assert_uint_eq(offset, refs[_i].offset);
+                ck_assert_uint_eq(length, refs[_i].length);
+        }
+        json_object_put(v);
+}
+END_TEST
+
+/* {"a":1,"b":BLOB1,"c":[BLOB2]} with two blobs of 5000 and 6000 bytes, built by threshold. */
+static struct msg *build_with_blobs(size_t threshold, uint8_t *blob1, uint8_t *blob2)
+{
+        struct memfd_blobs *blobs = NULL;
+        struct jbuf text;
+        struct msg_header h;
+        struct msg *m = NULL;
+
+        for (size_t i = 0; i < 5000; i++)
+                blob1[i] = (uint8_t) i;
+        for (size_t i = 0; i < 6000; i++)
+                blob2[i] = (uint8_t) (255 - i % 251);
+        jbuf_init(&text);
+        jbuf_puts(&text, "{\"a\":1,\"b\":");
+        ck_assert_int_eq(memfd_blobs_add(&blobs, text.len, blob1, 5000), 0);
+        jbuf_puts(&text, ",\"c\":[");
+        ck_assert_int_eq(memfd_blobs_add(&blobs, text.len, blob2, 6000), 0);
+        jbuf_puts(&text, "]}");
+        msg_header_init(&h);
+        h.type = MSG_SIGNAL;
+        h.serial = 4;
+        h.path = "/a";
+        h.interface = "org.example.I";
+        h.member = "Blobs";
+        ck_assert_int_eq(memfd_blobs_build(blobs, threshold, &h, text.data, text.len, NULL, 0, &m), 0);
+        memfd_blobs_free(blobs);
+        jbuf_deinit(&text);
+        return m;
+}
+
+START_TEST(test_blobs_raw)
+{
+        uint8_t blob1[5000], blob2[6000], file[11100];
+        const void *p = NULL;
+        struct msg *m = build_with_blobs(1000, blob1, blob2), *in;
+        const char *text = "{\"a\":1,\"b\":{\"$bytes\":[0,5000]},\"c\":[{\"$bytes\":[5000,6000]}]}";
+        size_t len = strlen(text);
+
+        /* the frame: the memfd, no body; the sender reads its own message as a receiver would */
+        ck_assert_uint_eq(m->n_fds, 1);
+        ck_assert_uint_eq(m->h.body_fd, 0);
+        ck_assert_uint_eq(m->h.body_size, len);
+        ck_assert_str_eq(m->body, text);
+        ck_assert_int_eq(memfd_bytes_ref(m, 5000, 6000, &p), 0);
+        ck_assert_int_eq(memcmp(p, blob2, 6000), 0);
+        ck_assert_int_eq(memfd_bytes_ref(m, 5000, 6001, &p), -ERANGE);
+        ck_assert_int_eq(memfd_bytes_ref(m, 11001, 0, &p), -ERANGE);
+        /* the file: the text, its NUL, the blobs one after the other */
+        ck_assert_int_eq(pread(m->fds[0], file, sizeof(file), 0), (ssize_t) (len + 1 + 11000));
+        ck_assert_int_eq(memcmp(file, text, len + 1), 0);
+        ck_assert_int_eq(memcmp(file + len + 1, blob1, 5000), 0);
+        ck_assert_int_eq(memcmp(file + len + 1 + 5000, blob2, 6000), 0);
+        /* and a receiver finds them where the references say */
+        in = received(m);
+        ck_assert_int_eq(memfd_body_incoming(in, MEMFD_READ_PREAD), 0);
+        ck_assert_int_eq(memfd_bytes_ref(in, 0, 5000, &p), 0);
+        ck_assert_int_eq(memcmp(p, blob1, 5000), 0);
+        ck_assert_ptr_eq(p, in->body + len + 1);
+        msg_unref(in);
+        msg_unref(m);
+}
+END_TEST
+
+START_TEST(test_blobs_base64)
+{
+        uint8_t blob1[5000], blob2[6000];
+        const void *p = NULL;
+        struct jbuf want;
+        struct msg *m;
+
+        jbuf_init(&want);
+        for (int i = 0; i < 2; i++) {
+                /* 0: never by memfd; above the body's size in base64 (about 14.7 KB): not either */
+                m = build_with_blobs(i == 0 ? 0 : 15000, blob1, blob2);
+                jbuf_reset(&want);
+                jbuf_puts(&want, "{\"a\":1,\"b\":");
+                value_base64_put(&want, blob1, 5000);
+                jbuf_puts(&want, ",\"c\":[");
+                value_base64_put(&want, blob2, 6000);
+                jbuf_puts(&want, "]}");
+                ck_assert_uint_eq(m->n_fds, 0);
+                ck_assert_uint_eq(m->h.body_size, 0);
+                ck_assert_uint_eq(m->body_len, want.len);
+                ck_assert_int_eq(memcmp(m->body, want.data, want.len), 0);
+                ck_assert_int_eq(memfd_bytes_ref(m, 0, 1, &p), -ENXIO);
+                msg_unref(m);
+        }
+        /* just at the threshold: by memfd */
+        m = build_with_blobs(want.len, blob1, blob2);
+        ck_assert_uint_eq(m->n_fds, 1);
+        msg_unref(m);
+        jbuf_deinit(&want);
+}
+END_TEST
+
 static Suite *memfd_suite(void)
 {
         Suite *s = suite_create("client_memfd");
@@ -326,6 +459,9 @@ static Suite *memfd_suite(void)
         tcase_add_loop_test(tc, test_incoming_rules, 0, (int) (sizeof(incoming_cases) / sizeof(*incoming_cases)));
         tcase_add_test(tc, test_incoming_pipe);
         tcase_add_test(tc, test_threshold_env);
+        tcase_add_loop_test(tc, test_bytes_parse, 0, (int) (sizeof(refs) / sizeof(*refs)));
+        tcase_add_test(tc, test_blobs_raw);
+        tcase_add_test(tc, test_blobs_base64);
         suite_add_tcase(s, tc);
         return s;
 }
