@@ -246,9 +246,7 @@ START_TEST(test_descriptors_keep_their_index)
                 char *with_fd = NULL;
 
                 ck_assert_int_ge(asprintf(&with_fd, "%s,\"out\":0}", body), 0);
-                {
-                        _msg_ ipcbus_message *reply = world_call(&w, "Tell", with_fd, p[1]);
-                }
+                ipcbus_message_unref(world_call(&w, "Tell", with_fd, p[1]));
                 free(with_fd);
         }
         close(p[1]);
