@@ -398,6 +398,8 @@ int memfd_blobs_build(const struct memfd_blobs *blobs, size_t threshold, const s
 
         for (size_t i = 0; i < blobs->n; i++)
                 inline_len += 2 + (blobs->v[i].len + 2) / 3 * 4;
+        if (threshold && blobs->total >= MEMFD_BLOBS_BY_MEMFD)
+                threshold = 1; /* base64 would cost more than the file, whatever the body's size */
         if (memfd_body_fits(h, n_fds, inline_len, threshold)) {
                 r = blobs_build_memfd(blobs, h, text, text_len, fds, n_fds, ret);
                 if (r <= 0)

@@ -82,6 +82,15 @@ int memfd_body_incoming(struct msg *m, enum memfd_read how);
  * area, else they are written in base64 when the message is sealed.
  */
 #define MEMFD_BLOB_MIN 4096u
+/*
+ * Blobs of this many bytes in all take their body into a memfd even below
+ * the threshold (not when it is 0): base64 costs more than the file. Echo
+ * calls of N bytes ('y', 2,000 each, medians of 3), base64 in the frame /
+ * raw in a memfd, MB/s: 4 KiB 60 / 55, 8 KiB 86 / 113, 16 KiB 75 / 232,
+ * 32 KiB 73 / 391, 64 KiB 114 / 649; ipc-bench's call_rtt_1m_bytes 31 /
+ * 1371.
+ */
+#define MEMFD_BLOBS_BY_MEMFD 8192u
 
 /* The binary area of m when its body travels in a memfd (received or sealed): true with where and how long. */
 bool memfd_body_binary(const struct msg *m, const uint8_t **ret, size_t *ret_len);
@@ -104,7 +113,8 @@ void memfd_blobs_free(struct memfd_blobs *blobs);
 /*
  * Build the message of header h whose body is `text` with each blob's value
  * at its place: when the body in its frame (blobs in base64) would be at
- * least `threshold` bytes and may go in a memfd (memfd_body_outgoing's
+ * least `threshold` bytes, or the blobs hold MEMFD_BLOBS_BY_MEMFD bytes
+ * (threshold 0: never), and it may go in a memfd (memfd_body_outgoing's
  * rules), the text with {"$bytes":[OFFSET,LENGTH]} references and the blobs
  * raw in its binary area, in a sealed memfd after fds, the message's body
  * then readable locally as a received one's; else the text with the blobs

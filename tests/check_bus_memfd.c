@@ -502,6 +502,9 @@ START_TEST(test_bytes_raw)
         /* a smaller blob with a threshold it passes */
         ck_assert_int_eq(store_round_trip("4000", 5000, &by_memfd), 1);
         ck_assert(by_memfd);
+        /* 100 KiB: below the threshold, but bytes enough to be cheaper raw */
+        ck_assert_int_eq(store_round_trip(NULL, 100 * 1024, &by_memfd), 1);
+        ck_assert(by_memfd);
 }
 END_TEST
 
@@ -512,8 +515,8 @@ START_TEST(test_bytes_base64)
         /* memfds off: the same bytes go in base64 */
         ck_assert_int_eq(store_round_trip("0", 1024 * 1024, &by_memfd), 0);
         ck_assert(!by_memfd);
-        /* below the threshold */
-        ck_assert_int_eq(store_round_trip(NULL, 100 * 1024, &by_memfd), 0);
+        /* below the threshold, and too little to take the body into a memfd by itself */
+        ck_assert_int_eq(store_round_trip(NULL, 6000, &by_memfd), 0);
         ck_assert(!by_memfd);
         /* too small to be kept apart: base64, even in a body that goes by memfd */
         ck_assert_int_eq(store_round_trip("1", 100, &by_memfd), 0);

@@ -423,9 +423,9 @@ START_TEST(test_blobs_base64)
         struct msg *m;
 
         jbuf_init(&want);
-        for (int i = 0; i < 2; i++) {
-                /* 0: never by memfd; above the body's size in base64 (about 14.7 KB): not either */
-                m = build_with_blobs(i == 0 ? 0 : 15000, blob1, blob2);
+        {
+                /* 0: never by memfd, even with 11000 bytes of blobs */
+                m = build_with_blobs(0, blob1, blob2);
                 jbuf_reset(&want);
                 jbuf_puts(&want, "{\"a\":1,\"b\":");
                 value_base64_put(&want, blob1, 5000);
@@ -439,11 +439,48 @@ START_TEST(test_blobs_base64)
                 ck_assert_int_eq(memfd_bytes_ref(m, 0, 1, &p), -ENXIO);
                 msg_unref(m);
         }
-        /* just at the threshold: by memfd */
-        m = build_with_blobs(want.len, blob1, blob2);
+        /* a threshold above the body's size in base64 (about 14.7 KB), but 11000 bytes of blobs: by memfd */
+        m = build_with_blobs(1u << 20, blob1, blob2);
         ck_assert_uint_eq(m->n_fds, 1);
         msg_unref(m);
         jbuf_deinit(&want);
+}
+END_TEST
+
+/* One blob of n bytes, {"v":BLOB}: by memfd only from the threshold, below MEMFD_BLOBS_BY_MEMFD. */
+START_TEST(test_blobs_small)
+{
+        static uint8_t blob[MEMFD_BLOBS_BY_MEMFD];
+        struct memfd_blobs *blobs = NULL;
+        const char *text = "{\"v\":}";
+        struct msg_header h;
+        struct msg *m = NULL;
+
+        msg_header_init(&h);
+        h.type = MSG_CALL;
+        h.serial = 5;
+        h.destination = ":1.3";
+        h.path = "/";
+        h.member = "M";
+        ck_assert_int_eq(memfd_blobs_add(&blobs, 5, blob, MEMFD_BLOBS_BY_MEMFD - 1), 0);
+        /* base64: 4 * 2731 + 2 quotes + 6 = 10932 bytes */
+        ck_assert_int_eq(memfd_blobs_build(blobs, 10933, &h, text, strlen(text), NULL, 0, &m), 0);
+        ck_assert_uint_eq(m->n_fds, 0);
+        msg_unref(m);
+        ck_assert_int_eq(memfd_blobs_build(blobs, 10932, &h, text, strlen(text), NULL, 0, &m), 0);
+        ck_assert_uint_eq(m->n_fds, 1);
+        msg_unref(m);
+        memfd_blobs_free(blobs);
+        blobs = NULL;
+        /* as many bytes as MEMFD_BLOBS_BY_MEMFD: by memfd whatever the threshold, but 0 */
+        ck_assert_int_eq(memfd_blobs_add(&blobs, 5, blob, MEMFD_BLOBS_BY_MEMFD), 0);
+        ck_assert_int_eq(memfd_blobs_build(blobs, 1u << 30, &h, text, strlen(text), NULL, 0, &m), 0);
+        ck_assert_uint_eq(m->n_fds, 1);
+        msg_unref(m);
+        ck_assert_int_eq(memfd_blobs_build(blobs, 0, &h, text, strlen(text), NULL, 0, &m), 0);
+        ck_assert_uint_eq(m->n_fds, 0);
+        msg_unref(m);
+        memfd_blobs_free(blobs);
 }
 END_TEST
 
@@ -462,6 +499,7 @@ static Suite *memfd_suite(void)
         tcase_add_loop_test(tc, test_bytes_parse, 0, (int) (sizeof(refs) / sizeof(*refs)));
         tcase_add_test(tc, test_blobs_raw);
         tcase_add_test(tc, test_blobs_base64);
+        tcase_add_test(tc, test_blobs_small);
         suite_add_tcase(s, tc);
         return s;
 }
