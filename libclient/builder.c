@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "libclient/bus-internal.h"
+#include "libclient/memfd.h"
 #include "protocol/jscan.h"
 #include "protocol/names.h"
 
@@ -36,6 +37,7 @@ struct message_builder {
         struct jbuf where;
         int fds[IPCBUS_FDS_MAX];
         unsigned n_fds;
+        struct memfd_blobs *blobs; /* large bytes values, apart from body until sealed (memfd.h) */
 };
 
 void builder_free(struct message_builder *b)
@@ -50,6 +52,7 @@ void builder_free(struct message_builder *b)
         jbuf_deinit(&b->body);
         jbuf_deinit(&b->where);
         close_fds(b->fds, b->n_fds);
+        memfd_blobs_free(b->blobs);
         free(b);
 }
 
@@ -355,6 +358,8 @@ static int put_bytes(struct message_builder *b, const void *p, size_t n, bool op
                 return put_null(b, 'y', optional);
         if (n > IPCBUS_BODY_MAX)
                 return client_fail(-EINVAL, "argument '%s': larger than a body", value_path(&b->where));
+        if (n >= MEMFD_BLOB_MIN) /* raw in a memfd body's binary area, else base64, as sealing decides */
+                return memfd_blobs_add(&b->blobs, b->body.len, p, n);
         value_base64_put(&b->body, p, n);
         return 0;
 }
@@ -608,6 +613,8 @@ _public_ int ipcbus_message_set_body(ipcbus_message *m, const char *json)
         jbuf_puts(&b->body, json);
         if (b->body.failed)
                 return -ENOMEM;
+        memfd_blobs_free(b->blobs);
+        b->blobs = NULL;
         b->raw = true;
         b->depth = 1;
         return 0;
@@ -640,7 +647,11 @@ int message_seal(ipcbus_message *m, uint64_t timeout_usec)
         if (b->h.type == MSG_CALL && !b->h.no_reply)
                 b->h.timeout_ms = client_timeout_ms(timeout_usec);
         /* what the builder wrote is valid by construction, and a set body was checked when set */
-        r = msg_build_fds(&b->h, body, body_len, b->fds, b->n_fds, MSG_BUILD_BODY_CHECKED, &m->msg);
+        if (b->blobs)
+                r = memfd_blobs_build(b->blobs, m->bus->memfd_threshold, &b->h, body, body_len, b->fds, b->n_fds,
+                                      &m->msg);
+        else
+                r = msg_build_fds(&b->h, body, body_len, b->fds, b->n_fds, MSG_BUILD_BODY_CHECKED, &m->msg);
         if (r != 0) {
                 if (!b->raw && b->stack[0].count > 0)
                         jbuf_truncate(&b->body, b->body.len - 1); /* the '}' again */

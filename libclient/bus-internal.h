@@ -26,6 +26,8 @@
  *   iface.c        interface descriptions (iface.h): parsing, loading,
  *                  finding members
  *   iface-check.c  checking JSON values against the described types
+ *   memfd.c        bodies in sealed memfds (PROTOCOL.md 14): sent above
+ *                  the connection's threshold, mapped on receipt
  *   event.c        the event-loop interface and the libevent attachment
  *   error.c        ipcbus_error and ipcbus_strerror
  * All wire work goes through protocol/ (frame, message, match, jbuf, jscan).
@@ -177,6 +179,7 @@ struct ipcbus_bus {
         int hangup_error;     /* why the connection ended (negative errno); 0 while open */
         char *unique_name;
         uint32_t next_serial;
+        size_t memfd_threshold; /* bodies this large go in a memfd (memfd.c); 0: never */
 
         struct frame_reader reader;
         int *fds; /* received descriptors not yet claimed by a frame */

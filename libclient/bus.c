@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "libclient/bus-internal.h"
+#include "libclient/memfd.h"
 #include "protocol/address.h"
 #include "protocol/jbuf.h"
 #include "protocol/names.h"
@@ -71,6 +72,7 @@ static int client_new(ipcbus_bus **ret)
         bus->pid = client_getpid();
         bus->fd = -1;
         bus->next_serial = 1;
+        bus->memfd_threshold = memfd_body_threshold();
         frame_reader_init(&bus->reader, 0, 0);
         /* A frame that takes more than one read is read into a buffer of its
          * own, which its message then keeps: no copy. */
@@ -323,6 +325,7 @@ int client_write(ipcbus_bus *bus)
  */
 int client_send(ipcbus_bus *bus, struct msg *m)
 {
+        _cleanup_(msg_unrefp) struct msg *by_memfd = NULL;
         int r;
 
         r = client_check_pid(bus);
@@ -330,6 +333,12 @@ int client_send(ipcbus_bus *bus, struct msg *m)
                 return r;
         if (!bus->open)
                 return -ENOTCONN;
+        /* a large body leaves in a sealed memfd (PROTOCOL.md 14), unseen by the caller */
+        r = memfd_body_outgoing(m, bus->memfd_threshold, &by_memfd);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                m = by_memfd;
         if (bus->wqueue_bytes > 0 && bus->wqueue_bytes + m->size > BUS_WQUEUE_MAX_BYTES)
                 return -ENOBUFS;
 
@@ -424,6 +433,15 @@ static void client_parse_frames(ipcbus_bus *bus, uint32_t want_serial, struct ms
                         continue;
                 if (r != 0) {
                         client_hangup(bus, r < 0 ? r : -EBADMSG);
+                        return;
+                }
+                /* a body in a memfd is mapped now (PROTOCOL.md 14); a bad one drops its message */
+                r = memfd_body_incoming(m, MEMFD_READ_AUTO);
+                if (r != 0) {
+                        msg_unref(m);
+                        if (r > 0)
+                                continue;
+                        client_hangup(bus, r);
                         return;
                 }
 

@@ -13,6 +13,7 @@
 
 #include "libclient/bus-internal.h"
 #include "libclient/iface.h"
+#include "libclient/memfd.h"
 #include "protocol/jbuf.h"
 
 /* ---- checking values ------------------------------------------------------------- */
@@ -20,6 +21,7 @@
 struct check {
         bool strict;
         unsigned n_fds;
+        int64_t binary_len; /* IFACE_NO_BINARY: no $bytes references */
         char *err;
         size_t err_size;
         struct json_path path;
@@ -147,6 +149,21 @@ static bool is_base64(const char *s, size_t len)
 
 static int check_type(struct check *c, const struct iface_type *t, struct json_object *v);
 
+/* bytes written as a reference {"$bytes":[OFFSET,LENGTH]} into a memfd body's binary area (PROTOCOL.md 14.5). */
+static int check_bytes_ref(struct check *c, struct json_object *v)
+{
+        uint64_t offset, length;
+
+        if (memfd_bytes_parse(v, &offset, &length) < 0)
+                return check_fail(c, "expected bytes, got object (not {\"$bytes\":[offset,length]})");
+        if (c->binary_len == IFACE_NO_BINARY)
+                return check_fail(c, "expected bytes, got a $bytes reference in a body that came in its frame");
+        if (offset > (uint64_t) c->binary_len || length > (uint64_t) c->binary_len - offset)
+                return check_fail(c, "bytes %" PRIu64 "+%" PRIu64 " beyond the binary area (%" PRId64 " bytes)", offset,
+                                  length, c->binary_len);
+        return 0;
+}
+
 /* The named fields of a struct (or the arguments of a body) in the object obj (NULL: {}). */
 static int check_fields(struct check *c, const struct iface_field *fields, size_t n, struct json_object *obj)
 {
@@ -224,6 +241,8 @@ static int check_type(struct check *c, const struct iface_type *t, struct json_o
         case IFACE_STRING:
                 return jt == json_type_string ? 0 : check_fail_type(c, t, v, false);
         case IFACE_BYTES:
+                if (jt == json_type_object)
+                        return check_bytes_ref(c, v);
                 if (jt != json_type_string)
                         return check_fail_type(c, t, v, false);
                 if (!is_base64(json_object_get_string(v), (size_t) json_object_get_string_len(v)))
@@ -254,7 +273,19 @@ static int check_type(struct check *c, const struct iface_type *t, struct json_o
 int iface_check_value(const struct iface_type *t, struct json_object *v, const char *where, bool strict, unsigned n_fds,
                       char *err, size_t err_size)
 {
-        struct check c = {.strict = strict, .n_fds = n_fds, .err = err, .err_size = err_size};
+        const struct iface_refs refs = {.n_fds = n_fds, .binary_len = IFACE_NO_BINARY};
+
+        return iface_check_value_refs(t, v, where, strict, &refs, err, err_size);
+}
+
+int iface_check_value_refs(const struct iface_type *t, struct json_object *v, const char *where, bool strict,
+                           const struct iface_refs *refs, char *err, size_t err_size)
+{
+        struct check c = {.strict = strict,
+                          .n_fds = refs->n_fds,
+                          .binary_len = refs->binary_len,
+                          .err = err,
+                          .err_size = err_size};
 
         iface_path_pushf(&c.path, "%s", where ? where : "value");
         return check_type(&c, t, v);
@@ -263,7 +294,19 @@ int iface_check_value(const struct iface_type *t, struct json_object *v, const c
 int iface_check_args(const struct iface_args *args, struct json_object *body, bool strict, unsigned n_fds, char *err,
                      size_t err_size)
 {
-        struct check c = {.strict = strict, .n_fds = n_fds, .err = err, .err_size = err_size};
+        const struct iface_refs refs = {.n_fds = n_fds, .binary_len = IFACE_NO_BINARY};
+
+        return iface_check_args_refs(args, body, strict, &refs, err, err_size);
+}
+
+int iface_check_args_refs(const struct iface_args *args, struct json_object *body, bool strict,
+                          const struct iface_refs *refs, char *err, size_t err_size)
+{
+        struct check c = {.strict = strict,
+                          .n_fds = refs->n_fds,
+                          .binary_len = refs->binary_len,
+                          .err = err,
+                          .err_size = err_size};
 
         if (body && !json_object_is_type(body, json_type_object)) {
                 if (err && err_size > 0)

@@ -119,6 +119,25 @@ int iface_check_args(const struct iface_args *args, struct json_object *body, bo
 int iface_check_value(const struct iface_type *t, struct json_object *v, const char *where, bool strict, unsigned n_fds,
                       char *err, size_t err_size);
 
+/*
+ * What the values of a body may refer to outside themselves: the frame's
+ * descriptors (fd) and, for a body that travels in a memfd, its binary
+ * area (bytes written {"$bytes":[OFFSET,LENGTH]}, PROTOCOL.md 14.5).
+ * iface_check_args and iface_check_value check a body that came in its
+ * frame: no binary area.
+ */
+struct iface_refs {
+        unsigned n_fds;
+        int64_t binary_len; /* bytes in the binary area; IFACE_NO_BINARY: the body came in its frame */
+};
+#define IFACE_NO_BINARY (-1)
+
+/* iface_check_args and iface_check_value for a body whose references refs describes. */
+int iface_check_args_refs(const struct iface_args *args, struct json_object *body, bool strict,
+                          const struct iface_refs *refs, char *err, size_t err_size);
+int iface_check_value_refs(const struct iface_type *t, struct json_object *v, const char *where, bool strict,
+                           const struct iface_refs *refs, char *err, size_t err_size);
+
 /* The short form of a type, for people: "uint", "array<struct{id: uint, text: string}>", "map<string>". */
 void iface_type_format(const struct iface_type *t, struct jbuf *b);
 

@@ -14,6 +14,7 @@
 
 #include "libclient/bus-internal.h"
 #include "libclient/iface.h"
+#include "libclient/memfd.h"
 #include "libclient/object.h"
 #include "protocol/interfaces.h"
 #include "protocol/names.h"
@@ -354,6 +355,16 @@ unsigned object_message_n_fds(ipcbus_message *m)
         return m->msg ? m->msg->n_fds : 0;
 }
 
+struct iface_refs object_message_refs(ipcbus_message *m)
+{
+        struct iface_refs refs = {.n_fds = object_message_n_fds(m), .binary_len = IFACE_NO_BINARY};
+        size_t len;
+
+        if (m->msg && memfd_body_binary(m->msg, NULL, &len))
+                refs.binary_len = (int64_t) len;
+        return refs;
+}
+
 /*
  * Check m's body against args (strict: unknown members too). Returns 0, or
  * -EBADMSG with the sentence in err, or -ENOMEM.
@@ -366,7 +377,9 @@ static int object_check_body(ipcbus_message *m, const struct iface_args *args, b
         r = ipcbus_message_get_json(m, &body);
         if (r < 0)
                 return r;
-        return iface_check_args(args, body, strict, object_message_n_fds(m), err, size);
+        const struct iface_refs refs = object_message_refs(m);
+
+        return iface_check_args_refs(args, body, strict, &refs, err, size);
 }
 
 /*

@@ -13,6 +13,8 @@
 
 #include "libclient/bus-internal.h"
 
+struct iface_refs;
+
 struct json_object;
 
 /* The sentences of a failed check (err buffers) are cut at this length. */
@@ -53,6 +55,8 @@ const ipcbus_vtable *object_vtable_find(const ipcbus_vtable *vtable, ipcbus_vtab
 void object_reply_failure(ipcbus_message *m, int r, const ipcbus_error *e);
 /* The descriptors m carries, which its fd values index. */
 unsigned object_message_n_fds(ipcbus_message *m);
+/* What m's body may refer to: its descriptors, and its binary area when it travels in a memfd (iface_check_*_refs). */
+struct iface_refs object_message_refs(ipcbus_message *m);
 /* Answer m with a return that fill builds (holding s, if any, while it runs), or with the error it failed with. */
 void object_reply_built(ipcbus_bus *bus, ipcbus_message *m, ipcbus_slot *s, object_reply_fill_fn fill,
                         const void *userdata);

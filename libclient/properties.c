@@ -136,8 +136,10 @@ void properties_set(ipcbus_bus *bus, ipcbus_message *m)
         }
         r = ipcbus_message_get_json(m, &body);
         if (r >= 0) {
-                r = iface_check_value(p->type, json_object_object_get(body, "value"), "value", false,
-                                      object_message_n_fds(m), err, sizeof(err));
+                const struct iface_refs refs = object_message_refs(m);
+
+                r = iface_check_value_refs(p->type, json_object_object_get(body, "value"), "value", false, &refs, err,
+                                           sizeof(err));
                 if (r == -EBADMSG) {
                         (void) ipcbus_reply_error(m, IPCBUS_ERROR_INVALID_ARGS, err);
                         return;

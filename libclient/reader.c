@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "libclient/bus-internal.h"
+#include "libclient/memfd.h"
 #include "protocol/jscan.h"
 
 #define NO_NODE SIZE_MAX /* an absent value; an empty body is an object without nodes */
@@ -344,12 +345,50 @@ static uint8_t *reader_blob(struct message_reader *r, size_t size)
         return blob->data;
 }
 
-static int read_bytes(struct message_reader *r, size_t v, const void **ret, size_t *ret_size)
+static int key_equal(struct message_reader *r, size_t k, const char *name, size_t name_len);
+
+/*
+ * Bytes written as a reference {"$bytes":[OFFSET,LENGTH]} into the binary
+ * area of a body that came in a memfd (PROTOCOL.md 14.5): a pointer into it,
+ * no copy. -EBADMSG for anything else, or a reference beyond the area.
+ */
+static int read_bytes_ref(ipcbus_message *m, struct message_reader *r, size_t v, const void **ret, size_t *ret_size)
+{
+        uint64_t offset = 0, length = 0;
+        bool negative = false;
+        size_t key, a, o, l;
+        int k;
+
+        /* one member, "$bytes", whose value is an array of two unsigned integers */
+        key = v + 1;
+        if (node_of(r, v)->end != key + 4 || key_equal(r, key, "$bytes", 6) != 1)
+                return fail_type(r, 'y', v);
+        a = key + 1;
+        o = a + 1;
+        l = o + 1;
+        if (node_type(r, a) != json_type_array || node_type(r, o) != json_type_int ||
+            node_type(r, l) != json_type_int || node_integer(r, o, &negative, &offset) < 0 || negative ||
+            node_integer(r, l, &negative, &length) < 0 || negative)
+                return fail_type(r, 'y', v);
+        k = memfd_bytes_ref(m->msg, offset, length, ret);
+        if (k == -ENXIO)
+                return client_fail(-EBADMSG, "argument '%s': a $bytes reference in a body that came in its frame",
+                                   value_path(&r->where));
+        if (k < 0)
+                return client_fail(-EBADMSG, "argument '%s': bytes %" PRIu64 "+%" PRIu64 " beyond the binary area",
+                                   value_path(&r->where), offset, length);
+        *ret_size = (size_t) length;
+        return 0;
+}
+
+static int read_bytes(ipcbus_message *m, struct message_reader *r, size_t v, const void **ret, size_t *ret_size)
 {
         const char *s;
         uint8_t *out;
         size_t len;
 
+        if (node_type(r, v) == json_type_object)
+                return read_bytes_ref(m, r, v, ret, ret_size);
         if (node_type(r, v) != json_type_string)
                 return fail_type(r, 'y', v);
         if (node_of(r, v)->flags & JSCAN_NODE_ESCAPED) { /* "\/", as some writers put it */
@@ -647,7 +686,7 @@ static int read_scalar(ipcbus_message *m, struct message_reader *r, char type, s
         case 'y': {
                 const void **p = va_arg(*ap, const void **);
 
-                return read_bytes(r, v, p, va_arg(*ap, size_t *));
+                return read_bytes(m, r, v, p, va_arg(*ap, size_t *));
         }
         case 'h':
                 return read_fd(m, r, v, va_arg(*ap, int *));

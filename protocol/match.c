@@ -388,6 +388,9 @@ bool match_rule_matches_args(const struct match_rule *r, struct msg *m, match_ow
                                 return false;
                 }
         }
+        /* a body in a memfd is not read here: args never match it (PROTOCOL.md 14), in the broker or a client */
+        if (r->n_args > 0 && h->body_size)
+                return false;
         for (size_t i = 0; i < r->n_args; i++) {
                 const char *v = args ? match_args_get(args, r->args[i].key) : msg_get_arg(m, r->args[i].key);
                 if (!v || strcmp(v, r->args[i].value) != 0)

@@ -56,17 +56,22 @@ enum field {
         F_NO_REPLY,
         F_NO_AUTO_START,
         F_TIMEOUT_MS,
+        F_BODY_FD,
+        F_BODY_SIZE,
         _F_MAX,
 };
 
 static const char *const field_names[_F_MAX] = {
         "sender", "sender_uid", "sender_pid", "type",  "serial",   "reply_serial",  "destination",
         "path",   "interface",  "member",     "error", "no_reply", "no_auto_start", "timeout_ms",
+        "body_fd", "body_size",
 };
 
 #define BIT(f) (1u << (f))
 #define BROKER_FIELDS (BIT(F_SENDER) | BIT(F_SENDER_UID) | BIT(F_SENDER_PID))
 #define CALL_ONLY (BIT(F_NO_REPLY) | BIT(F_NO_AUTO_START) | BIT(F_TIMEOUT_MS))
+/* A body in a memfd: calls, returns and signals (an error's body is checked by the broker, PROTOCOL.md 14). */
+#define BODY_FD_FIELDS (BIT(F_BODY_FD) | BIT(F_BODY_SIZE))
 
 /* Per type: fields required, fields allowed (beyond broker fields, type and serial). */
 static const struct {
@@ -74,11 +79,13 @@ static const struct {
         unsigned allowed;
 } type_rules[] = {
         [MSG_CALL] = {BIT(F_PATH) | BIT(F_MEMBER),
-                      BIT(F_PATH) | BIT(F_MEMBER) | BIT(F_DESTINATION) | BIT(F_INTERFACE) | CALL_ONLY},
-        [MSG_RETURN] = {BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION), BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION)},
+                      BIT(F_PATH) | BIT(F_MEMBER) | BIT(F_DESTINATION) | BIT(F_INTERFACE) | CALL_ONLY |
+                              BODY_FD_FIELDS},
+        [MSG_RETURN] = {BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION),
+                        BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION) | BODY_FD_FIELDS},
         [MSG_ERROR] = {BIT(F_REPLY_SERIAL) | BIT(F_ERROR), BIT(F_REPLY_SERIAL) | BIT(F_ERROR) | BIT(F_DESTINATION)},
         [MSG_SIGNAL] = {BIT(F_PATH) | BIT(F_INTERFACE) | BIT(F_MEMBER),
-                        BIT(F_PATH) | BIT(F_INTERFACE) | BIT(F_MEMBER) | BIT(F_DESTINATION)},
+                        BIT(F_PATH) | BIT(F_INTERFACE) | BIT(F_MEMBER) | BIT(F_DESTINATION) | BODY_FD_FIELDS},
 };
 
 /*
@@ -104,6 +111,8 @@ static int header_check(const struct msg_header *h, unsigned present, unsigned f
                 return PROTO_E_MISSING_FIELD;
         if (present & ~allowed)
                 return PROTO_E_FIELD_NOT_ALLOWED;
+        if ((present & BODY_FD_FIELDS) && (present & BODY_FD_FIELDS) != BODY_FD_FIELDS)
+                return PROTO_E_BAD_BODY_FD;
         if (h->sender && !names_is_bus_name(h->sender) && strcmp(h->sender, IPCBUS_DRIVER_NAME) != 0)
                 return PROTO_E_BAD_BUS_NAME;
         if (h->destination && !names_is_bus_name(h->destination))
@@ -116,6 +125,19 @@ static int header_check(const struct msg_header *h, unsigned present, unsigned f
                 return PROTO_E_BAD_MEMBER;
         if (h->error_name && !names_is_error_name(h->error_name))
                 return PROTO_E_BAD_ERROR_NAME;
+        return 0;
+}
+
+/*
+ * A body in a memfd (PROTOCOL.md 14): the descriptor is the frame's last and
+ * the frame carries no body of its own. Returns 0 or PROTO_E_BAD_BODY_FD.
+ */
+static int body_fd_check(const struct msg_header *h, const struct frame_prefix *p)
+{
+        if (h->body_size == 0)
+                return 0;
+        if (p->body_len != 0 || p->n_fds == 0 || h->body_fd != p->n_fds - 1)
+                return PROTO_E_BAD_BODY_FD;
         return 0;
 }
 
@@ -151,13 +173,18 @@ static int field_decode_number(struct msg_header *h, int f, const struct jscan_m
 
         if (m->kind != JSCAN_NUMBER)
                 return PROTO_E_FIELD_TYPE;
-        if (f == F_SENDER_UID || f == F_SENDER_PID)
+        if (f == F_SENDER_UID || f == F_SENDER_PID || f == F_BODY_FD)
                 min = 0;
         if (f == F_TIMEOUT_MS || f == F_SENDER_PID)
                 max = INT32_MAX;
+        if (f == F_BODY_FD)
+                max = IPCBUS_FDS_MAX - 1;
+        if (f == F_BODY_SIZE)
+                max = IPCBUS_BODY_MAX;
         if (jscan_number_to_int64(m->value, m->value_len, min, max, &v) < 0)
                 return (f == F_TIMEOUT_MS)                      ? PROTO_E_BAD_TIMEOUT
                        : (f == F_SERIAL || f == F_REPLY_SERIAL) ? PROTO_E_BAD_SERIAL
+                       : (f == F_BODY_FD || f == F_BODY_SIZE)   ? PROTO_E_BAD_BODY_FD
                                                                 : PROTO_E_FIELD_TYPE;
         if (f == F_SERIAL)
                 h->serial = (uint32_t) v;
@@ -167,6 +194,10 @@ static int field_decode_number(struct msg_header *h, int f, const struct jscan_m
                 h->sender_uid = v;
         else if (f == F_SENDER_PID)
                 h->sender_pid = v;
+        else if (f == F_BODY_FD)
+                h->body_fd = (uint16_t) v;
+        else if (f == F_BODY_SIZE)
+                h->body_size = (uint32_t) v;
         else
                 h->timeout_ms = (uint32_t) v;
         *present |= BIT(f);
@@ -249,6 +280,8 @@ static int header_decode_member(struct msg_header *h, const struct jscan_member 
         case F_SENDER_UID:
         case F_SENDER_PID:
         case F_TIMEOUT_MS:
+        case F_BODY_FD:
+        case F_BODY_SIZE:
                 return field_decode_number(h, f, m, present);
         case F_NO_REPLY:
         case F_NO_AUTO_START:
@@ -458,6 +491,8 @@ static int msg_decode(struct msg *m, const struct msg_draft *d, unsigned flags, 
         if (reterr_no_reply)
                 *reterr_no_reply = m->h.no_reply && m->h.type == MSG_CALL;
         if (!r)
+                r = body_fd_check(&m->h, &f->prefix);
+        if (!r)
                 r = body_error;
         if (!r && m->h.type == MSG_ERROR && f->prefix.body_len)
                 r = error_body_check(f->body, f->prefix.body_len);
@@ -640,6 +675,8 @@ static void encode_header(const struct msg_header *h, struct jbuf *b)
         if (h->no_auto_start)
                 jbuf_puts(b, ",\"no_auto_start\":true");
         encode_int_field(b, &first, "timeout_ms", h->timeout_ms, h->timeout_ms != 0);
+        encode_int_field(b, &first, "body_fd", h->body_fd, h->body_size != 0);
+        encode_int_field(b, &first, "body_size", h->body_size, h->body_size != 0);
         jbuf_putc(b, '}');
 }
 

@@ -41,6 +41,10 @@ struct msg_header {
         bool no_reply;
         bool no_auto_start;
         uint32_t timeout_ms; /* 0 = absent */
+        /* A body in a sealed memfd (PROTOCOL.md 14): its JSON text is the first
+         * body_size bytes of descriptor body_fd, the frame's last. */
+        uint32_t body_size; /* 0 = absent (the body, if any, is in the frame) */
+        uint16_t body_fd;   /* meaningful only with body_size */
 };
 
 /* A header with every field absent (uids/pids -1). */
@@ -80,6 +84,9 @@ struct msg {
          * closed: the broker's accounting of descriptors in flight. */
         void (*on_free)(struct msg *m, void *userdata);
         void *on_free_userdata;
+        /* The broker's: bytes of a memfd body (PROTOCOL.md 14) charged to the
+         * sender, released by on_free. */
+        uint64_t charged_bytes;
 };
 
 /* Accept broker-only header fields (the client side: they come from the broker). */

@@ -33,6 +33,8 @@ static const char *const proto_messages[_PROTO_E_MAX] = {
         [PROTO_E_BAD_ERROR_NAME] = "invalid error name",
         [PROTO_E_BAD_MATCH] = "invalid match rule",
         [PROTO_E_BAD_ERROR_BODY] = "the body of an error is not an object whose member \"message\" is a string",
+        [PROTO_E_BAD_BODY_FD] = "body_fd and body_size must come together, body_fd naming the frame's last "
+                                "descriptor, and the frame must then carry no body of its own",
 };
 
 const char *proto_strerror(int code)

@@ -54,6 +54,8 @@ enum {
         PROTO_E_BAD_MATCH,
         /* bodies */
         PROTO_E_BAD_ERROR_BODY, /* not fatal: an error body without a string `message` */
+        /* bodies in memfds (PROTOCOL.md 14) */
+        PROTO_E_BAD_BODY_FD, /* body_fd and body_size do not describe the frame */
         _PROTO_E_MAX,
 };
 

@@ -360,6 +360,51 @@ START_TEST(test_check_scalars)
 }
 END_TEST
 
+/* bytes written as {"$bytes":[OFFSET,LENGTH]} (PROTOCOL.md 14.5): only in a body with a binary area, within it. */
+START_TEST(test_check_bytes_refs)
+{
+        static const struct {
+                const char *value;
+                int64_t binary_len;
+                const char *error; /* NULL: it passes */
+        } cases[] = {
+                {"{\"$bytes\":[2,8]}", 10, NULL},
+                {"{\"$bytes\":[10,0]}", 10, NULL},
+                {"{\"$bytes\":[0,0]}", 0, NULL},
+                {"{\"$bytes\":[4,8]}", 10, "argument 'x': bytes 4+8 beyond the binary area (10 bytes)"},
+                {"{\"$bytes\":[11,0]}", 10, "argument 'x': bytes 11+0 beyond the binary area (10 bytes)"},
+                {"{\"$bytes\":[0,0]}", IFACE_NO_BINARY,
+                 "argument 'x': expected bytes, got a $bytes reference in a body that came in its frame"},
+                {"{\"$bytes\":[0]}", 10, "argument 'x': expected bytes, got object (not {\"$bytes\":[offset,length]})"},
+                {"{\"$bytes\":[0,1],\"more\":1}", 10,
+                 "argument 'x': expected bytes, got object (not {\"$bytes\":[offset,length]})"},
+                {"{}", 10, "argument 'x': expected bytes, got object (not {\"$bytes\":[offset,length]})"},
+                {"\"aGk=\"", 10, NULL},
+        };
+        const struct iface_type *t;
+        ipcbus_interface *i = type_of("\"bytes\"", &t);
+
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+                const struct iface_refs refs = {.n_fds = 0, .binary_len = cases[k].binary_len};
+                json_object *v = json_tokener_parse(cases[k].value);
+                char err[512] = "";
+                int r = iface_check_value_refs(t, v, "x", false, &refs, err, sizeof(err));
+
+                if (cases[k].error) {
+                        ck_assert_msg(r == -EBADMSG, "%s: passed", cases[k].value);
+                        ck_assert_str_eq(err, cases[k].error);
+                } else {
+                        ck_assert_msg(r == 0, "%s: %s", cases[k].value, err);
+                }
+                json_object_put(v);
+        }
+        /* the checks that know of no binary area refuse the form */
+        FAIL("\"bytes\"", "{\"$bytes\":[0,0]}",
+             "argument 'x': expected bytes, got a $bytes reference in a body that came in its frame");
+        ipcbus_interface_unref(i);
+}
+END_TEST
+
 START_TEST(test_check_composites)
 {
         const char *notes = "{\"array\":{\"struct\":{\"id\":\"uint\",\"text\":\"string\"}}}";
@@ -661,6 +706,7 @@ static Suite *iface_suite(void)
         suite_add_tcase(s, tc);
         tc = tcase_create("check");
         tcase_add_test(tc, test_check_scalars);
+        tcase_add_test(tc, test_check_bytes_refs);
         tcase_add_test(tc, test_check_composites);
         tcase_add_test(tc, test_check_args);
         tcase_add_test(tc, test_type_format);

@@ -86,6 +86,7 @@ START_TEST(test_defaults)
         ck_assert_uint_eq(l.max_inflight_fds, 256);
         ck_assert_uint_eq(l.max_inflight_fds_uid, 1024);
         ck_assert_uint_eq(l.max_incoming_uid, 134217728);
+        ck_assert_uint_eq(l.max_memfd_uid, 536870912);
 
         /* An empty file is a session bus with the defaults. */
         parse_ok(&c, "{}");
@@ -200,6 +201,7 @@ static const struct {
         SET("max_fds_in_flight_per_connection", max_inflight_fds, 16),
         SET("max_fds_in_flight_per_uid", max_inflight_fds_uid, 100000),
         SET("max_incoming_bytes_per_uid", max_incoming_uid, 67173392),
+        SET("max_memfd_bytes_per_uid", max_memfd_uid, 67108864),
 #undef SET
 };
 
@@ -261,7 +263,7 @@ START_TEST(test_limits_all_keys_covered)
                 found += strstr(text, quoted) != NULL;
         }
         ck_assert_uint_eq(found, sizeof(settable) / sizeof(settable[0]));
-        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 27);
+        ck_assert_uint_eq(sizeof(settable) / sizeof(settable[0]), 28);
         free(text);
         parse_ok(&c, "{\"limits\": {\"max_fds_per_message\": 16, \"max_connections\": 1, "
                      "\"max_connections_per_uid\": 1}}");
@@ -329,6 +331,10 @@ static const struct {
         {"{\"limits\": {\"reserved_connections\": 4097}}", "limits.reserved_connections",
          "must be at most limits.max_connections (4096), got 4097"},
         {"{\"limits\": {\"idle_timeout_ms\": 86400001}}", "limits.idle_timeout_ms", "must be at most 86400000"},
+        {"{\"limits\": {\"max_memfd_bytes_per_uid\": 1000}}", "limits.max_memfd_bytes_per_uid",
+         "must be at least limits.max_body_bytes (67108864), got 1000"},
+        {"{\"limits\": {\"max_body_bytes\": 1000, \"max_memfd_bytes_per_uid\": 999}}", "limits.max_memfd_bytes_per_uid",
+         "must be at least limits.max_body_bytes (1000), got 999"},
         /* service directories */
         {"{\"service_dirs\": \"/x\"}", "service_dirs", "expected an array, got \"/x\""},
         {"{\"service_dirs\": [\"/a\", 7]}", "service_dirs[1]", "expected a string, got 7"},

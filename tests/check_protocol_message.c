@@ -13,7 +13,8 @@
 #include "tests/check-run.h"
 
 static const char *const golden[] = {
-        "call-hello", "call-echo", "call-noreply", "return", "error", "signal", "signal-stamped", "signal-unicode",
+        "call-hello",     "call-echo",      "call-noreply", "return", "error", "signal", "signal-stamped",
+        "signal-unicode", "call-memfd",
 };
 
 /* Read tests/data/NAME.frame; returns a malloc'd buffer. */
@@ -81,17 +82,19 @@ START_TEST(test_golden_roundtrip)
         struct frame_reader r;
         struct frame_view v;
         struct msg *m = NULL, *b = NULL;
+        int none[IPCBUS_FDS_MAX] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
         uint8_t *data;
         size_t size;
 
         data = read_golden(name, &size);
         view_of(data, size, &r, &v);
-        ck_assert_int_eq(msg_parse(&v, NULL, MSG_PARSE_FROM_BROKER, NULL, &m, NULL, NULL), 0);
+        /* descriptors announced (call-memfd's) stand in as -1: the codec only counts them */
+        ck_assert_int_eq(msg_parse(&v, NULL, MSG_PARSE_FROM_BROKER, v.prefix.n_fds ? none : NULL, &m, NULL, NULL), 0);
         ck_assert_uint_eq(m->size, size);
         ck_assert_int_eq(memcmp(m->data, data, size), 0);
         ck_assert_int_eq(m->data[m->size], '\0');
         /* re-encode from the decoded header and the body bytes: byte for byte */
-        ck_assert_int_eq(msg_build(&m->h, m->body, m->body_len, &b), 0);
+        ck_assert_int_eq(msg_build_fds(&m->h, m->body, m->body_len, none, m->n_fds, 0, &b), 0);
         ck_assert_msg(b->size == size && memcmp(b->data, data, size) == 0, "%s: re-encoded differs:\n%.*s", name,
                       (int) b->header_len, b->header);
         msg_unref(b);
@@ -339,6 +342,95 @@ START_TEST(test_invalid)
 }
 END_TEST
 
+/* A frame of header and body text announcing n_fds descriptors, parsed with that many (-1) stand-ins. */
+static int parse_fds(const char *header, const char *body, uint16_t n_fds, struct msg **ret)
+{
+        static uint8_t buf[1 << 12];
+        int none[IPCBUS_FDS_MAX] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+        struct frame_view v = text_view(buf, header, body);
+
+        frame_prefix_encode(buf, v.prefix.header_len, v.prefix.body_len, n_fds);
+        v.prefix.n_fds = n_fds;
+        return msg_parse(&v, NULL, 0, n_fds ? none : NULL, ret, NULL, NULL);
+}
+
+#define CALL_HEAD "{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\""
+
+/* PROTOCOL.md 14: body_fd and body_size, both or neither, the last descriptor, no body in the frame. */
+static const struct {
+        const char *header;
+        const char *body;
+        uint16_t n_fds;
+        int error;
+} body_fd_cases[] = {
+        {CALL_HEAD ",\"body_fd\":0,\"body_size\":10}", NULL, 1, 0},
+        {CALL_HEAD ",\"body_fd\":2,\"body_size\":67108864}", NULL, 3, 0},
+        {"{\"type\":\"return\",\"serial\":2,\"reply_serial\":1,\"destination\":\":1.1\",\"body_fd\":0,"
+         "\"body_size\":2}",
+         NULL, 1, 0},
+        {"{\"type\":\"signal\",\"serial\":2,\"path\":\"/\",\"interface\":\"a.b\",\"member\":\"C\",\"body_fd\":0,"
+         "\"body_size\":2}",
+         NULL, 1, 0},
+        {"{\"type\":\"error\",\"serial\":2,\"reply_serial\":1,\"error\":\"a.b\",\"body_fd\":0,\"body_size\":2}", NULL,
+         1, PROTO_E_FIELD_NOT_ALLOWED},
+        {CALL_HEAD ",\"body_fd\":0,\"body_size\":10}", NULL, 2, PROTO_E_BAD_BODY_FD},   /* not the last */
+        {CALL_HEAD ",\"body_fd\":0,\"body_size\":10}", NULL, 0, PROTO_E_BAD_BODY_FD},   /* no descriptor */
+        {CALL_HEAD ",\"body_fd\":0,\"body_size\":10}", "{}", 1, PROTO_E_BAD_BODY_FD},   /* a body besides */
+        {CALL_HEAD ",\"body_fd\":0}", NULL, 1, PROTO_E_BAD_BODY_FD},                     /* no size */
+        {CALL_HEAD ",\"body_size\":10}", NULL, 1, PROTO_E_BAD_BODY_FD},                  /* no descriptor index */
+        {CALL_HEAD ",\"body_fd\":16,\"body_size\":10}", NULL, 16, PROTO_E_BAD_BODY_FD}, /* out of range */
+        {CALL_HEAD ",\"body_fd\":-1,\"body_size\":10}", NULL, 1, PROTO_E_BAD_BODY_FD},
+        {CALL_HEAD ",\"body_fd\":0,\"body_size\":0}", NULL, 1, PROTO_E_BAD_BODY_FD},
+        {CALL_HEAD ",\"body_fd\":0,\"body_size\":67108865}", NULL, 1, PROTO_E_BAD_BODY_FD},
+        {CALL_HEAD ",\"body_fd\":\"0\",\"body_size\":10}", NULL, 1, PROTO_E_FIELD_TYPE},
+        {CALL_HEAD ",\"body_fd\":0,\"body_size\":1.0}", NULL, 1, PROTO_E_BAD_BODY_FD},
+};
+
+START_TEST(test_body_fd)
+{
+        struct msg *m = NULL;
+        int e = parse_fds(body_fd_cases[_i].header, body_fd_cases[_i].body, body_fd_cases[_i].n_fds, &m);
+
+        ck_assert_msg(e == body_fd_cases[_i].error, "case %d (%s, %u fds): got %d (%s), want %d (%s)", _i,
+                      body_fd_cases[_i].header, body_fd_cases[_i].n_fds, e, proto_strerror(e),
+                      body_fd_cases[_i].error, proto_strerror(body_fd_cases[_i].error));
+        if (e == 0) {
+                ck_assert_uint_eq(m->h.body_fd, body_fd_cases[_i].n_fds - 1);
+                ck_assert_uint_gt(m->h.body_size, 0);
+                ck_assert_ptr_null(m->body);
+                ck_assert_uint_eq(m->body_len, 0);
+        }
+        msg_unref(m);
+}
+END_TEST
+
+START_TEST(test_body_fd_build)
+{
+        static const char want[] = "{\"type\":\"call\",\"serial\":9,\"path\":\"/\",\"member\":\"M\",\"timeout_ms\":5,"
+                                   "\"body_fd\":1,\"body_size\":123}";
+        int fds[2] = {-1, -1};
+        struct msg_header h;
+        struct msg *m = NULL;
+
+        msg_header_init(&h);
+        h.type = MSG_CALL;
+        h.serial = 9;
+        h.path = "/";
+        h.member = "M";
+        h.timeout_ms = 5;
+        h.body_fd = 1;
+        h.body_size = 123;
+        /* canonical: after timeout_ms, in the order of the table */
+        ck_assert_int_eq(msg_build_fds(&h, NULL, 0, fds, 2, 0, &m), 0);
+        ck_assert_uint_eq(m->header_len, strlen(want));
+        ck_assert_int_eq(memcmp(m->header, want, m->header_len), 0);
+        msg_unref(m);
+        /* the codec refuses to build what it would refuse to read */
+        ck_assert_int_eq(msg_build_fds(&h, "{}", 2, fds, 2, 0, &m), PROTO_E_BAD_BODY_FD);
+        ck_assert_int_eq(msg_build_fds(&h, NULL, 0, fds, 1, 0, &m), PROTO_E_BAD_BODY_FD);
+}
+END_TEST
+
 START_TEST(test_fatal_classes)
 {
         ck_assert(proto_error_is_fatal(PROTO_E_BAD_MAGIC));
@@ -564,6 +656,8 @@ static Suite *message_suite(void)
         tcase_add_test(tc, test_stitch_in_place);
         tcase_add_test(tc, test_stitch_never_exceeds_limit);
         tcase_add_loop_test(tc, test_invalid, 0, (int) (sizeof(invalid) / sizeof(*invalid)));
+        tcase_add_loop_test(tc, test_body_fd, 0, (int) (sizeof(body_fd_cases) / sizeof(*body_fd_cases)));
+        tcase_add_test(tc, test_body_fd_build);
         tcase_add_test(tc, test_fatal_classes);
         tcase_add_test(tc, test_serial_of_invalid);
         tcase_add_test(tc, test_broker_fields_from_broker);

@@ -925,6 +925,13 @@ void driver_dispatch(struct bus *bus, struct peer *peer, struct msg *m)
         method = driver_route(bus, peer, m);
         if (!method)
                 return;
+        if (m->h.body_size) {
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_INVALID_ARGS,
+                                   "The driver reads no body in a memfd (PROTOCOL.md 14): send the arguments of %s in "
+                                   "the frame",
+                                   m->h.member);
+                return;
+        }
         if (m->body_len > method->max_body) {
                 log_info("driver: %s from %s refused: a body of %zu bytes, over its bound of %zu", m->h.member,
                          peer->unique_name, m->body_len, method->max_body);

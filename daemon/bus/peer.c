@@ -12,6 +12,7 @@
 #include "daemon/launch/config.h"
 #include "daemon/log.h"
 #include "protocol/message.h"
+#include "util/memfd.h"
 #include "util/util.h"
 
 int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, const struct connection_limits *limits,
@@ -87,6 +88,7 @@ static void peer_on_msg_free(struct msg *m, void *userdata)
         struct user_fds *a = userdata;
 
         user_fds_uncharge(a, m->n_fds);
+        user_memfd_uncharge(a, m->charged_bytes);
         user_fds_unref(a);
 }
 
@@ -96,6 +98,32 @@ void peer_hold_fds(struct peer *p, struct msg *m)
                 return;
         m->on_free = peer_on_msg_free;
         m->on_free_userdata = user_fds_ref(p->fds);
+}
+
+int peer_charge_memfd(struct peer *p, struct msg *m, const struct bus_limits *l, uint64_t *reterr_size)
+{
+        uint64_t size = 0;
+        int r;
+
+        *reterr_size = 0;
+        /* the descriptors are charged and held by then (peer_hold_fds): so is the release */
+        if (!p->fds || m->on_free_userdata != p->fds)
+                return -EINVAL;
+        r = memfd_sealed_size(m->fds[m->h.body_fd], &size);
+        if (r == MEMFD_E_NOT_SEALED)
+                return PEER_MEMFD_E_NOT_SEALED;
+        if (r < 0)
+                return r;
+        *reterr_size = size;
+        if (size < (uint64_t) m->h.body_size + 1)
+                return PEER_MEMFD_E_SHORT;
+        if (size > l->max_body)
+                return PEER_MEMFD_E_TOO_LARGE;
+        if (p->fds->user->n_memfd_bytes + size > l->max_memfd_uid)
+                return PEER_MEMFD_E_OVER_UID;
+        user_memfd_charge(p->fds, size);
+        m->charged_bytes = size;
+        return 0;
 }
 
 void peer_drop_fds(struct peer *p, int *fds, unsigned n)

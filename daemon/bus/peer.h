@@ -122,5 +122,23 @@ void peer_drop_fds(struct peer *p, int *fds, unsigned n);
 void peer_describe_fds_refusal(struct peer *p, int code, unsigned n, const struct bus_limits *l, char *buf,
                                size_t size);
 
+/* Why peer_charge_memfd refuses a message's memfd body. */
+enum {
+        PEER_MEMFD_E_NOT_SEALED = 1, /* not a memfd sealed against writing, shrinking and growing */
+        PEER_MEMFD_E_SHORT,          /* smaller than its body_size and the NUL after the text */
+        PEER_MEMFD_E_TOO_LARGE,      /* over max_body_bytes */
+        PEER_MEMFD_E_OVER_UID,       /* would put p's uid over max_memfd_bytes_per_uid */
+};
+
+/*
+ * A message m from p whose body is in a memfd (PROTOCOL.md 14, m->h.body_size
+ * set; its descriptors held with peer_hold_fds): check the seals and the size
+ * of the file, without reading it, and charge its size to p's uid until m is
+ * freed (m->charged_bytes). Returns 0, a PEER_MEMFD_E_* code, or a negative
+ * errno (the kernel could not say); *reterr_size is the file's size once
+ * known, 0 before.
+ */
+int peer_charge_memfd(struct peer *p, struct msg *m, const struct bus_limits *l, uint64_t *reterr_size);
+
 /* The configuration key of the queue limit a CONNECTION_E_QUEUE_FULL / _UID is about. */
 const char *peer_queue_limit_name(int error);

@@ -318,6 +318,65 @@ static void bus_handle_before_hello(struct bus *bus, struct peer *peer, struct m
         bus_disconnect(bus, peer, "a message before Hello");
 }
 
+/*
+ * A message whose body is in a memfd (PROTOCOL.md 14): its seals and size
+ * are checked, without reading it, and the file's size is charged to the
+ * sender's uid until the message is freed. Whether it may go on; when not,
+ * the sender was told why (InvalidMessage or LimitsExceeded, as section 9
+ * says, so not for a call with no_reply) and the refusal logged. Its
+ * descriptors are closed with it.
+ */
+static bool bus_take_memfd(struct bus *bus, struct peer *peer, struct msg *m)
+{
+        const struct bus_limits *l = &bus->limits;
+        uint64_t size = 0;
+        int r = peer_charge_memfd(peer, m, l, &size);
+
+        switch (r) {
+        case 0:
+                return true;
+        case PEER_MEMFD_E_NOT_SEALED:
+                log_info("%s: message refused: its body's descriptor is not a sealed memfd", PEER_DESC(peer));
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_INVALID_MESSAGE,
+                                   "Invalid message: the body's descriptor (body_fd %u) is not a memfd sealed "
+                                   "against writing, shrinking and growing (F_SEAL_WRITE, F_SEAL_SHRINK, "
+                                   "F_SEAL_GROW)",
+                                   (unsigned) m->h.body_fd);
+                return false;
+        case PEER_MEMFD_E_SHORT:
+                log_info("%s: message refused: its body's memfd holds %" PRIu64 " bytes, body_size %" PRIu32,
+                         PEER_DESC(peer), size, m->h.body_size);
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_INVALID_MESSAGE,
+                                   "Invalid message: the body's memfd holds %" PRIu64 " bytes, fewer than body_size "
+                                   "(%" PRIu32 ") and the NUL after the text",
+                                   size, m->h.body_size);
+                return false;
+        case PEER_MEMFD_E_TOO_LARGE:
+                log_info("%s: message refused: a body's memfd of %" PRIu64 " bytes, over max_body_bytes",
+                         PEER_DESC(peer), size);
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                   "The body's memfd of %" PRIu64 " bytes is over the max_body_bytes limit (%" PRIu32
+                                   " bytes)",
+                                   size, l->max_body);
+                return false;
+        case PEER_MEMFD_E_OVER_UID:
+                log_info("%s: message refused: a body's memfd of %" PRIu64
+                         " bytes would put its uid over max_memfd_bytes_per_uid",
+                         PEER_DESC(peer), size);
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
+                                   "The body's memfd of %" PRIu64 " bytes would put uid %u over the "
+                                   "max_memfd_bytes_per_uid limit (%" PRIu64 " bytes, %" PRIu64 " in flight)",
+                                   size, (unsigned) peer_uid(peer), l->max_memfd_uid,
+                                   peer->fds->user->n_memfd_bytes);
+                return false;
+        default:
+                log_error("%s: cannot judge a body's memfd: %s", PEER_DESC(peer), strerror(-r));
+                driver_reply_error(bus, peer, m, IPCBUS_ERROR_FAILED, "The body's memfd could not be examined: %s",
+                                   strerror(-r));
+                return false;
+        }
+}
+
 /* A valid message from a registered peer: monitors see it, then it goes where its type says. */
 static void bus_route_message(struct bus *bus, struct peer *peer, struct msg *m)
 {
@@ -392,6 +451,8 @@ static void bus_handle_frame(struct bus *bus, struct peer *peer, const struct fr
                                           proto_strerror(r));
                 return;
         }
+        if (m->h.body_size && !bus_take_memfd(bus, peer, m))
+                return;
         bus_route_message(bus, peer, m);
 }
 

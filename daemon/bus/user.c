@@ -54,7 +54,7 @@ static void user_registry_gc(struct user_registry *reg, struct user *user)
         if (user->n_connections > 0 || user->n_accounts > 0)
                 return;
         assert(user->n_names == 0 && user->n_matches == 0 && user->n_pending == 0 && user->n_queued == 0);
-        assert(user->n_incoming == 0 && user->n_fds == 0);
+        assert(user->n_incoming == 0 && user->n_fds == 0 && user->n_memfd_bytes == 0);
         map_remove(&reg->users, &user->node);
         free(user);
 }
@@ -88,7 +88,7 @@ struct user_fds *user_fds_unref(struct user_fds *a)
 {
         if (!a || --a->n_ref > 0)
                 return NULL;
-        assert(a->n_fds == 0);
+        assert(a->n_fds == 0 && a->n_memfd_bytes == 0);
         a->user->n_accounts--;
         user_registry_gc(a->reg, a->user);
         free(a);
@@ -108,4 +108,17 @@ void user_fds_uncharge(struct user_fds *a, unsigned n)
         a->n_fds -= n;
         a->user->n_fds -= n;
         a->reg->n_fds -= n;
+}
+
+void user_memfd_charge(struct user_fds *a, uint64_t bytes)
+{
+        a->n_memfd_bytes += bytes;
+        a->user->n_memfd_bytes += bytes;
+}
+
+void user_memfd_uncharge(struct user_fds *a, uint64_t bytes)
+{
+        assert(a->n_memfd_bytes >= bytes);
+        a->n_memfd_bytes -= bytes;
+        a->user->n_memfd_bytes -= bytes;
 }

@@ -24,6 +24,7 @@ struct user {
         uint64_t n_monitor_queued; /* the same towards its monitors: an account apart */
         uint64_t n_incoming;       /* bytes read from its connections and not yet handled */
         unsigned n_fds;            /* descriptors in flight its connections sent */
+        uint64_t n_memfd_bytes;    /* bytes of the memfd bodies among them (PROTOCOL.md 14) */
         unsigned n_accounts;       /* user_fds accounts alive: they keep the user */
 };
 
@@ -43,6 +44,7 @@ struct user_registry {
 struct user_fds {
         unsigned n_ref;
         unsigned n_fds;
+        uint64_t n_memfd_bytes; /* of memfd bodies held in its messages, counted into its user too */
         struct user *user;
         struct user_registry *reg;
 };
@@ -66,3 +68,6 @@ struct user_fds *user_fds_unref(struct user_fds *a);
 /* Count n more (or fewer) descriptors in the account, its user and the registry. */
 void user_fds_charge(struct user_fds *a, unsigned n);
 void user_fds_uncharge(struct user_fds *a, unsigned n);
+/* Count the bytes of a memfd body (PROTOCOL.md 14) in the account and its user, or release them. */
+void user_memfd_charge(struct user_fds *a, uint64_t bytes);
+void user_memfd_uncharge(struct user_fds *a, uint64_t bytes);

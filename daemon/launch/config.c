@@ -60,6 +60,7 @@ void bus_limits_init(struct bus_limits *limits)
                 .max_inflight_fds = 256,
                 .max_inflight_fds_uid = 1024,
                 .max_incoming_uid = 128u * 1024u * 1024u,
+                .max_memfd_uid = 512u * 1024u * 1024u,
         };
 }
 
@@ -195,6 +196,7 @@ static const struct limit_key limit_keys[] = {
         LIMIT("max_fds_in_flight_per_connection", max_inflight_fds, 1, UINT32_MAX),
         LIMIT("max_fds_in_flight_per_uid", max_inflight_fds_uid, 1, UINT32_MAX),
         LIMIT("max_incoming_bytes_per_uid", max_incoming_uid, IPCBUS_FRAME_PREFIX_SIZE + 1024, INT64_MAX),
+        LIMIT("max_memfd_bytes_per_uid", max_memfd_uid, 1, INT64_MAX),
 };
 
 /* Pairs that must hold low <= high, by index in limit_keys. */
@@ -226,6 +228,7 @@ enum {
         L_FDS_IN_FLIGHT,
         L_FDS_IN_FLIGHT_PER_UID,
         L_INCOMING_PER_UID,
+        L_MEMFD_PER_UID,
         _L_MAX,
 };
 _Static_assert(_L_MAX == ELEMENTSOF(limit_keys), "limit_keys and its indices agree");
@@ -244,6 +247,7 @@ static const struct {
         {L_FDS, L_FDS_IN_FLIGHT},  /* a message with descriptors always fits an empty account */
         {L_FDS_IN_FLIGHT, L_FDS_IN_FLIGHT_PER_UID},
         {L_FRAME, L_INCOMING_PER_UID}, /* one whole frame can always come in */
+        {L_BODY, L_MEMFD_PER_UID},     /* one whole body can always come in a memfd */
 };
 
 static uint64_t limit_get(const struct bus_limits *limits, const struct limit_key *k)

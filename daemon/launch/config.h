@@ -49,6 +49,7 @@ struct bus_limits {
         unsigned max_inflight_fds;        /* "max_fds_in_flight_per_connection": received, not yet written out */
         unsigned max_inflight_fds_uid;    /* "max_fds_in_flight_per_uid" */
         uint64_t max_incoming_uid;        /* "max_incoming_bytes_per_uid": read, not yet handled */
+        uint64_t max_memfd_uid;           /* "max_memfd_bytes_per_uid": memfd bodies in flight (PROTOCOL.md 14) */
 };
 
 /* The compiled-in defaults. */

@@ -178,7 +178,7 @@ ipcbus_bus *ipcbus_message_get_bus(ipcbus_message *m);
  *   t       uint     uint64_t               uint64_t *
  *   d       double   double                 double *    (an integer is accepted)
  *   s       string   const char *           const char **
- *   y       bytes    const void *, size_t   const void **, size_t *   (base64 on the wire)
+ *   y       bytes    const void *, size_t   const void **, size_t *   (base64, or raw in a memfd body)
  *   h       fd       int (duplicated)       int *       (borrowed; see ipcbus_message_take_fd)
  *   v       any      const char * JSON text const char ** JSON text of the value
  *   n       null     (nothing)              (not for reading)

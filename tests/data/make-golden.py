@@ -35,17 +35,22 @@ FRAMES = {
     "signal-unicode": (
         '{"type":"signal","serial":10,"destination":":1.4","path":"/a/b","interface":"org.example.I","member":"Text"}',
         '{"text":"gr\u00fc\u00dfe \\u00e9 \\ud83d\\ude00","nested":{"a":[1,2.5e3,true,false,null]}}'),
+    # PROTOCOL.md 14: the body is in the frame's one descriptor, a sealed memfd
+    "call-memfd": (
+        '{"type":"call","serial":4,"destination":"org.example.Echo","path":"/org/example/Echo",'
+        '"interface":"org.example.Echo","member":"Echo","timeout_ms":5000,"body_fd":0,"body_size":1048588}',
+        "", 1),
 }
 
 
-def frame(header, body):
+def frame(header, body, n_fds=0):
     h = header.encode("utf-8")
     b = body.encode("utf-8")
-    return b"IPCB" + struct.pack("<BBHII", 1, 0, 0, len(h), len(b)) + h + b
+    return b"IPCB" + struct.pack("<BBHII", 1, 0, n_fds, len(h), len(b)) + h + b
 
 
 if __name__ == "__main__":
-    for name, (header, body) in FRAMES.items():
+    for name, spec in FRAMES.items():
         with open(f"{name}.frame", "wb") as f:
-            f.write(frame(header, body))
+            f.write(frame(*spec))
     sys.exit(0)

@@ -77,6 +77,11 @@ STREAMS = {
     "bad-names": frame('{"type":"call","serial":19,"destination":"1bad..name","path":"//x/","member":"9"}'),
     "fds-mismatch": frame('{"type":"signal","serial":20,"path":"/","interface":"a.b","member":"Fd"}', "{}", n_fds=1),
     "too-many-fds": frame('{"type":"signal","serial":21,"path":"/","interface":"a.b","member":"Fd"}', "", n_fds=17),
+    # PROTOCOL.md 14: the body in the last descriptor; then one that also carries a body, one not the last
+    "memfd-body": frame('{"type":"signal","serial":24,"path":"/","interface":"a.b","member":"Big",'
+                        '"body_fd":1,"body_size":1048576}', "", n_fds=2),
+    "memfd-body-bad": frame('{"type":"call","serial":25,"path":"/","member":"M","body_fd":0,"body_size":2}', "{}",
+                            n_fds=2),
     "bad-magic": frame('{"type":"call","serial":22,"path":"/","member":"M"}', magic=b"DBUS"),
     "bad-version": frame('{"type":"call","serial":23,"path":"/","member":"M"}', version=2),
     "header-too-large": frame("{}", header_len=64513)[:16],
@@ -141,6 +146,10 @@ DAEMON_SEEDS = {
     "fds-mismatch": bytes([HELLO_FIRST | TWO_FDS]) + STREAMS["signal"],
     "too-many-fds": bytes([HELLO_FIRST | TOO_MANY_FDS | WRITE_16]) + STREAMS["too-many-fds"],
     "fds-every-write": bytes([HELLO_FIRST | ONE_FD | 0x80 | WRITE_16]) + STREAMS["fds-mismatch"] * 2,
+    # a body "in a memfd" that is /dev/null: refused unsealed (PROTOCOL.md 14.2), the connection kept
+    "memfd-unsealed": bytes([HELLO_FIRST | RECEIVER | ONE_FD])
+    + frame('{"type":"signal","serial":2,"destination":":1.1","path":"/","interface":"a.b","member":"Big",'
+            '"body_fd":0,"body_size":2}', "", n_fds=1) + signal(3, "After"),
 }
 for name in ["bad-utf8", "deep-json", "deep-json-over", "stamped", "no-serial", "duplicate-field", "bad-names",
              "body-not-object", "header-not-object", "unknown-type", "noreply", "bad-magic", "header-too-large",
