@@ -278,14 +278,22 @@ int iface_check_value(const struct iface_type *t, struct json_object *v, const c
         return iface_check_value_refs(t, v, where, strict, &refs, err, err_size);
 }
 
+/* A check of one value or body against refs, its sentence going to err. */
+static struct check check_start(bool strict, const struct iface_refs *refs, char *err, size_t err_size)
+{
+        return (struct check){
+                .strict = strict,
+                .n_fds = refs->n_fds,
+                .binary_len = refs->binary_len,
+                .err = err,
+                .err_size = err_size,
+        };
+}
+
 int iface_check_value_refs(const struct iface_type *t, struct json_object *v, const char *where, bool strict,
                            const struct iface_refs *refs, char *err, size_t err_size)
 {
-        struct check c = {.strict = strict,
-                          .n_fds = refs->n_fds,
-                          .binary_len = refs->binary_len,
-                          .err = err,
-                          .err_size = err_size};
+        struct check c = check_start(strict, refs, err, err_size);
 
         iface_path_pushf(&c.path, "%s", where ? where : "value");
         return check_type(&c, t, v);
@@ -302,11 +310,7 @@ int iface_check_args(const struct iface_args *args, struct json_object *body, bo
 int iface_check_args_refs(const struct iface_args *args, struct json_object *body, bool strict,
                           const struct iface_refs *refs, char *err, size_t err_size)
 {
-        struct check c = {.strict = strict,
-                          .n_fds = refs->n_fds,
-                          .binary_len = refs->binary_len,
-                          .err = err,
-                          .err_size = err_size};
+        struct check c = check_start(strict, refs, err, err_size);
 
         if (body && !json_object_is_type(body, json_type_object)) {
                 if (err && err_size > 0)
