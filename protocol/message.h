@@ -89,6 +89,17 @@ struct msg {
         uint64_t charged_bytes;
 };
 
+/*
+ * What a message weighs in a queue: its frame, and the bytes of a memfd body
+ * the broker charged (a queued memfd holds its memory as its frame would), so
+ * that backpressure holds back a sender of large memfd bodies as it holds
+ * back one of large frames.
+ */
+static inline uint64_t msg_weight(const struct msg *m)
+{
+        return m->size + m->charged_bytes;
+}
+
 /* Accept broker-only header fields (the client side: they come from the broker). */
 #define MSG_PARSE_FROM_BROKER 0x1u
 

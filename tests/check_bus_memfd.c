@@ -7,7 +7,8 @@
  * threshold follows IPCBUS_MEMFD_THRESHOLD. The broker refuses a memfd
  * without its seals, one shorter than its body_size, one over
  * max_body_bytes, and the one that takes its sender's uid over
- * max_memfd_bytes_per_uid, telling the sender, and nobody else is touched.
+ * max_memfd_bytes_per_uid, telling the sender, and nobody else is touched;
+ * a queued memfd body weighs its file's size in backpressure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -821,6 +822,77 @@ START_TEST(test_quota)
 }
 END_TEST
 
+/*
+ * Backpressure counts a queued memfd body by its file: a receiver's queue
+ * that its bodies in memfds fill makes their sender wait, as bodies in
+ * frames would, instead of queueing without bound until a quota refuses
+ * them; nothing is lost once the receiver reads. The victim's socket is
+ * filled first by a filler's plain bodies (under backpressure_bytes), so
+ * what alice sends stays queued in the broker.
+ */
+#define BACKPRESSURE_CONFIG                                                                                            \
+        "{\"limits\":{\"max_body_bytes\":1048576,\"backpressure_bytes\":8388608,"                                    \
+        "\"max_memfd_bytes_per_uid\":67108864}}"
+#define BACKPRESSURE_FILES 12
+
+START_TEST(test_backpressure)
+{
+        struct testbus *tb = testbus_current();
+        int victim = testbus_raw_connect(tb), filler = testbus_raw_connect(tb), a = testbus_raw_connect_as(tb, &alice);
+        char *victim_name = testbus_raw_hello(victim);
+        const char *text = "{\"chunk\":true}";
+        size_t file = MIB - strlen(text) - 1;
+        char *filler_body = big_body(256 * 1024, "filler");
+        char header[512];
+        struct testbus_frame f = {0};
+        unsigned fills = 0, files = 0;
+
+        free(testbus_raw_hello(filler));
+        free(testbus_raw_hello(a));
+        for (int i = 0; i < 16; i++) {
+                snprintf(header, sizeof(header),
+                         "{\"type\":\"signal\",\"serial\":%d,\"destination\":\"%s\",\"path\":\"/f\",\"interface\":"
+                         "\"org.example.F\",\"member\":\"Fill\"}",
+                         i + 2, victim_name);
+                testbus_raw_send_frame(filler, header, filler_body);
+        }
+        /* 4 MiB queued, under backpressure_bytes: the filler is not held back */
+        testbus_raw_ping(filler, 100);
+
+        /* twelve files of 1 MiB: a few put the queue over 8 MiB, and alice waits */
+        for (uint32_t i = 0; i < BACKPRESSURE_FILES; i++)
+                send_with_body_fd(a, 10 + i, victim_name, true, false, memfd_body(text, file, SEALED), strlen(text));
+        testbus_raw_send_frame(a,
+                               "{\"type\":\"call\",\"serial\":99,\"destination\":\"org.ipcbus.Bus\",\"path\":"
+                               "\"/org/ipcbus/Bus\",\"interface\":\"org.ipcbus.Peer\",\"member\":\"Ping\"}",
+                               NULL);
+        /* (her Hello's NameAcquired may still be unread) */
+        for (int r; (r = testbus_raw_recv(a, 500, &f)) != -ETIMEDOUT;) {
+                ck_assert_int_eq(r, 1);
+                ck_assert_msg(strcmp(testbus_frame_string(&f, "type"), "signal") == 0, "alice was not held back: %s",
+                              f.header);
+                testbus_frame_deinit(&f);
+        }
+
+        /* the victim reads: everything comes, in order, and alice is answered */
+        while (fills < 16 || files < BACKPRESSURE_FILES) {
+                ck_assert_int_eq(testbus_raw_recv(victim, TESTBUS_WAIT_MS, &f), 1);
+                if (testbus_frame_int(&f, "body_fd") == 0)
+                        ck_assert_int_eq(testbus_frame_int(&f, "serial"), 10 + files++);
+                else if (testbus_frame_string(&f, "member") && strcmp(testbus_frame_string(&f, "member"), "Fill") == 0)
+                        fills++;
+                testbus_frame_deinit(&f);
+        }
+        testbus_raw_expect_reply(a, 99, NULL, NULL);
+        testbus_raw_ping(a, 100);
+        free(filler_body);
+        free(victim_name);
+        close(victim);
+        close(filler);
+        close(a);
+}
+END_TEST
+
 static Suite *memfd_suite(void)
 {
         Suite *s = suite_create("bus_memfd");
@@ -847,6 +919,10 @@ static Suite *memfd_suite(void)
 
         tc = testbus_tcase_config("quota", QUOTA_CONFIG);
         tcase_add_test(tc, test_quota);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase_config("backpressure", BACKPRESSURE_CONFIG);
+        tcase_add_test(tc, test_backpressure);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -154,7 +154,7 @@ void peer_describe_fds_refusal(struct peer *p, int code, unsigned n, const struc
 
 int peer_check_room(struct peer *p, struct msg *m)
 {
-        return connection_check_room(&p->conn, m->size);
+        return connection_check_room(&p->conn, msg_weight(m));
 }
 
 const char *peer_queue_limit_name(int error)

@@ -690,16 +690,16 @@ int connection_queue(struct connection *c, struct msg *m)
 
         if (c->closing || c->draining)
                 return CONNECTION_E_CLOSING;
-        r = connection_check_room(c, m->size);
+        r = connection_check_room(c, msg_weight(m));
         if (r)
                 return r;
 
         r = msg_queue_push(&c->tx, m);
         if (r < 0)
                 return r;
-        c->tx_bytes += m->size;
+        c->tx_bytes += msg_weight(m);
         if (c->tx_total)
-                *c->tx_total += m->size;
+                *c->tx_total += msg_weight(m);
 
         /* Write once the current callback is done, gathering whatever else gets
          * queued meanwhile; EV_WRITE is only polled for when the socket is full. */
@@ -724,6 +724,10 @@ static void connection_advance(struct connection *c, size_t w)
                 }
                 w -= left;
                 c->tx_off = 0;
+                /* written out: its memfd body weighs no more either */
+                c->tx_bytes -= m->charged_bytes;
+                if (c->tx_total)
+                        *c->tx_total -= m->charged_bytes;
                 msg_unref(msg_queue_pop(&c->tx));
         }
 }
