@@ -650,8 +650,12 @@ int message_seal(ipcbus_message *m, uint64_t timeout_usec)
         if (b->blobs)
                 r = memfd_blobs_build(b->blobs, m->bus->memfd_threshold, &b->h, body, body_len, b->fds, b->n_fds,
                                       &m->msg);
-        else
-                r = msg_build_fds(&b->h, body, body_len, b->fds, b->n_fds, MSG_BUILD_BODY_CHECKED, &m->msg);
+        else {
+                /* a large body goes from here into its memfd, not through a frame first */
+                r = body ? memfd_text_build(&b->body, m->bus->memfd_threshold, &b->h, b->fds, b->n_fds, &m->msg) : 1;
+                if (r == 1)
+                        r = msg_build_fds(&b->h, body, body_len, b->fds, b->n_fds, MSG_BUILD_BODY_CHECKED, &m->msg);
+        }
         if (r != 0) {
                 if (!b->raw && b->stack[0].count > 0)
                         jbuf_truncate(&b->body, b->body.len - 1); /* the '}' again */

@@ -10,6 +10,7 @@
 #include "libclient/bus-internal.h"
 #include "libclient/memfd.h"
 #include "protocol/ipcbus/wire.h"
+#include "protocol/jbuf.h"
 #include "protocol/jscan.h"
 #include "protocol/message.h"
 #include "util/bufcache.h"
@@ -27,12 +28,20 @@
  */
 #define MEMFD_BODY_MAP_MIN (16u * 1024u * 1024u)
 
-/* A received body's file, mapped or read into memory, until its message is freed. */
+/*
+ * A body in a memfd, in memory until its message is freed: a received
+ * file mapped or read whole (base: text, NUL, binary area), or the text
+ * and binary area of a message sealed here, each where it was built.
+ */
 struct memfd_body {
-        void *base;
-        size_t size; /* the whole file: text, NUL, binary area */
-        size_t cap;  /* read: the buffer's size (bufcache) */
-        bool mapped;
+        enum { MEMFD_BODY_READ, MEMFD_BODY_MAPPED, MEMFD_BODY_BUILT } kind;
+        void *base;  /* received: the file; built: the text (malloc'd) */
+        size_t size; /* received: the file's size */
+        size_t cap;  /* read: base's size (bufcache) */
+        const uint8_t *area; /* the binary area */
+        size_t area_len;
+        void *area_alloc; /* built: the area's buffer (bufcache), area_cap bytes */
+        size_t area_cap;
 };
 
 size_t memfd_body_threshold(void)
@@ -66,10 +75,69 @@ static bool memfd_body_fits(const struct msg_header *h, unsigned n_fds, size_t b
         return !streq(h->destination, IPCBUS_DRIVER_NAME);
 }
 
+static void memfd_body_free(struct msg *m, void *userdata)
+{
+        struct memfd_body *b = userdata;
+
+        (void) m;
+        if (b->kind == MEMFD_BODY_MAPPED)
+                munmap(b->base, b->size);
+        else if (b->kind == MEMFD_BODY_READ)
+                bufcache_free(b->base, b->cap);
+        else {
+                free(b->base);
+                bufcache_free(b->area_alloc, b->area_cap);
+        }
+        free(b);
+}
+
+/*
+ * The message of header h (plus body_fd and body_size) whose body is the
+ * text[0..text_len] (its NUL included) and the binary area[0..area_len),
+ * written to a new sealed memfd that goes after fds[0..n_fds), which the
+ * message then owns. With b, the body stays readable in the message from
+ * where it is (b, filled in as built, is the message's; the caller hands it
+ * what the body lies in); without, the message has none. 0, 1 when the memfd
+ * could not be made (the caller sends the body in its frame), a PROTO_E_*
+ * code or -ENOMEM.
+ */
+static int memfd_body_build(const struct msg_header *h, const char *text, size_t text_len, const uint8_t *area,
+                            size_t area_len, const int *fds, unsigned n_fds, struct memfd_body *b, struct msg **ret)
+{
+        struct iovec iov[2] = {{(void *) text, text_len + 1}, {(void *) area, area_len}};
+        struct msg_header h2 = *h;
+        int all[IPCBUS_FDS_MAX];
+        struct msg *m = NULL;
+        int fd = -1, r;
+
+        if (memfd_new_sealed("ipcbus-body", iov, area_len ? 2 : 1, &fd) < 0)
+                return 1;
+        if (n_fds)
+                memcpy(all, fds, n_fds * sizeof(int));
+        all[n_fds] = fd;
+        h2.body_size = (uint32_t) text_len;
+        h2.body_fd = (uint16_t) n_fds;
+        r = msg_build_fds(&h2, NULL, 0, all, n_fds + 1, 0, &m);
+        if (r != 0) {
+                close(fd);
+                return r;
+        }
+        if (b) {
+                b->kind = MEMFD_BODY_BUILT;
+                b->area = area;
+                b->area_len = area_len;
+                m->body = text;
+                m->body_len = text_len;
+                m->on_free = memfd_body_free;
+                m->on_free_userdata = b;
+        }
+        *ret = m;
+        return 0;
+}
+
 int memfd_body_outgoing(const struct msg *m, size_t threshold, struct msg **ret)
 {
-        int fds[IPCBUS_FDS_MAX];
-        struct msg_header h;
+        int fds[IPCBUS_FDS_MAX] = {0};
         unsigned n = 0;
         int r;
 
@@ -77,38 +145,38 @@ int memfd_body_outgoing(const struct msg *m, size_t threshold, struct msg **ret)
                 return 0;
         for (; n < m->n_fds; n++) {
                 fds[n] = fcntl(m->fds[n], F_DUPFD_CLOEXEC, 3);
-                if (fds[n] < 0)
-                        goto inline_body;
+                if (fds[n] < 0) {
+                        close_fds(fds, n);
+                        return 0;
+                }
         }
         /* the codec keeps a NUL after the frame, whose last bytes the body is: it goes along */
-        r = memfd_new_sealed("ipcbus-body", &(struct iovec){(void *) m->body, m->body_len + 1}, 1, &fds[n]);
-        if (r < 0)
-                goto inline_body;
-        n++;
-        h = m->h;
-        h.body_fd = (uint16_t) (n - 1);
-        h.body_size = (uint32_t) m->body_len;
-        r = msg_build_fds(&h, NULL, 0, fds, n, 0, ret);
+        r = memfd_body_build(&m->h, m->body, m->body_len, NULL, 0, fds, n, NULL, ret);
         if (r == 0)
                 return 1;
         close_fds(fds, n);
         return r < 0 ? r : 0;
-
-inline_body:
-        close_fds(fds, n);
-        return 0;
 }
 
-static void memfd_body_free(struct msg *m, void *userdata)
+int memfd_text_build(struct jbuf *text, size_t threshold, const struct msg_header *h, const int *fds, unsigned n_fds,
+                     struct msg **ret)
 {
-        struct memfd_body *b = userdata;
+        struct memfd_body *b;
+        int r;
 
-        (void) m;
-        if (b->mapped)
-                munmap(b->base, b->size);
-        else
-                bufcache_free(b->base, b->cap);
-        free(b);
+        /* (a body over the limit goes the frame's way, to be refused there) */
+        if (text->failed || text->len > IPCBUS_BODY_MAX || !memfd_body_fits(h, n_fds, text->len, threshold))
+                return 1;
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        r = memfd_body_build(h, text->data, text->len, NULL, 0, fds, n_fds, b, ret);
+        if (r != 0) {
+                free(b);
+                return r;
+        }
+        b->base = jbuf_steal(text, NULL); /* the text m->body points to, now m's */
+        return 0;
 }
 
 /* The whole of fd (size bytes) into a new buffer with pread. 0 or a negative errno. */
@@ -130,7 +198,7 @@ static int memfd_body_pread(int fd, size_t size, struct memfd_body *b)
                 }
                 got += (size_t) k;
         }
-        *b = (struct memfd_body){.base = p, .size = size, .cap = cap, .mapped = false};
+        *b = (struct memfd_body){.kind = MEMFD_BODY_READ, .base = p, .size = size, .cap = cap};
         return 0;
 }
 
@@ -143,7 +211,7 @@ static int memfd_body_load(int fd, size_t size, enum memfd_read how, struct memf
         if (how == MEMFD_READ_MAP || (how == MEMFD_READ_AUTO && size >= MEMFD_BODY_MAP_MIN))
                 p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (p != MAP_FAILED) {
-                *b = (struct memfd_body){.base = p, .size = size, .mapped = true};
+                *b = (struct memfd_body){.kind = MEMFD_BODY_MAPPED, .base = p, .size = size};
                 return 0;
         }
         r = memfd_body_pread(fd, size, b);
@@ -187,6 +255,8 @@ int memfd_body_incoming(struct msg *m, enum memfd_read how)
                 memfd_body_free(m, b);
                 return MEMFD_BODY_E_INVALID;
         }
+        b->area = (const uint8_t *) b->base + m->h.body_size + 1;
+        b->area_len = b->size - m->h.body_size - 1;
         m->body = text;
         m->body_len = m->h.body_size;
         m->on_free = memfd_body_free;
@@ -204,9 +274,9 @@ bool memfd_body_binary(const struct msg *m, const uint8_t **ret, size_t *ret_len
                 return false;
         b = m->on_free_userdata;
         if (ret)
-                *ret = (const uint8_t *) b->base + m->h.body_size + 1;
+                *ret = b->area;
         if (ret_len)
-                *ret_len = b->size - m->h.body_size - 1;
+                *ret_len = b->area_len;
         return true;
 }
 
@@ -241,24 +311,45 @@ int memfd_bytes_ref(const struct msg *m, uint64_t offset, uint64_t length, const
         return 0;
 }
 
-/* One bytes value kept apart: its bytes, and where in the text its value goes. */
+/* One bytes value kept apart: where in the text its value goes, and where its bytes are in the area. */
 struct memfd_blob {
         size_t at;
+        size_t off;
         size_t len;
-        uint8_t *data;
 };
 
 struct memfd_blobs {
         struct memfd_blob *v;
         size_t n;
         size_t cap;
-        size_t total; /* the bytes of all of them */
+        uint8_t *area; /* the bytes of all of them, in order: the binary area to be (bufcache) */
+        size_t total;
+        size_t area_cap;
 };
+
+/* Room for n more bytes in the area. 0 or -ENOMEM. */
+static int blobs_area_reserve(struct memfd_blobs *bs, size_t n)
+{
+        size_t cap = 0;
+        uint8_t *area;
+
+        if (bs->area_cap - bs->total >= n)
+                return 0;
+        /* one value, the usual case, takes exactly its size; more double it */
+        area = bufcache_alloc(bs->total ? (bs->total + n > 2 * bs->area_cap ? bs->total + n : 2 * bs->area_cap) : n, &cap);
+        if (!area)
+                return -ENOMEM;
+        if (bs->total)
+                memcpy(area, bs->area, bs->total);
+        bufcache_free(bs->area, bs->area_cap);
+        bs->area = area;
+        bs->area_cap = cap;
+        return 0;
+}
 
 int memfd_blobs_add(struct memfd_blobs **blobs, size_t at, const void *p, size_t n)
 {
         struct memfd_blobs *bs = *blobs;
-        uint8_t *copy;
 
         if (!bs) {
                 bs = calloc(1, sizeof(*bs));
@@ -275,11 +366,11 @@ int memfd_blobs_add(struct memfd_blobs **blobs, size_t at, const void *p, size_t
                 bs->v = v;
                 bs->cap = cap;
         }
-        copy = malloc(n ? n : 1);
-        if (!copy)
+        if (blobs_area_reserve(bs, n) < 0)
                 return -ENOMEM;
-        memcpy(copy, p, n);
-        bs->v[bs->n++] = (struct memfd_blob){.at = at, .len = n, .data = copy};
+        if (n)
+                memcpy(bs->area + bs->total, p, n);
+        bs->v[bs->n++] = (struct memfd_blob){.at = at, .off = bs->total, .len = n};
         bs->total += n;
         return 0;
 }
@@ -288,108 +379,76 @@ void memfd_blobs_free(struct memfd_blobs *blobs)
 {
         if (!blobs)
                 return;
-        for (size_t i = 0; i < blobs->n; i++)
-                free(blobs->v[i].data);
+        bufcache_free(blobs->area, blobs->area_cap);
         free(blobs->v);
         free(blobs);
 }
 
-/* The text with each blob's value written by put(b, blob, offset in the binary area). */
+/* The text with each blob's value written by put(out, blobs, blob). */
 static void blobs_text(const struct memfd_blobs *blobs, const char *text, size_t text_len, struct jbuf *out,
-                       void (*put)(struct jbuf *out, const struct memfd_blob *blob, size_t offset))
+                       void (*put)(struct jbuf *out, const struct memfd_blobs *blobs, const struct memfd_blob *blob))
 {
-        size_t prev = 0, offset = 0;
+        size_t prev = 0;
 
         for (size_t i = 0; i < blobs->n; i++) {
                 jbuf_put(out, text + prev, blobs->v[i].at - prev);
-                put(out, &blobs->v[i], offset);
-                offset += blobs->v[i].len;
+                put(out, blobs, &blobs->v[i]);
                 prev = blobs->v[i].at;
         }
         jbuf_put(out, text + prev, text_len - prev);
 }
 
-static void put_base64(struct jbuf *out, const struct memfd_blob *blob, size_t offset)
+static void put_base64(struct jbuf *out, const struct memfd_blobs *blobs, const struct memfd_blob *blob)
 {
-        (void) offset;
-        value_base64_put(out, blob->data, blob->len);
+        value_base64_put(out, blobs->area + blob->off, blob->len);
 }
 
-static void put_ref(struct jbuf *out, const struct memfd_blob *blob, size_t offset)
+static void put_ref(struct jbuf *out, const struct memfd_blobs *blobs, const struct memfd_blob *blob)
 {
-        jbuf_printf(out, "{\"$bytes\":[%zu,%zu]}", offset, blob->len);
+        (void) blobs;
+        jbuf_printf(out, "{\"$bytes\":[%zu,%zu]}", blob->off, blob->len);
 }
 
 /*
  * The memfd form of a body with blobs: the text with references, its NUL
- * and the blobs in one buffer, written to a sealed memfd that goes last
- * after fds; the message's body is that buffer (as a received one's).
- * Returns 0 with *ret, 1 when the body must go in its frame after all (too
- * deep with the references, too large, no memfd), a PROTO_E_* code or
- * -ENOMEM.
+ * and the blobs' area written to a sealed memfd that goes last after fds;
+ * the message's body is that text and area, taken over from t and blobs (as
+ * a received one's). Returns 0 with *ret, 1 when the body must go in its
+ * frame after all (too deep with the references, too large, no memfd), a
+ * PROTO_E_* code or -ENOMEM.
  */
-static int blobs_build_memfd(const struct memfd_blobs *blobs, const struct msg_header *h, const char *text,
+static int blobs_build_memfd(struct memfd_blobs *blobs, const struct msg_header *h, const char *text,
                              size_t text_len, const int *fds, unsigned n_fds, struct msg **ret)
 {
         _cleanup_(freep) struct memfd_body *b = NULL;
-        int all[IPCBUS_FDS_MAX];
-        struct msg_header h2 = *h;
         struct jbuf t;
-        size_t size, cap = 0;
-        uint8_t *buf;
-        struct msg *m = NULL;
-        int fd = -1, r;
+        int r;
 
         jbuf_init(&t);
         blobs_text(blobs, text, text_len, &t, put_ref);
-        if (t.failed) {
-                jbuf_deinit(&t);
-                return -ENOMEM;
-        }
-        size = t.len + 1 + blobs->total;
-        if (t.len > IPCBUS_BODY_MAX || size > IPCBUS_BODY_MAX ||
-            jscan_validate(t.data, t.len, IPCBUS_DEPTH_MAX, NULL) != 0) {
-                jbuf_deinit(&t);
-                return 1;
-        }
-        b = malloc(sizeof(*b));
-        buf = b ? bufcache_alloc(size, &cap) : NULL;
-        if (!buf) {
-                jbuf_deinit(&t);
-                return -ENOMEM;
-        }
-        memcpy(buf, t.data, t.len);
-        buf[t.len] = '\0';
-        for (size_t i = 0, at = t.len + 1; i < blobs->n; at += blobs->v[i].len, i++)
-                memcpy(buf + at, blobs->v[i].data, blobs->v[i].len);
-        h2.body_size = (uint32_t) t.len;
-        h2.body_fd = (uint16_t) n_fds;
-        jbuf_deinit(&t);
-
-        r = memfd_new_sealed("ipcbus-body", &(struct iovec){buf, size}, 1, &fd);
-        if (r < 0) {
-                bufcache_free(buf, cap);
-                return 1;
-        }
-        if (n_fds)
-                memcpy(all, fds, n_fds * sizeof(int));
-        all[n_fds] = fd;
-        r = msg_build_fds(&h2, NULL, 0, all, n_fds + 1, 0, &m);
+        r = t.failed ? -ENOMEM : 0;
+        if (r == 0 && (t.len > IPCBUS_BODY_MAX || t.len + 1 + blobs->total > IPCBUS_BODY_MAX ||
+                       jscan_validate(t.data, t.len, IPCBUS_DEPTH_MAX, NULL) != 0))
+                r = 1;
+        b = r == 0 ? calloc(1, sizeof(*b)) : NULL;
+        if (r == 0 && !b)
+                r = -ENOMEM;
+        if (r == 0)
+                r = memfd_body_build(h, t.data, t.len, blobs->area, blobs->total, fds, n_fds, b, ret);
         if (r != 0) {
-                close(fd);
-                bufcache_free(buf, cap);
+                jbuf_deinit(&t);
                 return r;
         }
-        *b = (struct memfd_body){.base = buf, .size = size, .cap = cap, .mapped = false};
-        m->body = (const char *) buf;
-        m->body_len = h2.body_size;
-        m->on_free = memfd_body_free;
-        m->on_free_userdata = steal_pointer(&b);
-        *ret = m;
+        /* what the message's body points to is its own now */
+        b->base = jbuf_steal(&t, NULL);
+        b->area_alloc = steal_pointer(&blobs->area);
+        b->area_cap = blobs->area_cap;
+        blobs->area_cap = blobs->total = 0;
+        b = NULL;
         return 0;
 }
 
-int memfd_blobs_build(const struct memfd_blobs *blobs, size_t threshold, const struct msg_header *h, const char *text,
+int memfd_blobs_build(struct memfd_blobs *blobs, size_t threshold, const struct msg_header *h, const char *text,
                       size_t text_len, const int *fds, unsigned n_fds, struct msg **ret)
 {
         size_t inline_len = text_len;

@@ -12,20 +12,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct jbuf;
 struct json_object;
 struct msg;
 struct msg_header;
 
 /*
  * IPCBUS_MEMFD_THRESHOLD when unset: bodies of this many bytes or more go in
- * a memfd. Measured with ipc-bench's sequential Echo calls (issue 12, 2
- * vCPUs, medians of 5 runs, pinned to one CPU and not): by memfd was slower
- * at 16 and 32 KiB, level at 64 and 128 KiB (5% slower unpinned, 10%
- * faster pinned; the broker's CPU per call 2 to 5 times lower, the
- * clients' a little higher), and faster from 256 KiB on, both ways (by 15
- * to 30%; at 1 MiB the broker's CPU per call 1.8 ms down to 0.1 ms).
+ * a memfd. Measured with `ipc-bench --payload N --scenario call_rtt_1m`
+ * (sequential Echo calls of an N-character string, MB/s both ways, median of
+ * 3 runs each), IPCBUS_MEMFD_THRESHOLD=0 (frames) against 1 (memfds), issue
+ * 12's 2-vCPU VM, after the work on copies and scans:
+ *
+ *   N          64K   128K  256K  512K   1M    4M
+ *   pinned     1220  1256  1292  1565  1734  1467   frames
+ *              748   1060  1376  1720  1901  1785   memfds
+ *   unpinned   952   1283  1426  1728  1564  1850   frames
+ *              677   909   1041  1270  1486  1584   memfds
+ *
+ * On one CPU memfds win from 256 KiB; across two, frames win at every size
+ * (a memfd costs its sender a tmpfs page allocated, zeroed and written per
+ * 4 KiB, its receiver a copy out). A memfd spares the broker: its CPU per
+ * 1 MiB call falls from 450-650 us to 50-150 us, and it buffers nothing. 1 MiB
+ * is where the caller loses at most 5% unpinned and gains 10% pinned, and
+ * from there on the broker's time, shared by everyone, is not spent on
+ * copying and validating one client's bodies.
  */
-#define MEMFD_BODY_THRESHOLD_DEFAULT (256u * 1024u)
+#define MEMFD_BODY_THRESHOLD_DEFAULT (1024u * 1024u)
 
 /*
  * How memfd_body_incoming gets the bytes: AUTO reads a file below
@@ -61,6 +74,18 @@ size_t memfd_body_threshold(void);
  * the sender sees no difference), or -ENOMEM.
  */
 int memfd_body_outgoing(const struct msg *m, size_t threshold, struct msg **ret);
+
+/*
+ * The same at sealing, from the text being built: when text (a body,
+ * NUL-terminated) may go in a memfd under memfd_body_outgoing's rules, the
+ * message of header h with it there, fds[0..n_fds) before it (then the
+ * message's). The text is written to the file from where it was built and
+ * taken over as the message's body, readable as a received one's: no copy
+ * into a frame first. Returns 0 with *ret, 1 when the body goes in its
+ * frame (text untouched), a PROTO_E_* code or -ENOMEM.
+ */
+int memfd_text_build(struct jbuf *text, size_t threshold, const struct msg_header *h, const int *fds, unsigned n_fds,
+                     struct msg **ret);
 
 /*
  * Read the body of a received m from its memfd, when it came in one (else
@@ -117,9 +142,11 @@ void memfd_blobs_free(struct memfd_blobs *blobs);
  * (threshold 0: never), and it may go in a memfd (memfd_body_outgoing's
  * rules), the text with {"$bytes":[OFFSET,LENGTH]} references and the blobs
  * raw in its binary area, in a sealed memfd after fds, the message's body
- * then readable locally as a received one's; else the text with the blobs
+ * then readable locally as a received one's (the blobs' bytes taken over,
+ * not copied again); else the text with the blobs
  * in base64, in its frame. On success the message owns fds[0..n_fds), as
- * msg_build_fds. Returns 0, a PROTO_E_* code or -ENOMEM.
+ * msg_build_fds, and, when it went by memfd, the blobs' bytes: blobs are then
+ * only to be freed. Returns 0, a PROTO_E_* code or -ENOMEM.
  */
-int memfd_blobs_build(const struct memfd_blobs *blobs, size_t threshold, const struct msg_header *h, const char *text,
+int memfd_blobs_build(struct memfd_blobs *blobs, size_t threshold, const struct msg_header *h, const char *text,
                       size_t text_len, const int *fds, unsigned n_fds, struct msg **ret);

@@ -197,7 +197,7 @@ START_TEST(test_call_and_reply_by_memfd)
         struct json_object *tree = NULL;
         ipcbus_message *call_copy, *reply_copy;
 
-        world_open(&w, NULL); /* the default threshold: 1 MiB goes by memfd */
+        world_open(&w, NULL); /* the default threshold: 1 MiB (and the rest of the body) goes by memfd */
         {
                 _msg_ ipcbus_message *reply = world_call(&w, "Echo", body, -1);
 

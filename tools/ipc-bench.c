@@ -85,6 +85,9 @@ static void help(void)
                "  --scale F          multiply every count by F (e.g. 0.01 for a smoke run)\n"
                "  --rules N          unrelated match rules signal_fanout_rules installs\n"
                "                     (default 10000; not scaled)\n"
+               "  --payload BYTES    the payload of call_rtt_64k, call_rtt_1m and their\n"
+               "                     _bytes twins instead of theirs (1 to 16777216; to\n"
+               "                     find where bodies are cheaper in memfds)\n"
                "  --list             list the scenarios\n"
                "  -h, --help         show this help\n"
                "  --version          show the version\n"
@@ -131,6 +134,20 @@ static int parse_rules(const char *s, uint64_t *ret)
         return 0;
 }
 
+/* Parse --payload BYTES (1 to 16 MiB, a quarter of the largest body). Returns 0 or -EINVAL. */
+static int parse_payload(const char *s, size_t *ret)
+{
+        char *end;
+        unsigned long long n;
+
+        errno = 0;
+        n = strtoull(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || n < 1 || n > 16u * 1024u * 1024u)
+                return -EINVAL;
+        *ret = (size_t) n;
+        return 0;
+}
+
 /* What parse_options returns when ipc-bench goes on to run the scenarios. */
 #define PARSE_RUN (-1)
 
@@ -141,12 +158,13 @@ static int parse_rules(const char *s, uint64_t *ret)
  */
 static int parse_options(int argc, char **argv, struct bench *b, bool *selected, bool *any)
 {
-        enum { OPT_ADDRESS = 0x100, OPT_SCENARIO, OPT_SCALE, OPT_LIST, OPT_VERSION, OPT_RULES };
+        enum { OPT_ADDRESS = 0x100, OPT_SCENARIO, OPT_SCALE, OPT_LIST, OPT_VERSION, OPT_RULES, OPT_PAYLOAD };
         static const struct option options[] = {
                 {"address", required_argument, NULL, OPT_ADDRESS},
                 {"scenario", required_argument, NULL, OPT_SCENARIO},
                 {"scale", required_argument, NULL, OPT_SCALE},
                 {"rules", required_argument, NULL, OPT_RULES},
+                {"payload", required_argument, NULL, OPT_PAYLOAD},
                 {"list", no_argument, NULL, OPT_LIST},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, OPT_VERSION},
@@ -178,6 +196,12 @@ static int parse_options(int argc, char **argv, struct bench *b, bool *selected,
                 case OPT_RULES:
                         if (parse_rules(optarg, &b->rules) < 0) {
                                 fprintf(stderr, "ipc-bench: invalid rule count '%s' (0 to 1000000)\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case OPT_PAYLOAD:
+                        if (parse_payload(optarg, &b->payload) < 0) {
+                                fprintf(stderr, "ipc-bench: invalid payload '%s' (1 to 16777216 bytes)\n", optarg);
                                 return EXIT_USAGE;
                         }
                         break;

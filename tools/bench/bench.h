@@ -48,6 +48,7 @@ struct bench {
         const char *address;
         double scale;
         uint64_t rules; /* signal_fanout_rules: unrelated rules installed */
+        size_t payload; /* --payload: the large-call scenarios' payload in bytes (0: their own) */
         /* our own broker, when not given --address */
         pid_t broker_pid;
         char *tmpdir;

@@ -453,9 +453,14 @@ static int call_rtt_large(const struct bench *b, const char *name, enum payload_
                           uint64_t warmup, uint64_t count)
 {
         struct call_arg a = {
-                .kind = kind, .payload = payload, .warmup = bench_scaled(b, warmup), .count = bench_scaled(b, count)};
+                .kind = kind, .warmup = bench_scaled(b, warmup), .count = bench_scaled(b, count)};
         struct timed_run run;
-        int bad = run_with_echo_server(b, name, call_client_main, &a, &run);
+        int bad;
+
+        if (b->payload)
+                payload = b->payload;
+        a.payload = payload;
+        bad = run_with_echo_server(b, name, call_client_main, &a, &run);
         const struct report *rep = &run.rep;
         /* payload carried both ways: the argument and the echoed result */
         double mbs = bench_rate(rep->count, rep->t_start, rep->t_end) * 2.0 * (double) payload / 1e6;
