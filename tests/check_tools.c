@@ -591,9 +591,9 @@ END_TEST
 /* ---- ipc-bench ---------------------------------------------------------------------------------- */
 
 static const char *const bench_scenarios[] = {
-        "raw_pingpong",       "raw_relay_pingpong", "call_rtt_small",   "call_pipelined",      "signal_fanout_10",
-        "call_rtt_64k",       "connect_hello",      "broker_rss_kb",    "signal_fanout_rules", "call_rtt_1m",
-        "call_rtt_64k_bytes", "call_rtt_1m_bytes",  "call_under_flood",
+        "raw_pingpong",     "raw_relay_pingpong", "raw_relay_64k",     "call_rtt_small",     "call_pipelined",
+        "signal_fanout_10", "call_rtt_64k",       "connect_hello",     "broker_rss_kb",      "signal_fanout_rules",
+        "call_rtt_1m",      "call_rtt_64k_bytes", "call_rtt_1m_bytes", "call_under_flood",
 };
 
 /*

@@ -39,6 +39,8 @@ static const struct scenario {
         {"raw_pingpong", "direct Unix socket 64-byte ping-pong, 100,000 round trips (no broker)", false,
          scenario_raw_pingpong},
         {"raw_relay_pingpong", "the same through a forwarding process (no broker)", false, scenario_raw_relay_pingpong},
+        {"raw_relay_64k", "raw_relay_pingpong with 64 KiB each way, 5,000 round trips (call_rtt_64k's floor)", false,
+         scenario_raw_relay_64k},
         {"call_rtt_small", "sequential 64-byte Echo calls, 20,000 after 1,000 warm-up", true, scenario_call_rtt_small},
         {"call_pipelined", "Echo calls with 64 outstanding, 200,000 calls", true, scenario_call_pipelined},
         {"signal_fanout_10", "100,000 signals to 10 subscriber processes", true, scenario_signal_fanout},
@@ -85,7 +87,7 @@ static void help(void)
                "  --scale F          multiply every count by F (e.g. 0.01 for a smoke run)\n"
                "  --rules N          unrelated match rules signal_fanout_rules installs\n"
                "                     (default 10000; not scaled)\n"
-               "  --payload BYTES    the payload of call_rtt_64k, call_rtt_1m and their\n"
+               "  --payload BYTES    the payload of raw_relay_64k, call_rtt_64k, call_rtt_1m and their\n"
                "                     _bytes twins instead of theirs (1 to 16777216; to\n"
                "                     find where bodies are cheaper in memfds)\n"
                "  --list             list the scenarios\n"

@@ -376,6 +376,7 @@ pid_t broker_pid_for_usage(const struct bench *b);
 /* raw.c: the floors, without a broker */
 int scenario_raw_pingpong(const struct bench *b, const char *name);
 int scenario_raw_relay_pingpong(const struct bench *b, const char *name);
+int scenario_raw_relay_64k(const struct bench *b, const char *name);
 
 /* calls.c: method calls to an echo server */
 int scenario_call_rtt_small(const struct bench *b, const char *name);

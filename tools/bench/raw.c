@@ -2,12 +2,14 @@
 /*
  * The floors: a 64-byte ping-pong over a Unix socket pair, directly and
  * through a forwarding process, without a broker (raw_pingpong,
- * raw_relay_pingpong).
+ * raw_relay_pingpong), and the latter with call_rtt_64k's payload
+ * (raw_relay_64k): what no broker on this machine can beat.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,19 +51,34 @@ static int write_full(int fd, const void *buf, size_t n)
         return 0;
 }
 
-/* Raw echo (EXTRA_FD): send back every 64-byte message until EOF. */
+/* What a raw scenario's children share: the counts and the payload of each message. */
+struct raw_arg {
+        uint64_t warmup;
+        uint64_t count;
+        size_t payload;
+};
+
+/* Raw echo (EXTRA_FD): send back every message of a->payload bytes until EOF. */
 static int raw_echo_main(const struct bench *b, void *arg)
 {
-        char buf[SMALL_PAYLOAD];
+        const struct raw_arg *a = arg;
+        char *buf = malloc(a->payload);
+        int r = -ENOMEM;
 
-        for (;;) {
-                ssize_t n = read_full(EXTRA_FD, buf, sizeof(buf));
+        while (buf) {
+                ssize_t n = read_full(EXTRA_FD, buf, a->payload);
 
-                if (n <= 0)
-                        return (int) n;
-                if (write_full(EXTRA_FD, buf, sizeof(buf)) < 0)
-                        return -1;
+                if (n <= 0) {
+                        r = (int) n;
+                        break;
+                }
+                if (write_full(EXTRA_FD, buf, a->payload) < 0) {
+                        r = -1;
+                        break;
+                }
         }
+        free(buf);
+        return r;
 }
 
 /* Raw relay between EXTRA_FD and EXTRA_FD + 1: read, write, nothing else. */
@@ -95,31 +112,36 @@ static int raw_relay_main(const struct bench *b, void *arg)
         }
 }
 
-/* Raw client (EXTRA_FD): timed 64-byte round trips; reports latencies. */
+/* Raw client (EXTRA_FD): timed round trips of a->payload bytes; reports latencies. */
 static int raw_client_main(const struct bench *b, void *arg)
 {
-        const struct count_arg *a = arg;
+        const struct raw_arg *a = arg;
         struct report rep = {};
-        struct samples s;
-        char out[SMALL_PAYLOAD], in[SMALL_PAYLOAD];
+        struct samples s = {};
+        char *out = malloc(a->payload), *in = malloc(a->payload);
         int r;
 
-        memset(out, 'p', sizeof(out));
+        if (!out || !in) {
+                free(out);
+                free(in);
+                return -ENOMEM;
+        }
+        memset(out, 'p', a->payload);
         r = samples_init(&s, a->count);
         for (uint64_t i = 0; r == 0 && i < a->warmup + a->count; i++) {
                 uint64_t t0 = clock_now_nsec(CLOCK_MONOTONIC);
 
                 if (i == a->warmup)
                         rep.t_start = t0;
-                r = write_full(EXTRA_FD, out, sizeof(out));
-                if (r == 0 && read_full(EXTRA_FD, in, sizeof(in)) != (ssize_t) sizeof(in))
+                r = write_full(EXTRA_FD, out, a->payload);
+                if (r == 0 && read_full(EXTRA_FD, in, a->payload) != (ssize_t) a->payload)
                         r = -EPIPE;
                 if (r < 0)
                         break;
                 if (i >= a->warmup) {
                         s.v[s.n++] = clock_now_nsec(CLOCK_MONOTONIC) - t0;
                         rep.count++;
-                        if (memcmp(in, out, sizeof(in)) != 0)
+                        if (memcmp(in, out, a->payload) != 0)
                                 rep.failed++;
                 }
         }
@@ -128,13 +150,14 @@ static int raw_client_main(const struct bench *b, void *arg)
         rep.lost = a->count - rep.count;
         samples_finish(&s, &rep);
         report_send(&rep, REPORT_DONE);
+        free(out);
+        free(in);
         return r;
 }
 
-/* raw_pingpong and raw_relay_pingpong. */
-static int run_raw(const struct bench *b, const char *name, bool relay)
+/* raw_pingpong, raw_relay_pingpong and raw_relay_64k (a: its counts and payload). */
+static int run_raw(const struct bench *b, const char *name, bool relay, struct raw_arg a)
 {
-        struct count_arg a = {.warmup = bench_scaled(b, 1000), .count = bench_scaled(b, 100000)};
         struct child echo = CHILD_NULL, mid = CHILD_NULL, client = CHILD_NULL;
         int client_sp[2] = {-1, -1}, echo_sp[2] = {-1, -1};
         struct report rep = {};
@@ -148,11 +171,11 @@ static int run_raw(const struct bench *b, const char *name, bool relay)
         } else if (relay) {
                 int mid_fds[2] = {client_sp[1], echo_sp[0]};
 
-                r = child_spawn(&echo, b, raw_echo_main, NULL, &echo_sp[1], 1);
+                r = child_spawn(&echo, b, raw_echo_main, &a, &echo_sp[1], 1);
                 if (r >= 0)
                         r = child_spawn(&mid, b, raw_relay_main, NULL, mid_fds, 2);
         } else {
-                r = child_spawn(&echo, b, raw_echo_main, NULL, &client_sp[1], 1);
+                r = child_spawn(&echo, b, raw_echo_main, &a, &client_sp[1], 1);
         }
         if (r >= 0)
                 r = child_spawn(&client, b, raw_client_main, &a, &client_sp[0], 1);
@@ -173,17 +196,26 @@ static int run_raw(const struct bench *b, const char *name, bool relay)
         child_reap(&mid);
         child_reap(&echo);
         return result_print(name, bench_us(rep.p50_ns), "us", rep.lost, rep.failed,
-                            " p99_us=%.2f round_trips_per_s=%.0f count=%" PRIu64, bench_us(rep.p99_ns),
-                            bench_rate(rep.count, rep.t_start, rep.t_end), rep.count) |
+                            " p99_us=%.2f round_trips_per_s=%.0f count=%" PRIu64 " payload_bytes=%zu mbs_both_ways=%.0f",
+                            bench_us(rep.p99_ns), bench_rate(rep.count, rep.t_start, rep.t_end), rep.count, a.payload,
+                            rep.p50_ns ? 2.0 * (double) a.payload * 1e3 / (double) rep.p50_ns : 0.0) |
                bad;
 }
 
 int scenario_raw_pingpong(const struct bench *b, const char *name)
 {
-        return run_raw(b, name, false);
+        return run_raw(b, name, false,
+                       (struct raw_arg){bench_scaled(b, 1000), bench_scaled(b, 100000), SMALL_PAYLOAD});
 }
 
 int scenario_raw_relay_pingpong(const struct bench *b, const char *name)
 {
-        return run_raw(b, name, true);
+        return run_raw(b, name, true, (struct raw_arg){bench_scaled(b, 1000), bench_scaled(b, 100000), SMALL_PAYLOAD});
+}
+
+/* call_rtt_64k's payload and counts (or --payload's) through the relay: that scenario's floor. */
+int scenario_raw_relay_64k(const struct bench *b, const char *name)
+{
+        return run_raw(b, name, true,
+                       (struct raw_arg){bench_scaled(b, 100), bench_scaled(b, 5000), b->payload ? b->payload : 65536});
 }
