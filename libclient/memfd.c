@@ -19,14 +19,18 @@
 /*
  * A file this large or larger is mapped, a smaller one read with pread into
  * a buffer kept for reuse (util/bufcache). Measured with ipc-bench's Echo
- * calls on the machine of issue 12 (a VM, 2 vCPUs), pread was faster than a
- * mapping (MAP_POPULATE or not) at every size from 64 KiB to 4 MiB, pinned
- * to one CPU or not, and level at 16 MiB: unmapping costs a TLB flush
+ * calls on the machine of issue 12 (a VM, 2 vCPUs), pread into a kept
+ * buffer was faster than a mapping (MAP_POPULATE or not) at every size from
+ * 64 KiB to 4 MiB, pinned to one CPU or not: unmapping costs a TLB flush
  * (flush_tlb_mm_range, 300 to 900 us there), where copying bytes that are
- * about to be validated anyway costs a fraction of their scan. Above it a
- * mapping saves the copy and a second copy of the memory.
+ * about to be validated anyway costs a fraction of their scan. A buffer too
+ * big to be kept is new memory each time, faulted in page by page: pread
+ * into it made 8 MiB bodies of bytes 6 times slower than a mapping
+ * (call_rtt_1m_bytes --payload 8388608: 204 against 1244 MB/s, 4064
+ * against 257 page faults per call). So files the cache cannot hold are
+ * mapped.
  */
-#define MEMFD_BODY_MAP_MIN (16u * 1024u * 1024u)
+#define MEMFD_BODY_MAP_MIN BUFCACHE_MAX
 
 /*
  * A body in a memfd, in memory until its message is freed: a received

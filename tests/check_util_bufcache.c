@@ -68,6 +68,35 @@ START_TEST(test_bounds)
 }
 END_TEST
 
+/* What is kept stays within BUFCACHE_KEEP_MAX: a buffer that would pass it is freed, not kept. */
+START_TEST(test_total_bound)
+{
+        size_t cap, n = BUFCACHE_KEEP_MAX / BUFCACHE_MAX + 1;
+        void *big[BUFCACHE_SLOTS];
+
+        ck_assert_uint_le(n, BUFCACHE_SLOTS);
+        ck_assert_uint_eq(bufcache_kept(), 0);
+        for (size_t i = 0; i < n; i++)
+                big[i] = bufcache_alloc(BUFCACHE_MAX - i, &cap);
+        for (size_t i = 0; i < n; i++)
+                bufcache_free(big[i], BUFCACHE_MAX - i);
+        /* the ones given back first were kept, the one past the bound was freed */
+        ck_assert_uint_eq(bufcache_kept(), (n - 1) * BUFCACHE_MAX - (n - 1) * (n - 2) / 2);
+        for (size_t i = 0; i + 1 < n; i++) {
+                void *p = bufcache_alloc(BUFCACHE_MAX - i, &cap);
+
+                ck_assert_ptr_eq(p, big[i]);
+                ck_assert_uint_eq(cap, BUFCACHE_MAX - i);
+                big[i] = p;
+        }
+        ck_assert_uint_eq(bufcache_kept(), 0);
+        for (size_t i = 0; i + 1 < n; i++)
+                bufcache_free(big[i], BUFCACHE_MAX - i);
+        bufcache_trim();
+        ck_assert_uint_eq(bufcache_kept(), 0);
+}
+END_TEST
+
 static Suite *bufcache_suite(void)
 {
         Suite *s = suite_create("util_bufcache");
@@ -75,6 +104,7 @@ static Suite *bufcache_suite(void)
 
         tcase_add_test(tc, test_reuse);
         tcase_add_test(tc, test_bounds);
+        tcase_add_test(tc, test_total_bound);
         suite_add_tcase(s, tc);
         return s;
 }

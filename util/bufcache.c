@@ -8,6 +8,7 @@ static struct {
         void *p;
         size_t cap;
 } slots[BUFCACHE_SLOTS];
+static size_t kept; /* the caps of the buffers in slots[], summed */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 void *bufcache_alloc(size_t size, size_t *ret_cap)
@@ -26,6 +27,7 @@ void *bufcache_alloc(size_t size, size_t *ret_cap)
                         p = slots[best].p;
                         size = slots[best].cap;
                         slots[best].p = NULL;
+                        kept -= size;
                 }
                 pthread_mutex_unlock(&lock);
         }
@@ -53,9 +55,13 @@ void bufcache_free(void *p, size_t cap)
                         if (slots[i].cap < slots[smallest].cap)
                                 smallest = i;
                 }
-                if (!slots[smallest].p || slots[smallest].cap < cap) {
+                /* ... as long as what is kept stays within its bound */
+                if ((!slots[smallest].p || slots[smallest].cap < cap) &&
+                    kept - (slots[smallest].p ? slots[smallest].cap : 0) + cap <= BUFCACHE_KEEP_MAX) {
                         void *old = slots[smallest].p;
 
+                        kept -= old ? slots[smallest].cap : 0;
+                        kept += cap;
                         slots[smallest].p = p;
                         slots[smallest].cap = cap;
                         p = old;
@@ -72,5 +78,16 @@ void bufcache_trim(void)
                 free(slots[i].p);
                 slots[i].p = NULL;
         }
+        kept = 0;
         pthread_mutex_unlock(&lock);
+}
+
+size_t bufcache_kept(void)
+{
+        size_t n;
+
+        pthread_mutex_lock(&lock);
+        n = kept;
+        pthread_mutex_unlock(&lock);
+        return n;
 }
