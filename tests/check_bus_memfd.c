@@ -742,6 +742,27 @@ START_TEST(test_oversized_refused)
 END_TEST
 
 /*
+ * Fill the socket of the connection `victim_name` (which reads nothing) from
+ * filler: 16 plain bodies of 256 KiB, of which what the socket does not take
+ * stays queued in the broker; then a ping the broker answers the filler.
+ */
+static void fill_socket(int filler, const char *victim_name)
+{
+        char *filler_body = big_body(256 * 1024, "filler");
+        char header[512];
+
+        for (int i = 0; i < 16; i++) {
+                snprintf(header, sizeof(header),
+                         "{\"type\":\"signal\",\"serial\":%d,\"destination\":\"%s\",\"path\":\"/f\",\"interface\":"
+                         "\"org.example.F\",\"member\":\"Fill\"}",
+                         i + 2, victim_name);
+                testbus_raw_send_frame(filler, header, filler_body);
+        }
+        testbus_raw_ping(filler, 100);
+        free(filler_body);
+}
+
+/*
  * The quota: a receiver that reads nothing keeps what is queued to it in the
  * broker (its socket filled first by a filler's plain bodies); alice's memfd
  * bodies to it count against her uid until refused; bob's do not; once the
@@ -759,22 +780,13 @@ START_TEST(test_quota)
         char *victim_name = testbus_raw_hello(victim), *alice_name;
         const char *text = "{\"chunk\":true}";
         size_t file = MIB - strlen(text) - 1; /* extra bytes: each file is exactly 1 MiB */
-        char *filler_body = big_body(256 * 1024, "filler");
-        char header[512];
         uint32_t serial = 10;
 
         free(testbus_raw_hello(filler));
         alice_name = testbus_raw_hello(a);
         free(testbus_raw_hello(b));
         /* fill the victim's socket: what comes next stays queued in the broker */
-        for (int i = 0; i < 16; i++) {
-                snprintf(header, sizeof(header),
-                         "{\"type\":\"signal\",\"serial\":%d,\"destination\":\"%s\",\"path\":\"/f\",\"interface\":"
-                         "\"org.example.F\",\"member\":\"Fill\"}",
-                         i + 2, victim_name);
-                testbus_raw_send_frame(filler, header, filler_body);
-        }
-        testbus_raw_ping(filler, 100);
+        fill_socket(filler, victim_name);
 
         /* four files of 1 MiB fit alice's 4 MiB, the fifth does not */
         for (int i = 0; i < 4; i++)
@@ -813,7 +825,6 @@ START_TEST(test_quota)
                 free(rx_name);
                 close(rx);
         }
-        free(filler_body);
         free(victim_name);
         free(alice_name);
         close(filler);
@@ -842,22 +853,13 @@ START_TEST(test_backpressure)
         char *victim_name = testbus_raw_hello(victim);
         const char *text = "{\"chunk\":true}";
         size_t file = MIB - strlen(text) - 1;
-        char *filler_body = big_body(256 * 1024, "filler");
-        char header[512];
         struct testbus_frame f = {0};
         unsigned fills = 0, files = 0;
 
         free(testbus_raw_hello(filler));
         free(testbus_raw_hello(a));
-        for (int i = 0; i < 16; i++) {
-                snprintf(header, sizeof(header),
-                         "{\"type\":\"signal\",\"serial\":%d,\"destination\":\"%s\",\"path\":\"/f\",\"interface\":"
-                         "\"org.example.F\",\"member\":\"Fill\"}",
-                         i + 2, victim_name);
-                testbus_raw_send_frame(filler, header, filler_body);
-        }
         /* 4 MiB queued, under backpressure_bytes: the filler is not held back */
-        testbus_raw_ping(filler, 100);
+        fill_socket(filler, victim_name);
 
         /* twelve files of 1 MiB: a few put the queue over 8 MiB, and alice waits */
         for (uint32_t i = 0; i < BACKPRESSURE_FILES; i++)
@@ -885,7 +887,6 @@ START_TEST(test_backpressure)
         }
         testbus_raw_expect_reply(a, 99, NULL, NULL);
         testbus_raw_ping(a, 100);
-        free(filler_body);
         free(victim_name);
         close(victim);
         close(filler);
