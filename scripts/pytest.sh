@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run the Python package's tests (python/tests) against a build tree:
-#   ./scripts/pytest.sh [BUILD_DIR]      (default: build)
+#   ./scripts/pytest.sh [BUILD_DIR [PYTEST ARGS...]]      (default: build)
 # They start build/daemon/ipcbusd and use the C tools and examples of that
 # tree; a missing binary fails them. Exits with pytest's status, after its
 # summary line. Debian's /usr/bin/python3 has python3-pytest; a python3
@@ -9,6 +9,7 @@ set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
+[ $# -gt 0 ] && shift
 case $build in
 /*) ;;
 *) build=$(pwd)/$build ;;
@@ -23,4 +24,4 @@ cd "$top"
 # Nothing is written into the source tree (it may be read-only, as under distcheck).
 export IPCBUS_BUILD_DIR="$build"
 export PYTHONDONTWRITEBYTECODE=1
-exec "$python" -m pytest -q -p no:cacheprovider python/tests
+exec "$python" -m pytest -q -p no:cacheprovider python/tests "$@"

@@ -11,6 +11,7 @@ Exit status: 0 success, 1 failure (an error reply included), 2 usage.
 
 import argparse
 import json
+import signal
 import sys
 
 from . import address as _address, errors
@@ -64,10 +65,10 @@ def _monitor(bus, rules, as_json):
 
     bus.become_monitor(rules)
     bus.add_handler(show)
-    try:
-        bus.run_forever()
-    except KeyboardInterrupt:
-        pass
+    # SIGINT and SIGTERM end it cleanly (also when SIGINT came ignored, as in a background job)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: bus.stop())
+    bus.run_forever()
 
 
 def main(argv=None):

@@ -71,5 +71,10 @@ def test_monitor(ipcbusd, bus):
         assert out["header"]["member"] == "Seen" and out["body"] == {"k": 1}
         assert out["header"]["sender"] == bus.unique_name
     finally:
-        p.send_signal(signal.SIGINT)
-        p.wait(10)
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+    assert rc == 0, p.stderr.read()
