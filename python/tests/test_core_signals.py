@@ -147,3 +147,26 @@ def test_broker_limit_surfaces(start_broker):
         with pytest.raises(errors.LimitsExceeded) as e:
             b.subscribe({"member": "C"}, print)
         assert "max_matches_per_connection" in e.value.message
+
+
+def test_many_large_signals_through_a_full_socket(bus, bus2, serve):
+    """Output the socket does not take at once stays queued and goes out in order."""
+    got = []
+    bus2.subscribe({"interface": IFACE, "member": "Big"}, lambda m: got.append(m.body["i"]))
+    serve(bus2)
+    payload = "b" * 100000
+    for i in range(60):  # 6 MB: more than the socket and the broker's backpressure take at once
+        bus.emit("/big", IFACE, "Big", {"i": i, "p": payload})
+    assert bus._core.wants_write()
+    bus.flush(30)
+    deadline = time.monotonic() + 30
+    while len(got) < 60 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got == list(range(60))
+
+
+def test_body_over_the_limit(bus):
+    serial = bus._core.serial
+    with pytest.raises(ValueError):
+        bus.emit("/", IFACE, "Huge", {"s": "h" * (64 * 1024 * 1024)})
+    assert bus._core.serial == serial
