@@ -27,6 +27,11 @@ sys.path.insert(0, str(PYTHON_DIR))
 
 import ipcbus  # noqa: E402  (the package of this tree, not an installed one)
 
+# The tests say where their bus is and what threshold they use; the caller's environment must not.
+for _var in ("IPCBUS_ADDRESS", "IPCBUS_SYSTEM_ADDRESS", "IPCBUS_STARTER_ADDRESS", "IPCBUS_STARTER_BUS_TYPE",
+             "IPCBUS_MEMFD_THRESHOLD"):
+    os.environ.pop(_var, None)
+
 TEST_CONFIG = {"type": "session", "standard_service_dirs": False, "service_dirs": [],
                "policy": [{"allow": "monitor", "user": "@self"}]}
 ASYNC_TEST_LIMIT = 60
