@@ -2,7 +2,7 @@
 # Install the Debian 12 packages that one use of ipcbus needs: deps.sh [run|test|ci]
 #
 #   run   building ipcbus and running the bus (scripts/run-bus.sh)
-#   test  run's, and what `make check` and `make installcheck` add
+#   test  run's, and what `make check`, `make installcheck` and pytest add
 #         (scripts/test.sh; the default)
 #   ci    test's, and what CI mode adds (scripts/test.sh with CI=true):
 #         clang and its sanitizer runtimes (the sanitizer suite and
@@ -16,7 +16,7 @@
 set -e
 
 run="build-essential autoconf automake libtool pkg-config libevent-dev libjson-c-dev check"
-test="systemd groff-base man-db"
+test="systemd groff-base man-db python3 python3-pytest python3-venv"
 ci="clang libclang-rt-14-dev valgrind python3"
 
 case ${1:-test} in

@@ -9,8 +9,9 @@
 # (which runs the suite once more, plainly, -Werror, and make installcheck
 # on a prefix install). The default mode ends by installing into a
 # temporary DESTDIR and running make installcheck on it.
-# Exits non-zero on any failure and prints Check's summary line of every
-# suite.
+# Both modes also run the Python package's tests with pytest
+# (scripts/pytest.sh) against the build. Exits non-zero on any failure and
+# prints Check's summary line of every suite and pytest's.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 full=${CI:-false}
@@ -60,6 +61,29 @@ run_suite() {
         echo "=== $name: passed"
 }
 
+# run_pytest BUILDDIR: the Python package's tests (python/tests, pytest)
+# against that build's ipcbusd, tools and examples; pytest's summary line is
+# printed and counted.
+run_pytest() {
+        local dir=$1 rc=0 summary p f
+        echo "=== python: pytest"
+        "$top/scripts/pytest.sh" "$dir" >"$dir/pytest.log" 2>&1 || rc=$?
+        summary=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error)|no tests ran' "$dir/pytest.log" | tail -1)
+        echo "--- python: pytest summary"
+        echo "${summary:-(no pytest summary: crashed?)}"
+        p=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
+        f=$(($(grep -oE '[0-9]+ (failed|errors?)' <<<"$summary" | grep -oE '[0-9]+' | paste -sd+ - || echo 0) + 0))
+        total_pass=$((total_pass + p))
+        total_fail=$((total_fail + f))
+        if [ $rc -ne 0 ]; then
+                echo "=== python: pytest FAILED; its log follows"
+                tail -150 "$dir/pytest.log"
+                [ "$f" -eq 0 ] && total_fail=$((total_fail + 1))
+                return 1
+        fi
+        echo "=== python: pytest passed"
+}
+
 status=0
 if [ "$full" = true ]; then
         # The plain run of the suite is make distcheck's (below, also -Werror):
@@ -68,6 +92,7 @@ if [ "$full" = true ]; then
         rm -rf "$top/build-test"
         if "$top/scripts/build.sh" "$top/build-test" --enable-werror; then
                 run_suite "valgrind memcheck" "$top/build-test" check-valgrind || status=1
+                run_pytest "$top/build-test" || status=1
         else
                 echo "=== build (-Werror): FAILED"
                 status=1
@@ -100,6 +125,7 @@ if [ "$full" = true ]; then
         fi
 else
         run_suite "build" "$top/build-test" check || status=1
+        run_pytest "$top/build-test" || status=1
 fi
 # The install, in the default mode (in CI mode make distcheck does it, with
 # a real prefix): make install into a temporary DESTDIR and make
