@@ -26,8 +26,8 @@ with a getter and, for a writable one, a setter)::
         def Count(self):
             return len(self.texts)
 
-    service.export(bus, "/org/example/Notes", Notes())
-    service.export_object_manager(bus, "/")
+    service.export(bus, "/org/example/Notes", Notes())   # or bus.export("/org/example/Notes", ...)
+    service.export_object_manager(bus, "/")             # or bus.export_object_manager("/")
     bus.request_name("org.example.Notes")
     bus.run_forever()
 

@@ -70,8 +70,8 @@ class Notes(service.Object):
 
 def serve_notes():
     bus = ipcbus.connect_starter()
-    service.export_object_manager(bus, "/")
-    service.export(bus, PATH, Notes())
+    bus.export_object_manager("/")
+    bus.export(PATH, Notes())
     bus.request_name(NAME)
     bus.run_forever()
 

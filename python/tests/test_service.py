@@ -239,7 +239,7 @@ def test_async_handler_needs_the_asyncio_bus(bus, bus2, thing):
 
 async def test_async_handlers(aconnect):
     abus, abus2 = await aconnect(), await aconnect()
-    obj = service.export(abus, "/t", Thing())
+    obj = abus.export("/t", Thing())  # the connection's shorthand for service.export
     # two slow calls at once: both answered, each with its own caller
     a = abus2.call(abus.unique_name, "/t", IFACE, "Slow", {"ms": 200}, timeout=10)
     b = abus2.call(abus.unique_name, "/t", IFACE, "Slow", {"ms": 10}, timeout=10)
@@ -524,7 +524,7 @@ def test_interfaces_by_name(bus, monkeypatch, tmp_path):
     class ByName(Thing):
         interfaces = ["org.example.Test"]
 
-    obj = service.export(bus, "/t", ByName())
+    obj = bus.export("/t", ByName())  # the connection's shorthand for service.export
     assert obj.interface(IFACE).json == DESC.json
     assert [i.name for i in obj.exported_interfaces] == [IFACE]
     assert obj.path == "/t" and obj.bus is bus
