@@ -28,7 +28,8 @@ DESCRIPTION = """{
     "OpenFd": {"out": {"fd": "fd"}},
     "Raw": {"unchecked": true},
     "Quiet": {"no_reply": true},
-    "Slow": {"in": {"ms": "uint"}, "out": {"sender": "string"}}
+    "Slow": {"in": {"ms": "uint"}, "out": {"sender": "string"}},
+    "Blob": {"in": {"data": "bytes"}, "out": {"size": "uint", "data": "bytes"}}
   },
   "signals": {"Changed": {"args": {"id": "uint"}}},
   "properties": {
@@ -97,6 +98,9 @@ class Thing(service.Object):
 
     def Quiet(self):
         self.quiet += 1
+
+    def Blob(self, data):
+        return {"size": len(data), "data": data[::-1]}
 
     async def Slow(self, ms):
         await asyncio.sleep(ms / 1000)
@@ -222,6 +226,20 @@ def test_descriptors_both_ways(bus, bus2, thing):
         assert os.read(msg.fds[0], 100) == b"from the service"
     finally:
         msg.close_fds()
+
+
+def test_large_bytes_travel_in_memfds_both_ways(bus, bus2, thing):
+    data = bytes(range(256)) * 64  # 16 KiB of bytes: the body goes in a memfd, the bytes raw in its binary area
+    msg = bus2.call_message(bus.unique_name, "/t", IFACE, "Blob", {"data": data}, timeout=10)
+    assert msg.body_in_memfd and msg.body["size"] == len(data)
+    assert "$bytes" in msg.body["data"]
+    assert msg.get_bytes(msg.body["data"]) == data[::-1]
+    # small ones in base64, in the frame
+    assert call(bus2, bus, "Blob", {"data": b"abc"}) == {"size": 3, "data": "Y2Jh"}
+    # a reference needs a binary area
+    assert_error(errors.InvalidArgs,
+                 "argument 'data': expected bytes, got a $bytes reference in a body that came in its frame",
+                 call, bus2, bus, "Blob", {"data": {"$bytes": [0, 1]}})
 
 
 def test_unchecked_and_no_reply_methods(bus, bus2, thing):
