@@ -29,6 +29,8 @@ import json
 import os
 import re
 
+from ._wire import is_interface_name, is_member_name
+
 __all__ = [
     "DescriptionError",
     "CheckError",
@@ -62,8 +64,6 @@ JS_SAFE_INTEGER_MAX = (1 << 53) - 1  # what a JavaScript number holds exactly
 SCALARS = ("bool", "int", "uint", "double", "string", "bytes", "fd", "any")
 COMPOSITES = ("array", "map", "optional", "struct")
 
-_INTERFACE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
-_MEMBER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/]*\Z")
 
 
@@ -76,16 +76,6 @@ class CheckError(ValueError):
     """A value that does not fit its description, in the sentence libipcbus
     writes (``argument 'notes[2].id': expected uint, got object``); a peer
     answers it as ``org.ipcbus.Error.InvalidArgs`` with this text."""
-
-
-def is_interface_name(name):
-    """An interface (or error) name of PROTOCOL.md section 5."""
-    return isinstance(name, str) and len(name.encode()) <= NAME_MAX and bool(_INTERFACE_RE.match(name))
-
-
-def is_member_name(name):
-    """A method, signal or property name of PROTOCOL.md section 5."""
-    return isinstance(name, str) and len(name.encode()) <= NAME_MAX and bool(_MEMBER_RE.match(name))
 
 
 def _is_field_name(name):

@@ -89,11 +89,11 @@ thread that runs the connection (a handler, or before ``run_forever``).
 
 import contextvars
 import inspect
-import re
 import weakref
 
 from . import errors
 from . import iface as _iface
+from ._wire import is_object_path as _is_path
 
 __all__ = [
     "Object",
@@ -353,14 +353,6 @@ def _server_of(bus):
     return server
 
 
-_PATH_RE = re.compile(r"/\Z|(/[A-Za-z0-9_]+)+\Z")
-
-
-def _is_path(path):
-    """An object path of PROTOCOL.md section 5."""
-    return isinstance(path, str) and len(path.encode()) <= 1024 and bool(_PATH_RE.match(path))
-
-
 def _is_below(path, above):
     """Is path strictly below `above` ("/a/b" below "/a" and "/")?"""
     if above == "/":
@@ -513,7 +505,8 @@ class _Call:
         elif not interface_known:
             self.error(ERROR_UNKNOWN_INTERFACE, "No interface %s at path %s" % (m.interface, m.path))
         elif m.interface:
-            self.error(ERROR_UNKNOWN_METHOD, "No method %s in interface %s at path %s" % (m.member, m.interface, m.path))
+            self.error(ERROR_UNKNOWN_METHOD,
+                       "No method %s in interface %s at path %s" % (m.member, m.interface, m.path))
         else:
             self.error(ERROR_UNKNOWN_METHOD, "No method %s at path %s" % (m.member, m.path))
 

@@ -119,7 +119,10 @@ PARSE_CASES = [
     (one_arg('{"array":"uitn","zz":1}'), "methods.M.in.x: unknown type 'zz'"),
     (one_arg('"%s"' % ("u" * 100)), "methods.M.in.x: unknown type '%s'" % ("u" * 64)),
     ('{"interface":"t.T","signals":{"Changed":{"arg":{}}}}', "signals.Changed.arg: unknown key"),
-    ('{"interface":"t.T","signals":{"Changed":{"args":{"id":"unit"}}}}', "signals.Changed.args.id: unknown type 'unit'"),
+    (
+        '{"interface":"t.T","signals":{"Changed":{"args":{"id":"unit"}}}}',
+        "signals.Changed.args.id: unknown type 'unit'",
+    ),
     ('{"interface":"t.T","properties":{"P":{"access":"read"}}}', 'properties.P: missing key "type"'),
     ('{"interface":"t.T","properties":{"P":{"type":"uint"}}}', 'properties.P: missing key "access"'),
     ('{"interface":"t.T","properties":{"P":{"type":"uint","access":""}}}', 'properties.P: missing key "access"'),
@@ -131,7 +134,10 @@ PARSE_CASES = [
         '{"interface":"t.T","properties":{"P":{"type":"uint","access":"read","changes":"never"}}}',
         'properties.P.changes: expected "emit", "invalidate", "const" or "none"',
     ),
-    ('{"interface":"t.T","properties":{"P":{"type":"uint","access":"read","kind":1}}}', "properties.P.kind: unknown key"),
+    (
+        '{"interface":"t.T","properties":{"P":{"type":"uint","access":"read","kind":1}}}',
+        "properties.P.kind: unknown key",
+    ),
     # extensions are ignored everywhere
     (
         '{"interface":"t.T","x-a":1,"methods":{"x-b":1,"M":{"x-c":1,"in":{"x-d":1,'
@@ -330,7 +336,8 @@ COMPOSITE_CASES = [
     (NOTES_T, "{}", "notes", False, 0, "argument 'notes': expected array<struct{id: uint, text: string}>, got object"),
     (NOTES_T, "[5]", "notes", False, 0, "argument 'notes[0]': expected struct{id: uint, text: string}, got integer"),
     ('{"map":"string"}', '{"theme":"dark","font":"mono"}', "settings", False, 0, None),
-    ('{"map":"string"}', '{"theme":5}', "settings", False, 0, "argument 'settings.theme': expected string, got integer"),
+    ('{"map":"string"}', '{"theme":5}', "settings", False, 0,
+     "argument 'settings.theme': expected string, got integer"),
     ('{"map":"string"}', "[]", "settings", False, 0, "argument 'settings': expected map<string>, got array"),
     ('{"map":{"array":"fd"}}', '{"a":[0,1]}', "fds", False, 2, None),
     (
@@ -346,7 +353,8 @@ COMPOSITE_CASES = [
     ('{"struct":{"id":"uint"}}', '{"id":1,"extra":2}', "p", False, 0, None),
     ('{"struct":{"id":"uint"}}', '{"id":1,"extra":2}', "p", True, 0, "argument 'p.extra': not in the description"),
     ('{"struct":{"id":"uint"}}', '{"id":null}', "p", False, 0, "argument 'p.id': expected uint, got null"),
-    ('{"array":{"struct":{"id":"uint"}}}', '[{"id":1},{"id":2,"x":0}]', "l", True, 0, "argument 'l[1].x': not in the description"),
+    ('{"array":{"struct":{"id":"uint"}}}', '[{"id":1},{"id":2,"x":0}]', "l", True, 0,
+     "argument 'l[1].x': not in the description"),
     # a map's keys are its own, strict or not
     ('{"map":"uint"}', '{"any":1,"key":2}', "m", True, 0, None),
 ]
