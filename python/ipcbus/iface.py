@@ -34,6 +34,7 @@ from ._wire import is_interface_name, is_member_name
 __all__ = [
     "DescriptionError",
     "CheckError",
+    "NotFound",
     "Type",
     "Field",
     "Args",
@@ -44,6 +45,7 @@ __all__ = [
     "parse",
     "load",
     "standard",
+    "canonical_json",
     "interface_dirs",
     "INSTALL_DIRS",
 ]

@@ -384,6 +384,8 @@ class _Server:
             raise ValueError("path '%s': not a valid object path (PROTOCOL.md section 5)" % (path,))
         if not isinstance(obj, Object):
             raise TypeError("an exported object is an ipcbus.service.Object")
+        if "_interfaces" not in vars(obj):
+            raise TypeError("%s.__init__ did not call ipcbus.service.Object.__init__" % type(obj).__name__)
         if obj._server is not None:
             raise ValueError("the object is already exported at %s" % obj._path)
         obj._check_complete()

@@ -524,6 +524,13 @@ def test_export_refusals(bus):
             service.export(bus, bad, Thing())
     with pytest.raises(TypeError):
         service.export(bus, "/u", object())
+
+    class NoInit(Thing):
+        def __init__(self):
+            pass
+
+    with pytest.raises(TypeError, match="did not call ipcbus.service.Object.__init__"):
+        service.export(bus, "/u", NoInit())
     with pytest.raises(ValueError, match="answered by the library"):
         service.Object([iface.standard(iface.PEER)])
     with pytest.raises(ValueError, match="listed twice"):
