@@ -13,6 +13,7 @@ HEADER_MAX = 64 * 1024
 CLIENT_HEADER_MAX = HEADER_MAX - 1024
 BODY_MAX = 64 * 1024 * 1024
 FDS_MAX = 16
+DEPTH_MAX = 64
 NAME_MAX = 255
 PATH_MAX = 1024
 TIMEOUT_MS_MAX = 2147483647
@@ -141,6 +142,24 @@ def json_loads(data):
     if isinstance(data, (bytes, bytearray, memoryview)):
         data = bytes(data).decode("utf-8")
     return json.loads(data, parse_constant=_reject_constant)
+
+
+def depth_ok(value, limit=DEPTH_MAX):
+    """Whether a parsed JSON value nests arrays and objects at most limit
+    deep, the outermost counting as one (section 2)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            children = v.values()
+        elif isinstance(v, list):
+            children = v
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return True
 
 
 def json_dumps(value):

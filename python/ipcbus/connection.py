@@ -353,7 +353,7 @@ class Core:
                     raise ValueError("the body is not an object")
             else:
                 body = {}
-        except (memfd.InvalidBody, ValueError, OSError):
+        except (memfd.InvalidBody, ValueError, RecursionError, OSError):
             _close_all(fds)
             return None
         return Message.from_header(h, body, fds, binary)

@@ -103,10 +103,12 @@ def read_body(fd, body_size):
         raise InvalidBody("no NUL after the body's text")
     try:
         body = _wire.json_loads(data[:body_size])
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise InvalidBody("the body is not JSON: %s" % e)
     if not isinstance(body, dict):
         raise InvalidBody("the body is not a JSON object")
+    if not _wire.depth_ok(body):
+        raise InvalidBody("the body nests deeper than %d" % _wire.DEPTH_MAX)
     return body, data[body_size + 1:]
 
 

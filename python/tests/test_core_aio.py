@@ -3,6 +3,7 @@ handlers (plain and async), subscriptions and the signal iterator, names."""
 
 import asyncio
 import os
+import signal
 
 import pytest
 
@@ -204,7 +205,7 @@ async def test_connect_from_env(ipcbusd, monkeypatch):
     assert not bus.is_open
 
 
-async def test_many_large_signals_from_asyncio(abus, aconnect):
+async def test_many_large_signals_from_asyncio(ipcbusd, abus, aconnect):
     receiver = await aconnect()
     got = []
     done = asyncio.get_running_loop().create_future()
@@ -215,9 +216,27 @@ async def test_many_large_signals_from_asyncio(abus, aconnect):
             done.set_result(None)
 
     await receiver.subscribe({"interface": "org.example.Big"}, on_big)
-    for i in range(60):
-        abus.emit("/big", "org.example.Big", "Big", {"i": i, "p": "a" * 100000})
-    assert abus._core.wants_write()
+    os.kill(ipcbusd.pid, signal.SIGSTOP)  # nobody reads: the socket fills
+    try:
+        for i in range(60):
+            abus.emit("/big", "org.example.Big", "Big", {"i": i, "p": "a" * 100000})
+        assert abus._core.wants_write()
+    finally:
+        os.kill(ipcbusd.pid, signal.SIGCONT)
     await asyncio.wait_for(done, 30)
     assert got == list(range(60))
     await abus.flush(5)
+
+
+async def test_sender_by_well_known_name(abus, aconnect):
+    owner = await aconnect()
+    other = await aconnect()
+    got = asyncio.Queue()
+    await abus.subscribe({"sender": "org.example.AOwner", "interface": "org.example.W"}, got.put_nowait)
+    other.emit("/", "org.example.W", "NotOwner")
+    assert await owner.request_name("org.example.AOwner") == ipcbus.PRIMARY_OWNER
+    owner.emit("/", "org.example.W", "Owner")
+    msg = await asyncio.wait_for(got.get(), 5)
+    assert msg.member == "Owner" and msg.sender == owner.unique_name
+    await asyncio.sleep(0.1)
+    assert got.empty()

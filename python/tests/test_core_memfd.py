@@ -139,6 +139,20 @@ def test_sealed_file_checks():
     os.close(not_object)
 
 
+def test_depth_and_recursion():
+    ok = b'{"a":' * 63 + b"1" + b"}" * 63 + b"\0"
+    deep = b'{"a":' * 65 + b"1" + b"}" * 65 + b"\0"
+    very_deep = b'{"a":' + b"[" * 200000 + b"]" * 200000 + b"}\0"
+    fd = memfd.make_sealed([ok])
+    assert memfd.read_body(fd, len(ok) - 1)[0]["a"]["a"]
+    os.close(fd)
+    for text in (deep, very_deep):
+        fd = memfd.make_sealed([text])
+        with pytest.raises(memfd.InvalidBody):
+            memfd.read_body(fd, len(text) - 1)
+        os.close(fd)
+
+
 def test_bytes_references():
     assert memfd.bytes_value({"$bytes": [1, 2]}, b"abcd") == b"bc"
     with pytest.raises(ValueError):

@@ -1,5 +1,7 @@
 """emit and subscribe: rules in both forms, matching the broker's way, cancel, unicast."""
 
+import os
+import signal
 import time
 
 import pytest
@@ -149,15 +151,19 @@ def test_broker_limit_surfaces(start_broker):
         assert "max_matches_per_connection" in e.value.message
 
 
-def test_many_large_signals_through_a_full_socket(bus, bus2, serve):
+def test_many_large_signals_through_a_full_socket(ipcbusd, bus, bus2, serve):
     """Output the socket does not take at once stays queued and goes out in order."""
     got = []
     bus2.subscribe({"interface": IFACE, "member": "Big"}, lambda m: got.append(m.body["i"]))
     serve(bus2)
     payload = "b" * 100000
-    for i in range(60):  # 6 MB: more than the socket and the broker's backpressure take at once
-        bus.emit("/big", IFACE, "Big", {"i": i, "p": payload})
-    assert bus._core.wants_write()
+    os.kill(ipcbusd.pid, signal.SIGSTOP)  # nobody reads: the socket fills
+    try:
+        for i in range(60):  # 6 MB
+            bus.emit("/big", IFACE, "Big", {"i": i, "p": payload})
+        assert bus._core.wants_write()
+    finally:
+        os.kill(ipcbusd.pid, signal.SIGCONT)
     bus.flush(30)
     deadline = time.monotonic() + 30
     while len(got) < 60 and time.monotonic() < deadline:
@@ -170,3 +176,19 @@ def test_body_over_the_limit(bus):
     with pytest.raises(ValueError):
         bus.emit("/", IFACE, "Huge", {"s": "h" * (64 * 1024 * 1024)})
     assert bus._core.serial == serial
+
+
+def test_sender_tracking_ends_with_the_last_subscription(bus, bus2):
+    a = bus2.subscribe({"sender": "org.example.Tracked", "member": "A"}, print)
+    b = bus2.subscribe({"sender": "org.example.Tracked", "member": "B"}, print)
+    assert bus2._core.owners == {"org.example.Tracked": [None, 2]}
+    assert bus.request_name("org.example.Tracked") == ipcbus.PRIMARY_OWNER
+    assert pump(bus2, lambda: bus2._core.owner_of("org.example.Tracked") == bus.unique_name)
+    a.cancel()
+    assert bus2._core.owners["org.example.Tracked"][1] == 1
+    b.cancel()
+    assert bus2._core.owners == {}
+    # the broker has no rule of ours left: removing the owner rule again is MatchRuleNotFound
+    rule = ipcbus.connection.owner_rule("org.example.Tracked").to_json()
+    with pytest.raises(errors.MatchRuleNotFound):
+        bus2.call_driver("RemoveMatch", {"rule": rule})
