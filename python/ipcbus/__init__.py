@@ -43,12 +43,13 @@ from ._wire import (
 )
 from . import aio
 
-# The objects layer (pyobjects' ipcbus.iface and ipcbus.service) is imported
-# here once it is merged: "from . import iface, service".
+from . import iface, service
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "iface",
+    "service",
     "ALLOW_REPLACEMENT",
     "ALREADY_OWNER",
     "DO_NOT_QUEUE",

@@ -399,6 +399,11 @@ class Bus:
         from . import service
         return service.export(self, path, obj)
 
+    def unexport(self, path, obj=None):
+        """Stop serving obj (or every object) at path: ipcbus.service.unexport(self, path, obj)."""
+        from . import service
+        return service.unexport(self, path, obj)
+
     def export_object_manager(self, path):
         """As ipcbus.Bus.export_object_manager: ipcbus.service.export_object_manager(self, path)."""
         from . import service

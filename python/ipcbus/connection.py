@@ -221,7 +221,7 @@ class Core:
             fields.pop(key, None)
         may_memfd = (msg.type in ("call", "return", "signal") and msg.destination != _wire.DRIVER_NAME and
                      len(msg.fds) < _wire.FDS_MAX)
-        text, binary = encode_body(msg.body or None, self.threshold if may_memfd else 0)
+        text, binary = encode_body(msg.body if msg.body_given else None, self.threshold if may_memfd else 0)
         fds = []
         try:
             for fd in msg.fds:
@@ -437,7 +437,7 @@ class Core:
             return
         if msg.interface == _wire.PEER_INTERFACE or (msg.interface is None and msg.member == "Ping"):
             if msg.member == "Ping":
-                self.send(Message.new_return(msg))
+                self.send(Message.new_return(msg, {}))  # as libipcbus answers it
             else:
                 self.send(Message.new_error(msg, errors.UnknownMethod.NAME, "No method %s in interface %s" % (
                     msg.member, msg.interface)))
@@ -810,6 +810,11 @@ class Bus:
         """Export an object of ipcbus.service at path: ipcbus.service.export(self, path, obj)."""
         from . import service
         return service.export(self, path, obj)
+
+    def unexport(self, path, obj=None):
+        """Stop serving obj (or every object) at path: ipcbus.service.unexport(self, path, obj)."""
+        from . import service
+        return service.unexport(self, path, obj)
 
     def export_object_manager(self, path):
         """Serve org.ipcbus.ObjectManager at path: ipcbus.service.export_object_manager(self, path)."""

@@ -123,8 +123,8 @@ class Message:
     """
 
     __slots__ = ("type", "serial", "reply_serial", "sender", "sender_uid", "sender_pid", "destination", "path",
-                 "interface", "member", "error", "no_reply", "no_auto_start", "timeout_ms", "body", "fds",
-                 "binary", "bus", "__weakref__")
+                 "interface", "member", "error", "no_reply", "no_auto_start", "timeout_ms", "body", "body_given",
+                 "fds", "binary", "bus", "__weakref__")
 
     def __init__(self, type, *, serial=0, reply_serial=None, sender=None, sender_uid=None, sender_pid=None,
                  destination=None, path=None, interface=None, member=None, error=None, no_reply=False,
@@ -146,6 +146,7 @@ class Message:
         self.no_auto_start = no_auto_start
         self.timeout_ms = timeout_ms
         self.body = {} if body is None else body
+        self.body_given = body is not None  # sent as given, {} included; None: no body at all
         self.fds = list(fds)
         self.binary = binary
         self.bus = None  # the connection it came in on

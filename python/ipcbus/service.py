@@ -639,8 +639,9 @@ class _Call:
 
     def answer(self, method, result):
         """Send the handler's results, checked against the method's out."""
+        # no results is no body, as libipcbus's typed reply with no arguments
         if method.unchecked:
-            self.reply(result)
+            self.reply(result or None)
             return
         fds = []
         wire = method.out_args.encode(result, fds, raw_bytes=True)
@@ -649,7 +650,7 @@ class _Call:
         except _iface.CheckError as e:
             self.error(ERROR_FAILED, _cut("the reply was refused: the reply to %s: %s" % (method.name, e)))
             return
-        self.reply(wire, fds)
+        self.reply(wire or None, fds)
 
     # -- org.ipcbus.Introspectable
 
