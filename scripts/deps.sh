@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install the Debian 12 packages that one use of ipcbus needs: deps.sh [run|test|ci]
 #
-#   run   building ipcbus and running the bus (scripts/run-bus.sh)
+#   run   building ipcbus (libipcbus-glib too: GLib's headers) and running
+#         the bus (scripts/run-bus.sh)
 #   test  run's, and what `make check`, `make installcheck` and pytest add
 #         (scripts/test.sh; the default)
 #   ci    test's, and what CI mode adds (scripts/test.sh with CI=true):
@@ -15,7 +16,7 @@
 # and the command that installs them, and exits 1.
 set -e
 
-run="build-essential autoconf automake libtool pkg-config libevent-dev libjson-c-dev check"
+run="build-essential autoconf automake libtool pkg-config libevent-dev libjson-c-dev libglib2.0-dev check"
 test="systemd groff-base man-db python3 python3-pytest python3-venv"
 ci="clang libclang-rt-14-dev valgrind python3"
 

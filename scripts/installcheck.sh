@@ -4,17 +4,21 @@
 # environment: DESTDIR (may be empty), bindir, libdir, includedir,
 # pkgconfigdir, pkgdatadir, mandir, bashcompletiondir, systemdsystemunitdir
 # and systemduserunitdir ("no": not installed), PACKAGE_VERSION,
-# LIBIPCBUS_LT_VERSION, CC, CFLAGS, LDFLAGS, PKG_CONFIG.
+# LIBIPCBUS_LT_VERSION, with_glib (yes: libipcbus-glib was built),
+# LIBIPCBUS_GLIB_LT_VERSION, CC, CFLAGS, LDFLAGS, PKG_CONFIG.
 #
 # Checks, everything from the installed paths below $DESTDIR:
 # - every program runs --version and --help; the tools load the installed
 #   libipcbus; the installed ipcbusd serves a bus with the installed
 #   session.json, ipcctl talks to it, ipc-bench finds the ipcbusd beside it;
 # - libipcbus.so.MAJOR.AGE.REV with its two symlinks, SONAME libipcbus.so.MAJOR,
-#   only ipcbus_* symbols exported;
+#   only ipcbus_* symbols exported, GLib not linked; the same of
+#   libipcbus-glib.so (only ipcbus_*_glib exported);
 # - the headers and ipcbus.pc: a small program built with
 #   `pkg-config --cflags --libs ipcbus` calls the bus driver; the example
-#   application (examples/notes) builds with them alone;
+#   application (examples/notes) builds with them alone; with GLib,
+#   ipcbus-glib.pc: a program built with `pkg-config --cflags --libs
+#   ipcbus-glib` calls the driver from a GMainLoop, and examples/glib builds;
 # - session.json, system.json, the standard interface descriptions and the
 #   example's; every man page renders without a warning;
 # - the bash completion of ipcctl: in place, and it defines its function;
@@ -28,7 +32,7 @@ set -u
 
 : "${DESTDIR:=}" "${CC:=cc}" "${CFLAGS:=}" "${LDFLAGS:=}" "${PKG_CONFIG:=pkg-config}"
 for v in bindir libdir includedir pkgconfigdir pkgdatadir mandir bashcompletiondir systemdsystemunitdir systemduserunitdir \
-        PACKAGE_VERSION LIBIPCBUS_LT_VERSION; do
+        PACKAGE_VERSION LIBIPCBUS_LT_VERSION with_glib LIBIPCBUS_GLIB_LT_VERSION; do
         if [ -z "${!v:-}" ]; then
                 echo "installcheck: $v is not set (run it through make installcheck)" >&2
                 exit 2
@@ -75,10 +79,15 @@ trap cleanup EXIT
 export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 unset IPCBUSD IPCBUS_ADDRESS IPCBUS_SYSTEM_ADDRESS LISTEN_FDS LISTEN_PID LISTEN_FDNAMES NOTIFY_SOCKET
 
-IFS=: read -r lt_current lt_revision lt_age <<<"$LIBIPCBUS_LT_VERSION"
-major=$((lt_current - lt_age))
-soname=libipcbus.so.$major
-real=libipcbus.so.$major.$lt_age.$lt_revision
+# lib_files NAME LT_VERSION: sets soname and real, the file names of libNAME.so.
+lib_files() {
+        local lt_current lt_revision lt_age major
+        IFS=: read -r lt_current lt_revision lt_age <<<"$2"
+        major=$((lt_current - lt_age))
+        soname=lib$1.so.$major
+        real=lib$1.so.$major.$lt_age.$lt_revision
+}
+lib_files ipcbus "$LIBIPCBUS_LT_VERSION"
 
 # ---- programs ----
 for p in ipcbusd ipcctl ipc-monitor ipc-bench; do
@@ -105,19 +114,32 @@ for p in ipcbusd ipcctl ipc-monitor ipc-bench; do
 done
 check "ipc-bench --list" "$bin/ipc-bench" --list
 
-# ---- the library ----
-if [ -f "$lib/$real" ] && [ ! -L "$lib/$real" ]; then ok; else fail "$lib/$real is not installed (a regular file)"; fi
-for link in "$soname" libipcbus.so; do
-        if [ -L "$lib/$link" ] && [ "$(readlink -f "$lib/$link")" = "$(readlink -f "$lib/$real")" ]; then
-                ok
-        else
-                fail "$lib/$link is not a symlink to $real"
-        fi
-done
-got=$(readelf -d "$lib/$real" 2>&1 | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
-if [ "$got" = "$soname" ]; then ok; else fail "SONAME of $real is '$got', not $soname"; fi
-others=$(nm -D --defined-only "$lib/$real" 2>&1 | awk '$2 != "A" && $3 !~ /^ipcbus_/ { print $3 }')
-if [ -z "$others" ]; then ok; else fail "libipcbus exports more than ipcbus_*: ${others//$'\n'/ }"; fi
+# ---- the libraries ----
+# check_library NAME LT_VERSION EXPORTS: libNAME.so.MAJOR.AGE.REV a file, its
+# two symlinks, its SONAME, and no symbol exported but those matching the
+# awk regular expression EXPORTS.
+check_library() {
+        local name=$1 exports=$3 soname real got others
+        lib_files "$name" "$2"
+        if [ -f "$lib/$real" ] && [ ! -L "$lib/$real" ]; then ok; else fail "$lib/$real is not installed (a regular file)"; fi
+        for link in "$soname" "lib$name.so"; do
+                if [ -L "$lib/$link" ] && [ "$(readlink -f "$lib/$link")" = "$(readlink -f "$lib/$real")" ]; then
+                        ok
+                else
+                        fail "$lib/$link is not a symlink to $real"
+                fi
+        done
+        got=$(readelf -d "$lib/$real" 2>&1 | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+        if [ "$got" = "$soname" ]; then ok; else fail "SONAME of $real is '$got', not $soname"; fi
+        others=$(nm -D --defined-only "$lib/$real" 2>&1 | awk -v re="$exports" '$2 != "A" && $3 !~ re { print $3 }')
+        if [ -z "$others" ]; then ok; else fail "lib$name exports more than $exports: ${others//$'\n'/ }"; fi
+}
+check_library ipcbus "$LIBIPCBUS_LT_VERSION" '^ipcbus_'
+# GLib lives in libipcbus-glib only
+if readelf -d "$lib/$real" 2>&1 | grep -q 'NEEDED.*libglib'; then fail "$real links GLib"; else ok; fi
+if [ "$with_glib" = yes ]; then
+        check_library ipcbus-glib "$LIBIPCBUS_GLIB_LT_VERSION" '^ipcbus_[a-z_]*_glib(@|$)'
+fi
 
 # ---- headers, pkg-config, a program built against them ----
 for h in ipcbus/ipcbus.h ipcbus/wire.h; do
@@ -183,6 +205,94 @@ else
         fail "pkg-config --cflags --libs ipcbus: $flags"
 fi
 
+# ---- libipcbus-glib: its header, ipcbus-glib.pc, a GLib program built against them ----
+# GLib's own flags must stay those of the system, so here no sysroot: under
+# a DESTDIR, copies of our two .pc files name the DESTDIR paths themselves.
+glib_pkg_config() {
+        if [ -z "$DESTDIR" ]; then
+                env -u PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH="$pkgconfigdir" "$PKG_CONFIG" "$@"
+        else
+                env -u PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH="$tmp/pkgconfig" "$PKG_CONFIG" "$@"
+        fi
+}
+if [ "$with_glib" = yes ]; then
+        if [ -f "$DESTDIR$includedir/ipcbus/ipcbus-glib.h" ]; then ok; else fail "$DESTDIR$includedir/ipcbus/ipcbus-glib.h is not installed"; fi
+        mkdir -p "$tmp/pkgconfig"
+        for pc in ipcbus ipcbus-glib; do
+                sed -e "s|^prefix=|prefix=$DESTDIR|" -e "s%^\(exec_prefix\|libdir\|includedir\)=/%\1=$DESTDIR/%" \
+                        "$DESTDIR$pkgconfigdir/$pc.pc" >"$tmp/pkgconfig/$pc.pc" 2>/dev/null ||
+                        fail "$DESTDIR$pkgconfigdir/$pc.pc is not installed"
+        done
+        got=$(glib_pkg_config --modversion ipcbus-glib 2>&1)
+        if [ "$got" = "$PACKAGE_VERSION" ]; then ok; else fail "pkg-config --modversion ipcbus-glib: '$got', not $PACKAGE_VERSION"; fi
+        got=$(glib_pkg_config --print-requires ipcbus-glib 2>&1 | awk '{ print $1 }' | sort | tr '\n' ' ')
+        if [ "$got" = "glib-2.0 ipcbus " ]; then ok; else fail "ipcbus-glib.pc requires '$got', not 'glib-2.0 ipcbus'"; fi
+        cat >"$tmp/glib-client.c" <<'EOF'
+/* Built against the installed libipcbus-glib: ask the bus driver for its id from a GMainLoop. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ipcbus/ipcbus-glib.h>
+
+static GMainLoop *loop;
+static int status = 1;
+
+static int on_reply(ipcbus_message *m, void *userdata, ipcbus_error *error)
+{
+        const char *id = ipcbus_message_get_arg(m, "id");
+
+        printf("%s\n", id ? id : "(none)");
+        status = id && strlen(id) == 32 ? 0 : 1;
+        g_main_loop_quit(loop);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        ipcbus_bus *bus = NULL;
+        int r;
+
+        if (argc != 2)
+                return 2;
+        r = ipcbus_open_address(argv[1], &bus);
+        if (r < 0) {
+                fprintf(stderr, "cannot connect to %s: %s\n", argv[1], ipcbus_strerror(r));
+                return 1;
+        }
+        loop = g_main_loop_new(NULL, FALSE);
+        if (ipcbus_attach_glib(bus, NULL) == 0) {
+                fprintf(stderr, "ipcbus_attach_glib: %s\n", strerror(errno));
+                return 1;
+        }
+        r = ipcbus_call_async(bus, NULL, "org.ipcbus.Bus", "/org/ipcbus/Bus", "org.ipcbus.Bus", "GetId", NULL, 0,
+                              on_reply, NULL);
+        if (r < 0) {
+                fprintf(stderr, "GetId: %s\n", ipcbus_strerror(r));
+                return 1;
+        }
+        g_main_loop_run(loop);
+        ipcbus_detach_glib(bus);
+        ipcbus_unref(bus);
+        g_main_loop_unref(loop);
+        return status;
+}
+EOF
+        if flags=$(glib_pkg_config --cflags --libs ipcbus-glib 2>&1); then
+                ok
+                # shellcheck disable=SC2086 # word splitting of the flags is wanted
+                check "compiling a program with \`pkg-config --cflags --libs ipcbus-glib\`" \
+                        $CC $CFLAGS -std=c11 -Wall -Wextra -Wno-unused-parameter -Werror -o "$tmp/glib-client" \
+                        "$tmp/glib-client.c" $flags $LDFLAGS
+                # shellcheck disable=SC2086 # word splitting of the flags is wanted
+                check "compiling examples/glib/glib-echo.c with \`pkg-config --cflags --libs ipcbus-glib\`" \
+                        $CC $CFLAGS -Wall -Wextra -Wno-unused-parameter -Werror -o "$tmp/glib-echo" \
+                        "$(dirname "$0")/../examples/glib/glib-echo.c" $flags $LDFLAGS
+        else
+                fail "pkg-config --cflags --libs ipcbus-glib: $flags"
+        fi
+fi
+
 # ---- configs, interface descriptions, and the installed broker serving a bus with one ----
 for f in session.json system.json; do
         if [ -f "$DESTDIR$pkgdatadir/$f" ]; then ok; else fail "$DESTDIR$pkgdatadir/$f is not installed"; fi
@@ -203,6 +313,9 @@ if [ -x "$bin/ipcbusd" ] && [ -f "$DESTDIR$pkgdatadir/session.json" ]; then
                 ok
                 if [ -x "$tmp/client" ]; then
                         check "the program built against the installed library" "$tmp/client" "$address"
+                fi
+                if [ -x "$tmp/glib-client" ]; then
+                        check "the GLib program built against the installed libipcbus-glib" "$tmp/glib-client" "$address"
                 fi
                 check "installed ipcctl calling the installed ipcbusd" \
                         "$bin/ipcctl" --address "$address" call org.ipcbus.Bus /org/ipcbus/Bus org.ipcbus.Bus GetId
@@ -232,6 +345,11 @@ fi
 # ---- man pages ----
 man3_pages="ipcbus ipcbus_open ipcbus_call ipcbus_message_append ipcbus_message_read ipcbus_message_get_fd
         ipcbus_emit ipcbus_request_name ipcbus_add_object_vtable ipcbus_interface_parse ipcbus_process ipcbus_error"
+headers=ipcbus/ipcbus.h
+if [ "$with_glib" = yes ]; then
+        man3_pages="$man3_pages ipcbus_attach_glib"
+        headers="$headers ipcbus/ipcbus-glib.h"
+fi
 for m in man8/ipcbusd.8 man1/ipcctl.1 man1/ipc-monitor.1 man1/ipc-bench.1 man5/ipcbus-config.5 \
         $(for p in $man3_pages; do echo "man3/$p.3"; done); do
         page=$DESTDIR$mandir/$m
@@ -247,17 +365,19 @@ for m in man8/ipcbusd.8 man1/ipcctl.1 man1/ipc-monitor.1 man1/ipc-bench.1 man5/i
         fi
 done
 
-# Every function of the installed header has a page of its own or a ".so"
+# Every function of the installed headers has a page of its own or a ".so"
 # stub leading to the page of its group, and every stub leads to a page.
-for f in $(grep -oE '\bipcbus_[a-z0-9_]+ *\(' "$DESTDIR$includedir/ipcbus/ipcbus.h" | tr -d ' (' | sort -u); do
-        page=$DESTDIR$mandir/man3/$f.3
-        if [ ! -f "$page" ]; then
-                fail "$f, declared in ipcbus.h, has no man page (add it to a NAME line of man/*.3)"
-        elif target=$(sed -n 's/^\.so //p' "$page") && [ -n "$target" ] && [ ! -f "$DESTDIR$mandir/$target" ]; then
-                fail "man3/$f.3 leads to $target, which is not installed"
-        else
-                ok
-        fi
+for h in $headers; do
+        for f in $(grep -oE '\bipcbus_[a-z0-9_]+ *\(' "$DESTDIR$includedir/$h" | tr -d ' (' | sort -u); do
+                page=$DESTDIR$mandir/man3/$f.3
+                if [ ! -f "$page" ]; then
+                        fail "$f, declared in $h, has no man page (add it to a NAME line of man/*.3)"
+                elif target=$(sed -n 's/^\.so //p' "$page") && [ -n "$target" ] && [ ! -f "$DESTDIR$mandir/$target" ]; then
+                        fail "man3/$f.3 leads to $target, which is not installed"
+                else
+                        ok
+                fi
+        done
 done
 
 # ---- bash completion ----
