@@ -300,7 +300,10 @@ class Bus:
         return self._send(msg)
 
     def emit(self, path, interface, member, body=None, *, destination=None, fds=()):
-        return self._send(Message.new_signal(path, interface, member, body, destination=destination, fds=fds))
+        msg = Message.new_signal(path, interface, member, body, destination=destination, fds=fds)
+        from . import service
+        service.check_signal(self, path, interface, member, msg.body, len(msg.fds))  # as the sync Bus.emit
+        return self._send(msg)
 
     def reply(self, call, body=None, fds=()):
         msg = Message.new_return(call, body, fds=fds)

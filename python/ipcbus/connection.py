@@ -703,8 +703,14 @@ class Bus:
         return self._core.send(msg)
 
     def emit(self, path, interface, member, body=None, *, destination=None, fds=()):
-        """Emit a signal: broadcast, or unicast to destination. Returns its serial."""
-        return self._core.send(Message.new_signal(path, interface, member, body, destination=destination, fds=fds))
+        """Emit a signal: broadcast, or unicast to destination. Returns its serial.
+        A signal described here (a standard interface's, or one of an object
+        exported at path) is checked against its description first, as
+        libipcbus does: ValueError naming the field, nothing sent."""
+        msg = Message.new_signal(path, interface, member, body, destination=destination, fds=fds)
+        from . import service
+        service.check_signal(self, path, interface, member, msg.body, len(msg.fds))
+        return self._core.send(msg)
 
     def reply(self, call, body=None, fds=()):
         """Answer a call with a return (nothing when the call has no_reply)."""

@@ -336,6 +336,33 @@ def export_object_manager(bus, path):
     return _server_of(bus).add_manager(path)
 
 
+def check_signal(bus, path, interface, member, body, n_fds=0):
+    """Check a signal about to be sent on bus as libipcbus checks one
+    (object_check_outgoing): when its interface is a standard one, or one of
+    an object exported at path, and describes the signal, the body (its wire
+    form) must fit strictly: ValueError naming the signal and the field,
+    nothing sent. Signals nobody here describes pass."""
+    described = None
+    if interface in (_iface.INTROSPECTABLE, _iface.PROPERTIES, _iface.OBJECT_MANAGER, _iface.PEER):
+        described = _iface.standard(interface)
+    else:
+        try:
+            server = _servers.get(bus)
+        except TypeError:
+            server = getattr(bus, "_ipcbus_service", None)
+        for obj in (server.objects.get(path, ()) if server is not None else ()):
+            for i in obj._interfaces:
+                if i.name == interface:
+                    described = i
+    sig = described.signals.get(member) if described is not None else None
+    if sig is None:
+        return
+    try:
+        sig.args.check(body or {}, strict=True, n_fds=n_fds)
+    except _iface.CheckError as e:
+        raise ValueError("signal %s: %s" % (member, e)) from None
+
+
 _servers = weakref.WeakKeyDictionary()
 
 

@@ -441,6 +441,27 @@ def test_emit_signal(bus, bus2):
     assert len(got) == 2
 
 
+def test_plain_emit_is_checked_as_libipcbus_checks_it(bus, bus2, abus):
+    """bus.emit of a signal described here, by an object exported at its path
+    or by a standard interface, is checked first (libipcbus's
+    object_check_outgoing); one nobody here describes is not."""
+    service.export(bus, "/t", Thing())
+    got = collect(bus2, {"interface": IFACE, "member": "Changed"})
+    with pytest.raises(ValueError, match=r"^signal Changed: argument 'id': expected uint, got string"):
+        bus.emit("/t", IFACE, "Changed", {"id": "x"})
+    with pytest.raises(ValueError, match="^signal PropertiesChanged: argument "):
+        bus.emit("/anywhere", "org.ipcbus.Properties", "PropertiesChanged", {"interface": 5})
+    bus.emit("/t", IFACE, "Changed", {"id": 3})
+    bus.emit("/elsewhere", IFACE, "Changed", {"id": "not checked: nothing is exported there"})
+    bus.emit("/t", "org.example.Undescribed", "Whatever", {"any": ["thing"]})
+    bus.flush()
+    wait_for(bus2, got, 2)
+    assert [(m.path, m.body) for m in got] == [("/t", {"id": 3}), ("/elsewhere", {"id": "not checked: nothing is exported there"})]
+    # the asyncio bus checks the standard interfaces' signals the same way
+    with pytest.raises(ValueError, match="^signal PropertiesChanged: "):
+        abus.emit("/anywhere", "org.ipcbus.Properties", "PropertiesChanged", {"interface": 5})
+
+
 # ---- ObjectManager ------------------------------------------------------------------------------
 
 
