@@ -9,6 +9,7 @@ poll(2); ``ipcbus.aio.Bus`` with the asyncio loop.
 
 import array
 import collections
+import errno
 import logging
 import math
 import os
@@ -32,6 +33,10 @@ __all__ = [
 log = logging.getLogger("ipcbus")
 
 DEFAULT_TIMEOUT = 25.0
+# Messages read and waiting for process() (libipcbus's BUS_RQUEUE_MAX): a
+# synchronous call that would queue more, while peers keep sending, fails
+# with ENOBUFS instead of growing without bound.
+RQUEUE_MAX = 384 * 1024
 TIMEOUT_GRACE = 0.25  # the local deadline comes this much after the broker's (as libipcbus)
 _READ_MIN = 64 * 1024
 _READ_MAX = 16 * 1024 * 1024
@@ -571,6 +576,9 @@ class Bus:
         core.write()
         if core.lost:
             return
+        if len(self._rqueue) >= RQUEUE_MAX:
+            raise OSError(errno.ENOBUFS, "%d messages wait for process(): not reading more until they are "
+                          "dispatched" % len(self._rqueue))
         p = select.poll()
         p.register(core.fd, select.POLLIN | (select.POLLOUT if core.wants_write() else 0))
         if wake:

@@ -246,3 +246,28 @@ def test_handler_order_and_removal(bus, bus2, serve):
     h1.remove()
     assert bus2.call(bus.unique_name, "/x", None, "M") == {"by": "second"}
     assert order == ["first", "second", "second"]
+
+
+def test_queue_of_unprocessed_messages_is_bounded(bus, bus2, monkeypatch):
+    """Signals that come while a synchronous call waits are queued for
+    process(), up to a bound (libipcbus's BUS_RQUEUE_MAX); past it the call
+    fails with ENOBUFS instead of queueing without end, and the queued
+    messages are still dispatched by process()."""
+    import errno
+    from ipcbus import connection
+
+    monkeypatch.setattr(connection, "RQUEUE_MAX", 50)
+    got = []
+    bus.subscribe({"interface": "org.example.Flood", "member": "Tick"}, got.append)
+    for i in range(200):
+        bus2.emit("/f", "org.example.Flood", "Tick", {"i": i})
+    bus2.flush()
+    with pytest.raises(OSError) as e:
+        for _ in range(20):  # until the signals have come while a call waits
+            bus.call("org.ipcbus.Bus", "/org/ipcbus/Bus", "org.ipcbus.Bus", "GetId")
+    assert e.value.errno == errno.ENOBUFS
+    while len(got) < 200:
+        assert bus.process(5) > 0
+    assert [m.body["i"] for m in got] == list(range(200))
+    bus.call("org.ipcbus.Bus", "/org/ipcbus/Bus", "org.ipcbus.Bus", "GetId")
+
