@@ -19,6 +19,7 @@ import weakref
 
 from . import _wire, address as _address, errors
 from .connection import (
+    BusBase,
     DEFAULT_TIMEOUT,
     TIMEOUT_GRACE,
     Core,
@@ -100,7 +101,7 @@ class SignalIterator:
         await self.aclose()
 
 
-class Bus:
+class Bus(BusBase):
     """An asyncio connection to a bus (made by ``await ipcbus.aio.connect()``),
     driven by the running loop. Not thread-safe: use it from its loop."""
 
@@ -299,29 +300,6 @@ class Bus:
                                no_auto_start=no_auto_start)
         return self._send(msg)
 
-    def emit(self, path, interface, member, body=None, *, destination=None, fds=()):
-        msg = Message.new_signal(path, interface, member, body, destination=destination, fds=fds)
-        from . import service
-        service.check_signal(self, path, interface, member, msg.body, len(msg.fds))  # as the sync Bus.emit
-        return self._send(msg)
-
-    def reply(self, call, body=None, fds=()):
-        msg = Message.new_return(call, body, fds=fds)
-        if call.no_reply:
-            return None
-        return self._send(msg)
-
-    def reply_error(self, call, name, message=None):
-        msg = Message.new_error(call, name, message)
-        if call.no_reply:
-            return None
-        return self._send(msg)
-
-    def send(self, msg):
-        if not isinstance(msg, Message):
-            raise TypeError("msg: a Message expected")
-        return self._send(msg)
-
     async def call_driver(self, member, body=None, *, timeout=DEFAULT_TIMEOUT):
         msg = _driver_message(member, body)
         msg.timeout_ms = timeout_ms(timeout)
@@ -388,29 +366,6 @@ class Bus:
     def signals(self, rule):
         """The signals matching rule, as an async iterator (see SignalIterator)."""
         return SignalIterator(self, rule)
-
-    def add_handler(self, fn):
-        """As ipcbus.Bus.add_handler; fn may be async (return an awaitable)."""
-        if not callable(fn):
-            raise TypeError("fn: not callable")
-        h = Handle(self._core, fn)
-        self._core.handlers.append(h)
-        return h
-
-    def export(self, path, obj):
-        """As ipcbus.Bus.export: ipcbus.service.export(self, path, obj)."""
-        from . import service
-        return service.export(self, path, obj)
-
-    def unexport(self, path, obj=None):
-        """Stop serving obj (or every object) at path: ipcbus.service.unexport(self, path, obj)."""
-        from . import service
-        return service.unexport(self, path, obj)
-
-    def export_object_manager(self, path):
-        """As ipcbus.Bus.export_object_manager: ipcbus.service.export_object_manager(self, path)."""
-        from . import service
-        return service.export_object_manager(self, path)
 
     async def become_monitor(self, rules=()):
         body = {"rules": [Rule(r).to_json() for r in rules]}

@@ -500,7 +500,77 @@ def open_socket(addr):
     return sock
 
 
-class Bus:
+class BusBase:
+    """What the synchronous Bus and the asyncio one (ipcbus.aio.Bus) do
+    alike: sending without waiting, handlers, exported objects. A subclass
+    has _core and may wrap _send (the asyncio one then polls for writing)."""
+
+    def _send(self, msg, on_reply=None):
+        return self._core.send(msg, on_reply)
+
+    def emit(self, path, interface, member, body=None, *, destination=None, fds=()):
+        """Emit a signal: broadcast, or unicast to destination. Returns its serial.
+        A signal described here (a standard interface's, or one of an object
+        exported at path) is checked against its description first, as
+        libipcbus does: ValueError naming the field, nothing sent."""
+        msg = Message.new_signal(path, interface, member, body, destination=destination, fds=fds)
+        from . import service
+        service.check_signal(self, path, interface, member, msg.body, len(msg.fds))
+        return self._send(msg)
+
+    def reply(self, call, body=None, fds=()):
+        """Answer a call with a return (nothing when the call has no_reply)."""
+        msg = Message.new_return(call, body, fds=fds)
+        if call.no_reply:
+            return None
+        return self._send(msg)
+
+    def reply_error(self, call, name, message=None):
+        """Answer a call with an error (nothing when the call has no_reply)."""
+        msg = Message.new_error(call, name, message)
+        if call.no_reply:
+            return None
+        return self._send(msg)
+
+    def send(self, msg):
+        """Send a Message made with Message.new_* as it is (a call's answer
+        goes to process(), where nobody waits for it). Returns the serial."""
+        if not isinstance(msg, Message):
+            raise TypeError("msg: a Message expected")
+        return self._send(msg)
+
+    def add_handler(self, fn):
+        """Run fn(msg) for every incoming call and signal (after the
+        subscriptions); the first handler returning True takes it. A call no
+        handler takes is answered by the library (Peer.Ping, else
+        UnknownObject). An exception in fn answers the call with an error
+        (a CallError keeps its name; others are Failed). On the asyncio bus fn
+        may be async (return an awaitable). Returns a Handle."""
+        if not callable(fn):
+            raise TypeError("fn: not callable")
+        h = Handle(self._core, fn)
+        self._core.handlers.append(h)
+        return h
+
+    # ---- exported objects (ipcbus.service, which builds on add_handler) ----
+
+    def export(self, path, obj):
+        """Export an object of ipcbus.service at path: ipcbus.service.export(self, path, obj)."""
+        from . import service
+        return service.export(self, path, obj)
+
+    def unexport(self, path, obj=None):
+        """Stop serving obj (or every object) at path: ipcbus.service.unexport(self, path, obj)."""
+        from . import service
+        return service.unexport(self, path, obj)
+
+    def export_object_manager(self, path):
+        """Serve org.ipcbus.ObjectManager at path: ipcbus.service.export_object_manager(self, path)."""
+        from . import service
+        return service.export_object_manager(self, path)
+
+
+class Bus(BusBase):
     """A synchronous connection to a bus (made by ``ipcbus.connect``).
 
     One thread uses a connection at a time; ``stop()`` may come from any.
@@ -710,37 +780,6 @@ class Bus:
                                no_auto_start=no_auto_start)
         return self._core.send(msg)
 
-    def emit(self, path, interface, member, body=None, *, destination=None, fds=()):
-        """Emit a signal: broadcast, or unicast to destination. Returns its serial.
-        A signal described here (a standard interface's, or one of an object
-        exported at path) is checked against its description first, as
-        libipcbus does: ValueError naming the field, nothing sent."""
-        msg = Message.new_signal(path, interface, member, body, destination=destination, fds=fds)
-        from . import service
-        service.check_signal(self, path, interface, member, msg.body, len(msg.fds))
-        return self._core.send(msg)
-
-    def reply(self, call, body=None, fds=()):
-        """Answer a call with a return (nothing when the call has no_reply)."""
-        msg = Message.new_return(call, body, fds=fds)
-        if call.no_reply:
-            return None
-        return self._core.send(msg)
-
-    def reply_error(self, call, name, message=None):
-        """Answer a call with an error (nothing when the call has no_reply)."""
-        msg = Message.new_error(call, name, message)
-        if call.no_reply:
-            return None
-        return self._core.send(msg)
-
-    def send(self, msg):
-        """Send a Message made with Message.new_* as it is (a call's answer
-        goes to process(), where nobody waits for it). Returns the serial."""
-        if not isinstance(msg, Message):
-            raise TypeError("msg: a Message expected")
-        return self._core.send(msg)
-
     def call_driver(self, member, body=None, *, timeout=DEFAULT_TIMEOUT):
         """Call a method of the bus driver (org.ipcbus.Bus): its result body."""
         msg = _driver_message(member, body)
@@ -805,35 +844,6 @@ class Bus:
         except BaseException:
             core.untrack_owner(name)
             raise
-
-    def add_handler(self, fn):
-        """Run fn(msg) for every incoming call and signal (after the
-        subscriptions); the first handler returning True takes it. A call no
-        handler takes is answered by the library (Peer.Ping, else
-        UnknownObject). An exception in fn answers the call with an error
-        (a CallError keeps its name; others are Failed). Returns a Handle."""
-        if not callable(fn):
-            raise TypeError("fn: not callable")
-        h = Handle(self._core, fn)
-        self._core.handlers.append(h)
-        return h
-
-    # ---- exported objects (ipcbus.service, which builds on add_handler) ----
-
-    def export(self, path, obj):
-        """Export an object of ipcbus.service at path: ipcbus.service.export(self, path, obj)."""
-        from . import service
-        return service.export(self, path, obj)
-
-    def unexport(self, path, obj=None):
-        """Stop serving obj (or every object) at path: ipcbus.service.unexport(self, path, obj)."""
-        from . import service
-        return service.unexport(self, path, obj)
-
-    def export_object_manager(self, path):
-        """Serve org.ipcbus.ObjectManager at path: ipcbus.service.export_object_manager(self, path)."""
-        from . import service
-        return service.export_object_manager(self, path)
 
     def become_monitor(self, rules=()):
         """BecomeMonitor with these rules (none: everything). Afterwards the
