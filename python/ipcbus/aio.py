@@ -220,20 +220,7 @@ class Bus(BusBase):
     # ---- opening and closing ----
 
     async def _hello(self, timeout):
-        reply = await self._call(_driver_message("Hello"), timeout)
-        name = reply.body.get("name")
-        if not _wire.is_unique_name(name):
-            self.close()
-            raise errors.ConnectionLost("the bus answered Hello with no unique name")
-        self._core.unique_name = name
-
-    @property
-    def unique_name(self):
-        return self._core.unique_name
-
-    @property
-    def is_open(self):
-        return not self._core.lost
+        self._take_hello(await self._call(_driver_message("Hello"), timeout))
 
     @property
     def loop(self):

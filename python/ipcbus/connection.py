@@ -508,6 +508,23 @@ class BusBase:
     def _send(self, msg, on_reply=None):
         return self._core.send(msg, on_reply)
 
+    def _take_hello(self, reply):
+        """The unique name from Hello's reply."""
+        name = reply.body.get("name")
+        if not _wire.is_unique_name(name):
+            self.close()
+            raise errors.ConnectionLost("the bus answered Hello with no unique name")
+        self._core.unique_name = name
+
+    @property
+    def unique_name(self):
+        """The unique name the bus gave this connection (":1.42")."""
+        return self._core.unique_name
+
+    @property
+    def is_open(self):
+        return not self._core.lost
+
     def emit(self, path, interface, member, body=None, *, destination=None, fds=()):
         """Emit a signal: broadcast, or unicast to destination. Returns its serial.
         A signal described here (a standard interface's, or one of an object
@@ -589,21 +606,7 @@ class Bus(BusBase):
     # ---- opening and closing ----
 
     def _hello(self, timeout=DEFAULT_TIMEOUT):
-        reply = self._call(_driver_message("Hello"), timeout)
-        name = reply.body.get("name")
-        if not _wire.is_unique_name(name):
-            self.close()
-            raise errors.ConnectionLost("the bus answered Hello with no unique name")
-        self._core.unique_name = name
-
-    @property
-    def unique_name(self):
-        """The unique name the bus gave this connection (":1.42")."""
-        return self._core.unique_name
-
-    @property
-    def is_open(self):
-        return not self._core.lost
+        self._take_hello(self._call(_driver_message("Hello"), timeout))
 
     def fileno(self):
         """The socket, for select and selectors (-1 once closed)."""

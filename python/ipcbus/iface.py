@@ -29,7 +29,7 @@ import json
 import os
 import re
 
-from ._wire import is_interface_name, is_member_name
+from ._wire import depth_ok, is_interface_name, is_member_name
 
 __all__ = [
     "DescriptionError",
@@ -371,7 +371,7 @@ def json_loads(text):
         raise DescriptionError("not a JSON text: %s" % _json_error(e)) from None
     except ValueError as e:
         raise DescriptionError("not a JSON text: %s" % e) from None
-    if _depth(value) > DEPTH_MAX:
+    if not depth_ok(value, DEPTH_MAX):
         raise DescriptionError("not a JSON text: nesting too deep")
     return value
 
@@ -383,25 +383,6 @@ def _json_error(e):
     if not e.doc[e.pos :].strip():
         return "unexpected end of text"
     return "%s at line %d column %d" % (e.msg, e.lineno, e.colno)
-
-
-def _depth(value):
-    """How deep arrays and objects nest in value ({} is 1), without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        v, d = stack.pop()
-        if isinstance(v, dict):
-            children = v.values()
-        elif isinstance(v, list):
-            children = v
-        else:
-            continue
-        deepest = max(deepest, d)
-        if deepest > DEPTH_MAX:
-            return deepest
-        stack.extend((c, d + 1) for c in children)
-    return deepest
 
 
 def canonical_json(value):
