@@ -209,13 +209,7 @@ class Bus(BusBase):
             if timer is not None:
                 timer.cancel()
             core.pending.pop(serial, None)
-        if isinstance(result, BaseException):
-            raise result
-        result.bus = self
-        if result.type == "error":
-            result.close_fds()
-            raise result.exception()
-        return result
+        return self._answer(result)
 
     # ---- opening and closing ----
 

@@ -508,6 +508,17 @@ class BusBase:
     def _send(self, msg, on_reply=None):
         return self._core.send(msg, on_reply)
 
+    def _answer(self, result):
+        """What a call's wait ended with: the reply, or raise the error
+        (an error reply as its exception, its descriptors closed)."""
+        if isinstance(result, BaseException):
+            raise result
+        result.bus = self
+        if result.type == "error":
+            result.close_fds()
+            raise result.exception()
+        return result
+
     def _take_hello(self, reply):
         """The unique name from Hello's reply."""
         name = reply.body.get("name")
@@ -692,14 +703,7 @@ class Bus(BusBase):
         finally:
             if not box:
                 core.pending.pop(serial, None)
-        result = box[0]
-        if isinstance(result, BaseException):
-            raise result
-        result.bus = self
-        if result.type == "error":
-            result.close_fds()
-            raise result.exception()
-        return result
+        return self._answer(box[0])
 
     def flush(self, timeout=None):
         """Block until every queued message is written (Timeout after timeout seconds)."""
