@@ -97,6 +97,24 @@ START_TEST(test_total_bound)
 }
 END_TEST
 
+/* Limits set for the process (ipcbusd's): bigger buffers are not kept from then on. */
+START_TEST(test_set_limits)
+{
+        size_t cap;
+        void *small, *big;
+
+        bufcache_set_limits(2 * BUFCACHE_MIN, 2 * BUFCACHE_MIN);
+        small = bufcache_alloc(2 * BUFCACHE_MIN, &cap);
+        big = bufcache_alloc(3 * BUFCACHE_MIN, &cap);
+        bufcache_free(big, 3 * BUFCACHE_MIN);
+        ck_assert_uint_eq(bufcache_kept(), 0);
+        bufcache_free(small, 2 * BUFCACHE_MIN);
+        ck_assert_uint_eq(bufcache_kept(), 2 * BUFCACHE_MIN);
+        bufcache_trim();
+        bufcache_set_limits(BUFCACHE_MAX, BUFCACHE_KEEP_MAX);
+}
+END_TEST
+
 static Suite *bufcache_suite(void)
 {
         Suite *s = suite_create("util_bufcache");
@@ -105,6 +123,7 @@ static Suite *bufcache_suite(void)
         tcase_add_test(tc, test_reuse);
         tcase_add_test(tc, test_bounds);
         tcase_add_test(tc, test_total_bound);
+        tcase_add_test(tc, test_set_limits);
         suite_add_tcase(s, tc);
         return s;
 }

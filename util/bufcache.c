@@ -9,13 +9,14 @@ static struct {
         size_t cap;
 } slots[BUFCACHE_SLOTS];
 static size_t kept; /* the caps of the buffers in slots[], summed */
+static size_t max_size = BUFCACHE_MAX, keep_max = BUFCACHE_KEEP_MAX;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 void *bufcache_alloc(size_t size, size_t *ret_cap)
 {
         void *p = NULL;
 
-        if (size >= BUFCACHE_MIN && size <= BUFCACHE_MAX) {
+        if (size >= BUFCACHE_MIN && size <= max_size) {
                 size_t best = BUFCACHE_SLOTS;
 
                 pthread_mutex_lock(&lock);
@@ -42,7 +43,7 @@ void bufcache_free(void *p, size_t cap)
 {
         if (!p)
                 return;
-        if (cap >= BUFCACHE_MIN && cap <= BUFCACHE_MAX) {
+        if (cap >= BUFCACHE_MIN && cap <= max_size) {
                 size_t smallest = 0;
 
                 pthread_mutex_lock(&lock);
@@ -57,7 +58,7 @@ void bufcache_free(void *p, size_t cap)
                 }
                 /* ... as long as what is kept stays within its bound */
                 if ((!slots[smallest].p || slots[smallest].cap < cap) &&
-                    kept - (slots[smallest].p ? slots[smallest].cap : 0) + cap <= BUFCACHE_KEEP_MAX) {
+                    kept - (slots[smallest].p ? slots[smallest].cap : 0) + cap <= keep_max) {
                         void *old = slots[smallest].p;
 
                         kept -= old ? slots[smallest].cap : 0;
@@ -90,4 +91,12 @@ size_t bufcache_kept(void)
         n = kept;
         pthread_mutex_unlock(&lock);
         return n;
+}
+
+void bufcache_set_limits(size_t max, size_t keep)
+{
+        pthread_mutex_lock(&lock);
+        max_size = max;
+        keep_max = keep;
+        pthread_mutex_unlock(&lock);
 }

@@ -31,5 +31,13 @@ void bufcache_free(void *p, size_t cap);
 /* Free every kept buffer (an idle process). */
 void bufcache_trim(void);
 
-/* The bytes kept now (at most BUFCACHE_KEEP_MAX). */
+/* The bytes kept now (at most the bound in force: BUFCACHE_KEEP_MAX unless set). */
 size_t bufcache_kept(void);
+
+/*
+ * Keep only buffers of at most max bytes, keep_max in all, from now on (a
+ * process whose large buffers have another home: ipcbusd, whose heap keeps
+ * freed memory until it is idle, so that a bigger cache would only add to
+ * what it holds). Buffers kept already stay until taken or trimmed.
+ */
+void bufcache_set_limits(size_t max, size_t keep_max);

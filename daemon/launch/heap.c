@@ -14,12 +14,16 @@
 /* Free memory at the top of the heap that free() does not return by itself:
  * the idle trim does. */
 #define HEAP_TRIM_THRESHOLD (256u * 1024u * 1024u)
-
+/* The frames the broker reads into buffers of their own are at most a little
+ * over 1 MiB (CONNECTION_RESERVE_MAX): the cache keeps those, and bigger ones
+ * go back to the heap, which keeps them anyway until the bus is idle. */
+#define HEAP_BUFCACHE_MAX (1280u * 1024u)
 void heap_tune(void)
 {
         /* Setting them also stops glibc from moving them with each large free. */
         mallopt(M_MMAP_THRESHOLD, (int) HEAP_MMAP_THRESHOLD);
         mallopt(M_TRIM_THRESHOLD, (int) HEAP_TRIM_THRESHOLD);
+        bufcache_set_limits(HEAP_BUFCACHE_MAX, BUFCACHE_SLOTS * HEAP_BUFCACHE_MAX);
 }
 
 static void heap_on_tick(evutil_socket_t fd, short what, void *userdata)

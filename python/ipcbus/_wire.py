@@ -162,6 +162,34 @@ def depth_ok(value, limit=DEPTH_MAX):
     return True
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_fault(value, limit=DEPTH_MAX):
+    """What breaks section 2 in a JSON value (parsed, or about to be sent):
+    a NUL character or an unpaired surrogate in a key or a string, or arrays
+    and objects nested more than limit deep; None when nothing does. json
+    accepts all of these where the protocol does not."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            items = v.items()
+        elif isinstance(v, (list, tuple)):
+            items = ((None, c) for c in v)
+        else:
+            continue
+        if depth > limit:
+            return "nested deeper than %d" % limit
+        for k, c in items:
+            for t in (k, c):
+                if isinstance(t, str) and ("\0" in t or _SURROGATE.search(t)):
+                    return "a NUL character or an unpaired surrogate in %r" % (t[:40],)
+            if isinstance(c, (dict, list, tuple)):
+                stack.append((c, depth + 1))
+    return None
+
+
 def json_dumps(value):
     """Compact JSON text in UTF-8, no NaN, '/' not escaped."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")

@@ -56,7 +56,8 @@ class SignalIterator:
         self._closed = False
 
     def _on_signal(self, msg):
-        self._queue.append(msg.detach())
+        # copies of the descriptors: other subscribers and handlers get the message whole too
+        self._queue.append(msg.duplicate())
         self._wake()
 
     def _wake(self):
@@ -121,10 +122,17 @@ class Bus(BusBase):
 
     def _on_readable(self):
         core = self._core
-        for m in core.read():
-            m.bus = self
-            core.dispatch(m)
-        self._update_writer()
+        try:
+            for m in core.read():
+                m.bus = self
+                try:
+                    core.dispatch(m)
+                except Exception as e:  # one message's failure is not the others'
+                    m.close_fds()
+                    self._loop.call_exception_handler({"message": "ipcbus: dispatching %r failed" % (m,),
+                                                       "exception": e})
+        finally:
+            self._update_writer()
 
     def _on_writable(self):
         self._core.write()
@@ -166,6 +174,7 @@ class Bus(BusBase):
                 taken = await awaitable
             except Exception as e:
                 if next_handler is None:
+                    msg.close_fds()
                     self._loop.call_exception_handler({"message": "ipcbus: a subscription's callback failed",
                                                        "exception": e})
                     return
@@ -174,6 +183,7 @@ class Bus(BusBase):
                 msg.close_fds()
             else:
                 if next_handler is None:
+                    msg.close_fds()  # the callback's own copies (Core._run_callback)
                     return
                 if taken:
                     msg.close_fds()

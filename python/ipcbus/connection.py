@@ -9,6 +9,7 @@ poll(2); ``ipcbus.aio.Bus`` with the asyncio loop.
 
 import array
 import collections
+import inspect
 import errno
 import logging
 import math
@@ -392,13 +393,19 @@ class Core:
         self.run_handlers(msg, 0)
 
     def _run_callback(self, fn, msg):
+        # an async callback runs after the dispatch closed msg's descriptors: it gets copies, closed when it ends
+        own = msg.duplicate() if msg.fds and inspect.iscoroutinefunction(fn) else msg
         try:
-            r = fn(msg)
+            r = fn(own)
         except Exception:
             log.exception("ipcbus: a subscription's callback failed on %r", msg)
+            if own is not msg:
+                own.close_fds()
             return
         if r is not None and hasattr(r, "__await__") and self.await_hook:
-            self.await_hook(r, msg, None)
+            self.await_hook(r, own, None)
+        elif own is not msg:
+            own.close_fds()
 
     def run_handlers(self, msg, start):
         """Run the handlers from index start on; the end of a message's dispatch."""
@@ -432,7 +439,11 @@ class Core:
             else:
                 name, text = errors.Failed.NAME, "%s: %s" % (type(exc).__name__, exc)
                 log.debug("ipcbus: a handler failed on %r", msg, exc_info=exc)
-            self.send(Message.new_error(msg, name, text))
+            try:
+                self.send(Message.new_error(msg, name, text))
+            except (TypeError, ValueError) as e:  # a name or text that cannot be sent: the caller still hears
+                log.error("ipcbus: a handler's error %r cannot be sent (%s): answering Failed", name, e)
+                self.send(Message.new_error(msg, errors.Failed.NAME, "the handler's error could not be sent"))
         elif not isinstance(exc, errors.CallError):
             log.error("ipcbus: a handler failed on %r", msg, exc_info=exc)
 

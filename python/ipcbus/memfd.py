@@ -107,8 +107,10 @@ def read_body(fd, body_size):
         raise InvalidBody("the body is not JSON: %s" % e)
     if not isinstance(body, dict):
         raise InvalidBody("the body is not a JSON object")
-    if not _wire.depth_ok(body):
-        raise InvalidBody("the body nests deeper than %d" % _wire.DEPTH_MAX)
+    # the broker never reads such a body (14.2): section 2 is checked here
+    fault = _wire.text_fault(body)
+    if fault:
+        raise InvalidBody("the body breaks section 2: %s" % fault)
     return body, data[body_size + 1:]
 
 

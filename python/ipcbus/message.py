@@ -57,6 +57,15 @@ def _prepare(value, blobs, where):
     raise TypeError("%s: a %s cannot be sent (JSON values, bytes and tuples only)" % (where, type(value).__name__))
 
 
+def _check_text(body):
+    """Section 2 before anything is sent: a NUL in a key, an unpaired
+    surrogate, nesting beyond 64 would make the broker close the
+    connection (or the receiver drop a memfd body)."""
+    fault = _wire.text_fault(body)
+    if fault:
+        raise ValueError("body: %s (PROTOCOL.md section 2)" % fault)
+
+
 def encode_body(body, threshold=0):
     """The JSON text of a body (a dict, or None for none: b""), and the
     binary area when the body should travel in a memfd (threshold > 0 and
@@ -67,6 +76,7 @@ def encode_body(body, threshold=0):
         return b"", None
     if not isinstance(body, dict):
         raise TypeError("body: a dict expected, got %s" % type(body).__name__)
+    _check_text(body)
     if threshold <= 0:
         return _wire.json_dumps(_prepare(body, None, "body")), None
     blobs = _Blobs()
@@ -229,6 +239,22 @@ class Message:
             if key != "__weakref__":
                 setattr(copy, key, getattr(self, key))
         copy.fds = self.take_fds()
+        return copy
+
+    def duplicate(self):
+        """A copy of this message with duplicates of its descriptors, which
+        the copy owns (this one keeps its own)."""
+        copy = Message.__new__(Message)
+        for key in Message.__slots__:
+            if key != "__weakref__":
+                setattr(copy, key, getattr(self, key))
+        copy.fds = []
+        try:
+            for fd in self.fds:
+                copy.fds.append(os.dup(fd))
+        except OSError:
+            copy.close_fds()
+            raise
         return copy
 
     def close_fds(self):
