@@ -208,6 +208,8 @@ class Bus(BusBase):
         def done(result):
             if not fut.done():
                 fut.set_result(result)
+            elif isinstance(result, Message):  # an answer after the local timeout: nobody takes its descriptors
+                result.close_fds()
 
         serial = self._send(msg, done)
         timer = None
@@ -215,6 +217,11 @@ class Bus(BusBase):
             timer = self._loop.call_later(timeout + TIMEOUT_GRACE, done, local_timeout_error(timeout))
         try:
             result = await fut
+        except asyncio.CancelledError:
+            # cancelled with the answer already there: its descriptors are nobody's
+            if fut.done() and not fut.cancelled() and isinstance(fut.result(), Message):
+                fut.result().close_fds()
+            raise
         finally:
             if timer is not None:
                 timer.cancel()

@@ -205,8 +205,12 @@ class Core:
             fn(exc)
 
     def next_serial(self):
-        self.serial = self.serial % _wire.SERIAL_MAX + 1
-        return self.serial
+        """The next serial, 1 ... 2^32-1 and round again, skipping those of
+        calls still pending (unique among them, section 3)."""
+        while True:
+            self.serial = self.serial % _wire.SERIAL_MAX + 1
+            if self.serial not in self.pending:
+                return self.serial
 
     # ---- output ----
 

@@ -137,3 +137,16 @@ def test_a_memfd_body_that_breaks_section_2_is_invalid(text):
         assert memfd.read_body(fd, len(b'{"s":"\\u00e9"}'))[0] == {"s": "\u00e9"}
     finally:
         os.close(fd)
+
+
+def test_serials_wrap_around_past_pending_calls(bus):
+    """After 2^32-1 the serials start again at 1, skipping any still pending."""
+    core = bus._core
+    core.serial = _wire.SERIAL_MAX - 1
+    core.pending[1] = lambda m: None
+    try:
+        assert core.next_serial() == _wire.SERIAL_MAX
+        assert core.next_serial() == 2
+    finally:
+        core.pending.pop(1, None)
+    assert bus.call("org.ipcbus.Bus", "/org/ipcbus/Bus", "org.ipcbus.Bus", "GetId")["id"]
