@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ipc-monitor's human and JSON output; the formats are described in output.h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tools/format.h"
+#include "tools/monitor/output.h"
+
+/* How much of a body the one-line form shows. */
+#define OUTPUT_STRING_MAX 64u  /* bytes of a string */
+#define OUTPUT_ARRAY_MAX 8u    /* elements of an array */
+#define OUTPUT_OBJECT_MAX 16u  /* members of an object */
+#define OUTPUT_DEPTH_MAX 4     /* nesting; deeper containers become {…} and […] */
+#define OUTPUT_LINE_MAX 400u   /* bytes of the whole body */
+#define OUTPUT_NAME_W_MAX 24   /* the widest a sender or destination column grows */
+
+/* ANSI SGR sequences by role. */
+#define SGR_RESET "\033[0m"
+#define SGR_DIM "\033[2m"
+#define SGR_CALL "\033[1;34m"
+#define SGR_RETURN "\033[1;32m"
+#define SGR_ERROR "\033[1;31m"
+#define SGR_SIGNAL "\033[1;35m"
+#define SGR_PAIR "\033[36m"
+#define SGR_WARN "\033[1;33m"
+
+bool output_want_color(enum output_color c, int fd)
+{
+        const char *no_color;
+
+        if (c != OUTPUT_COLOR_AUTO)
+                return c == OUTPUT_COLOR_ALWAYS;
+        no_color = getenv("NO_COLOR");
+        return (!no_color || !no_color[0]) && isatty(fd) == 1;
+}
+
+void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full,
+                 enum output_timestamp time)
+{
+        *o = (struct output){
+                .f = f, .json = json, .color = color && !json, .align = align, .full = full, .time = time};
+}
+
+/* The SGR sequence sgr when colouring, else "". */
+static const char *sgr(const struct output *o, const char *sgr)
+{
+        return o->color ? sgr : "";
+}
+
+static const char *output_type_sgr(enum msg_type t)
+{
+        switch (t) {
+        case MSG_CALL:
+                return SGR_CALL;
+        case MSG_RETURN:
+                return SGR_RETURN;
+        case MSG_ERROR:
+                return SGR_ERROR;
+        default:
+                return SGR_SIGNAL;
+        }
+}
+
+static int64_t output_usec_between(const struct timespec *a, const struct timespec *b)
+{
+        return ((int64_t) b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
+}
+
+/* "[TIME ]" of a message at ts, as o->time asks; the first message starts the relative clock. */
+static void output_put_time(struct output *o, const struct timespec *ts)
+{
+        int64_t usec;
+
+        if (!o->started) {
+                o->first = o->prev = *ts;
+                o->started = true;
+        }
+        switch (o->time) {
+        case OUTPUT_TIME_NONE:
+                break;
+        case OUTPUT_TIME_ABSOLUTE: {
+                struct tm tm;
+                char hms[16] = "??:??:??";
+
+                if (localtime_r(&ts->tv_sec, &tm))
+                        strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+                fprintf(o->f, "%s%s.%06ld%s ", sgr(o, SGR_DIM), hms, ts->tv_nsec / 1000, sgr(o, SGR_RESET));
+                break;
+        }
+        case OUTPUT_TIME_RELATIVE:
+        case OUTPUT_TIME_DELTA:
+                usec = output_usec_between(o->time == OUTPUT_TIME_RELATIVE ? &o->first : &o->prev, ts);
+                fprintf(o->f, "%s%+" PRId64 ".%06" PRId64 "%s ", sgr(o, SGR_DIM), usec / 1000000,
+                        (usec < 0 ? -usec : usec) % 1000000, sgr(o, SGR_RESET));
+                break;
+        }
+        o->prev = *ts;
+}
+
+/* "TYPE SENDER -> DESTINATION " with the name columns grown to the widest seen. */
+static void output_put_route(struct output *o, const char *type, const char *type_sgr, const char *sender,
+                             const char *destination)
+{
+        int sw = (int) strlen(sender), dw = (int) strlen(destination);
+
+        if (!o->align) {
+                fprintf(o->f, "%s%-6s%s %s -> %s", sgr(o, type_sgr), type, sgr(o, SGR_RESET), sender, destination);
+                return;
+        }
+        if (sw > o->sender_w)
+                o->sender_w = sw > OUTPUT_NAME_W_MAX ? OUTPUT_NAME_W_MAX : sw;
+        if (dw > o->dest_w)
+                o->dest_w = dw > OUTPUT_NAME_W_MAX ? OUTPUT_NAME_W_MAX : dw;
+        fprintf(o->f, "%s%-6s%s %-*s -> %-*s", sgr(o, type_sgr), type, sgr(o, SGR_RESET), o->sender_w, sender,
+                o->dest_w, destination);
+}
+
+/* Write " key=value" when value is set. Names and paths are validated by the codec. */
+static void output_put_field(struct output *o, const char *key, const char *value)
+{
+        if (value)
+                fprintf(o->f, " %s=%s", key, value);
+}
+
+/* " serial=N path=P interface=I member=M" of a call the pairing kept. */
+static void output_put_call_fields(struct output *o, const struct mon_call *call)
+{
+        fprintf(o->f, " serial=%" PRIu32, call->serial);
+        output_put_field(o, "path", call->path);
+        output_put_field(o, "interface", call->interface);
+        output_put_field(o, "member", call->member);
+}
+
+/* ---- bodies on one line ---- */
+
+static void output_short_value(FILE *f, struct json_object *v, int depth, bool *cut);
+
+/* A string of at most OUTPUT_STRING_MAX bytes, cut on a character boundary with "…". */
+static void output_short_string(FILE *f, struct json_object *v, bool *cut)
+{
+        const char *s = json_object_get_string(v);
+        size_t len = (size_t) json_object_get_string_len(v), keep = OUTPUT_STRING_MAX;
+        struct json_object *head;
+        const char *text;
+
+        if (len <= OUTPUT_STRING_MAX) {
+                fputs(format_json_string(v, false), f);
+                return;
+        }
+        while (keep > 0 && ((unsigned char) s[keep] & 0xc0) == 0x80)
+                keep--;
+        head = json_object_new_string_len(s, (int) keep);
+        text = head ? format_json_string(head, false) : "\"\"";
+        /* the head's text without its closing quote, then the mark */
+        fprintf(f, "%.*s…\"", (int) strlen(text) - 1, text);
+        json_object_put(head);
+        *cut = true;
+}
+
+static void output_short_array(FILE *f, struct json_object *v, int depth, bool *cut)
+{
+        size_t n = json_object_array_length(v);
+
+        if (depth >= OUTPUT_DEPTH_MAX && n > 0) {
+                fputs("[…]", f);
+                *cut = true;
+                return;
+        }
+        fputc('[', f);
+        for (size_t i = 0; i < n && i < OUTPUT_ARRAY_MAX; i++) {
+                if (i)
+                        fputc(',', f);
+                output_short_value(f, json_object_array_get_idx(v, i), depth + 1, cut);
+        }
+        if (n > OUTPUT_ARRAY_MAX) {
+                fprintf(f, ",…+%zu", n - OUTPUT_ARRAY_MAX);
+                *cut = true;
+        }
+        fputc(']', f);
+}
+
+static void output_short_object(FILE *f, struct json_object *v, int depth, bool *cut)
+{
+        size_t n = (size_t) json_object_object_length(v), i = 0;
+
+        if (depth >= OUTPUT_DEPTH_MAX && n > 0) {
+                fputs("{…}", f);
+                *cut = true;
+                return;
+        }
+        fputc('{', f);
+        json_object_object_foreach (v, key, val) {
+                _cleanup_(json_object_putp) struct json_object *k = json_object_new_string(key);
+
+                if (i == OUTPUT_OBJECT_MAX)
+                        break;
+                fprintf(f, "%s%s:", i++ ? "," : "", k ? format_json_string(k, false) : "\"\"");
+                output_short_value(f, val, depth + 1, cut);
+        }
+        if (n > OUTPUT_OBJECT_MAX) {
+                fprintf(f, ",…+%zu", n - OUTPUT_OBJECT_MAX);
+                *cut = true;
+        }
+        fputc('}', f);
+}
+
+static void output_short_value(FILE *f, struct json_object *v, int depth, bool *cut)
+{
+        switch (json_object_get_type(v)) {
+        case json_type_string:
+                output_short_string(f, v, cut);
+                break;
+        case json_type_array:
+                output_short_array(f, v, depth, cut);
+                break;
+        case json_type_object:
+                output_short_object(f, v, depth, cut);
+                break;
+        default:
+                fputs(v ? format_json_string(v, false) : "null", f);
+                break;
+        }
+}
+
+/*
+ * The body's text for a person, NUL-terminated and safe on a terminal
+ * (malloc'd; NULL when out of memory): pretty and whole, or on one line cut
+ * where long, with the body's size when anything was cut. A body json-c
+ * cannot take is shown as it came, its whitespace flattened.
+ */
+static char *output_body_text(const struct output *o, const struct msg *m)
+{
+        _cleanup_(json_object_putp) struct json_object *obj = NULL;
+        _cleanup_(freep) char *text = NULL;
+        size_t len = 0;
+        bool cut = false;
+        FILE *f;
+
+        if (format_json_parse(m->body, m->body_len, &obj) < 0) {
+                text = strndup(m->body, m->body_len);
+                if (!text)
+                        return NULL;
+                for (char *p = text; *p; p++)
+                        if ((unsigned char) *p < 0x20)
+                                *p = ' ';
+                len = strlen(text);
+        } else if (o->full) {
+                text = strdup(format_json_string(obj, true));
+                if (!text)
+                        return NULL;
+                len = strlen(text);
+        } else {
+                f = open_memstream(&text, &len);
+                if (!f)
+                        return NULL;
+                output_short_value(f, obj, 0, &cut);
+                if (fclose(f) != 0)
+                        return NULL;
+        }
+        if (!o->full && len > OUTPUT_LINE_MAX) {
+                len = OUTPUT_LINE_MAX;
+                while (len > 0 && ((unsigned char) text[len] & 0xc0) == 0x80)
+                        len--;
+                text[len] = '\0';
+                len = OUTPUT_LINE_MAX; /* the mark that the line itself was cut */
+                cut = true;
+        }
+        if (cut) {
+                char *with_size = NULL;
+
+                if (asprintf(&with_size, "%s%s (%zu bytes)", text, len == OUTPUT_LINE_MAX ? "…" : "",
+                             m->body_len) < 0)
+                        return NULL;
+                free(text);
+                text = with_size;
+                len = strlen(text);
+        }
+        return format_sanitize(text, len);
+}
+
+/* ---- the human line ---- */
+
+/* " ← [DEST ]IFACE.MEMBER LATENCY" for an answer to a call seen (DEST when it is not the interface's name). */
+static void output_put_pairing(struct output *o, const struct mon_event *ev)
+{
+        const struct mon_call *c = ev->call;
+        char latency[32];
+
+        if (!c)
+                return;
+        fprintf(o->f, " %s←", sgr(o, SGR_PAIR));
+        /* a service named as its interface is said once */
+        if (!c->destination || !c->interface || strcmp(c->destination, c->interface) != 0)
+                fprintf(o->f, " %s", c->destination ? c->destination : "-");
+        fprintf(o->f, " %s%s%s %s%s", c->interface ? c->interface : "", c->interface ? "." : "",
+                c->member ? c->member : "?", format_duration(latency, sizeof(latency), ev->latency_usec),
+                sgr(o, SGR_RESET));
+}
+
+/* " uid=U pid=P comm=C" of the sender, as far as known. Returns 0 or -ENOMEM. */
+static int output_put_credentials(struct output *o, const struct mon_event *ev)
+{
+        const struct msg_header *h = &ev->msg->h;
+        _cleanup_(freep) char *comm = NULL;
+
+        if (h->sender_uid < 0 && h->sender_pid < 0)
+                return 0;
+        fputs(sgr(o, SGR_DIM), o->f);
+        if (h->sender_uid >= 0)
+                fprintf(o->f, " uid=%" PRId64, h->sender_uid);
+        if (h->sender_pid >= 0)
+                fprintf(o->f, " pid=%" PRId64, h->sender_pid);
+        if (ev->comm[0]) {
+                comm = format_sanitize(ev->comm, strnlen(ev->comm, sizeof(ev->comm)));
+                if (!comm)
+                        return -ENOMEM;
+                fprintf(o->f, " comm=%s", comm);
+        }
+        fputs(sgr(o, SGR_RESET), o->f);
+        return 0;
+}
+
+static int output_line(struct output *o, const struct mon_event *ev)
+{
+        const struct msg_header *h = &ev->msg->h;
+        _cleanup_(freep) char *body = NULL;
+
+        if (ev->msg->body_len > 0) {
+                body = output_body_text(o, ev->msg);
+                if (!body)
+                        return -ENOMEM;
+        }
+        output_put_time(o, &ev->ts);
+        output_put_route(o, msg_type_to_string(h->type), output_type_sgr(h->type), h->sender ? h->sender : "-",
+                         h->destination ? h->destination : "*");
+        fprintf(o->f, " serial=%" PRIu32, h->serial);
+        if (h->reply_serial != 0)
+                fprintf(o->f, " reply_serial=%" PRIu32, h->reply_serial);
+        output_put_field(o, "path", h->path);
+        output_put_field(o, "interface", h->interface);
+        output_put_field(o, "member", h->member);
+        if (h->type == MSG_ERROR && h->error_name)
+                fprintf(o->f, " error=%s%s%s", sgr(o, SGR_ERROR), h->error_name, sgr(o, SGR_RESET));
+        if (h->no_reply)
+                fputs(" no_reply", o->f);
+        if (ev->n_fds)
+                fprintf(o->f, " fds=%u", ev->n_fds);
+        if (ev->memfd_size)
+                fprintf(o->f, " memfd=%" PRIu32, ev->memfd_size);
+        output_put_pairing(o, ev);
+        if (output_put_credentials(o, ev) < 0)
+                return -ENOMEM;
+        if (body)
+                fprintf(o->f, "%s%s", o->full ? "\n" : " ", body);
+        fputc('\n', o->f);
+        fflush(o->f);
+        return 0;
+}
+
+/* ---- JSON ---- */
+
+/* Add key: a string, or nothing when s is NULL. */
+static void output_json_add_string(struct json_object *obj, const char *key, const char *s)
+{
+        if (s)
+                json_object_object_add(obj, key, json_object_new_string(s));
+}
+
+static struct json_object *output_json_time(const struct timespec *ts)
+{
+        char stamp[64];
+
+        snprintf(stamp, sizeof(stamp), "%lld.%06ld", (long long) ts->tv_sec, ts->tv_nsec / 1000);
+        return json_object_new_double_s((double) ts->tv_sec + (double) ts->tv_nsec / 1e9, stamp);
+}
+
+/* {"destination":..,"path":..,"interface":..,"member":..,"serial":N} of a call; NULL when out of memory. */
+static struct json_object *output_json_call(const struct mon_call *c)
+{
+        struct json_object *obj = json_object_new_object();
+
+        if (!obj)
+                return NULL;
+        output_json_add_string(obj, "destination", c->destination);
+        output_json_add_string(obj, "path", c->path);
+        output_json_add_string(obj, "interface", c->interface);
+        output_json_add_string(obj, "member", c->member);
+        json_object_object_add(obj, "serial", json_object_new_int64(c->serial));
+        return obj;
+}
+
+/* Write one JSON object as a line and flush. */
+static void output_json_line(struct output *o, struct json_object *line)
+{
+        fputs(format_json_string(line, false), o->f);
+        fputc('\n', o->f);
+        fflush(o->f);
+}
+
+static int output_json(struct output *o, const struct mon_event *ev)
+{
+        _cleanup_(json_object_putp) struct json_object *line = json_object_new_object();
+        const struct msg *m = ev->msg;
+        struct json_object *header = NULL, *body = NULL;
+
+        if (!line)
+                return -ENOMEM;
+        (void) format_json_parse(m->header, m->header_len, &header);
+        if (m->body_len > 0)
+                (void) format_json_parse(m->body, m->body_len, &body);
+        json_object_object_add(line, "header", header);
+        json_object_object_add(line, "body", body);
+        json_object_object_add(line, "timestamp", output_json_time(&ev->ts));
+        json_object_object_add(line, "fds", json_object_new_int64(ev->n_fds));
+        json_object_object_add(line, "memfd_size", json_object_new_int64(ev->memfd_size));
+        if (ev->comm[0])
+                json_object_object_add(line, "comm",
+                                       json_object_new_string_len(ev->comm, (int) strnlen(ev->comm, sizeof(ev->comm))));
+        if (ev->call) {
+                json_object_object_add(line, "call", output_json_call(ev->call));
+                json_object_object_add(line, "latency_us", json_object_new_int64((int64_t) ev->latency_usec));
+        }
+        output_json_line(o, line);
+        return 0;
+}
+
+int output_event(struct output *o, const struct mon_event *ev)
+{
+        return o->json ? output_json(o, ev) : output_line(o, ev);
+}
+
+int output_call(struct output *o, const struct mon_call *call)
+{
+        if (o->json) {
+                /* a JSON reader pairs by serial itself: the answer's "call" says all the call line would */
+                return 0;
+        }
+        output_put_time(o, &call->ts);
+        output_put_route(o, "call", SGR_CALL, call->sender, call->destination ? call->destination : "*");
+        output_put_call_fields(o, call);
+        fputc('\n', o->f);
+        fflush(o->f);
+        return 0;
+}
+
+int output_unanswered(struct output *o, const struct mon_call *call, const struct timespec *now)
+{
+        char waited[32];
+
+        format_duration(waited, sizeof(waited), (uint64_t) output_usec_between(&call->ts, now));
+        if (o->json) {
+                _cleanup_(json_object_putp) struct json_object *line = json_object_new_object();
+                struct json_object *c = output_json_call(call);
+
+                if (!line || !c) {
+                        json_object_put(c);
+                        return -ENOMEM;
+                }
+                output_json_add_string(c, "sender", call->sender);
+                json_object_object_add(c, "timestamp", output_json_time(&call->ts));
+                json_object_object_add(line, "unanswered", c);
+                json_object_object_add(line, "timestamp", output_json_time(now));
+                output_json_line(o, line);
+                return 0;
+        }
+        output_put_time(o, now);
+        output_put_route(o, "unanswered", SGR_WARN, call->sender, call->destination ? call->destination : "*");
+        output_put_call_fields(o, call);
+        fprintf(o->f, " %sno answer after %s%s\n", sgr(o, SGR_WARN), waited, sgr(o, SGR_RESET));
+        fflush(o->f);
+        return 0;
+}
