@@ -456,12 +456,10 @@ static void monitor_announce(const struct monitor *mon)
 
         if (!address && (mon->system ? address_system(&resolved) : address_session(&resolved)) == 0)
                 address = resolved;
-        fprintf(stderr, "ipc-monitor: watching %s%s%s: ", mon->system ? "the system bus " : "",
-                address ? address : "the session bus", mon->n_rules ? ", messages matching" : "");
+        fprintf(stderr, "ipc-monitor: watching %s%s%s", mon->system ? "the system bus " : "",
+                address ? address : "the session bus", mon->n_rules ? ", messages matching " : ": everything");
         for (size_t i = 0; i < mon->n_rules; i++)
-                fprintf(stderr, "%s\"%s\"", i ? " or " : " ", mon->rules[i]);
-        if (!mon->n_rules)
-                fputs("everything", stderr);
+                fprintf(stderr, "%s\"%s\"", i ? " or " : "", mon->rules[i]);
         if (mon->slow_ms >= 0)
                 fprintf(stderr, "; calls slower than %" PRId64 " ms", mon->slow_ms);
         fputs(mon->summary ? "; a summary at the end (Ctrl-C)\n" : " (Ctrl-C to stop)\n", stderr);

@@ -227,6 +227,34 @@ static void output_short_value(FILE *f, struct json_object *v, int depth, bool *
         }
 }
 
+/* format_sanitize of each line of text, the line breaks kept (a pretty body). NULL when out of memory. */
+static char *output_sanitize_lines(const char *text)
+{
+        _cleanup_(freep) char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+
+        if (!f)
+                return NULL;
+        for (const char *p = text;;) {
+                size_t n = strcspn(p, "\n");
+                _cleanup_(freep) char *line = format_sanitize(p, n);
+
+                if (!line) {
+                        fclose(f);
+                        return NULL;
+                }
+                fputs(line, f);
+                if (!p[n])
+                        break;
+                fputc('\n', f);
+                p += n + 1;
+        }
+        if (fclose(f) != 0)
+                return NULL;
+        return steal_pointer(&out);
+}
+
 /*
  * The body's text for a person, NUL-terminated and safe on a terminal
  * (malloc'd; NULL when out of memory): pretty and whole, or on one line cut
@@ -280,7 +308,7 @@ static char *output_body_text(const struct output *o, const struct msg *m)
                 text = with_size;
                 len = strlen(text);
         }
-        return format_sanitize(text, len);
+        return o->full ? output_sanitize_lines(text) : format_sanitize(text, len);
 }
 
 /* ---- the human line ---- */
