@@ -4,6 +4,8 @@
  * and its switches, timestamps, bodies cut or whole, the sender's command
  * name, calls paired with their answers (return, error, the broker's
  * Timeout), --slow, --summary after SIGINT, and the fields of --json.
+ * And the pairing itself, fed events made of frames as a capture holds
+ * them: answers, calls never answered, its bound.
  */
 #include <errno.h>
 #include <poll.h>
@@ -16,7 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "protocol/message.h"
 #include "tests/testbus.h"
+#include "tools/monitor/event.h"
+#include "tools/monitor/pairing.h"
 #include "util/util.h"
 
 #define SERVICE "org.example.Watched"
@@ -361,6 +366,39 @@ START_TEST(test_credentials)
 }
 END_TEST
 
+START_TEST(test_memfd_body)
+{
+        static const char *const none[] = {"type=call", NULL};
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc p;
+        size_t n = 1200 * 1024;
+        char *body = malloc(n + 32), *line, size[64];
+        ipcbus_bus *c;
+
+        /* a body this large goes in a sealed memfd (the library's threshold is 1 MiB) */
+        ck_assert_ptr_nonnull(body);
+        memcpy(body, "{\"big\":\"", 8);
+        memset(body + 8, 'y', n);
+        strcpy(body + 8 + n, "\"}");
+        testbus_service_start(tb, &svc, SERVICE);
+        monitor_spawn(tb, &p, none);
+        c = echo(tb, body);
+        /* shown as any body, cut to a line, with the memfd's size */
+        line = line_with(&p.out, "member=Echo", NULL);
+        snprintf(size, sizeof(size), "(%zu bytes)", strlen(body));
+        ck_assert_msg(strstr(line, " memfd=") && strstr(line, "{\"big\":\"yyyyyyyy") && strstr(line, size),
+                      "line: %.600s", line);
+        ck_assert_uint_lt(strlen(line), 1000);
+        free(line);
+        ck_assert_int_eq(testbus_proc_terminate(&p), 0);
+        testbus_proc_deinit(&p);
+        ipcbus_unref(c);
+        testbus_child_finish(&svc);
+        free(body);
+}
+END_TEST
+
 /* ---- pairing ---- */
 
 /* A latency as format_duration writes it ends the pairing: "123 µs", "1.23 ms", "1.20 s". */
@@ -577,6 +615,113 @@ START_TEST(test_json_fields)
 }
 END_TEST
 
+/* ---- the pairing alone ---- */
+
+/* *ev: a message of type from sender to destination at seconds (since the epoch), through a frame. */
+static void make_event(struct mon_event *ev, enum msg_type type, const char *sender, const char *destination,
+                       uint32_t serial, uint32_t reply_serial, uint32_t timeout_ms, double seconds)
+{
+        struct timespec ts = {(time_t) seconds, (long) ((seconds - (double) (time_t) seconds) * 1e9)};
+        struct msg_header h;
+        struct msg *m = NULL;
+
+        msg_header_init(&h);
+        h.type = type;
+        h.sender = sender;
+        h.destination = destination;
+        h.serial = serial;
+        h.reply_serial = reply_serial;
+        h.timeout_ms = timeout_ms;
+        if (type == MSG_CALL) {
+                h.path = "/org/example/Test";
+                h.interface = "org.example.Test";
+                h.member = "Work";
+        }
+        if (type == MSG_ERROR)
+                h.error_name = "org.example.Test.Error.Failed";
+        ck_assert_int_eq(msg_build(&h, NULL, 0, &m), 0);
+        ck_assert_int_eq(mon_event_from_frame(m->data, m->size, &ts, 0, 0, "", ev), 0);
+        msg_unref(m);
+}
+
+static void count_expired(const struct mon_call *call, void *userdata)
+{
+        uint32_t *serial = userdata;
+
+        ck_assert_str_eq(call->member, "Work");
+        *serial = call->serial;
+}
+
+START_TEST(test_pairing_answers_and_expiry)
+{
+        struct pairing *p = NULL;
+        struct mon_event ev;
+        struct timespec at;
+        uint32_t expired = 0;
+
+        ck_assert_int_eq(pairing_new(&p), 0);
+        make_event(&ev, MSG_CALL, ":1.5", "org.example.Test", 5, 0, 100, 10.0);
+        ck_assert_int_eq(pairing_feed(p, &ev), 0);
+        mon_event_clear(&ev);
+        make_event(&ev, MSG_CALL, ":1.5", "org.example.Test", 6, 0, 100, 10.0);
+        ck_assert_int_eq(pairing_feed(p, &ev), 0);
+        mon_event_clear(&ev);
+        ck_assert_uint_eq(pairing_in_flight(p), 2);
+        /* an answer to another caller with the same serial is not this call's */
+        make_event(&ev, MSG_RETURN, ":1.7", ":1.6", 1, 5, 0, 10.1);
+        ck_assert_int_eq(pairing_feed(p, &ev), 0);
+        ck_assert_ptr_null(ev.call);
+        mon_event_clear(&ev);
+        /* the caller's answer: the call, and the time between */
+        make_event(&ev, MSG_ERROR, ":1.7", ":1.5", 2, 5, 0, 10.25);
+        ck_assert_int_eq(pairing_feed(p, &ev), 0);
+        ck_assert_ptr_nonnull(ev.call);
+        ck_assert_str_eq(ev.call->destination, "org.example.Test");
+        ck_assert_str_eq(ev.call->member, "Work");
+        ck_assert_uint_eq(ev.call->serial, 5);
+        ck_assert_uint_ge(ev.latency_usec, 249000);
+        ck_assert_uint_le(ev.latency_usec, 251000);
+        mon_event_clear(&ev);
+        ck_assert_uint_eq(pairing_in_flight(p), 1);
+        /* within its deadline and the grace second, the other call is not given up */
+        at = (struct timespec){10, 900 * 1000 * 1000};
+        pairing_expire(p, &at, count_expired, &expired);
+        ck_assert_uint_eq(expired, 0);
+        at = (struct timespec){11, 200 * 1000 * 1000};
+        pairing_expire(p, &at, count_expired, &expired);
+        ck_assert_uint_eq(expired, 6);
+        ck_assert_uint_eq(pairing_in_flight(p), 0);
+        pairing_free(p);
+}
+END_TEST
+
+START_TEST(test_pairing_bound)
+{
+        struct pairing *p = NULL;
+        struct mon_event ev;
+        uint32_t n = 20000;
+
+        ck_assert_int_eq(pairing_new(&p), 0);
+        for (uint32_t serial = 1; serial <= n; serial++) {
+                make_event(&ev, MSG_CALL, ":1.5", "org.example.Test", serial, 0, 0, 10.0);
+                ck_assert_int_eq(pairing_feed(p, &ev), 0);
+                mon_event_clear(&ev);
+        }
+        /* the oldest calls are forgotten, the newest kept */
+        ck_assert_uint_lt(pairing_in_flight(p), n);
+        ck_assert_uint_gt(pairing_in_flight(p), 1000);
+        make_event(&ev, MSG_RETURN, ":1.7", ":1.5", 1, 1, 0, 10.5);
+        ck_assert_int_eq(pairing_feed(p, &ev), 0);
+        ck_assert_ptr_null(ev.call);
+        mon_event_clear(&ev);
+        make_event(&ev, MSG_RETURN, ":1.7", ":1.5", 2, n, 0, 10.5);
+        ck_assert_int_eq(pairing_feed(p, &ev), 0);
+        ck_assert_ptr_nonnull(ev.call);
+        mon_event_clear(&ev);
+        pairing_free(p);
+}
+END_TEST
+
 static Suite *monitor_suite(void)
 {
         Suite *s = suite_create("tools-monitor");
@@ -590,6 +735,7 @@ static Suite *monitor_suite(void)
         tcase_add_test(tc, test_timestamps);
         tcase_add_test(tc, test_body_short_and_full);
         tcase_add_test(tc, test_credentials);
+        tcase_add_test(tc, test_memfd_body);
         tcase_add_test(tc, test_json_fields);
         suite_add_tcase(s, tc);
 
@@ -598,6 +744,11 @@ static Suite *monitor_suite(void)
         tcase_add_test(tc, test_pairing_timeout);
         tcase_add_test(tc, test_slow);
         tcase_add_test(tc, test_summary);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("pairing-alone");
+        tcase_add_test(tc, test_pairing_answers_and_expiry);
+        tcase_add_test(tc, test_pairing_bound);
         suite_add_tcase(s, tc);
         return s;
 }
