@@ -42,8 +42,17 @@ bool output_want_color(enum output_color c, int fd)
 void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full,
                  enum output_timestamp time)
 {
-        *o = (struct output){
-                .f = f, .json = json, .color = color && !json, .align = align, .full = full, .time = time};
+        /* the driver's name comes in most columns soon: start that wide, so the first lines line up too */
+        int w = (int) strlen(IPCBUS_DRIVER_NAME);
+
+        *o = (struct output){.f = f,
+                             .json = json,
+                             .color = color && !json,
+                             .align = align,
+                             .full = full,
+                             .time = time,
+                             .sender_w = w,
+                             .dest_w = w};
 }
 
 /* The SGR sequence sgr when colouring, else "". */

@@ -8,7 +8,8 @@
  *       [ ← [CALLDEST ]IFACE.MEMBER LATENCY][ uid=U pid=P[ comm=C]][ BODY]
  *   TYPE is "call", "return", "error" or "signal", padded to 6 columns;
  *   SENDER ("-" when absent) and DESTINATION ("*" for a broadcast) are
- *   padded on a terminal to the widest seen so far (up to 24 columns), so
+ *   padded on a terminal to the widest seen so far (at least the driver's
+ *   name, up to 24 columns), so
  *   columns line up; elsewhere one space separates them, so that
  *   "SENDER -> DESTINATION" can be searched for.
  *   "←" follows an answer to a call the monitor saw: the call's

@@ -265,8 +265,10 @@ static void summary_print_member(const struct summary_member *m, int member_w, i
         summary_put_cell(f, timed ? p50 : "-");
         summary_put_cell(f, timed ? p99 : "-");
         summary_put_cell(f, timed ? max : "-");
-        fputs("  ", f);
-        summary_print_errors(m, f);
+        if (m->error_names[0].name || m->other_errors) {
+                fputs("  ", f);
+                summary_print_errors(m, f);
+        }
         fputc('\n', f);
 }
 
