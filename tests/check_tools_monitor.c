@@ -652,6 +652,35 @@ START_TEST(test_summary)
 }
 END_TEST
 
+START_TEST(test_unanswered)
+{
+        /* the monitor sees the call and not its answer (outside its rules) */
+        static const char *const calls[] = {"--summary", "type=call,member=Hold", NULL};
+        _cleanup_(ipcbus_error_freep) ipcbus_error error = IPCBUS_ERROR_NULL;
+        char row[512], *tokens[10];
+        struct testbus_proc *p;
+        struct watch w;
+        char *line;
+
+        watch_begin(&w);
+        p = watch_monitor(&w, calls);
+        ck_assert_int_eq(ipcbus_call(w.c, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Hold", "{}",
+                                     300 * 1000, NULL, &error),
+                         -EREMOTEIO);
+        free(testbus_child_read(&w.svc, TESTBUS_WAIT_MS)); /* "held N" */
+        /* its deadline and a second later: reported, and counted as a timeout */
+        line = line_with(&p->out, "unanswered ", " member=Hold", NULL);
+        ck_assert_msg(strstr(line, " -> " SERVICE " ") && strstr(line, " no answer after "), "line: %s", line);
+        free(line);
+        kill(p->pid, SIGINT);
+        ck_assert_int_eq(testbus_proc_finish(p, TESTBUS_WAIT_MS), 0);
+        ck_assert_uint_ge(summary_row(p->out.buf, TESTBUS_SERVICE_INTERFACE ".Hold", row, sizeof(row), tokens), 5);
+        ck_assert_msg(strcmp(tokens[2], "1") == 0 && strcmp(tokens[3], "0") == 0 && strcmp(tokens[4], "1") == 0,
+                      "stdout: %s", p->out.buf);
+        watch_end(&w);
+}
+END_TEST
+
 /* ---- --json ---- */
 
 /* A JSON line's members that every message has: header, body, timestamp, fds 0 and memfd_size 0. Returns header. */
@@ -861,6 +890,7 @@ static Suite *monitor_suite(void)
         tcase_add_test(tc, test_pairing_timeout);
         tcase_add_test(tc, test_slow);
         tcase_add_test(tc, test_summary);
+        tcase_add_test(tc, test_unanswered);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("pairing-alone");

@@ -105,8 +105,9 @@ static void help(void)
                "\n"
                "Each line: [TIME] TYPE SENDER -> DESTINATION serial=N [reply_serial=N] [path=P]\n"
                "[interface=I] [member=M] [error=E] [no_reply] [fds=N] [memfd=BYTES]\n"
-               "[← CALLDEST IFACE.MEMBER LATENCY] [uid=U pid=P comm=C] BODY, e.g.\n"
-               "  return :1.7 -> :1.5 serial=9 reply_serial=4 ← org.example.Notes org.example.Notes.Add 1.23 ms uid=1000 pid=812 comm=notes-service {\"id\":3}\n");
+               "[← [CALLDEST] IFACE.MEMBER LATENCY] [uid=U pid=P comm=C] BODY, e.g.\n"
+               "  return :1.7 -> :1.5 serial=9 reply_serial=4 ← org.example.Notes.Add 1.23 ms uid=1000 pid=812 comm=notes-service {\"id\":3}\n"
+               "The first line, on stderr, says what is watched. See ipc-monitor(1).\n");
 }
 
 /* The driver telling us about our own (pre-monitor) unique name is not traffic. */
