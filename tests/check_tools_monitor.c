@@ -467,6 +467,32 @@ START_TEST(test_body_short_and_full)
 }
 END_TEST
 
+START_TEST(test_body_as_sent)
+{
+        static const char *const human[] = {"type=call", NULL};
+        static const char *const json[] = {"--json", "type=call", NULL};
+        /* json-c would make the integer 18446744073709551615; the escape and the spacing are the sender's */
+        static const char body[] = "{ \"big\": 123456789012345678901234,\n \"s\": \"h\\u00e9\", \"deep\": [[[[[1]]]]] }";
+        struct testbus_proc *ph, *pj;
+        struct watch w;
+        char *line;
+
+        watch_begin(&w);
+        ph = watch_monitor(&w, human);
+        pj = watch_monitor(&w, json);
+        watch_call(&w, "Echo", body);
+        line = line_with(&ph->out, "member=Echo", NULL);
+        ck_assert_msg(strstr(line, " {\"big\":123456789012345678901234,\"s\":\"h\\u00e9\",\"deep\":[[[[…]]]]} ("),
+                      "line: %s", line);
+        free(line);
+        line = line_with(&pj->out, "\"Echo\"", NULL);
+        ck_assert_msg(strstr(line, "\"body\":{ \"big\": 123456789012345678901234,  \"s\": \"h\\u00e9\""), "line: %s", line);
+        json_object_put(testbus_json(line, strlen(line)));
+        free(line);
+        watch_end(&w);
+}
+END_TEST
+
 START_TEST(test_memfd_body)
 {
         static const char *const calls[] = {"type=call", NULL};
@@ -881,6 +907,7 @@ static Suite *monitor_suite(void)
         tcase_add_test(tc, test_columns_on_a_terminal);
         tcase_add_test(tc, test_timestamps);
         tcase_add_test(tc, test_body_short_and_full);
+        tcase_add_test(tc, test_body_as_sent);
         tcase_add_test(tc, test_memfd_body);
         tcase_add_test(tc, test_credentials);
         suite_add_tcase(s, tc);
