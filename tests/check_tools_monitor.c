@@ -472,7 +472,8 @@ START_TEST(test_body_as_sent)
         static const char *const human[] = {"type=call", NULL};
         static const char *const json[] = {"--json", "type=call", NULL};
         /* json-c would make the integer 18446744073709551615; the escape and the spacing are the sender's */
-        static const char body[] = "{ \"big\": 123456789012345678901234,\n \"s\": \"h\\u00e9\", \"deep\": [[[[[1]]]]] }";
+        static const char body[] =
+                "{ \"big\": 123456789012345678901234,\n \"s\": \"h\\u00e9\", \"deep\": [[[[[1]]]]] }";
         struct testbus_proc *ph, *pj;
         struct watch w;
         char *line;
@@ -486,7 +487,8 @@ START_TEST(test_body_as_sent)
                       "line: %s", line);
         free(line);
         line = line_with(&pj->out, "\"Echo\"", NULL);
-        ck_assert_msg(strstr(line, "\"body\":{ \"big\": 123456789012345678901234,  \"s\": \"h\\u00e9\""), "line: %s", line);
+        ck_assert_msg(strstr(line, "\"body\":{ \"big\": 123456789012345678901234,  \"s\": \"h\\u00e9\""), "line: %s",
+                      line);
         json_object_put(testbus_json(line, strlen(line)));
         free(line);
         watch_end(&w);
@@ -595,8 +597,8 @@ static void watch_held_call(struct watch *w, unsigned ms)
 {
         char *line;
 
-        ck_assert_int_ge(ipcbus_call_async(w->c, NULL, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE,
-                                           "Hold", "{}", IPCBUS_TIMEOUT_DEFAULT, NULL, NULL),
+        ck_assert_int_ge(ipcbus_call_async(w->c, NULL, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Hold",
+                                           "{}", IPCBUS_TIMEOUT_DEFAULT, NULL, NULL),
                          0);
         ck_assert_int_ge(ipcbus_flush(w->c), 0);
         line = testbus_child_read(&w->svc, TESTBUS_WAIT_MS);
@@ -767,8 +769,7 @@ START_TEST(test_json)
                         ck_assert(json_object_object_get_ex(o, "comm", &v) && json_object_get_string_len(v) > 0);
                         ck_assert(!json_object_object_get_ex(o, "call", NULL));
                         serial = testbus_json_int(h, "serial");
-                } else if (strcmp(type, "return") == 0 && serial > 0 &&
-                           testbus_json_int(h, "reply_serial") == serial) {
+                } else if (strcmp(type, "return") == 0 && serial > 0 && testbus_json_int(h, "reply_serial") == serial) {
                         ck_assert_str_eq(sender, w.svc.unique);
                         ck_assert_str_eq(testbus_json_string(body, "k"), "v");
                         assert_json_paired(o, serial);

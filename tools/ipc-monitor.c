@@ -106,7 +106,8 @@ static void help(void)
                "Each line: [TIME] TYPE SENDER -> DESTINATION serial=N [reply_serial=N] [path=P]\n"
                "[interface=I] [member=M] [error=E] [no_reply] [fds=N] [memfd=BYTES]\n"
                "[← [CALLDEST] IFACE.MEMBER LATENCY] [uid=U pid=P comm=C] BODY, e.g.\n"
-               "  return :1.7 -> :1.5 serial=9 reply_serial=4 ← org.example.Notes.Add 1.23 ms uid=1000 pid=812 comm=notes-service {\"id\":3}\n"
+               "  return :1.7 -> :1.5 serial=9 reply_serial=4 ← org.example.Notes.Add 1.23 ms uid=1000 pid=812 "
+               "comm=notes-service {\"id\":3}\n"
                "The first line, on stderr, says what is watched. See ipc-monitor(1).\n");
 }
 
@@ -184,8 +185,7 @@ static int monitor_handle_event(struct monitor *mon, struct mon_event *ev)
         if (mon->stats && h->type == MSG_CALL)
                 r = summary_call(mon->stats, h);
         else if (mon->stats && ev->call)
-                r = summary_answer(mon->stats, ev->call, h->type == MSG_ERROR ? h->error_name : NULL,
-                                   ev->latency_usec);
+                r = summary_answer(mon->stats, ev->call, h->type == MSG_ERROR ? h->error_name : NULL, ev->latency_usec);
         if (r < 0)
                 return r;
         r = monitor_slow_filter(mon, ev, &show);
@@ -300,9 +300,8 @@ static int monitor_parse_value(struct monitor *mon, int opt, const char *arg)
                                             [OUTPUT_TIME_ABSOLUTE] = "absolute",
                                             [OUTPUT_TIME_RELATIVE] = "relative",
                                             [OUTPUT_TIME_DELTA] = "delta"};
-        static const char *const colors[] = {[OUTPUT_COLOR_AUTO] = "auto",
-                                             [OUTPUT_COLOR_ALWAYS] = "always",
-                                             [OUTPUT_COLOR_NEVER] = "never"};
+        static const char *const colors[] = {
+                [OUTPUT_COLOR_AUTO] = "auto", [OUTPUT_COLOR_ALWAYS] = "always", [OUTPUT_COLOR_NEVER] = "never"};
         char *end;
 
         if (opt == 't') {

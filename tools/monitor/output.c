@@ -13,12 +13,12 @@
 #include "tools/monitor/output.h"
 
 /* How much of a body the one-line form shows. */
-#define OUTPUT_STRING_MAX 64u  /* bytes of a string */
-#define OUTPUT_ARRAY_MAX 8u    /* elements of an array */
-#define OUTPUT_OBJECT_MAX 16u  /* members of an object */
-#define OUTPUT_DEPTH_MAX 4     /* nesting; deeper containers become {…} and […] */
-#define OUTPUT_LINE_MAX 400u   /* bytes of the whole body */
-#define OUTPUT_NAME_W_MAX 24   /* the widest a sender or destination column grows */
+#define OUTPUT_STRING_MAX 64u /* bytes of a string */
+#define OUTPUT_ARRAY_MAX 8u   /* elements of an array */
+#define OUTPUT_OBJECT_MAX 16u /* members of an object */
+#define OUTPUT_DEPTH_MAX 4    /* nesting; deeper containers become {…} and […] */
+#define OUTPUT_LINE_MAX 400u  /* bytes of the whole body */
+#define OUTPUT_NAME_W_MAX 24  /* the widest a sender or destination column grows */
 
 /* ANSI SGR sequences by role. */
 #define SGR_RESET "\033[0m"
@@ -40,8 +40,7 @@ bool output_want_color(enum output_color c, int fd)
         return (!no_color || !no_color[0]) && isatty(fd) == 1;
 }
 
-void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full,
-                 enum output_timestamp time)
+void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full, enum output_timestamp time)
 {
         /* the driver's name comes in most columns soon: start that wide, so the first lines line up too */
         int w = (int) strlen(IPCBUS_DRIVER_NAME);

@@ -74,8 +74,7 @@ struct output {
 bool output_want_color(enum output_color c, int fd);
 
 /* Print to f as the flags say (see struct output); f stays the caller's. */
-void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full,
-                 enum output_timestamp time);
+void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full, enum output_timestamp time);
 
 /* Print ev (see above) and flush. Returns 0 or -ENOMEM. */
 int output_event(struct output *o, const struct mon_event *ev);
