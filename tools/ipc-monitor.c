@@ -285,8 +285,10 @@ static int monitor_check_rules(int argc, char **argv)
                 r = match_rule_parse_string(&rule, argv[i]);
                 match_rule_deinit(&rule);
                 if (r != 0) {
-                        fprintf(stderr, "ipc-monitor: invalid match rule '%s': %s\n(see ipc-monitor --help)\n", argv[i],
-                                r > 0 ? proto_strerror(r) : strerror(-r));
+                        _cleanup_(freep) char *shown = format_sanitize(argv[i], strlen(argv[i]));
+
+                        fprintf(stderr, "ipc-monitor: invalid match rule '%s': %s\n(see ipc-monitor --help)\n",
+                                shown ? shown : "?", r > 0 ? proto_strerror(r) : strerror(-r));
                         return EXIT_USAGE;
                 }
         }
@@ -458,8 +460,12 @@ static void monitor_announce(const struct monitor *mon)
                 address = resolved;
         fprintf(stderr, "ipc-monitor: watching %s%s%s", mon->system ? "the system bus " : "",
                 address ? address : "the session bus", mon->n_rules ? ", messages matching " : ": everything");
-        for (size_t i = 0; i < mon->n_rules; i++)
-                fprintf(stderr, "%s\"%s\"", i ? " or " : "", mon->rules[i]);
+        for (size_t i = 0; i < mon->n_rules; i++) {
+                /* a rule's value may hold any character: keep the terminal safe */
+                _cleanup_(freep) char *rule = format_sanitize(mon->rules[i], strlen(mon->rules[i]));
+
+                fprintf(stderr, "%s\"%s\"", i ? " or " : "", rule ? rule : "?");
+        }
         if (mon->slow_ms >= 0)
                 fprintf(stderr, "; calls slower than %" PRId64 " ms", mon->slow_ms);
         fputs(mon->summary ? "; a summary at the end (Ctrl-C)\n" : " (Ctrl-C to stop)\n", stderr);
