@@ -40,8 +40,7 @@ const char *format_json_string(struct json_object *obj, bool pretty)
         return json_object_to_json_string_ext(obj, flags);
 }
 
-/* Write text with JSON whitespace (the only control bytes valid JSON has raw) as spaces. */
-static void format_put_flat(FILE *f, const char *text, size_t len)
+void format_put_flat(FILE *f, const char *text, size_t len)
 {
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char) text[i];

@@ -50,6 +50,12 @@ const char *format_json_string(struct json_object *obj, bool pretty);
 void format_print_body(FILE *f, ipcbus_message *m, bool pretty);
 
 /*
+ * Write JSON text to f with its whitespace (the only control bytes valid
+ * JSON has raw) as spaces, so it stays on one line.
+ */
+void format_put_flat(FILE *f, const char *text, size_t len);
+
+/*
  * Parse one JSON value typed by the user (strict JSON, any value, null
  * included: then *ret is NULL), at most a body's size and nesting. Returns
  * 0 with *ret (owned by the caller), -EINVAL with *ret_reason (static text)

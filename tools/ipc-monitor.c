@@ -105,8 +105,10 @@ static void help(void)
                "\n"
                "Each line: [TIME] TYPE SENDER -> DESTINATION serial=N [reply_serial=N] [path=P]\n"
                "[interface=I] [member=M] [error=E] [no_reply] [fds=N] [memfd=BYTES]\n"
-               "[← CALLDEST IFACE.MEMBER LATENCY] [uid=U pid=P comm=C] BODY, e.g.\n"
-               "  return :1.7 -> :1.5 serial=9 reply_serial=4 ← org.example.Notes org.example.Notes.Add 1.23 ms uid=1000 pid=812 comm=notes-service {\"id\":3}\n");
+               "[← [CALLDEST] IFACE.MEMBER LATENCY] [uid=U pid=P comm=C] BODY, e.g.\n"
+               "  return :1.7 -> :1.5 serial=9 reply_serial=4 ← org.example.Notes.Add 1.23 ms uid=1000 pid=812 "
+               "comm=notes-service {\"id\":3}\n"
+               "The first line, on stderr, says what is watched. See ipc-monitor(1).\n");
 }
 
 /* The driver telling us about our own (pre-monitor) unique name is not traffic. */
@@ -183,8 +185,7 @@ static int monitor_handle_event(struct monitor *mon, struct mon_event *ev)
         if (mon->stats && h->type == MSG_CALL)
                 r = summary_call(mon->stats, h);
         else if (mon->stats && ev->call)
-                r = summary_answer(mon->stats, ev->call, h->type == MSG_ERROR ? h->error_name : NULL,
-                                   ev->latency_usec);
+                r = summary_answer(mon->stats, ev->call, h->type == MSG_ERROR ? h->error_name : NULL, ev->latency_usec);
         if (r < 0)
                 return r;
         r = monitor_slow_filter(mon, ev, &show);
@@ -284,8 +285,10 @@ static int monitor_check_rules(int argc, char **argv)
                 r = match_rule_parse_string(&rule, argv[i]);
                 match_rule_deinit(&rule);
                 if (r != 0) {
-                        fprintf(stderr, "ipc-monitor: invalid match rule '%s': %s\n(see ipc-monitor --help)\n", argv[i],
-                                r > 0 ? proto_strerror(r) : strerror(-r));
+                        _cleanup_(freep) char *shown = format_sanitize(argv[i], strlen(argv[i]));
+
+                        fprintf(stderr, "ipc-monitor: invalid match rule '%s': %s\n(see ipc-monitor --help)\n",
+                                shown ? shown : "?", r > 0 ? proto_strerror(r) : strerror(-r));
                         return EXIT_USAGE;
                 }
         }
@@ -299,9 +302,8 @@ static int monitor_parse_value(struct monitor *mon, int opt, const char *arg)
                                             [OUTPUT_TIME_ABSOLUTE] = "absolute",
                                             [OUTPUT_TIME_RELATIVE] = "relative",
                                             [OUTPUT_TIME_DELTA] = "delta"};
-        static const char *const colors[] = {[OUTPUT_COLOR_AUTO] = "auto",
-                                             [OUTPUT_COLOR_ALWAYS] = "always",
-                                             [OUTPUT_COLOR_NEVER] = "never"};
+        static const char *const colors[] = {
+                [OUTPUT_COLOR_AUTO] = "auto", [OUTPUT_COLOR_ALWAYS] = "always", [OUTPUT_COLOR_NEVER] = "never"};
         char *end;
 
         if (opt == 't') {
@@ -456,12 +458,14 @@ static void monitor_announce(const struct monitor *mon)
 
         if (!address && (mon->system ? address_system(&resolved) : address_session(&resolved)) == 0)
                 address = resolved;
-        fprintf(stderr, "ipc-monitor: watching %s%s%s: ", mon->system ? "the system bus " : "",
-                address ? address : "the session bus", mon->n_rules ? ", messages matching" : "");
-        for (size_t i = 0; i < mon->n_rules; i++)
-                fprintf(stderr, "%s\"%s\"", i ? " or " : " ", mon->rules[i]);
-        if (!mon->n_rules)
-                fputs("everything", stderr);
+        fprintf(stderr, "ipc-monitor: watching %s%s%s", mon->system ? "the system bus " : "",
+                address ? address : "the session bus", mon->n_rules ? ", messages matching " : ": everything");
+        for (size_t i = 0; i < mon->n_rules; i++) {
+                /* a rule's value may hold any character: keep the terminal safe */
+                _cleanup_(freep) char *rule = format_sanitize(mon->rules[i], strlen(mon->rules[i]));
+
+                fprintf(stderr, "%s\"%s\"", i ? " or " : "", rule ? rule : "?");
+        }
         if (mon->slow_ms >= 0)
                 fprintf(stderr, "; calls slower than %" PRId64 " ms", mon->slow_ms);
         fputs(mon->summary ? "; a summary at the end (Ctrl-C)\n" : " (Ctrl-C to stop)\n", stderr);

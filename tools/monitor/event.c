@@ -161,8 +161,7 @@ static void mon_event_init(struct mon_event *ev, struct msg *m, const struct tim
         *ev = (struct mon_event){.ts = *ts, .msg = m, .n_fds = n_fds, .memfd_size = memfd_size};
 }
 
-int mon_event_from_message(ipcbus_message *m, const struct timespec *ts, struct mon_comms *comms,
-                           struct mon_event *ret)
+int mon_event_from_message(ipcbus_message *m, const struct timespec *ts, struct mon_comms *comms, struct mon_event *ret)
 {
         _cleanup_(msg_unrefp) struct msg *parsed = NULL;
         _cleanup_(freep) uint8_t *frame = NULL;

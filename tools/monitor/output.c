@@ -8,16 +8,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "protocol/jscan.h"
 #include "tools/format.h"
 #include "tools/monitor/output.h"
 
 /* How much of a body the one-line form shows. */
-#define OUTPUT_STRING_MAX 64u  /* bytes of a string */
-#define OUTPUT_ARRAY_MAX 8u    /* elements of an array */
-#define OUTPUT_OBJECT_MAX 16u  /* members of an object */
-#define OUTPUT_DEPTH_MAX 4     /* nesting; deeper containers become {…} and […] */
-#define OUTPUT_LINE_MAX 400u   /* bytes of the whole body */
-#define OUTPUT_NAME_W_MAX 24   /* the widest a sender or destination column grows */
+#define OUTPUT_STRING_MAX 64u /* bytes of a string */
+#define OUTPUT_ARRAY_MAX 8u   /* elements of an array */
+#define OUTPUT_OBJECT_MAX 16u /* members of an object */
+#define OUTPUT_DEPTH_MAX 4    /* nesting; deeper containers become {…} and […] */
+#define OUTPUT_LINE_MAX 400u  /* bytes of the whole body */
+#define OUTPUT_NAME_W_MAX 24  /* the widest a sender or destination column grows */
 
 /* ANSI SGR sequences by role. */
 #define SGR_RESET "\033[0m"
@@ -39,11 +40,19 @@ bool output_want_color(enum output_color c, int fd)
         return (!no_color || !no_color[0]) && isatty(fd) == 1;
 }
 
-void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full,
-                 enum output_timestamp time)
+void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full, enum output_timestamp time)
 {
-        *o = (struct output){
-                .f = f, .json = json, .color = color && !json, .align = align, .full = full, .time = time};
+        /* the driver's name comes in most columns soon: start that wide, so the first lines line up too */
+        int w = (int) strlen(IPCBUS_DRIVER_NAME);
+
+        *o = (struct output){.f = f,
+                             .json = json,
+                             .color = color && !json,
+                             .align = align,
+                             .full = full,
+                             .time = time,
+                             .sender_w = w,
+                             .dest_w = w};
 }
 
 /* The SGR sequence sgr when colouring, else "". */
@@ -138,149 +147,192 @@ static void output_put_call_fields(struct output *o, const struct mon_call *call
 
 /* ---- bodies on one line ---- */
 
-static void output_short_value(FILE *f, struct json_object *v, int depth, bool *cut);
-
-/* A string of at most OUTPUT_STRING_MAX bytes, cut on a character boundary with "…". */
-static void output_short_string(FILE *f, struct json_object *v, bool *cut)
-{
-        const char *s = json_object_get_string(v);
-        size_t len = (size_t) json_object_get_string_len(v), keep = OUTPUT_STRING_MAX;
-        struct json_object *head;
+/*
+ * A body written from its index (msg_body_index) rather than re-parsed: every
+ * scalar is the sender's own text, so an integer past 64 bits or an escape
+ * shows as it was sent. On one line with the cuts above, or whole and
+ * indented (pretty).
+ */
+struct body_writer {
+        FILE *f;
         const char *text;
+        const struct jscan_node *nodes;
+        bool pretty;
+        bool cut; /* something was left out */
+};
 
-        if (len <= OUTPUT_STRING_MAX) {
-                fputs(format_json_string(v, false), f);
-                return;
-        }
-        while (keep > 0 && ((unsigned char) s[keep] & 0xc0) == 0x80)
-                keep--;
-        head = json_object_new_string_len(s, (int) keep);
-        text = head ? format_json_string(head, false) : "\"\"";
-        /* the head's text without its closing quote, then the mark */
-        fprintf(f, "%.*s…\"", (int) strlen(text) - 1, text);
-        json_object_put(head);
-        *cut = true;
-}
+static size_t body_write_value(struct body_writer *w, size_t i, unsigned depth);
 
-static void output_short_array(FILE *f, struct json_object *v, int depth, bool *cut)
+/*
+ * How many bytes of the raw string s[0..len) to keep for at most max: whole
+ * escapes (a surrogate pair's two) and whole UTF-8 characters.
+ */
+static size_t body_string_keep(const char *s, size_t len, size_t max)
 {
-        size_t n = json_object_array_length(v);
+        size_t i = 0;
 
-        if (depth >= OUTPUT_DEPTH_MAX && n > 0) {
-                fputs("[…]", f);
-                *cut = true;
-                return;
-        }
-        fputc('[', f);
-        for (size_t i = 0; i < n && i < OUTPUT_ARRAY_MAX; i++) {
-                if (i)
-                        fputc(',', f);
-                output_short_value(f, json_object_array_get_idx(v, i), depth + 1, cut);
-        }
-        if (n > OUTPUT_ARRAY_MAX) {
-                fprintf(f, ",…+%zu", n - OUTPUT_ARRAY_MAX);
-                *cut = true;
-        }
-        fputc(']', f);
-}
+        while (i < len) {
+                size_t n;
 
-static void output_short_object(FILE *f, struct json_object *v, int depth, bool *cut)
-{
-        size_t n = (size_t) json_object_object_length(v), i = 0;
-
-        if (depth >= OUTPUT_DEPTH_MAX && n > 0) {
-                fputs("{…}", f);
-                *cut = true;
-                return;
-        }
-        fputc('{', f);
-        json_object_object_foreach (v, key, val) {
-                _cleanup_(json_object_putp) struct json_object *k = json_object_new_string(key);
-
-                if (i == OUTPUT_OBJECT_MAX)
+                if (s[i] == '\\' && s[i + 1] != 'u')
+                        n = 2;
+                else if (s[i] == '\\')
+                        /* a high surrogate's escape comes with its low one (the validator pairs them) */
+                        n = (s[i + 2] == 'd' || s[i + 2] == 'D') && strchr("89abAB", s[i + 3]) ? 12 : 6;
+                else
+                        n = jscan_utf8_sequence(s + i, len - i);
+                if (n == 0)
+                        n = 1;
+                if (i + n > max)
                         break;
-                fprintf(f, "%s%s:", i++ ? "," : "", k ? format_json_string(k, false) : "\"\"");
-                output_short_value(f, val, depth + 1, cut);
+                i += n;
         }
-        if (n > OUTPUT_OBJECT_MAX) {
-                fprintf(f, ",…+%zu", n - OUTPUT_OBJECT_MAX);
-                *cut = true;
-        }
-        fputc('}', f);
+        return i;
 }
 
-static void output_short_value(FILE *f, struct json_object *v, int depth, bool *cut)
+static void body_write_string(struct body_writer *w, const struct jscan_node *n, bool cut_long)
 {
-        switch (json_object_get_type(v)) {
-        case json_type_string:
-                output_short_string(f, v, cut);
+        const char *s = w->text + n->start;
+        size_t keep = n->len;
+
+        if (cut_long && n->len > OUTPUT_STRING_MAX) {
+                keep = body_string_keep(s, n->len, OUTPUT_STRING_MAX);
+                w->cut = true;
+        }
+        fprintf(w->f, "\"%.*s%s\"", (int) keep, s, keep < n->len ? "…" : "");
+}
+
+/* A line break and the indentation of depth, when pretty. */
+static void body_write_break(struct body_writer *w, unsigned depth)
+{
+        if (w->pretty)
+                fprintf(w->f, "\n%*s", (int) depth * 2, "");
+}
+
+/* The object or array at node i: its members or elements, at most max of them unless pretty. */
+static void body_write_container(struct body_writer *w, size_t i, unsigned depth)
+{
+        const struct jscan_node *n = &w->nodes[i];
+        bool object = n->kind == JSCAN_OBJECT;
+        size_t max = object ? OUTPUT_OBJECT_MAX : OUTPUT_ARRAY_MAX, count = 0, j = i + 1;
+
+        fputc(object ? '{' : '[', w->f);
+        if (j < n->end && !w->pretty && depth >= OUTPUT_DEPTH_MAX) {
+                fputs("…", w->f);
+                w->cut = true;
+                j = n->end;
+        }
+        for (; j < n->end; count++) {
+                if (!w->pretty && count == max) {
+                        size_t rest = 0;
+
+                        for (; j < n->end; j = w->nodes[j + object].end)
+                                rest++;
+                        fprintf(w->f, ",…+%zu", rest);
+                        w->cut = true;
+                        break;
+                }
+                if (count)
+                        fputc(',', w->f);
+                body_write_break(w, depth + 1);
+                if (object) {
+                        body_write_string(w, &w->nodes[j], false);
+                        fputs(w->pretty ? ": " : ":", w->f);
+                        j++;
+                }
+                j = body_write_value(w, j, depth + 1);
+        }
+        if (count)
+                body_write_break(w, depth);
+        fputc(object ? '}' : ']', w->f);
+}
+
+/* Write the value at node i; returns the index of the node after it. */
+static size_t body_write_value(struct body_writer *w, size_t i, unsigned depth)
+{
+        const struct jscan_node *n = &w->nodes[i];
+
+        switch (n->kind) {
+        case JSCAN_STRING:
+                body_write_string(w, n, !w->pretty);
                 break;
-        case json_type_array:
-                output_short_array(f, v, depth, cut);
-                break;
-        case json_type_object:
-                output_short_object(f, v, depth, cut);
+        case JSCAN_OBJECT:
+        case JSCAN_ARRAY:
+                body_write_container(w, i, depth);
                 break;
         default:
-                fputs(v ? format_json_string(v, false) : "null", f);
+                fwrite(w->text + n->start, 1, n->len, w->f);
                 break;
         }
+        return n->end;
+}
+
+/* format_sanitize of each line of text, the line breaks kept (a pretty body). NULL when out of memory. */
+static char *output_sanitize_lines(const char *text)
+{
+        _cleanup_(freep) char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+
+        if (!f)
+                return NULL;
+        for (const char *p = text;;) {
+                size_t n = strcspn(p, "\n");
+                _cleanup_(freep) char *line = format_sanitize(p, n);
+
+                if (!line) {
+                        fclose(f);
+                        return NULL;
+                }
+                fputs(line, f);
+                if (!p[n])
+                        break;
+                fputc('\n', f);
+                p += n + 1;
+        }
+        if (fclose(f) != 0)
+                return NULL;
+        return steal_pointer(&out);
 }
 
 /*
  * The body's text for a person, NUL-terminated and safe on a terminal
  * (malloc'd; NULL when out of memory): pretty and whole, or on one line cut
- * where long, with the body's size when anything was cut. A body json-c
- * cannot take is shown as it came, its whitespace flattened.
+ * where long, with the body's size when anything was cut.
  */
-static char *output_body_text(const struct output *o, const struct msg *m)
+static char *output_body_text(const struct output *o, struct msg *m)
 {
-        _cleanup_(json_object_putp) struct json_object *obj = NULL;
         _cleanup_(freep) char *text = NULL;
+        struct body_writer w = {.text = m->body, .pretty = o->full};
         size_t len = 0;
-        bool cut = false;
-        FILE *f;
+        bool line_cut = false;
 
-        if (format_json_parse(m->body, m->body_len, &obj) < 0) {
-                text = strndup(m->body, m->body_len);
-                if (!text)
-                        return NULL;
-                for (char *p = text; *p; p++)
-                        if ((unsigned char) *p < 0x20)
-                                *p = ' ';
-                len = strlen(text);
-        } else if (o->full) {
-                text = strdup(format_json_string(obj, true));
-                if (!text)
-                        return NULL;
-                len = strlen(text);
-        } else {
-                f = open_memstream(&text, &len);
-                if (!f)
-                        return NULL;
-                output_short_value(f, obj, 0, &cut);
-                if (fclose(f) != 0)
-                        return NULL;
-        }
+        if (msg_body_index(m) < 0 || m->n_nodes == 0)
+                return NULL;
+        w.nodes = m->nodes;
+        w.f = open_memstream(&text, &len);
+        if (!w.f)
+                return NULL;
+        body_write_value(&w, 0, 0);
+        if (fclose(w.f) != 0)
+                return NULL;
         if (!o->full && len > OUTPUT_LINE_MAX) {
                 len = OUTPUT_LINE_MAX;
                 while (len > 0 && ((unsigned char) text[len] & 0xc0) == 0x80)
                         len--;
                 text[len] = '\0';
-                len = OUTPUT_LINE_MAX; /* the mark that the line itself was cut */
-                cut = true;
+                line_cut = w.cut = true;
         }
-        if (cut) {
+        if (w.cut) {
                 char *with_size = NULL;
 
-                if (asprintf(&with_size, "%s%s (%zu bytes)", text, len == OUTPUT_LINE_MAX ? "…" : "",
-                             m->body_len) < 0)
+                if (asprintf(&with_size, "%s%s (%zu bytes)", text, line_cut ? "…" : "", m->body_len) < 0)
                         return NULL;
                 free(text);
                 text = with_size;
                 len = strlen(text);
         }
-        return format_sanitize(text, len);
+        return o->full ? output_sanitize_lines(text) : format_sanitize(text, len);
 }
 
 /* ---- the human line ---- */
@@ -402,30 +454,40 @@ static void output_json_line(struct output *o, struct json_object *line)
         fflush(o->f);
 }
 
+/*
+ * {"header":...,"body":...,...}: the header and the body are the message's
+ * own text (whitespace flattened), so numbers past 64 bits stay as sent;
+ * the rest is json-c's.
+ */
 static int output_json(struct output *o, const struct mon_event *ev)
 {
-        _cleanup_(json_object_putp) struct json_object *line = json_object_new_object();
+        _cleanup_(json_object_putp) struct json_object *rest = json_object_new_object();
         const struct msg *m = ev->msg;
-        struct json_object *header = NULL, *body = NULL;
+        const char *text;
 
-        if (!line)
+        if (!rest)
                 return -ENOMEM;
-        (void) format_json_parse(m->header, m->header_len, &header);
-        if (m->body_len > 0)
-                (void) format_json_parse(m->body, m->body_len, &body);
-        json_object_object_add(line, "header", header);
-        json_object_object_add(line, "body", body);
-        json_object_object_add(line, "timestamp", output_json_time(&ev->ts));
-        json_object_object_add(line, "fds", json_object_new_int64(ev->n_fds));
-        json_object_object_add(line, "memfd_size", json_object_new_int64(ev->memfd_size));
+        json_object_object_add(rest, "timestamp", output_json_time(&ev->ts));
+        json_object_object_add(rest, "fds", json_object_new_int64(ev->n_fds));
+        json_object_object_add(rest, "memfd_size", json_object_new_int64(ev->memfd_size));
         if (ev->comm[0])
-                json_object_object_add(line, "comm",
+                json_object_object_add(rest, "comm",
                                        json_object_new_string_len(ev->comm, (int) strnlen(ev->comm, sizeof(ev->comm))));
         if (ev->call) {
-                json_object_object_add(line, "call", output_json_call(ev->call));
-                json_object_object_add(line, "latency_us", json_object_new_int64((int64_t) ev->latency_usec));
+                json_object_object_add(rest, "call", output_json_call(ev->call));
+                json_object_object_add(rest, "latency_us", json_object_new_int64((int64_t) ev->latency_usec));
         }
-        output_json_line(o, line);
+        text = format_json_string(rest, false);
+        fputs("{\"header\":", o->f);
+        format_put_flat(o->f, m->header, m->header_len);
+        fputs(",\"body\":", o->f);
+        if (m->body_len > 0)
+                format_put_flat(o->f, m->body, m->body_len);
+        else
+                fputs("null", o->f);
+        /* the rest's members after ours: its text without the opening brace */
+        fprintf(o->f, ",%s\n", text + 1);
+        fflush(o->f);
         return 0;
 }
 

@@ -6,23 +6,23 @@
  *   [TIME ]TYPE SENDER -> DESTINATION serial=N[ reply_serial=N][ path=P]
  *       [ interface=I][ member=M][ error=E][ no_reply][ fds=N][ memfd=BYTES]
  *       [ ← [CALLDEST ]IFACE.MEMBER LATENCY][ uid=U pid=P[ comm=C]][ BODY]
- *   TYPE is "call", "return", "error" or "signal", padded to 6 columns;
+ *   TYPE is "call", "return", "error" or "signal", padded to 6 columns.
  *   SENDER ("-" when absent) and DESTINATION ("*" for a broadcast) are
- *   padded on a terminal to the widest seen so far (up to 24 columns), so
- *   columns line up; elsewhere one space separates them, so that
- *   "SENDER -> DESTINATION" can be searched for.
- *   "←" follows an answer to a call the monitor saw: the call's
- *   destination (left out when it is the interface's name), member and the
- *   time between the two. BODY is compact, its
- *   long strings, arrays and objects cut with "…" and the body's size in
- *   bytes added ("(1234 bytes)"), and "…" at the end when the line itself
- *   was cut; with full, the whole body follows,
- *   pretty, on the next lines. TIME (timestamps) is the local time with
- *   microseconds ("14:03:07.123456"), or seconds since the first message
- *   ("+1.234567"), or since the previous one. Everything that does not come
- *   from the codec's checked names is passed through format_sanitize.
- *   With colour, the type, the error name, the pairing and the credentials
- *   are coloured (ANSI SGR); without it the line has no escape at all.
+ *   padded on a terminal to the widest seen so far (at least the driver's
+ *   name, up to 24 columns), so columns line up; elsewhere one space
+ *   separates them, so that "SENDER -> DESTINATION" can be searched for.
+ *   "←" follows an answer to a call the monitor saw: the call's destination
+ *   (left out when it is the interface's name), member and the time
+ *   between the two. BODY is compact (every scalar as the sender wrote
+ *   it), its long strings, arrays and objects cut with "…" and the body's
+ *   size in bytes added ("(1234 bytes)"), and "…" at the end when the line
+ *   itself was cut; with full, the whole body follows, pretty, on the next
+ *   lines. TIME (timestamps) is the local time with microseconds
+ *   ("14:03:07.123456"), or seconds since the first message ("+1.234567"),
+ *   or since the previous one. Everything that does not come from the
+ *   codec's checked names is passed through format_sanitize. With colour,
+ *   the type, the error name, the pairing and the credentials are coloured
+ *   (ANSI SGR); without it the line has no escape at all.
  *
  * A call never answered (its deadline and a second passed):
  *   [TIME ]unanswered SENDER -> DESTINATION serial=N[ path=P][ interface=I]
@@ -74,8 +74,7 @@ struct output {
 bool output_want_color(enum output_color c, int fd);
 
 /* Print to f as the flags say (see struct output); f stays the caller's. */
-void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full,
-                 enum output_timestamp time);
+void output_init(struct output *o, FILE *f, bool json, bool color, bool align, bool full, enum output_timestamp time);
 
 /* Print ev (see above) and flush. Returns 0 or -ENOMEM. */
 int output_event(struct output *o, const struct mon_event *ev);

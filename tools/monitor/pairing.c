@@ -75,7 +75,7 @@ struct pairing *pairing_free(struct pairing *p)
 
         if (!p)
                 return NULL;
-        list_for_each_entry_safe (e, tmp, &p->calls, link) {
+        list_for_each_entry_safe(e, tmp, &p->calls, link) {
                 pairing_unlink(p, e);
                 pairing_entry_free(e);
         }
@@ -198,7 +198,7 @@ void pairing_expire(struct pairing *p, const struct timespec *now,
 {
         struct pairing_entry *e, *tmp;
 
-        list_for_each_entry_safe (e, tmp, &p->calls, link) {
+        list_for_each_entry_safe(e, tmp, &p->calls, link) {
                 if (pairing_usec_between(&e->call.ts, now) <= (e->call.deadline_ms + PAIRING_GRACE_MS) * 1000)
                         continue;
                 if (expired)

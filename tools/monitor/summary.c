@@ -16,7 +16,7 @@
 #include "util/map.h"
 #include "util/util.h"
 
-#define SUMMARY_BUCKETS 128u /* 2^(128/4) us: past an hour */
+#define SUMMARY_BUCKETS 128u   /* 2^(128/4) us: past an hour */
 #define SUMMARY_ERROR_NAMES 4u /* error names kept by name per member; the rest are "other" */
 #define SUMMARY_TIMEOUT_ERROR "org.ipcbus.Error.Timeout"
 
@@ -28,11 +28,11 @@ struct summary_error {
 struct summary_member {
         struct map_node node;
         char *destination;
-        char *member;       /* interface.member, or the member alone */
-        uint64_t calls;     /* calls seen */
-        uint64_t answered;  /* answers seen (returns and errors, timeouts included) */
-        uint64_t errors;    /* errors, timeouts not included */
-        uint64_t timeouts;  /* the broker's Timeout errors, and calls never answered */
+        char *member;      /* interface.member, or the member alone */
+        uint64_t calls;    /* calls seen */
+        uint64_t answered; /* answers seen (returns and errors, timeouts included) */
+        uint64_t errors;   /* errors, timeouts not included */
+        uint64_t timeouts; /* the broker's Timeout errors, and calls never answered */
         uint64_t max_usec;
         struct summary_error error_names[SUMMARY_ERROR_NAMES];
         uint64_t other_errors;
@@ -265,8 +265,10 @@ static void summary_print_member(const struct summary_member *m, int member_w, i
         summary_put_cell(f, timed ? p50 : "-");
         summary_put_cell(f, timed ? p99 : "-");
         summary_put_cell(f, timed ? max : "-");
-        fputs("  ", f);
-        summary_print_errors(m, f);
+        if (m->error_names[0].name || m->other_errors) {
+                fputs("  ", f);
+                summary_print_errors(m, f);
+        }
         fputc('\n', f);
 }
 
