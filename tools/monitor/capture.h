@@ -34,6 +34,18 @@ int capture_open_write(const char *path, struct capture **ret, char *err, size_t
 int capture_write(struct capture *c, const struct capture_record *rec);
 /* Count copies the bus dropped before they reached the monitor (MessagesLost): written as the interface's drop count at close. */
 void capture_add_lost(struct capture *c, uint64_t n);
+/*
+ * Name the capture's interface (if_name: the bus address watched), before
+ * the first capture_write. Returns 0, -EBUSY once a record was written,
+ * -EINVAL for a name over 4096 bytes, or -ENOMEM.
+ */
+int capture_set_interface(struct capture *c, const char *name);
+/*
+ * Hand what is buffered to the kernel (a monitor idle between messages calls
+ * it, so that a capture killed then loses nothing). Returns 0 or the first
+ * write error.
+ */
+int capture_flush(struct capture *c);
 
 /*
  * Open path, "-" for stdin, for reading. Returns 0, or a negative errno or
@@ -46,6 +58,14 @@ int capture_open_read(const char *path, struct capture **ret, char *err, size_t 
  * / a negative errno with a sentence in err.
  */
 int capture_read(struct capture *c, struct capture_record *ret, char *err, size_t err_size);
+/*
+ * For a reader: the counts of the last statistics block read (the writer's
+ * close), packets written and copies lost. Returns 0, or -ENODATA when none
+ * was read (yet: it is the file's last block; or the writer never closed it).
+ */
+int capture_read_stats(struct capture *c, uint64_t *ret_packets, uint64_t *ret_lost);
+/* For a reader: the name of the section's interface (the bus address), NULL when it has none. */
+const char *capture_interface(struct capture *c);
 
 /*
  * Flush and close; for a writer, writes the statistics block (packets
