@@ -311,7 +311,8 @@ int capture_open_write(const char *path, struct capture **ret, char *err, size_t
                 }
         }
         /* whole blocks in few writes; a reader of a file cut short gets every block but the last */
-        setvbuf(c->f, NULL, _IOFBF, 64 * 1024);
+        if (!c->std)
+                setvbuf(c->f, NULL, _IOFBF, 64 * 1024);
         c->start_nsec = clock_now_nsec(CLOCK_REALTIME);
         r = write_shb(c);
         if (r < 0) {
@@ -663,7 +664,7 @@ static int read_idb(struct capture *c, const struct block *b, char *err, size_t 
                                             c->name, c->n_ifaces);
                 } else if (code == OPT_IF_TSOFFSET && len == 8) {
                         ifc.offset_sec = (int64_t) get64(c, v);
-                } else if (code == OPT_IF_NAME && c->n_ifaces == 0 && !c->first_if_name) {
+                } else if (code == OPT_IF_NAME && !c->first_if_name) {
                         c->first_if_name = strndup((const char *) v, len);
                         if (!c->first_if_name)
                                 return fail(err, err_size, -ENOMEM, "out of memory");

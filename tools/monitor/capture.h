@@ -64,7 +64,11 @@ int capture_read(struct capture *c, struct capture_record *ret, char *err, size_
  * was read (yet: it is the file's last block; or the writer never closed it).
  */
 int capture_read_stats(struct capture *c, uint64_t *ret_packets, uint64_t *ret_lost);
-/* For a reader: the name of the section's interface (the bus address), NULL when it has none. */
+/*
+ * For a reader: the first interface name the file gives (ipc-monitor's: the
+ * bus address), known once capture_read has returned the first record; NULL
+ * when none was read.
+ */
 const char *capture_interface(struct capture *c);
 
 /*
