@@ -19,6 +19,7 @@
 #include "tests/check-run.h"
 #include "tests/testbus.h"
 #include "tools/monitor/capture.h"
+#include "util/file.h"
 
 #define BUS_ADDRESS "unix:path=/run/ipcbus-test/bus"
 
@@ -46,7 +47,7 @@ static const struct sample {
         {"{\"sender\":\":1.5\",\"sender_uid\":1000,\"sender_pid\":4243,\"type\":\"signal\",\"serial\":9,"
          "\"path\":\"/org/example/Notes\",\"interface\":\"org.example.Notes\",\"member\":\"Changed\"}",
          "{\"blob\":\"0123456789abcdef\"}", 1, 1048577, "a-very-long-command-name",
-         "signal :1.5 -> * /org/example/Notes org.example.Notes.Changed serial=9 fds=1"},
+         "signal :1.5 -> * /org/example/Notes org.example.Notes.Changed serial=9 fds=1 memfd=1048577"},
         {"{\"sender\":\"org.ipcbus.Bus\",\"sender_uid\":0,\"sender_pid\":1,\"type\":\"signal\",\"serial\":10,"
          "\"destination\":\":1.4\",\"path\":\"/org/ipcbus/Bus\",\"interface\":\"org.ipcbus.Bus\","
          "\"member\":\"NameAcquired\"}",
@@ -174,20 +175,10 @@ static void assert_samples(const char *path, uint64_t lost)
 /* The bytes of a file (malloc'd). */
 static uint8_t *slurp(const char *path, size_t *ret_len)
 {
-        FILE *f = fopen(path, "rb");
-        uint8_t *buf = NULL;
-        long n;
+        char *data;
 
-        ck_assert_ptr_nonnull(f);
-        ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-        n = ftell(f);
-        rewind(f);
-        buf = malloc((size_t) n + 1);
-        ck_assert_ptr_nonnull(buf);
-        ck_assert_uint_eq(fread(buf, 1, (size_t) n, f), (size_t) n);
-        fclose(f);
-        *ret_len = (size_t) n;
-        return buf;
+        ck_assert_int_eq(file_read_text(path, 1024 * 1024, &data, ret_len), 0);
+        return (uint8_t *) data;
 }
 
 static void spit(const char *path, const uint8_t *data, size_t len)

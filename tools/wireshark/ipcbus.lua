@@ -70,8 +70,9 @@ local function field_integer(h, key)
         return v and tonumber(v) or nil
 end
 
--- The Info column: "call :1.4 -> org.example.Notes /org/example/Notes org.example.Notes.Add serial=7"
-local function summary(h, n_fds)
+-- The Info column: "call :1.4 -> org.example.Notes /org/example/Notes org.example.Notes.Add serial=7",
+-- with fds=N and memfd=BYTES when the message carried descriptors or its body came in a memfd
+local function summary(h, n_fds, memfd_size)
         local t = field_string(h, "type") or "?"
         local s = { t, field_string(h, "sender") or "-", "->", field_string(h, "destination") or "*" }
         if t == "call" or t == "signal" then
@@ -85,6 +86,7 @@ local function summary(h, n_fds)
         local reply = field_integer(h, "reply_serial")
         if reply then s[#s + 1] = "reply_serial=" .. reply end
         if n_fds > 0 then s[#s + 1] = "fds=" .. n_fds end
+        if memfd_size > 0 then s[#s + 1] = "memfd=" .. memfd_size end
         return table.concat(s, " ")
 end
 
@@ -112,7 +114,9 @@ function ipcbus.dissector(buf, pinfo, root)
         if len < RECORD_SIZE or buf(0, 4):string() ~= "IPCM" then return 0 end
         local rec_size = buf(5, 1):uint()
         local n_fds = buf(6, 2):le_uint()
+        local memfd_size = buf(8, 4):le_uint()
         local tree = root:add(ipcbus, buf())
+        pinfo.cols.protocol = "IPCBUS"
 
         local rec = tree:add(ipcbus, buf(0, math.min(rec_size, len)), "Record")
         rec:set_text("Record (ipc-monitor)")
@@ -125,6 +129,7 @@ function ipcbus.dissector(buf, pinfo, root)
         rec:add_le(f.rec_reserved, buf(28, 4))
         if rec_size < RECORD_SIZE or len < rec_size + PREFIX_SIZE then
                 tree:add_proto_expert_info(malformed, "record size or frame length impossible")
+                pinfo.cols.info = "malformed record"
                 return len
         end
 
@@ -140,6 +145,7 @@ function ipcbus.dissector(buf, pinfo, root)
         local hl, bl = buf(o + 8, 4):le_uint(), buf(o + 12, 4):le_uint()
         if buf(o, 4):string() ~= "IPCB" or hl < 2 or o + PREFIX_SIZE + hl + bl ~= len then
                 frame:add_proto_expert_info(malformed, "the frame's prefix does not match its length")
+                pinfo.cols.info = "malformed frame"
                 return len
         end
 
@@ -149,11 +155,11 @@ function ipcbus.dissector(buf, pinfo, root)
         add_header_fields(hitem, hrange, h)
         if bl > 0 then add_json(frame, f.body, buf(o + PREFIX_SIZE + hl, bl), pinfo) end
 
-        -- after the JSON dissector, which sets its own
+        -- again after the JSON dissector, which sets its own
         pinfo.cols.protocol = "IPCBUS"
         pinfo.cols.src = field_string(h, "sender") or "-"
         pinfo.cols.dst = field_string(h, "destination") or "*"
-        pinfo.cols.info = summary(h, n_fds)
+        pinfo.cols.info = summary(h, n_fds, memfd_size)
         return len
 end
 
