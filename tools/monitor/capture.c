@@ -91,16 +91,17 @@ struct capture {
         int error; /* the first write error, sticky */
 
         /* reader */
-        uint64_t offset;   /* bytes consumed so far: where the next block starts */
-        uint8_t back[4];   /* bytes read to recognise the file, given again before the file's next */
+        uint64_t offset; /* bytes consumed so far: where the next block starts */
+        uint8_t back[4]; /* bytes read to recognise the file, given again before the file's next */
         size_t n_back;
-        bool le;           /* the current section is little-endian */
+        bool le; /* the current section is little-endian */
         struct capture_iface ifaces[IFACES_MAX];
         unsigned n_ifaces;
         char *first_if_name;
         uint8_t *buf; /* the current block's body */
         size_t buf_cap;
         char comm[COMM_SIZE + 1];
+        bool broken; /* a read failed: the blocks after it are not where we would look */
         bool have_stats;
         uint64_t stat_packets;
         uint64_t stat_lost;
@@ -238,8 +239,8 @@ static int write_shb(struct capture *c)
         struct utsname u;
 
         put32(&h, BYTE_ORDER_MAGIC);
-        put16(&h, 1); /* major */
-        put16(&h, 0); /* minor */
+        put16(&h, 1);          /* major */
+        put16(&h, 0);          /* minor */
         put64(&h, UINT64_MAX); /* section length: not given */
         if (uname(&u) == 0) {
                 char os[sizeof(u.sysname) + sizeof(u.release) + 1];
@@ -555,22 +556,24 @@ static int read_block(struct capture *c, struct block *ret, char *err, size_t er
                 else if (le32(head + 8) == __builtin_bswap32(BYTE_ORDER_MAGIC))
                         c->le = false;
                 else
-                        return fail(err, err_size, -EBADMSG, "%s: section header at offset %llu has no valid byte-order magic",
-                                    c->name, (unsigned long long) b.offset);
+                        return fail(err, err_size, -EBADMSG,
+                                    "%s: section header at offset %llu has no valid byte-order magic", c->name,
+                                    (unsigned long long) b.offset);
                 min = 28;
         }
         b.type = get32(c, head);
         b.total = get32(c, head + 4);
         max = block_max(b.type);
         if (b.total < min || b.total % 4 != 0)
-                return fail(err, err_size, -EBADMSG, "%s: block at offset %llu has an invalid length (%u bytes)", c->name,
-                            (unsigned long long) b.offset, b.total);
+                return fail(err, err_size, -EBADMSG, "%s: block at offset %llu has an invalid length (%u bytes)",
+                            c->name, (unsigned long long) b.offset, b.total);
         if (max == 0) {
                 r = read_skip(c, b.total - (c->offset - b.offset) - 4);
         } else {
                 if (b.total > max)
                         return fail(err, err_size, -EBADMSG,
-                                    "%s: block at offset %llu is %u bytes long, more than a capture of ipcbus messages can hold (%zu)",
+                                    "%s: block at offset %llu is %u bytes long, more than a capture of ipcbus messages "
+                                    "can hold (%zu)",
                                     c->name, (unsigned long long) b.offset, b.total, max);
                 b.len = b.total - 12;
                 if (buf_reserve(c, b.len + 1) < 0)
@@ -589,8 +592,9 @@ static int read_block(struct capture *c, struct block *ret, char *err, size_t er
         if (r > 0)
                 return block_cut(c, b.offset, err, err_size);
         if (get32(c, tail) != b.total)
-                return fail(err, err_size, -EBADMSG, "%s: block at offset %llu: its trailing length (%u) differs from its length (%u)",
-                            c->name, (unsigned long long) b.offset, get32(c, tail), b.total);
+                return fail(err, err_size, -EBADMSG,
+                            "%s: block at offset %llu: its trailing length (%u) differs from its length (%u)", c->name,
+                            (unsigned long long) b.offset, get32(c, tail), b.total);
         *ret = b;
         return 0;
 }
@@ -719,8 +723,7 @@ static bool time_convert(const struct capture_iface *ifc, uint64_t t, struct tim
 }
 
 /* Check the record and frame of a packet block and point *ret at them. */
-static int read_packet(struct capture *c, const struct block *b, struct capture_record *ret, char *err,
-                       size_t err_size)
+static int read_packet(struct capture *c, const struct block *b, struct capture_record *ret, char *err, size_t err_size)
 {
         const unsigned long long off = (unsigned long long) b->offset;
         struct frame_prefix fp;
@@ -736,31 +739,36 @@ static int read_packet(struct capture *c, const struct block *b, struct capture_
         caplen = get32(c, b->body + 12);
         origlen = get32(c, b->body + 16);
         if (ifn >= c->n_ifaces)
-                return fail(err, err_size, -EBADMSG, "%s: packet block at offset %llu names interface %u, which is not described",
-                            c->name, off, ifn);
+                return fail(err, err_size, -EBADMSG,
+                            "%s: packet block at offset %llu names interface %u, which is not described", c->name, off,
+                            ifn);
         if (PAD4((size_t) caplen) > b->len - EPB_FIXED)
-                return fail(err, err_size, -EBADMSG, "%s: packet block at offset %llu: its data overruns the block", c->name,
-                            off);
+                return fail(err, err_size, -EBADMSG, "%s: packet block at offset %llu: its data overruns the block",
+                            c->name, off);
         if (caplen != origlen)
-                return fail(err, err_size, -EBADMSG, "%s: packet at offset %llu was cut short (%u of %u bytes captured)",
-                            c->name, off, caplen, origlen);
+                return fail(err, err_size, -EBADMSG,
+                            "%s: packet at offset %llu was cut short (%u of %u bytes captured)", c->name, off, caplen,
+                            origlen);
         if (!time_convert(&c->ifaces[ifn], (uint64_t) get32(c, b->body + 4) << 32 | get32(c, b->body + 8), &ts))
-                return fail(err, err_size, -EBADMSG, "%s: packet at offset %llu has a timestamp out of range", c->name, off);
+                return fail(err, err_size, -EBADMSG, "%s: packet at offset %llu has a timestamp out of range", c->name,
+                            off);
 
         /* the record, little-endian whatever the section's byte order */
         d = b->body + EPB_FIXED;
         if (caplen < RECORD_SIZE || memcmp(d, RECORD_MAGIC, 4) != 0)
-                return fail(err, err_size, -EBADMSG, "%s: packet at offset %llu is not an ipcbus message record", c->name,
-                            off);
+                return fail(err, err_size, -EBADMSG, "%s: packet at offset %llu is not an ipcbus message record",
+                            c->name, off);
         hdr = d[5];
         n_fds = (uint32_t) (d[6] | d[7] << 8);
         memfd_size = le32(d + 8);
         if (d[4] != RECORD_VERSION || hdr < RECORD_SIZE || hdr > caplen)
-                return fail(err, err_size, -EBADMSG, "%s: packet at offset %llu: record of version %u, %zu bytes: not readable",
-                            c->name, off, d[4], hdr);
+                return fail(err, err_size, -EBADMSG,
+                            "%s: packet at offset %llu: record of version %u, %zu bytes: not readable", c->name, off,
+                            d[4], hdr);
         if (n_fds > IPCBUS_FDS_MAX || memfd_size > IPCBUS_BODY_MAX)
-                return fail(err, err_size, -EBADMSG, "%s: packet at offset %llu: record with %u descriptors, memfd of %u bytes",
-                            c->name, off, n_fds, memfd_size);
+                return fail(err, err_size, -EBADMSG,
+                            "%s: packet at offset %llu: record with %u descriptors, memfd of %u bytes", c->name, off,
+                            n_fds, memfd_size);
 
         /* the frame: a valid prefix whose lengths add up to what is there */
         frame_len = caplen - hdr;
@@ -771,8 +779,8 @@ static int read_packet(struct capture *c, const struct block *b, struct capture_
                 return fail(err, err_size, -EBADMSG, "%s: packet at offset %llu: %s", c->name, off, proto_strerror(r));
         if (fp.n_fds != 0 || (uint64_t) IPCBUS_FRAME_PREFIX_SIZE + fp.header_len + fp.body_len != frame_len)
                 return fail(err, err_size, -EBADMSG,
-                            "%s: packet at offset %llu: its frame's prefix does not match its length (%zu bytes)", c->name,
-                            off, frame_len);
+                            "%s: packet at offset %llu: its frame's prefix does not match its length (%zu bytes)",
+                            c->name, off, frame_len);
 
         /* the command name as text: at most 16 bytes, control characters shown as '?' */
         memcpy(c->comm, d + 12, COMM_SIZE);
@@ -838,13 +846,12 @@ int capture_open_read(const char *path, struct capture **ret, char *err, size_t 
         return 0;
 }
 
-int capture_read(struct capture *c, struct capture_record *ret, char *err, size_t err_size)
+/* The next record: capture_read but for the check of an earlier failure. */
+static int capture_read_next(struct capture *c, struct capture_record *ret, char *err, size_t err_size)
 {
         struct block b;
         int r;
 
-        if (!c || c->writing || !ret)
-                return fail(err, err_size, -EINVAL, "not a capture open for reading");
         for (;;) {
                 r = read_block(c, &b, err, err_size);
                 if (r == 1)
@@ -867,7 +874,9 @@ int capture_read(struct capture *c, struct capture_record *ret, char *err, size_
                 case BLOCK_PB_OBSOLETE:
                 case BLOCK_SPB:
                         /* never written by ipc-monitor: their packets lack what a record needs */
-                        return fail(err, err_size, -EBADMSG, "%s: block at offset %llu is a packet block of a kind ipc-monitor does not read (type %u)",
+                        return fail(err, err_size, -EBADMSG,
+                                    "%s: block at offset %llu is a packet block of a kind ipc-monitor does not read "
+                                    "(type %u)",
                                     c->name, (unsigned long long) b.offset, b.type);
                 default:
                         break; /* skipped, as pcapng asks */
@@ -875,6 +884,19 @@ int capture_read(struct capture *c, struct capture_record *ret, char *err, size_
                 if (r < 0)
                         return r;
         }
+}
+
+int capture_read(struct capture *c, struct capture_record *ret, char *err, size_t err_size)
+{
+        int r;
+
+        if (!c || c->writing || !ret)
+                return fail(err, err_size, -EINVAL, "not a capture open for reading");
+        if (c->broken)
+                return fail(err, err_size, -EBADMSG, "%s: reading stopped at the damage reported before", c->name);
+        r = capture_read_next(c, ret, err, err_size);
+        c->broken = r < 0;
+        return r;
 }
 
 int capture_read_stats(struct capture *c, uint64_t *ret_packets, uint64_t *ret_lost)

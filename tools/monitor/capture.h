@@ -55,7 +55,7 @@ int capture_open_read(const char *path, struct capture **ret, char *err, size_t 
 /*
  * Read the next record: 1 with *ret (its pointers valid until the next call
  * or capture_close), 0 at the end, or -EBADMSG (a damaged or truncated file)
- * / a negative errno with a sentence in err.
+ * / a negative errno with a sentence in err; after a failure, -EBADMSG again.
  */
 int capture_read(struct capture *c, struct capture_record *ret, char *err, size_t err_size);
 /*
