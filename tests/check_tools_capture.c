@@ -242,8 +242,10 @@ static void b_put(struct bytes *b, const void *p, size_t n)
         b->n += n;
 }
 
+/* An integer of size bytes (at most 8) in b's byte order. */
 static void b_int(struct bytes *b, uint64_t v, unsigned size)
 {
+        ck_assert_uint_le(size, 8);
         for (unsigned i = 0; i < size; i++) {
                 unsigned shift = 8 * (b->be ? size - 1 - i : i);
                 uint8_t byte = (uint8_t) (v >> shift);
@@ -613,7 +615,7 @@ START_TEST(test_corrupted)
         assert_refused(&b, 0, "not a pcapng file");
         b = (struct bytes){0};
         b_int(&b, 0xA1B2C3D4, 4);
-        b_int(&b, 0, 20);
+        b_put(&b, (const uint8_t[20]){0}, 20);
         assert_refused(&b, 0, "a pcap file, not pcapng");
         b = (struct bytes){0};
         assert_refused(&b, 0, "not a pcapng file");
