@@ -27,10 +27,16 @@ struct capture;
 
 /*
  * Create (truncate) path, "-" for stdout, and write the file's header blocks.
- * Returns 0, or a negative errno with a sentence in err (err_size bytes).
+ * Returns 0, or a negative errno with a sentence in err (err_size bytes):
+ * -ENOTTY for "-" when stdout is a terminal.
  */
 int capture_open_write(const char *path, struct capture **ret, char *err, size_t err_size);
-/* Append one record. Returns 0 or a negative errno (the file is then unusable). */
+/*
+ * Append one record. Returns 0, -EINVAL for a record a reader would refuse
+ * (a frame whose prefix does not match its length or announces descriptors,
+ * more than 16 descriptors, a memfd over the body limit: nothing written), or
+ * a negative errno (the file is then unusable).
+ */
 int capture_write(struct capture *c, const struct capture_record *rec);
 /* Count copies the bus dropped before they reached the monitor (MessagesLost): written as the interface's drop count at close. */
 void capture_add_lost(struct capture *c, uint64_t n);
@@ -54,7 +60,8 @@ int capture_flush(struct capture *c);
 int capture_open_read(const char *path, struct capture **ret, char *err, size_t err_size);
 /*
  * Read the next record: 1 with *ret (its pointers valid until the next call
- * or capture_close), 0 at the end, or -EBADMSG (a damaged or truncated file)
+ * or capture_close; comm at most 16 bytes, control characters in it shown
+ * as '?'), 0 at the end, or -EBADMSG (a damaged or truncated file)
  * / a negative errno with a sentence in err; after a failure, -EBADMSG again.
  */
 int capture_read(struct capture *c, struct capture_record *ret, char *err, size_t err_size);
