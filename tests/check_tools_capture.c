@@ -463,7 +463,7 @@ START_TEST(test_writer_refuses)
         struct capture *c;
         size_t len;
         uint8_t *f = sample_frame(&samples[0], &len);
-        struct capture_record rec = {.ts = sample_time(0), .frame = f, .frame_len = len, .comm = "x"};
+        struct capture_record rec = {.ts = sample_time(0), .frame = f, .frame_len = len, .comm = "ev\x1b[1m\x07"};
 
         ck_assert_int_eq(capture_open_write("/nonexistent-dir/x.pcapng", &c, err, sizeof(err)), -ENOENT);
         ck_assert_msg(strstr(err, "cannot create /nonexistent-dir/x.pcapng"), "%s", err);
@@ -482,6 +482,12 @@ START_TEST(test_writer_refuses)
         f[6] = 0;
         ck_assert_int_eq(capture_write(c, &rec), 0);
         ck_assert_int_eq(capture_set_interface(c, BUS_ADDRESS), -EBUSY);
+        ck_assert_int_eq(capture_close(c), 0);
+
+        /* a command name comes back without its control characters (it ends up on a terminal) */
+        ck_assert_int_eq(capture_open_read(path, &c, err, sizeof(err)), 0);
+        ck_assert_int_eq(capture_read(c, &rec, err, sizeof(err)), 1);
+        ck_assert_str_eq(rec.comm, "ev?[1m?");
         ck_assert_int_eq(capture_close(c), 0);
         free(f);
         free(path);
