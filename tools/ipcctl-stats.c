@@ -16,11 +16,27 @@
 /* /proc/PID/comm is at most 16 bytes; anything longer is not a command name. */
 #define COMM_MAX 64
 
-/* Call a driver method with body (NULL: none). Returns as ctl_call_json. */
-static int stats_call(struct ctl *c, const char *member, struct json_object *body, struct json_object **ret,
-                      ipcbus_error *e)
+/*
+ * Connect and call the driver's member with the body {key: value} (none when
+ * value is NULL). Returns 0 with *ret the reply's body (the caller puts it),
+ * or the exit status after saying why.
+ */
+static int stats_call(struct ctl *c, const char *member, const char *key, const char *value, struct json_object **ret)
 {
-        return ctl_call_json(c, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body, ret, e);
+        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
+        _cleanup_(json_object_putp) struct json_object *body = NULL;
+        int r;
+
+        if (value) {
+                body = json_object_new_object();
+                if (!body || json_object_object_add(body, key, json_object_new_string(value)) < 0)
+                        return ctl_fail("%s", strerror(ENOMEM));
+        }
+        r = ctl_connect(c);
+        if (r != 0)
+                return r;
+        r = ctl_call_json(c, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE, member, body, ret, &e);
+        return r < 0 ? ctl_call_failed(member, r, &e) : 0;
 }
 
 /* ---- human forms of numbers ------------------------------------------------ */
@@ -107,12 +123,10 @@ static void put_value(FILE *f, const char *key, struct json_object *v)
         switch (v ? json_object_get_type(v) : json_type_null) {
         case json_type_int:
                 fputs(json_object_get_string(v), f);
-                if (json_object_get_int64(v) < 1024)
-                        break;
-                if (strstr(key, "bytes")) {
+                if (strstr(key, "bytes") && json_object_get_int64(v) >= 1024) {
                         human_bytes((uint64_t) json_object_get_int64(v), human, sizeof(human));
                         fprintf(f, " (%s)", human);
-                } else if (klen > 3 && strcmp(key + klen - 3, "_ms") == 0) {
+                } else if (klen > 3 && strcmp(key + klen - 3, "_ms") == 0 && json_object_get_int64(v) >= 1000) {
                         human_duration((uint64_t) json_object_get_int64(v), human, sizeof(human));
                         fprintf(f, " (%s)", human);
                 }
@@ -324,16 +338,13 @@ static int conn_table(struct json_object *conns)
 /* ipcctl stats NAME: GetConnectionStats, one figure a line. */
 static int stats_connection(struct ctl *c, const char *name)
 {
-        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
-        _cleanup_(json_object_putp) struct json_object *body = json_object_new_object(), *reply = NULL;
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
         _cleanup_(freep) char *comm = NULL;
         int r;
 
-        if (!body || json_object_object_add(body, "name", json_object_new_string(name)) < 0)
-                return ctl_fail("%s", strerror(ENOMEM));
-        r = stats_call(c, "GetConnectionStats", body, &reply, &e);
-        if (r < 0)
-                return ctl_call_failed("GetConnectionStats", r, &e);
+        r = stats_call(c, "GetConnectionStats", "name", name, &reply);
+        if (r != 0)
+                return r;
         if (c->json) {
                 puts(format_json_string(reply, true));
                 return 0;
@@ -346,14 +357,13 @@ static int stats_connection(struct ctl *c, const char *name)
 /* ipcctl stats: GetStats, the bus's totals and then the connections the caller may see. */
 static int stats_bus(struct ctl *c)
 {
-        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
         _cleanup_(json_object_putp) struct json_object *reply = NULL;
         struct json_object *bus;
         int r;
 
-        r = stats_call(c, "GetStats", NULL, &reply, &e);
-        if (r < 0)
-                return ctl_call_failed("GetStats", r, &e);
+        r = stats_call(c, "GetStats", NULL, NULL, &reply);
+        if (r != 0)
+                return r;
         if (c->json) {
                 puts(format_json_string(reply, true));
                 return 0;
@@ -375,8 +385,6 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
         if (argc > 2)
                 return ctl_usage_error("stats takes at most a NAME");
         r = argc == 2 ? ctl_check_bus_name(argv[1]) : 0;
-        if (r == 0)
-                r = ctl_connect(c);
         if (r != 0)
                 return r;
         return argc == 2 ? stats_connection(c, argv[1]) : stats_bus(c);
@@ -384,8 +392,7 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 
 int cmd_metrics(struct ctl *c, int argc, char **argv)
 {
-        _cleanup_(ipcbus_error_freep) ipcbus_error e = IPCBUS_ERROR_NULL;
-        _cleanup_(json_object_putp) struct json_object *body = NULL, *reply = NULL;
+        _cleanup_(json_object_putp) struct json_object *reply = NULL;
         struct json_object *text;
         int r;
 
@@ -394,17 +401,9 @@ int cmd_metrics(struct ctl *c, int argc, char **argv)
                 return ctl_usage_error("metrics takes no arguments");
         if (c->format && strcmp(c->format, "openmetrics") != 0 && strcmp(c->format, "prometheus") != 0)
                 return ctl_usage_error("invalid format '%s' (openmetrics or prometheus expected)", c->format);
-        if (c->format) {
-                body = json_object_new_object();
-                if (!body || json_object_object_add(body, "format", json_object_new_string(c->format)) < 0)
-                        return ctl_fail("%s", strerror(ENOMEM));
-        }
-        r = ctl_connect(c);
+        r = stats_call(c, "GetMetrics", "format", c->format, &reply);
         if (r != 0)
                 return r;
-        r = stats_call(c, "GetMetrics", body, &reply, &e);
-        if (r < 0)
-                return ctl_call_failed("GetMetrics", r, &e);
         text = ctl_json_get(reply, "text", json_type_string);
         if (!text)
                 return ctl_fail("GetMetrics: the reply has no text");
