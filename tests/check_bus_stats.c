@@ -103,7 +103,8 @@ static json_object *connection_stats(ipcbus_bus *bus, const char *name)
         return testbus_driver(bus, "GetConnectionStats", body);
 }
 
-#define DELTA(after, before, ...) (stat_at((after), __VA_ARGS__, (const char *) NULL) - stat_at((before), __VA_ARGS__, (const char *) NULL))
+#define DELTA(after, before, ...)                                                                                      \
+        (stat_at((after), __VA_ARGS__, (const char *) NULL) - stat_at((before), __VA_ARGS__, (const char *) NULL))
 
 /* ---- traffic counted by type, per connection ------------------------------------------------------- */
 
@@ -124,8 +125,8 @@ START_TEST(test_traffic_counted)
         v0 = conn_of(s0, svc.unique);
 
         for (int i = 0; i < N_CALLS; i++)
-                json_object_put(testbus_call(c, SERVICE_NAME, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Fixed",
-                                             "{}"));
+                json_object_put(
+                        testbus_call(c, SERVICE_NAME, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Fixed", "{}"));
         free(testbus_call_error(c, SERVICE_NAME, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Fail", "{}",
                                 TESTBUS_SERVICE_ERROR));
         for (int i = 0; i < N_SIGNALS; i++)
@@ -182,14 +183,38 @@ END_TEST
 START_TEST(test_keys)
 {
         static const char *const bus_keys[] = {
-                "id", "uptime_ms", "connections", "connections_peak", "connections_accepted", "monitors", "names",
-                "matches", "pending_calls", "queued_bytes", "driver_messages", "bytes_in", "bytes_out",
-                "memfd_bodies", "deliveries", "monitor_copies_lost", "held_back", "timeouts", "no_reply", NULL,
+                "id",
+                "uptime_ms",
+                "connections",
+                "connections_peak",
+                "connections_accepted",
+                "monitors",
+                "names",
+                "matches",
+                "pending_calls",
+                "queued_bytes",
+                "driver_messages",
+                "bytes_in",
+                "bytes_out",
+                "memfd_bodies",
+                "deliveries",
+                "monitor_copies_lost",
+                "held_back",
+                "timeouts",
+                "no_reply",
+                NULL,
         };
         static const char *const conn_keys[] = {
-                "unique_name", "uid", "gid", "pid", "connected_ms", "monitor", "names", "matches", "pending_calls",
-                "messages_in", "messages_out", "bytes_in", "bytes_out", "queued_messages", "queued_bytes",
-                "queued_fds", "fds_in_flight", "held_back", "errors_sent", NULL,
+                "unique_name",   "uid",
+                "gid",           "pid",
+                "connected_ms",  "monitor",
+                "names",         "matches",
+                "pending_calls", "messages_in",
+                "messages_out",  "bytes_in",
+                "bytes_out",     "queued_messages",
+                "queued_bytes",  "queued_fds",
+                "fds_in_flight", "held_back",
+                "errors_sent",   NULL,
         };
         struct testbus *tb = testbus_current();
         ipcbus_bus *c = testbus_connect(tb);
@@ -455,6 +480,91 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* ---- timeouts, NoReply, activations ---------------------------------------------------------------------- */
+
+#define TIMEOUT_CONFIG "{\"limits\":{\"reply_timeout_ms\":300}}"
+
+START_TEST(test_timeouts_and_no_reply)
+{
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        ipcbus_bus *c;
+        json_object *s0, *s;
+        char *line;
+        int fd;
+
+        testbus_start_config(tb, TIMEOUT_CONFIG);
+        testbus_service_start(tb, &svc, SERVICE_NAME);
+        c = testbus_connect(tb);
+        s0 = get_stats(c);
+
+        /* held past reply_timeout_ms: the broker answers Timeout */
+        free(testbus_call_error(c, SERVICE_NAME, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Hold", "{}",
+                                IPCBUS_ERROR_TIMEOUT));
+        free(testbus_child_read(&svc, TESTBUS_WAIT_MS));
+        /* held while the service dies: NoReply */
+        fd = testbus_raw_connect(tb);
+        free(testbus_raw_hello(fd));
+        testbus_raw_send_frame(fd,
+                               "{\"type\":\"call\",\"serial\":5,\"destination\":\"" SERVICE_NAME
+                               "\",\"path\":\"" TESTBUS_SERVICE_PATH "\",\"interface\":\"" TESTBUS_SERVICE_INTERFACE
+                               "\","
+                               "\"member\":\"Hold\",\"timeout_ms\":60000}",
+                               "{}");
+        line = testbus_child_read(&svc, TESTBUS_WAIT_MS);
+        ck_assert_msg(strncmp(line, "held ", 5) == 0, "the service said %s", line);
+        free(line);
+        s = get_stats(c);
+        ck_assert_int_eq(stat_at(s, "bus", "pending_calls", NULL), 1);
+        json_object_put(s);
+        testbus_child_kill(&svc);
+        testbus_raw_expect_reply(fd, 5, IPCBUS_ERROR_NO_REPLY, NULL);
+
+        s = get_stats(c);
+        ck_assert_int_eq(DELTA(s, s0, "bus", "timeouts"), 1);
+        ck_assert_int_eq(DELTA(s, s0, "bus", "no_reply"), 1);
+        ck_assert_int_eq(stat_at(s, "bus", "pending_calls", NULL), 0);
+        json_object_put(s);
+        json_object_put(s0);
+        close(fd);
+        ipcbus_unref(c);
+}
+END_TEST
+
+START_TEST(test_activations)
+{
+        struct testbus *tb = testbus_current();
+        char dir[256], path[512], text[2048], config[1024];
+        ipcbus_bus *c;
+        json_object *s, *o;
+
+        testbus_mkdtemp(dir, sizeof(dir), "services");
+        snprintf(path, sizeof(path), "%s/org.example.Started.service", dir);
+        snprintf(text, sizeof(text),
+                 "{\"name\":\"org.example.Started\",\"exec\":[\"%s\",\"--name\",\"org.example.Started\"]}",
+                 testbus_test_service());
+        testbus_write_text(path, text);
+        snprintf(path, sizeof(path), "%s/org.example.Missing.service", dir);
+        snprintf(text, sizeof(text), "{\"name\":\"org.example.Missing\",\"exec\":[\"%s/no-such-program\"]}", dir);
+        testbus_write_text(path, text);
+        snprintf(config, sizeof(config), "{\"standard_service_dirs\":false,\"service_dirs\":[\"%s\"]}", dir);
+        testbus_start_config(tb, config);
+        c = testbus_connect(tb);
+
+        o = testbus_driver(c, "StartServiceByName", "{\"name\":\"org.example.Started\"}");
+        ck_assert_int_eq(testbus_json_int(o, "result"), 1);
+        json_object_put(o);
+        testbus_driver_error(c, "StartServiceByName", "{\"name\":\"org.example.Missing\"}",
+                             "org.ipcbus.Error.Spawn.ExecFailed");
+        s = get_stats(c);
+        ck_assert_int_eq(stat_at(s, "bus", "activations", "started", NULL), 1);
+        ck_assert_int_eq(stat_at(s, "bus", "activations", "failed", NULL), 1);
+        ck_assert_int_eq(stat_at(s, "bus", "activations", "timed_out", NULL), 0);
+        json_object_put(s);
+        ipcbus_unref(c);
+}
+END_TEST
+
 /* ---- metrics ---------------------------------------------------------------------------------------------- */
 
 /* GetMetrics's text in `format` (NULL: the default), written to a file of the test's directory. */
@@ -600,6 +710,8 @@ static Suite *stats_suite(void)
         tc = testbus_tcase_bare("limits");
         tcase_add_test(tc, test_held_back);
         tcase_add_test(tc, test_refusals);
+        tcase_add_test(tc, test_timeouts_and_no_reply);
+        tcase_add_test(tc, test_activations);
         suite_add_tcase(s, tc);
 
         tc = testbus_tcase("metrics");

@@ -760,7 +760,7 @@ static int method_get_stats(struct driver_call *c)
 
         jbuf_init(&b);
         bus_stats_write(c->bus, c->peer, &b);
-        r = b.failed ? -ENOMEM : call_reply(c, &b);
+        r = call_reply(c, &b); /* -ENOMEM when b failed (driver_build) */
         jbuf_deinit(&b);
         return r;
 }
@@ -791,7 +791,7 @@ static int method_get_connection_stats(struct driver_call *c)
 
         jbuf_init(&b);
         bus_stats_write_connection(c->bus, p, &b);
-        r = b.failed ? -ENOMEM : call_reply(c, &b);
+        r = call_reply(c, &b); /* -ENOMEM when b failed (driver_build) */
         jbuf_deinit(&b);
         return r;
 }
@@ -828,7 +828,7 @@ static int method_get_metrics(struct driver_call *c)
         jbuf_puts(&b, "{\"text\":");
         jbuf_put_string_len(&b, text, len);
         jbuf_putc(&b, '}');
-        r = b.failed ? -ENOMEM : call_reply(c, &b);
+        r = call_reply(c, &b); /* -ENOMEM when b failed (driver_build) */
         jbuf_deinit(&b);
         return r;
 }

@@ -227,7 +227,7 @@ void bus_on_activation_done(struct activation *a, const char *error, const char 
                 error = IPCBUS_ERROR_SERVICE_UNKNOWN;
                 message = "The name was owned and released again before its queued calls could be delivered";
         }
-        bus->stats.activations[!error                                          ? BUS_ACTIVATION_STARTED
+        bus->stats.activations[!error                                           ? BUS_ACTIVATION_STARTED
                                : strcmp(error, IPCBUS_ERROR_SPAWN_TIMEOUT) == 0 ? BUS_ACTIVATION_TIMED_OUT
                                                                                 : BUS_ACTIVATION_FAILED]++;
         while ((req = list_first_entry(&a->requests, struct activation_request, link))) {

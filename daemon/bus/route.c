@@ -53,8 +53,9 @@ static void bus_refuse_full(struct bus *bus, struct peer *sender, struct peer *t
 {
         uint64_t limit = error == CONNECTION_E_QUEUE_FULL_UID ? bus->limits.max_queue_per_uid : bus->limits.max_queue;
 
-        bus_stats_refused(&bus->stats, error == CONNECTION_E_QUEUE_FULL_UID ? BUS_REFUSAL_MAX_QUEUED_BYTES_PER_UID
-                                                                             : BUS_REFUSAL_MAX_QUEUED_BYTES_PER_CONNECTION);
+        bus_stats_refused(&bus->stats, error == CONNECTION_E_QUEUE_FULL_UID
+                                               ? BUS_REFUSAL_MAX_QUEUED_BYTES_PER_UID
+                                               : BUS_REFUSAL_MAX_QUEUED_BYTES_PER_CONNECTION);
         log_info("%s: %s to %s refused: over the %s limit", sender->unique_name, msg_type_to_string(m->h.type),
                  to->unique_name, peer_queue_limit_name(error));
         driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,

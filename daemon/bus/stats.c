@@ -177,11 +177,10 @@ void bus_stats_collect(struct bus *bus, struct bus_stats_scalar *sc, struct bus_
         }
 
 #define SCALAR(k, m, h, u, c, v) sc[i++] = (struct bus_stats_scalar){k, m, h, u, c, (uint64_t) (v)}
-        SCALAR("uptime_ms", "uptime_seconds", "Time since the broker started.", "seconds", false,
-               now - s->started_ms);
+        SCALAR("uptime_ms", "uptime_seconds", "Time since the broker started.", "seconds", false, now - s->started_ms);
         SCALAR("connections", "connections", "Connections now, monitors included.", NULL, false, bus->n_peers);
-        SCALAR("connections_peak", "connections_peak", "The most connections at once since the broker started.",
-               NULL, false, s->connections_peak);
+        SCALAR("connections_peak", "connections_peak", "The most connections at once since the broker started.", NULL,
+               false, s->connections_peak);
         SCALAR("connections_accepted", "connections_accepted", "Connections accepted (admitted or refused).", NULL,
                true, s->connections_accepted);
         SCALAR("monitors", "monitors", "Monitors now.", NULL, false, bus->n_monitors);
@@ -193,33 +192,56 @@ void bus_stats_collect(struct bus *bus, struct bus_stats_scalar *sc, struct bus_
                NULL, true, s->driver_messages);
         SCALAR("bytes_in", "received_bytes", "Frame bytes read from clients (memfd bodies not included).", "bytes",
                true, bytes_in);
-        SCALAR("bytes_out", "sent_bytes", "Frame bytes written to clients (memfd bodies not included).", "bytes",
-               true, bytes_out);
+        SCALAR("bytes_out", "sent_bytes", "Frame bytes written to clients (memfd bodies not included).", "bytes", true,
+               bytes_out);
         SCALAR("memfd_bodies", "memfd_bodies", "Messages whose body came in a sealed memfd.", NULL, true,
                s->memfd_bodies);
-        SCALAR("deliveries", "deliveries", "Copies queued to receivers (a broadcast counts each receiver).", NULL,
-               true, s->deliveries);
+        SCALAR("deliveries", "deliveries", "Copies queued to receivers (a broadcast counts each receiver).", NULL, true,
+               s->deliveries);
         SCALAR("monitor_copies_lost", "monitor_copies_lost", "Copies monitors lost for want of room.", NULL, true,
                s->monitor_copies_lost);
         SCALAR("held_back", "held_back", "Times a sender was paused for a congested receiver (backpressure).", NULL,
                true, s->held_back);
         SCALAR("timeouts", "timeouts", "Calls answered Timeout by the broker.", NULL, true, s->timeouts);
-        SCALAR("no_reply", "no_reply", "Calls answered NoReply because the callee went away.", NULL, true,
-               s->no_reply);
+        SCALAR("no_reply", "no_reply", "Calls answered NoReply because the callee went away.", NULL, true, s->no_reply);
         SCALAR("frames_in", "frames", "Frames read from clients, valid or not.", NULL, true, bus->n_frames);
         SCALAR("max_connections", "max_connections", "The max_connections limit.", NULL, false,
                bus->limits.max_connections);
 #undef SCALAR
         assert(i == BUS_STATS_SCALARS);
-        maps[0] = (struct bus_stats_map){"messages", "messages", "Messages received from clients and routed, by type.",
-                                         "type", map_type_name, s->messages, BUS_STATS_MSG_TYPES, false};
-        maps[1] = (struct bus_stats_map){"activations", "activations", "Service activations, by outcome.", "outcome",
-                                         map_activation_name, s->activations, _BUS_ACTIVATION_N, false};
-        maps[2] = (struct bus_stats_map){"refusals", "refusals",
-                                         "Requests and connections refused (LimitsExceeded), by the limit that refused.",
-                                         "limit", map_refusal_name, s->refusals, _BUS_REFUSAL_N, true};
-        maps[3] = (struct bus_stats_map){"disconnects", "disconnects", "Connections closed, by reason.", "reason",
-                                         map_disconnect_name, s->disconnects, _BUS_DISCONNECT_N, true};
+        maps[0] = (struct bus_stats_map){"messages",
+                                         "messages",
+                                         "Messages received from clients and routed, by type.",
+                                         "type",
+                                         map_type_name,
+                                         s->messages,
+                                         BUS_STATS_MSG_TYPES,
+                                         false};
+        maps[1] = (struct bus_stats_map){"activations",
+                                         "activations",
+                                         "Service activations, by outcome.",
+                                         "outcome",
+                                         map_activation_name,
+                                         s->activations,
+                                         _BUS_ACTIVATION_N,
+                                         false};
+        maps[2] =
+                (struct bus_stats_map){"refusals",
+                                       "refusals",
+                                       "Requests and connections refused (LimitsExceeded), by the limit that refused.",
+                                       "limit",
+                                       map_refusal_name,
+                                       s->refusals,
+                                       _BUS_REFUSAL_N,
+                                       true};
+        maps[3] = (struct bus_stats_map){"disconnects",
+                                         "disconnects",
+                                         "Connections closed, by reason.",
+                                         "reason",
+                                         map_disconnect_name,
+                                         s->disconnects,
+                                         _BUS_DISCONNECT_N,
+                                         true};
 }
 
 /* Collects the names a peer owns (a name_owner_owns_any visitor that never stops it). */

@@ -58,8 +58,8 @@ enum bus_refusal {
         BUS_REFUSAL_MAX_ACTIVATIONS_PER_UID,
         BUS_REFUSAL_HELLO_TIMEOUT_MS,
         BUS_REFUSAL_IDLE_TIMEOUT_MS,
-        BUS_REFUSAL_DESCRIPTORS,  /* "descriptors": the broker's own RLIMIT_NOFILE reserve */
-        BUS_REFUSAL_DRIVER_BODY,  /* "driver_body": a driver call's body over its method's bound */
+        BUS_REFUSAL_DESCRIPTORS,            /* "descriptors": the broker's own RLIMIT_NOFILE reserve */
+        BUS_REFUSAL_DRIVER_BODY,            /* "driver_body": a driver call's body over its method's bound */
         BUS_REFUSAL_ACTIVATION_ENVIRONMENT, /* "activation_environment": over ACTIVATION_ENV_MAX variables */
         _BUS_REFUSAL_N,
 };

@@ -118,10 +118,10 @@ struct connection {
         struct event *ev_stall; /* the socket has been full and taken nothing for limits->stall_ms */
 
         struct frame_reader reader;
-        uint64_t rx_pos;       /* stream bytes received so far */
-        uint64_t rx_frames;    /* frames handed to the owner so far */
-        uint64_t tx_pos;       /* stream bytes written so far */
-        uint64_t tx_messages;  /* messages queued so far */
+        uint64_t rx_pos;         /* stream bytes received so far */
+        uint64_t rx_frames;      /* frames handed to the owner so far */
+        uint64_t tx_pos;         /* stream bytes written so far */
+        uint64_t tx_messages;    /* messages queued so far */
         enum connection_end end; /* set when it ends on its own */
         struct connection_fd_batch rx_fds[CONNECTION_FD_BATCHES];
         unsigned n_rx_fds;
