@@ -34,7 +34,7 @@ static void help(void)
                "  --system           connect to the system bus ($IPCBUS_SYSTEM_ADDRESS,\n"
                "                     else unix:path=/run/ipcbus/system_bus_socket)\n"
                "  --timeout SECS     how long to wait for each answer (default 25; wait: no limit)\n"
-               "  --json             print JSON on one line, for scripts and jq\n"
+               "  --json             print JSON, for scripts and jq (on one line; stats: indented)\n"
                "  --destination NAME (emit) send the signal to NAME only\n"
                "  --no-reply         (call) ask for no reply and print nothing\n"
                "  --no-auto-start    (call) do not start a service for the call\n"
