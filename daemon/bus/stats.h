@@ -115,6 +115,7 @@ void bus_stats_init(struct bus_stats *s);
 /* Count a valid message from a client by its type. */
 void bus_stats_count_message(struct bus_stats *s, const struct msg *m);
 
+/* Count a refusal by the limit that made it (a LimitsExceeded answer, a refused connection). */
 static inline void bus_stats_refused(struct bus_stats *s, enum bus_refusal r)
 {
         s->refusals[r]++;
@@ -168,8 +169,9 @@ void bus_stats_collect(struct bus *bus, struct bus_stats_scalar *scalars, struct
 #define BUS_STATS_REPLY_MAX (8u * 1024u * 1024u)
 
 /*
- * GetStats's body: {"bus": BUS, "connections": [CONN, ...]}, the
- * connections bus_stats_may_see lets `viewer` see, in connection order.
+ * GetStats's body: {"bus": BUS, "connections": [CONN, ...],
+ * "connections_omitted": N}, the connections bus_stats_may_see lets
+ * `viewer` see, in connection order, up to BUS_STATS_REPLY_MAX.
  * Appends to b (b->failed on ENOMEM).
  */
 void bus_stats_write(struct bus *bus, const struct peer *viewer, struct jbuf *b);
