@@ -4,7 +4,11 @@
 #   run   building ipcbus (libipcbus-glib too: GLib's headers) and running
 #         the bus (scripts/run-bus.sh)
 #   test  run's, and what `make check`, `make installcheck` and pytest add
-#         (scripts/test.sh; the default)
+#         (scripts/test.sh; the default): tshark reads ipc-monitor's
+#         captures with tools/wireshark/ipcbus.lua in check_tools_capture;
+#         promtool (Debian's prometheus) and python3-prometheus-client's
+#         strict OpenMetrics parser check the metrics in check_bus_stats
+#         and check_tools_stats
 #   ci    test's, and what CI mode adds (scripts/test.sh with CI=true):
 #         clang and its sanitizer runtimes (the sanitizer suite and
 #         scripts/fuzz.sh), valgrind (make check-valgrind), python3 (the
@@ -17,7 +21,7 @@
 set -e
 
 run="build-essential autoconf automake libtool pkg-config libevent-dev libjson-c-dev libglib2.0-dev check"
-test="systemd groff-base man-db python3 python3-pytest python3-venv"
+test="systemd groff-base man-db python3 python3-pytest python3-venv tshark prometheus python3-prometheus-client"
 ci="clang libclang-rt-14-dev valgrind python3"
 
 case ${1:-test} in
@@ -50,6 +54,7 @@ if [ "$(id -u)" -ne 0 ]; then
         exit 1
 fi
 echo "deps.sh: installing $missing" >&2
+# no questions: tshark's (wireshark-common/install-setuid) takes its default, no
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 $install

@@ -604,7 +604,7 @@ START_TEST(test_introspect_methods_answered)
                         n++;
                 }
         }
-        ck_assert_uint_eq(n, 19); /* 17 of org.ipcbus.Bus, Introspect, Peer.Ping */
+        ck_assert_uint_eq(n, 22); /* 20 of org.ipcbus.Bus, Introspect, Peer.Ping */
         json_object_put(o);
         ipcbus_unref(bus);
 }

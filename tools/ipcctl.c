@@ -34,7 +34,7 @@ static void help(void)
                "  --system           connect to the system bus ($IPCBUS_SYSTEM_ADDRESS,\n"
                "                     else unix:path=/run/ipcbus/system_bus_socket)\n"
                "  --timeout SECS     how long to wait for each answer (default 25; wait: no limit)\n"
-               "  --json             print JSON on one line, for scripts and jq\n"
+               "  --json             print JSON, for scripts and jq (on one line; stats: indented)\n"
                "  --destination NAME (emit) send the signal to NAME only\n"
                "  --no-reply         (call) ask for no reply and print nothing\n"
                "  --no-auto-start    (call) do not start a service for the call\n"
@@ -42,6 +42,7 @@ static void help(void)
                "                     against the interface's description\n"
                "  --full             (introspect) on a terminal too, print long types and\n"
                "                     values whole instead of shortened to 60 columns\n"
+               "  --format FORMAT    (metrics) openmetrics (the default) or prometheus\n"
                "  -h, --help         show this help\n"
                "  --version          show the version\n"
                "\n"
@@ -70,6 +71,12 @@ static void help(void)
                "      Set a property to a value given as JSON ('3', '\"text\"', '[1, 2]').\n"
                "  wait NAME [--timeout SECS]\n"
                "      Return once NAME has an owner.\n"
+               "  stats [NAME]\n"
+               "      The broker's statistics: the bus's totals and a table of the\n"
+               "      connections you may see; with NAME, that connection's figures.\n"
+               "  metrics [--format FORMAT]\n"
+               "      The broker's statistics as OpenMetrics (or Prometheus) text, for\n"
+               "      node_exporter's textfile collector or any scraper.\n"
                "\n"
                "Exit status: 0 on success, 1 on failure or an error reply (printed on\n"
                "stderr as 'NAME: message'), 2 on a usage error.\n");
@@ -260,8 +267,7 @@ static int element_compare(const char *a, size_t alen, const char *b, size_t ble
         return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-/* ":1.9" before ":1.10": unique names compared element by element, numbers as numbers. */
-static int unique_name_compare(const char *a, const char *b)
+int ctl_unique_name_compare(const char *a, const char *b)
 {
         a++, b++; /* the ':' */
         for (;;) {
@@ -285,7 +291,7 @@ static int name_row_compare(const void *x, const void *y)
 
         if (au != bu)
                 return au ? 1 : -1;
-        return au ? unique_name_compare(a->name, b->name) : strcmp(a->name, b->name);
+        return au ? ctl_unique_name_compare(a->name, b->name) : strcmp(a->name, b->name);
 }
 
 static void name_rows_free(struct name_row *rows, size_t n)
@@ -910,6 +916,7 @@ enum {
         OPT_NO_AUTO_START,
         OPT_NO_CHECK,
         OPT_FULL,
+        OPT_FORMAT,
         OPT_VERSION
 };
 static const struct option ctl_options[] = {
@@ -923,6 +930,7 @@ static const struct option ctl_options[] = {
         {"no-auto-start", no_argument, NULL, OPT_NO_AUTO_START},
         {"no-check", no_argument, NULL, OPT_NO_CHECK},
         {"full", no_argument, NULL, OPT_FULL},
+        {"format", required_argument, NULL, OPT_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {},
@@ -969,6 +977,9 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *c)
                 case OPT_FULL:
                         c->full = true;
                         break;
+                case OPT_FORMAT:
+                        c->format = optarg;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -994,6 +1005,8 @@ static int check_command_options(const struct ctl *c, const char *command)
                 return ctl_usage_error("--no-reply and --no-auto-start are options of call only");
         if (c->no_check && !call && !emit && strcmp(command, "set-property") != 0)
                 return ctl_usage_error("--no-check is an option of call, emit and set-property only");
+        if (c->format && strcmp(command, "metrics") != 0)
+                return ctl_usage_error("--format is an option of metrics only");
         return 0;
 }
 
@@ -1012,6 +1025,8 @@ int main(int argc, char **argv)
                 {"get-property", cmd_get_property},
                 {"set-property", cmd_set_property},
                 {"wait", cmd_wait},
+                {"stats", cmd_stats},
+                {"metrics", cmd_metrics},
         };
         struct ctl c = {};
         const char *command;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ipcctl's shared state and helpers: tools/ipcctl.c (options, list, call,
- * emit, status, wait) and tools/ipcctl-introspect.c (introspect, tree,
- * get-property, set-property). Only the public libipcbus API and json-c.
+ * emit, status, wait), tools/ipcctl-introspect.c (introspect, tree,
+ * get-property, set-property) and tools/ipcctl-stats.c (stats, metrics).
+ * Only the public libipcbus API and json-c.
  */
 #pragma once
 
@@ -26,6 +27,7 @@ struct ctl {
         bool no_auto_start;      /* --no-auto-start (call) */
         bool no_check;           /* --no-check (call, emit, set-property) */
         bool full;               /* --full (introspect): no cell shortened on a terminal */
+        const char *format;      /* --format (metrics): "openmetrics", "prometheus"; NULL: the broker's default */
         ipcbus_bus *bus;
 };
 
@@ -57,7 +59,12 @@ int ctl_check_interface(const char *interface);
 /* The member `key` of obj if it has type `type`, else NULL. */
 struct json_object *ctl_json_get(struct json_object *obj, const char *key, enum json_type type);
 
+/* ":1.9" before ":1.10": unique names compared element by element, numbers as numbers (qsort order). */
+int ctl_unique_name_compare(const char *a, const char *b);
+
 int cmd_introspect(struct ctl *c, int argc, char **argv);
 int cmd_tree(struct ctl *c, int argc, char **argv);
 int cmd_get_property(struct ctl *c, int argc, char **argv);
 int cmd_set_property(struct ctl *c, int argc, char **argv);
+int cmd_stats(struct ctl *c, int argc, char **argv);
+int cmd_metrics(struct ctl *c, int argc, char **argv);

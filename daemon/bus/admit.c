@@ -114,6 +114,7 @@ void bus_drop_replies(struct bus *bus, struct peer *peer, const char *why)
                 uint32_t serial = slot->serial;
 
                 reply_slot_free(slot);
+                bus->stats.no_reply++;
                 driver_send_error(bus, caller, serial, IPCBUS_ERROR_NO_REPLY, "%s %s without answering the call",
                                   peer->unique_name, why);
         }
@@ -132,6 +133,7 @@ void bus_remove_peer(struct bus *bus, struct peer *peer, const char *reason)
         if (was == PEER_GONE)
                 return;
         peer->state = PEER_GONE;
+        bus_stats_count_disconnect(bus, peer);
         log_printf(peer->conn.failed ? LOG_WARNING : LOG_INFO, "%s disconnected: %s", PEER_DESC(peer), reason);
         if (peer->timer)
                 event_del(peer->timer);
@@ -166,6 +168,7 @@ void bus_free_peer(struct bus *bus, struct peer *peer)
         struct user *user = peer->user;
 
         bus->n_peers--;
+        bus_stats_forget_peer(bus, peer);
         if (user)
                 bus->n_admitted--;
         peer_free(peer); /* its queue's bytes leave the user's total here */
@@ -205,6 +208,7 @@ void bus_protocol_error(struct bus *bus, struct peer *peer, int code)
         else
                 snprintf(reason, sizeof(reason), "protocol error: %s", proto_strerror(code));
         log_warning("%s: %s; disconnecting", PEER_DESC(peer), reason);
+        peer->stats.end = BUS_DISCONNECT_PROTOCOL_ERROR;
         driver_send_error(bus, peer, 0, IPCBUS_ERROR_PROTOCOL, "%s", reason + strlen("protocol error: "));
         bus_disconnect(bus, peer, reason);
 }
@@ -257,6 +261,7 @@ static void bus_refuse(struct bus *bus, struct peer *peer, const char *error_nam
         vsnprintf(text, sizeof(text), fmt, ap);
         va_end(ap);
         log_warning("refusing a connection of %s: %s", PEER_DESC(peer), text);
+        peer->stats.end = BUS_DISCONNECT_REFUSED;
         driver_send_error(bus, peer, 0, error_name, "%s", text);
         bus_disconnect(bus, peer, text);
 }
@@ -295,6 +300,8 @@ static void bus_on_peer_timer(evutil_socket_t fd, short what, void *userdata)
                 driver_send_error(bus, peer, 0, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "No Hello within %" PRIu32 " ms, the hello_timeout_ms limit",
                                   bus->limits.hello_timeout_ms);
+                peer->stats.end = BUS_DISCONNECT_HELLO_TIMEOUT;
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_HELLO_TIMEOUT_MS);
                 bus_disconnect(bus, peer, "no Hello in time");
                 return;
         }
@@ -313,6 +320,8 @@ static void bus_on_peer_timer(evutil_socket_t fd, short what, void *userdata)
         driver_send_error(bus, peer, 0, IPCBUS_ERROR_LIMITS_EXCEEDED,
                           "Silent for %" PRIu32 " ms holding no name, match rule or call, the idle_timeout_ms limit",
                           idle_ms);
+        peer->stats.end = BUS_DISCONNECT_IDLE;
+        bus_stats_refused(&bus->stats, BUS_REFUSAL_IDLE_TIMEOUT_MS);
         bus_disconnect(bus, peer, "idle: silent and holding nothing");
 }
 
@@ -342,11 +351,13 @@ static void bus_admit(struct bus *bus, struct peer *peer)
                 return;
         }
         if (bus->n_admitted >= l->max_connections) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_CONNECTIONS);
                 bus_refuse(bus, peer, IPCBUS_ERROR_LIMITS_EXCEEDED,
                            "The bus has %u connections, the max_connections limit", l->max_connections);
                 return;
         }
         if (uid != 0 && uid != bus->uid && (uint64_t) bus->n_admitted + l->reserved_connections >= l->max_connections) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_RESERVED_CONNECTIONS);
                 bus_refuse(bus, peer, IPCBUS_ERROR_LIMITS_EXCEEDED,
                            "The bus has %u connections; its last %u are kept for root (the reserved_connections "
                            "limit, of max_connections %u)",
@@ -355,6 +366,7 @@ static void bus_admit(struct bus *bus, struct peer *peer)
         }
         user = user_registry_find(&bus->users, uid);
         if (user && user->n_connections >= l->max_connections_per_uid) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_CONNECTIONS_PER_UID);
                 bus_refuse(bus, peer, IPCBUS_ERROR_LIMITS_EXCEEDED,
                            "uid %u has %u connections, the max_connections_per_uid limit", (unsigned) uid,
                            l->max_connections_per_uid);
@@ -401,6 +413,9 @@ void bus_accept(int fd, void *userdata)
         bus->next_id++;
         list_link_tail(&bus->peers, &peer->link);
         bus->n_peers++;
+        bus->stats.connections_accepted++;
+        if (bus->n_peers > bus->stats.connections_peak)
+                bus->stats.connections_peak = bus->n_peers;
         log_debug("%s connected", PEER_DESC(peer));
         bus_admit(bus, peer);
         if (bus->peers_changed)
@@ -415,6 +430,7 @@ void bus_refuse_fd(int fd, void *userdata)
         struct msg_header h;
 
         log_warning("out of file descriptors: refusing a new connection");
+        bus_stats_refused(&bus->stats, BUS_REFUSAL_DESCRIPTORS);
         msg_header_init(&h);
         h.type = MSG_ERROR;
         h.serial = bus_next_serial(bus);

@@ -135,6 +135,7 @@ int bus_init(struct bus *bus, struct event_base *base, const struct bus_config *
         map_init(&bus->peers_by_name);
         list_init(&bus->peers);
         bus_make_id(bus->id);
+        bus_stats_init(&bus->stats);
         service_registry_init(&bus->services);
         if (activation_registry_init(&bus->activations, base, bus->config->type, bus->limits.activation_timeout_ms,
                                      bus_on_activation_done, bus) < 0 ||
@@ -171,6 +172,11 @@ void bus_deinit(struct bus *bus)
         free(bus->descriptions);
         bus->descriptions = NULL;
         bus_config_deinit(&bus->default_config);
+}
+
+bool bus_may_administer(const struct bus *bus, const struct peer *peer)
+{
+        return peer_uid(peer) == 0 || peer_uid(peer) == bus->uid;
 }
 
 const char *bus_describe(const struct peer *peer, char *buf, size_t size)

@@ -15,6 +15,7 @@
 #include "daemon/bus/match.h"
 #include "daemon/bus/name.h"
 #include "daemon/bus/reply.h"
+#include "daemon/bus/stats.h"
 #include "daemon/bus/user.h"
 #include "daemon/launch/activation.h"
 #include "daemon/launch/config.h"
@@ -55,6 +56,7 @@ struct bus {
         struct peer *sender;    /* the peer whose message is being routed */
         struct peer *congested; /* the first congested receiver of what it sent */
         uint64_t n_frames;      /* frames taken from peers so far: whether the bus is busy */
+        struct bus_stats stats; /* GetStats's counters (stats.h) */
         uint64_t next_id;       /* N of the next ":1.N" */
         uint32_t serial;        /* the driver's last serial */
         char id[33];            /* GetId: 32 hex digits */
@@ -132,6 +134,10 @@ void bus_become_monitor(struct bus *bus, struct peer *peer, struct match_rule *r
  * once with 2 when it already is, or ServiceUnknown.
  */
 void bus_start_service(struct bus *bus, struct peer *sender, struct msg *call, const char *name);
+
+/* Whether the peer may administer the bus (ReloadConfig, UpdateActivationEnvironment, every
+ * connection's statistics): root and the broker's own uid. */
+bool bus_may_administer(const struct bus *bus, const struct peer *peer);
 
 /* The peer's credentials as the policy sees them. */
 struct policy_subject bus_subject(const struct peer *peer);

@@ -103,6 +103,8 @@ void bus_hold_back(struct bus *bus, struct peer *peer)
         log_debug("%s waits for %s to read its queue of %zu bytes", peer->unique_name, on->unique_name,
                   on->conn.tx_bytes);
         peer->waiting_on = on;
+        peer->stats.held_back++;
+        bus->stats.held_back++;
         list_link_tail(&on->waiters, &peer->wait_link);
         connection_pause(&peer->conn);
         connection_watch_drain(&on->conn);

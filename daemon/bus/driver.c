@@ -9,6 +9,8 @@
 
 #include "daemon/bus/bus.h"
 #include "daemon/bus/driver.h"
+#include "daemon/bus/metrics.h"
+#include "daemon/bus/stats.h"
 #include "protocol/interfaces.h"
 #include "daemon/bus/peer.h"
 #include "daemon/bus/voice.h"
@@ -279,14 +281,18 @@ static int method_request_name(struct driver_call *c)
 
         /* Ownership changes are signalled from inside, before the reply (as D-Bus does). */
         r = name_registry_request(&bus->names, &c->peer->names, name, (unsigned) flags, &result);
-        if (r == NAME_E_QUOTA)
+        if (r == NAME_E_QUOTA) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_NAMES_PER_CONNECTION);
                 return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "%s already holds or waits for %u names, the max_names_per_connection limit",
                                   c->peer->unique_name, bus->limits.max_names);
-        if (r == NAME_E_QUOTA_UID)
+        }
+        if (r == NAME_E_QUOTA_UID) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_NAMES_PER_UID);
                 return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "uid %u already holds or waits for %u names, the max_names_per_uid limit",
                                   (unsigned) peer_uid(c->peer), bus->limits.max_names_per_uid);
+        }
         if (r < 0)
                 return r;
 
@@ -391,12 +397,10 @@ static int method_start_service_by_name(struct driver_call *c)
 /* Root and the broker's own user may change how the bus runs (activation environment, reload). */
 static int call_check_privileged(struct driver_call *c)
 {
-        uid_t uid = peer_uid(c->peer);
-
-        if (uid == 0 || uid == c->bus->uid)
+        if (bus_may_administer(c->bus, c->peer))
                 return 0;
         return call_error(c, IPCBUS_ERROR_ACCESS_DENIED, "%s is only for root and uid %u, not uid %u", c->m->h.member,
-                          (unsigned) c->bus->uid, (unsigned) uid);
+                          (unsigned) c->bus->uid, (unsigned) peer_uid(c->peer));
 }
 
 static void strings_free(char ***p)
@@ -452,9 +456,11 @@ static int method_update_activation_environment(struct driver_call *c)
         }
         r = activation_update_environment(&c->bus->activations, (const char *const *) keys,
                                           (const char *const *) values, n);
-        if (r == ACTIVATION_E_ENV_FULL)
+        if (r == ACTIVATION_E_ENV_FULL) {
+                bus_stats_refused(&c->bus->stats, BUS_REFUSAL_ACTIVATION_ENVIRONMENT);
                 return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "The activation environment would hold more than %u variables", ACTIVATION_ENV_MAX);
+        }
         if (r < 0)
                 return r;
         log_info("driver: %s updated the activation environment (%zu variables)", c->peer->unique_name, n);
@@ -636,14 +642,18 @@ static int method_add_match(struct driver_call *c)
         if (r)
                 return r;
 
-        if (c->peer->matches.n_rules >= bus->limits.max_matches)
+        if (c->peer->matches.n_rules >= bus->limits.max_matches) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_MATCHES_PER_CONNECTION);
                 return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "%s already has %u match rules, the max_matches_per_connection limit",
                                   c->peer->unique_name, bus->limits.max_matches);
-        if (c->peer->user && c->peer->user->n_matches >= bus->limits.max_matches_per_uid)
+        }
+        if (c->peer->user && c->peer->user->n_matches >= bus->limits.max_matches_per_uid) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_MATCHES_PER_UID);
                 return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "uid %u already has %u match rules, the max_matches_per_uid limit",
                                   (unsigned) peer_uid(c->peer), bus->limits.max_matches_per_uid);
+        }
 
         r = match_index_add(&bus->matches, &c->peer->matches, &rule);
         if (r < 0)
@@ -702,10 +712,12 @@ static int method_become_monitor(struct driver_call *c)
                 while (jscan_array_next(&it, &e) > 0)
                         n++;
         }
-        if (n > bus->limits.max_matches)
+        if (n > bus->limits.max_matches) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_MATCHES_PER_CONNECTION);
                 return call_error(c, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                   "%zu monitor rules are more than the max_matches_per_connection limit of %u", n,
                                   bus->limits.max_matches);
+        }
         {
                 struct policy_subject who = bus_subject(c->peer);
                 struct policy_verdict verdict = policy_check_monitor(&bus->config->policy, &who);
@@ -737,6 +749,87 @@ static int method_become_monitor(struct driver_call *c)
         if (r < 0)
                 return r;
         bus_become_monitor(bus, c->peer, a.rules, a.n);
+        return r;
+}
+
+/* GetStats: the bus totals and the connections the caller may see (PROTOCOL.md 7.6). */
+static int method_get_stats(struct driver_call *c)
+{
+        struct jbuf b;
+        int r;
+
+        jbuf_init(&b);
+        bus_stats_write(c->bus, c->peer, &b);
+        r = call_reply(c, &b); /* -ENOMEM when b failed (driver_build) */
+        jbuf_deinit(&b);
+        return r;
+}
+
+/* GetConnectionStats: one connection's figures, if the caller may see them. */
+static int method_get_connection_stats(struct driver_call *c)
+{
+        struct peer *p;
+        const char *name;
+        struct jbuf b;
+        int r;
+
+        r = call_arg_bus_name(c, "name", &name);
+        if (r)
+                return r;
+        if (strcmp(name, IPCBUS_DRIVER_NAME) == 0)
+                return call_error(c, IPCBUS_ERROR_INVALID_ARGS,
+                                  "%s is the bus itself, not a connection: its figures are GetStats's \"bus\"",
+                                  IPCBUS_DRIVER_NAME);
+        p = bus_find_peer(c->bus, name);
+        if (!p)
+                return call_error(c, IPCBUS_ERROR_NAME_HAS_NO_OWNER, "Could not get the statistics of %s: no such name",
+                                  name);
+        if (!bus_stats_may_see(c->bus, c->peer, p))
+                return call_error(c, IPCBUS_ERROR_ACCESS_DENIED,
+                                  "The statistics of %s (uid %u) are only for root, uid %u and uid %u", name,
+                                  (unsigned) peer_uid(p), (unsigned) c->bus->uid, (unsigned) peer_uid(p));
+
+        jbuf_init(&b);
+        bus_stats_write_connection(c->bus, p, &b);
+        r = call_reply(c, &b); /* -ENOMEM when b failed (driver_build) */
+        jbuf_deinit(&b);
+        return r;
+}
+
+/* GetMetrics: the bus totals as OpenMetrics (default) or Prometheus text, {"text": "..."}. */
+static int method_get_metrics(struct driver_call *c)
+{
+        enum bus_metrics_format format = BUS_METRICS_OPENMETRICS;
+        _cleanup_(freep) char *text = NULL;
+        struct jscan_member v;
+        size_t len;
+        struct jbuf b;
+        int r;
+
+        if (call_arg(c, "format", &v)) {
+                const char *f;
+
+                r = call_arg_string(c, "format", &f);
+                if (r)
+                        return r;
+                if (strcmp(f, "openmetrics") == 0)
+                        format = BUS_METRICS_OPENMETRICS;
+                else if (strcmp(f, "prometheus") == 0)
+                        format = BUS_METRICS_PROMETHEUS;
+                else
+                        return call_error(c, IPCBUS_ERROR_INVALID_ARGS,
+                                          "Unknown format '%.*s': \"openmetrics\" or \"prometheus\"",
+                                          echo_len(f, strlen(f)), f);
+        }
+        r = bus_metrics_render(c->bus, format, &text, &len);
+        if (r < 0)
+                return r;
+        jbuf_init(&b);
+        jbuf_puts(&b, "{\"text\":");
+        jbuf_put_string_len(&b, text, len);
+        jbuf_putc(&b, '}');
+        r = call_reply(c, &b); /* -ENOMEM when b failed (driver_build) */
+        jbuf_deinit(&b);
         return r;
 }
 
@@ -863,6 +956,9 @@ static const struct driver_method {
         {"AddMatch", method_add_match, DRIVER_BODY_RULE, NULL, false},
         {"RemoveMatch", method_remove_match, DRIVER_BODY_RULE, NULL, false},
         {"BecomeMonitor", method_become_monitor, DRIVER_BODY_LARGE, NULL, false},
+        {"GetStats", method_get_stats, DRIVER_BODY_SMALL, NULL, false},
+        {"GetConnectionStats", method_get_connection_stats, DRIVER_BODY_SMALL, NULL, false},
+        {"GetMetrics", method_get_metrics, DRIVER_BODY_SMALL, NULL, false},
         {"Introspect", method_introspect, DRIVER_BODY_SMALL, IPCBUS_INTROSPECTABLE_INTERFACE, false},
         {"Ping", method_ping, DRIVER_BODY_SMALL, IPCBUS_PEER_INTERFACE, true},
 };
@@ -933,6 +1029,7 @@ void driver_dispatch(struct bus *bus, struct peer *peer, struct msg *m)
                 return;
         }
         if (m->body_len > method->max_body) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_DRIVER_BODY);
                 log_info("driver: %s from %s refused: a body of %zu bytes, over its bound of %zu", m->h.member,
                          peer->unique_name, m->body_len, method->max_body);
                 driver_reply_error(bus, peer, m, IPCBUS_ERROR_LIMITS_EXCEEDED,

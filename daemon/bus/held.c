@@ -135,6 +135,7 @@ static bool bus_may_start(struct bus *bus, struct peer *sender, struct msg *m)
         if (r == 0)
                 return true;
         if (r == ACTIVATION_E_RATE_LIMITED) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_ACTIVATIONS_PER_UID);
                 log_info("%s: uid %u asked for more than %u service starts in %u ms, the "
                          "max_activations_per_uid limit",
                          sender->unique_name, (unsigned) uid, bus->limits.max_activations_per_uid,
@@ -226,6 +227,9 @@ void bus_on_activation_done(struct activation *a, const char *error, const char 
                 error = IPCBUS_ERROR_SERVICE_UNKNOWN;
                 message = "The name was owned and released again before its queued calls could be delivered";
         }
+        bus->stats.activations[!error                                           ? BUS_ACTIVATION_STARTED
+                               : strcmp(error, IPCBUS_ERROR_SPAWN_TIMEOUT) == 0 ? BUS_ACTIVATION_TIMED_OUT
+                                                                                : BUS_ACTIVATION_FAILED]++;
         while ((req = list_first_entry(&a->requests, struct activation_request, link))) {
                 struct peer *sender = req->sender;
                 struct msg *m = msg_ref(req->m);

@@ -12,6 +12,8 @@
  *   held.c     calls held while their service is started (the activation queue)
  *   voice.c    the driver's voice: every message the broker itself sends
  *   driver.c   the driver's methods
+ *   stats.c    the statistics: the counted reasons' names, the sums and JSON of GetStats
+ *   metrics.c  the statistics as OpenMetrics or Prometheus text (GetMetrics)
  * Calls go one way: route.c calls the driver's methods (driver.c); both
  * speak through voice.c, which calls neither and only hands the broker's
  * messages to deliver.c and monitor.c.

@@ -44,6 +44,7 @@ static void bus_deliver_monitor(struct match_owner *owner, void *userdata)
         if (peer->state != PEER_MONITOR)
                 return;
         if (peer_check_room(peer, route->m) != 0) {
+                route->bus->stats.monitor_copies_lost++;
                 if (peer->n_lost++ == 0)
                         log_warning("%s: monitor fell behind; dropping its copies until it catches up",
                                     PEER_DESC(peer));
@@ -85,6 +86,7 @@ void bus_become_monitor(struct bus *bus, struct peer *peer, struct match_rule *r
         for (size_t i = 0; i < n_rules; i++) {
                 if (match_index_add(&bus->monitors, &peer->monitor, &rules[i]) < 0) {
                         log_error("%s: out of memory storing monitor rules; disconnecting", PEER_DESC(peer));
+                        peer->stats.end = BUS_DISCONNECT_NO_MEMORY;
                         bus_disconnect(bus, peer, "out of memory storing monitor rules");
                         return;
                 }

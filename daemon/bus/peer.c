@@ -7,11 +7,13 @@
 
 #include <event2/event.h>
 
+#include "daemon/bus/bus.h"
 #include "daemon/bus/peer.h"
 #include "daemon/bus/user.h"
 #include "daemon/launch/config.h"
 #include "daemon/log.h"
 #include "protocol/message.h"
+#include "util/clock.h"
 #include "util/memfd.h"
 #include "util/util.h"
 
@@ -35,6 +37,7 @@ int peer_new(struct bus *bus, struct event_base *base, int fd, uint64_t id, cons
         list_init(&p->waiters);
         list_init(&p->wait_link);
         list_init(&p->activation_requests);
+        p->stats.connected_ms = (int64_t) clock_now_msec(CLOCK_MONOTONIC);
 
         r = connection_init(&p->conn, base, fd, limits, ops, p);
         if (r < 0) {
@@ -166,6 +169,9 @@ int peer_send(struct peer *p, struct msg *m)
 {
         int r = connection_queue(&p->conn, m);
 
+        if (r == 0 && p->state != PEER_MONITOR)
+                p->bus->stats.deliveries++;
+
         if (r == CONNECTION_E_QUEUE_FULL || r == CONNECTION_E_QUEUE_FULL_UID) {
                 const struct connection_limits *l = p->conn.limits;
 
@@ -173,9 +179,11 @@ int peer_send(struct peer *p, struct msg *m)
                             p->unique_name, (int) peer_pid(p), (unsigned) peer_uid(p), peer_queue_limit_name(r),
                             r == CONNECTION_E_QUEUE_FULL_UID ? l->max_queue_total : l->max_queue);
                 p->conn.failed = true;
+                p->stats.end = BUS_DISCONNECT_LIMITS;
                 connection_close(&p->conn, "outgoing queue over the %s limit", peer_queue_limit_name(r));
         } else if (r == -ENOMEM) {
                 log_error("%s: out of memory queueing a message, disconnecting", p->unique_name);
+                p->stats.end = BUS_DISCONNECT_NO_MEMORY;
                 connection_close(&p->conn, "out of memory");
         }
         return r;

@@ -12,6 +12,7 @@
 #include "daemon/bus/match.h"
 #include "daemon/bus/name.h"
 #include "daemon/bus/reply.h"
+#include "daemon/bus/stats.h"
 #include "daemon/transport/connection.h"
 #include "util/list.h"
 #include "util/map.h"
@@ -63,6 +64,7 @@ struct peer {
          * many of them hold no pending reply (those count against max_pending apart). */
         struct list activation_requests;
         unsigned n_activation_requests;
+        struct peer_stats stats; /* its counters (stats.h); its bytes and frames are its connection's */
 };
 
 /*

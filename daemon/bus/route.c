@@ -53,6 +53,9 @@ static void bus_refuse_full(struct bus *bus, struct peer *sender, struct peer *t
 {
         uint64_t limit = error == CONNECTION_E_QUEUE_FULL_UID ? bus->limits.max_queue_per_uid : bus->limits.max_queue;
 
+        bus_stats_refused(&bus->stats, error == CONNECTION_E_QUEUE_FULL_UID
+                                               ? BUS_REFUSAL_MAX_QUEUED_BYTES_PER_UID
+                                               : BUS_REFUSAL_MAX_QUEUED_BYTES_PER_CONNECTION);
         log_info("%s: %s to %s refused: over the %s limit", sender->unique_name, msg_type_to_string(m->h.type),
                  to->unique_name, peer_queue_limit_name(error));
         driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
@@ -86,6 +89,7 @@ static bool bus_may_transfer(struct bus *bus, struct peer *sender, struct peer *
 bool bus_may_await(struct bus *bus, struct peer *sender, struct msg *m)
 {
         if (sender->replies.n_calls + sender->n_activation_requests >= bus->limits.max_pending) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_PENDING_CALLS_PER_CONNECTION);
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                    "%s already awaits answers to %u calls, the "
                                    "max_pending_calls_per_connection limit",
@@ -93,6 +97,7 @@ bool bus_may_await(struct bus *bus, struct peer *sender, struct msg *m)
                 return false;
         }
         if (sender->user && sender->user->n_pending >= bus->limits.max_pending_per_uid) {
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_PENDING_CALLS_PER_UID);
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
                                    "uid %u already awaits answers to %u calls, the "
                                    "max_pending_calls_per_uid limit",
@@ -202,6 +207,7 @@ void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)
         struct peer *caller = container_of(slot->caller, struct peer, replies);
         struct activation *a = bus_activation_of(bus, slot->callee);
 
+        bus->stats.timeouts++;
         if (a) {
                 /* Still held: it is answered now and never delivered (PROTOCOL.md 7.5). */
                 bus_drop_activation_request(a, caller, slot->serial);
@@ -275,6 +281,11 @@ static void bus_refuse_fds(struct bus *bus, struct peer *peer, const struct fram
                 bus_protocol_error(bus, peer, r);
                 return;
         }
+        bus_stats_refused(&bus->stats, peer->conn.rx_fds_refused == CONNECTION_FDS_OVER_CONNECTION
+                                               ? BUS_REFUSAL_MAX_FDS_IN_FLIGHT_PER_CONNECTION
+                                       : peer->conn.rx_fds_refused == CONNECTION_FDS_OVER_TOTAL
+                                               ? BUS_REFUSAL_MAX_FDS_IN_FLIGHT_PER_UID
+                                               : BUS_REFUSAL_DESCRIPTORS);
         peer_describe_fds_refusal(peer, peer->conn.rx_fds_refused, f->prefix.n_fds, &bus->limits, text, sizeof(text));
         log_info("%s: message refused: %s", PEER_DESC(peer), text);
         if (serial && !no_reply)
@@ -291,6 +302,7 @@ static bool bus_drop_unwanted(struct bus *bus, struct peer *peer, const struct f
                 peer_drop_fds(peer, fds, f->prefix.n_fds);
                 if (peer->state == PEER_MONITOR) {
                         log_info("%s: a monitor sent a message; disconnecting", PEER_DESC(peer));
+                        peer->stats.end = BUS_DISCONNECT_MONITOR_SENT;
                         bus_disconnect(bus, peer, "a monitor sent a message");
                 }
                 return true;
@@ -305,11 +317,13 @@ static bool bus_drop_unwanted(struct bus *bus, struct peer *peer, const struct f
 static void bus_handle_before_hello(struct bus *bus, struct peer *peer, struct msg *m, int r, uint32_t serial)
 {
         if (r == 0 && bus_is_hello(m)) {
+                bus_stats_count_message(&bus->stats, m);
                 bus_monitor(bus, m);
                 driver_dispatch(bus, peer, m);
                 return;
         }
         log_info("%s: message before Hello; disconnecting", PEER_DESC(peer));
+        peer->stats.end = BUS_DISCONNECT_PROTOCOL_ERROR;
         if (r > 0)
                 driver_send_error(bus, peer, serial, IPCBUS_ERROR_ACCESS_DENIED,
                                   "Hello must be the first message (and this one is invalid: %s)", proto_strerror(r));
@@ -334,6 +348,7 @@ static bool bus_take_memfd(struct bus *bus, struct peer *peer, struct msg *m)
 
         switch (r) {
         case 0:
+                bus->stats.memfd_bodies++;
                 return true;
         case PEER_MEMFD_E_NOT_SEALED:
                 log_info("%s: message refused: its body's descriptor is not a sealed memfd", PEER_DESC(peer));
@@ -352,6 +367,7 @@ static bool bus_take_memfd(struct bus *bus, struct peer *peer, struct msg *m)
                                    size, m->h.body_size);
                 return false;
         case PEER_MEMFD_E_TOO_LARGE:
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_BODY_BYTES);
                 log_info("%s: message refused: a body's memfd of %" PRIu64 " bytes, over max_body_bytes",
                          PEER_DESC(peer), size);
                 driver_reply_error(bus, peer, m, IPCBUS_ERROR_LIMITS_EXCEEDED,
@@ -360,6 +376,7 @@ static bool bus_take_memfd(struct bus *bus, struct peer *peer, struct msg *m)
                                    size, l->max_body);
                 return false;
         case PEER_MEMFD_E_OVER_UID:
+                bus_stats_refused(&bus->stats, BUS_REFUSAL_MAX_MEMFD_BYTES_PER_UID);
                 log_info("%s: message refused: a body's memfd of %" PRIu64
                          " bytes would put its uid over max_memfd_bytes_per_uid",
                          PEER_DESC(peer), size);
@@ -380,6 +397,9 @@ static bool bus_take_memfd(struct bus *bus, struct peer *peer, struct msg *m)
 /* A valid message from a registered peer: monitors see it, then it goes where its type says. */
 static void bus_route_message(struct bus *bus, struct peer *peer, struct msg *m)
 {
+        bus_stats_count_message(&bus->stats, m);
+        if (m->h.type == MSG_ERROR)
+                peer->stats.errors_sent++;
         /* Monitors see what was sent, whether or not it can be delivered. */
         bus_monitor(bus, m);
 

@@ -59,6 +59,8 @@ static int driver_build(struct bus *bus, struct msg_header *h, const struct jbuf
         h->sender_uid = bus->uid;
         h->sender_pid = bus->pid;
         r = msg_build(h, body ? body->data : NULL, body ? body->len : 0, ret);
+        if (r == 0)
+                bus->stats.driver_messages++;
         if (r > 0) {
                 log_error("driver: cannot build a %s message: %s", msg_type_to_string(h->type), proto_strerror(r));
                 return -EINVAL;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "daemon/launch/config-defaults.h"
@@ -83,6 +84,8 @@ void bus_config_deinit(struct bus_config *config)
         free(config->service_dirs);
         config->service_dirs = NULL;
         config->n_service_dirs = 0;
+        free(config->metrics_socket);
+        config->metrics_socket = NULL;
         policy_deinit(&config->policy);
 }
 
@@ -368,6 +371,28 @@ static int parse_listen(struct parser *ps, struct json_object *arr)
                 config->n_listen++;
         }
         return 0;
+}
+
+/* ---- the metrics socket ------------------------------------------------------- */
+
+/* "metrics_socket": an absolute path that fits a socket address, or "" for none. */
+static int parse_metrics_socket(struct parser *ps, struct json_object *v)
+{
+        const char *path;
+        int r;
+
+        r = expect_type(ps, "metrics_socket", v, json_type_string);
+        if (r)
+                return r;
+        path = json_object_get_string(v);
+        if (path[0] == '\0')
+                return 0;
+        if (path[0] != '/' || strlen(path) >= sizeof(((struct sockaddr_un *) 0)->sun_path))
+                return fail(ps, "metrics_socket", "expected an absolute path of at most %zu bytes, or \"\", got %s",
+                            sizeof(((struct sockaddr_un *) 0)->sun_path) - 1, got(v));
+        free(ps->config->metrics_socket);
+        ps->config->metrics_socket = strdup(path);
+        return ps->config->metrics_socket ? 0 : -ENOMEM;
 }
 
 /* ---- service directories ----------------------------------------------------- */
@@ -790,6 +815,8 @@ static int parse_config(struct parser *ps, const char *text, size_t len)
                         r = parse_policy(ps, v);
                 else if (strcmp(name, "service_dirs") == 0)
                         r = parse_service_dirs(ps, v);
+                else if (strcmp(name, "metrics_socket") == 0)
+                        r = parse_metrics_socket(ps, v);
                 else if (strcmp(name, "standard_service_dirs") == 0) {
                         r = expect_type(ps, name, v, json_type_boolean);
                         if (r == 0)

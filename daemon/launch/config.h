@@ -69,6 +69,7 @@ struct bus_config {
         char **service_dirs;      /* "service_dirs": absolute paths, searched first */
         size_t n_service_dirs;
         bool standard_service_dirs; /* "standard_service_dirs" (default true): then the bus type's standard ones */
+        char *metrics_socket;       /* "metrics_socket": where to serve metrics (daemon/launch/scrape.h); NULL: off */
         char origin[256];           /* the file (or "built-in session.json") it came from */
 };
 

@@ -17,6 +17,7 @@
 
 #include "daemon/bus/bus.h"
 #include "daemon/launch/heap.h"
+#include "daemon/launch/scrape.h"
 #include "daemon/launch/systemd.h"
 #include "daemon/log.h"
 #include "daemon/transport/connection.h"
@@ -45,8 +46,9 @@ struct daemon {
         struct systemd_notifier notifier;
         struct event *status_timer; /* armed only while an update waits for its interval */
         struct heap_trimmer trimmer;
-        uint64_t status_usec;       /* CLOCK_MONOTONIC when the last STATUS= went out */
-        char status[512];           /* the last STATUS= text sent */
+        struct scrape_server scrape; /* the metrics socket; listening only when one is configured */
+        uint64_t status_usec;        /* CLOCK_MONOTONIC when the last STATUS= went out */
+        char status[512];            /* the last STATUS= text sent */
 };
 
 static void help(void)
@@ -63,6 +65,9 @@ static void help(void)
                "  --address ADDRESS  listen on ADDRESS (unix:path=/absolute/path), not on the\n"
                "                     configuration's addresses\n"
                "  --print-address    print the address on stdout once it accepts connections\n"
+               "  --metrics-socket PATH\n"
+               "                     serve metrics to scrapers on the Unix socket PATH, not\n"
+               "                     on the configuration's metrics_socket (\"\": none)\n"
                "  -v, --verbose      log more (info; twice: debug)\n"
                "  -h, --help         show this help\n"
                "      --version      show the version\n"
@@ -174,6 +179,7 @@ static void on_signal(evutil_socket_t sig, short what, void *userdata)
          * refused (or, with socket activation, waits for the next instance). */
         for (size_t i = 0; i < d->n_listeners; i++)
                 listener_deinit(&d->listeners[i]);
+        scrape_server_deinit(&d->scrape);
         daemon_notify(d, systemd_notify_stopping, "STOPPING=1");
         bus_shutdown(&d->bus);
 }
@@ -216,6 +222,9 @@ static int daemon_reload(struct bus *bus, void *userdata, char *err, size_t err_
         }
         if (!same_listen(&next, &d->config))
                 log_warning("%s: listen: changed addresses take effect only when ipcbusd restarts", next.origin);
+        if (strcmp(next.metrics_socket ? next.metrics_socket : "",
+                   d->config.metrics_socket ? d->config.metrics_socket : "") != 0)
+                log_warning("%s: metrics_socket: a changed path takes effect only when ipcbusd restarts", next.origin);
 
         /* The bus points at d->config: swap the contents in, and back when the bus refuses. */
         old = d->config;
@@ -370,12 +379,13 @@ fail:
 
 /* What the command line asks for. */
 struct daemon_options {
-        const char *address;     /* --address; NULL: the handed sockets', the configuration's or the default */
-        const char *config_file; /* --config; NULL: the built-in file of the bus type */
-        bool system_bus;         /* --system; the configuration file has the last word */
-        bool type_given;         /* --session or --system was given */
-        bool print_address;      /* --print-address */
-        int verbose;             /* how many -v */
+        const char *address;        /* --address; NULL: the handed sockets', the configuration's or the default */
+        const char *config_file;    /* --config; NULL: the built-in file of the bus type */
+        const char *metrics_socket; /* --metrics-socket; NULL: the configuration's ("": none) */
+        bool system_bus;            /* --system; the configuration file has the last word */
+        bool type_given;            /* --session or --system was given */
+        bool print_address;         /* --print-address */
+        int verbose;                /* how many -v */
 };
 
 /* parse_argv's expected outcomes (util/error.h) when the bus is not to run. */
@@ -393,13 +403,22 @@ enum {
  */
 static int parse_argv(int argc, char **argv, struct daemon_options *ret)
 {
-        enum { OPT_ADDRESS = 0x100, OPT_CONFIG, OPT_SESSION, OPT_SYSTEM, OPT_PRINT_ADDRESS, OPT_VERSION };
+        enum {
+                OPT_ADDRESS = 0x100,
+                OPT_CONFIG,
+                OPT_SESSION,
+                OPT_SYSTEM,
+                OPT_PRINT_ADDRESS,
+                OPT_METRICS_SOCKET,
+                OPT_VERSION
+        };
         static const struct option options[] = {
                 {"address", required_argument, NULL, OPT_ADDRESS},
                 {"config", required_argument, NULL, OPT_CONFIG},
                 {"session", no_argument, NULL, OPT_SESSION},
                 {"system", no_argument, NULL, OPT_SYSTEM},
                 {"print-address", no_argument, NULL, OPT_PRINT_ADDRESS},
+                {"metrics-socket", required_argument, NULL, OPT_METRICS_SOCKET},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, OPT_VERSION},
@@ -424,6 +443,13 @@ static int parse_argv(int argc, char **argv, struct daemon_options *ret)
                         break;
                 case OPT_PRINT_ADDRESS:
                         o.print_address = true;
+                        break;
+                case OPT_METRICS_SOCKET:
+                        if (optarg[0] != '\0' && optarg[0] != '/') {
+                                log_error("--metrics-socket: expected an absolute path or \"\", got '%s'", optarg);
+                                return PARSE_ARGV_E_USAGE;
+                        }
+                        o.metrics_socket = optarg;
                         break;
                 case 'v':
                         o.verbose++;
@@ -581,13 +607,38 @@ static int daemon_build(struct daemon *d)
 }
 
 /*
- * Set-up, last part: listen on the addresses daemon_choose_address() settled
- * on. Returns 0 or -1 (logged).
+ * Serve metrics on the socket --metrics-socket or the configuration names,
+ * if any. Returns 0 or -1 (logged).
+ */
+static int daemon_serve_metrics(struct daemon *d, const struct daemon_options *o)
+{
+        const char *path = o->metrics_socket ? o->metrics_socket : d->config.metrics_socket;
+        int r;
+
+        if (!path || path[0] == '\0')
+                return 0;
+        r = scrape_server_init(&d->scrape, d->base, &d->bus, path);
+        if (r == LISTENER_E_IN_USE)
+                log_error("metrics socket: something already answers on %s", path);
+        else if (r == LISTENER_E_NOT_SOCKET)
+                log_error("metrics socket: %s exists and is not a socket", path);
+        else if (r < 0)
+                log_error("metrics socket: cannot listen on %s: %s", path, strerror(-r));
+        else
+                log_info("serving metrics on %s", path);
+        return r == 0 ? 0 : -1;
+}
+
+/*
+ * Set-up, last part: serve metrics if asked to, and listen on the addresses
+ * daemon_choose_address() settled on. Returns 0 or -1 (logged).
  */
 static int daemon_open(struct daemon *d, const struct daemon_options *o)
 {
         int r;
 
+        if (daemon_serve_metrics(d, o) < 0)
+                return -1;
         if (d->n_handed > 0) {
                 r = daemon_serve_handed(d, d->n_handed);
                 d->n_handed = 0; /* every descriptor is a listener's now, or closed */
@@ -639,6 +690,7 @@ static void daemon_teardown(struct daemon *d)
         if (d->ev_hup)
                 event_free(d->ev_hup);
         heap_trimmer_stop(&d->trimmer);
+        scrape_server_deinit(&d->scrape);
         if (d->bus_up)
                 bus_deinit(&d->bus);
         if (d->status_timer)

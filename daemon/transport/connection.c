@@ -216,8 +216,10 @@ static void connection_yield(struct connection *c)
         static const struct timeval next_pass = {0, 0};
 
         event_del(c->ev_read);
-        if (evtimer_add(c->ev_turn, &next_pass) < 0)
+        if (evtimer_add(c->ev_turn, &next_pass) < 0) {
+                c->end = CONNECTION_END_IO_ERROR;
                 connection_close(c, "cannot schedule reading");
+        }
 }
 
 /* The next turn: poll the socket again, and read what waits (frames already read first). */
@@ -228,6 +230,7 @@ static void connection_on_turn(evutil_socket_t fd, short what, void *userdata)
         if (c->closing || !c->reading || c->paused)
                 return;
         if (event_add(c->ev_read, NULL) < 0) {
+                c->end = CONNECTION_END_IO_ERROR;
                 connection_close(c, "cannot poll for reading");
                 return;
         }
@@ -351,6 +354,7 @@ static void connection_on_close(evutil_socket_t fd, short what, void *userdata)
                 snprintf(c->reason + n, sizeof(c->reason) - n, " (peer did not read %zu queued bytes in time)",
                          c->tx_bytes);
                 c->failed = true;
+                c->end = CONNECTION_END_STALLED;
         }
         connection_finish(c, c->reason);
 }
@@ -365,6 +369,7 @@ static void connection_on_rx_stall(evutil_socket_t fd, short what, void *userdat
                  "stalled: an incoming frame was not complete %" PRIu32 " ms after its first byte (%zu bytes in)",
                  c->limits->stall_ms, frame_reader_pending(&c->reader));
         c->failed = true;
+        c->end = CONNECTION_END_STALLED;
         connection_finish(c, c->reason);
 }
 
@@ -377,6 +382,7 @@ static void connection_on_stall(evutil_socket_t fd, short what, void *userdata)
         snprintf(c->reason, sizeof(c->reason), "stalled: read nothing for %" PRIu32 " ms with %zu bytes queued",
                  c->limits->stall_ms, c->tx_bytes);
         c->failed = true;
+        c->end = CONNECTION_END_STALLED;
         connection_finish(c, c->reason);
 }
 
@@ -579,6 +585,7 @@ static int connection_dispatch(struct connection *c, unsigned *budget)
                         return r;
 
                 (*budget)--;
+                c->rx_frames++;
                 connection_count_incoming(c);
                 c->rx_fds_refused = refused;
                 c->ops->frame(c, &f, refused ? NULL : fds, c->userdata);
@@ -619,6 +626,7 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                 }
 
                 if (c->eof) {
+                        c->end = CONNECTION_END_HANGUP;
                         connection_finish(c, frame_reader_pending(&c->reader) > 0 ? "hung up in the middle of a frame"
                                                                                   : "hung up");
                         return;
@@ -643,6 +651,7 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                 if (n < 0) {
                         snprintf(c->reason, sizeof(c->reason), "read error: %s", strerror((int) -n));
                         c->failed = n != -ECONNRESET; /* a peer that vanished is no fault of ours */
+                        c->end = c->failed ? CONNECTION_END_IO_ERROR : CONNECTION_END_HANGUP;
                         connection_finish(c, c->reason);
                         return;
                 }
@@ -655,6 +664,7 @@ static void connection_on_read(evutil_socket_t fd, short what, void *userdata)
                                  " bytes unhandled, %" PRIu64 " of them on this connection)",
                                  *c->rx_total, c->rx_counted);
                         c->failed = true;
+                        c->end = CONNECTION_END_INCOMING_LIMIT;
                         connection_finish(c, c->reason);
                         return;
                 }
@@ -698,6 +708,7 @@ int connection_queue(struct connection *c, struct msg *m)
         if (r < 0)
                 return r;
         c->tx_bytes += msg_weight(m);
+        c->tx_messages++;
         if (c->tx_total)
                 *c->tx_total += msg_weight(m);
 
@@ -778,6 +789,7 @@ static ssize_t connection_flush(struct connection *c)
                         return -errno;
                 }
                 written += (size_t) w;
+                c->tx_pos += (uint64_t) w;
                 connection_advance(c, (size_t) w);
                 budget = (size_t) w >= budget ? 0 : budget - (size_t) w;
         }
@@ -796,6 +808,7 @@ static void connection_on_write(evutil_socket_t fd, short what, void *userdata)
         if (w < 0) {
                 snprintf(c->reason, sizeof(c->reason), "write error: %s", strerror((int) -w));
                 c->failed = w != -EPIPE && w != -ECONNRESET;
+                c->end = c->failed ? CONNECTION_END_IO_ERROR : CONNECTION_END_HANGUP;
                 connection_finish(c, c->reason);
                 return;
         }

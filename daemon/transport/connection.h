@@ -94,6 +94,15 @@ struct connection_fd_batch {
 
 #define CONNECTION_FD_BATCHES 4
 
+/* Why a connection ended on its own (c->end), for the owner's statistics. */
+enum connection_end {
+        CONNECTION_END_NONE,           /* still open, or closed by its owner */
+        CONNECTION_END_HANGUP,         /* the peer closed its end */
+        CONNECTION_END_STALLED,        /* nothing taken or an incomplete frame for stall_ms, or the drain deadline */
+        CONNECTION_END_IO_ERROR,       /* a read or write error, or an event that could not be set */
+        CONNECTION_END_INCOMING_LIMIT, /* over max_incoming_total */
+};
+
 struct connection {
         struct event_base *base;
         int fd;
@@ -109,7 +118,11 @@ struct connection {
         struct event *ev_stall; /* the socket has been full and taken nothing for limits->stall_ms */
 
         struct frame_reader reader;
-        uint64_t rx_pos; /* stream bytes received so far */
+        uint64_t rx_pos;         /* stream bytes received so far */
+        uint64_t rx_frames;      /* frames handed to the owner so far */
+        uint64_t tx_pos;         /* stream bytes written so far */
+        uint64_t tx_messages;    /* messages queued so far */
+        enum connection_end end; /* set when it ends on its own */
         struct connection_fd_batch rx_fds[CONNECTION_FD_BATCHES];
         unsigned n_rx_fds;
         int rx_error;              /* sticky PROTO_E_* found while receiving descriptors */

@@ -92,16 +92,16 @@ static int listener_claim_path(const char *path, const struct sockaddr_un *sa, s
 }
 
 /*
- * Bind fd to sa, the socket coming out 0666: who may connect is decided by
- * the directory (0700 for a session bus). The mode is set by the umask
- * around bind(), never by a chmod of the path afterwards, which would
- * follow a symlink swapped in meanwhile by whoever can write to the
- * directory. (The broker is single-threaded, so the umask is ours alone for
- * the call.) Returns 0 or a negative errno.
+ * Bind fd to sa, the socket coming out with mode (0666 for a bus: who may
+ * connect is decided by the directory, 0700 for a session bus). The mode is
+ * set by the umask around bind(), never by a chmod of the path afterwards,
+ * which would follow a symlink swapped in meanwhile by whoever can write to
+ * the directory. (The broker is single-threaded, so the umask is ours alone
+ * for the call.) Returns 0 or a negative errno.
  */
-static int listener_bind(int fd, const struct sockaddr_un *sa, socklen_t sa_len)
+static int listener_bind(int fd, const struct sockaddr_un *sa, socklen_t sa_len, mode_t mode)
 {
-        mode_t old = umask(0111);
+        mode_t old = umask(~mode & 0777);
         int r = bind(fd, (const struct sockaddr *) sa, sa_len) < 0 ? -errno : 0;
 
         umask(old);
@@ -110,6 +110,12 @@ static int listener_bind(int fd, const struct sockaddr_un *sa, socklen_t sa_len)
 
 int listener_init(struct listener *l, struct event_base *base, const char *path, bool make_parent,
                   listener_accept_fn accept, void *userdata)
+{
+        return listener_init_mode(l, base, path, make_parent, 0666, accept, userdata);
+}
+
+int listener_init_mode(struct listener *l, struct event_base *base, const char *path, bool make_parent, mode_t mode,
+                       listener_accept_fn accept, void *userdata)
 {
         struct sockaddr_un sa;
         socklen_t sa_len;
@@ -139,7 +145,7 @@ int listener_init(struct listener *l, struct event_base *base, const char *path,
         l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (l->fd < 0)
                 return -errno;
-        r = listener_bind(l->fd, &sa, sa_len);
+        r = listener_bind(l->fd, &sa, sa_len, mode);
         if (r < 0)
                 goto fail;
         l->path = strdup(path);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 struct event;
 struct event_base;
@@ -50,6 +51,9 @@ enum {
  */
 int listener_init(struct listener *l, struct event_base *base, const char *path, bool make_parent,
                   listener_accept_fn accept, void *userdata);
+/* The same with the socket's mode (0600: only the broker's user, and root, may connect). */
+int listener_init_mode(struct listener *l, struct event_base *base, const char *path, bool make_parent, mode_t mode,
+                       listener_accept_fn accept, void *userdata);
 /*
  * Serve a socket that is already listening, such as one systemd handed over
  * (LISTEN_FDS): it must be an AF_UNIX SOCK_STREAM socket in the listening

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "tests/lib/tools.h"
+#include "tests/lib/broker.h"
 #include "tests/lib/internal.h"
 
 void testbus_proc_spawn(struct testbus_proc *p, const char *const *argv)
@@ -93,4 +95,37 @@ int testbus_run(struct testbus_proc *p, const char *const *argv, int timeout_ms)
 {
         testbus_proc_spawn(p, argv);
         return testbus_proc_finish(p, timeout_ms);
+}
+
+int testbus_ipcctl(struct testbus_proc *p, struct testbus *tb, ...)
+{
+        const char *argv[24] = {testbus_program("IPCCTL", "tools/ipcctl"), "--address", tb->address};
+        size_t n = 3;
+        va_list ap;
+
+        va_start(ap, tb);
+        while (n < 23 && (argv[n] = va_arg(ap, const char *)))
+                n++;
+        va_end(ap);
+        argv[n] = NULL;
+        return testbus_run(p, argv, TESTBUS_WAIT_MS * testbus_slow_factor());
+}
+
+char *testbus_line_starting(const char *text, const char *first)
+{
+        size_t n = strlen(first);
+
+        for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+                if (strncmp(p, first, n) == 0 && p[n] == ' ')
+                        return strndup(p, strcspn(p, "\n"));
+        return NULL;
+}
+
+size_t testbus_split_words(char *line, char **words, size_t max)
+{
+        size_t n = 0;
+
+        for (char *save = NULL, *t = strtok_r(line, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
+                words[n++] = t;
+        return n;
 }

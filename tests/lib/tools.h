@@ -32,3 +32,14 @@ void testbus_proc_deinit(struct testbus_proc *p);
  * testbus_proc_read_line is in p->out.buf and p->err.buf (NUL-terminated).
  */
 int testbus_run(struct testbus_proc *p, const char *const *argv, int timeout_ms);
+
+struct testbus;
+/*
+ * Run the ipcctl under test as "ipcctl --address ADDRESS ARGS..." (a NULL
+ * terminates ARGS; at most 20); returns its exit code, its output in p.
+ */
+int testbus_ipcctl(struct testbus_proc *p, struct testbus *tb, ...) __attribute__((sentinel));
+/* The line of text whose first word is `first` (malloc'd), or NULL. */
+char *testbus_line_starting(const char *text, const char *first);
+/* Split line at runs of spaces into at most max words (pointers into line, which is modified); returns how many. */
+size_t testbus_split_words(char *line, char **words, size_t max);
