@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The real ipcctl and ipc-monitor binaries against a real ipcbusd: list,
- * call (output, error output, exit codes), emit, status; the monitor's human
- * and JSON lines, its MATCH filters, and its exit codes.
+ * The real ipcctl and ipc-bench binaries against a real ipcbusd: list,
+ * call (output, error output, exit codes), emit, status; the benchmark's
+ * scenarios. ipc-monitor has its own suite, check_tools_monitor.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +16,6 @@
 static const char *ipcctl(void)
 {
         return testbus_program("IPCCTL", "tools/ipcctl");
-}
-
-static const char *ipc_monitor(void)
-{
-        return testbus_program("IPC_MONITOR", "tools/ipc-monitor");
 }
 
 static const char *ipc_bench(void)
@@ -353,241 +347,6 @@ START_TEST(test_ipcctl_status)
 }
 END_TEST
 
-/* ---- ipc-monitor ------------------------------------------------------------------------ */
-
-struct monitor_watch {
-        struct testbus_rec *rec;
-        char unique[64];
-};
-
-/* Some unique name has been announced as lost (new owner "") while its connection lives: a new monitor. */
-static bool monitor_became(void *userdata)
-{
-        struct monitor_watch *w = userdata;
-
-        for (size_t i = 0; i < w->rec->n; i++) {
-                ipcbus_message *m = w->rec->msgs[i];
-                const char *name = ipcbus_message_get_arg(m, "name");
-                const char *old_owner = ipcbus_message_get_arg(m, "old_owner");
-                const char *new_owner = ipcbus_message_get_arg(m, "new_owner");
-
-                if (name && name[0] == ':' && old_owner && strcmp(name, old_owner) == 0 && new_owner && !new_owner[0]) {
-                        snprintf(w->unique, sizeof(w->unique), "%s", name);
-                        return true;
-                }
-        }
-        return false;
-}
-
-/* Start ipc-monitor with the given arguments after --address and wait until it is a monitor. */
-static void monitor_start(struct testbus *tb, struct testbus_proc *p, const char *const *args)
-{
-        ipcbus_bus *watcher = testbus_connect(tb), *buses[] = {watcher, NULL};
-        struct testbus_rec rec;
-        struct monitor_watch w = {&rec, ""};
-        const char *argv[16] = {ipc_monitor(), "--address", tb->address};
-        size_t n = 3;
-
-        for (; args[n - 3]; n++) {
-                ck_assert_uint_lt(n, 15);
-                argv[n] = args[n - 3];
-        }
-        argv[n] = NULL;
-        testbus_add_match(watcher,
-                          "{\"type\":\"signal\",\"sender\":\"org.ipcbus.Bus\",\"member\":\"NameOwnerChanged\"}");
-        testbus_rec_init(&rec, watcher, TESTBUS_REC_SIGNALS);
-        testbus_proc_spawn(p, argv);
-        ck_assert_msg(testbus_pump_until(buses, monitor_became, &w, TESTBUS_WAIT_MS),
-                      "ipc-monitor did not become a monitor");
-        testbus_rec_deinit(&rec);
-        ipcbus_unref(watcher);
-}
-
-/* Read monitor lines until one contains every one of the NULL-terminated needles; returns it. */
-static char *monitor_line_with(struct testbus_proc *p, ...)
-{
-        int64_t deadline = testbus_now_ms() + TESTBUS_WAIT_MS;
-
-        for (;;) {
-                char *line = testbus_proc_read_line(p, (int) (deadline - testbus_now_ms()));
-                bool all = true;
-                va_list ap;
-
-                ck_assert_msg(line, "ipc-monitor did not print the expected line");
-                va_start(ap, p);
-                for (const char *needle; all && (needle = va_arg(ap, const char *));)
-                        all = strstr(line, needle) != NULL;
-                va_end(ap);
-                if (all)
-                        return line;
-                free(line);
-        }
-}
-
-START_TEST(test_ipc_monitor_human)
-{
-        static const char *const args[] = {NULL};
-        struct testbus *tb = testbus_current();
-        struct testbus_child svc;
-        struct testbus_proc p;
-        ipcbus_bus *c;
-        char *line, sender[320], dest[320], tail[32];
-
-        testbus_service_start(tb, &svc, SERVICE);
-        monitor_start(tb, &p, args);
-        c = testbus_connect(tb);
-        json_object_put(
-                testbus_call(c, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo", "{\"k\":\"v\"}"));
-        /* "call    :1.5 -> org.example.Tools serial=N path=... member=Echo {"k":"v"}" */
-        snprintf(sender, sizeof(sender), " %s -> ", ipcbus_get_unique_name(c));
-        line = monitor_line_with(&p, "member=Echo", sender, NULL);
-        ck_assert_msg(strncmp(line, "call ", 5) == 0, "line: %s", line);
-        ck_assert_msg(strstr(line, "-> " SERVICE), "line: %s", line);
-        ck_assert_msg(strstr(line, "path=" TESTBUS_SERVICE_PATH), "line: %s", line);
-        ck_assert_msg(strstr(line, "{\"k\":\"v\"}"), "line: %s", line);
-        free(line);
-        /* and its return, from the service's unique name to the caller */
-        snprintf(sender, sizeof(sender), " %s -> ", svc.unique);
-        snprintf(dest, sizeof(dest), "-> %s ", ipcbus_get_unique_name(c));
-        snprintf(tail, sizeof(tail), "reply_serial=");
-        line = monitor_line_with(&p, sender, dest, tail, NULL);
-        ck_assert_msg(strncmp(line, "return ", 7) == 0, "line: %s", line);
-        free(line);
-        ck_assert_int_eq(testbus_proc_terminate(&p), 0);
-        testbus_proc_deinit(&p);
-        ipcbus_unref(c);
-        testbus_child_finish(&svc);
-}
-END_TEST
-
-START_TEST(test_ipc_monitor_json)
-{
-        static const char *const args[] = {"--json", NULL};
-        struct testbus *tb = testbus_current();
-        struct testbus_child svc;
-        struct testbus_proc p;
-        ipcbus_bus *c;
-        int64_t call_serial = -1, deadline;
-        bool got_return = false;
-
-        testbus_service_start(tb, &svc, SERVICE);
-        monitor_start(tb, &p, args);
-        c = testbus_connect(tb);
-        json_object_put(
-                testbus_call(c, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo", "{\"k\": \"v\"}"));
-        deadline = testbus_now_ms() + TESTBUS_WAIT_MS;
-        while (!got_return) {
-                char *line = testbus_proc_read_line(&p, (int) (deadline - testbus_now_ms()));
-                json_object *o, *h, *body;
-                const char *type, *sender;
-
-                ck_assert_msg(line, "ipc-monitor --json did not show the call and its return");
-                /* every line is one JSON object {"header": {...}, "body": ...} */
-                o = testbus_json(line, strlen(line));
-                ck_assert(json_object_object_get_ex(o, "header", &h) && json_object_is_type(h, json_type_object));
-                ck_assert(json_object_object_get_ex(o, "body", &body));
-                type = testbus_json_string(h, "type");
-                sender = json_object_get_string(json_object_object_get(h, "sender"));
-                if (strcmp(type, "call") == 0 && sender && strcmp(sender, ipcbus_get_unique_name(c)) == 0 &&
-                    strcmp(testbus_json_string(h, "member"), "Echo") == 0) {
-                        ck_assert_str_eq(testbus_json_string(h, "destination"), SERVICE);
-                        ck_assert_str_eq(testbus_json_string(body, "k"), "v");
-                        ck_assert_int_eq(testbus_json_int(h, "sender_pid"), getpid());
-                        call_serial = testbus_json_int(h, "serial");
-                } else if (strcmp(type, "return") == 0 && call_serial > 0 &&
-                           testbus_json_int(h, "reply_serial") == call_serial) {
-                        ck_assert_str_eq(sender, svc.unique);
-                        ck_assert_str_eq(testbus_json_string(body, "k"), "v");
-                        got_return = true;
-                }
-                json_object_put(o);
-                free(line);
-        }
-        ck_assert_int_eq(testbus_proc_terminate(&p), 0);
-        testbus_proc_deinit(&p);
-        ipcbus_unref(c);
-        testbus_child_finish(&svc);
-}
-END_TEST
-
-static void assert_monitor_shows_signal(struct testbus_proc *p, const char *member, const char *n)
-{
-        char *line = testbus_proc_read_line(p, TESTBUS_WAIT_MS);
-        json_object *o, *h, *body;
-
-        ck_assert_msg(line, "ipc-monitor printed nothing for %s", member);
-        o = testbus_json(line, strlen(line));
-        ck_assert(json_object_object_get_ex(o, "header", &h));
-        ck_assert(json_object_object_get_ex(o, "body", &body));
-        ck_assert_msg(strcmp(testbus_json_string(h, "member"), member) == 0 &&
-                              strcmp(testbus_json_string(body, "n"), n) == 0,
-                      "expected %s %s, ipc-monitor printed %s", member, n, line);
-        json_object_put(o);
-        free(line);
-}
-
-START_TEST(test_ipc_monitor_match)
-{
-        static const char *const args[] = {"--json", "type=signal,member=Wanted", NULL};
-        struct testbus *tb = testbus_current();
-        struct testbus_child svc;
-        struct testbus_proc p;
-        ipcbus_bus *c;
-
-        testbus_service_start(tb, &svc, SERVICE);
-        monitor_start(tb, &p, args);
-        c = testbus_connect(tb);
-        ck_assert_int_ge(ipcbus_emit_signal(c, NULL, "/x", "org.example.Tools", "Unwanted", "{\"n\":\"0\"}"), 0);
-        ck_assert_int_ge(ipcbus_emit_signal(c, NULL, "/x", "org.example.Tools", "Wanted", "{\"n\":\"1\"}"), 0);
-        ck_assert_int_ge(ipcbus_flush(c), 0);
-        /* the first line it prints is the wanted signal, */
-        assert_monitor_shows_signal(&p, "Wanted", "1");
-        /* and a call between two wanted signals does not show either */
-        json_object_put(testbus_call(c, SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo", "{}"));
-        ck_assert_int_ge(ipcbus_emit_signal(c, NULL, "/x", "org.example.Tools", "Wanted", "{\"n\":\"2\"}"), 0);
-        ck_assert_int_ge(ipcbus_flush(c), 0);
-        assert_monitor_shows_signal(&p, "Wanted", "2");
-        ck_assert_int_eq(testbus_proc_terminate(&p), 0);
-        testbus_proc_deinit(&p);
-        ipcbus_unref(c);
-        testbus_child_finish(&svc);
-}
-END_TEST
-
-START_TEST(test_ipc_monitor_exit_codes)
-{
-        struct testbus *tb = testbus_current();
-        struct testbus other;
-        struct testbus_proc p;
-        const char *bad_rule[] = {ipc_monitor(), "--address", tb->address, "bogus=1", NULL};
-        /* other's address is filled in when it starts */
-        const char *refused[] = {ipc_monitor(), "--address", other.address, "member=A", "member=B", NULL};
-        static const char *const args[] = {NULL};
-
-        /* an invalid MATCH is a usage error */
-        ck_assert_int_eq(testbus_run(&p, bad_rule, TESTBUS_WAIT_MS), 2);
-        ck_assert_uint_gt(p.err.len, 0);
-        testbus_proc_deinit(&p);
-
-        /* the bus going away ends it with 1 and a note */
-        testbus_start(&other);
-        monitor_start(&other, &p, args);
-        testbus_stop(&other);
-        ck_assert_int_eq(testbus_proc_finish(&p, TESTBUS_WAIT_MS), 1);
-        ck_assert_uint_gt(p.err.len, 0);
-        testbus_proc_deinit(&p);
-
-        /* the broker refusing BecomeMonitor: 1, and its error's name and message */
-        testbus_start_config(&other, "{\"limits\":{\"max_matches_per_connection\":1}}");
-        ck_assert_int_eq(testbus_run(&p, refused, TESTBUS_WAIT_MS), 1);
-        ck_assert_msg(strstr(p.err.buf, "org.ipcbus.Error.LimitsExceeded") &&
-                              strstr(p.err.buf, "max_matches_per_connection"),
-                      "stderr: %s", p.err.buf);
-        testbus_proc_deinit(&p);
-        testbus_stop(&other);
-}
-END_TEST
-
 /* ---- ipc-bench ---------------------------------------------------------------------------------- */
 
 static const char *const bench_scenarios[] = {
@@ -683,13 +442,6 @@ static Suite *tools_suite(void)
         tcase_add_test(tc, test_ipcctl_call_errors);
         tcase_add_test(tc, test_ipcctl_emit);
         tcase_add_test(tc, test_ipcctl_status);
-        suite_add_tcase(s, tc);
-
-        tc = testbus_tcase("ipc-monitor");
-        tcase_add_test(tc, test_ipc_monitor_human);
-        tcase_add_test(tc, test_ipc_monitor_json);
-        tcase_add_test(tc, test_ipc_monitor_match);
-        tcase_add_test(tc, test_ipc_monitor_exit_codes);
         suite_add_tcase(s, tc);
 
         tc = testbus_tcase("ipc-bench");

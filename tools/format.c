@@ -40,8 +40,7 @@ const char *format_json_string(struct json_object *obj, bool pretty)
         return json_object_to_json_string_ext(obj, flags);
 }
 
-/* Write text with JSON whitespace (the only control bytes valid JSON has raw) as spaces. */
-static void format_put_flat(FILE *f, const char *text, size_t len)
+void format_put_flat(FILE *f, const char *text, size_t len)
 {
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char) text[i];
@@ -176,95 +175,15 @@ char *format_sanitize(const char *s, size_t len)
         return out;
 }
 
-static const char *format_type_name(ipcbus_message_type t)
+char *format_duration(char *buf, size_t size, uint64_t usec)
 {
-        switch (t) {
-        case IPCBUS_MESSAGE_CALL:
-                return "call";
-        case IPCBUS_MESSAGE_RETURN:
-                return "return";
-        case IPCBUS_MESSAGE_ERROR:
-                return "error";
-        case IPCBUS_MESSAGE_SIGNAL:
-                return "signal";
-        }
-        return "unknown";
-}
-
-/* Write " key=value" when value is set. Names and paths are validated by the codec. */
-static void format_put_field(FILE *f, const char *key, const char *value)
-{
-        if (value)
-                fprintf(f, " %s=%s", key, value);
-}
-
-void format_message_line(FILE *f, ipcbus_message *m, const struct timespec *ts)
-{
-        ipcbus_message_type type = ipcbus_message_get_type(m);
-        const char *sender = ipcbus_message_get_sender(m);
-        const char *destination = ipcbus_message_get_destination(m);
-        uint32_t reply_serial = ipcbus_message_get_reply_serial(m);
-        size_t body_len = 0;
-
-        if (ts)
-                fprintf(f, "%lld.%06ld ", (long long) ts->tv_sec, ts->tv_nsec / 1000);
-        fprintf(f, "%-7s %s -> %-8s serial=%" PRIu32, format_type_name(type), sender ? sender : "-",
-                destination ? destination : "*", ipcbus_message_get_serial(m));
-        if (reply_serial != 0)
-                fprintf(f, " reply_serial=%" PRIu32, reply_serial);
-        format_put_field(f, "path", ipcbus_message_get_path(m));
-        format_put_field(f, "interface", ipcbus_message_get_interface(m));
-        format_put_field(f, "member", ipcbus_message_get_member(m));
-        if (type == IPCBUS_MESSAGE_ERROR)
-                format_put_field(f, "error", ipcbus_message_get_error_name(m));
-        if (ipcbus_message_get_no_reply(m))
-                fputs(" no_reply", f);
-        (void) ipcbus_message_get_body(m, &body_len);
-        if (body_len > 0) {
-                fputc(' ', f);
-                format_print_body(f, m, false);
-        } else {
-                fputc('\n', f);
-        }
-        fflush(f);
-}
-
-/* Parse JSON text into a value for embedding; NULL (JSON null) when absent or unparsable. */
-static struct json_object *format_json_or_null(const char *text, size_t len)
-{
-        struct json_object *obj = NULL;
-
-        if (text && len > 0)
-                (void) format_json_parse(text, len, &obj);
-        return obj;
-}
-
-int format_message_json(FILE *f, ipcbus_message *m, const struct timespec *ts)
-{
-        _cleanup_(json_object_putp) struct json_object *line = NULL;
-        struct json_object *body;
-        const char *text;
-        size_t len = 0;
-
-        line = json_object_new_object();
-        if (!line)
-                return -ENOMEM;
-        text = ipcbus_message_get_header(m, &len);
-        json_object_object_add(line, "header", format_json_or_null(text, len));
-        len = 0;
-        (void) ipcbus_message_get_body(m, &len);
-        if (len == 0 || ipcbus_message_get_json(m, &body) < 0)
-                body = NULL;
-        json_object_object_add(line, "body", body);
-        if (ts) {
-                char stamp[64];
-
-                snprintf(stamp, sizeof(stamp), "%lld.%06ld", (long long) ts->tv_sec, ts->tv_nsec / 1000);
-                json_object_object_add(line, "timestamp",
-                                       json_object_new_double_s((double) ts->tv_sec + ts->tv_nsec / 1e9, stamp));
-        }
-        fputs(format_json_string(line, false), f);
-        fputc('\n', f);
-        fflush(f);
-        return 0;
+        if (usec < 1000)
+                snprintf(buf, size, "%" PRIu64 " µs", usec);
+        else if (usec < 10000)
+                snprintf(buf, size, "%.2f ms", (double) usec / 1e3);
+        else if (usec < 1000000)
+                snprintf(buf, size, "%.1f ms", (double) usec / 1e3);
+        else
+                snprintf(buf, size, "%.2f s", (double) usec / 1e6);
+        return buf;
 }

@@ -1,28 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Printing for the command-line tools (ipcctl, ipc-monitor): JSON values
- * re-serialised by json-c, one-line summaries of messages, and the checks
- * applied to JSON and names typed on a command line.
- *
- * Output formats (the integration tests rely on them):
- *
- * Human line, one per message (format_message_line):
- *   [TIMESTAMP ]TYPE SENDER -> DESTINATION serial=N[ reply_serial=N][ path=P]
- *           [ interface=I][ member=M][ error=E][ no_reply][ BODY]
- *   TYPE is "call", "return", "error" or "signal", padded to 7 columns;
- *   DESTINATION is "*" for a broadcast, padded to 8 columns; SENDER is "-"
- *   when absent; BODY is the body re-serialised compactly (absent: omitted).
- *   TIMESTAMP (--timestamp) is the wall-clock time of receipt in seconds
- *   since the epoch with microseconds, e.g. "1714567890.123456".
- *
- * JSON line, one per message (format_message_json):
- *   {"header":{...as received...},"body":<body or null>}
- *   with "timestamp":<seconds.micro> appended when a timestamp is given.
+ * re-serialised by json-c, text made safe for a terminal, durations, and
+ * the checks applied to JSON and names typed on a command line. What
+ * ipc-monitor prints of a message is in tools/monitor/output.h.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -63,6 +50,12 @@ const char *format_json_string(struct json_object *obj, bool pretty);
 void format_print_body(FILE *f, ipcbus_message *m, bool pretty);
 
 /*
+ * Write JSON text to f with its whitespace (the only control bytes valid
+ * JSON has raw) as spaces, so it stays on one line.
+ */
+void format_put_flat(FILE *f, const char *text, size_t len);
+
+/*
  * Parse one JSON value typed by the user (strict JSON, any value, null
  * included: then *ret is NULL), at most a body's size and nesting. Returns
  * 0 with *ret (owned by the caller), -EINVAL with *ret_reason (static text)
@@ -84,8 +77,8 @@ int format_check_body(const char *text, const char **ret_reason);
  */
 char *format_sanitize(const char *s, size_t len);
 
-/* Write the one-line human summary of m (see above) and fflush(f). ts may be NULL. */
-void format_message_line(FILE *f, ipcbus_message *m, const struct timespec *ts);
-
-/* Write the one-line JSON form of m (see above) and fflush(f). ts may be NULL. */
-int format_message_json(FILE *f, ipcbus_message *m, const struct timespec *ts);
+/*
+ * Write a duration of usec microseconds for a person into buf (size bytes):
+ * "850 µs", "1.23 ms", "45.6 ms", "2.50 s". Returns buf.
+ */
+char *format_duration(char *buf, size_t size, uint64_t usec);
