@@ -244,7 +244,7 @@ static int promtool_check(struct testbus_proc *p, const char *path)
         char script[512];
         const char *argv[] = {"/bin/sh", "-c", script, NULL};
 
-        snprintf(script, sizeof(script), "exec " PROMTOOL " check metrics < '%s'", path);
+        ck_assert_int_lt(snprintf(script, sizeof(script), "exec " PROMTOOL " check metrics < '%s'", path), (int) sizeof(script));
         return run_program(p, argv);
 }
 
@@ -430,7 +430,7 @@ static void start_with_metrics_socket(struct testbus *tb, char *path, size_t siz
         char dir[256], config[512];
 
         testbus_mkdtemp(dir, sizeof(dir), "metrics");
-        snprintf(path, size, "%s/metrics.sock", dir);
+        ck_assert_int_lt(snprintf(path, size, "%s/metrics.sock", dir), (int) size);
         snprintf(config, sizeof(config), "{\"metrics_socket\": \"%s\"}", path);
         testbus_start_config(tb, config);
 }
@@ -501,7 +501,7 @@ START_TEST(test_metrics_socket_bounds)
         char *got;
 
         testbus_mkdtemp(dir, sizeof(dir), "metrics");
-        snprintf(path, sizeof(path), "%s/metrics.sock", dir);
+        ck_assert_int_lt(snprintf(path, sizeof(path), "%s/metrics.sock", dir), (int) sizeof(path));
         snprintf(option, sizeof(option), "--metrics-socket=%s", path);
         testbus_start_with(tb, &o);
 

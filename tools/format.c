@@ -89,7 +89,7 @@ int format_json_parse_value(const char *text, struct json_object **ret, const ch
         if (err != json_tokener_success) {
                 json_object_put(obj);
                 *ret_reason = err == json_tokener_error_parse_unexpected && obj ? "text after the JSON value"
-                                                                                 : json_tokener_error_desc(err);
+                                                                                : json_tokener_error_desc(err);
                 return -EINVAL;
         }
         *ret = obj;
@@ -173,6 +173,24 @@ char *format_sanitize(const char *s, size_t len)
         }
         *o = '\0';
         return out;
+}
+
+char *format_bytes(char *buf, size_t size, double v)
+{
+        static const char units[] = "KMGTPE";
+        size_t u = 0;
+
+        if (v < 1024) {
+                snprintf(buf, size, "%.0f", v);
+                return buf;
+        }
+        v /= 1024;
+        while (v >= 1024 && u + 1 < sizeof(units) - 1) {
+                v /= 1024;
+                u++;
+        }
+        snprintf(buf, size, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+        return buf;
 }
 
 char *format_duration(char *buf, size_t size, uint64_t usec)

@@ -77,6 +77,9 @@ int format_check_body(const char *text, const char **ret_reason);
  */
 char *format_sanitize(const char *s, size_t len);
 
+/* A byte count (or rate) as "512", "1.2K", "34M", "1.5G" (powers of 1024) into buf; returns buf. */
+char *format_bytes(char *buf, size_t size, double v);
+
 /*
  * Write a duration of usec microseconds for a person into buf (size bytes):
  * "850 µs", "1.23 ms", "45.6 ms", "2.50 s". Returns buf.

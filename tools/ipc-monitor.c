@@ -29,10 +29,12 @@
 #include "protocol/match.h"
 #include "protocol/proto-error.h"
 #include "tools/format.h"
+#include "tools/monitor/capture.h"
 #include "tools/monitor/event.h"
 #include "tools/monitor/output.h"
 #include "tools/monitor/pairing.h"
 #include "tools/monitor/summary.h"
+#include "tools/monitor/top.h"
 #include "util/clock.h"
 
 #define EXIT_USAGE 2
@@ -52,6 +54,12 @@ struct monitor {
         bool time_given; /* --timestamp was given; else absolute on a terminal, none elsewhere */
         char **rules;    /* the MATCH arguments */
         size_t n_rules;
+        bool quiet;               /* -q: no messages printed (with --capture) */
+        const char *capture_path; /* --capture */
+        const char *read_path;    /* --read */
+        bool top;                 /* --top */
+        bool once;                /* --once */
+        uint64_t interval_usec;   /* --interval */
 
         const char *unique_name; /* ours, to hide the driver's NameAcquired/NameLost to us */
         struct output out;
@@ -59,7 +67,13 @@ struct monitor {
         struct summary *stats; /* with --summary */
         struct mon_comms *comms;
         uint64_t last_expire_usec; /* CLOCK_MONOTONIC of the last look at deadlines */
-        int error;                 /* the first fault (-ENOMEM) handling a message; ends the monitor */
+        struct timespec now;       /* the time deadlines are looked at: the clock's, or a capture's */
+        struct capture *capture;   /* with --capture */
+        uint64_t n_captured;
+        struct match_rule *read_rules; /* with --read: the rules, applied here (live, the broker applies them) */
+        struct top *top_view;          /* with --top */
+        int error;                     /* the first fault handling a message; ends the monitor */
+        const char *error_what;        /* what it was doing then ("writing the capture"), or NULL */
 };
 
 static volatile sig_atomic_t quit;
@@ -94,6 +108,16 @@ static void help(void)
                "                       or never, each with its answer\n"
                "  --summary            at the end, a table per member called: calls, errors,\n"
                "                       timeouts, p50/p99/max latency\n"
+               "  --capture FILE       also write every message to FILE, a pcapng capture\n"
+               "                       (\"-\": standard output, then nothing else is printed)\n"
+               "  -q, --quiet          print no messages (with --capture, --summary)\n"
+               "  --read FILE          show the messages of a capture instead of a bus's, with\n"
+               "                       every option above (MATCH rules applied as they are read)\n"
+               "  --top                a view of who is busy, redrawn every second: senders,\n"
+               "                       destinations, members, latencies, queues (keys: m b e l\n"
+               "                       sort, q quit)\n"
+               "  --once               with --top: one plain report after one interval, then exit\n"
+               "  --interval SECONDS   with --top: time between redraws (default 1)\n"
                "  -h, --help           show this help\n"
                "  --version            show the version\n"
                "\n"
@@ -101,6 +125,9 @@ static void help(void)
                "  ipc-monitor type=signal,interface=org.example.Notes\n"
                "  ipc-monitor \"type=call,destination=org.example.Notes\" \"type=error\"\n"
                "  ipc-monitor --slow 100 --summary\n"
+               "  ipc-monitor --capture notes.pcapng destination=org.example.Notes\n"
+               "  ipc-monitor --read notes.pcapng --summary\n"
+               "  ipc-monitor --top\n"
                "  ipc-monitor --json | jq .body\n"
                "\n"
                "Each line: [TIME] TYPE SENDER -> DESTINATION serial=N [reply_serial=N] [path=P]\n"
@@ -119,25 +146,32 @@ static bool monitor_is_own_name_signal(const struct monitor *mon, const struct m
                (strcmp(h->member, "NameAcquired") == 0 || strcmp(h->member, "NameLost") == 0);
 }
 
-static bool monitor_is_messages_lost(const struct msg_header *h)
+/* Keep the first fault of handling a message, which ends the monitor, and what it was doing. */
+static void monitor_fail(struct monitor *mon, int r, const char *what)
 {
-        return h->type == MSG_SIGNAL && h->sender && h->member && strcmp(h->sender, IPCBUS_DRIVER_NAME) == 0 &&
-               strcmp(h->member, "MessagesLost") == 0;
+        if (r < 0 && !mon->error) {
+                mon->error = r;
+                mon->error_what = what;
+        }
 }
 
 /* Count and show a call never answered (pairing_expire's callback). */
 static void monitor_on_unanswered(const struct mon_call *call, void *userdata)
 {
         struct monitor *mon = userdata;
-        struct timespec now;
         int r;
 
-        clock_gettime(CLOCK_REALTIME, &now);
         r = mon->stats ? summary_unanswered(mon->stats, call) : 0;
-        if (r == 0)
-                r = output_unanswered(&mon->out, call, &now);
-        if (r < 0 && !mon->error)
-                mon->error = r;
+        if (r == 0 && !mon->quiet)
+                r = output_unanswered(&mon->out, call, &mon->now);
+        monitor_fail(mon, r, NULL);
+}
+
+/* Report the calls whose deadline passed unanswered at now (the clock's time, or a capture's). */
+static void monitor_expire_at(struct monitor *mon, const struct timespec *now)
+{
+        mon->now = *now;
+        pairing_expire(mon->pairing, now, monitor_on_unanswered, mon);
 }
 
 /* Once a second: report the calls whose deadline passed unanswered. */
@@ -150,16 +184,14 @@ static void monitor_expire(struct monitor *mon)
                 return;
         mon->last_expire_usec = now_usec;
         clock_gettime(CLOCK_REALTIME, &now);
-        pairing_expire(mon->pairing, &now, monitor_on_unanswered, mon);
+        monitor_expire_at(mon, &now);
 }
 
 /* Whether ev is shown: everything, or with --slow a slow answer (its call printed first) and the bus's notices. */
 static int monitor_slow_filter(struct monitor *mon, const struct mon_event *ev, bool *ret_show)
 {
-        const struct msg_header *h = &ev->msg->h;
-
         *ret_show = true;
-        if (mon->slow_ms < 0 || monitor_is_messages_lost(h))
+        if (mon->slow_ms < 0 || mon_event_lost(ev) > 0)
                 return 0;
         if (!ev->call || ev->latency_usec < (uint64_t) mon->slow_ms * 1000) {
                 *ret_show = false;
@@ -168,9 +200,32 @@ static int monitor_slow_filter(struct monitor *mon, const struct mon_event *ev, 
         return output_call(&mon->out, ev->call);
 }
 
+/* Write ev to the capture file, and the copies the bus says it dropped. Returns 0 or a negative errno. */
+static int monitor_capture(struct monitor *mon, const struct mon_event *ev)
+{
+        const struct capture_record rec = {
+                .ts = ev->ts,
+                .frame = ev->msg->data,
+                .frame_len = ev->msg->size,
+                .n_fds = ev->n_fds,
+                .memfd_size = ev->memfd_size,
+                .comm = ev->comm,
+        };
+        int r;
+
+        capture_add_lost(mon->capture, mon_event_lost(ev));
+        r = capture_write(mon->capture, &rec);
+        if (r < 0) {
+                monitor_fail(mon, r, "writing the capture");
+                return r;
+        }
+        mon->n_captured++;
+        return 0;
+}
+
 /*
- * Take one event through the pairing, the statistics, --slow and the
- * output. The one path for every event, live or read back. Returns 0 or
+ * Take one event through the capture, the pairing, the top view or the
+ * statistics, --slow and the output. The one path for every event, live or read back. Returns 0 or
  * -ENOMEM.
  */
 static int monitor_handle_event(struct monitor *mon, struct mon_event *ev)
@@ -179,14 +234,25 @@ static int monitor_handle_event(struct monitor *mon, struct mon_event *ev)
         bool show;
         int r;
 
+        if (mon->capture) {
+                r = monitor_capture(mon, ev);
+                if (r < 0)
+                        return r;
+        }
         r = pairing_feed(mon->pairing, ev);
         if (r < 0)
                 return r;
+        if (mon->top_view) {
+                top_feed(mon->top_view, ev);
+                return 0;
+        }
         if (mon->stats && h->type == MSG_CALL)
                 r = summary_call(mon->stats, h);
         else if (mon->stats && ev->call)
                 r = summary_answer(mon->stats, ev->call, h->type == MSG_ERROR ? h->error_name : NULL, ev->latency_usec);
         if (r < 0)
+                return r;
+        if (r < 0 || mon->quiet)
                 return r;
         r = monitor_slow_filter(mon, ev, &show);
         if (r < 0 || !show)
@@ -214,7 +280,7 @@ static int monitor_on_message(ipcbus_message *m, void *userdata, ipcbus_error *r
                 return 1;
         }
         if (r < 0) {
-                mon->error = mon->error ? mon->error : r;
+                monitor_fail(mon, r, NULL);
                 return 1;
         }
         if (monitor_is_own_name_signal(mon, &ev.msg->h)) {
@@ -222,12 +288,10 @@ static int monitor_on_message(ipcbus_message *m, void *userdata, ipcbus_error *r
                 return 1;
         }
         /* The bus dropped copies while we were behind: say so where a person looks, and in the stream. */
-        if (monitor_is_messages_lost(&ev.msg->h))
+        if (mon_event_lost(&ev) > 0)
                 fprintf(stderr, "ipc-monitor: the bus dropped messages while this monitor fell behind: %.*s\n",
                         (int) ev.msg->body_len, ev.msg->body ? ev.msg->body : "");
-        r = monitor_handle_event(mon, &ev);
-        if (r < 0 && !mon->error)
-                mon->error = r;
+        monitor_fail(mon, monitor_handle_event(mon, &ev), NULL);
         mon_event_clear(&ev);
         return 1;
 }
@@ -266,6 +330,15 @@ static int monitor_wait(struct monitor *mon, ipcbus_bus *bus, const sigset_t *wa
                 ts.tv_nsec = (long) (left % 1000000u) * 1000;
                 tsp = &ts;
         }
+        /* idle: what was captured reaches the file, so a killed monitor loses little */
+        if (mon->capture) {
+                int r = capture_flush(mon->capture);
+
+                if (r < 0) {
+                        monitor_fail(mon, r, "writing the capture");
+                        return 0;
+                }
+        }
         if (ppoll(&p, 1, tsp, waitmask) < 0 && errno != EINTR)
                 return -errno;
         return 0;
@@ -295,7 +368,7 @@ static int monitor_check_rules(int argc, char **argv)
         return PARSE_RUN;
 }
 
-/* Parse a --timestamp, --color or --slow argument into mon. Returns 0, or -EINVAL having said why. */
+/* Parse a --timestamp, --color, --interval or --slow argument into mon. Returns 0, or -EINVAL having said why. */
 static int monitor_parse_value(struct monitor *mon, int opt, const char *arg)
 {
         static const char *const times[] = {[OUTPUT_TIME_NONE] = "none",
@@ -325,12 +398,70 @@ static int monitor_parse_value(struct monitor *mon, int opt, const char *arg)
                 fprintf(stderr, "ipc-monitor: --color takes auto, always or never, not '%s'\n", arg);
                 return -EINVAL;
         }
+        if (opt == 'i') {
+                double secs;
+
+                errno = 0;
+                secs = strtod(arg, &end);
+                if (errno || end == arg || *end || !(secs >= 0.1 && secs <= 3600)) {
+                        fprintf(stderr, "ipc-monitor: --interval takes seconds from 0.1 to 3600, not '%s'\n", arg);
+                        return -EINVAL;
+                }
+                mon->interval_usec = (uint64_t) (secs * 1e6);
+                return 0;
+        }
         errno = 0;
         mon->slow_ms = strtoll(arg, &end, 10);
         if (errno || end == arg || *end || mon->slow_ms < 0 || mon->slow_ms > INT32_MAX) {
                 fprintf(stderr, "ipc-monitor: --slow takes a number of milliseconds, not '%s'\n", arg);
                 return -EINVAL;
         }
+        return 0;
+}
+
+/* Refuse options that cannot go together. Returns 0, or -EINVAL having said why. */
+static int monitor_check_modes(struct monitor *mon)
+{
+        const char *clash = NULL;
+
+        if (mon->top)
+                clash = mon->json                                                  ? "--json"
+                        : mon->full                                                ? "--full"
+                        : mon->slow_ms >= 0                                        ? "--slow"
+                        : mon->summary                                             ? "--summary"
+                        : mon->read_path                                           ? "--read"
+                        : mon->quiet                                               ? "--quiet"
+                        : mon->capture_path && strcmp(mon->capture_path, "-") == 0 ? "--capture -"
+                                                                                   : NULL;
+        if (clash) {
+                fprintf(stderr,
+                        "ipc-monitor: --top shows its own view: it does not go with %s\n(see ipc-monitor --help)\n",
+                        clash);
+                return -EINVAL;
+        }
+        if (!mon->top && (mon->once || mon->interval_usec)) {
+                fprintf(stderr, "ipc-monitor: %s goes with --top only\n(see ipc-monitor --help)\n",
+                        mon->once ? "--once" : "--interval");
+                return -EINVAL;
+        }
+        /* a capture on standard output leaves no room for text there */
+        if (mon->capture_path && strcmp(mon->capture_path, "-") == 0) {
+                if (mon->json || mon->summary) {
+                        fprintf(stderr,
+                                "ipc-monitor: --capture - writes the capture to standard output: it does not go with "
+                                "%s\n",
+                                mon->json ? "--json" : "--summary");
+                        return -EINVAL;
+                }
+                mon->quiet = true;
+        }
+        if (mon->read_path && mon->capture_path && strcmp(mon->read_path, mon->capture_path) == 0 &&
+            strcmp(mon->read_path, "-") != 0) {
+                fprintf(stderr, "ipc-monitor: --read and --capture name the same file\n");
+                return -EINVAL;
+        }
+        if (!mon->interval_usec)
+                mon->interval_usec = 1000000u;
         return 0;
 }
 
@@ -341,7 +472,19 @@ static int monitor_parse_value(struct monitor *mon, int opt, const char *arg)
  */
 static int monitor_parse_options(int argc, char **argv, struct monitor *mon)
 {
-        enum { OPT_ADDRESS = 0x100, OPT_SESSION, OPT_SYSTEM, OPT_JSON, OPT_FULL, OPT_SUMMARY, OPT_VERSION };
+        enum {
+                OPT_ADDRESS = 0x100,
+                OPT_SESSION,
+                OPT_SYSTEM,
+                OPT_JSON,
+                OPT_FULL,
+                OPT_SUMMARY,
+                OPT_CAPTURE,
+                OPT_READ,
+                OPT_TOP,
+                OPT_ONCE,
+                OPT_VERSION
+        };
         static const struct option options[] = {
                 {"address", required_argument, NULL, OPT_ADDRESS},
                 {"session", no_argument, NULL, OPT_SESSION},
@@ -353,13 +496,19 @@ static int monitor_parse_options(int argc, char **argv, struct monitor *mon)
                 {"full", no_argument, NULL, OPT_FULL},
                 {"slow", required_argument, NULL, 's'},
                 {"summary", no_argument, NULL, OPT_SUMMARY},
+                {"capture", required_argument, NULL, OPT_CAPTURE},
+                {"quiet", no_argument, NULL, 'q'},
+                {"read", required_argument, NULL, OPT_READ},
+                {"top", no_argument, NULL, OPT_TOP},
+                {"once", no_argument, NULL, OPT_ONCE},
+                {"interval", required_argument, NULL, 'i'},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
         int opt;
 
-        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, "hq", options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_ADDRESS:
                         mon->address = optarg;
@@ -382,8 +531,24 @@ static int monitor_parse_options(int argc, char **argv, struct monitor *mon)
                 case OPT_SUMMARY:
                         mon->summary = true;
                         break;
+                case OPT_CAPTURE:
+                        mon->capture_path = optarg;
+                        break;
+                case 'q':
+                        mon->quiet = true;
+                        break;
+                case OPT_READ:
+                        mon->read_path = optarg;
+                        break;
+                case OPT_TOP:
+                        mon->top = true;
+                        break;
+                case OPT_ONCE:
+                        mon->once = true;
+                        break;
                 case 't':
                 case 'c':
+                case 'i':
                 case 's':
                         /* a bare --timestamp is the absolute time, a bare --color always */
                         if (monitor_parse_value(mon, opt, optarg ? optarg : opt == 't' ? "absolute" : "always") < 0)
@@ -402,6 +567,8 @@ static int monitor_parse_options(int argc, char **argv, struct monitor *mon)
         }
         mon->rules = argv + optind;
         mon->n_rules = (size_t) (argc - optind);
+        if (monitor_check_modes(mon) < 0)
+                return EXIT_USAGE;
         return monitor_check_rules(argc, argv);
 }
 
@@ -424,7 +591,7 @@ static void monitor_catch_signals(sigset_t *ret_block, sigset_t *ret_waitmask)
 }
 
 /* Connect to the bus mon names; says why on failure. Returns 0 or negative errno. */
-static int monitor_connect(struct monitor *mon, ipcbus_bus **ret)
+static int monitor_open(const struct monitor *mon, ipcbus_bus **ret)
 {
         int r;
 
@@ -434,32 +601,38 @@ static int monitor_connect(struct monitor *mon, ipcbus_bus **ret)
                 r = ipcbus_open_system(ret);
         else
                 r = ipcbus_open_session(ret);
-        if (r < 0) {
+        if (r < 0)
                 fprintf(stderr, "ipc-monitor: cannot connect to %s: %s\n",
                         mon->address  ? mon->address
                         : mon->system ? "the system bus"
                                       : "the session bus",
                         ipcbus_strerror(r));
-                return r;
-        }
-        mon->unique_name = ipcbus_get_unique_name(*ret);
-        return 0;
+        return r;
+}
+
+/* The address of the bus watched, for people (*ret_free: what to free). */
+static const char *monitor_address(const struct monitor *mon, char **ret_free)
+{
+        *ret_free = NULL;
+        if (mon->address)
+                return mon->address;
+        if ((mon->system ? address_system(ret_free) : address_session(ret_free)) == 0)
+                return *ret_free;
+        return mon->system ? "the system bus" : "the session bus";
 }
 
 /*
- * The first line, on stderr: what is watched (the bus's address, the rules
- * or everything) and how. On stderr, not stdout: stdout stays the messages
- * alone for grep, jq and files, and a person at a terminal sees both.
+ * The first line, on stderr: what is watched (the bus's address or the
+ * capture read, the rules or everything) and how. On stderr, not stdout:
+ * stdout stays the messages alone for grep, jq and files, and a person at a
+ * terminal sees both.
  */
-static void monitor_announce(const struct monitor *mon)
+static void monitor_announce(const struct monitor *mon, const char *source)
 {
-        _cleanup_(freep) char *resolved = NULL;
-        const char *address = mon->address;
+        _cleanup_(freep) char *safe_source = format_sanitize(source, strlen(source));
 
-        if (!address && (mon->system ? address_system(&resolved) : address_session(&resolved)) == 0)
-                address = resolved;
-        fprintf(stderr, "ipc-monitor: watching %s%s%s", mon->system ? "the system bus " : "",
-                address ? address : "the session bus", mon->n_rules ? ", messages matching " : ": everything");
+        fprintf(stderr, "ipc-monitor: %s %s%s", mon->read_path ? "reading" : "watching",
+                safe_source ? safe_source : "?", mon->n_rules ? ", messages matching " : ": everything");
         for (size_t i = 0; i < mon->n_rules; i++) {
                 /* a rule's value may hold any character: keep the terminal safe */
                 _cleanup_(freep) char *rule = format_sanitize(mon->rules[i], strlen(mon->rules[i]));
@@ -468,7 +641,36 @@ static void monitor_announce(const struct monitor *mon)
         }
         if (mon->slow_ms >= 0)
                 fprintf(stderr, "; calls slower than %" PRId64 " ms", mon->slow_ms);
-        fputs(mon->summary ? "; a summary at the end (Ctrl-C)\n" : " (Ctrl-C to stop)\n", stderr);
+        if (mon->capture_path)
+                fprintf(stderr, "; captured to %s",
+                        strcmp(mon->capture_path, "-") == 0 ? "standard output" : mon->capture_path);
+        if (mon->read_path)
+                fputs(mon->summary ? "; a summary at the end\n" : "\n", stderr);
+        else
+                fputs(mon->summary ? "; a summary at the end (Ctrl-C)\n" : " (Ctrl-C to stop)\n", stderr);
+}
+
+/* The first line for --read: the file, and the bus it was captured on when it says. */
+static void monitor_announce_capture(const struct monitor *mon, const char *captured_on)
+{
+        _cleanup_(freep) char *source = NULL;
+
+        if (captured_on && asprintf(&source, "%s (captured on %s)", mon->read_path, captured_on) >= 0)
+                monitor_announce(mon, source);
+        else
+                monitor_announce(mon, mon->read_path);
+}
+
+/* Say what fault ended the monitor. Returns EXIT_FAILURE. */
+static int monitor_report_error(const struct monitor *mon)
+{
+        if (mon->error_what)
+                fprintf(stderr, "ipc-monitor: %s %s: %s\n", mon->error_what,
+                        strcmp(mon->capture_path, "-") == 0 ? "to standard output" : mon->capture_path,
+                        strerror(-mon->error));
+        else
+                fprintf(stderr, "ipc-monitor: %s\n", strerror(-mon->error));
+        return EXIT_FAILURE;
 }
 
 /*
@@ -480,10 +682,8 @@ static int monitor_run(struct monitor *mon, ipcbus_bus *bus, const sigset_t *blo
         for (unsigned n = 1; !quit; n++) {
                 int r = ipcbus_process(bus);
 
-                if (mon->error) {
-                        fprintf(stderr, "ipc-monitor: %s\n", strerror(-mon->error));
-                        return EXIT_FAILURE;
-                }
+                if (mon->error)
+                        return monitor_report_error(mon);
                 monitor_expire(mon);
                 if (r > 0) {
                         /* under a flood ppoll is not reached: look for the signals now and then */
@@ -498,7 +698,111 @@ static int monitor_run(struct monitor *mon, ipcbus_bus *bus, const sigset_t *blo
                         return EXIT_FAILURE;
                 }
         }
+        return mon->error ? monitor_report_error(mon) : 0;
+}
+
+/* With --read: parse the MATCH rules, which the monitor applies itself. Returns 0 or -ENOMEM. */
+static int monitor_read_rules(struct monitor *mon)
+{
+        if (mon->n_rules == 0)
+                return 0;
+        mon->read_rules = calloc(mon->n_rules, sizeof(*mon->read_rules));
+        if (!mon->read_rules)
+                return -ENOMEM;
+        for (size_t i = 0; i < mon->n_rules; i++) {
+                int r;
+
+                match_rule_init(&mon->read_rules[i]);
+                r = match_rule_parse_string(&mon->read_rules[i], mon->rules[i]);
+                if (r != 0) /* checked with the options: only memory can fail here */
+                        return r < 0 ? r : -ENOMEM;
+        }
         return 0;
+}
+
+/*
+ * Whether a message read back matches one of the rules (or there are none).
+ * A rule's well-known sender matches nothing here: a capture holds unique
+ * names, and who owned which name is the broker's knowledge.
+ */
+static bool monitor_read_matches(const struct monitor *mon, struct mon_event *ev)
+{
+        if (mon->n_rules == 0)
+                return true;
+        for (size_t i = 0; i < mon->n_rules; i++)
+                if (match_rule_matches(&mon->read_rules[i], ev->msg, NULL, NULL) &&
+                    (!mon->read_rules[i].sender || mon->read_rules[i].sender[0] == ':' ||
+                     streq(mon->read_rules[i].sender, IPCBUS_DRIVER_NAME)))
+                        return true;
+        return false;
+}
+
+/* After a capture is read: what its statistics block says, or that it has none. */
+static void monitor_read_report(struct capture *c, const char *path)
+{
+        uint64_t packets, lost;
+
+        if (capture_read_stats(c, &packets, &lost) < 0) {
+                fprintf(stderr, "ipc-monitor: %s has no statistics block: the capture was cut short\n", path);
+                return;
+        }
+        if (lost > 0)
+                fprintf(stderr,
+                        "ipc-monitor: %s: the bus dropped %" PRIu64 " messages that never reached the capture\n", path,
+                        lost);
+}
+
+/*
+ * --read: take the messages of a capture through the same path as live ones,
+ * deadlines measured in the capture's time. Returns 0, or EXIT_FAILURE
+ * having said why (a damaged file: the messages before the damage are shown).
+ */
+static int monitor_read(struct monitor *mon, const sigset_t *block)
+{
+        struct capture *c = NULL;
+        struct timespec last = {};
+        char err[512];
+        int r;
+
+        r = capture_open_read(mon->read_path, &c, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "ipc-monitor: %s\n", err);
+                return EXIT_FAILURE;
+        }
+        for (unsigned n = 1; !quit && !mon->error; n++) {
+                struct capture_record rec;
+                struct mon_event ev;
+
+                r = capture_read(c, &rec, err, sizeof(err));
+                if (r <= 0)
+                        break;
+                if (n == 1)
+                        monitor_announce_capture(mon, capture_interface(c));
+                r = mon_event_from_frame(rec.frame, rec.frame_len, &rec.ts, rec.n_fds, rec.memfd_size, rec.comm, &ev);
+                if (r != 0) {
+                        fprintf(stderr, "ipc-monitor: %s: message %u is not a valid message, skipped: %s\n",
+                                mon->read_path, n, r > 0 ? proto_strerror(r) : strerror(-r));
+                        monitor_fail(mon, r < 0 && r != -EINVAL ? r : 0, NULL);
+                        continue;
+                }
+                last = ev.ts;
+                monitor_expire_at(mon, &ev.ts);
+                if (monitor_read_matches(mon, &ev))
+                        monitor_fail(mon, monitor_handle_event(mon, &ev), NULL);
+                mon_event_clear(&ev);
+                if (n % 256 == 0 && monitor_signal_pending(block))
+                        break;
+        }
+        if (r < 0)
+                fprintf(stderr, "ipc-monitor: %s\n", err);
+        else if (!quit && !mon->error) {
+                monitor_expire_at(mon, &last);
+                monitor_read_report(c, mon->read_path);
+        }
+        capture_close(c);
+        if (mon->error)
+                return monitor_report_error(mon);
+        return r < 0 ? EXIT_FAILURE : 0;
 }
 
 /* Make what the monitor needs beyond its options: output, pairing, statistics, command names. */
@@ -517,23 +821,144 @@ static int monitor_setup(struct monitor *mon)
                 r = mon_comms_new(&mon->comms);
         if (r == 0 && mon->summary)
                 r = summary_new(&mon->stats);
+        if (r == 0 && mon->read_path)
+                r = monitor_read_rules(mon);
         return r;
+}
+
+/* Open the capture file of --capture, named for the bus. Returns 0, or -errno having said why. */
+static int monitor_open_capture(struct monitor *mon, const char *source)
+{
+        char err[512];
+        int r;
+
+        r = capture_open_write(mon->capture_path, &mon->capture, err, sizeof(err));
+        if (r == 0)
+                r = capture_set_interface(mon->capture, source);
+        if (r < 0) {
+                fprintf(stderr, "ipc-monitor: %s\n", r == -ENOMEM ? strerror(ENOMEM) : err);
+                return r;
+        }
+        return 0;
+}
+
+/* Close the capture file (if any) and say how much it holds. Returns the exit status, given the run's. */
+static int monitor_close_capture(struct monitor *mon, int status)
+{
+        int r;
+
+        if (!mon->capture)
+                return status;
+        r = capture_close(steal_pointer(&mon->capture));
+        if (r < 0) {
+                fprintf(stderr, "ipc-monitor: writing the capture %s: %s\n", mon->capture_path, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        fprintf(stderr, "ipc-monitor: %" PRIu64 " messages captured to %s\n", mon->n_captured,
+                strcmp(mon->capture_path, "-") == 0 ? "standard output" : mon->capture_path);
+        return status;
 }
 
 static void monitor_teardown(struct monitor *mon)
 {
+        if (mon->capture)
+                capture_close(steal_pointer(&mon->capture));
+        if (mon->read_rules)
+                for (size_t i = 0; i < mon->n_rules; i++)
+                        match_rule_deinit(&mon->read_rules[i]);
+        free(mon->read_rules);
+        mon->read_rules = NULL;
+        mon->top_view = top_free(mon->top_view);
         mon->pairing = pairing_free(mon->pairing);
         mon->comms = mon_comms_free(mon->comms);
         mon->stats = summary_free(mon->stats);
 }
 
-int main(int argc, char **argv)
+static size_t monitor_in_flight(void *userdata)
+{
+        struct monitor *mon = userdata;
+
+        return pairing_in_flight(mon->pairing);
+}
+
+static void monitor_tick(void *userdata)
+{
+        monitor_expire(userdata);
+}
+
+/*
+ * --top: the view over the monitor connection bus, with a second connection
+ * for the broker's statistics. Returns the exit status.
+ */
+static int monitor_top(struct monitor *mon, ipcbus_bus *bus, const char *source, const sigset_t *waitmask)
+{
+        _cleanup_(ipcbus_unrefp) ipcbus_bus *stats = NULL;
+        const struct top_options o = {.what = source, .interval_usec = mon->interval_usec, .once = mon->once};
+        const struct top_hooks hooks = {.in_flight = monitor_in_flight, .tick = monitor_tick, .userdata = mon};
+        int r;
+
+        if (monitor_open(mon, &stats) < 0)
+                return EXIT_FAILURE;
+        r = top_new(&o, &mon->top_view);
+        if (r < 0) {
+                fprintf(stderr, "ipc-monitor: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        r = top_run(mon->top_view, bus, stats, &hooks, waitmask, &quit);
+        if (r == 0 && mon->error)
+                r = monitor_report_error(mon);
+        return r;
+}
+
+/* Become a monitor on bus with the rules, events through the filter. Returns 0 or EXIT_FAILURE having said why. */
+static int monitor_become(struct monitor *mon, ipcbus_bus *bus, ipcbus_slot **ret_filter)
+{
+        _cleanup_(ipcbus_error_freep) ipcbus_error error = IPCBUS_ERROR_NULL;
+        int r;
+
+        mon->unique_name = ipcbus_get_unique_name(bus);
+        r = ipcbus_add_filter(bus, ret_filter, monitor_on_message, mon);
+        if (r >= 0)
+                r = ipcbus_become_monitor(bus, (const char *const *) mon->rules, mon->n_rules, &error);
+        if (r >= 0)
+                return 0;
+        /* the broker's refusal says why (AccessDenied: the policy's "monitor" rules) */
+        if (ipcbus_error_is_set(&error))
+                fprintf(stderr, "ipc-monitor: cannot become a monitor: %s: %s\n", error.name,
+                        error.message ? error.message : ipcbus_strerror(r));
+        else
+                fprintf(stderr, "ipc-monitor: cannot become a monitor: %s\n", ipcbus_strerror(r));
+        return EXIT_FAILURE;
+}
+
+/* Watch a bus live: the messages, or the top view. Returns the exit status. */
+static int monitor_live(struct monitor *mon, const sigset_t *block, const sigset_t *waitmask)
 {
         _cleanup_(ipcbus_unrefp) ipcbus_bus *bus = NULL;
-        _cleanup_(ipcbus_error_freep) ipcbus_error error = IPCBUS_ERROR_NULL;
+        _cleanup_(freep) char *address_free = NULL;
+        const char *source = monitor_address(mon, &address_free);
+        ipcbus_slot *filter = NULL;
+        int r;
+
+        if (monitor_open(mon, &bus) < 0)
+                return EXIT_FAILURE;
+        if (mon->capture_path && monitor_open_capture(mon, source) < 0)
+                return EXIT_FAILURE;
+        r = monitor_become(mon, bus, &filter);
+        if (r == 0 && mon->top)
+                r = monitor_top(mon, bus, source, waitmask);
+        else if (r == 0) {
+                monitor_announce(mon, source);
+                r = monitor_run(mon, bus, block, waitmask);
+        }
+        ipcbus_slot_unref(filter);
+        return r;
+}
+
+int main(int argc, char **argv)
+{
         struct monitor mon = {.slow_ms = -1};
         sigset_t block, waitmask;
-        ipcbus_slot *filter = NULL;
         int r;
 
         r = monitor_parse_options(argc, argv, &mon);
@@ -545,30 +970,15 @@ int main(int argc, char **argv)
                 return EXIT_FAILURE;
         }
         monitor_catch_signals(&block, &waitmask);
-        if (monitor_connect(&mon, &bus) < 0) {
-                monitor_teardown(&mon);
-                return EXIT_FAILURE;
-        }
-        r = ipcbus_add_filter(bus, &filter, monitor_on_message, &mon);
-        if (r >= 0)
-                r = ipcbus_become_monitor(bus, (const char *const *) mon.rules, mon.n_rules, &error);
-        if (r < 0) {
-                /* the broker's refusal says why (AccessDenied: the policy's "monitor" rules) */
-                if (ipcbus_error_is_set(&error))
-                        fprintf(stderr, "ipc-monitor: cannot become a monitor: %s: %s\n", error.name,
-                                error.message ? error.message : ipcbus_strerror(r));
-                else
-                        fprintf(stderr, "ipc-monitor: cannot become a monitor: %s\n", ipcbus_strerror(r));
-                ipcbus_slot_unref(filter);
-                monitor_teardown(&mon);
-                return EXIT_FAILURE;
-        }
-        monitor_announce(&mon);
-        r = monitor_run(&mon, bus, &block, &waitmask);
-        /* Ctrl-C, SIGTERM or the bus gone: the table of what was seen, apart from JSON on stdout */
+        if (mon.read_path && mon.capture_path && monitor_open_capture(&mon, mon.read_path) < 0)
+                r = EXIT_FAILURE;
+        else
+                r = mon.read_path ? monitor_read(&mon, &block) : monitor_live(&mon, &block, &waitmask);
+        /* Ctrl-C, SIGTERM, the end of a capture or the bus gone: the table of what was seen, apart from JSON on stdout
+         */
         if (mon.stats)
                 summary_print(mon.stats, mon.json ? stderr : stdout);
-        ipcbus_slot_unref(filter);
+        r = monitor_close_capture(&mon, r);
         monitor_teardown(&mon);
         return r;
 }

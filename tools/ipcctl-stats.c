@@ -41,25 +41,6 @@ static int stats_call(struct ctl *c, const char *member, const char *key, const 
 
 /* ---- human forms of numbers ------------------------------------------------ */
 
-/* A byte count as "512", "1.2K", "34M", "1.5G" (powers of 1024). */
-static void human_bytes(uint64_t v, char *buf, size_t size)
-{
-        static const char units[] = "KMGTPE";
-        double d = (double) v;
-        size_t u = 0;
-
-        if (v < 1024) {
-                snprintf(buf, size, "%" PRIu64, v);
-                return;
-        }
-        d /= 1024;
-        while (d >= 1024 && u + 1 < sizeof(units) - 1) {
-                d /= 1024;
-                u++;
-        }
-        snprintf(buf, size, d < 10 ? "%.1f%c" : "%.0f%c", d, units[u]);
-}
-
 /* A duration in milliseconds as "850ms", "42s", "3m 05s", "2h 07m", "4d 03h". */
 static void human_duration(uint64_t ms, char *buf, size_t size)
 {
@@ -124,7 +105,7 @@ static void put_value(FILE *f, const char *key, struct json_object *v)
         case json_type_int:
                 fputs(json_object_get_string(v), f);
                 if (strstr(key, "bytes") && json_object_get_int64(v) >= 1024) {
-                        human_bytes((uint64_t) json_object_get_int64(v), human, sizeof(human));
+                        format_bytes(human, sizeof(human), (double) json_object_get_int64(v));
                         fprintf(f, " (%s)", human);
                 } else if (klen > 3 && strcmp(key + klen - 3, "_ms") == 0 && json_object_get_int64(v) >= 1000) {
                         human_duration((uint64_t) json_object_get_int64(v), human, sizeof(human));
@@ -242,8 +223,8 @@ static char *pair_cell(struct json_object *conn, const char *in, const char *out
         char a[32], b[32], *s;
 
         if (bytes) {
-                human_bytes(json_uint(conn, in), a, sizeof(a));
-                human_bytes(json_uint(conn, out), b, sizeof(b));
+                format_bytes(a, sizeof(a), (double) json_uint(conn, in));
+                format_bytes(b, sizeof(b), (double) json_uint(conn, out));
         } else {
                 snprintf(a, sizeof(a), "%" PRIu64, json_uint(conn, in));
                 snprintf(b, sizeof(b), "%" PRIu64, json_uint(conn, out));
@@ -266,7 +247,7 @@ static int conn_row_fill(struct conn_row *row, struct json_object *conn)
         char queued[32];
 
         row->unique = unique ? json_object_get_string(unique) : ":?";
-        human_bytes(json_uint(conn, "queued_bytes"), queued, sizeof(queued));
+        format_bytes(queued, sizeof(queued), (double) json_uint(conn, "queued_bytes"));
         row->col[COL_NAME] = conn_name_cell(conn, row->unique);
         row->col[COL_UID] = int_cell(conn, "uid");
         row->col[COL_PID] = int_cell(conn, "pid");

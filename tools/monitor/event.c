@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "protocol/frame.h"
+#include "tools/format.h"
 #include "protocol/ipcbus/wire.h"
 #include "protocol/proto-error.h"
 #include "tools/monitor/event.h"
@@ -223,6 +224,21 @@ int mon_event_from_frame(const uint8_t *frame, size_t size, const struct timespe
         if (comm)
                 snprintf(ret->comm, sizeof(ret->comm), "%s", comm);
         return 0;
+}
+
+uint64_t mon_event_lost(const struct mon_event *ev)
+{
+        const struct msg_header *h = &ev->msg->h;
+        _cleanup_(json_object_putp) struct json_object *body = NULL;
+        struct json_object *count;
+
+        if (h->type != MSG_SIGNAL || !streq(h->sender, IPCBUS_DRIVER_NAME) || !streq(h->member, "MessagesLost") ||
+            !ev->msg->body)
+                return 0;
+        if (format_json_parse(ev->msg->body, ev->msg->body_len, &body) < 0 ||
+            !json_object_object_get_ex(body, "count", &count) || !json_object_is_type(count, json_type_int))
+                return 0;
+        return (uint64_t) json_object_get_int64(count);
 }
 
 void mon_event_clear(struct mon_event *ev)

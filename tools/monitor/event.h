@@ -56,5 +56,12 @@ int mon_event_from_message(ipcbus_message *m, const struct timespec *ts, struct 
 int mon_event_from_frame(const uint8_t *frame, size_t size, const struct timespec *ts, unsigned n_fds,
                          uint32_t memfd_size, const char *comm, struct mon_event *ret);
 
+/*
+ * The count of copies the bus dropped before they reached this monitor when
+ * ev is the driver's MessagesLost notice (PROTOCOL.md 11); 0 for any other
+ * message.
+ */
+uint64_t mon_event_lost(const struct mon_event *ev);
+
 /* Free what ev owns and zero it. */
 void mon_event_clear(struct mon_event *ev);

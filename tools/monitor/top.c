@@ -49,10 +49,10 @@ struct top {
         struct top_options o;
         struct top_table senders, destinations, members;
         uint64_t msgs, bytes, errors, lost; /* this interval (lost: copies the bus dropped) */
-        uint64_t window_usec;              /* CLOCK_MONOTONIC when the interval began */
-        struct json_object *stats;         /* the last GetStats result, or NULL */
-        char stats_error[128];             /* why there is none */
-        ipcbus_slot *stats_call;           /* a GetStats under way */
+        uint64_t window_usec;               /* CLOCK_MONOTONIC when the interval began */
+        struct json_object *stats;          /* the last GetStats result, or NULL */
+        char stats_error[128];              /* why there is none */
+        ipcbus_slot *stats_call;            /* a GetStats under way */
         enum top_sort sort;
         bool tty;
         bool raw; /* stdin put in raw mode (keys), saved_termios to restore */
@@ -152,22 +152,6 @@ static const char *member_key(char *buf, size_t size, const char *interface, con
         return buf;
 }
 
-/* The count of a MessagesLost notice, 0 for any other message. */
-static uint64_t event_lost(const struct mon_event *ev)
-{
-        const struct msg_header *h = &ev->msg->h;
-        _cleanup_(json_object_putp) struct json_object *body = NULL;
-        struct json_object *count;
-
-        if (h->type != MSG_SIGNAL || !h->sender || strcmp(h->sender, IPCBUS_DRIVER_NAME) != 0 || !h->member ||
-            strcmp(h->member, "MessagesLost") != 0 || !ev->msg->body)
-                return 0;
-        if (format_json_parse(ev->msg->body, ev->msg->body_len, &body) < 0 ||
-            !json_object_object_get_ex(body, "count", &count) || !json_object_is_type(count, json_type_int))
-                return 0;
-        return (uint64_t) json_object_get_int64(count);
-}
-
 void top_feed(struct top *t, const struct mon_event *ev)
 {
         const struct msg_header *h = &ev->msg->h;
@@ -179,7 +163,7 @@ void top_feed(struct top *t, const struct mon_event *ev)
         t->msgs++;
         t->bytes += bytes;
         t->errors += error;
-        t->lost += event_lost(ev);
+        t->lost += mon_event_lost(ev);
 
         row = table_row(&t->senders, h->sender ? h->sender : "-");
         row->msgs++;
@@ -305,8 +289,8 @@ static struct json_object *stats_connection(struct top *t, const char *unique_na
 
 /* ---- drawing ------------------------------------------------------------------------ */
 
-/* A count as a short human figure: 999, 12.3K, 4.5M, 6.7G. */
-static const char *top_human(char *buf, size_t size, double v)
+/* A rate as a short human figure: 0.5, 999.0, 12.3K, 4.5M, 6.7G. */
+static const char *top_rate(char *buf, size_t size, double v)
 {
         static const char units[] = " KMGT";
         size_t u = 0;
@@ -372,44 +356,44 @@ static struct top_row **table_sorted(struct top_table *tab, enum top_sort sort, 
         return rows;
 }
 
-/* A sender's label: its unique name, well-known names (from GetStats) and command. */
-static const char *sender_label(struct top *t, const struct top_row *row, char *buf, size_t size)
+/* A connection's label: its unique name, well-known names (from GetStats) and command (comm: "" unknown). */
+static const char *connection_label(struct top *t, const char *unique_name, const char *comm, char *buf, size_t size)
 {
-        struct json_object *names = json_member(stats_connection(t, row->key), "names", json_type_array);
-        size_t len = (size_t) snprintf(buf, size, "%s", row->key);
+        struct json_object *names = json_member(stats_connection(t, unique_name), "names", json_type_array);
+        size_t len = (size_t) snprintf(buf, size, "%s", unique_name);
 
         for (size_t i = 0, n = names ? json_object_array_length(names) : 0; i < n && len < size; i++)
                 len += (size_t) snprintf(buf + len, size - len, " %s",
                                          json_object_get_string(json_object_array_get_idx(names, i)));
-        if (row->comm[0] && len < size)
-                snprintf(buf + len, size - len, " (%s)", row->comm);
+        if (comm[0] && len < size)
+                snprintf(buf + len, size - len, " (%s)", comm);
         return buf;
 }
 
 struct top_screen {
         FILE *f;
-        double secs;      /* the interval's length */
-        size_t max_rows;  /* rows per table */
-        int width;        /* of the name column */
+        double secs;     /* the interval's length */
+        size_t max_rows; /* rows per table */
+        int width;       /* of the name column */
 };
 
-static void draw_traffic(struct top *t, struct top_screen *s, struct top_table *tab, const char *title,
-                         bool senders)
+static void draw_traffic(struct top *t, struct top_screen *s, struct top_table *tab, const char *title, bool senders)
 {
         size_t n;
-        _cleanup_(freep) struct top_row **rows = table_sorted(tab, t->sort == TOP_SORT_LATENCY ? TOP_SORT_MSGS : t->sort,
-                                                            &n);
+        _cleanup_(freep) struct top_row **rows =
+                table_sorted(tab, t->sort == TOP_SORT_LATENCY ? TOP_SORT_MSGS : t->sort, &n);
         char name[256], a[16], b[16], c[16];
 
         fprintf(s->f, "\n%-*s %9s %9s %7s\n", s->width, title, "MSG/S", "BYTES/S", "ERR/S");
         for (size_t i = 0; i < n && i < s->max_rows; i++) {
-                const char *label = senders ? sender_label(t, rows[i], name, sizeof(name)) : rows[i]->key;
+                const char *label =
+                        senders ? connection_label(t, rows[i]->key, rows[i]->comm, name, sizeof(name)) : rows[i]->key;
                 _cleanup_(freep) char *safe = format_sanitize(label, strlen(label));
 
                 fprintf(s->f, "%-*.*s %9s %9s %7s\n", s->width, s->width, safe ? safe : "?",
-                        top_human(a, sizeof(a), (double) rows[i]->msgs / s->secs),
-                        top_human(b, sizeof(b), (double) rows[i]->bytes / s->secs),
-                        top_human(c, sizeof(c), (double) rows[i]->errors / s->secs));
+                        top_rate(a, sizeof(a), (double) rows[i]->msgs / s->secs),
+                        format_bytes(b, sizeof(b), (double) rows[i]->bytes / s->secs),
+                        top_rate(c, sizeof(c), (double) rows[i]->errors / s->secs));
         }
         if (n == 0)
                 fprintf(s->f, "(nothing)\n");
@@ -419,20 +403,25 @@ static void draw_members(struct top *t, struct top_screen *s, const char *title,
 {
         size_t n, shown = 0;
         _cleanup_(freep) struct top_row **rows = table_sorted(&t->members, sort, &n);
-        char a[16], b[16];
+        char a[16], b[16], avg[32], max[32];
 
-        fprintf(s->f, "\n%-*s %9s %7s %7s %9s %9s\n", s->width, title, "CALLS/S", "ERR/S", "ANSWERS", "AVG_MS",
-                "MAX_MS");
+        fprintf(s->f, "\n%-*s %9s %7s %7s %10s %10s\n", s->width, title, "MSG/S", "ERR/S", "ANSWERS", "AVG", "MAX");
         for (size_t i = 0; i < n && shown < s->max_rows; i++) {
                 _cleanup_(freep) char *safe = NULL;
 
                 if (sort == TOP_SORT_LATENCY && rows[i]->answered == 0)
                         break;
                 safe = format_sanitize(rows[i]->key, strlen(rows[i]->key));
-                fprintf(s->f, "%-*.*s %9s %7s %7" PRIu64 " %9.2f %9.2f\n", s->width, s->width, safe ? safe : "?",
-                        top_human(a, sizeof(a), (double) rows[i]->msgs / s->secs),
-                        top_human(b, sizeof(b), (double) rows[i]->errors / s->secs), rows[i]->answered,
-                        (double) row_latency_avg(rows[i]) / 1000.0, (double) rows[i]->latency_max_usec / 1000.0);
+                if (rows[i]->answered) {
+                        format_duration(avg, sizeof(avg), row_latency_avg(rows[i]));
+                        format_duration(max, sizeof(max), rows[i]->latency_max_usec);
+                } else {
+                        snprintf(avg, sizeof(avg), "-");
+                        snprintf(max, sizeof(max), "-");
+                }
+                fprintf(s->f, "%-*.*s %9s %7s %7" PRIu64 " %10s %10s\n", s->width, s->width, safe ? safe : "?",
+                        top_rate(a, sizeof(a), (double) rows[i]->msgs / s->secs),
+                        top_rate(b, sizeof(b), (double) rows[i]->errors / s->secs), rows[i]->answered, avg, max);
                 shown++;
         }
         if (shown == 0)
@@ -455,7 +444,7 @@ static void draw_queues(struct top *t, struct top_screen *s)
         struct json_object *conns = json_member(t->stats, "connections", json_type_array);
         size_t n = conns ? json_object_array_length(conns) : 0;
         _cleanup_(freep) struct json_object **sorted = n ? calloc(n, sizeof(*sorted)) : NULL;
-        char a[16];
+        char a[16], label[256];
 
         fprintf(s->f, "\n%-*s %9s %9s %5s %7s %6s\n", s->width, "QUEUES", "MSGS", "BYTES", "FDS", "PENDING", "HELD");
         if (!conns) {
@@ -469,10 +458,13 @@ static void draw_queues(struct top *t, struct top_screen *s)
         qsort(sorted, n, sizeof(*sorted), queue_cmp);
         for (size_t i = 0; i < n && i < s->max_rows; i++) {
                 struct json_object *name = json_member(sorted[i], "unique_name", json_type_string);
+                _cleanup_(freep) char *safe = NULL;
 
+                connection_label(t, name ? json_object_get_string(name) : "?", "", label, sizeof(label));
+                safe = format_sanitize(label, strlen(label));
                 fprintf(s->f, "%-*.*s %9" PRId64 " %9s %5" PRId64 " %7" PRId64 " %6" PRId64 "\n", s->width, s->width,
-                        name ? json_object_get_string(name) : "?", json_int(sorted[i], "queued_messages"),
-                        top_human(a, sizeof(a), (double) json_int(sorted[i], "queued_bytes")),
+                        safe ? safe : "?", json_int(sorted[i], "queued_messages"),
+                        format_bytes(a, sizeof(a), (double) json_int(sorted[i], "queued_bytes")),
                         json_int(sorted[i], "queued_fds"), json_int(sorted[i], "pending_calls"),
                         json_int(sorted[i], "held_back"));
         }
@@ -494,7 +486,7 @@ static void top_draw(struct top *t, size_t in_flight)
         struct top_screen s = {.f = stdout, .width = 40};
         struct json_object *bus = json_member(t->stats, "bus", json_type_object);
         uint64_t now = clock_now_usec(CLOCK_MONOTONIC);
-        char a[16], b[16], c[16];
+        char a[16], b[16], c[16], queued[16];
         time_t wall = time(NULL);
         struct tm tm;
 
@@ -503,14 +495,16 @@ static void top_draw(struct top *t, size_t in_flight)
         localtime_r(&wall, &tm);
         if (t->tty)
                 fputs("\033[H\033[2J", s.f);
-        fprintf(s.f, "ipc-monitor --top  %s  %02d:%02d:%02d  sort: %s%s\n", t->o.what, tm.tm_hour, tm.tm_min,
-                tm.tm_sec, sort_names[t->sort], t->tty ? "  (keys: m b e l to sort, q to quit)" : "");
-        fprintf(s.f, "%s msg/s  %sB/s  %s err/s  %zu calls in flight  %" PRIu64 " copies lost", top_human(a, sizeof(a), (double) t->msgs / s.secs),
-                top_human(b, sizeof(b), (double) t->bytes / s.secs),
-                top_human(c, sizeof(c), (double) t->errors / s.secs), in_flight, t->lost);
+        fprintf(s.f, "ipc-monitor --top  %s  %02d:%02d:%02d  sort: %s%s\n", t->o.what, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                sort_names[t->sort], t->tty ? "  (keys: m b e l to sort, q to quit)" : "");
+        fprintf(s.f, "%s msg/s  %s/s  %s err/s  %zu calls in flight  %" PRIu64 " copies lost",
+                top_rate(a, sizeof(a), (double) t->msgs / s.secs),
+                format_bytes(b, sizeof(b), (double) t->bytes / s.secs),
+                top_rate(c, sizeof(c), (double) t->errors / s.secs), in_flight, t->lost);
         if (bus)
-                fprintf(s.f, "  %" PRId64 " connections  %" PRId64 " pending  %" PRId64 " bytes queued",
-                        json_int(bus, "connections"), json_int(bus, "pending_calls"), json_int(bus, "queued_bytes"));
+                fprintf(s.f, "  %" PRId64 " connections  %" PRId64 " pending  %s queued", json_int(bus, "connections"),
+                        json_int(bus, "pending_calls"),
+                        format_bytes(queued, sizeof(queued), (double) json_int(bus, "queued_bytes")));
         fputc('\n', s.f);
         draw_traffic(t, &s, &t->senders, "SENDER", true);
         draw_traffic(t, &s, &t->destinations, "DESTINATION", false);
@@ -605,8 +599,8 @@ static uint64_t earliest(uint64_t deadline, ipcbus_bus *bus)
         return t < deadline ? t : deadline;
 }
 
-int top_run(struct top *t, ipcbus_bus *mon, ipcbus_bus *stats, size_t (*in_flight)(void *userdata),
-            void *in_flight_userdata, const sigset_t *waitmask, volatile sig_atomic_t *quit)
+int top_run(struct top *t, ipcbus_bus *mon, ipcbus_bus *stats, const struct top_hooks *hooks, const sigset_t *waitmask,
+            volatile sig_atomic_t *quit)
 {
         uint64_t next_draw = clock_now_usec(CLOCK_MONOTONIC) + t->o.interval_usec;
         int r = 0;
@@ -628,14 +622,15 @@ int top_run(struct top *t, ipcbus_bus *mon, ipcbus_bus *stats, size_t (*in_fligh
                         r = top_process(stats);
                 if (r < 0)
                         break;
+                hooks->tick(hooks->userdata);
                 now = clock_now_usec(CLOCK_MONOTONIC);
                 if (now >= next_draw) {
                         if (t->o.once) {
                                 top_wait_stats(t, stats);
-                                top_draw(t, in_flight(in_flight_userdata));
+                                top_draw(t, hooks->in_flight(hooks->userdata));
                                 break;
                         }
-                        top_draw(t, in_flight(in_flight_userdata));
+                        top_draw(t, hooks->in_flight(hooks->userdata));
                         top_reset(t);
                         top_ask_stats(t, stats);
                         next_draw = now + t->o.interval_usec;
@@ -643,7 +638,8 @@ int top_run(struct top *t, ipcbus_bus *mon, ipcbus_bus *stats, size_t (*in_fligh
                 }
                 wake = earliest(earliest(next_draw, mon), stats);
                 wake = wake > now ? wake - now : 0;
-                ts = (struct timespec){.tv_sec = (time_t) (wake / 1000000u), .tv_nsec = (long) (wake % 1000000u) * 1000};
+                ts = (struct timespec){.tv_sec = (time_t) (wake / 1000000u),
+                                       .tv_nsec = (long) (wake % 1000000u) * 1000};
                 if (ppoll(p, 3, &ts, waitmask) < 0 && errno != EINTR) {
                         r = -errno;
                         break;
