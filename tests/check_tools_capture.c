@@ -4,11 +4,13 @@
  * read back identical, the statistics block, "-" for stdin and stdout, files
  * built here byte by byte to the pcapng draft (either byte order, several
  * sections, blocks to skip), files cut short or damaged refused with the
- * sentence a user reads and no crash; and tshark reading a capture with
- * tools/wireshark/ipcbus.lua, one line per message.
+ * sentence a user reads and no crash; tshark reading a capture with
+ * tools/wireshark/ipcbus.lua, one line per message; and ipc-monitor itself
+ * capturing a real bus's traffic and reading it back (--capture, --read).
  */
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include "tests/testbus.h"
 #include "tools/monitor/capture.h"
 #include "util/file.h"
+#include "util/util.h"
 
 #define BUS_ADDRESS "unix:path=/run/ipcbus-test/bus"
 
@@ -915,6 +918,147 @@ START_TEST(test_tshark)
 }
 END_TEST
 
+/* ---- ipc-monitor --capture and --read on a real bus ---------------------------------- */
+
+#define CAPTURED "org.example.Captured"
+
+static const char *ipc_monitor(void)
+{
+        return testbus_program("IPC_MONITOR", "tools/ipc-monitor");
+}
+
+/* Run ipc-monitor with args (NULL-terminated, at most 12); asserts its exit status; p keeps its output. */
+static void monitor_run_expect(struct testbus_proc *p, const char *const *args, int status)
+{
+        const char *argv[16] = {ipc_monitor()};
+        size_t n = 1;
+
+        for (; *args; args++) {
+                ck_assert_uint_lt(n, 15);
+                argv[n++] = *args;
+        }
+        argv[n] = NULL;
+        ck_assert_int_eq(testbus_run(p, argv, 4 * TESTBUS_WAIT_MS * testbus_slow_factor()), status);
+}
+
+/* The number of lines of text. */
+static size_t count_lines(const char *text)
+{
+        size_t n = 0;
+
+        for (const char *p = text; (p = strchr(p, '\n')); p++)
+                n++;
+        return n;
+}
+
+/*
+ * Calls to a service and an error, captured live while the same monitor
+ * prints them as JSON; the capture read back prints the same JSON byte for
+ * byte (times, latencies, command names, descriptors all kept); a capture
+ * made from it with a rule holds just what the rule takes; tshark reads it
+ * with the dissector, one line per message; cut short, what comes before the
+ * cut is shown and the cut is reported.
+ */
+START_TEST(test_live_capture_read_back)
+{
+        struct testbus *tb = testbus_current();
+        struct testbus_child svc;
+        struct testbus_proc live, p;
+        _cleanup_(freep) char *file = tmp_file("live.pcapng"), *errors = tmp_file("errors.pcapng"),
+                              *cut = tmp_file("cut.pcapng"), *live_text = NULL;
+        _cleanup_(freep) uint8_t *data = NULL;
+        const char *live_argv[] = {ipc_monitor(), "--address", tb->address, "--capture", file, "--json", NULL};
+        const char *said;
+        unsigned long long captured = 0;
+        size_t live_len = 0, size;
+        FILE *acc = open_memstream(&live_text, &live_len);
+        ipcbus_bus *c;
+        char *line;
+
+        ck_assert_ptr_nonnull(acc);
+        testbus_service_start(tb, &svc, CAPTURED);
+        testbus_proc_spawn(&live, live_argv);
+        line = testbus_lines_read(&live.err, TESTBUS_WAIT_MS);
+        ck_assert_msg(line && strstr(line, "ipc-monitor: watching ") && strstr(line, "captured to "), "%s", line);
+        free(line);
+        c = testbus_connect(tb);
+        for (int i = 0; i < 3; i++)
+                json_object_put(testbus_call(c, CAPTURED, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo",
+                                             "{\"n\":1,\"text\":\"caf\xc3\xa9\"}"));
+        free(testbus_call_error(c, CAPTURED, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Fail", "{}",
+                                TESTBUS_SERVICE_ERROR));
+        /* the error's line is out: everything before it was captured too */
+        do {
+                line = testbus_proc_read_line(&live, TESTBUS_WAIT_MS);
+                ck_assert_msg(line, "the live monitor did not print the error");
+                fprintf(acc, "%s\n", line);
+                free(line);
+        } while (!strstr(live_text ? live_text : "", TESTBUS_SERVICE_ERROR) && fflush(acc) == 0);
+        ck_assert_int_eq(testbus_proc_terminate(&live), 0);
+        fputs(live.out.buf, acc); /* the lines not read above */
+        ck_assert_int_eq(fclose(acc), 0);
+        said = strstr(live.err.buf, "messages captured to ");
+        ck_assert_msg(said, "stderr: %s", live.err.buf);
+        while (said > live.err.buf && said[-1] != '\n')
+                said--;
+        ck_assert_msg(sscanf(said, "ipc-monitor: %llu messages captured", &captured) == 1, "stderr: %s", live.err.buf);
+        ck_assert_uint_ge(captured, 8); /* 4 calls and their answers at least */
+        ck_assert_uint_eq(count_lines(live_text), captured);
+        testbus_proc_deinit(&live);
+
+        /* read back: the very lines printed live, byte for byte */
+        {
+                const char *args[] = {"--read", file, "--json", NULL};
+
+                monitor_run_expect(&p, args, 0);
+                ck_assert_str_eq(p.out.buf, live_text);
+                ck_assert_msg(strstr(p.err.buf, "ipc-monitor: reading ") && strstr(p.err.buf, tb->address),
+                              "stderr: %s", p.err.buf);
+                testbus_proc_deinit(&p);
+        }
+
+        /* a capture of a capture, with a rule: the error alone, still paired with its call */
+        {
+                const char *args[] = {"--read", file, "--capture", errors, "--quiet", "type=error", NULL};
+                const char *again[] = {"--read", errors, NULL};
+
+                monitor_run_expect(&p, args, 0);
+                ck_assert_msg(strstr(p.err.buf, " 1 messages captured"), "stderr: %s", p.err.buf);
+                ck_assert_str_eq(p.out.buf, "");
+                testbus_proc_deinit(&p);
+                monitor_run_expect(&p, again, 0);
+                ck_assert_uint_eq(count_lines(p.out.buf), 1);
+                ck_assert_msg(strncmp(p.out.buf, "error ", 6) == 0 && strstr(p.out.buf, TESTBUS_SERVICE_ERROR),
+                              "%s", p.out.buf);
+                testbus_proc_deinit(&p);
+        }
+
+        /* tshark: one line per message */
+        {
+                _cleanup_(freep) char *shown = run_tshark(file, NULL);
+
+                ck_assert_uint_eq(count_lines(shown), captured);
+                ck_assert_msg(strstr(shown, "-> " CAPTURED " " TESTBUS_SERVICE_PATH " " TESTBUS_SERVICE_INTERFACE
+                                            ".Echo"),
+                              "tshark: %s", shown);
+        }
+
+        /* cut short (the statistics block at the end lost): every message, then the cut reported */
+        data = slurp(file, &size);
+        spit(cut, data, size - 10);
+        {
+                const char *args[] = {"--read", cut, NULL};
+
+                monitor_run_expect(&p, args, 1);
+                ck_assert_uint_eq(count_lines(p.out.buf), captured);
+                ck_assert_msg(strstr(p.err.buf, "truncated block at offset"), "stderr: %s", p.err.buf);
+                testbus_proc_deinit(&p);
+        }
+        ipcbus_unref(c);
+        testbus_child_finish(&svc);
+}
+END_TEST
+
 static Suite *capture_suite(void)
 {
         Suite *s = suite_create("tools_capture");
@@ -936,6 +1080,12 @@ static Suite *capture_suite(void)
         tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_tshark);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("ipc-monitor");
+        tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_live_capture_read_back);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -709,6 +709,105 @@ START_TEST(test_unanswered)
 }
 END_TEST
 
+/* ---- --top ---- */
+
+/* The line of the table titled `title` (up to its blank line) that starts with `start`, split into tokens. */
+static size_t top_row(const char *out, const char *title, const char *start, char *row, size_t row_size,
+                      char **tokens, size_t max)
+{
+        char key[128], *save = NULL;
+        const char *table, *end, *p;
+        size_t n = 0;
+
+        snprintf(key, sizeof(key), "\n%s ", title);
+        table = strstr(out, key);
+        ck_assert_msg(table, "no table %s in: %s", title, out);
+        end = strstr(table + 1, "\n\n");
+        snprintf(key, sizeof(key), "\n%s", start);
+        p = strstr(table + 1, key);
+        ck_assert_msg(p && (!end || p < end), "no row %s in table %s: %s", start, title, out);
+        snprintf(row, row_size, "%.*s", (int) strcspn(p + 1, "\n"), p + 1);
+        for (char *t = strtok_r(row, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
+                tokens[n++] = t;
+        return n;
+}
+
+/*
+ * --top --once: one plain report of an interval in which the service answered
+ * 5 Echo calls and one Fail: the service among the senders with its name and
+ * command, the members with their answers, the slowest, the queues from
+ * GetStats; no screen control on a pipe.
+ */
+START_TEST(test_top_once)
+{
+        static const char *const args[] = {"--top", "--once", "--interval", "3", NULL};
+        char row[512], *tokens[12], start[384];
+        struct testbus_proc *p;
+        struct watch w;
+        size_t n;
+
+        watch_begin(&w);
+        p = watch_monitor(&w, args);
+        for (int i = 0; i < 5; i++)
+                watch_call(&w, "Echo", "{}");
+        watch_fail(&w);
+        ck_assert_int_eq(testbus_proc_finish(p, 4 * TESTBUS_WAIT_MS), 0);
+        ck_assert_msg(!strchr(p->out.buf, '\033'), "escape codes on a pipe: %s", p->out.buf);
+        ck_assert_msg(strstr(p->out.buf, "ipc-monitor --top  ") && strstr(p->out.buf, " calls in flight") &&
+                              strstr(p->out.buf, " connections "),
+                      "%s", p->out.buf);
+        /* "SENDER ... :1.N org.example.Watched (test-service)  MSG/S BYTES/S ERR/S" */
+        ck_assert_int_lt(snprintf(start, sizeof(start), "%s %s", w.svc.unique, SERVICE), (int) sizeof(start));
+        n = top_row(p->out.buf, "SENDER", start, row, sizeof(row), tokens, ELEMENTSOF(tokens));
+        ck_assert_uint_ge(n, 5);
+        ck_assert_msg(strtod(tokens[n - 1], NULL) > 0, "the service's errors/s: %s", p->out.buf);
+        /* "MEMBER ... org.example.Test.Echo  MSG/S ERR/S ANSWERS AVG MAX": 5 answered */
+        n = top_row(p->out.buf, "MEMBER", TESTBUS_SERVICE_INTERFACE ".Echo ", row, sizeof(row), tokens,
+                    ELEMENTSOF(tokens));
+        ck_assert_uint_ge(n, 6);
+        ck_assert_str_eq(tokens[3], "5");
+        n = top_row(p->out.buf, "MEMBER", TESTBUS_SERVICE_INTERFACE ".Fail ", row, sizeof(row), tokens,
+                    ELEMENTSOF(tokens));
+        ck_assert_msg(strtod(tokens[2], NULL) > 0 && strcmp(tokens[3], "1") == 0, "Fail: %s", p->out.buf);
+        top_row(p->out.buf, "SLOWEST", TESTBUS_SERVICE_INTERFACE ".Echo ", row, sizeof(row), tokens,
+                ELEMENTSOF(tokens));
+        /* the service's queue, from GetStats, labelled with its name */
+        top_row(p->out.buf, "QUEUES", start, row, sizeof(row), tokens, ELEMENTSOF(tokens));
+        watch_end(&w);
+}
+END_TEST
+
+/* Options that do not go together, or need another, are usage errors; a capture that cannot be read says why. */
+START_TEST(test_modes_usage)
+{
+        static const char *const clashes[][5] = {
+                {"--top", "--json", NULL},         {"--top", "--summary", NULL},
+                {"--once", NULL},                  {"--interval", "2", NULL},
+                {"--top", "--interval", "0", NULL}, {"--capture", "-", "--json", NULL},
+        };
+        struct testbus *tb = testbus_current();
+        struct testbus_proc p;
+
+        for (size_t i = 0; i < ELEMENTSOF(clashes); i++) {
+                const char *argv[16];
+
+                monitor_argv(tb, clashes[i], argv);
+                ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 2);
+                ck_assert_msg(strstr(p.err.buf, "ipc-monitor: "), "stderr: %s", p.err.buf);
+                testbus_proc_deinit(&p);
+        }
+        {
+                static const char *const missing[] = {"--read", "/nonexistent/x.pcapng", NULL};
+                const char *argv[16];
+
+                monitor_argv(tb, missing, argv);
+                ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 1);
+                ck_assert_msg(strstr(p.err.buf, "/nonexistent/x.pcapng"), "stderr: %s", p.err.buf);
+                testbus_proc_deinit(&p);
+        }
+}
+END_TEST
+
 /* ---- --json ---- */
 
 /* A JSON line's members that every message has: header, body, timestamp, fds 0 and memfd_size 0. Returns header. */
@@ -919,6 +1018,11 @@ static Suite *monitor_suite(void)
         tcase_add_test(tc, test_slow);
         tcase_add_test(tc, test_summary);
         tcase_add_test(tc, test_unanswered);
+        suite_add_tcase(s, tc);
+
+        tc = testbus_tcase("top");
+        tcase_add_test(tc, test_top_once);
+        tcase_add_test(tc, test_modes_usage);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("pairing-alone");

@@ -945,12 +945,12 @@ static int monitor_live(struct monitor *mon, const sigset_t *block, const sigset
         if (mon->capture_path && monitor_open_capture(mon, source) < 0)
                 return EXIT_FAILURE;
         r = monitor_become(mon, bus, &filter);
+        if (r == 0)
+                monitor_announce(mon, source);
         if (r == 0 && mon->top)
                 r = monitor_top(mon, bus, source, waitmask);
-        else if (r == 0) {
-                monitor_announce(mon, source);
+        else if (r == 0)
                 r = monitor_run(mon, bus, block, waitmask);
-        }
         ipcbus_slot_unref(filter);
         return r;
 }
