@@ -356,11 +356,17 @@ static struct top_row **table_sorted(struct top_table *tab, enum top_sort sort, 
         return rows;
 }
 
-/* A connection's label: its unique name, well-known names (from GetStats) and command (comm: "" unknown). */
+/*
+ * A connection's label: its unique name, well-known names (from GetStats) or
+ * "monitor", and command (comm: "" unknown).
+ */
 static const char *connection_label(struct top *t, const char *unique_name, const char *comm, char *buf, size_t size)
 {
-        struct json_object *names = json_member(stats_connection(t, unique_name), "names", json_type_array);
-        size_t len = (size_t) snprintf(buf, size, "%s", unique_name);
+        struct json_object *conn = stats_connection(t, unique_name);
+        struct json_object *names = json_member(conn, "names", json_type_array);
+        struct json_object *monitor = json_member(conn, "monitor", json_type_boolean);
+        size_t len = (size_t) snprintf(buf, size, "%s%s", unique_name,
+                                       monitor && json_object_get_boolean(monitor) ? " monitor" : "");
 
         for (size_t i = 0, n = names ? json_object_array_length(names) : 0; i < n && len < size; i++)
                 len += (size_t) snprintf(buf + len, size - len, " %s",
@@ -399,6 +405,16 @@ static void draw_traffic(struct top *t, struct top_screen *s, struct top_table *
                 fprintf(s->f, "(nothing)\n");
 }
 
+/* Write text right-aligned in width columns (text is UTF-8: "µs" is two bytes, one column). */
+static void put_right(FILE *f, const char *text, int width)
+{
+        int cols = 0;
+
+        for (const char *p = text; *p; p++)
+                cols += ((unsigned char) *p & 0xC0) != 0x80;
+        fprintf(f, " %*s%s", width > cols ? width - cols : 0, "", text);
+}
+
 static void draw_members(struct top *t, struct top_screen *s, const char *title, enum top_sort sort)
 {
         size_t n, shown = 0;
@@ -419,9 +435,12 @@ static void draw_members(struct top *t, struct top_screen *s, const char *title,
                         snprintf(avg, sizeof(avg), "-");
                         snprintf(max, sizeof(max), "-");
                 }
-                fprintf(s->f, "%-*.*s %9s %7s %7" PRIu64 " %10s %10s\n", s->width, s->width, safe ? safe : "?",
+                fprintf(s->f, "%-*.*s %9s %7s %7" PRIu64, s->width, s->width, safe ? safe : "?",
                         top_rate(a, sizeof(a), (double) rows[i]->msgs / s->secs),
-                        top_rate(b, sizeof(b), (double) rows[i]->errors / s->secs), rows[i]->answered, avg, max);
+                        top_rate(b, sizeof(b), (double) rows[i]->errors / s->secs), rows[i]->answered);
+                put_right(s->f, avg, 10);
+                put_right(s->f, max, 10);
+                fputc('\n', s->f);
                 shown++;
         }
         if (shown == 0)
@@ -460,7 +479,11 @@ static void draw_queues(struct top *t, struct top_screen *s)
                 struct json_object *name = json_member(sorted[i], "unique_name", json_type_string);
                 _cleanup_(freep) char *safe = NULL;
 
-                connection_label(t, name ? json_object_get_string(name) : "?", "", label, sizeof(label));
+                const char *unique = name ? json_object_get_string(name) : "?";
+                struct map_node *sent = map_find(&t->senders.rows, map_hash_string(unique), row_eq, unique);
+
+                connection_label(t, unique, sent ? container_of(sent, struct top_row, node)->comm : "", label,
+                                 sizeof(label));
                 safe = format_sanitize(label, strlen(label));
                 fprintf(s->f, "%-*.*s %9" PRId64 " %9s %5" PRId64 " %7" PRId64 " %6" PRId64 "\n", s->width, s->width,
                         safe ? safe : "?", json_int(sorted[i], "queued_messages"),
