@@ -23,27 +23,6 @@ static const char *ipc_bench(void)
         return testbus_program("IPC_BENCH", "tools/ipc-bench");
 }
 
-/* Split a line at runs of spaces into at most max tokens (pointers into line, which is modified). */
-static size_t split(char *line, char **tokens, size_t max)
-{
-        size_t n = 0;
-
-        for (char *save = NULL, *t = strtok_r(line, " \t", &save); t && n < max; t = strtok_r(NULL, " \t", &save))
-                tokens[n++] = t;
-        return n;
-}
-
-/* The line of `text` whose first token is `first` (malloc'd), or NULL. */
-static char *line_starting(const char *text, const char *first)
-{
-        size_t n = strlen(first);
-
-        for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-                if (strncmp(p, first, n) == 0 && (p[n] == ' ' || p[n] == '\t'))
-                        return strndup(p, strcspn(p, "\n"));
-        return NULL;
-}
-
 /* ---- ipcctl ------------------------------------------------------------------------- */
 
 START_TEST(test_ipcctl_list)
@@ -60,7 +39,7 @@ START_TEST(test_ipcctl_list)
 
         /* the header */
         line = strndup(p.out.buf, strcspn(p.out.buf, "\n"));
-        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        ck_assert_uint_eq(testbus_split_words(line, tokens, 8), 4);
         ck_assert_str_eq(tokens[0], "NAME");
         ck_assert_str_eq(tokens[1], "OWNER");
         ck_assert_str_eq(tokens[2], "PID");
@@ -68,9 +47,9 @@ START_TEST(test_ipcctl_list)
         free(line);
 
         /* the service's well-known name: owner, pid, uid */
-        line = line_starting(p.out.buf, SERVICE);
+        line = testbus_line_starting(p.out.buf, SERVICE);
         ck_assert_msg(line, "%s not listed:\n%s", SERVICE, p.out.buf);
-        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        ck_assert_uint_eq(testbus_split_words(line, tokens, 8), 4);
         ck_assert_str_eq(tokens[1], svc.unique);
         snprintf(want, sizeof(want), "%d", (int) svc.pid);
         ck_assert_str_eq(tokens[2], want);
@@ -79,14 +58,14 @@ START_TEST(test_ipcctl_list)
         free(line);
 
         /* its unique name, owned by itself; the driver, with the broker's pid */
-        line = line_starting(p.out.buf, svc.unique);
+        line = testbus_line_starting(p.out.buf, svc.unique);
         ck_assert_msg(line, "%s not listed:\n%s", svc.unique, p.out.buf);
-        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        ck_assert_uint_eq(testbus_split_words(line, tokens, 8), 4);
         ck_assert_str_eq(tokens[1], svc.unique);
         free(line);
-        line = line_starting(p.out.buf, IPCBUS_DRIVER_NAME);
+        line = testbus_line_starting(p.out.buf, IPCBUS_DRIVER_NAME);
         ck_assert_msg(line, "the driver is not listed:\n%s", p.out.buf);
-        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        ck_assert_uint_eq(testbus_split_words(line, tokens, 8), 4);
         snprintf(want, sizeof(want), "%d", (int) tb->pid);
         ck_assert_str_eq(tokens[2], want);
         free(line);
@@ -149,9 +128,9 @@ START_TEST(test_ipcctl_list_activatable)
         argv[2] = argv_json[2] = tb.address;
 
         ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
-        line = line_starting(p.out.buf, "org.example.Sleeper");
+        line = testbus_line_starting(p.out.buf, "org.example.Sleeper");
         ck_assert_msg(line, "the activatable name is not listed:\n%s", p.out.buf);
-        ck_assert_uint_eq(split(line, tokens, 8), 4);
+        ck_assert_uint_eq(testbus_split_words(line, tokens, 8), 4);
         ck_assert_str_eq(tokens[1], "(activatable)");
         ck_assert_str_eq(tokens[2], "-");
         ck_assert_str_eq(tokens[3], "-");
@@ -350,8 +329,8 @@ END_TEST
 /* ---- ipc-bench ---------------------------------------------------------------------------------- */
 
 static const char *const bench_scenarios[] = {
-        "raw_pingpong",     "raw_relay_pingpong", "raw_relay_64k",     "call_rtt_small",     "call_pipelined",
-        "signal_fanout_10", "call_rtt_64k",       "connect_hello",     "broker_rss_kb",      "signal_fanout_rules",
+        "raw_pingpong",     "raw_relay_pingpong", "raw_relay_64k",     "call_rtt_small",   "call_pipelined",
+        "signal_fanout_10", "call_rtt_64k",       "connect_hello",     "broker_rss_kb",    "signal_fanout_rules",
         "call_rtt_1m",      "call_rtt_64k_bytes", "call_rtt_1m_bytes", "call_under_flood",
 };
 

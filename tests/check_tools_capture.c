@@ -1028,8 +1028,8 @@ START_TEST(test_live_capture_read_back)
                 testbus_proc_deinit(&p);
                 monitor_run_expect(&p, again, 0);
                 ck_assert_uint_eq(count_lines(p.out.buf), 1);
-                ck_assert_msg(strncmp(p.out.buf, "error ", 6) == 0 && strstr(p.out.buf, TESTBUS_SERVICE_ERROR),
-                              "%s", p.out.buf);
+                ck_assert_msg(strncmp(p.out.buf, "error ", 6) == 0 && strstr(p.out.buf, TESTBUS_SERVICE_ERROR), "%s",
+                              p.out.buf);
                 testbus_proc_deinit(&p);
         }
 
@@ -1038,9 +1038,9 @@ START_TEST(test_live_capture_read_back)
                 _cleanup_(freep) char *shown = run_tshark(file, NULL);
 
                 ck_assert_uint_eq(count_lines(shown), captured);
-                ck_assert_msg(strstr(shown, "-> " CAPTURED " " TESTBUS_SERVICE_PATH " " TESTBUS_SERVICE_INTERFACE
-                                            ".Echo"),
-                              "tshark: %s", shown);
+                ck_assert_msg(
+                        strstr(shown, "-> " CAPTURED " " TESTBUS_SERVICE_PATH " " TESTBUS_SERVICE_INTERFACE ".Echo"),
+                        "tshark: %s", shown);
         }
 
         /* cut short (the statistics block at the end lost): every message, then the cut reported */

@@ -28,36 +28,10 @@ static const char *ipcctl(void)
         return testbus_program("IPCCTL", "tools/ipcctl");
 }
 
-/* Run ipcctl --address ADDR ARGS... (NULL-terminated); returns its exit code, output in p. */
-static int run(struct testbus_proc *p, struct testbus *tb, ...)
-{
-        const char *argv[24] = {ipcctl(), "--address", tb->address};
-        size_t n = 3;
-        va_list ap;
-
-        va_start(ap, tb);
-        while (n < 23 && (argv[n] = va_arg(ap, const char *)))
-                n++;
-        va_end(ap);
-        argv[n] = NULL;
-        return testbus_run(p, argv, TESTBUS_WAIT_MS);
-}
-
-/* The line of text whose first word is `first`, or NULL (malloc'd). */
-static char *line_starting(const char *text, const char *first)
-{
-        size_t n = strlen(first);
-
-        for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-                if (strncmp(p, first, n) == 0 && p[n] == ' ')
-                        return strndup(p, strcspn(p, "\n"));
-        return NULL;
-}
-
 /* The line of the table for `name` must have `type` as its second column. */
 static void assert_row(const char *table, const char *name, const char *type)
 {
-        char *line = line_starting(table, name), *save = NULL;
+        char *line = testbus_line_starting(table, name), *save = NULL;
 
         ck_assert_msg(line, "no row %s in:\n%s", name, table);
         strtok_r(line, " ", &save);
@@ -75,7 +49,7 @@ START_TEST(test_introspect_driver)
         bool bus = false, introspectable = false, peer = false;
         char *line;
 
-        ck_assert_int_eq(run(&p, tb, "introspect", IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL), 0);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "introspect", IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL), 0);
         ck_assert_msg(strncmp(p.out.buf, "NAME ", 5) == 0, "no header:\n%s", p.out.buf);
         ck_assert_msg(strstr(p.out.buf, "RESULT/VALUE") && strstr(p.out.buf, "FLAGS"), "header: %s", p.out.buf);
         assert_row(p.out.buf, IPCBUS_DRIVER_INTERFACE, "interface");
@@ -85,19 +59,22 @@ START_TEST(test_introspect_driver)
         assert_row(p.out.buf, ".Introspect", "method");
         assert_row(p.out.buf, ".NameOwnerChanged", "signal");
         /* the signature: the in-arguments in short form, the result the out-arguments */
-        line = line_starting(p.out.buf, ".GetNameOwner");
+        line = testbus_line_starting(p.out.buf, ".GetNameOwner");
         ck_assert_msg(strstr(line, "name: string") && strstr(line, "owner: string"), "row: %s", line);
         free(line);
         testbus_proc_deinit(&p);
 
         /* one interface only */
-        ck_assert_int_eq(run(&p, tb, "introspect", IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, "org.ipcbus.Peer", NULL), 0);
+        ck_assert_int_eq(
+                testbus_ipcctl(&p, tb, "introspect", IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, "org.ipcbus.Peer", NULL),
+                0);
         assert_row(p.out.buf, ".Ping", "method");
-        ck_assert_ptr_null(line_starting(p.out.buf, ".GetNameOwner"));
+        ck_assert_ptr_null(testbus_line_starting(p.out.buf, ".GetNameOwner"));
         testbus_proc_deinit(&p);
 
         /* --json: the Introspect reply, one object */
-        ck_assert_int_eq(run(&p, tb, "--json", "introspect", IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL), 0);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "--json", "introspect", IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, NULL),
+                         0);
         o = testbus_json(p.out.buf, p.out.len);
         ck_assert_str_eq(testbus_json_string(o, "path"), IPCBUS_DRIVER_PATH);
         ck_assert(json_object_object_get_ex(o, "interfaces", &interfaces));
@@ -113,7 +90,9 @@ START_TEST(test_introspect_driver)
         testbus_proc_deinit(&p);
 
         /* an unknown interface is an error */
-        ck_assert_int_eq(run(&p, tb, "introspect", IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, "org.example.No", NULL), 1);
+        ck_assert_int_eq(
+                testbus_ipcctl(&p, tb, "introspect", IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, "org.example.No", NULL),
+                1);
         ck_assert_msg(strstr(p.err.buf, "org.example.No"), "stderr: %s", p.err.buf);
         testbus_proc_deinit(&p);
 }
@@ -124,14 +103,14 @@ START_TEST(test_tree_driver)
         struct testbus *tb = testbus_current();
         struct testbus_proc p;
 
-        ck_assert_int_eq(run(&p, tb, "tree", IPCBUS_DRIVER_NAME, NULL), 0);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "tree", IPCBUS_DRIVER_NAME, NULL), 0);
         ck_assert_str_eq(p.out.buf, "└─/org\n  └─/org/ipcbus\n    └─/org/ipcbus/Bus\n");
         testbus_proc_deinit(&p);
-        ck_assert_int_eq(run(&p, tb, "--json", "tree", IPCBUS_DRIVER_NAME, NULL), 0);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "--json", "tree", IPCBUS_DRIVER_NAME, NULL), 0);
         testbus_assert_json_equal(p.out.buf, "[\"/\", \"/org\", \"/org/ipcbus\", \"/org/ipcbus/Bus\"]");
         testbus_proc_deinit(&p);
         /* a name nobody owns */
-        ck_assert_int_eq(run(&p, tb, "tree", "org.example.Nobody", NULL), 1);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "tree", "org.example.Nobody", NULL), 1);
         ck_assert_msg(strstr(p.err.buf, IPCBUS_ERROR_SERVICE_UNKNOWN), "stderr: %s", p.err.buf);
         testbus_proc_deinit(&p);
 }
@@ -201,38 +180,44 @@ START_TEST(test_properties)
         testbus_child_start(tb, &svc, props_main, NULL);
         testbus_child_ready(&svc);
         /* introspect shows the properties with their values and flags */
-        ck_assert_int_eq(run(&p, tb, "introspect", PROPS_SERVICE, PROPS_PATH, NULL), 0);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "introspect", PROPS_SERVICE, PROPS_PATH, NULL), 0);
         assert_row(p.out.buf, ".Count", "property");
         ck_assert_msg(strstr(p.out.buf, "readwrite emits-change"), "flags:\n%s", p.out.buf);
         ck_assert_msg(strstr(p.out.buf, "read const"), "flags:\n%s", p.out.buf);
         ck_assert_msg(strstr(p.out.buf, " 7 "), "no value 7:\n%s", p.out.buf);
         testbus_proc_deinit(&p);
 
-        ck_assert_int_eq(run(&p, tb, "get-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Count", "Name", NULL),
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "get-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Count",
+                                        "Name", NULL),
                          0);
         ck_assert_str_eq(p.out.buf, "7\n\"props\"\n");
         testbus_proc_deinit(&p);
-        ck_assert_int_eq(run(&p, tb, "set-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Count", "42", NULL),
-                         0);
+        ck_assert_int_eq(
+                testbus_ipcctl(&p, tb, "set-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Count", "42", NULL),
+                0);
         testbus_child_expect(&svc, "set 42");
         testbus_proc_deinit(&p);
-        ck_assert_int_eq(
-                run(&p, tb, "--json", "get-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Count", NULL), 0);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "--json", "get-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE,
+                                        "Count", NULL),
+                         0);
         testbus_assert_json_equal(p.out.buf, "{\"Count\": 42}");
         testbus_proc_deinit(&p);
 
         /* a wrong type: the service says so, and with a description installed ipcctl says so first */
-        ck_assert_int_eq(
-                run(&p, tb, "set-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Count", "\"x\"", NULL), 1);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "set-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Count",
+                                        "\"x\"", NULL),
+                         1);
         ck_assert_msg(strstr(p.err.buf, IPCBUS_ERROR_INVALID_ARGS), "stderr: %s", p.err.buf);
         testbus_proc_deinit(&p);
         install_description(PROPS_INTERFACE, PROPS_DESCRIPTION);
-        ck_assert_int_eq(
-                run(&p, tb, "set-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Count", "\"x\"", NULL), 1);
-        ck_assert_msg(strstr(p.err.buf, "expected uint") && !strstr(p.err.buf, IPCBUS_ERROR_INVALID_ARGS),
-                      "stderr: %s", p.err.buf);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "set-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Count",
+                                        "\"x\"", NULL),
+                         1);
+        ck_assert_msg(strstr(p.err.buf, "expected uint") && !strstr(p.err.buf, IPCBUS_ERROR_INVALID_ARGS), "stderr: %s",
+                      p.err.buf);
         testbus_proc_deinit(&p);
-        ck_assert_int_eq(run(&p, tb, "set-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Name", "\"y\"", NULL),
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "set-property", PROPS_SERVICE, PROPS_PATH, PROPS_INTERFACE, "Name",
+                                        "\"y\"", NULL),
                          1);
         ck_assert_msg(strstr(p.err.buf, "read-only"), "stderr: %s", p.err.buf);
         testbus_proc_deinit(&p);
@@ -251,7 +236,7 @@ START_TEST(test_wait)
         const char *argv[] = {ipcctl(), "--address", tb->address, "wait", SERVICE, "--timeout", "30", NULL};
 
         /* a name that has an owner already */
-        ck_assert_int_eq(run(&p, tb, "wait", IPCBUS_DRIVER_NAME, NULL), 0);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "wait", IPCBUS_DRIVER_NAME, NULL), 0);
         testbus_proc_deinit(&p);
 
         /* a name that appears later: ipcctl is waiting when the service comes */
@@ -263,7 +248,7 @@ START_TEST(test_wait)
         testbus_child_finish(&svc);
 
         /* nobody comes: exit 1 with a message */
-        ck_assert_int_eq(run(&p, tb, "--timeout", "0.3", "wait", "org.example.Nobody", NULL), 1);
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "--timeout", "0.3", "wait", "org.example.Nobody", NULL), 1);
         ck_assert_msg(strstr(p.err.buf, "org.example.Nobody"), "stderr: %s", p.err.buf);
         testbus_proc_deinit(&p);
 }
@@ -279,8 +264,8 @@ START_TEST(test_call_no_reply)
         char *line;
 
         testbus_service_start(tb, &svc, SERVICE);
-        ck_assert_int_eq(run(&p, tb, "call", "--no-reply", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE,
-                             "Record", "{\"k\": \"v\"}", NULL),
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "call", "--no-reply", SERVICE, TESTBUS_SERVICE_PATH,
+                                        TESTBUS_SERVICE_INTERFACE, "Record", "{\"k\": \"v\"}", NULL),
                          0);
         ck_assert_str_eq(p.out.buf, "");
         ck_assert_str_eq(p.err.buf, "");
@@ -305,11 +290,12 @@ START_TEST(test_call_no_auto_start)
         testbus_start_config(&tb, config);
 
         /* with the flag the broker does not start it: ServiceUnknown */
-        ck_assert_int_eq(run(&p, &tb, "call", "--no-auto-start", "org.example.Sleeper", "/x", "-", "M", NULL), 1);
+        ck_assert_int_eq(
+                testbus_ipcctl(&p, &tb, "call", "--no-auto-start", "org.example.Sleeper", "/x", "-", "M", NULL), 1);
         ck_assert_msg(strstr(p.err.buf, IPCBUS_ERROR_SERVICE_UNKNOWN ": "), "stderr: %s", p.err.buf);
         testbus_proc_deinit(&p);
         /* without, it tries (and the program is not there) */
-        ck_assert_int_eq(run(&p, &tb, "call", "org.example.Sleeper", "/x", "-", "M", NULL), 1);
+        ck_assert_int_eq(testbus_ipcctl(&p, &tb, "call", "org.example.Sleeper", "/x", "-", "M", NULL), 1);
         ck_assert_msg(!strstr(p.err.buf, IPCBUS_ERROR_SERVICE_UNKNOWN), "stderr: %s", p.err.buf);
         testbus_proc_deinit(&p);
         testbus_stop(&tb);
@@ -326,25 +312,26 @@ START_TEST(test_call_checked)
         install_description(TESTBUS_SERVICE_INTERFACE, "{\"interface\": \"" TESTBUS_SERVICE_INTERFACE
                                                        "\", \"methods\": {\"Echo\": {\"in\": {\"id\": \"uint\"}}}}");
         /* checked before sending: the error names the argument */
-        ck_assert_int_eq(run(&p, tb, "call", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo",
-                             "{\"id\": \"three\"}", NULL),
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "call", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE,
+                                        "Echo", "{\"id\": \"three\"}", NULL),
                          1);
         ck_assert_msg(strstr(p.err.buf, "'id'") && strstr(p.err.buf, "uint"), "stderr: %s", p.err.buf);
         ck_assert_str_eq(p.out.buf, "");
         testbus_proc_deinit(&p);
         /* a member the description does not have */
         ck_assert_int_eq(
-                run(&p, tb, "call", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Fixed", NULL), 1);
+                testbus_ipcctl(&p, tb, "call", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Fixed", NULL),
+                1);
         ck_assert_msg(strstr(p.err.buf, "Fixed"), "stderr: %s", p.err.buf);
         testbus_proc_deinit(&p);
         /* fitting arguments go through; --no-check sends anyway */
-        ck_assert_int_eq(run(&p, tb, "call", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE, "Echo",
-                             "{\"id\": 3}", NULL),
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "call", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE,
+                                        "Echo", "{\"id\": 3}", NULL),
                          0);
         testbus_assert_json_equal(p.out.buf, "{\"id\": 3}");
         testbus_proc_deinit(&p);
-        ck_assert_int_eq(run(&p, tb, "call", "--no-check", SERVICE, TESTBUS_SERVICE_PATH, TESTBUS_SERVICE_INTERFACE,
-                             "Echo", "{\"id\": \"three\"}", NULL),
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "call", "--no-check", SERVICE, TESTBUS_SERVICE_PATH,
+                                        TESTBUS_SERVICE_INTERFACE, "Echo", "{\"id\": \"three\"}", NULL),
                          0);
         testbus_assert_json_equal(p.out.buf, "{\"id\": \"three\"}");
         testbus_proc_deinit(&p);
@@ -360,15 +347,16 @@ START_TEST(test_emit_unowned)
         struct testbus *tb = testbus_current();
         struct testbus_proc p;
 
-        ck_assert_int_eq(run(&p, tb, "emit", "--destination", "org.example.Nobody", "/x", "org.example.Tools",
-                             "Changed", "{}", NULL),
+        ck_assert_int_eq(testbus_ipcctl(&p, tb, "emit", "--destination", "org.example.Nobody", "/x",
+                                        "org.example.Tools", "Changed", "{}", NULL),
                          1);
         ck_assert_msg(strstr(p.err.buf, "org.example.Nobody") && strstr(p.err.buf, "no owner"), "stderr: %s",
                       p.err.buf);
         testbus_proc_deinit(&p);
         /* a unique name that is gone */
-        ck_assert_int_eq(run(&p, tb, "emit", "--destination", ":1.9999", "/x", "org.example.Tools", "Changed", NULL),
-                         1);
+        ck_assert_int_eq(
+                testbus_ipcctl(&p, tb, "emit", "--destination", ":1.9999", "/x", "org.example.Tools", "Changed", NULL),
+                1);
         testbus_proc_deinit(&p);
 }
 END_TEST
@@ -415,8 +403,7 @@ static void assert_completes(const char *line, const char *word)
         char *out = complete(line), want[256];
 
         snprintf(want, sizeof(want), "\n%s\n", word);
-        ck_assert_msg(strncmp(out, want + 1, strlen(want + 1)) == 0 || strstr(out, want), "'%s' gives:\n%s", line,
-                      out);
+        ck_assert_msg(strncmp(out, want + 1, strlen(want + 1)) == 0 || strstr(out, want), "'%s' gives:\n%s", line, out);
         free(out);
 }
 

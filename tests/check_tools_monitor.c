@@ -712,8 +712,8 @@ END_TEST
 /* ---- --top ---- */
 
 /* The line of the table titled `title` (up to its blank line) that starts with `start`, split into tokens. */
-static size_t top_row(const char *out, const char *title, const char *start, char *row, size_t row_size,
-                      char **tokens, size_t max)
+static size_t top_row(const char *out, const char *title, const char *start, char *row, size_t row_size, char **tokens,
+                      size_t max)
 {
         char key[128], *save = NULL;
         const char *table, *end, *p;
@@ -781,9 +781,8 @@ END_TEST
 START_TEST(test_modes_usage)
 {
         static const char *const clashes[][5] = {
-                {"--top", "--json", NULL},         {"--top", "--summary", NULL},
-                {"--once", NULL},                  {"--interval", "2", NULL},
-                {"--top", "--interval", "0", NULL}, {"--capture", "-", "--json", NULL},
+                {"--top", "--json", NULL}, {"--top", "--summary", NULL},       {"--once", NULL},
+                {"--interval", "2", NULL}, {"--top", "--interval", "0", NULL}, {"--capture", "-", "--json", NULL},
         };
         struct testbus *tb = testbus_current();
         struct testbus_proc p;

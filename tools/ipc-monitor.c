@@ -250,8 +250,6 @@ static int monitor_handle_event(struct monitor *mon, struct mon_event *ev)
                 r = summary_call(mon->stats, h);
         else if (mon->stats && ev->call)
                 r = summary_answer(mon->stats, ev->call, h->type == MSG_ERROR ? h->error_name : NULL, ev->latency_usec);
-        if (r < 0)
-                return r;
         if (r < 0 || mon->quiet)
                 return r;
         r = monitor_slow_filter(mon, ev, &show);
@@ -786,7 +784,9 @@ static int monitor_read(struct monitor *mon, const sigset_t *block)
                         continue;
                 }
                 last = ev.ts;
-                monitor_expire_at(mon, &ev.ts);
+                /* deadlines in the capture's time, looked at once a second of it as live */
+                if (ev.ts.tv_sec != mon->now.tv_sec)
+                        monitor_expire_at(mon, &ev.ts);
                 if (monitor_read_matches(mon, &ev))
                         monitor_fail(mon, monitor_handle_event(mon, &ev), NULL);
                 mon_event_clear(&ev);

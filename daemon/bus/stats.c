@@ -150,16 +150,6 @@ bool bus_stats_may_see(const struct bus *bus, const struct peer *viewer, const s
         return bus_may_administer(bus, viewer) || peer_uid(viewer) == peer_uid(peer);
 }
 
-/* The descriptors in a connection's outgoing queue now. */
-static uint64_t queued_fds(const struct connection *c)
-{
-        uint64_t n = 0;
-
-        for (size_t i = 0; i < c->tx.len; i++)
-                n += msg_queue_at(&c->tx, i)->n_fds;
-        return n;
-}
-
 void bus_stats_collect(struct bus *bus, struct bus_stats_scalar *sc, struct bus_stats_map *maps)
 {
         const struct bus_stats *s = &bus->stats;
@@ -307,7 +297,7 @@ void bus_stats_write_connection(struct bus *bus, struct peer *peer, struct jbuf 
                     ",\"queued_bytes\":%zu,\"queued_fds\":%" PRIu64 ",\"fds_in_flight\":%u,\"held_back\":%" PRIu64
                     ",\"errors_sent\":%" PRIu64 ",\"waiting_on\":",
                     matches, peer->replies.n_calls, c->rx_frames, c->tx_messages, c->rx_pos, c->tx_pos, c->tx.len,
-                    c->tx_bytes, queued_fds(c), peer->fds ? peer->fds->n_fds : 0, peer->stats.held_back,
+                    c->tx_bytes, (uint64_t) c->tx_fds, peer->fds ? peer->fds->n_fds : 0, peer->stats.held_back,
                     peer->stats.errors_sent);
         /* whom it waits for now (backpressure), or null */
         if (peer->waiting_on)

@@ -47,6 +47,7 @@ struct daemon {
         struct event *status_timer; /* armed only while an update waits for its interval */
         struct heap_trimmer trimmer;
         struct scrape_server scrape; /* the metrics socket; listening only when one is configured */
+        bool metrics_pinned;         /* --metrics-socket given: the configuration's path does not count */
         uint64_t status_usec;        /* CLOCK_MONOTONIC when the last STATUS= went out */
         char status[512];            /* the last STATUS= text sent */
 };
@@ -222,8 +223,8 @@ static int daemon_reload(struct bus *bus, void *userdata, char *err, size_t err_
         }
         if (!same_listen(&next, &d->config))
                 log_warning("%s: listen: changed addresses take effect only when ipcbusd restarts", next.origin);
-        if (strcmp(next.metrics_socket ? next.metrics_socket : "",
-                   d->config.metrics_socket ? d->config.metrics_socket : "") != 0)
+        if (!d->metrics_pinned && strcmp(next.metrics_socket ? next.metrics_socket : "",
+                                         d->config.metrics_socket ? d->config.metrics_socket : "") != 0)
                 log_warning("%s: metrics_socket: a changed path takes effect only when ipcbusd restarts", next.origin);
 
         /* The bus points at d->config: swap the contents in, and back when the bus refuses. */
@@ -615,6 +616,7 @@ static int daemon_serve_metrics(struct daemon *d, const struct daemon_options *o
         const char *path = o->metrics_socket ? o->metrics_socket : d->config.metrics_socket;
         int r;
 
+        d->metrics_pinned = o->metrics_socket != NULL;
         if (!path || path[0] == '\0')
                 return 0;
         r = scrape_server_init(&d->scrape, d->base, &d->bus, path);

@@ -154,7 +154,7 @@ void connection_deinit(struct connection *c)
         free(c->groups);
         c->groups = NULL;
         c->n_groups = 0;
-        c->tx_off = c->tx_bytes = 0;
+        c->tx_off = c->tx_bytes = c->tx_fds = 0;
 
         for (unsigned i = 0; i < c->n_rx_fds; i++)
                 if (!c->rx_fds[i].refused)
@@ -708,6 +708,7 @@ int connection_queue(struct connection *c, struct msg *m)
         if (r < 0)
                 return r;
         c->tx_bytes += msg_weight(m);
+        c->tx_fds += m->n_fds;
         c->tx_messages++;
         if (c->tx_total)
                 *c->tx_total += msg_weight(m);
@@ -739,6 +740,7 @@ static void connection_advance(struct connection *c, size_t w)
                 c->tx_bytes -= m->charged_bytes;
                 if (c->tx_total)
                         *c->tx_total -= m->charged_bytes;
+                c->tx_fds -= m->n_fds;
                 msg_unref(msg_queue_pop(&c->tx));
         }
 }
@@ -837,6 +839,8 @@ static void connection_on_write(evutil_socket_t fd, short what, void *userdata)
                 if (!c->write_armed) {
                         event_del(c->ev_write);
                         if (event_add(c->ev_write, NULL) < 0) {
+                                c->failed = true;
+                                c->end = CONNECTION_END_IO_ERROR;
                                 connection_finish(c, "cannot poll for writing");
                                 return;
                         }

@@ -138,6 +138,7 @@ struct connection {
         struct msg_queue tx; /* queued messages */
         size_t tx_off;       /* bytes of the head message already written */
         size_t tx_bytes;     /* bytes queued and not yet written, a memfd body's included (msg_weight) */
+        size_t tx_fds;       /* descriptors of the queued messages (statistics: counted, not walked) */
         uint64_t *tx_total;  /* a shared count these bytes are part of (NULL: none) */
 
         bool reading;     /* read events are wanted */

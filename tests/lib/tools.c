@@ -116,7 +116,7 @@ char *testbus_line_starting(const char *text, const char *first)
         size_t n = strlen(first);
 
         for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-                if (strncmp(p, first, n) == 0 && p[n] == ' ')
+                if (strncmp(p, first, n) == 0 && (p[n] == ' ' || p[n] == '\t'))
                         return strndup(p, strcspn(p, "\n"));
         return NULL;
 }
@@ -125,7 +125,7 @@ size_t testbus_split_words(char *line, char **words, size_t max)
 {
         size_t n = 0;
 
-        for (char *save = NULL, *t = strtok_r(line, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
+        for (char *save = NULL, *t = strtok_r(line, " \t", &save); t && n < max; t = strtok_r(NULL, " \t", &save))
                 words[n++] = t;
         return n;
 }

@@ -41,5 +41,5 @@ struct testbus;
 int testbus_ipcctl(struct testbus_proc *p, struct testbus *tb, ...) __attribute__((sentinel));
 /* The line of text whose first word is `first` (malloc'd), or NULL. */
 char *testbus_line_starting(const char *text, const char *first);
-/* Split line at runs of spaces into at most max words (pointers into line, which is modified); returns how many. */
+/* Split line at runs of spaces and tabs into at most max words (pointers into line, which is modified); returns how many. */
 size_t testbus_split_words(char *line, char **words, size_t max);
