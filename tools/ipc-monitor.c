@@ -8,7 +8,7 @@
  * monitor_handle_event takes it through the pairing of calls with answers,
  * the statistics of --summary, the --slow filter and the chosen output.
  *
- * Exit status: 0 on SIGINT/SIGTERM, 1 when the bus goes away or monitoring
+ * Exit status: 0 on SIGINT/SIGTERM/SIGHUP, 1 when the bus goes away or monitoring
  * cannot start, 2 on a usage error.
  */
 #include <errno.h>
@@ -77,6 +77,9 @@ struct monitor {
 };
 
 static volatile sig_atomic_t quit;
+
+/* What stops the monitor cleanly (the summary printed, a capture closed): Ctrl-C, kill, the terminal gone. */
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
 static void on_signal(int sig)
 {
@@ -301,11 +304,14 @@ static bool monitor_signal_pending(const sigset_t *set)
 
         if (sigpending(&pending) < 0)
                 return false;
-        return sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1;
+        for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++)
+                if (sigismember(&pending, stop_signals[i]) == 1)
+                        return true;
+        return false;
 }
 
 /*
- * Wait for the bus to have work, for SIGINT/SIGTERM, or for the next look
+ * Wait for the bus to have work, for a stop signal (SIGINT, SIGTERM, SIGHUP), or for the next look
  * at the deadlines of calls awaiting an answer. The signals stay
  * blocked except inside ppoll, so one that comes between a check of `quit`
  * and the wait is not lost.
@@ -571,21 +577,21 @@ static int monitor_parse_options(int argc, char **argv, struct monitor *mon)
 }
 
 /*
- * Block SIGINT/SIGTERM and catch them: they are delivered only inside ppoll
- * (see monitor_wait), with *ret_waitmask. *ret_block is the blocked set.
+ * Block the stop signals and catch them: they are delivered only inside
+ * ppoll (see monitor_wait), with *ret_waitmask. *ret_block is the blocked set.
  */
 static void monitor_catch_signals(sigset_t *ret_block, sigset_t *ret_waitmask)
 {
         struct sigaction sa = {.sa_handler = on_signal};
 
         sigemptyset(ret_block);
-        sigaddset(ret_block, SIGINT);
-        sigaddset(ret_block, SIGTERM);
+        for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++)
+                sigaddset(ret_block, stop_signals[i]);
         sigprocmask(SIG_BLOCK, ret_block, ret_waitmask);
-        sigdelset(ret_waitmask, SIGINT);
-        sigdelset(ret_waitmask, SIGTERM);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++) {
+                sigdelset(ret_waitmask, stop_signals[i]);
+                sigaction(stop_signals[i], &sa, NULL);
+        }
 }
 
 /* Connect to the bus mon names; says why on failure. Returns 0 or negative errno. */
@@ -672,7 +678,7 @@ static int monitor_report_error(const struct monitor *mon)
 }
 
 /*
- * Print the traffic until SIGINT/SIGTERM (returns 0) or until the bus goes
+ * Print the traffic until a stop signal (returns 0) or until the bus goes
  * away (says so, returns EXIT_FAILURE), or a fault handling a message.
  */
 static int monitor_run(struct monitor *mon, ipcbus_bus *bus, const sigset_t *block, const sigset_t *waitmask)

@@ -37,7 +37,7 @@ struct top_hooks {
 };
 
 /*
- * Run the view until q, SIGINT/SIGTERM (*quit set) or, with once, the end of
+ * Run the view until q, SIGINT/SIGTERM/SIGHUP (*quit set) or, with once, the end of
  * the first interval. mon is the monitor connection whose events reach
  * top_feed (through the caller's filter); stats an ordinary connection to
  * the same bus for GetStats; waitmask is the signal mask for ppoll (see
