@@ -80,7 +80,7 @@ static struct reply_slot *slot_new(struct reply_owner *caller, struct reply_owne
 {
         struct reply_slot *slot = NULL;
 
-        ck_assert_int_eq(reply_slot_new(&reg, caller, callee, serial, timeout_ms, &slot), 0);
+        ck_assert_int_eq(reply_slot_new(&reg, caller, callee, serial, NULL, timeout_ms, &slot), 0);
         ck_assert_ptr_nonnull(slot);
         return slot;
 }
@@ -160,7 +160,7 @@ START_TEST(test_new_and_find)
         ck_assert_ptr_null(reply_slot_find(&reg, &c, 1));
 
         /* ret_slot may be NULL */
-        ck_assert_int_eq(reply_slot_new(&reg, &b, &a, 1, 0, NULL), 0);
+        ck_assert_int_eq(reply_slot_new(&reg, &b, &a, 1, NULL, 0, NULL), 0);
         ck_assert_ptr_nonnull(reply_slot_find(&reg, &b, 1));
         ck_assert_ptr_eq(reply_slot_find(&reg, &b, 1)->callee, &a);
         ck_assert_ptr_eq(reply_slot_find(&reg, &a, 1), s1);
@@ -188,8 +188,8 @@ START_TEST(test_duplicate_serial)
         struct reply_slot *s1 = slot_new(&a, &b, 5, 0);
         struct reply_slot *other = NULL;
 
-        ck_assert_int_eq(reply_slot_new(&reg, &a, &b, 5, 0, &other), REPLY_E_SERIAL_IN_USE);
-        ck_assert_int_eq(reply_slot_new(&reg, &a, &c, 5, 100, &other), REPLY_E_SERIAL_IN_USE);
+        ck_assert_int_eq(reply_slot_new(&reg, &a, &b, 5, NULL, 0, &other), REPLY_E_SERIAL_IN_USE);
+        ck_assert_int_eq(reply_slot_new(&reg, &a, &c, 5, NULL, 100, &other), REPLY_E_SERIAL_IN_USE);
         ck_assert_ptr_null(other);
         ck_assert_uint_eq(a.n_calls, 1);
         ck_assert_ptr_eq(reply_slot_find(&reg, &a, 5), s1);
@@ -204,6 +204,21 @@ START_TEST(test_duplicate_serial)
         reply_slot_free(s1);
         ck_assert_ptr_null(reply_slot_find(&reg, &a, 5));
         slot_new(&a, &b, 5, 0);
+}
+END_TEST
+
+START_TEST(test_destination_kept)
+{
+        struct reply_slot *by_name = NULL, *by_unique = NULL, *none = NULL;
+
+        /* a well-known name is kept for the Timeout and NoReply texts; a unique name is the callee's own */
+        ck_assert_int_eq(reply_slot_new(&reg, &a, &b, 1, "org.example.Notes", 0, &by_name), 0);
+        ck_assert_int_eq(reply_slot_new(&reg, &a, &b, 2, ":1.64", 0, &by_unique), 0);
+        ck_assert_int_eq(reply_slot_new(&reg, &a, &b, 3, NULL, 0, &none), 0);
+        ck_assert_str_eq(by_name->destination, "org.example.Notes");
+        ck_assert_str_eq(by_unique->destination, "");
+        ck_assert_str_eq(none->destination, "");
+        ck_assert_ptr_eq(reply_slot_find(&reg, &a, 1), by_name);
 }
 END_TEST
 
@@ -463,6 +478,7 @@ static Suite *reply_suite(void)
         tcase_add_test(tc, test_new_and_find);
         tcase_add_test(tc, test_answer_only_from_callee);
         tcase_add_test(tc, test_duplicate_serial);
+        tcase_add_test(tc, test_destination_kept);
         tcase_add_test(tc, test_free);
         tcase_add_test(tc, test_owner_lists);
         tcase_add_test(tc, test_callee_disconnect);

@@ -112,11 +112,13 @@ void bus_drop_replies(struct bus *bus, struct peer *peer, const char *why)
         while ((slot = list_first_entry(&peer->replies.as_callee, struct reply_slot, callee_link))) {
                 struct peer *caller = container_of(slot->caller, struct peer, replies);
                 uint32_t serial = slot->serial;
+                char callee[DRIVER_CALLEE_NAME_MAX];
 
+                driver_callee_name(slot, peer->unique_name, callee, sizeof(callee));
                 reply_slot_free(slot);
                 bus->stats.no_reply++;
                 driver_send_error(bus, caller, serial, IPCBUS_ERROR_NO_REPLY, "%s %s without answering the call",
-                                  peer->unique_name, why);
+                                  callee, why);
         }
         while ((slot = list_first_entry(&peer->replies.as_caller, struct reply_slot, caller_link)))
                 reply_slot_free(slot);

@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include "daemon/bus/reply.h"
+#include "protocol/names.h"
 
 struct reply_key {
         const struct reply_owner *caller;
@@ -105,8 +106,10 @@ static void reply_slot_on_timeout(evutil_socket_t fd, short what, void *userdata
 }
 
 int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struct reply_owner *callee, uint32_t serial,
-                   uint32_t timeout_ms, struct reply_slot **ret_slot)
+                   const char *destination, uint32_t timeout_ms, struct reply_slot **ret_slot)
 {
+        /* A unique name is the callee's own: the caller is told it anyway. */
+        size_t len = destination && !names_is_unique(destination) ? strlen(destination) : 0;
         struct reply_slot *slot;
         const struct timeval *tv;
         struct timeval tv_own;
@@ -114,9 +117,10 @@ int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struc
         if (reply_slot_find(reg, caller, serial))
                 return REPLY_E_SERIAL_IN_USE;
 
-        slot = calloc(1, sizeof(*slot));
+        slot = calloc(1, sizeof(*slot) + len + 1);
         if (!slot)
                 return -ENOMEM;
+        memcpy(slot->destination, destination ? destination : "", len);
         slot->reg = reg;
         slot->caller = caller;
         slot->callee = callee;

@@ -35,6 +35,9 @@ struct reply_slot {
         struct event *timer;
         struct list caller_link;
         struct list callee_link;
+        /* The name the caller sent the call to, when not the callee's unique
+         * name ("" otherwise): what the caller is told on Timeout or NoReply. */
+        char destination[];
 };
 
 /* The deadline passed. The registry frees the slot after this returns. */
@@ -66,13 +69,15 @@ enum {
 };
 
 /*
- * Record that caller awaits callee's answer to the call `serial`; the timer
- * runs timeout_ms (0: the registry's default). Returns 0 with *ret_slot (may
- * be NULL), REPLY_E_SERIAL_IN_USE when caller already awaits an answer to
- * this serial (nothing recorded), or -ENOMEM.
+ * Record that caller awaits callee's answer to the call `serial`, sent to
+ * `destination` (NULL or a unique name: none kept; the slot grows by a
+ * well-known name's length, at most IPCBUS_NAME_MAX); the timer runs
+ * timeout_ms (0: the registry's default). Returns 0 with *ret_slot (may be
+ * NULL), REPLY_E_SERIAL_IN_USE when caller already awaits an answer to this
+ * serial (nothing recorded), or -ENOMEM.
  */
 int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struct reply_owner *callee, uint32_t serial,
-                   uint32_t timeout_ms, struct reply_slot **ret_slot);
+                   const char *destination, uint32_t timeout_ms, struct reply_slot **ret_slot);
 void reply_slot_free(struct reply_slot *slot);
 
 /* The slot of caller's call `serial`, or NULL. */

@@ -111,7 +111,8 @@ bool bus_may_await(struct bus *bus, struct peer *sender, struct msg *m)
 bool bus_await_reply(struct bus *bus, struct peer *sender, struct reply_owner *callee, struct msg *m,
                      uint32_t timeout_ms)
 {
-        int r = reply_slot_new(&bus->replies, &sender->replies, callee, m->h.serial, timeout_ms, NULL);
+        int r = reply_slot_new(&bus->replies, &sender->replies, callee, m->h.serial, m->h.destination, timeout_ms,
+                               NULL);
 
         if (r == REPLY_E_SERIAL_IN_USE) {
                 driver_reply_error(bus, sender, m, IPCBUS_ERROR_INVALID_MESSAGE,
@@ -206,6 +207,7 @@ void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)
         struct bus *bus = userdata;
         struct peer *caller = container_of(slot->caller, struct peer, replies);
         struct activation *a = bus_activation_of(bus, slot->callee);
+        char callee[DRIVER_CALLEE_NAME_MAX];
 
         bus->stats.timeouts++;
         if (a) {
@@ -216,7 +218,9 @@ void bus_on_reply_timeout(struct reply_slot *slot, void *userdata)
                 return;
         }
         driver_send_error(bus, caller, slot->serial, IPCBUS_ERROR_TIMEOUT, "%s did not answer within %" PRIu32 " ms",
-                          container_of(slot->callee, struct peer, replies)->unique_name, slot->timeout_ms);
+                          driver_callee_name(slot, container_of(slot->callee, struct peer, replies)->unique_name,
+                                             callee, sizeof(callee)),
+                          slot->timeout_ms);
 }
 
 static void bus_route_signal(struct bus *bus, struct peer *sender, struct msg *m)

@@ -97,6 +97,15 @@ static char *driver_format_bounded(const char *fmt, va_list ap)
         return text;
 }
 
+const char *driver_callee_name(const struct reply_slot *slot, const char *unique_name, char *buf, size_t size)
+{
+        if (slot->destination[0])
+                snprintf(buf, size, "%s (%s)", slot->destination, unique_name);
+        else
+                snprintf(buf, size, "%s", unique_name);
+        return buf;
+}
+
 int driver_send_errorv(struct bus *bus, struct peer *peer, uint32_t reply_serial, const char *name, const char *fmt,
                        va_list ap)
 {

@@ -7,15 +7,29 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "protocol/ipcbus/wire.h"
 
 struct bus;
 struct jbuf;
 struct msg;
 struct peer;
+struct reply_slot;
 
 /* The mark of text cut short in an error message. */
 #define DRIVER_TRUNCATED "\u2026(truncated)"
+
+/* Room for driver_callee_name's text: two names, a space and parentheses. */
+#define DRIVER_CALLEE_NAME_MAX (2 * IPCBUS_NAME_MAX + 4)
+
+/*
+ * The callee of a pending call as its caller named it, for the texts of
+ * Timeout and NoReply: "org.example.Notes (:1.64)", or just the callee's
+ * unique name when the call was sent to it. Returns buf.
+ */
+const char *driver_callee_name(const struct reply_slot *slot, const char *unique_name, char *buf, size_t size);
 
 /*
  * Send the error `name` with body {"message": <formatted text>} to peer,
