@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Logging to stderr, one line per call, prefixed with the syslog priority in
- * the form the journal understands ("<4>..."). Quiet by default: errors and
- * warnings only; log_set_max_level(LOG_INFO) or LOG_DEBUG adds more.
+ * Logging to stderr, one line per call. When stderr is systemd's journal
+ * (JOURNAL_STREAM names it) or when asked (ipcbusd --log-prefix), each line
+ * starts with its syslog priority in the form the journal understands
+ * ("<4>..."); otherwise with the program's name and, for errors, warnings
+ * and debug lines, the level in words ("ipcbusd: warning: ..."). Quiet by
+ * default: errors and warnings only; log_set_max_level(LOG_INFO) or
+ * LOG_DEBUG adds more.
  */
 #pragma once
 
@@ -11,6 +15,11 @@
 
 void log_set_max_level(int level);
 int log_get_max_level(void);
+
+/* Start every line with its syslog priority, whatever stderr is. */
+void log_set_syslog_prefix(bool on);
+/* Whether JOURNAL_STREAM ("device:inode") names the file stderr is: systemd's journal reads it. */
+bool log_stderr_is_journal(void);
 
 static inline bool log_enabled(int level)
 {

@@ -1308,9 +1308,9 @@ START_TEST(test_invalid_service_files)
         tb = start_bus(NULL);
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 if (bad[i].key)
-                        testbus_log_expect(tb, "<4>", bad[i].file, bad[i].key);
+                        testbus_log_expect(tb, "ipcbusd: warning: ", bad[i].file, bad[i].key);
                 else
-                        testbus_log_expect(tb, "<4>", bad[i].file);
+                        testbus_log_expect(tb, "ipcbusd: warning: ", bad[i].file);
         }
         bus = testbus_connect(tb);
         expect_activatable(bus, (const char *[]){"org.example.Good", IPCBUS_DRIVER_NAME, NULL});

@@ -4,7 +4,10 @@
  * systemd-socket-activate, and with sockets the test hands over itself in
  * LISTEN_FDS), state notification to a NOTIFY_SOCKET the test owns
  * (READY=1, STATUS=, STOPPING=1), the graceful shutdown on SIGTERM, and the
- * log lines with their syslog priority prefixes.
+ * log lines: with their syslog priority prefixes when stderr is the journal
+ * (JOURNAL_STREAM names it, as systemd sets it; the runs here have it unless
+ * a test says otherwise) or with --log-prefix, else with the program's name
+ * and the level in words.
  *
  * systemd-socket-activate (package systemd) is taken from $PATH, or from
  * $SYSTEMD_SOCKET_ACTIVATE; the test fails without it.
@@ -61,9 +64,11 @@ static void suite_dir_teardown(void)
 /* One ipcbusd (or systemd-socket-activate running it), and what the test gave it. */
 struct run {
         char dir[192];
-        struct testbus tb; /* socket_path "<dir>/bus" and address, for the testbus client helpers */
-        char notify[256];  /* NOTIFY_SOCKET value: "<dir>/notify" or "@name" */
-        int notify_fd;     /* the test's end of it, -1: none */
+        struct testbus tb;       /* socket_path "<dir>/bus" and address, for the testbus client helpers */
+        char notify[256];        /* NOTIFY_SOCKET value: "<dir>/notify" or "@name" */
+        bool journal;            /* JOURNAL_STREAM names its stderr, as systemd's journal does (run_init: true) */
+        char journal_stream[64]; /* else this JOURNAL_STREAM value, when not "" */
+        int notify_fd;           /* the test's end of it, -1: none */
         struct testbus_proc p;
 };
 
@@ -71,6 +76,7 @@ static void run_init(struct run *r)
 {
         memset(r, 0, sizeof(*r));
         r->notify_fd = -1;
+        r->journal = true;
         r->tb.stdout_fd = -1;
         snprintf(r->dir, sizeof(r->dir), "%s/t-XXXXXX", suite_dir);
         ck_assert_msg(mkdtemp(r->dir), "mkdtemp(%s): %s", r->dir, strerror(errno));
@@ -151,7 +157,8 @@ static const char *ipcbusd(void)
 /* Does the environment entry `entry` ("KEY=...") set one of the variables the test decides on? */
 static bool env_is_ours(const char *entry)
 {
-        static const char *const keys[] = {"NOTIFY_SOCKET=", "LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES="};
+        static const char *const keys[] = {
+                "NOTIFY_SOCKET=", "LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "JOURNAL_STREAM="};
 
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
                 if (strncmp(entry, keys[i], strlen(keys[i])) == 0)
@@ -162,14 +169,16 @@ static bool env_is_ours(const char *entry)
 /*
  * Start argv[0] with stdout and stderr captured into r->p, stdin /dev/null,
  * the test's environment without systemd's variables, plus NOTIFY_SOCKET
- * when r has one. With n_handed > 0 the descriptors handed[] become 3, 4,
- * ... with LISTEN_FDS=n_handed and LISTEN_PID=listen_pid ("self": the pid of
- * the started process). It dies with the test process.
+ * when r has one, and JOURNAL_STREAM: stderr's device:inode when r->journal,
+ * else r->journal_stream when set. With n_handed > 0 the descriptors
+ * handed[] become 3, 4, ... with LISTEN_FDS=n_handed and
+ * LISTEN_PID=listen_pid ("self": the pid of the started process). It dies
+ * with the test process.
  */
 static void run_spawn(struct run *r, const char *const *argv, const int *handed, unsigned n_handed,
                       const char *listen_pid)
 {
-        char notify_env[300], fds_env[32], pid_env[64];
+        char notify_env[300], fds_env[32], pid_env[64], journal_env[80];
         const char **envp;
         size_t n_env = 0, n = 0;
         pid_t parent = getpid(), pid;
@@ -178,7 +187,7 @@ static void run_spawn(struct run *r, const char *const *argv, const int *handed,
         ck_assert_uint_le(n_handed, HANDED_MAX);
         for (char **e = environ; *e; e++)
                 n_env++;
-        envp = calloc(n_env + 4, sizeof(*envp));
+        envp = calloc(n_env + 5, sizeof(*envp));
         ck_assert_ptr_nonnull(envp);
         for (char **e = environ; *e; e++)
                 if (!env_is_ours(*e))
@@ -192,10 +201,20 @@ static void run_spawn(struct run *r, const char *const *argv, const int *handed,
                 envp[n++] = fds_env;
                 envp[n++] = pid_env; /* filled in by the child */
         }
-        envp[n] = NULL;
-
         ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
         ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+        if (r->journal) {
+                struct stat st;
+
+                ck_assert_int_eq(fstat(err[1], &st), 0);
+                snprintf(journal_env, sizeof(journal_env), "JOURNAL_STREAM=%ju:%ju", (uintmax_t) st.st_dev,
+                         (uintmax_t) st.st_ino);
+                envp[n++] = journal_env;
+        } else if (r->journal_stream[0]) {
+                snprintf(journal_env, sizeof(journal_env), "JOURNAL_STREAM=%s", r->journal_stream);
+                envp[n++] = journal_env;
+        }
+        envp[n] = NULL;
         fflush(stdout);
         fflush(stderr);
         pid = fork();
@@ -376,6 +395,21 @@ static void expect_prefixed_lines(const char *text)
         }
 }
 
+/* Does every line of text start with the program's name, as on a terminal? Names the first that does not. */
+static void expect_named_lines(const char *text)
+{
+        for (const char *line = text; *line;) {
+                size_t len = strcspn(line, "\n");
+
+                ck_assert_msg(strncmp(line, "ipcbusd: ", strlen("ipcbusd: ")) == 0,
+                              "a stderr line not starting with 'ipcbusd: ': '%.*s'; all of it:\n%s", (int) len, line,
+                              text);
+                line += len;
+                if (*line)
+                        line++;
+        }
+}
+
 /* Is there a line that starts with prefix and contains `containing`? */
 static bool has_line(const char *text, const char *prefix, const char *containing)
 {
@@ -450,7 +484,7 @@ static const char *socket_activate_program(void)
 START_TEST(test_socket_activate)
 {
         struct run r;
-        const char *argv[8];
+        const char *argv[10];
         ipcbus_bus *a, *b;
         char *line, *name_a, *name_b;
         char tool[256];
@@ -466,10 +500,12 @@ START_TEST(test_socket_activate)
         argv[0] = tool;
         argv[1] = "-l";
         argv[2] = r.tb.socket_path;
-        argv[3] = ipcbusd();
-        argv[4] = "--print-address";
-        argv[5] = "-v";
-        argv[6] = NULL;
+        argv[3] = "-E"; /* it passes on only the variables it is told to */
+        argv[4] = "JOURNAL_STREAM";
+        argv[5] = ipcbusd();
+        argv[6] = "--print-address";
+        argv[7] = "-v";
+        argv[8] = NULL;
         run_spawn(&r, argv, NULL, 0, NULL);
 
         /* it listens before it starts anything */
@@ -979,7 +1015,11 @@ START_TEST(test_log_verbose)
 }
 END_TEST
 
-/* Errors: a <3> line and a non-zero exit, for a bad address as for a bad option. */
+/*
+ * Errors: a line at error level and a non-zero exit, for a bad address as for
+ * a bad option: "<3>" when stderr is the journal or with --log-prefix,
+ * "ipcbusd: error: " otherwise.
+ */
 START_TEST(test_log_errors)
 {
         static const char *const bad[][3] = {
@@ -987,19 +1027,76 @@ START_TEST(test_log_errors)
                 {"--no-such-option", NULL, "--no-such-option"},
                 {"--address", NULL, "--address"},
         };
+        static const struct {
+                bool journal;
+                const char *option;
+                const char *prefix;
+        } forms[] = {
+                {true, NULL, "<3>"},
+                {false, NULL, "ipcbusd: error: "},
+                {false, "--log-prefix", "<3>"},
+        };
 
-        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+                for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                        struct run r;
+                        const char *args[] = {bad[i][0], bad[i][1], NULL, NULL};
+                        int status;
+
+                        if (forms[f].option) {
+                                args[0] = forms[f].option;
+                                args[1] = bad[i][0];
+                                args[2] = bad[i][1];
+                        }
+                        run_init(&r);
+                        r.journal = forms[f].journal;
+                        run_ipcbusd(&r, args, NULL, 0);
+                        status = testbus_proc_finish(&r.p, TESTBUS_WAIT_MS * testbus_slow_factor());
+                        ck_assert_msg(status != 0, "ipcbusd %s %s exited 0", bad[i][0], bad[i][1] ? bad[i][1] : "");
+                        if (forms[f].prefix[0] == '<')
+                                expect_prefixed_lines(r.p.err.buf);
+                        else
+                                expect_named_lines(r.p.err.buf);
+                        ck_assert_msg(has_line(r.p.err.buf, forms[f].prefix, bad[i][2]), "no '%s' line with '%s':\n%s",
+                                      forms[f].prefix, bad[i][2], r.p.err.buf);
+                        run_deinit(&r);
+                }
+        }
+}
+END_TEST
+
+/*
+ * Not the journal: without JOURNAL_STREAM, or with one naming another file
+ * (inherited by a process whose stderr was redirected), every line starts
+ * with the program's name and a warning says so in words.
+ */
+START_TEST(test_log_words)
+{
+        for (int stale = 0; stale <= 1; stale++) {
                 struct run r;
-                const char *args[] = {bad[i][0], bad[i][1], NULL};
-                int status;
+                char ignored[300];
+                const char *args[] = {"--print-address", "--address", ignored, NULL};
+                struct stat st;
+                int fd;
 
                 run_init(&r);
-                run_ipcbusd(&r, args, NULL, 0);
-                status = testbus_proc_finish(&r.p, TESTBUS_WAIT_MS * testbus_slow_factor());
-                ck_assert_msg(status != 0, "ipcbusd %s %s exited 0", bad[i][0], bad[i][1] ? bad[i][1] : "");
-                expect_prefixed_lines(r.p.err.buf);
-                ck_assert_msg(has_line(r.p.err.buf, "<3>", bad[i][2]), "no <3> line with '%s':\n%s", bad[i][2],
-                              r.p.err.buf);
+                r.journal = false;
+                if (stale) {
+                        ck_assert_int_eq(stat(r.dir, &st), 0);
+                        snprintf(r.journal_stream, sizeof(r.journal_stream), "%ju:%ju", (uintmax_t) st.st_dev,
+                                 (uintmax_t) st.st_ino);
+                }
+                /* a warning: --address is not bound when a socket is handed over */
+                snprintf(ignored, sizeof(ignored), "unix:path=%s/ignored", r.dir);
+                fd = make_socket(SOCK_STREAM, r.tb.socket_path, true);
+                run_ipcbusd(&r, args, &fd, 1);
+                close(fd);
+                free(run_stdout_line(&r));
+                run_terminate(&r);
+                expect_named_lines(r.p.err.buf);
+                ck_assert_msg(has_line(r.p.err.buf, "ipcbusd: warning: not listening on --address", ignored),
+                              "no warning in words about the ignored --address (%s):\n%s",
+                              stale ? "JOURNAL_STREAM naming another file" : "no JOURNAL_STREAM", r.p.err.buf);
                 run_deinit(&r);
         }
 }
@@ -1032,6 +1129,7 @@ static Suite *systemd_suite(void)
         tcase_add_test(tc, test_log_quiet);
         tcase_add_test(tc, test_log_verbose);
         tcase_add_test(tc, test_log_errors);
+        tcase_add_test(tc, test_log_words);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -70,11 +70,14 @@ static void help(void)
                "                     serve metrics to scrapers on the Unix socket PATH, not\n"
                "                     on the configuration's metrics_socket (\"\": none)\n"
                "  -v, --verbose      log more (info; twice: debug)\n"
+               "  --log-prefix       start each line on stderr with its syslog priority (<3>),\n"
+               "                     as when stderr is systemd's journal (JOURNAL_STREAM)\n"
                "  -h, --help         show this help\n"
                "      --version      show the version\n"
                "\n"
                "Under systemd: the sockets handed over in LISTEN_FDS are served (nothing else\n"
-               "is bound), and READY=1, STATUS= and STOPPING=1 go to NOTIFY_SOCKET.\n");
+               "is bound), READY=1, STATUS= and STOPPING=1 go to NOTIFY_SOCKET, and log lines\n"
+               "carry the syslog priority when stderr is the journal (JOURNAL_STREAM).\n");
 }
 
 /* Is path below $XDG_RUNTIME_DIR? (Then its parent may be created, private.) */
@@ -398,8 +401,9 @@ enum {
 /*
  * Read the command line into *ret. Returns 0 to run the bus, PARSE_ARGV_EXIT
  * when --help or --version printed all there is to do, or PARSE_ARGV_E_USAGE
- * for a usage error (logged: every line on stderr carries a priority, so
- * getopt stays quiet).
+ * for a usage error (logged, so it is shaped as every line on stderr is:
+ * getopt stays quiet). --log-prefix takes effect at once, for the errors
+ * after it.
  * *ret is written only on 0.
  */
 static int parse_argv(int argc, char **argv, struct daemon_options *ret)
@@ -411,6 +415,7 @@ static int parse_argv(int argc, char **argv, struct daemon_options *ret)
                 OPT_SYSTEM,
                 OPT_PRINT_ADDRESS,
                 OPT_METRICS_SOCKET,
+                OPT_LOG_PREFIX,
                 OPT_VERSION
         };
         static const struct option options[] = {
@@ -420,6 +425,7 @@ static int parse_argv(int argc, char **argv, struct daemon_options *ret)
                 {"system", no_argument, NULL, OPT_SYSTEM},
                 {"print-address", no_argument, NULL, OPT_PRINT_ADDRESS},
                 {"metrics-socket", required_argument, NULL, OPT_METRICS_SOCKET},
+                {"log-prefix", no_argument, NULL, OPT_LOG_PREFIX},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, OPT_VERSION},
@@ -451,6 +457,9 @@ static int parse_argv(int argc, char **argv, struct daemon_options *ret)
                                 return PARSE_ARGV_E_USAGE;
                         }
                         o.metrics_socket = optarg;
+                        break;
+                case OPT_LOG_PREFIX:
+                        log_set_syslog_prefix(true);
                         break;
                 case 'v':
                         o.verbose++;
