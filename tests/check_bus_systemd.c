@@ -1003,9 +1003,9 @@ START_TEST(test_log_verbose)
 
         expect_prefixed_lines(r.p.err.buf);
         snprintf(want, sizeof(want), "(pid %d,", (int) r.p.pid);
-        ck_assert_msg(has_line(r.p.err.buf, "<6>ipcbusd ", want), "no startup line with the pid:\n%s", r.p.err.buf);
-        ck_assert_msg(has_line(r.p.err.buf, "<6>ipcbusd ", "session bus"), "no bus type:\n%s", r.p.err.buf);
-        ck_assert_msg(has_line(r.p.err.buf, "<6>ipcbusd ", "built-in session.json"), "no configuration:\n%s",
+        ck_assert_msg(has_line(r.p.err.buf, "<6>starting, version ", want), "no startup line with the pid:\n%s", r.p.err.buf);
+        ck_assert_msg(has_line(r.p.err.buf, "<6>starting, version ", "session bus"), "no bus type:\n%s", r.p.err.buf);
+        ck_assert_msg(has_line(r.p.err.buf, "<6>starting, version ", "built-in session.json"), "no configuration:\n%s",
                       r.p.err.buf);
         ck_assert_msg(has_line(r.p.err.buf, "<6>listening on ", r.tb.address), "no address:\n%s", r.p.err.buf);
         ck_assert_msg(has_line(r.p.err.buf, "<6>notifying the service manager", r.notify), "no NOTIFY_SOCKET:\n%s",

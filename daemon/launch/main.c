@@ -558,7 +558,7 @@ static int daemon_load(struct daemon *d, const struct daemon_options *o)
                 return -1;
         }
         d->config_loaded = true;
-        log_info("ipcbusd %s (pid %d, uid %u): the %s bus, configuration %s", PACKAGE_VERSION, (int) getpid(),
+        log_info("starting, version %s (pid %d, uid %u): the %s bus, configuration %s", PACKAGE_VERSION, (int) getpid(),
                  (unsigned) getuid(), d->config.type == BUS_TYPE_SYSTEM ? "system" : "session", d->config.origin);
         return daemon_choose_address(d, o);
 }
