@@ -231,14 +231,14 @@ int match_rule_parse_json(struct match_rule *r, const char *json, size_t len)
  */
 static int rule_parse_pair(struct match_rule *r, const char **p, const struct rule_form *f)
 {
-        const char *eq = strchr(*p, '='), *comma = strchrnul(*p, ','), *v, *vend, *next;
+        const char *eq = strchr(*p, '='), *v, *vend, *next;
         char *key, *value;
         int e;
 
-        if (!eq || eq > comma) {
-                int n = quote_len(*p);
+        if (!eq) {
+                int n = quote_len(*p), upto_comma = (int) (strchrnul(*p, ',') - *p);
 
-                return refuse(f->err, "'%.*s': not KEY=VALUE", n < comma - *p ? n : (int) (comma - *p), *p);
+                return refuse(f->err, "'%.*s': not KEY=VALUE", n < upto_comma ? n : upto_comma, *p);
         }
         v = eq + 1;
         if (*v == '\'') {
