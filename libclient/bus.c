@@ -975,10 +975,14 @@ _public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, si
         jbuf_puts(&b, "{\"rules\":[");
         for (size_t i = 0; i < n_rules && r == 0; i++) {
                 _cleanup_(freep) char *json = NULL;
+                struct match_error why;
                 struct match_rule rule;
 
                 match_rule_init(&rule);
-                r = rules[i] ? match_rule_parse_string(&rule, rules[i]) : -EINVAL;
+                r = rules[i] ? match_rule_parse_string_err(&rule, rules[i], &why)
+                             : client_fail(-EINVAL, "rules[%zu]: NULL (a rule is a string)", i);
+                if (r == PROTO_E_BAD_MATCH)
+                        r = client_fail(-EINVAL, "rules[%zu]: %s", i, why.text);
                 if (r == 0)
                         r = match_rule_to_json(&rule, &json);
                 match_rule_deinit(&rule);

@@ -541,6 +541,7 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
                               ipcbus_message_handler callback, void *userdata, ipcbus_error *ret_error)
 {
         _cleanup_(freep) char *body = NULL;
+        struct match_error why;
         ipcbus_slot *s;
         int r;
 
@@ -554,7 +555,11 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
         if (r < 0)
                 return r;
 
-        r = match_rule_parse_string(&s->match.rule, rule);
+        r = match_rule_parse_string_err(&s->match.rule, rule, &why);
+        if (r == PROTO_E_BAD_MATCH) {
+                slot_unref(s);
+                return client_fail(-EINVAL, "rule: %s", why.text);
+        }
         if (r == 0) {
                 if (s->match.rule.type == MSG_TYPE_INVALID)
                         s->match.rule.type = MSG_SIGNAL;

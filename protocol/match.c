@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +12,7 @@
 #include "protocol/match.h"
 #include "protocol/names.h"
 #include "protocol/proto-error.h"
+#include "util/util.h"
 
 void match_rule_init(struct match_rule *r)
 {
@@ -31,44 +35,86 @@ void match_rule_deinit(struct match_rule *r)
         match_rule_init(r);
 }
 
-/* Set one string-valued key of a rule (not "args"); takes ownership of value. */
-static int rule_set(struct match_rule *r, const char *key, char *value)
+/* How much of a value a refusal quotes: MATCH_QUOTE_MAX bytes at most, whole UTF-8 characters. */
+#define MATCH_QUOTE_MAX 64
+
+static int quote_len(const char *s)
 {
-        char **slot = NULL;
-        bool ok = false;
+        size_t len = strlen(s), n = len < MATCH_QUOTE_MAX ? len : MATCH_QUOTE_MAX;
+
+        if (n < len)
+                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                        n--;
+        return (int) n;
+}
+
+/* Say in err (if any) why the rule is refused; returns PROTO_E_BAD_MATCH. */
+__attribute__((format(printf, 2, 3))) static int refuse(struct match_error *err, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (err) {
+                va_start(ap, fmt);
+                (void) vsnprintf(err->text, sizeof(err->text), fmt, ap);
+                va_end(ap);
+        }
+        return PROTO_E_BAD_MATCH;
+}
+
+/* The two forms name argument keys differently: "arg.NAME" in the string form, "args" in JSON. */
+struct rule_form {
+        const char *arg_prefix; /* how a refusal names argument key k: prefix k */
+        const char *arg_keys;   /* how the key list names them */
+        const char *arg_syntax; /* how one is written */
+        struct match_error *err;
+};
+
+/* Set one string-valued key of a rule (not "args"); takes ownership of value. */
+static int rule_set(struct match_rule *r, const char *key, char *value, const struct rule_form *f)
+{
+        static const struct {
+                const char *key;
+                size_t offset;
+                bool (*valid)(const char *);
+                const char *what;
+        } keys[] = {
+                {"sender", offsetof(struct match_rule, sender), names_is_bus_name, "bus name"},
+                {"interface", offsetof(struct match_rule, interface), names_is_interface, "interface name"},
+                {"member", offsetof(struct match_rule, member), names_is_member, "member name"},
+                {"path", offsetof(struct match_rule, path), names_is_path, "object path"},
+                {"path_namespace", offsetof(struct match_rule, path_namespace), names_is_path, "object path"},
+                {"destination", offsetof(struct match_rule, destination), names_is_bus_name, "bus name"},
+        };
+        _cleanup_(freep) char *v = value;
+        char **slot;
+        size_t i;
 
         if (strcmp(key, "type") == 0) {
-                enum msg_type t = msg_type_from_string(value);
-                free(value);
-                if (t == MSG_TYPE_INVALID || r->type != MSG_TYPE_INVALID)
-                        return PROTO_E_BAD_MATCH;
+                enum msg_type t = msg_type_from_string(v);
+
+                if (r->type != MSG_TYPE_INVALID)
+                        return refuse(f->err, "a key given twice: 'type'");
+                if (t == MSG_TYPE_INVALID)
+                        return refuse(f->err, "type: '%.*s' is not a message type (call, return, error, signal)",
+                                      quote_len(v), v);
                 r->type = t;
                 return 0;
         }
-        if (strcmp(key, "sender") == 0) {
-                slot = &r->sender;
-                ok = names_is_bus_name(value);
-        } else if (strcmp(key, "interface") == 0) {
-                slot = &r->interface;
-                ok = names_is_interface(value);
-        } else if (strcmp(key, "member") == 0) {
-                slot = &r->member;
-                ok = names_is_member(value);
-        } else if (strcmp(key, "path") == 0) {
-                slot = &r->path;
-                ok = names_is_path(value) && !r->path_namespace;
-        } else if (strcmp(key, "path_namespace") == 0) {
-                slot = &r->path_namespace;
-                ok = names_is_path(value) && !r->path;
-        } else if (strcmp(key, "destination") == 0) {
-                slot = &r->destination;
-                ok = names_is_bus_name(value);
-        }
-        if (!slot || !ok || *slot) {
-                free(value);
-                return PROTO_E_BAD_MATCH;
-        }
-        *slot = value;
+        for (i = 0; i < ELEMENTSOF(keys) && strcmp(key, keys[i].key) != 0; i++)
+                ;
+        if (i == ELEMENTSOF(keys))
+                return refuse(f->err,
+                              "unknown key '%.*s' (keys: type, sender, interface, member, path, path_namespace, "
+                              "destination, %s)",
+                              quote_len(key), key, f->arg_keys);
+        slot = (char **) ((char *) r + keys[i].offset);
+        if (*slot)
+                return refuse(f->err, "a key given twice: '%s'", key);
+        if (!keys[i].valid(v))
+                return refuse(f->err, "%s: '%.*s' is not a valid %s", key, quote_len(v), v, keys[i].what);
+        if ((slot == &r->path && r->path_namespace) || (slot == &r->path_namespace && r->path))
+                return refuse(f->err, "path and path_namespace exclude each other: give one");
+        *slot = steal_pointer(&v);
         return 0;
 }
 
@@ -78,29 +124,24 @@ static int arg_compare(const void *a, const void *b)
 }
 
 /* Add an argument match (takes ownership of both strings). */
-static int rule_add_arg(struct match_rule *r, char *key, char *value)
+static int rule_add_arg(struct match_rule *r, char *key, char *value, const struct rule_form *f)
 {
+        _cleanup_(freep) char *k = key, *v = value;
         struct match_arg *args;
 
-        if (r->n_args >= MATCH_ARGS_MAX || !*key) {
-                free(key);
-                free(value);
-                return PROTO_E_BAD_MATCH;
-        }
+        if (!*k)
+                return refuse(f->err, "an empty argument key (expected %s)", f->arg_syntax);
         for (size_t i = 0; i < r->n_args; i++)
-                if (strcmp(r->args[i].key, key) == 0) {
-                        free(key);
-                        free(value);
-                        return PROTO_E_BAD_MATCH;
-                }
+                if (strcmp(r->args[i].key, k) == 0)
+                        return refuse(f->err, "a key given twice: '%s%.*s'", f->arg_prefix, quote_len(k), k);
+        if (r->n_args >= MATCH_ARGS_MAX)
+                return refuse(f->err, "%s%.*s: too many argument keys (at most %d)", f->arg_prefix, quote_len(k), k,
+                              MATCH_ARGS_MAX);
         args = realloc(r->args, (r->n_args + 1) * sizeof(*args));
-        if (!args) {
-                free(key);
-                free(value);
+        if (!args)
                 return -ENOMEM;
-        }
         r->args = args;
-        r->args[r->n_args++] = (struct match_arg){key, value};
+        r->args[r->n_args++] = (struct match_arg){steal_pointer(&k), steal_pointer(&v)};
         qsort(r->args, r->n_args, sizeof(*r->args), arg_compare);
         return 0;
 }
@@ -114,131 +155,143 @@ static char *decode_dup(const char *raw, size_t len)
         return s;
 }
 
-int match_rule_parse_json(struct match_rule *r, const char *json, size_t len)
+/* The "args" object of the JSON form, m its member. */
+static int rule_parse_json_args(struct match_rule *r, const struct jscan_member *m, const struct rule_form *f)
 {
-        struct jscan_iter it, ait;
-        struct jscan_member m, am;
+        struct jscan_iter it;
+        struct jscan_member am;
+        int e;
+
+        if (m->kind != JSCAN_OBJECT)
+                return refuse(f->err, "args: must be an object of strings (expected %s)", f->arg_syntax);
+        jscan_object_begin(&it, m->value, m->value_len);
+        while (jscan_object_next(&it, &am) > 0) {
+                char *k = decode_dup(am.key, am.key_len), *v;
+
+                if (!k)
+                        return -ENOMEM;
+                if (am.kind != JSCAN_STRING) {
+                        e = refuse(f->err, "args.%.*s: must be a string", quote_len(k), k);
+                        free(k);
+                        return e;
+                }
+                v = decode_dup(am.value, am.value_len);
+                if (!v) {
+                        free(k);
+                        return -ENOMEM;
+                }
+                e = rule_add_arg(r, k, v, f);
+                if (e)
+                        return e;
+        }
+        return 0;
+}
+
+int match_rule_parse_json_err(struct match_rule *r, const char *json, size_t len, struct match_error *err)
+{
+        const struct rule_form f = {"args.", "args", "args {\"NAME\":\"VALUE\"}", err};
+        struct jscan_iter it;
+        struct jscan_member m;
         enum jscan_kind kind;
         bool seen_args = false;
-        int e;
+        int e = 0;
 
         match_rule_init(r);
         if (jscan_validate(json, len, 3, &kind) != 0 || kind != JSCAN_OBJECT)
-                return PROTO_E_BAD_MATCH;
+                return refuse(err, "a match rule is a JSON object of strings (PROTOCOL.md, \"Match rules\")");
         jscan_object_begin(&it, json, len);
-        while (jscan_object_next(&it, &m) > 0) {
-                char *key = decode_dup(m.key, m.key_len);
-                if (!key) {
+        while (e == 0 && jscan_object_next(&it, &m) > 0) {
+                _cleanup_(freep) char *key = decode_dup(m.key, m.key_len);
+
+                if (!key)
                         e = -ENOMEM;
-                        goto fail;
-                }
-                if (strcmp(key, "args") == 0) {
-                        free(key);
-                        if (m.kind != JSCAN_OBJECT || seen_args) {
-                                e = PROTO_E_BAD_MATCH;
-                                goto fail;
-                        }
+                else if (strcmp(key, "args") == 0) {
+                        e = seen_args ? refuse(err, "a key given twice: 'args'") : rule_parse_json_args(r, &m, &f);
                         seen_args = true;
-                        jscan_object_begin(&ait, m.value, m.value_len);
-                        while (jscan_object_next(&ait, &am) > 0) {
-                                char *k, *v;
-                                if (am.kind != JSCAN_STRING) {
-                                        e = PROTO_E_BAD_MATCH;
-                                        goto fail;
-                                }
-                                k = decode_dup(am.key, am.key_len);
-                                v = decode_dup(am.value, am.value_len);
-                                if (!k || !v) {
-                                        free(k);
-                                        free(v);
-                                        e = -ENOMEM;
-                                        goto fail;
-                                }
-                                e = rule_add_arg(r, k, v);
-                                if (e)
-                                        goto fail;
-                        }
-                        continue;
+                } else if (m.kind != JSCAN_STRING)
+                        e = refuse(err, "%.*s: must be a string", quote_len(key), key);
+                else {
+                        char *v = decode_dup(m.value, m.value_len);
+                        e = v ? rule_set(r, key, v, &f) : -ENOMEM;
                 }
-                if (m.kind != JSCAN_STRING) {
-                        free(key);
-                        e = PROTO_E_BAD_MATCH;
-                        goto fail;
-                }
-                e = rule_set(r, key, decode_dup(m.value, m.value_len));
-                free(key);
-                if (e)
-                        goto fail;
         }
-        return 0;
-fail:
-        match_rule_deinit(r);
+        if (e)
+                match_rule_deinit(r);
+        return e;
+}
+
+int match_rule_parse_json(struct match_rule *r, const char *json, size_t len)
+{
+        return match_rule_parse_json_err(r, json, len, NULL);
+}
+
+/*
+ * One KEY=VALUE of the string form at *p (VALUE plain up to the next comma,
+ * or 'quoted'): set it in r and move *p past it and its comma.
+ */
+static int rule_parse_pair(struct match_rule *r, const char **p, const struct rule_form *f)
+{
+        const char *eq = strchr(*p, '='), *v, *vend, *next;
+        char *key, *value;
+        int e;
+
+        if (!eq) {
+                int n = quote_len(*p), upto_comma = (int) (strchrnul(*p, ',') - *p);
+
+                return refuse(f->err, "'%.*s': not KEY=VALUE", n < upto_comma ? n : upto_comma, *p);
+        }
+        v = eq + 1;
+        if (*v == '\'') {
+                v++;
+                vend = strchr(v, '\'');
+                if (!vend)
+                        return refuse(f->err, "%.*s: unterminated quote (a quoted value ends with ')", (int) (eq - *p),
+                                      *p);
+                next = vend + 1;
+                if (*next && *next != ',')
+                        return refuse(f->err, "%.*s: text after the closing quote (expected ',' or the end)",
+                                      (int) (eq - *p), *p);
+        } else {
+                vend = strchrnul(v, ',');
+                next = vend;
+        }
+        key = strndup(*p, (size_t) (eq - *p));
+        value = strndup(v, (size_t) (vend - v));
+        *p = *next ? next + 1 : next;
+        if (!key || !value) {
+                free(key);
+                free(value);
+                return -ENOMEM;
+        }
+        if (strncmp(key, "arg.", 4) == 0) {
+                memmove(key, key + 4, strlen(key + 4) + 1);
+                return rule_add_arg(r, key, value, f);
+        }
+        e = rule_set(r, key, value, f);
+        free(key);
+        return e;
+}
+
+int match_rule_parse_string_err(struct match_rule *r, const char *s, struct match_error *err)
+{
+        const struct rule_form f = {"arg.", "arg.NAME", "arg.NAME=VALUE", err};
+        const char *p = s;
+        int e = 0;
+
+        match_rule_init(r);
+        /* Keys and values become JSON strings: they must be UTF-8 as the JSON form's are. */
+        if (!jscan_utf8_valid(s, strlen(s)))
+                return refuse(err, "not valid UTF-8 (keys and values become JSON strings)");
+        while (e == 0 && *p)
+                e = rule_parse_pair(r, &p, &f);
+        if (e)
+                match_rule_deinit(r);
         return e;
 }
 
 int match_rule_parse_string(struct match_rule *r, const char *s)
 {
-        const char *p = s;
-        int e;
-
-        match_rule_init(r);
-        /* Keys and values become JSON strings: they must be UTF-8 as the JSON form's are. */
-        if (!jscan_utf8_valid(s, strlen(s)))
-                return PROTO_E_BAD_MATCH;
-        while (*p) {
-                const char *eq = strchr(p, '='), *v, *vend, *next;
-                char *key, *value;
-
-                if (!eq) {
-                        e = PROTO_E_BAD_MATCH;
-                        goto fail;
-                }
-                v = eq + 1;
-                if (*v == '\'') {
-                        v++;
-                        vend = strchr(v, '\'');
-                        if (!vend) {
-                                e = PROTO_E_BAD_MATCH;
-                                goto fail;
-                        }
-                        next = vend + 1;
-                        if (*next && *next != ',') {
-                                e = PROTO_E_BAD_MATCH;
-                                goto fail;
-                        }
-                } else {
-                        vend = strchrnul(v, ',');
-                        next = vend;
-                }
-                key = strndup(p, (size_t) (eq - p));
-                value = strndup(v, (size_t) (vend - v));
-                if (!key || !value) {
-                        free(key);
-                        free(value);
-                        e = -ENOMEM;
-                        goto fail;
-                }
-                if (strncmp(key, "arg.", 4) == 0) {
-                        char *k = strdup(key + 4);
-                        free(key);
-                        if (!k) {
-                                free(value);
-                                e = -ENOMEM;
-                                goto fail;
-                        }
-                        e = rule_add_arg(r, k, value);
-                } else {
-                        e = rule_set(r, key, value);
-                        free(key);
-                }
-                if (e)
-                        goto fail;
-                p = *next ? next + 1 : next;
-        }
-        return 0;
-fail:
-        match_rule_deinit(r);
-        return e;
+        return match_rule_parse_string_err(r, s, NULL);
 }
 
 static void put_key(struct jbuf *b, bool *first, const char *key, const char *value)

@@ -37,11 +37,23 @@ struct match_rule {
 void match_rule_init(struct match_rule *r);
 void match_rule_deinit(struct match_rule *r);
 
+/*
+ * Why a rule was refused: one line naming the key or value at fault and what
+ * is allowed (`member: 'a.b' is not a valid member name`). Written only when
+ * a parse returns PROTO_E_BAD_MATCH.
+ */
+struct match_error {
+        char text[256];
+};
+
 /* Parse the JSON object form. Returns 0, -ENOMEM or PROTO_E_BAD_MATCH (unknown
  * key, wrong type, invalid name, path and path_namespace both set, too many args). */
 int match_rule_parse_json(struct match_rule *r, const char *json, size_t len);
 /* Parse the string form. Same returns. An empty string is the rule matching everything. */
 int match_rule_parse_string(struct match_rule *r, const char *s);
+/* The same, saying in err (which may be NULL) why a rule is refused. */
+int match_rule_parse_json_err(struct match_rule *r, const char *json, size_t len, struct match_error *err);
+int match_rule_parse_string_err(struct match_rule *r, const char *s, struct match_error *err);
 /* The canonical JSON object text of a rule (keys in the order above); caller frees. */
 int match_rule_to_json(const struct match_rule *r, char **ret);
 

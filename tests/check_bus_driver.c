@@ -400,6 +400,18 @@ END_TEST
 
 START_TEST(test_add_remove_match_results)
 {
+        static const struct {
+                const char *member, *body, *why;
+        } bad[] = {
+                {"AddMatch", "{\"rule\":{\"bogus\":\"x\"}}",
+                 ": unknown key 'bogus' (keys: type, sender, interface, member, path, path_namespace, destination, "
+                 "args)"},
+                {"RemoveMatch", "{\"rule\":{\"bogus\":\"x\"}}", ": unknown key 'bogus'"},
+                {"AddMatch", "{\"rule\":{\"type\":\"sgnal\"}}",
+                 ": type: 'sgnal' is not a message type (call, return, error, signal)"},
+                {"BecomeMonitor", "{\"rules\":[{},{\"member\":\"a.b\"}]}",
+                 ": member: 'a.b' is not a valid member name"},
+        };
         ipcbus_bus *bus = testbus_connect(testbus_current());
         const char *rule = "{\"rule\":{\"type\":\"signal\",\"interface\":\"org.example.I\"}}";
         json_object *o;
@@ -411,8 +423,14 @@ START_TEST(test_add_remove_match_results)
         testbus_json_keys(o, NULL);
         json_object_put(o);
         testbus_driver_error(bus, "RemoveMatch", rule, IPCBUS_ERROR_MATCH_RULE_NOT_FOUND);
-        testbus_driver_error(bus, "AddMatch", "{\"rule\":{\"bogus\":\"x\"}}", IPCBUS_ERROR_MATCH_RULE_INVALID);
-        testbus_driver_error(bus, "RemoveMatch", "{\"rule\":{\"bogus\":\"x\"}}", IPCBUS_ERROR_MATCH_RULE_INVALID);
+        /* the refusal names the key or value at fault and what is allowed */
+        for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+                char *why = testbus_call_error(bus, IPCBUS_DRIVER_NAME, IPCBUS_DRIVER_PATH, IPCBUS_DRIVER_INTERFACE,
+                                               bad[i].member, bad[i].body, IPCBUS_ERROR_MATCH_RULE_INVALID);
+
+                ck_assert_msg(why && strstr(why, bad[i].why), "%s: %s", bad[i].member, why ? why : "(no message)");
+                free(why);
+        }
         testbus_driver_error(bus, "AddMatch", "{}", IPCBUS_ERROR_INVALID_ARGS);
         testbus_driver_error(bus, "RemoveMatch", NULL, IPCBUS_ERROR_INVALID_ARGS);
         ipcbus_unref(bus);

@@ -512,8 +512,21 @@ START_TEST(test_add_match)
 
         /* invalid rules */
         ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "bogus=1", on_message, &got, NULL), -EINVAL);
+        ck_assert_msg(strstr(ipcbus_last_error(), "unknown key 'bogus'") &&
+                              strstr(ipcbus_last_error(), "interface, member"),
+                      "last error: %s", ipcbus_last_error());
         ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "type=nonsense", on_message, &got, NULL), -EINVAL);
+        ck_assert_str_eq(ipcbus_last_error(),
+                         "rule: type: 'nonsense' is not a message type (call, return, error, signal)");
+        ck_assert_int_eq(ipcbus_add_match(sub, &sentinel_slot2, "member='Changed", on_message, &got, NULL), -EINVAL);
+        ck_assert_msg(strstr(ipcbus_last_error(), "member: unterminated quote"), "last error: %s", ipcbus_last_error());
         ck_assert_ptr_null(sentinel_slot2);
+        {
+                const char *const rules[] = {"interface=org.example.I", "member=a.b"};
+
+                ck_assert_int_eq(ipcbus_become_monitor(sub, rules, 2, NULL), -EINVAL);
+                ck_assert_str_eq(ipcbus_last_error(), "rules[1]: member: 'a.b' is not a valid member name");
+        }
 
         got_deinit(&got);
         got_deinit(&sentinel);

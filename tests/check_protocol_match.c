@@ -66,27 +66,76 @@ START_TEST(test_parse_json)
 }
 END_TEST
 
-static const char *const bad_json_rules[] = {
-        "[]",
-        "{\"type\":\"sig\"}",
-        "{\"color\":\"red\"}",
-        "{\"member\":1}",
-        "{\"path\":\"/a\",\"path_namespace\":\"/\"}",
-        "{\"interface\":\"nodot\"}",
-        "{\"sender\":\"x\"}",
-        "{\"args\":{\"a\":1}}",
-        "{\"args\":[\"a\"]}",
-        "{\"member\":\"A\",\"member\":\"B\"}",
-        "{\"path\":\"a\"}",
-        "{",
+/* A refused rule and the detail that says why (struct match_error). */
+struct refusal {
+        const char *rule;
+        const char *why;
+};
+
+#define KEYS "type, sender, interface, member, path, path_namespace, destination"
+
+static const struct refusal bad_json_rules[] = {
+        {"[]", "a match rule is a JSON object of strings (PROTOCOL.md, \"Match rules\")"},
+        {"{", "a match rule is a JSON object of strings (PROTOCOL.md, \"Match rules\")"},
+        {"{\"type\":\"sig\"}", "type: 'sig' is not a message type (call, return, error, signal)"},
+        {"{\"color\":\"red\"}", "unknown key 'color' (keys: " KEYS ", args)"},
+        {"{\"member\":1}", "member: must be a string"},
+        {"{\"path\":\"/a\",\"path_namespace\":\"/\"}", "path and path_namespace exclude each other: give one"},
+        {"{\"interface\":\"nodot\"}", "interface: 'nodot' is not a valid interface name"},
+        {"{\"sender\":\"x\"}", "sender: 'x' is not a valid bus name"},
+        {"{\"destination\":\"1x\"}", "destination: '1x' is not a valid bus name"},
+        {"{\"args\":{\"a\":1}}", "args.a: must be a string"},
+        {"{\"args\":[\"a\"]}", "args: must be an object of strings (expected args {\"NAME\":\"VALUE\"})"},
+        {"{\"args\":{},\"args\":{}}", "a key given twice: 'args'"},
+        {"{\"args\":{\"\":\"v\"}}", "an empty argument key (expected args {\"NAME\":\"VALUE\"})"},
+        {"{\"args\":{\"a\":\"1\",\"a\":\"2\"}}", "a key given twice: 'args.a'"},
+        {"{\"member\":\"A\",\"member\":\"B\"}", "a key given twice: 'member'"},
+        {"{\"path\":\"a\"}", "path: 'a' is not a valid object path"},
+};
+
+static const struct refusal bad_string_rules[] = {
+        {"foo=bar", "unknown key 'foo' (keys: " KEYS ", arg.NAME)"},
+        {"type=sgnal", "type: 'sgnal' is not a message type (call, return, error, signal)"},
+        {"member=a.b", "member: 'a.b' is not a valid member name"},
+        {"member=A,member=B", "a key given twice: 'member'"},
+        {"type=signal,type=call", "a key given twice: 'type'"},
+        {"type", "'type': not KEY=VALUE"},
+        {"member=A,type", "'type': not KEY=VALUE"},
+        {"type,member=A", "unknown key 'type,member' (keys: " KEYS ", arg.NAME)"},
+        {"member='x", "member: unterminated quote (a quoted value ends with ')"},
+        {"member='x'y", "member: text after the closing quote (expected ',' or the end)"},
+        {"arg.=1", "an empty argument key (expected arg.NAME=VALUE)"},
+        {"arg.a=1,arg.a=2", "a key given twice: 'arg.a'"},
+        {"path_namespace=/a,path=/a/b", "path and path_namespace exclude each other: give one"},
+        {"path=a", "path: 'a' is not a valid object path"},
+        {"arg.title='\xc0\xaf'", "not valid UTF-8 (keys and values become JSON strings)"},
+        /* a long value is quoted to 64 bytes */
+        {"member=0123456789012345678901234567890123456789012345678901234567890123456789",
+         "member: '0123456789012345678901234567890123456789012345678901234567890123' is not a valid member name"},
 };
 
 START_TEST(test_parse_json_bad)
 {
+        const struct refusal *t = &bad_json_rules[_i];
+        struct match_error why;
         struct match_rule r;
-        const char *j = bad_json_rules[_i];
 
-        ck_assert_msg(match_rule_parse_json(&r, j, strlen(j)) == PROTO_E_BAD_MATCH, "accepted %s", j);
+        ck_assert_msg(match_rule_parse_json_err(&r, t->rule, strlen(t->rule), &why) == PROTO_E_BAD_MATCH, "accepted %s",
+                      t->rule);
+        ck_assert_str_eq(why.text, t->why);
+        ck_assert_int_eq(match_rule_parse_json(&r, t->rule, strlen(t->rule)), PROTO_E_BAD_MATCH);
+}
+END_TEST
+
+START_TEST(test_parse_string_bad)
+{
+        const struct refusal *t = &bad_string_rules[_i];
+        struct match_error why;
+        struct match_rule r;
+
+        ck_assert_msg(match_rule_parse_string_err(&r, t->rule, &why) == PROTO_E_BAD_MATCH, "accepted %s", t->rule);
+        ck_assert_str_eq(why.text, t->why);
+        ck_assert_int_eq(match_rule_parse_string(&r, t->rule), PROTO_E_BAD_MATCH);
 }
 END_TEST
 
@@ -122,11 +171,13 @@ END_TEST
 START_TEST(test_too_many_args)
 {
         char buf[512] = "";
+        struct match_error why;
         struct match_rule r;
 
         for (int i = 0; i <= MATCH_ARGS_MAX; i++)
                 sprintf(buf + strlen(buf), "%sarg.k%d=v", i ? "," : "", i);
-        ck_assert_int_eq(match_rule_parse_string(&r, buf), PROTO_E_BAD_MATCH);
+        ck_assert_int_eq(match_rule_parse_string_err(&r, buf, &why), PROTO_E_BAD_MATCH);
+        ck_assert_str_eq(why.text, "arg.k16: too many argument keys (at most 16)");
         *strrchr(buf, ',') = '\0';
         ck_assert_int_eq(match_rule_parse_string(&r, buf), 0);
         ck_assert_uint_eq(r.n_args, MATCH_ARGS_MAX);
@@ -249,6 +300,7 @@ static Suite *match_suite(void)
         tcase_add_test(tc, test_parse_json);
         tcase_add_loop_test(tc, test_parse_json_bad, 0, (int) (sizeof(bad_json_rules) / sizeof(*bad_json_rules)));
         tcase_add_test(tc, test_parse_string);
+        tcase_add_loop_test(tc, test_parse_string_bad, 0, (int) (sizeof(bad_string_rules) / sizeof(*bad_string_rules)));
         tcase_add_test(tc, test_too_many_args);
         tcase_add_test(tc, test_matching_keys);
         tcase_add_test(tc, test_matching_well_known_sender);

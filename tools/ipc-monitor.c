@@ -355,17 +355,22 @@ static int monitor_wait(struct monitor *mon, ipcbus_bus *bus, const sigset_t *wa
 static int monitor_check_rules(int argc, char **argv)
 {
         for (int i = optind; i < argc; i++) {
+                struct match_error why;
                 struct match_rule rule;
                 int r;
 
                 match_rule_init(&rule);
-                r = match_rule_parse_string(&rule, argv[i]);
+                r = match_rule_parse_string_err(&rule, argv[i], &why);
                 match_rule_deinit(&rule);
                 if (r != 0) {
                         _cleanup_(freep) char *shown = format_sanitize(argv[i], strlen(argv[i]));
+                        _cleanup_(freep) char *detail = r > 0 ? format_sanitize(why.text, strlen(why.text)) : NULL;
 
                         fprintf(stderr, "ipc-monitor: invalid match rule '%s': %s\n(see ipc-monitor --help)\n",
-                                shown ? shown : "?", r > 0 ? proto_strerror(r) : strerror(-r));
+                                shown ? shown : "?",
+                                detail  ? detail
+                                : r > 0 ? "?"
+                                        : strerror(-r));
                         return EXIT_USAGE;
                 }
         }

@@ -200,19 +200,20 @@ static int call_arg_ownable_name(struct driver_call *c, const char **ret)
 static int call_parse_rule(struct driver_call *c, const char *key, const struct jscan_member *v,
                            struct match_rule *rule)
 {
+        struct match_error why;
         int r;
 
         if (!v)
                 return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "Missing argument '%s'", key);
         if (v->kind != JSCAN_OBJECT)
                 return call_error(c, IPCBUS_ERROR_INVALID_ARGS, "Argument '%s' must be a match rule object", key);
-        r = match_rule_parse_json(rule, v->value, v->value_len);
+        r = match_rule_parse_json_err(rule, v->value, v->value_len, &why);
         if (r < 0)
                 return r;
         if (r > 0)
                 return call_error(c, IPCBUS_ERROR_MATCH_RULE_INVALID, "Invalid match rule %.*s%s: %s",
                                   echo_len(v->value, v->value_len), v->value,
-                                  v->value_len > DRIVER_ECHO_MAX ? DRIVER_TRUNCATED : "", proto_strerror(r));
+                                  v->value_len > DRIVER_ECHO_MAX ? DRIVER_TRUNCATED : "", why.text);
         return 0;
 }
 
