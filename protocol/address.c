@@ -10,17 +10,37 @@
 
 #define UNIX_PATH_PREFIX "unix:path="
 
-int address_parse(const char *address, char **ret_path)
+/* The longest path a socket address holds: sun_path (108 bytes on Linux) less its NUL. */
+#define PATH_MAX_BYTES (sizeof(((struct sockaddr_un *) 0)->sun_path) - 1)
+
+int address_check(const char *address, const char **reterr_reason)
 {
         const char *path;
+
+        if (!address || strncmp(address, UNIX_PATH_PREFIX, strlen(UNIX_PATH_PREFIX)) != 0) {
+                *reterr_reason = "expected " ADDRESS_FORM;
+                return -EINVAL;
+        }
+        path = address + strlen(UNIX_PATH_PREFIX);
+        if (path[0] != '/') {
+                *reterr_reason = "the path must be absolute (" ADDRESS_FORM ")";
+                return -EINVAL;
+        }
+        if (strlen(path) > PATH_MAX_BYTES) {
+                *reterr_reason = "the path is longer than a socket address holds (107 bytes)";
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int address_parse(const char *address, char **ret_path)
+{
+        const char *reason;
         char *p;
 
-        if (!address || strncmp(address, UNIX_PATH_PREFIX, strlen(UNIX_PATH_PREFIX)) != 0)
+        if (address_check(address, &reason) < 0)
                 return -EINVAL;
-        path = address + strlen(UNIX_PATH_PREFIX);
-        if (path[0] != '/' || strlen(path) >= sizeof(((struct sockaddr_un *) 0)->sun_path))
-                return -EINVAL;
-        p = strdup(path);
+        p = strdup(address + strlen(UNIX_PATH_PREFIX));
         if (!p)
                 return -ENOMEM;
         *ret_path = p;

@@ -2,7 +2,9 @@
 /*
  * The real ipcctl and ipc-bench binaries against a real ipcbusd: list,
  * call (output, error output, exit codes), emit, status; the benchmark's
- * scenarios. ipc-monitor has its own suite, check_tools_monitor.
+ * scenarios and their list. What the three tools share: their usage errors
+ * (their own name, the address's form) and the connect error naming the
+ * address. ipc-monitor has its own suite, check_tools_monitor.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,147 @@ static const char *ipc_bench(void)
 {
         return testbus_program("IPC_BENCH", "tools/ipc-bench");
 }
+
+static const char *ipc_monitor(void)
+{
+        return testbus_program("IPC_MONITOR", "tools/ipc-monitor");
+}
+
+/* ---- what the three tools share ------------------------------------------------------ */
+
+/* A tool's name, and what it needs after its options to get as far as connecting. */
+struct tool {
+        const char *name;
+        const char *(*program)(void);
+        const char *rest[4];
+};
+
+static const struct tool tools[] = {
+        {"ipcctl", ipcctl, {"list"}},
+        {"ipc-monitor", ipc_monitor, {}},
+        {"ipc-bench", ipc_bench, {"--scale", "0.01", "--scenario", "connect_hello"}},
+};
+
+/* Run tool with the options given (at most 4) and what it needs after them. Returns the exit code. */
+static int tool_run(struct testbus_proc *p, const struct tool *t, const char *const *options, size_t n_options)
+{
+        const char *argv[16] = {t->program()};
+        size_t n = 1;
+
+        for (size_t i = 0; i < n_options; i++)
+                argv[n++] = options[i];
+        for (size_t i = 0; i < 4 && t->rest[i]; i++)
+                argv[n++] = t->rest[i];
+        return testbus_run(p, argv, TESTBUS_WAIT_MS);
+}
+
+/* stderr starts with "<tool>: <text>". */
+static void assert_err_starts(const struct testbus_proc *p, const struct tool *t, const char *text)
+{
+        size_t len = strlen(t->name);
+
+        ck_assert_msg(strncmp(p->err.buf, t->name, len) == 0 && strncmp(p->err.buf + len, ": ", 2) == 0 &&
+                              strncmp(p->err.buf + len + 2, text, strlen(text)) == 0,
+                      "expected \"%s: %s...\", got: %s", t->name, text, p->err.buf);
+}
+
+/*
+ * An address not of the form unix:path=/absolute/path is a usage error
+ * (exit 2) naming it and saying what is wrong and what is expected; an
+ * unknown option is named after the tool itself, not after the libtool path
+ * the build tree runs it from.
+ */
+START_TEST(test_tools_usage_errors)
+{
+        char long_address[256];
+        const char *no_prefix[] = {"--address", "/nope"};
+        const char *relative[] = {"--address", "unix:path=run/bus"};
+        const char *too_long[] = {"--address", long_address};
+        const char *unknown[] = {"--no-such-option"};
+        const char *no_value[] = {NULL, "--address", NULL};
+        struct testbus_proc p;
+
+        snprintf(long_address, sizeof(long_address), "unix:path=/%0200d", 0);
+        for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
+                const struct tool *t = &tools[i];
+
+                no_value[0] = t->program();
+                ck_assert_int_eq(tool_run(&p, t, no_prefix, 2), 2);
+                assert_err_starts(&p, t, "invalid address '/nope': expected unix:path=/absolute/path\n");
+                ck_assert_str_eq(p.out.buf, "");
+                testbus_proc_deinit(&p);
+                ck_assert_int_eq(tool_run(&p, t, relative, 2), 2);
+                assert_err_starts(&p, t, "invalid address 'unix:path=run/bus': the path must be absolute");
+                testbus_proc_deinit(&p);
+                ck_assert_int_eq(tool_run(&p, t, too_long, 2), 2);
+                assert_err_starts(&p, t, "invalid address 'unix:path=/000");
+                ck_assert_msg(strstr(p.err.buf, "': the path is longer than"), "stderr: %s", p.err.buf);
+                testbus_proc_deinit(&p);
+
+                ck_assert_int_eq(tool_run(&p, t, unknown, 1), 2);
+                assert_err_starts(&p, t, "");
+                ck_assert_msg(strstr(p.err.buf, "'--no-such-option'"), "stderr: %s", p.err.buf);
+                testbus_proc_deinit(&p);
+                /* last, so that nothing after it is taken for its value */
+                ck_assert_int_eq(testbus_run(&p, no_value, TESTBUS_WAIT_MS), 2);
+                assert_err_starts(&p, t, "");
+                ck_assert_msg(strstr(p.err.buf, "'--address'"), "stderr: %s", p.err.buf);
+                testbus_proc_deinit(&p);
+        }
+}
+END_TEST
+
+/*
+ * A bus that cannot be reached is named by its address: the one given, or
+ * the system or session bus's as the environment sets it (exit 1); an
+ * address from the environment not of the form says what was expected.
+ */
+START_TEST(test_tools_connect_errors)
+{
+        char dir[256], missing[512], want[640];
+        const char *given[] = {"--address", missing};
+        const char *system[] = {"--system"};
+        const char *session[] = {"--session"};
+        struct testbus_proc p;
+
+        testbus_mkdtemp(dir, sizeof(dir), "noconnect");
+        snprintf(missing, sizeof(missing), "unix:path=%s/none", dir);
+        setenv("IPCBUS_SYSTEM_ADDRESS", missing, 1);
+        for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
+                const struct tool *t = &tools[i];
+
+                /* ipc-bench says it among the lines of the scenario that could not run */
+                ck_assert_int_eq(tool_run(&p, t, given, 2), 1);
+                snprintf(want, sizeof(want), "%s: cannot connect to %s: No such file or directory\n", t->name, missing);
+                ck_assert_msg(strstr(p.err.buf, want), "expected %s in: %s", want, p.err.buf);
+                testbus_proc_deinit(&p);
+                if (strcmp(t->name, "ipc-bench") == 0)
+                        continue; /* it connects to the bus it is given or starts its own, nothing else */
+
+                ck_assert_int_eq(tool_run(&p, t, system, 1), 1);
+                snprintf(want, sizeof(want), "cannot connect to the system bus at %s: No such file or directory\n",
+                         missing);
+                assert_err_starts(&p, t, want);
+                testbus_proc_deinit(&p);
+
+                setenv("IPCBUS_ADDRESS", missing, 1);
+                ck_assert_int_eq(tool_run(&p, t, session, 1), 1);
+                snprintf(want, sizeof(want), "cannot connect to the session bus at %s: No such file or directory\n",
+                         missing);
+                assert_err_starts(&p, t, want);
+                testbus_proc_deinit(&p);
+
+                setenv("IPCBUS_ADDRESS", "/nope", 1);
+                ck_assert_int_eq(tool_run(&p, t, session, 1), 1);
+                assert_err_starts(&p, t,
+                                  "cannot connect to the session bus at /nope: expected unix:path=/absolute/path\n");
+                testbus_proc_deinit(&p);
+                unsetenv("IPCBUS_ADDRESS");
+        }
+        unsetenv("IPCBUS_SYSTEM_ADDRESS");
+        rmdir(dir);
+}
+END_TEST
 
 /* ---- ipcctl ------------------------------------------------------------------------- */
 
@@ -371,10 +514,62 @@ static void assert_usage_keys(const char *line)
         ck_assert_msg(strtod(strstr(line, " client_cpu_us_per_call=") + 24, NULL) > 0, "no client CPU time: %s", line);
 }
 
+/* What ipc-bench --list prints (malloc'd). */
+static char *bench_list(void)
+{
+        const char *argv[] = {ipc_bench(), "--list", NULL};
+        struct testbus_proc p;
+        char *text;
+
+        ck_assert_int_eq(testbus_run(&p, argv, TESTBUS_WAIT_MS), 0);
+        ck_assert_str_eq(p.err.buf, "");
+        text = strdup(p.out.buf);
+        testbus_proc_deinit(&p);
+        return text;
+}
+
+/*
+ * --list names every scenario the harness runs, in the order they run, each
+ * as "NAME (UNIT, higher|lower is better)", and explains it on the lines
+ * after, indented.
+ */
+START_TEST(test_ipc_bench_list)
+{
+        const size_t n_scenarios = sizeof(bench_scenarios) / sizeof(bench_scenarios[0]);
+        char *list = bench_list(), *next;
+        size_t n = 0;
+
+        for (char *line = list; *line; line = next) {
+                const char *rest;
+
+                next = strchr(line, '\n');
+                ck_assert_msg(next, "no newline after: %s", line);
+                *next++ = '\0';
+                if (line[0] == ' ') {
+                        ck_assert_msg(n > 0 && strncmp(line, "  ", 2) == 0 && strlen(line) > 2,
+                                      "not an explanation: '%s'", line);
+                        continue;
+                }
+                ck_assert_msg(n < n_scenarios, "more scenarios listed than run: %s", line);
+                rest = line + strlen(bench_scenarios[n]);
+                ck_assert_msg(strncmp(line, bench_scenarios[n], strlen(bench_scenarios[n])) == 0 &&
+                                      strncmp(rest, " (", 2) == 0 && strchr(rest + 2, ',') &&
+                                      (strcmp(strchr(rest, ','), ", higher is better)") == 0 ||
+                                       strcmp(strchr(rest, ','), ", lower is better)") == 0),
+                              "expected \"%s (UNIT, higher|lower is better)\", got: %s", bench_scenarios[n], line);
+                ck_assert_msg(*next == ' ', "%s is not explained", bench_scenarios[n]);
+                n++;
+        }
+        ck_assert_uint_eq(n, n_scenarios);
+        free(list);
+}
+END_TEST
+
 /*
  * Every scenario runs (at 1% of its counts, against the test's broker) and
  * prints exactly one RESULT line, in the documented order, with a positive
- * figure and nothing lost or failed. Speed itself is never asserted here.
+ * figure and nothing lost or failed, in the unit --list gives. Speed itself
+ * is never asserted here.
  */
 START_TEST(test_ipc_bench_scenarios)
 {
@@ -382,11 +577,13 @@ START_TEST(test_ipc_bench_scenarios)
         struct testbus *tb = testbus_current();
         struct testbus_proc p;
         const char *argv[] = {ipc_bench(), "--address", tb->address, "--scale", "0.01", NULL};
+        char *list = bench_list();
         size_t n_results = 0;
 
         ck_assert_int_eq(testbus_run(&p, argv, 60000), 0);
         for (char *line = p.out.buf, *next; line && *line; line = next) {
-                char key[64];
+                char key[64], *listed;
+                const char *unit;
 
                 next = strchr(line, '\n');
                 if (next)
@@ -401,10 +598,21 @@ START_TEST(test_ipc_bench_scenarios)
                 ck_assert_msg(strstr(line, " value=") && strtod(strstr(line, " value=") + 7, NULL) > 0,
                               "no positive value: %s", line);
                 assert_usage_keys(line);
+                /* the unit --list gives */
+                unit = strstr(line, " unit=");
+                ck_assert_msg(unit, "no unit: %s", line);
+                listed = testbus_line_starting(list, bench_scenarios[n_results]);
+                ck_assert_msg(listed, "%s not listed", bench_scenarios[n_results]);
+                snprintf(key, sizeof(key), "%s (%.*s, ", bench_scenarios[n_results], (int) strcspn(unit + 6, " "),
+                         unit + 6);
+                ck_assert_msg(strncmp(listed, key, strlen(key)) == 0, "--list says '%s', the RESULT line: %s", listed,
+                              line);
+                free(listed);
                 n_results++;
         }
         ck_assert_uint_eq(n_results, n_scenarios);
         testbus_proc_deinit(&p);
+        free(list);
 }
 END_TEST
 
@@ -423,8 +631,14 @@ static Suite *tools_suite(void)
         tcase_add_test(tc, test_ipcctl_status);
         suite_add_tcase(s, tc);
 
+        tc = testbus_tcase("usage");
+        tcase_add_test(tc, test_tools_usage_errors);
+        tcase_add_test(tc, test_tools_connect_errors);
+        suite_add_tcase(s, tc);
+
         tc = testbus_tcase("ipc-bench");
         tcase_set_timeout(tc, 150);
+        tcase_add_test(tc, test_ipc_bench_list);
         tcase_add_test(tc, test_ipc_bench_scenarios);
         suite_add_tcase(s, tc);
         return s;

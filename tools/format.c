@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "protocol/address.h"
 #include "tools/format.h"
 
 /* json-c counts the top-level value as one level; PROTOCOL.md allows 64 of nesting. */
@@ -204,4 +205,44 @@ char *format_duration(char *buf, size_t size, uint64_t usec)
         else
                 snprintf(buf, size, "%.2f s", (double) usec / 1e6);
         return buf;
+}
+
+int format_check_address(const char *prog, const char *address)
+{
+        _cleanup_(freep) char *safe = NULL;
+        const char *reason;
+
+        if (address_check(address, &reason) == 0)
+                return 0;
+        safe = format_sanitize(address, strlen(address));
+        fprintf(stderr, "%s: invalid address '%s': %s\n(see %s --help)\n", prog, safe ? safe : address, reason, prog);
+        return -EINVAL;
+}
+
+int format_open_bus(const char *prog, const char *address, bool system, ipcbus_bus **ret)
+{
+        _cleanup_(freep) char *found = NULL, *safe = NULL;
+        const char *why;
+        int r;
+
+        /* the address the library's ipcbus_open_session and ipcbus_open_system use */
+        if (!address) {
+                r = system ? address_system(&found) : address_session(&found);
+                if (r < 0)
+                        return r;
+                address = found;
+        }
+        r = ipcbus_open_address(address, ret);
+        if (r >= 0)
+                return 0;
+        /* one from the environment may not have the form at all */
+        if (address_check(address, &why) == 0)
+                why = ipcbus_strerror(r);
+        safe = format_sanitize(address, strlen(address));
+        fprintf(stderr, "%s: cannot connect to %s%s: %s\n", prog,
+                !found   ? ""
+                : system ? "the system bus at "
+                         : "the session bus at ",
+                safe ? safe : "?", why);
+        return r;
 }

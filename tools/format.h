@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Printing for the command-line tools (ipcctl, ipc-monitor): JSON values
- * re-serialised by json-c, text made safe for a terminal, durations, and
- * the checks applied to JSON and names typed on a command line. What
- * ipc-monitor prints of a message is in tools/monitor/output.h.
+ * Printing for the command-line tools (ipcctl, ipc-monitor, ipc-bench): JSON
+ * values re-serialised by json-c, text made safe for a terminal, durations,
+ * the checks applied to JSON, names and addresses typed on a command line,
+ * and connecting to the bus a tool was pointed at with the error naming it.
+ * What ipc-monitor prints of a message is in tools/monitor/output.h.
  */
 #pragma once
 
@@ -85,3 +86,21 @@ char *format_bytes(char *buf, size_t size, double v);
  * "850 µs", "1.23 ms", "45.6 ms", "2.50 s". Returns buf.
  */
 char *format_duration(char *buf, size_t size, uint64_t usec);
+
+/*
+ * Check an address typed by the user (--address ADDR): the form
+ * unix:path=/absolute/path. On failure write "PROG: invalid address 'ADDR':
+ * REASON" and "(see PROG --help)" on stderr (prog: the tool's name) and
+ * return -EINVAL: a usage error. Returns 0 when it is valid.
+ */
+int format_check_address(const char *prog, const char *address);
+
+/*
+ * Connect a tool to its bus: address when not NULL (--address, checked with
+ * format_check_address), else the system bus (system) or the session bus at
+ * the address the library finds for it (PROTOCOL.md, "Addresses": the
+ * environment, else the standard path). On failure write "PROG: cannot
+ * connect to the system bus at ADDR: REASON" (or "to ADDR") on stderr and
+ * return negative errno. Returns 0 with *ret (the caller's).
+ */
+int format_open_bus(const char *prog, const char *address, bool system, ipcbus_bus **ret);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ipc-bench: the scenarios of BENCHMARKS.md. Every server and client is a
- * forked process with its own connection; each reports to the parent over a
- * pipe, and the parent prints one line per scenario:
+ * ipc-bench: measure the bus in named scenarios (ipc-bench --list says what
+ * each measures, its unit and which way is better). Every server and client
+ * is a forked process with its own connection; each reports to the parent
+ * over a pipe, and the parent prints one line per scenario:
  *
  *   RESULT broker=ipcbus scenario=<name> value=<number> unit=<unit> [key=value ...]
  *
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "tools/bench/bench.h"
+#include "tools/format.h"
 
 #define EXIT_USAGE 2
 
@@ -30,34 +32,65 @@ static void on_signal(int sig)
         bench_interrupted = 1;
 }
 
+/*
+ * The scenarios, in the order they run. What --list and the manual say of
+ * each: what its value measures (the counts before --scale), its unit (that
+ * of its RESULT line) and whether a higher value is better.
+ */
 static const struct scenario {
         const char *name;
         const char *summary;
+        const char *unit;
+        bool higher_better;
         bool needs_bus;
         int (*run)(const struct bench *b, const char *name);
 } scenarios[] = {
-        {"raw_pingpong", "direct Unix socket 64-byte ping-pong, 100,000 round trips (no broker)", false,
-         scenario_raw_pingpong},
-        {"raw_relay_pingpong", "the same through a forwarding process (no broker)", false, scenario_raw_relay_pingpong},
-        {"raw_relay_64k", "raw_relay_pingpong with 64 KiB each way, 5,000 round trips (call_rtt_64k's floor)", false,
-         scenario_raw_relay_64k},
-        {"call_rtt_small", "sequential 64-byte Echo calls, 20,000 after 1,000 warm-up", true, scenario_call_rtt_small},
-        {"call_pipelined", "Echo calls with 64 outstanding, 200,000 calls", true, scenario_call_pipelined},
-        {"signal_fanout_10", "100,000 signals to 10 subscriber processes", true, scenario_signal_fanout},
-        {"call_rtt_64k", "sequential Echo calls with 64 KiB, 5,000 calls", true, scenario_call_rtt_64k},
-        {"connect_hello", "2,000 cycles of connect, Hello, disconnect", true, scenario_connect_hello},
-        {"broker_rss_kb", "the broker's peak resident memory (VmHWM)", true, scenario_broker_rss},
+        {"raw_pingpong",
+         "The median round trip of a 64-byte ping-pong between two processes over a direct Unix socket, no broker, "
+         "100,000 round trips: the kernel's floor.",
+         "us", false, false, scenario_raw_pingpong},
+        {"raw_relay_pingpong",
+         "raw_pingpong through a third process that forwards every message as a broker would (no broker): the floor "
+         "of a call's two hops.",
+         "us", false, false, scenario_raw_relay_pingpong},
+        {"raw_relay_64k",
+         "raw_relay_pingpong with 64 KiB each way (or --payload), 5,000 round trips: the floor under call_rtt_64k.",
+         "us", false, false, scenario_raw_relay_64k},
+        {"call_rtt_small",
+         "The median round trip of sequential 64-byte Echo calls through the broker, 20,000 after 1,000 warm-up; the "
+         "line adds the p99 and the rate.",
+         "us", false, true, scenario_call_rtt_small},
+        {"call_pipelined", "Echo calls with 64 outstanding at a time, 200,000 calls: the broker's call throughput.",
+         "calls/s", true, true, scenario_call_pipelined},
+        {"signal_fanout_10",
+         "Signals delivered per second when one process emits 100,000 signals to 10 subscriber processes.", "signals/s",
+         true, true, scenario_signal_fanout},
+        {"call_rtt_64k",
+         "Sequential Echo calls with a 64 KiB string, 5,000 after 100 warm-up; the payload counted both ways, in 10^6 "
+         "bytes a second.",
+         "MB/s", true, true, scenario_call_rtt_64k},
+        {"connect_hello", "Connections a second when one client connects, says Hello and disconnects, 2,000 times.",
+         "conn/s", true, true, scenario_connect_hello},
+        {"broker_rss_kb", "The broker's peak resident memory (VmHWM) after the scenarios before it.", "kB", false, true,
+         scenario_broker_rss},
         /* after broker_rss_kb, whose figure then leaves out the rules this one installs */
-        {"signal_fanout_rules", "signal_fanout_10 with --rules unrelated rules of other connections", true,
-         scenario_signal_fanout_rules},
+        {"signal_fanout_rules",
+         "signal_fanout_10 while other connections hold --rules match rules (default 10,000) that none of its "
+         "signals match; indexed routing keeps it close to signal_fanout_10.",
+         "signals/s", true, true, scenario_signal_fanout_rules},
         /* after broker_rss_kb too: its megabyte buffers would raise the peak */
-        {"call_rtt_1m", "sequential Echo calls with 1 MiB, 200 calls after 20 warm-up", true, scenario_call_rtt_1m},
-        {"call_rtt_64k_bytes", "call_rtt_64k with 64 KiB of binary data (the bytes type)", true,
-         scenario_call_rtt_64k_bytes},
-        {"call_rtt_1m_bytes", "call_rtt_1m with 1 MiB of binary data (the bytes type)", true,
+        {"call_rtt_1m", "call_rtt_64k with a 1 MiB string, 200 calls after 20 warm-up.", "MB/s", true, true,
+         scenario_call_rtt_1m},
+        {"call_rtt_64k_bytes",
+         "call_rtt_64k with 64 KiB of binary data (the bytes type, built and read with the typed API), every reply "
+         "compared.",
+         "MB/s", true, true, scenario_call_rtt_64k_bytes},
+        {"call_rtt_1m_bytes", "call_rtt_1m with 1 MiB of binary data (the bytes type).", "MB/s", true, true,
          scenario_call_rtt_1m_bytes},
-        {"call_under_flood", "call_rtt_small's calls quiet, then while 10 subscribers take a signal flood", true,
-         scenario_call_under_flood},
+        {"call_under_flood",
+         "The p99 round trip of call_rtt_small's calls while 10 subscribers take a signal flood; the line adds "
+         "p99_ratio, over the quiet p99 of the same run.",
+         "us", false, true, scenario_call_under_flood},
 };
 
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -68,7 +101,8 @@ static void help(void)
 {
         printf("Usage: ipc-bench [OPTIONS]\n"
                "\n"
-               "Run the ipcbus benchmark scenarios and print one line per scenario:\n"
+               "Run the ipcbus benchmark scenarios (see ipc-bench --list) and print one line\n"
+               "per scenario:\n"
                "  RESULT broker=ipcbus scenario=NAME value=NUMBER unit=UNIT [key=value ...]\n"
                "lost=N and failed=N appear when messages were lost or failed; the exit\n"
                "status is then 1. call_rtt_64k and call_rtt_1m (and their _bytes twins,\n"
@@ -90,12 +124,39 @@ static void help(void)
                "  --payload BYTES    the payload of raw_relay_64k, call_rtt_64k, call_rtt_1m and their\n"
                "                     _bytes twins instead of theirs (1 to 16777216; to\n"
                "                     find where bodies are cheaper in memfds)\n"
-               "  --list             list the scenarios\n"
+               "  --list             list the scenarios: what each measures, its unit, and\n"
+               "                     whether higher or lower is better\n"
                "  -h, --help         show this help\n"
                "  --version          show the version\n"
                "\n"
                "Example:\n"
                "  ipc-bench --scale 0.1 --scenario call_rtt_small --scenario signal_fanout_10\n");
+}
+
+/*
+ * Print the scenarios for --list: each one's name, unit and which way is
+ * better, then what it measures, indented and wrapped to 78 columns.
+ */
+static void scenarios_list(void)
+{
+        for (size_t i = 0; i < N_SCENARIOS; i++) {
+                const char *word = scenarios[i].summary;
+                size_t column = 0;
+
+                printf("%s (%s, %s is better)\n", scenarios[i].name, scenarios[i].unit,
+                       scenarios[i].higher_better ? "higher" : "lower");
+                while (*word) {
+                        size_t len = strcspn(word, " ");
+
+                        if (column > 0 && column + 1 + len > 78) {
+                                putchar('\n');
+                                column = 0;
+                        }
+                        column += (size_t) printf(column ? " %.*s" : "  %.*s", (int) len, word);
+                        word += len + strspn(word + len, " ");
+                }
+                putchar('\n');
+        }
 }
 
 /* The index of the scenario called `name`, or N_SCENARIOS. */
@@ -174,11 +235,15 @@ static int parse_options(int argc, char **argv, struct bench *b, bool *selected,
         };
         int opt;
 
+        /* getopt names the program by argv[0]: from a build tree, libtool's .libs/ path */
+        argv[0] = (char *) "ipc-bench";
         while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 size_t i;
 
                 switch (opt) {
                 case OPT_ADDRESS:
+                        if (format_check_address("ipc-bench", optarg) < 0)
+                                return EXIT_USAGE;
                         b->address = optarg;
                         break;
                 case OPT_SCENARIO:
@@ -208,8 +273,7 @@ static int parse_options(int argc, char **argv, struct bench *b, bool *selected,
                         }
                         break;
                 case OPT_LIST:
-                        for (i = 0; i < N_SCENARIOS; i++)
-                                printf("%-20s %s\n", scenarios[i].name, scenarios[i].summary);
+                        scenarios_list();
                         return 0;
                 case 'h':
                         help();

@@ -517,9 +517,13 @@ static int monitor_parse_options(int argc, char **argv, struct monitor *mon)
         };
         int opt;
 
+        /* getopt names the program by argv[0]: from a build tree, libtool's .libs/ path */
+        argv[0] = (char *) "ipc-monitor";
         while ((opt = getopt_long(argc, argv, "hq", options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_ADDRESS:
+                        if (format_check_address("ipc-monitor", optarg) < 0)
+                                return EXIT_USAGE;
                         mon->address = optarg;
                         mon->system = false;
                         break;
@@ -602,21 +606,7 @@ static void monitor_catch_signals(sigset_t *ret_block, sigset_t *ret_waitmask)
 /* Connect to the bus mon names; says why on failure. Returns 0 or negative errno. */
 static int monitor_open(const struct monitor *mon, ipcbus_bus **ret)
 {
-        int r;
-
-        if (mon->address)
-                r = ipcbus_open_address(mon->address, ret);
-        else if (mon->system)
-                r = ipcbus_open_system(ret);
-        else
-                r = ipcbus_open_session(ret);
-        if (r < 0)
-                fprintf(stderr, "ipc-monitor: cannot connect to %s: %s\n",
-                        mon->address  ? mon->address
-                        : mon->system ? "the system bus"
-                                      : "the session bus",
-                        ipcbus_strerror(r));
-        return r;
+        return format_open_bus("ipc-monitor", mon->address, mon->system, ret);
 }
 
 /* The address of the bus watched, for people (*ret_free: what to free). */

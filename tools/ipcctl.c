@@ -129,21 +129,7 @@ int ctl_call_failed(const char *what, int r, const ipcbus_error *e)
 
 int ctl_connect(struct ctl *c)
 {
-        int r;
-
-        if (c->address)
-                r = ipcbus_open_address(c->address, &c->bus);
-        else if (c->system)
-                r = ipcbus_open_system(&c->bus);
-        else
-                r = ipcbus_open_session(&c->bus);
-        if (r < 0)
-                return ctl_fail("cannot connect to %s: %s",
-                                c->address  ? c->address
-                                : c->system ? "the system bus"
-                                            : "the session bus",
-                                ipcbus_strerror(r));
-        return 0;
+        return format_open_bus("ipcctl", c->address, c->system, &c->bus) < 0 ? EXIT_FAILURE : 0;
 }
 
 int ctl_call_json(struct ctl *c, const char *destination, const char *path, const char *interface, const char *member,
@@ -940,9 +926,13 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *c)
 {
         int opt;
 
+        /* getopt names the program by argv[0]: from a build tree, libtool's .libs/ path */
+        argv[0] = (char *) "ipcctl";
         while ((opt = getopt_long(argc, argv, "h", ctl_options, NULL)) >= 0) {
                 switch (opt) {
                 case OPT_ADDRESS:
+                        if (format_check_address("ipcctl", optarg) < 0)
+                                return EXIT_USAGE;
                         c->address = optarg;
                         c->system = false;
                         break;

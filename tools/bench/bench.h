@@ -61,7 +61,7 @@ extern volatile sig_atomic_t bench_interrupted;
 
 /* CLOCK_MONOTONIC in ns. */
 
-/* A count from BENCHMARKS.md multiplied by --scale, at least 1. */
+/* A scenario's count multiplied by --scale, at least 1. */
 uint64_t bench_scaled(const struct bench *b, uint64_t n);
 
 /* A warm-up and a timed count of operations: the argument of several clients. */

@@ -20,10 +20,11 @@
 
 #include "protocol/jbuf.h"
 #include "tools/bench/bench.h"
+#include "tools/format.h"
 
 volatile sig_atomic_t bench_interrupted;
 
-/* A count from BENCHMARKS.md multiplied by --scale, at least 1. */
+/* A scenario's count multiplied by --scale, at least 1. */
 uint64_t bench_scaled(const struct bench *b, uint64_t n)
 {
         double v = round((double) n * b->scale);
@@ -312,11 +313,7 @@ void child_complain(const char *name, const char *who, int r, const struct repor
 
 int bench_connect(const struct bench *b, ipcbus_bus **ret)
 {
-        int r = ipcbus_open_address(b->address, ret);
-
-        if (r < 0)
-                fprintf(stderr, "ipc-bench: cannot connect to %s: %s\n", b->address, ipcbus_strerror(r));
-        return r;
+        return format_open_bus("ipc-bench", b->address, false, ret);
 }
 
 /*
