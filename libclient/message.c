@@ -267,7 +267,7 @@ int message_build_error(uint32_t reply_serial, uint32_t serial, const char *send
         h.sender = sender;
         h.destination = destination;
         h.error_name = error_name;
-        return error_from_proto(msg_build(&h, body, body_len, ret));
+        return client_fail_proto(msg_build(&h, body, body_len, ret));
 }
 
 /* Common checks for answering `call`: 1 when an answer is to be sent, 0 when
