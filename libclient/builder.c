@@ -181,9 +181,11 @@ _public_ int ipcbus_message_set_destination(ipcbus_message *m, const char *desti
         r = builder_get(m, &b);
         if (r < 0)
                 return r;
-        if (destination && !names_is_bus_name(destination))
-                return client_fail(-EINVAL, "destination '%s': not a valid bus name (PROTOCOL.md section 5)",
-                                   destination);
+        if (destination) {
+                r = client_check_name("destination", destination, CLIENT_NAME_BUS);
+                if (r < 0)
+                        return r;
+        }
         r = builder_set_string(&b->destination, destination);
         if (r < 0)
                 return r;

@@ -351,6 +351,23 @@ int client_fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * -EINVAL with a sentence naming the field.
  */
 int client_check_header(const struct msg_header *h);
+/* The kinds of names client_check_name knows the rules of. */
+enum client_name {
+        CLIENT_NAME_BUS,
+        CLIENT_NAME_WELL_KNOWN,
+        CLIENT_NAME_PATH,
+        CLIENT_NAME_INTERFACE,
+        CLIENT_NAME_MEMBER,
+        CLIENT_NAME_ERROR,
+};
+/*
+ * Check argument `arg` (its name in the sentence) is a valid name of `kind`:
+ * 0, or -EINVAL with "path 'foo': not a valid object path (PROTOCOL.md
+ * section 5: <the rule>)" ("path: NULL (...)" for NULL).
+ */
+int client_check_name(const char *arg, const char *value, enum client_name kind);
+/* -EINVAL with the sentence "<arg>: NULL". */
+int client_fail_null(const char *arg);
 /* Check a body given as JSON text (NULL: none): 0, or -EINVAL with a sentence. */
 int client_check_body(const char *body);
 /* A protocol/ result of building a message, with a sentence for a PROTO_E_* code. */

@@ -924,9 +924,9 @@ static int client_name_call(ipcbus_bus *bus, const char *member, const char *nam
         int64_t result;
         int r;
 
-        if (!name || !names_is_well_known(name))
-                return client_fail(-EINVAL, "name '%s': not a valid well-known bus name (PROTOCOL.md section 5)",
-                                   name ? name : "(null)");
+        r = client_check_name("name", name, CLIENT_NAME_WELL_KNOWN);
+        if (r < 0)
+                return r;
         r = client_enter(bus, true);
         if (r < 0)
                 return r;
@@ -1059,9 +1059,13 @@ _public_ int ipcbus_open_address(const char *address, ipcbus_bus **ret)
         int r;
 
         if (!address || !ret)
-                return -EINVAL;
+                return client_fail_null(!address ? "address" : "ret");
 
         r = address_parse(address, &path);
+        if (r == -EINVAL)
+                return client_fail(
+                        r, "address '%s': not a bus address (expected unix:path=/absolute/path, under %zu bytes)",
+                        address, sizeof(((struct sockaddr_un *) 0)->sun_path));
         if (r < 0)
                 return r;
         r = client_new(&bus);
@@ -1069,7 +1073,7 @@ _public_ int ipcbus_open_address(const char *address, ipcbus_bus **ret)
                 return r;
         r = client_connect(bus, path);
         if (r < 0)
-                return r;
+                return client_fail(r, "address '%s': cannot connect: %s", address, strerror(-r));
         r = client_hello(bus);
         if (r < 0)
                 return r;
@@ -1084,7 +1088,7 @@ _public_ int ipcbus_open_session(ipcbus_bus **ret)
         int r;
 
         if (!ret)
-                return -EINVAL;
+                return client_fail_null("ret");
         r = address_session(&address);
         if (r < 0)
                 return r;
@@ -1096,7 +1100,7 @@ _public_ int ipcbus_open_starter(ipcbus_bus **ret)
         const char *address = getenv("IPCBUS_STARTER_ADDRESS");
 
         if (!ret)
-                return -EINVAL;
+                return client_fail_null("ret");
         if (address && address[0])
                 return ipcbus_open_address(address, ret);
         return ipcbus_open_session(ret);
@@ -1108,7 +1112,7 @@ _public_ int ipcbus_open_system(ipcbus_bus **ret)
         int r;
 
         if (!ret)
-                return -EINVAL;
+                return client_fail_null("ret");
         r = address_system(&address);
         if (r < 0)
                 return r;

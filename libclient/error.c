@@ -19,9 +19,13 @@
 _public_ int ipcbus_error_set(ipcbus_error *e, const char *name, const char *message)
 {
         char *n, *m = NULL;
+        int r;
 
-        if (!e || !name || !names_is_error_name(name))
-                return -EINVAL;
+        if (!e)
+                return client_fail_null("e");
+        r = client_check_name("name", name, CLIENT_NAME_ERROR);
+        if (r < 0)
+                return r;
 
         n = strdup(name);
         if (!n)
@@ -47,7 +51,7 @@ _public_ int ipcbus_error_setf(ipcbus_error *e, const char *name, const char *fm
         int r;
 
         if (!e || !name || !fmt)
-                return -EINVAL;
+                return client_fail_null(!e ? "e" : !name ? "name" : "fmt");
 
         va_start(ap, fmt);
         r = vasprintf(&m, fmt, ap);
@@ -175,15 +179,51 @@ _public_ bool ipcbus_is_error_name(const char *s)
         return s && names_is_error_name(s);
 }
 
-/* One header field: absent (allowed unless required) or valid by check. */
-static int check_field(const char *field, const char *value, bool required, bool (*check)(const char *),
-                       const char *what)
+/* Each kind of name, the check and the rule PROTOCOL.md section 5 gives for it. */
+static const struct {
+        const char *what;
+        bool (*check)(const char *);
+        const char *rule;
+} name_rules[] = {
+        [CLIENT_NAME_BUS] = {"bus name", names_is_bus_name,
+                             "a unique name (':1.42') or a well-known name ('org.example.Notes'): two or more "
+                             "elements of [A-Za-z0-9_-], at most 255 bytes"},
+        [CLIENT_NAME_WELL_KNOWN] = {"well-known name", names_is_well_known,
+                                    "two or more elements of [A-Za-z0-9_-] separated by '.', not starting with a "
+                                    "digit or ':', at most 255 bytes"},
+        [CLIENT_NAME_PATH] = {"object path", names_is_path,
+                              "'/' or '/'-separated elements of [A-Za-z0-9_], no trailing '/', at most 1024 bytes"},
+        [CLIENT_NAME_INTERFACE] = {"interface name", names_is_interface,
+                                   "two or more elements of [A-Za-z0-9_] separated by '.', not starting with a "
+                                   "digit, at most 255 bytes"},
+        [CLIENT_NAME_MEMBER] = {"member name", names_is_member,
+                                "one element of [A-Za-z0-9_], not starting with a digit, at most 255 bytes"},
+        [CLIENT_NAME_ERROR] = {"error name", names_is_error_name,
+                               "two or more elements of [A-Za-z0-9_] separated by '.', not starting with a digit, "
+                               "at most 255 bytes"},
+};
+
+int client_fail_null(const char *arg)
+{
+        return client_fail(-EINVAL, "%s: NULL", arg);
+}
+
+int client_check_name(const char *arg, const char *value, enum client_name kind)
+{
+        if (!value)
+                return client_fail(-EINVAL, "%s: NULL (expected a %s)", arg, name_rules[kind].what);
+        if (!name_rules[kind].check(value))
+                return client_fail(-EINVAL, "%s '%.255s': not a valid %s (PROTOCOL.md section 5: %s)", arg, value,
+                                   name_rules[kind].what, name_rules[kind].rule);
+        return 0;
+}
+
+/* One header field: absent (allowed unless required) or a valid name of its kind. */
+static int check_field(const char *field, const char *value, bool required, enum client_name kind)
 {
         if (!value)
                 return required ? client_fail(-EINVAL, "%s: missing", field) : 0;
-        if (!check(value))
-                return client_fail(-EINVAL, "%s '%s': not a valid %s (PROTOCOL.md section 5)", field, value, what);
-        return 0;
+        return client_check_name(field, value, kind);
 }
 
 int client_check_header(const struct msg_header *h)
@@ -191,15 +231,15 @@ int client_check_header(const struct msg_header *h)
         bool call_or_signal = h->type == MSG_CALL || h->type == MSG_SIGNAL;
         int r;
 
-        r = check_field("destination", h->destination, false, names_is_bus_name, "bus name");
+        r = check_field("destination", h->destination, false, CLIENT_NAME_BUS);
         if (r == 0)
-                r = check_field("path", h->path, call_or_signal, names_is_path, "object path");
+                r = check_field("path", h->path, call_or_signal, CLIENT_NAME_PATH);
         if (r == 0)
-                r = check_field("interface", h->interface, h->type == MSG_SIGNAL, names_is_interface, "interface name");
+                r = check_field("interface", h->interface, h->type == MSG_SIGNAL, CLIENT_NAME_INTERFACE);
         if (r == 0)
-                r = check_field("member", h->member, call_or_signal, names_is_member, "member name");
+                r = check_field("member", h->member, call_or_signal, CLIENT_NAME_MEMBER);
         if (r == 0)
-                r = check_field("error name", h->error_name, h->type == MSG_ERROR, names_is_error_name, "error name");
+                r = check_field("error name", h->error_name, h->type == MSG_ERROR, CLIENT_NAME_ERROR);
         return r;
 }
 

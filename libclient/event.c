@@ -61,7 +61,7 @@ _public_ int ipcbus_get_timeout(ipcbus_bus *bus, uint64_t *ret_usec)
         int r;
 
         if (!ret_usec)
-                return -EINVAL;
+                return client_fail_null("ret_usec");
         r = client_enter(bus, false);
         if (r < 0)
                 return r;
@@ -296,7 +296,7 @@ _public_ int ipcbus_attach_event(ipcbus_bus *bus, struct event_base *base)
         int r;
 
         if (!base)
-                return -EINVAL;
+                return client_fail_null("base");
         r = client_enter(bus, true);
         if (r < 0)
                 return r;

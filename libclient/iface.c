@@ -668,8 +668,11 @@ _public_ int ipcbus_interface_load(const char *name, ipcbus_interface **ret)
         const char *env = getenv("IPCBUS_INTERFACE_PATH");
         int r;
 
-        if (!name || !ret || !names_is_interface(name))
-                return client_fail(-EINVAL, "interface '%.255s': not a valid interface name", name ? name : "(null)");
+        if (!ret)
+                return client_fail_null("ret");
+        r = client_check_name("name", name, CLIENT_NAME_INTERFACE);
+        if (r < 0)
+                return r;
         for (const char *d = env; d && *d;) {
                 size_t n = strcspn(d, ":");
 

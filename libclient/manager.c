@@ -21,8 +21,9 @@ _public_ int ipcbus_add_object_manager(ipcbus_bus *bus, ipcbus_slot **ret_slot, 
 
         if (!bus)
                 return client_fail(-EINVAL, "bus: NULL");
-        if (!path || !names_is_path(path))
-                return client_fail(-EINVAL, "path '%s': not an object path", path ? path : "(null)");
+        r = client_check_name("path", path, CLIENT_NAME_PATH);
+        if (r < 0)
+                return r;
         r = client_enter(bus, false);
         if (r < 0)
                 return r;

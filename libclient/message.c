@@ -148,8 +148,10 @@ _public_ const char *ipcbus_message_get_header(ipcbus_message *m, size_t *ret_le
 
 _public_ int ipcbus_message_get_error(ipcbus_message *m, ipcbus_error *e)
 {
-        if (!m || !e || !m->msg)
-                return -EINVAL;
+        if (!m || !e)
+                return client_fail_null(!m ? "m" : "e");
+        if (!m->msg || m->msg->h.type != MSG_ERROR)
+                return client_fail(-EINVAL, "m: not a received error");
         return error_from_msg(m->msg, e);
 }
 
@@ -265,7 +267,7 @@ int message_build_error(uint32_t reply_serial, uint32_t serial, const char *send
         h.sender = sender;
         h.destination = destination;
         h.error_name = error_name;
-        return error_from_proto(msg_build(&h, body, body_len, ret));
+        return client_fail_proto(msg_build(&h, body, body_len, ret));
 }
 
 /* Common checks for answering `call`: 1 when an answer is to be sent, 0 when
@@ -401,9 +403,9 @@ _public_ int ipcbus_reply_error(ipcbus_message *call, const char *name, const ch
         _cleanup_(msg_unrefp) struct msg *m = NULL;
         int r;
 
-        if (!name || !names_is_error_name(name))
-                return client_fail(-EINVAL, "error name '%s': not a valid error name (PROTOCOL.md section 5)",
-                                   name ? name : "(null)");
+        r = client_check_name("name", name, CLIENT_NAME_ERROR);
+        if (r < 0)
+                return r;
         r = reply_check(call);
         if (r <= 0)
                 return r;
@@ -425,7 +427,7 @@ _public_ int ipcbus_reply_errorf(ipcbus_message *call, const char *name, const c
         int r;
 
         if (!fmt)
-                return -EINVAL;
+                return client_fail_null("fmt");
 
         va_start(ap, fmt);
         r = vasprintf(&message, fmt, ap);

@@ -177,12 +177,23 @@ static int object_register(ipcbus_bus *bus, ipcbus_slot *s, ipcbus_slot **ret_sl
 
 /* ---- untyped objects ---- */
 
-static bool methods_valid(const ipcbus_method *methods)
+/* Each entry a member name and a handler: 0, or -EINVAL naming the entry. */
+static int methods_check(const ipcbus_method *methods)
 {
-        for (const ipcbus_method *m = methods; m->member; m++)
-                if (!names_is_member(m->member) || !m->handler)
-                        return false;
-        return true;
+        char arg[48];
+        int r;
+
+        if (!methods)
+                return client_fail_null("methods");
+        for (size_t i = 0; methods[i].member; i++) {
+                (void) snprintf(arg, sizeof(arg), "methods[%zu].member", i);
+                r = client_check_name(arg, methods[i].member, CLIENT_NAME_MEMBER);
+                if (r < 0)
+                        return r;
+                if (!methods[i].handler)
+                        return client_fail(-EINVAL, "methods[%zu].handler: NULL (method '%s')", i, methods[i].member);
+        }
+        return 0;
 }
 
 static const ipcbus_method *object_find_method(const ipcbus_slot *s, const char *member)
@@ -201,14 +212,13 @@ _public_ int ipcbus_add_object(ipcbus_bus *bus, ipcbus_slot **ret_slot, const ch
 
         if (!bus)
                 return client_fail(-EINVAL, "bus: NULL");
-        if (!path || !names_is_path(path))
-                return client_fail(-EINVAL, "path '%s': not a valid object path (PROTOCOL.md section 5)",
-                                   path ? path : "(null)");
-        if (!interface || !names_is_interface(interface))
-                return client_fail(-EINVAL, "interface '%s': not a valid interface name (PROTOCOL.md section 5)",
-                                   interface ? interface : "(null)");
-        if (!methods || !methods_valid(methods))
-                return client_fail(-EINVAL, "methods: every entry needs a valid member name and a handler");
+        r = client_check_name("path", path, CLIENT_NAME_PATH);
+        if (r == 0)
+                r = client_check_name("interface", interface, CLIENT_NAME_INTERFACE);
+        if (r == 0)
+                r = methods_check(methods);
+        if (r < 0)
+                return r;
         r = client_enter(bus, false);
         if (r < 0)
                 return r;
@@ -294,10 +304,11 @@ _public_ int ipcbus_add_object_vtable(ipcbus_bus *bus, ipcbus_slot **ret_slot, c
 
         if (!bus)
                 return client_fail(-EINVAL, "bus: NULL");
-        if (!path || !names_is_path(path))
-                return client_fail(-EINVAL, "path '%s': not an object path", path ? path : "(null)");
+        r = client_check_name("path", path, CLIENT_NAME_PATH);
+        if (r < 0)
+                return r;
         if (!iface || !vtable)
-                return client_fail(-EINVAL, "%s: NULL", iface ? "vtable" : "interface");
+                return client_fail_null(iface ? "vtable" : "iface");
         r = client_enter(bus, false);
         if (r < 0)
                 return r;

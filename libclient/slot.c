@@ -519,7 +519,7 @@ _public_ int ipcbus_add_filter(ipcbus_bus *bus, ipcbus_slot **ret_slot, ipcbus_m
         int r;
 
         if (!callback)
-                return -EINVAL;
+                return client_fail_null("callback");
         r = client_enter(bus, false);
         if (r < 0)
                 return r;

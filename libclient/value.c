@@ -87,8 +87,8 @@ int fmt_next(struct fmt *f, bool named, char end, struct fmt_item *ret)
         }
         if (*f->p == '\0')
                 return client_fail(-EINVAL, "format '%s': a type expected at its end", f->format);
-        return client_fail(-EINVAL, "format '%s': unknown type '%c' at offset %zu", f->format, *f->p,
-                           (size_t) (f->p - f->format));
+        return client_fail(-EINVAL, "format '%s': unknown type '%c' at offset %zu (types: b i x u t d s y h v n {...})",
+                           f->format, *f->p, (size_t) (f->p - f->format));
 }
 
 const char *value_type_name(char type)

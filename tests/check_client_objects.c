@@ -853,6 +853,38 @@ START_TEST(test_object_manager)
 }
 END_TEST
 
+/* Refused with -EINVAL and a sentence starting with `sentence`. */
+static void assert_refused(int r, const char *sentence)
+{
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strncmp(ipcbus_last_error(), sentence, strlen(sentence)) == 0, "'%s' is not '%s'",
+                      ipcbus_last_error(), sentence);
+}
+
+/* An exported object's arguments are named when refused: the path, the table's entry (issue 15, point 4). */
+START_TEST(test_export_arguments_named)
+{
+        static const ipcbus_method bad_member[] = {{"Add", notes_add}, {"No-dash", notes_add}, {NULL, NULL}};
+        static const ipcbus_method no_handler[] = {{"Add", NULL}, {NULL, NULL}};
+        struct pair p;
+
+        pair_init(&p);
+        assert_refused(ipcbus_add_object_vtable(p.server, NULL, "/a/", p.notes_iface, notes_vtable, NULL),
+                       "path '/a/': not a valid object path (PROTOCOL.md section 5: '/' or '/'-separated elements of "
+                       "[A-Za-z0-9_], no trailing '/', at most 1024 bytes)");
+        assert_refused(ipcbus_add_object_vtable(p.server, NULL, NOTES_PATH, NULL, notes_vtable, NULL), "iface: NULL");
+        assert_refused(ipcbus_add_object(p.server, NULL, NOTES_PATH, NOTES, bad_member, NULL),
+                       "methods[1].member 'No-dash': not a valid member name (PROTOCOL.md section 5: one element of "
+                       "[A-Za-z0-9_], not starting with a digit, at most 255 bytes)");
+        assert_refused(ipcbus_add_object(p.server, NULL, NOTES_PATH, NOTES, no_handler, NULL),
+                       "methods[0].handler: NULL (method 'Add')");
+        assert_refused(ipcbus_add_object(p.server, NULL, NOTES_PATH, NOTES, NULL, NULL), "methods: NULL");
+        assert_refused(ipcbus_add_object_manager(p.server, NULL, "relative"),
+                       "path 'relative': not a valid object path");
+        pair_deinit(&p);
+}
+END_TEST
+
 static Suite *objects_suite(void)
 {
         Suite *s = suite_create("client_objects");
@@ -865,6 +897,7 @@ static Suite *objects_suite(void)
         tcase_add_test(tc, test_reply_checked);
         tcase_add_test(tc, test_reply_after_unexport);
         tcase_add_test(tc, test_emit_checked);
+        tcase_add_test(tc, test_export_arguments_named);
         suite_add_tcase(s, tc);
 
         tc = testbus_tcase("standard");

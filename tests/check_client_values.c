@@ -418,7 +418,8 @@ START_TEST(test_read_errors)
         ck_assert_int_eq(ipcbus_message_read(m, "q:s", &text), -EBADMSG);
         ck_assert_str_eq(ipcbus_last_error(), "argument 'p.q': expected string, got array");
         ck_assert_int_eq(ipcbus_message_read(m, "q:q", &text), -EINVAL);
-        ck_assert_str_eq(ipcbus_last_error(), "format 'q:q': unknown type 'q' at offset 2");
+        ck_assert_str_eq(ipcbus_last_error(),
+                         "format 'q:q': unknown type 'q' at offset 2 (types: b i x u t d s y h v n {...})");
         ck_assert_int_eq(ipcbus_message_exit(m), 0);
         ck_assert_int_eq(ipcbus_message_read(m, "n:n", &n), -EINVAL);
         pair_deinit(&p);
@@ -435,14 +436,18 @@ START_TEST(test_build_errors)
         pair_init(&p);
         /* names */
         ck_assert_int_eq(ipcbus_message_new_call(p.caller, &none, NULL, "foo", IFACE, "M"), -EINVAL);
-        ck_assert_str_eq(ipcbus_last_error(), "path 'foo': not a valid object path (PROTOCOL.md section 5)");
+        ck_assert_str_eq(ipcbus_last_error(),
+                         "path 'foo': not a valid object path (PROTOCOL.md section 5: '/' or '/'-separated "
+                         "elements of [A-Za-z0-9_], no trailing '/', at most 1024 bytes)");
         ck_assert_ptr_null(none);
         ck_assert_int_eq(ipcbus_message_new_signal(p.caller, &none, PATH, NULL, "M"), -EINVAL);
         ck_assert_str_eq(ipcbus_last_error(), "interface: missing");
         ck_assert_int_eq(ipcbus_call(p.caller, "org.example.X", PATH, IFACE, "M", "[1]", 0, NULL, NULL), -EINVAL);
         ck_assert_str_eq(ipcbus_last_error(), "body: not a JSON object");
         ck_assert_int_eq(ipcbus_emit_signal(p.caller, NULL, PATH, IFACE, "1bad", NULL), -EINVAL);
-        ck_assert_str_eq(ipcbus_last_error(), "member '1bad': not a valid member name (PROTOCOL.md section 5)");
+        ck_assert_str_eq(ipcbus_last_error(),
+                         "member '1bad': not a valid member name (PROTOCOL.md section 5: one element of "
+                         "[A-Za-z0-9_], not starting with a digit, at most 255 bytes)");
         ck_assert_int_eq(ipcbus_request_name(p.caller, "nodots", 0, NULL), -EINVAL);
         ck_assert_ptr_nonnull(strstr(ipcbus_last_error(), "name 'nodots'"));
         ck_assert(ipcbus_is_object_path("/a/b") && !ipcbus_is_object_path("/a/"));
@@ -452,7 +457,8 @@ START_TEST(test_build_errors)
         /* formats and values: a failed append leaves the body as it was */
         call = new_call(&p, "Echo");
         ck_assert_int_eq(ipcbus_message_append(call, "a:u b:q", 1u, 2u), -EINVAL);
-        ck_assert_str_eq(ipcbus_last_error(), "format 'a:u b:q': unknown type 'q' at offset 6");
+        ck_assert_str_eq(ipcbus_last_error(),
+                         "format 'a:u b:q': unknown type 'q' at offset 6 (types: b i x u t d s y h v n {...})");
         ck_assert_int_eq(ipcbus_message_append(call, "u", 1u), -EINVAL);
         ck_assert_str_eq(ipcbus_last_error(), "format 'u': ':' expected after the name at offset 1");
         ck_assert_int_eq(ipcbus_message_append(call, "7:u", 1u), -EINVAL);
@@ -568,6 +574,60 @@ START_TEST(test_large_object)
 }
 END_TEST
 
+/* The sentence names the argument and says the rule it broke. */
+static void assert_names(int r, const char *argument, const char *rule)
+{
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strncmp(ipcbus_last_error(), argument, strlen(argument)) == 0, "'%s' does not start with '%s'",
+                      ipcbus_last_error(), argument);
+        ck_assert_msg(strstr(ipcbus_last_error(), rule), "'%s' does not say '%s'", ipcbus_last_error(), rule);
+}
+
+/* Every local refusal of a bad argument leaves a sentence naming it and the rule (issue 15, point 4). */
+START_TEST(test_argument_sentences)
+{
+        __attribute__((cleanup(ipcbus_message_unrefp))) ipcbus_message *call = NULL;
+        ipcbus_error e = IPCBUS_ERROR_NULL;
+        ipcbus_interface *iface = NULL;
+        ipcbus_bus *none = NULL;
+        struct pair p;
+
+        pair_init(&p);
+        /* names: one sentence per kind, with the rule of PROTOCOL.md section 5 */
+        assert_names(ipcbus_call(p.caller, "org..x", PATH, IFACE, "M", NULL, 0, NULL, NULL), "destination 'org..x'",
+                     "not a valid bus name (PROTOCOL.md section 5: a unique name (':1.42') or a well-known name");
+        assert_names(ipcbus_call(p.caller, "org.example.X", "/a//b", IFACE, "M", NULL, 0, NULL, NULL), "path '/a//b'",
+                     "'/'-separated elements of [A-Za-z0-9_]");
+        assert_names(ipcbus_send_oneway(p.caller, "org.example.X", PATH, "org", "M", NULL), "interface 'org'",
+                     "not a valid interface name (PROTOCOL.md section 5: two or more elements");
+        assert_names(ipcbus_release_name(p.caller, ":1.4", NULL), "name ':1.4'",
+                     "not a valid well-known name (PROTOCOL.md section 5: two or more elements of [A-Za-z0-9_-]");
+        assert_names(ipcbus_error_set(&e, "NoDots", NULL), "name 'NoDots'", "not a valid error name");
+        ck_assert(!ipcbus_error_is_set(&e));
+        assert_names(ipcbus_interface_load("org", &iface), "name 'org'", "not a valid interface name");
+        assert_names(ipcbus_add_object_manager(p.service, NULL, "a"), "path 'a'", "not a valid object path");
+        call = new_call(&p, "Echo");
+        assert_names(ipcbus_message_set_destination(call, "a b"), "destination 'a b'", "not a valid bus name");
+
+        /* formats: the letters allowed */
+        assert_names(ipcbus_message_append(call, "a:s b:x c:q", "x", (int64_t) 1, 2), "format 'a:s b:x c:q'",
+                     "unknown type 'q' at offset 10 (types: b i x u t d s y h v n {...})");
+
+        /* NULL arguments are named */
+        assert_names(ipcbus_error_set(NULL, IFACE, NULL), "e: NULL", "");
+        assert_names(ipcbus_add_filter(p.caller, NULL, NULL, NULL), "callback: NULL", "");
+        assert_names(ipcbus_get_timeout(p.caller, NULL), "ret_usec: NULL", "");
+        assert_names(ipcbus_message_get_error(call, &e), "m:", "not a received error");
+        assert_names(ipcbus_reply_errorf(call, IFACE, NULL), "fmt: NULL", "");
+
+        /* addresses */
+        assert_names(ipcbus_open_address("/nope", &none), "address '/nope'",
+                     "not a bus address (expected unix:path=/absolute/path");
+        ck_assert_ptr_null(none);
+        pair_deinit(&p);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("client_values");
@@ -583,6 +643,7 @@ int main(void)
         tcase_add_test(tc, test_build_errors);
         tcase_add_test(tc, test_any_text);
         tcase_add_test(tc, test_large_object);
+        tcase_add_test(tc, test_argument_sentences);
         suite_add_tcase(s, tc);
         return testbus_run_suite(s);
 }

@@ -65,10 +65,12 @@ void ipcbus_error_free(ipcbus_error *e); /* frees the strings, resets to NULL */
 
 /*
  * The last local failure of a libipcbus function in this thread, as a
- * sentence naming the argument and the rule it broke ("path 'foo': an
- * object path starts with '/'", "argument 'id': expected uint, got string").
- * "" when none has been recorded. Valid until the next libipcbus call in this
- * thread.
+ * sentence naming the argument and the rule it broke ("path 'foo': not a
+ * valid object path (PROTOCOL.md section 5: ...)", "argument 'id': expected
+ * uint, got string", "callback: NULL"). Every -EINVAL (or other refusal) a
+ * function returns because of its arguments leaves one; failures from the
+ * bus leave none. "" when none has been recorded. Valid until the next
+ * libipcbus call in this thread.
  */
 const char *ipcbus_last_error(void);
 
