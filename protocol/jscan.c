@@ -188,6 +188,7 @@ struct scanner {
         const unsigned char *end;
         unsigned depth;
         unsigned max_depth;
+        const unsigned char *nul; /* the first NUL in a string (a zero byte or \u0000), else NULL */
 };
 
 static void skip_ws(struct scanner *s)
@@ -297,6 +298,12 @@ static int scan_string(struct scanner *s)
                         s->p++;
                         return 0;
                 }
+                if (c == 0) {
+                        /* noted, and the scan goes on: the text may be JSON otherwise */
+                        s->nul = s->nul ?: s->p;
+                        s->p++;
+                        continue;
+                }
                 if (c < 0x20)
                         return PROTO_E_BAD_JSON;
                 if (c >= 0x80) {
@@ -321,9 +328,9 @@ static int scan_string(struct scanner *s)
                 long cp = hex4(s->p + 2);
                 if (cp < 0)
                         return PROTO_E_BAD_JSON;
-                s->p += 6;
                 if (cp == 0)
-                        return PROTO_E_BAD_UTF8;
+                        s->nul = s->nul ?: s->p;
+                s->p += 6;
                 if (cp >= 0xdc00 && cp <= 0xdfff)
                         return PROTO_E_BAD_UTF8;
                 if (cp >= 0xd800 && cp <= 0xdbff) {
@@ -480,26 +487,38 @@ static int scan_value(struct scanner *s, enum jscan_kind *ret_kind)
         return r;
 }
 
-int jscan_validate(const char *data, size_t len, unsigned max_depth, enum jscan_kind *ret_kind)
+int jscan_validate_at(const char *data, size_t len, unsigned max_depth, enum jscan_kind *ret_kind,
+                      size_t *reterr_offset)
 {
         struct scanner s = {
                 .p = (const unsigned char *) data,
                 .end = (const unsigned char *) data + len,
                 .max_depth = max_depth,
         };
-        enum jscan_kind kind;
+        enum jscan_kind kind = JSCAN_NONE;
         int r;
 
         skip_ws(&s);
         r = scan_value(&s, &kind);
-        if (r)
-                return r;
-        skip_ws(&s);
-        if (s.p != s.end)
-                return PROTO_E_BAD_JSON;
-        if (ret_kind)
-                *ret_kind = kind;
-        return 0;
+        if (r == 0) {
+                skip_ws(&s);
+                if (s.p != s.end)
+                        r = PROTO_E_BAD_JSON;
+        }
+        if (r == 0 && s.nul)
+                r = PROTO_E_NUL;
+        if (r == 0 || r == PROTO_E_NUL) {
+                if (ret_kind)
+                        *ret_kind = kind;
+        }
+        if (r && reterr_offset)
+                *reterr_offset = (size_t) ((r == PROTO_E_NUL ? s.nul : s.p) - (const unsigned char *) data);
+        return r;
+}
+
+int jscan_validate(const char *data, size_t len, unsigned max_depth, enum jscan_kind *ret_kind)
+{
+        return jscan_validate_at(data, len, max_depth, ret_kind, NULL);
 }
 
 /* --- iteration over validated input: no checks needed, only bounds ------- */

@@ -26,12 +26,22 @@ enum jscan_kind {
 /*
  * Check that data[0..len) holds exactly one JSON value (RFC 8259, optional
  * whitespace around it), that all of it is valid UTF-8 (no overlongs, no
- * surrogates, no NUL bytes, \u escapes paired correctly) and that arrays and
- * objects nest at most max_depth deep. Returns 0 and sets *ret_kind (if not
- * NULL) to the kind of the top-level value, or PROTO_E_BAD_UTF8,
- * PROTO_E_BAD_JSON or PROTO_E_TOO_DEEP.
+ * surrogates, \u escapes paired correctly), that no string holds a NUL (a
+ * zero byte or \u0000) and that arrays and objects nest at most max_depth
+ * deep. Returns 0 and sets *ret_kind (if not NULL) to the kind of the
+ * top-level value, or PROTO_E_BAD_UTF8, PROTO_E_BAD_JSON or PROTO_E_TOO_DEEP;
+ * or PROTO_E_NUL when a NUL is all that is wrong, *ret_kind then set too (the
+ * text can be iterated as valid JSON, its NULs decoding as zero bytes).
  */
 int jscan_validate(const char *data, size_t len, unsigned max_depth, enum jscan_kind *ret_kind);
+
+/*
+ * The same, and on failure *reterr_offset (if not NULL) is the byte offset
+ * in data where it was found: the first NUL for PROTO_E_NUL, else where the
+ * scan stopped.
+ */
+int jscan_validate_at(const char *data, size_t len, unsigned max_depth, enum jscan_kind *ret_kind,
+                      size_t *reterr_offset);
 
 /* One member of an object, as jscan_object_next yields it. */
 struct jscan_member {

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -89,17 +92,127 @@ static const struct {
 };
 
 /*
- * Check a decoded header against PROTOCOL.md sections 3-5. `present` is the
- * mask of fields present (booleans count only when true).
+ * Leave the sentence saying why in `why` (MSG_WHY_MAX bytes; NULL: none
+ * wanted) unless one is there already: the first fault found is the one
+ * told. Returns code. Called only on failure.
  */
-static int header_check(const struct msg_header *h, unsigned present, unsigned flags)
+__attribute__((format(printf, 3, 4))) static int why_set(char *why, int code, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (!why || why[0])
+                return code;
+        va_start(ap, fmt);
+        vsnprintf(why, MSG_WHY_MAX, fmt, ap);
+        va_end(ap);
+        return code;
+}
+
+/* The most bytes of a value a sentence quotes. */
+#define WHY_QUOTE_MAX 64
+
+/*
+ * s[0..n) to quote in a sentence, into buf (WHY_QUOTE_MAX + 4 bytes): cut at
+ * a character's boundary, "..." marking a cut, so the sentence stays UTF-8.
+ */
+static const char *why_quote(char *buf, const char *s, size_t n)
+{
+        size_t k = 0, c;
+
+        while (k < n && (c = jscan_utf8_sequence(s + k, n - k)) > 0 && k + c <= WHY_QUOTE_MAX)
+                k += c;
+        memcpy(buf, s, k);
+        strcpy(buf + k, k < n ? "..." : "");
+        return buf;
+}
+
+/* The JSON type of a value, as a sentence names it. */
+static const char *kind_name(enum jscan_kind kind)
+{
+        switch (kind) {
+        case JSCAN_OBJECT:
+                return "object";
+        case JSCAN_ARRAY:
+                return "array";
+        case JSCAN_STRING:
+                return "string";
+        case JSCAN_NUMBER:
+                return "number";
+        case JSCAN_TRUE:
+        case JSCAN_FALSE:
+                return "boolean";
+        case JSCAN_NULL:
+                return "null";
+        default:
+                return "nothing";
+        }
+}
+
+/* The first field of mask, by canonical order (mask not 0). */
+static const char *first_field(unsigned mask)
+{
+        return field_names[__builtin_ctz(mask)];
+}
+
+/* What each kind of name must be (PROTOCOL.md 5), for the sentence refusing one. */
+static const struct {
+        const char *kind;
+        const char *rule;
+} name_rules[] = {
+        [PROTO_E_BAD_BUS_NAME] = {"bus name", "a unique name such as ':1.42', or two or more elements of "
+                                              "[A-Za-z0-9_-] joined by '.', none empty or starting with a digit"},
+        [PROTO_E_BAD_PATH] = {"object path", "'/', or elements of [A-Za-z0-9_] each after a '/', none empty, no "
+                                             "trailing '/', at most 1024 bytes"},
+        [PROTO_E_BAD_INTERFACE] = {"interface name", "two or more elements of [A-Za-z0-9_] joined by '.', none "
+                                                     "empty or starting with a digit"},
+        [PROTO_E_BAD_MEMBER] = {"member name", "one element of [A-Za-z0-9_], not empty, not starting with a digit"},
+        [PROTO_E_BAD_ERROR_NAME] = {"error name", "two or more elements of [A-Za-z0-9_] joined by '.', none empty "
+                                                  "or starting with a digit"},
+};
+
+/* Refuse the name `value` of field f with code: which field, what it got, the rule. Returns code. */
+static int name_refuse(char *why, int code, int f, const char *value)
+{
+        char q[WHY_QUOTE_MAX + 4];
+
+        return why_set(why, code, "header field '%s' is not a valid %s: got '%s', expected %s%s (PROTOCOL.md 5)",
+                       field_names[f], name_rules[code].kind, why_quote(q, value, strlen(value)), name_rules[code].rule,
+                       code == PROTO_E_BAD_PATH ? "" : ", at most 255 bytes");
+}
+
+/* Whether a decoded header's names follow PROTOCOL.md 5. Returns 0 or the code of the first that does not. */
+static int header_check_names(const struct msg_header *h, char *why)
+{
+        if (h->sender && !names_is_bus_name(h->sender) && strcmp(h->sender, IPCBUS_DRIVER_NAME) != 0)
+                return name_refuse(why, PROTO_E_BAD_BUS_NAME, F_SENDER, h->sender);
+        if (h->destination && !names_is_bus_name(h->destination))
+                return name_refuse(why, PROTO_E_BAD_BUS_NAME, F_DESTINATION, h->destination);
+        if (h->path && !names_is_path(h->path))
+                return name_refuse(why, PROTO_E_BAD_PATH, F_PATH, h->path);
+        if (h->interface && !names_is_interface(h->interface))
+                return name_refuse(why, PROTO_E_BAD_INTERFACE, F_INTERFACE, h->interface);
+        if (h->member && !names_is_member(h->member))
+                return name_refuse(why, PROTO_E_BAD_MEMBER, F_MEMBER, h->member);
+        if (h->error_name && !names_is_error_name(h->error_name))
+                return name_refuse(why, PROTO_E_BAD_ERROR_NAME, F_ERROR, h->error_name);
+        return 0;
+}
+
+/*
+ * Check a decoded header against PROTOCOL.md sections 3-5. `present` is the
+ * mask of fields present (booleans count only when true). On a fault, why
+ * (when not NULL) says which field.
+ */
+static int header_check(const struct msg_header *h, unsigned present, unsigned flags, char *why)
 {
         unsigned required, allowed;
 
         if ((present & BROKER_FIELDS) && !(flags & MSG_PARSE_FROM_BROKER))
-                return PROTO_E_BROKER_FIELD;
+                return why_set(why, PROTO_E_BROKER_FIELD, "header field '%s' is set by the broker only",
+                               first_field(present & BROKER_FIELDS));
         if (!(present & BIT(F_TYPE)) || !(present & BIT(F_SERIAL)))
-                return PROTO_E_MISSING_FIELD;
+                return why_set(why, PROTO_E_MISSING_FIELD, "header field '%s' is missing: every message has one",
+                               first_field(~present & (BIT(F_TYPE) | BIT(F_SERIAL))));
         if (h->type < MSG_CALL || h->type > MSG_SIGNAL)
                 return PROTO_E_UNKNOWN_TYPE;
         required = type_rules[h->type].required;
@@ -108,36 +221,36 @@ static int header_check(const struct msg_header *h, unsigned present, unsigned f
         if (h->type == MSG_ERROR && (flags & MSG_PARSE_FROM_BROKER))
                 required &= ~BIT(F_REPLY_SERIAL);
         if ((present & required) != required)
-                return PROTO_E_MISSING_FIELD;
+                return why_set(why, PROTO_E_MISSING_FIELD, "header field '%s' is missing: a %s needs it",
+                               first_field(required & ~present), msg_type_to_string(h->type));
         if (present & ~allowed)
-                return PROTO_E_FIELD_NOT_ALLOWED;
+                return why_set(why, PROTO_E_FIELD_NOT_ALLOWED, "header field '%s' is not allowed in a %s",
+                               first_field(present & ~allowed), msg_type_to_string(h->type));
         if ((present & BODY_FD_FIELDS) && (present & BODY_FD_FIELDS) != BODY_FD_FIELDS)
-                return PROTO_E_BAD_BODY_FD;
-        if (h->sender && !names_is_bus_name(h->sender) && strcmp(h->sender, IPCBUS_DRIVER_NAME) != 0)
-                return PROTO_E_BAD_BUS_NAME;
-        if (h->destination && !names_is_bus_name(h->destination))
-                return PROTO_E_BAD_BUS_NAME;
-        if (h->path && !names_is_path(h->path))
-                return PROTO_E_BAD_PATH;
-        if (h->interface && !names_is_interface(h->interface))
-                return PROTO_E_BAD_INTERFACE;
-        if (h->member && !names_is_member(h->member))
-                return PROTO_E_BAD_MEMBER;
-        if (h->error_name && !names_is_error_name(h->error_name))
-                return PROTO_E_BAD_ERROR_NAME;
-        return 0;
+                return why_set(why, PROTO_E_BAD_BODY_FD,
+                               "header field '%s' is missing: 'body_fd' and 'body_size' come together",
+                               first_field(BODY_FD_FIELDS & ~present));
+        return header_check_names(h, why);
 }
 
 /*
  * A body in a memfd (PROTOCOL.md 14): the descriptor is the frame's last and
  * the frame carries no body of its own. Returns 0 or PROTO_E_BAD_BODY_FD.
  */
-static int body_fd_check(const struct msg_header *h, const struct frame_prefix *p)
+static int body_fd_check(const struct msg_header *h, const struct frame_prefix *p, char *why)
 {
         if (h->body_size == 0)
                 return 0;
-        if (p->body_len != 0 || p->n_fds == 0 || h->body_fd != p->n_fds - 1)
-                return PROTO_E_BAD_BODY_FD;
+        if (p->body_len != 0)
+                return why_set(why, PROTO_E_BAD_BODY_FD,
+                               "header field 'body_fd' is set, so the frame carries no body of its own; it has %" PRIu32
+                               " bytes of body",
+                               p->body_len);
+        if (p->n_fds == 0 || h->body_fd != p->n_fds - 1)
+                return why_set(why, PROTO_E_BAD_BODY_FD,
+                               "header field 'body_fd' must name the frame's last descriptor: got %u, the frame "
+                               "has %u",
+                               (unsigned) h->body_fd, (unsigned) p->n_fds);
         return 0;
 }
 
@@ -167,12 +280,19 @@ static const char *arena_string(char **arena, const struct jscan_member *m)
  * Decode the numeric field f of member m into h (its range by field).
  * Returns 0 or a PROTO_E_* code; *present gains f's bit on 0.
  */
-static int field_decode_number(struct msg_header *h, int f, const struct jscan_member *m, unsigned *present)
+/* Refuse member m of field f for its JSON type: what came and what was expected. Returns PROTO_E_FIELD_TYPE. */
+static int type_refuse(char *why, int f, const struct jscan_member *m, const char *expected)
+{
+        return why_set(why, PROTO_E_FIELD_TYPE, "header field '%s' has the wrong JSON type: got %s, expected %s",
+                       field_names[f], kind_name(m->kind), expected);
+}
+
+static int field_decode_number(struct msg_header *h, int f, const struct jscan_member *m, unsigned *present, char *why)
 {
         int64_t min = 1, max = UINT32_MAX, v;
 
         if (m->kind != JSCAN_NUMBER)
-                return PROTO_E_FIELD_TYPE;
+                return type_refuse(why, f, m, "integer");
         if (f == F_SENDER_UID || f == F_SENDER_PID || f == F_BODY_FD)
                 min = 0;
         if (f == F_TIMEOUT_MS || f == F_SENDER_PID)
@@ -181,11 +301,17 @@ static int field_decode_number(struct msg_header *h, int f, const struct jscan_m
                 max = IPCBUS_FDS_MAX - 1;
         if (f == F_BODY_SIZE)
                 max = IPCBUS_BODY_MAX;
-        if (jscan_number_to_int64(m->value, m->value_len, min, max, &v) < 0)
-                return (f == F_TIMEOUT_MS)                      ? PROTO_E_BAD_TIMEOUT
-                       : (f == F_SERIAL || f == F_REPLY_SERIAL) ? PROTO_E_BAD_SERIAL
-                       : (f == F_BODY_FD || f == F_BODY_SIZE)   ? PROTO_E_BAD_BODY_FD
-                                                                : PROTO_E_FIELD_TYPE;
+        if (jscan_number_to_int64(m->value, m->value_len, min, max, &v) < 0) {
+                char q[WHY_QUOTE_MAX + 4];
+
+                return why_set(why,
+                               (f == F_TIMEOUT_MS)                      ? PROTO_E_BAD_TIMEOUT
+                               : (f == F_SERIAL || f == F_REPLY_SERIAL) ? PROTO_E_BAD_SERIAL
+                               : (f == F_BODY_FD || f == F_BODY_SIZE)   ? PROTO_E_BAD_BODY_FD
+                                                                        : PROTO_E_FIELD_TYPE,
+                               "header field '%s' must be an integer from %" PRId64 " to %" PRId64 ", got %s",
+                               field_names[f], min, max, why_quote(q, m->value, m->value_len));
+        }
         if (f == F_SERIAL)
                 h->serial = (uint32_t) v;
         else if (f == F_REPLY_SERIAL)
@@ -205,10 +331,10 @@ static int field_decode_number(struct msg_header *h, int f, const struct jscan_m
 }
 
 /* Decode the boolean field f; only true counts as present. Returns 0 or PROTO_E_FIELD_TYPE. */
-static int field_decode_bool(struct msg_header *h, int f, const struct jscan_member *m, unsigned *present)
+static int field_decode_bool(struct msg_header *h, int f, const struct jscan_member *m, unsigned *present, char *why)
 {
         if (m->kind != JSCAN_TRUE && m->kind != JSCAN_FALSE)
-                return PROTO_E_FIELD_TYPE;
+                return type_refuse(why, f, m, "boolean");
         if (m->kind == JSCAN_TRUE) {
                 *present |= BIT(f);
                 if (f == F_NO_REPLY)
@@ -225,18 +351,23 @@ static int field_decode_bool(struct msg_header *h, int f, const struct jscan_mem
  * of an unknown name included).
  */
 static int field_decode_string(struct msg_header *h, int f, const struct jscan_member *m, char **arena,
-                               unsigned *present)
+                               unsigned *present, char *why)
 {
+        char q[WHY_QUOTE_MAX + 4];
         const char *s;
 
         if (m->kind != JSCAN_STRING)
-                return PROTO_E_FIELD_TYPE;
+                return type_refuse(why, f, m, "string");
         s = arena_string(arena, m);
         *present |= BIT(f);
         switch (f) {
         case F_TYPE:
                 h->type = msg_type_from_string(s);
-                return h->type == MSG_TYPE_INVALID ? PROTO_E_UNKNOWN_TYPE : 0;
+                if (h->type == MSG_TYPE_INVALID)
+                        return why_set(why, PROTO_E_UNKNOWN_TYPE,
+                                       "header field 'type' must be call, return, error or signal, got '%s'",
+                                       why_quote(q, s, strlen(s)));
+                return 0;
         case F_SENDER:
                 h->sender = s;
                 break;
@@ -265,14 +396,16 @@ static int field_decode_string(struct msg_header *h, int f, const struct jscan_m
  * code.
  */
 static int header_decode_member(struct msg_header *h, const struct jscan_member *m, char **arena, unsigned *seen,
-                                unsigned *present)
+                                unsigned *present, char *why)
 {
         int f = field_lookup(m);
+        char q[WHY_QUOTE_MAX + 4];
 
         if (f < 0)
-                return PROTO_E_UNKNOWN_FIELD;
+                return why_set(why, PROTO_E_UNKNOWN_FIELD, "unknown header field '%s'",
+                               why_quote(q, m->key, m->key_len));
         if (*seen & BIT(f))
-                return PROTO_E_DUPLICATE_FIELD;
+                return why_set(why, PROTO_E_DUPLICATE_FIELD, "header field '%s' appears twice", field_names[f]);
         *seen |= BIT(f);
         switch (f) {
         case F_SERIAL:
@@ -282,12 +415,12 @@ static int header_decode_member(struct msg_header *h, const struct jscan_member 
         case F_TIMEOUT_MS:
         case F_BODY_FD:
         case F_BODY_SIZE:
-                return field_decode_number(h, f, m, present);
+                return field_decode_number(h, f, m, present, why);
         case F_NO_REPLY:
         case F_NO_AUTO_START:
-                return field_decode_bool(h, f, m, present);
+                return field_decode_bool(h, f, m, present, why);
         default:
-                return field_decode_string(h, f, m, arena, present);
+                return field_decode_string(h, f, m, arena, present, why);
         }
 }
 
@@ -295,9 +428,9 @@ static int header_decode_member(struct msg_header *h, const struct jscan_member 
  * Decode the header object into h, strings into the arena (which must hold
  * header_len + _F_MAX bytes), and check it. Reads every member even after an
  * error, so h holds the serial for the error reply whatever the result.
- * Returns 0 or the first PROTO_E_* code met.
+ * Returns 0 or the first PROTO_E_* code met, said in why when not NULL.
  */
-static int header_decode(const char *text, size_t len, char *arena, unsigned flags, struct msg_header *h)
+static int header_decode(const char *text, size_t len, char *arena, unsigned flags, struct msg_header *h, char *why)
 {
         struct jscan_iter it;
         struct jscan_member m;
@@ -309,14 +442,14 @@ static int header_decode(const char *text, size_t len, char *arena, unsigned fla
         if (r)
                 return r;
         while (jscan_object_next(&it, &m) > 0) {
-                int e = header_decode_member(h, &m, &arena, &seen, &present);
+                int e = header_decode_member(h, &m, &arena, &seen, &present, why);
 
                 if (e && !err)
                         err = e;
         }
         if (err)
                 return err;
-        return header_check(h, present, flags);
+        return header_check(h, present, flags, why);
 }
 
 /* The longest stamp text: the sender (a bus name, which needs no escaping) and two 32-bit numbers. */
@@ -378,29 +511,72 @@ static int error_body_check(const char *body, size_t len)
 }
 
 /*
+ * What msg_validate found wrong that concerns this message alone, to be
+ * reported once its header was read for the serial: a NUL in the header
+ * before anything else, a body's fault after the header's own.
+ */
+struct msg_faults {
+        int header;                  /* PROTO_E_NUL or 0 */
+        int body;                    /* PROTO_E_NUL, PROTO_E_BODY_NOT_OBJECT or 0 */
+        size_t header_nul, body_nul; /* the offsets of the first NUL */
+        enum jscan_kind body_kind;
+};
+
+/* The JSON text of `part` of a frame (header or body) at data[0..len): jscan_validate_at, a fault said in why. */
+static int part_validate(const char *part, const char *data, size_t len, enum jscan_kind *ret_kind, size_t *ret_nul,
+                         char *why)
+{
+        size_t at = 0;
+        int r = jscan_validate_at(data, len, IPCBUS_DEPTH_MAX, ret_kind, &at);
+
+        if (r == PROTO_E_NUL)
+                *ret_nul = at;
+        else if (r == PROTO_E_TOO_DEEP)
+                why_set(why, r, "the %s nests deeper than %u at byte %zu", part, IPCBUS_DEPTH_MAX, at);
+        else if (r)
+                why_set(why, r, "the %s %s at byte %zu", part,
+                        r == PROTO_E_BAD_UTF8 ? "is not valid UTF-8" : "is not well-formed JSON", at);
+        return r;
+}
+
+/* Say the NUL at data[at] of `part`. Returns PROTO_E_NUL. */
+static int nul_refuse(char *why, const char *part, const char *data, size_t at)
+{
+        return why_set(why, PROTO_E_NUL, "the %s holds a NUL character (%s) at byte %zu: PROTOCOL.md 2 forbids it",
+                       part, data[at] == '\\' ? "a \\u0000 escape" : "a zero byte", at);
+}
+
+/*
  * Check the JSON of frame f: both parts well-formed within the depth limit
  * (the body only when flags lack MSG_BUILD_BODY_CHECKED), the header an
- * object. Returns 0 or a PROTO_E_* code. A body that is JSON
- * but not an object is only noted in *ret_body_error (PROTO_E_BODY_NOT_OBJECT,
- * else 0): that concerns this message alone, and a bad header field is
- * reported before it.
+ * object. Returns 0 or a PROTO_E_* code after which the frame cannot be read
+ * (why says which part and where). A NUL in a string, or a body that is JSON
+ * but not an object, is only noted in *ret: that concerns this message
+ * alone.
  */
-static int msg_validate(const struct frame_view *f, unsigned flags, int *ret_body_error)
+static int msg_validate(const struct frame_view *f, unsigned flags, struct msg_faults *ret, char *why)
 {
-        enum jscan_kind kind, body_kind = JSCAN_OBJECT;
+        enum jscan_kind kind;
         int r;
 
-        r = jscan_validate(f->header, f->prefix.header_len, IPCBUS_DEPTH_MAX, &kind);
-        if (r)
+        *ret = (struct msg_faults){.body_kind = JSCAN_OBJECT};
+        r = part_validate("header", f->header, f->prefix.header_len, &kind, &ret->header_nul, why);
+        if (r == PROTO_E_NUL)
+                ret->header = r;
+        else if (r)
                 return r;
         if (f->prefix.body_len && !(flags & MSG_BUILD_BODY_CHECKED)) {
-                r = jscan_validate(f->body, f->prefix.body_len, IPCBUS_DEPTH_MAX, &body_kind);
-                if (r)
+                r = part_validate("body", f->body, f->prefix.body_len, &ret->body_kind, &ret->body_nul, why);
+                if (r == PROTO_E_NUL)
+                        ret->body = r;
+                else if (r)
                         return r;
         }
         if (kind != JSCAN_OBJECT)
-                return PROTO_E_HEADER_NOT_OBJECT;
-        *ret_body_error = body_kind == JSCAN_OBJECT ? 0 : PROTO_E_BODY_NOT_OBJECT;
+                return why_set(why, PROTO_E_HEADER_NOT_OBJECT, "the header is not a JSON object: got %s",
+                               kind_name(kind));
+        if (!ret->body && ret->body_kind != JSCAN_OBJECT)
+                ret->body = PROTO_E_BODY_NOT_OBJECT;
         return 0;
 }
 
@@ -474,26 +650,33 @@ static struct msg *msg_alloc(const struct msg_draft *d)
 }
 
 /*
- * Decode and check the header of d's frame into m->h, then the body
- * (body_error from msg_validate, an error's body). Returns 0 or the first
- * PROTO_E_* code, header first; *reterr_serial and *reterr_no_reply (when not
- * NULL) are set in either case from what the header gave.
+ * Decode and check the header of d's frame into m->h, then the body (the
+ * faults msg_validate noted, an error's body). Returns 0 or the first
+ * PROTO_E_* code, a NUL in the header first, then the header's fields
+ * (said in why); *reterr_serial and *reterr_no_reply (when not NULL) are set
+ * in either case from what the header gave.
  */
-static int msg_decode(struct msg *m, const struct msg_draft *d, unsigned flags, int body_error, uint32_t *reterr_serial,
-                      bool *reterr_no_reply)
+static int msg_decode(struct msg *m, const struct msg_draft *d, unsigned flags, const struct msg_faults *faults,
+                      uint32_t *reterr_serial, bool *reterr_no_reply, char *why)
 {
         const struct frame_view *f = d->f;
         int r;
 
-        r = header_decode(f->header, f->prefix.header_len, msg_arena(m, d), flags, &m->h);
+        if (faults->header)
+                nul_refuse(why, "header", f->header, faults->header_nul);
+        r = header_decode(f->header, f->prefix.header_len, msg_arena(m, d), flags, &m->h, why);
         if (reterr_serial)
                 *reterr_serial = m->h.serial;
         if (reterr_no_reply)
                 *reterr_no_reply = m->h.no_reply && m->h.type == MSG_CALL;
+        if (faults->header)
+                return faults->header;
         if (!r)
-                r = body_fd_check(&m->h, &f->prefix);
-        if (!r)
-                r = body_error;
+                r = body_fd_check(&m->h, &f->prefix, why);
+        if (!r && faults->body == PROTO_E_NUL)
+                r = nul_refuse(why, "body", f->body, faults->body_nul);
+        else if (!r && faults->body)
+                r = why_set(why, faults->body, "the body is not a JSON object: got %s", kind_name(faults->body_kind));
         if (!r && m->h.type == MSG_ERROR && f->prefix.body_len)
                 r = error_body_check(f->body, f->prefix.body_len);
         return r;
@@ -571,24 +754,26 @@ static void msg_stitch(struct msg *m, const struct msg_draft *d, const int *fds)
  * that buffer instead of copying, unless a stamp does not fit before the
  * header. Returns as msg_parse; *ret is written only on 0 (and owned is
  * then taken when (*ret)->data_alloc is it), the reterr_ outputs once the
- * header was decoded (msg_parse zeroes them before).
+ * header was decoded (msg_parse zeroes them before), and why (when not NULL)
+ * on a PROTO_E_* code that has a sentence of its own.
  */
 static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, const int *fds,
-                   uint8_t *owned, size_t owned_cap, struct msg **ret, uint32_t *reterr_serial,
-                   bool *reterr_no_reply)
+                   uint8_t *owned, size_t owned_cap, struct msg **ret, uint32_t *reterr_serial, bool *reterr_no_reply,
+                   char *why)
 {
         struct msg_draft d = {.f = f, .stamp = stamp, .owned = owned};
+        struct msg_faults faults;
         struct msg *m = NULL;
-        int body_error, r;
+        int r;
 
-        r = msg_validate(f, flags, &body_error);
+        r = msg_validate(f, flags, &faults, why);
         if (r)
                 return r;
         r = msg_draft_size(&d);
         if (r == 0 && !(m = msg_alloc(&d)))
                 r = -ENOMEM;
         if (r == 0)
-                r = msg_decode(m, &d, flags, body_error, reterr_serial, reterr_no_reply);
+                r = msg_decode(m, &d, flags, &faults, reterr_serial, reterr_no_reply, why);
         if (r == 0) {
                 msg_stitch(m, &d, fds);
                 if (d.owned && (!d.stamp || d.in_place)) {
@@ -604,8 +789,8 @@ static int msg_new(const struct frame_view *f, const struct msg_stamp *stamp, un
         return 0;
 }
 
-int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
-              uint32_t *reterr_serial, bool *reterr_no_reply)
+int msg_parse_why(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
+                  uint32_t *reterr_serial, bool *reterr_no_reply, char *reterr_why)
 {
         uint8_t *owned = f->owned ? *f->owned : NULL;
         int r;
@@ -614,13 +799,24 @@ int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigne
                 *reterr_serial = 0;
         if (reterr_no_reply)
                 *reterr_no_reply = false;
-        if (f->prefix.n_fds && !fds)
-                return PROTO_E_FDS_MISMATCH;
+        if (reterr_why)
+                reterr_why[0] = '\0';
         flags &= ~MSG_BUILD_BODY_CHECKED; /* what comes in is always checked */
-        r = msg_new(f, stamp, flags, fds, owned, f->owned_cap, ret, reterr_serial, reterr_no_reply);
+        if (f->prefix.n_fds && !fds)
+                r = PROTO_E_FDS_MISMATCH;
+        else
+                r = msg_new(f, stamp, flags, fds, owned, f->owned_cap, ret, reterr_serial, reterr_no_reply, reterr_why);
         if (r == 0 && owned && (*ret)->data_alloc == owned)
                 *f->owned = NULL;
+        if (r > 0)
+                why_set(reterr_why, r, "%s", proto_strerror(r));
         return r;
+}
+
+int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
+              uint32_t *reterr_serial, bool *reterr_no_reply)
+{
+        return msg_parse_why(f, stamp, flags, fds, ret, reterr_serial, reterr_no_reply, NULL);
 }
 
 static void encode_string_field(struct jbuf *b, bool *first, const char *name, const char *value)
@@ -742,7 +938,7 @@ int msg_build_fds(const struct msg_header *h, const char *body, size_t body_len,
         f.prefix.n_fds = (uint16_t) n_fds;
         f.header = (const char *) data + IPCBUS_FRAME_PREFIX_SIZE;
         f.body = body_len ? f.header + header_len : NULL;
-        r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER | (flags & MSG_BUILD_BODY_CHECKED), fds, data, cap, ret, NULL,
+        r = msg_new(&f, NULL, MSG_PARSE_FROM_BROKER | (flags & MSG_BUILD_BODY_CHECKED), fds, data, cap, ret, NULL, NULL,
                     NULL);
         if (r)
                 bufcache_free(data, cap);

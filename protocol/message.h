@@ -132,6 +132,18 @@ struct msg_stamp {
 int msg_parse(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
               uint32_t *reterr_serial, bool *reterr_no_reply);
 
+/* The size of the sentence msg_parse_why leaves, its NUL included. */
+#define MSG_WHY_MAX 384
+
+/*
+ * msg_parse, and on a PROTO_E_* code a sentence in reterr_why (MSG_WHY_MAX
+ * bytes; NULL: none wanted) saying what is wrong and where: the field and
+ * what it got and expected, or the part (header or body) and byte offset.
+ * It is composed only on failure.
+ */
+int msg_parse_why(const struct frame_view *f, const struct msg_stamp *stamp, unsigned flags, int *fds, struct msg **ret,
+                  uint32_t *reterr_serial, bool *reterr_no_reply, char *reterr_why);
+
 /*
  * Build a message from a header and an optional body (body NULL or body_len
  * 0 means none). The header is encoded canonically: fields in the order of

@@ -17,6 +17,7 @@ static const char *const proto_messages[_PROTO_E_MAX] = {
         [PROTO_E_TOO_DEEP] = "JSON nests deeper than the limit",
         [PROTO_E_HEADER_NOT_OBJECT] = "header is not a JSON object",
         [PROTO_E_BODY_NOT_OBJECT] = "body is not a JSON object",
+        [PROTO_E_NUL] = "text holds a NUL character (\\u0000 or a zero byte), which PROTOCOL.md 2 forbids",
         [PROTO_E_UNKNOWN_FIELD] = "unknown header field",
         [PROTO_E_DUPLICATE_FIELD] = "header field appears twice",
         [PROTO_E_FIELD_TYPE] = "header field has the wrong JSON type",

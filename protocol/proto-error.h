@@ -35,6 +35,7 @@ enum {
         PROTO_E_TOO_DEEP,
         PROTO_E_HEADER_NOT_OBJECT, /* fatal: there is no serial to answer */
         PROTO_E_BODY_NOT_OBJECT,   /* not fatal: the header is readable */
+        PROTO_E_NUL,               /* not fatal: JSON otherwise, but a string holds a NUL (PROTOCOL.md 2) */
         /* header fields */
         PROTO_E_UNKNOWN_FIELD,
         PROTO_E_DUPLICATE_FIELD,

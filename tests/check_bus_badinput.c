@@ -66,28 +66,47 @@ static int raw_open(void)
         return fd;
 }
 
-/* The broker answers ProtocolError (no reply_serial, a message saying why) and closes the connection. */
-static void expect_protocol_error(int fd)
+/* The error in f has a message, holding `says` when not NULL. */
+static void expect_message_saying(struct testbus_frame *f, const char *says)
+{
+        const char *message;
+
+        ck_assert_msg(f->b, "an error without a body");
+        message = testbus_json_string(f->b, "message");
+        ck_assert_msg(message && strlen(message) > 0, "an error with an empty message");
+        ck_assert_msg(!says || strstr(message, says), "the error says '%s', not '%s'", message, says);
+}
+
+/* The broker answers ProtocolError (no reply_serial, a message saying why and holding `says`), then closes. */
+static void expect_protocol_error_saying(int fd, const char *says)
 {
         struct testbus_frame f;
 
         testbus_raw_expect_reply(fd, 0, IPCBUS_ERROR_PROTOCOL, &f);
-        ck_assert_msg(f.b, "ProtocolError without a body");
-        ck_assert_msg(strlen(testbus_json_string(f.b, "message")) > 0, "ProtocolError with an empty message");
+        expect_message_saying(&f, says);
         testbus_frame_deinit(&f);
         testbus_raw_expect_eof(fd);
 }
 
-/* The broker answers InvalidMessage to serial 5 and the connection still works. */
-static void expect_invalid_message(int fd)
+static void expect_protocol_error(int fd)
+{
+        expect_protocol_error_saying(fd, NULL);
+}
+
+/* The broker answers InvalidMessage to serial 5 (its message holding `says`) and the connection still works. */
+static void expect_invalid_message_saying(int fd, const char *says)
 {
         struct testbus_frame f;
 
         testbus_raw_expect_reply(fd, 5, IPCBUS_ERROR_INVALID_MESSAGE, &f);
-        ck_assert_msg(f.b && strlen(testbus_json_string(f.b, "message")) > 0,
-                      "InvalidMessage without a message naming the violation");
+        expect_message_saying(&f, says);
         testbus_frame_deinit(&f);
         testbus_raw_ping(fd, 6);
+}
+
+static void expect_invalid_message(int fd)
+{
+        expect_invalid_message_saying(fd, NULL);
 }
 
 /* Send a frame whose header and body are given as bytes (they may hold anything). */
@@ -210,42 +229,82 @@ struct malformed_case {
         size_t header_len;
         const char *body;
         size_t body_len;
+        const char *says; /* in the error's message, when not NULL */
 };
 
 #define CALL_START "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
 
 static const struct malformed_case malformed_cases[] = {
-        {"header not JSON", S(CALL_START "\"member\":"), NULL, 0},
-        {"header with trailing garbage", S(PING_HEADER " x"), NULL, 0},
-        {"header of two JSON texts", S(PING_HEADER PING_HEADER), NULL, 0},
-        {"header with single quotes", S("{'type':'call','serial':5}"), NULL, 0},
-        {"header with a trailing comma", S(CALL_START "\"member\":\"Ping\",}"), NULL, 0},
-        {"invalid UTF-8 in header", S(CALL_START "\"member\":\"P\xffng\"}"), NULL, 0},
-        {"overlong UTF-8 in header", S(CALL_START "\"member\":\"P\xc0\xafng\"}"), NULL, 0},
-        {"UTF-8 encoded surrogate", S(CALL_START "\"member\":\"P\xed\xa0\x80ng\"}"), NULL, 0},
-        {"truncated UTF-8 sequence", S(CALL_START "\"member\":\"Ping\xe2\x82\"}"), NULL, 0},
-        {"unpaired surrogate escape", S(CALL_START "\"member\":\"P\\ud800ng\"}"), NULL, 0},
-        {"NUL escape", S(CALL_START "\"member\":\"Ping\\u0000\"}"), NULL, 0},
-        {"raw NUL byte", S(CALL_START "\"member\":\"Pi\0ng\"}"), NULL, 0},
-        {"raw control character in a string", S(CALL_START "\"member\":\"Pi\x01ng\"}"), NULL, 0},
-        {"byte-order mark", S("\xef\xbb\xbf" PING_HEADER), NULL, 0},
-        {"body not JSON", S(PING_HEADER), S("{\"a\":")},
-        {"invalid UTF-8 in body", S(PING_HEADER), S("{\"a\":\"\xfe\"}")},
-        {"NUL escape in body", S(PING_HEADER), S("{\"a\":\"\\u0000\"}")},
-        {"body with trailing garbage", S(PING_HEADER), S("{} {}")},
-        {"body with a bad number", S(PING_HEADER), S("{\"n\":01}")},
+        {"header not JSON", S(CALL_START "\"member\":"), NULL, 0, "the header is not well-formed JSON at byte 91"},
+        {"header with trailing garbage", S(PING_HEADER " x"), NULL, 0, NULL},
+        {"header of two JSON texts", S(PING_HEADER PING_HEADER), NULL, 0, NULL},
+        {"header with single quotes", S("{'type':'call','serial':5}"), NULL, 0, NULL},
+        {"header with a trailing comma", S(CALL_START "\"member\":\"Ping\",}"), NULL, 0, NULL},
+        {"invalid UTF-8 in header", S(CALL_START "\"member\":\"P\xffng\"}"), NULL, 0,
+         "the header is not valid UTF-8 at byte 93"},
+        {"overlong UTF-8 in header", S(CALL_START "\"member\":\"P\xc0\xafng\"}"), NULL, 0, NULL},
+        {"UTF-8 encoded surrogate", S(CALL_START "\"member\":\"P\xed\xa0\x80ng\"}"), NULL, 0, NULL},
+        {"truncated UTF-8 sequence", S(CALL_START "\"member\":\"Ping\xe2\x82\"}"), NULL, 0, NULL},
+        {"unpaired surrogate escape", S(CALL_START "\"member\":\"P\\ud800ng\"}"), NULL, 0, NULL},
+        /* a NUL where no serial can be read: said, and the connection closed */
+        {"NUL escape, no serial", S("{\"type\":\"call\\u0000\"}"), NULL, 0,
+         "the header holds a NUL character (a \\u0000 escape) at byte 13: PROTOCOL.md 2 forbids it"},
+        {"NUL outside a string", S("{\"type\":\"call\",\0\"serial\":5}"), NULL, 0,
+         "the header is not well-formed JSON at byte 15"},
+        {"raw control character in a string", S(CALL_START "\"member\":\"Pi\x01ng\"}"), NULL, 0, NULL},
+        {"byte-order mark", S("\xef\xbb\xbf" PING_HEADER), NULL, 0, NULL},
+        {"body not JSON", S(PING_HEADER), S("{\"a\":"), NULL},
+        {"invalid UTF-8 in body", S(PING_HEADER), S("{\"a\":\"\xfe\"}"), "the body is not valid UTF-8 at byte 6"},
+        {"body with trailing garbage", S(PING_HEADER), S("{} {}"), NULL},
+        {"body with a bad number", S(PING_HEADER), S("{\"n\":01}"), NULL},
 };
+
+/* Open a good connection in g, and a raw one that sends c's frame; returns the raw one. */
+static int send_case(struct good *g, const struct malformed_case *c)
+{
+        int fd;
+
+        good_open(g);
+        fd = raw_open();
+        send_frame_bytes(fd, c->header, c->header_len, c->body, c->body_len);
+        return fd;
+}
 
 START_TEST(test_malformed)
 {
-        const struct malformed_case *c = &malformed_cases[_i];
         struct good g;
-        int fd;
+        int fd = send_case(&g, &malformed_cases[_i]);
 
-        good_open(&g);
-        fd = raw_open();
-        send_frame_bytes(fd, c->header, c->header_len, c->body, c->body_len);
-        expect_protocol_error(fd);
+        expect_protocol_error_saying(fd, malformed_cases[_i].says);
+        close(fd);
+        good_check_and_close(&g);
+}
+END_TEST
+
+/*
+ * A NUL inside a string of JSON that is otherwise well-formed (PROTOCOL.md
+ * 2): the message is invalid, not the stream. The sender hears where, and
+ * the connection stays.
+ */
+static const struct malformed_case nul_cases[] = {
+        {"NUL escape in the header", S(CALL_START "\"member\":\"Ping\\u0000\"}"), NULL, 0,
+         "the header holds a NUL character (a \\u0000 escape) at byte 96: PROTOCOL.md 2 forbids it"},
+        {"raw NUL byte in the header", S(CALL_START "\"member\":\"Pi\0ng\"}"), NULL, 0,
+         "the header holds a NUL character (a zero byte) at byte 94: PROTOCOL.md 2 forbids it"},
+        {"NUL escape in a header key", S(CALL_START "\"member\":\"Ping\",\"x\\u0000\":1}"), NULL, 0,
+         "the header holds a NUL character (a \\u0000 escape) at byte 100"},
+        {"NUL escape in the body", S(PING_HEADER), S("{\"a\":\"\\u0000\"}"),
+         "the body holds a NUL character (a \\u0000 escape) at byte 6: PROTOCOL.md 2 forbids it"},
+        {"raw NUL byte in a body key", S(PING_HEADER), S("{\"a\":1,\"b\0\":2}"),
+         "the body holds a NUL character (a zero byte) at byte 9"},
+};
+
+START_TEST(test_nul)
+{
+        struct good g;
+        int fd = send_case(&g, &nul_cases[_i]);
+
+        expect_invalid_message_saying(fd, nul_cases[_i].says);
         close(fd);
         good_check_and_close(&g);
 }
@@ -303,158 +362,184 @@ struct invalid_case {
         const char *what;
         const char *header;
         const char *body;
+        const char *says; /* in the error's message, when not NULL: the field named */
 };
 
 static const struct invalid_case invalid_cases[] = {
-        {"unknown field", CALL_START "\"member\":\"Ping\",\"color\":\"red\"}", NULL},
-        {"duplicate field", CALL_START "\"member\":\"Ping\",\"member\":\"Ping\"}", NULL},
-        {"member not a string", CALL_START "\"member\":5}", NULL},
+        {"unknown field", CALL_START "\"member\":\"Ping\",\"color\":\"red\"}", NULL, "unknown header field 'color'"},
+        {"duplicate field", CALL_START "\"member\":\"Ping\",\"member\":\"Ping\"}", NULL,
+         "header field 'member' appears twice"},
+        {"member not a string", CALL_START "\"member\":5}", NULL,
+         "header field 'member' has the wrong JSON type: got number, expected string"},
         {"path not a string",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":true,\"member\":\"Ping\"}", NULL},
-        {"destination null",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":null,\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":true,\"member\":\"Ping\"}", NULL,
          NULL},
-        {"interface an array", CALL_START "\"interface\":[\"org.ipcbus.Bus\"],\"member\":\"Ping\"}", NULL},
-        {"no_reply a string", CALL_START "\"member\":\"Ping\",\"no_reply\":\"yes\"}", NULL},
-        {"timeout_ms a string", CALL_START "\"member\":\"Ping\",\"timeout_ms\":\"10\"}", NULL},
-        {"timeout_ms 0", CALL_START "\"member\":\"Ping\",\"timeout_ms\":0}", NULL},
-        {"timeout_ms negative", CALL_START "\"member\":\"Ping\",\"timeout_ms\":-5}", NULL},
-        {"timeout_ms too large", CALL_START "\"member\":\"Ping\",\"timeout_ms\":2147483648}", NULL},
-        {"timeout_ms a fraction", CALL_START "\"member\":\"Ping\",\"timeout_ms\":1.5}", NULL},
+        {"destination null",
+         "{\"type\":\"call\",\"serial\":5,\"destination\":null,\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}", NULL,
+         NULL},
+        {"interface an array", CALL_START "\"interface\":[\"org.ipcbus.Bus\"],\"member\":\"Ping\"}", NULL, NULL},
+        {"no_reply a string", CALL_START "\"member\":\"Ping\",\"no_reply\":\"yes\"}", NULL,
+         "header field 'no_reply' has the wrong JSON type: got string, expected boolean"},
+        {"timeout_ms a string", CALL_START "\"member\":\"Ping\",\"timeout_ms\":\"10\"}", NULL,
+         "header field 'timeout_ms' has the wrong JSON type: got string, expected integer"},
+        {"timeout_ms 0", CALL_START "\"member\":\"Ping\",\"timeout_ms\":0}", NULL,
+         "header field 'timeout_ms' must be an integer from 1 to 2147483647, got 0"},
+        {"timeout_ms negative", CALL_START "\"member\":\"Ping\",\"timeout_ms\":-5}", NULL, NULL},
+        {"timeout_ms too large", CALL_START "\"member\":\"Ping\",\"timeout_ms\":2147483648}", NULL, NULL},
+        {"timeout_ms a fraction", CALL_START "\"member\":\"Ping\",\"timeout_ms\":1.5}", NULL, NULL},
         {"type not a string",
          "{\"type\":1,\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/"
          "Bus\",\"member\":\"Ping\"}",
-         NULL},
+         NULL, NULL},
         {"unknown type",
          "{\"type\":\"bogus\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
          "\"member\":\"Ping\"}",
-         NULL},
+         NULL, "header field 'type' must be call, return, error or signal, got 'bogus'"},
         {"missing type",
-         "{\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}", NULL},
-        {"call without member", CALL_START "\"interface\":\"org.ipcbus.Bus\"}", NULL},
+         "{\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}", NULL,
+         "header field 'type' is missing: every message has one"},
+        {"call without member", CALL_START "\"interface\":\"org.ipcbus.Bus\"}", NULL,
+         "header field 'member' is missing: a call needs it"},
         {"call without path", "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"member\":\"Ping\"}",
-         NULL},
-        {"call with an error field", CALL_START "\"member\":\"Ping\",\"error\":\"org.example.E\"}", NULL},
-        {"call with reply_serial", CALL_START "\"member\":\"Ping\",\"reply_serial\":3}", NULL},
-        {"signal without interface", "{\"type\":\"signal\",\"serial\":5,\"path\":\"/x\",\"member\":\"M\"}", NULL},
+         NULL, NULL},
+        {"call with an error field", CALL_START "\"member\":\"Ping\",\"error\":\"org.example.E\"}", NULL, NULL},
+        {"call with reply_serial", CALL_START "\"member\":\"Ping\",\"reply_serial\":3}", NULL,
+         "header field 'reply_serial' is not allowed in a call"},
+        {"signal without interface", "{\"type\":\"signal\",\"serial\":5,\"path\":\"/x\",\"member\":\"M\"}", NULL, NULL},
         {"signal with no_reply",
          "{\"type\":\"signal\",\"serial\":5,\"path\":\"/x\",\"interface\":\"org.example.I\",\"member\":\"M\","
          "\"no_reply\":true}",
+         NULL, NULL},
+        {"return without reply_serial", "{\"type\":\"return\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\"}", NULL,
          NULL},
-        {"return without reply_serial", "{\"type\":\"return\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\"}", NULL},
-        {"return without destination", "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1}", NULL},
+        {"return without destination", "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1}", NULL, NULL},
         {"return with a path",
          "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/x\"}",
-         NULL},
+         NULL, NULL},
         {"reply_serial a string",
-         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":\"1\",\"destination\":\"org.ipcbus.Bus\"}", NULL},
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":\"1\",\"destination\":\"org.ipcbus.Bus\"}", NULL,
+         "header field 'reply_serial' has the wrong JSON type: got string, expected integer"},
         {"reply_serial 0", "{\"type\":\"return\",\"serial\":5,\"reply_serial\":0,\"destination\":\"org.ipcbus.Bus\"}",
+         NULL, NULL},
+        {"error without error name", "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1}", NULL, NULL},
+        {"error without reply_serial", "{\"type\":\"error\",\"serial\":5,\"error\":\"org.example.Error.E\"}", NULL,
          NULL},
-        {"error without error name", "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1}", NULL},
-        {"error without reply_serial", "{\"type\":\"error\",\"serial\":5,\"error\":\"org.example.Error.E\"}", NULL},
-        {"invalid error name", "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1,\"error\":\"bad\"}", NULL},
-        {"broker-only sender", CALL_START "\"member\":\"Ping\",\"sender\":\":1.1\"}", NULL},
+        {"invalid error name", "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1,\"error\":\"bad\"}", NULL, NULL},
+        {"broker-only sender", CALL_START "\"member\":\"Ping\",\"sender\":\":1.1\"}", NULL,
+         "header field 'sender' is set by the broker only"},
         {"broker-only sender first",
          "{\"sender\":\":1.1\",\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\","
          "\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}",
-         NULL},
-        {"broker-only sender_uid", CALL_START "\"member\":\"Ping\",\"sender_uid\":0}", NULL},
-        {"broker-only sender_pid", CALL_START "\"member\":\"Ping\",\"sender_pid\":1}", NULL},
+         NULL, NULL},
+        {"broker-only sender_uid", CALL_START "\"member\":\"Ping\",\"sender_uid\":0}", NULL, NULL},
+        {"broker-only sender_pid", CALL_START "\"member\":\"Ping\",\"sender_pid\":1}", NULL, NULL},
         {"invalid destination",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\"not a name\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"not a name\",\"path\":\"/x\",\"member\":\"M\"}", NULL,
+         "header field 'destination' is not a valid bus name"},
         {"destination with an empty element",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org..x\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
-        {"invalid interface", CALL_START "\"interface\":\"nodots\",\"member\":\"Ping\"}", NULL},
-        {"interface element starting with a digit", CALL_START "\"interface\":\"org.1x\",\"member\":\"Ping\"}", NULL},
-        {"member with a dot", CALL_START "\"member\":\"Pi.ng\"}", NULL},
-        {"member starting with a digit", CALL_START "\"member\":\"1Ping\"}", NULL},
-        {"empty member", CALL_START "\"member\":\"\"}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org..x\",\"path\":\"/x\",\"member\":\"M\"}", NULL, NULL},
+        {"invalid interface", CALL_START "\"interface\":\"nodots\",\"member\":\"Ping\"}", NULL,
+         "header field 'interface' is not a valid interface name"},
+        {"interface element starting with a digit", CALL_START "\"interface\":\"org.1x\",\"member\":\"Ping\"}", NULL,
+         NULL},
+        {"member with a dot", CALL_START "\"member\":\"Pi.ng\"}", NULL,
+         "header field 'member' is not a valid member name"},
+        {"member starting with a digit", CALL_START "\"member\":\"1Ping\"}", NULL, NULL},
+        {"empty member", CALL_START "\"member\":\"\"}", NULL, NULL},
         {"path with a trailing slash",
          "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/\",\"member\":\"Ping\"}",
-         NULL},
+         NULL, "header field 'path' is not a valid object path: got '/org/', expected '/', or elements"},
         {"relative path",
          "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"org\",\"member\":\"Ping\"}",
-         NULL},
+         NULL, NULL},
         {"path with an empty element",
          "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/a//b\",\"member\":\"Ping\"}",
-         NULL},
+         NULL, NULL},
         {"path with a dash",
          "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/a-b\",\"member\":\"Ping\"}",
-         NULL},
-        {"body an array", PING_HEADER, "[1,2]"},
-        {"body a string", PING_HEADER, "\"text\""},
-        {"body a number", PING_HEADER, "42"},
-        {"body null", PING_HEADER, "null"},
+         NULL, NULL},
+        {"body an array", PING_HEADER, "[1,2]", "the body is not a JSON object: got array"},
+        {"body a string", PING_HEADER, "\"text\"", NULL},
+        {"body a number", PING_HEADER, "42", NULL},
+        {"body null", PING_HEADER, "null", NULL},
         /* wrong field types */
-        {"no_auto_start a string", CALL_START "\"member\":\"Ping\",\"no_auto_start\":\"yes\"}", NULL},
-        {"no_reply a number", CALL_START "\"member\":\"Ping\",\"no_reply\":1}", NULL},
+        {"no_auto_start a string", CALL_START "\"member\":\"Ping\",\"no_auto_start\":\"yes\"}", NULL, NULL},
+        {"no_reply a number", CALL_START "\"member\":\"Ping\",\"no_reply\":1}", NULL, NULL},
         {"destination a number",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":7,\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}", NULL},
-        {"interface null", CALL_START "\"interface\":null,\"member\":\"Ping\"}", NULL},
-        {"member an object", CALL_START "\"member\":{\"name\":\"Ping\"}}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":7,\"path\":\"/org/ipcbus/Bus\",\"member\":\"Ping\"}", NULL,
+         NULL},
+        {"interface null", CALL_START "\"interface\":null,\"member\":\"Ping\"}", NULL,
+         "header field 'interface' has the wrong JSON type: got null, expected string"},
+        {"member an object", CALL_START "\"member\":{\"name\":\"Ping\"}}", NULL, NULL},
         {"path a number",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":1,\"member\":\"Ping\"}", NULL},
-        {"error name a number", "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1,\"error\":3}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":1,\"member\":\"Ping\"}", NULL,
+         NULL},
+        {"error name a number", "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1,\"error\":3}", NULL, NULL},
         {"reply_serial a fraction",
-         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1.5,\"destination\":\"org.ipcbus.Bus\"}", NULL},
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1.5,\"destination\":\"org.ipcbus.Bus\"}", NULL, NULL},
         {"reply_serial negative",
-         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":-1,\"destination\":\"org.ipcbus.Bus\"}", NULL},
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":-1,\"destination\":\"org.ipcbus.Bus\"}", NULL, NULL},
         {"reply_serial over 32 bits",
-         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":4294967296,\"destination\":\"org.ipcbus.Bus\"}", NULL},
+         "{\"type\":\"return\",\"serial\":5,\"reply_serial\":4294967296,\"destination\":\"org.ipcbus.Bus\"}", NULL,
+         NULL},
         {"type an object",
          "{\"type\":{\"call\":true},\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
          "\"member\":\"Ping\"}",
-         NULL},
+         NULL, NULL},
         /* unknown message types */
         {"type in capitals",
          "{\"type\":\"CALL\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
          "\"member\":\"Ping\"}",
-         NULL},
+         NULL, NULL},
         {"D-Bus type name",
          "{\"type\":\"method_call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
          "\"member\":\"Ping\"}",
-         NULL},
+         NULL, NULL},
         {"empty type",
          "{\"type\":\"\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/org/ipcbus/Bus\","
          "\"member\":\"Ping\"}",
-         NULL},
+         NULL, NULL},
         /* broker-only fields on every type */
         {"broker-only sender on a signal",
          "{\"sender\":\":1.1\",\"type\":\"signal\",\"serial\":5,\"path\":\"/x\",\"interface\":\"org.example.I\","
          "\"member\":\"M\"}",
-         NULL},
+         NULL, NULL},
         {"broker-only sender_uid on a return",
          "{\"type\":\"return\",\"serial\":5,\"reply_serial\":1,\"destination\":\"org.ipcbus.Bus\",\"sender_uid\":0}",
-         NULL},
+         NULL, NULL},
         {"broker-only sender_pid on an error",
          "{\"type\":\"error\",\"serial\":5,\"reply_serial\":1,\"error\":\"org.example.Error.E\",\"sender_pid\":1}",
-         NULL},
-        {"broker-only sender null", CALL_START "\"member\":\"Ping\",\"sender\":null}", NULL},
+         NULL, NULL},
+        {"broker-only sender null", CALL_START "\"member\":\"Ping\",\"sender\":null}", NULL, NULL},
         /* invalid names and paths */
         {"unique destination with an empty element",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\":1..2\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\":1..2\",\"path\":\"/x\",\"member\":\"M\"}", NULL, NULL},
         {"unique destination of one element",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\":1\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\":1\",\"path\":\"/x\",\"member\":\"M\"}", NULL, NULL},
         {"bare colon destination",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\":\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\":\",\"path\":\"/x\",\"member\":\"M\"}", NULL, NULL},
         {"destination element starting with a digit",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.1example\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.1example\",\"path\":\"/x\",\"member\":\"M\"}", NULL,
+         NULL},
         {"destination with a space",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.exa mple\",\"path\":\"/x\",\"member\":\"M\"}", NULL},
-        {"interface with a dash", CALL_START "\"interface\":\"org.ex-ample.I\",\"member\":\"Ping\"}", NULL},
-        {"member with a dash", CALL_START "\"member\":\"Pi-ng\"}", NULL},
-        {"member with non-ASCII letters", CALL_START "\"member\":\"P\u00efng\"}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.exa mple\",\"path\":\"/x\",\"member\":\"M\"}", NULL,
+         NULL},
+        {"interface with a dash", CALL_START "\"interface\":\"org.ex-ample.I\",\"member\":\"Ping\"}", NULL, NULL},
+        {"member with a dash", CALL_START "\"member\":\"Pi-ng\"}", NULL, NULL},
+        {"member with non-ASCII letters", CALL_START "\"member\":\"P\u00efng\"}", NULL, NULL},
         {"empty path",
-         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"\",\"member\":\"Ping\"}", NULL},
+         "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"\",\"member\":\"Ping\"}", NULL,
+         NULL},
         {"path with a dot element",
          "{\"type\":\"call\",\"serial\":5,\"destination\":\"org.ipcbus.Bus\",\"path\":\"/a/../b\",\"member\":\"Ping\"}",
-         NULL},
+         NULL, NULL},
         {"signal destination invalid",
          "{\"type\":\"signal\",\"serial\":5,\"destination\":\"nodots\",\"path\":\"/x\",\"interface\":\"org.example.I\","
          "\"member\":\"M\"}",
-         NULL},
+         NULL, NULL},
         {"signal with an invalid path",
-         "{\"type\":\"signal\",\"serial\":5,\"path\":\"x\",\"interface\":\"org.example.I\",\"member\":\"M\"}", NULL},
+         "{\"type\":\"signal\",\"serial\":5,\"path\":\"x\",\"interface\":\"org.example.I\",\"member\":\"M\"}", NULL,
+         NULL},
 };
 
 START_TEST(test_invalid_message)
@@ -466,7 +551,7 @@ START_TEST(test_invalid_message)
         good_open(&g);
         fd = raw_open();
         testbus_raw_send_frame(fd, c->header, c->body);
-        expect_invalid_message(fd);
+        expect_invalid_message_saying(fd, c->says);
         close(fd);
         good_check_and_close(&g);
 }
@@ -1035,6 +1120,7 @@ static Suite *badinput_suite(void)
 
         tc = testbus_tcase("malformed");
         tcase_add_loop_test(tc, test_malformed, 0, (int) (sizeof(malformed_cases) / sizeof(malformed_cases[0])));
+        tcase_add_loop_test(tc, test_nul, 0, (int) (sizeof(nul_cases) / sizeof(nul_cases[0])));
         tcase_add_test(tc, test_json_nesting_limit);
         suite_add_tcase(s, tc);
 

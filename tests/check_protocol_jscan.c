@@ -92,6 +92,35 @@ START_TEST(test_bad_json)
 }
 END_TEST
 
+/* A NUL in a string (escaped or a zero byte) is told apart, with where the first one is (PROTOCOL.md 2). */
+START_TEST(test_nul)
+{
+        enum jscan_kind kind = JSCAN_NONE;
+        size_t at = 99;
+
+        ck_assert_int_eq(jscan_validate_at("\"\\u0000\"", 8, 64, &kind, &at), PROTO_E_NUL);
+        ck_assert_int_eq(kind, JSCAN_STRING);
+        ck_assert_uint_eq(at, 1);
+        ck_assert_int_eq(jscan_validate_at("{\"a\":1,\"b\0\":[\"\\u0000\"]}", 23, 64, &kind, &at), PROTO_E_NUL);
+        ck_assert_int_eq(kind, JSCAN_OBJECT);
+        ck_assert_uint_eq(at, 9);
+        /* a NUL where JSON is broken as well: the break is what counts */
+        ck_assert_int_eq(jscan_validate_at("{\"a\\u0000\":}", 12, 64, NULL, &at), PROTO_E_BAD_JSON);
+        ck_assert_uint_eq(at, 11);
+        ck_assert_int_eq(jscan_validate_at("{\"a\":1,\0}", 9, 64, NULL, &at), PROTO_E_BAD_JSON);
+        ck_assert_uint_eq(at, 7);
+        /* where other faults are */
+        ck_assert_int_eq(jscan_validate_at("{\"a\":\"\xff\"}", 9, 64, NULL, &at), PROTO_E_BAD_UTF8);
+        ck_assert_uint_eq(at, 6);
+        ck_assert_int_eq(jscan_validate_at("[[[1]]]", 7, 2, NULL, &at), PROTO_E_TOO_DEEP);
+        ck_assert_uint_eq(at, 2);
+        /* a valid text leaves the offset alone */
+        at = 99;
+        ck_assert_int_eq(jscan_validate_at("{\"a\":\"\\u0001\"}", 14, 64, NULL, &at), 0);
+        ck_assert_uint_eq(at, 99);
+}
+END_TEST
+
 START_TEST(test_bad_utf8)
 {
         static const char *const bad[] = {
@@ -104,12 +133,11 @@ START_TEST(test_bad_utf8)
                 "\"\\ud800\"",          /* lone high surrogate escape */
                 "\"\\udc00\"",          /* lone low surrogate escape */
                 "\"\\ud800\\u0041\"",   /* high surrogate then non-low */
-                "\"\\u0000\"",          /* NUL */
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
                 ck_assert_msg(validate(bad[i], NULL) == PROTO_E_BAD_UTF8, "case %zu: %d", i, validate(bad[i], NULL));
-        /* a raw NUL inside a string is a control character */
-        ck_assert_int_eq(jscan_validate("\"a\0b\"", 5, 64, NULL), PROTO_E_BAD_JSON);
+        /* a raw control character inside a string is not JSON */
+        ck_assert_int_eq(jscan_validate("\"a\x01z\"", 5, 64, NULL), PROTO_E_BAD_JSON);
         /* bytes above 0x7f outside strings are not JSON */
         ck_assert_int_eq(validate("{\"a\":1\xc3\xa9}", NULL), PROTO_E_BAD_JSON);
         /* the same judgement on bare text */
@@ -339,7 +367,7 @@ static const struct piece pieces[] = {
         {"\"", PROTO_E_BAD_JSON, NULL, true},
         {"\\x", PROTO_E_BAD_JSON, NULL, true},
         {"\\u12G4", PROTO_E_BAD_JSON, NULL, true},
-        {"\\u0000", PROTO_E_BAD_UTF8, NULL, true},
+        {"\\u0000", PROTO_E_NUL, NULL, true},
         {"\\ud800a", PROTO_E_BAD_UTF8, NULL, true},
         {"\xff", PROTO_E_BAD_UTF8, NULL, false},
         {"\x80", PROTO_E_BAD_UTF8, NULL, false},
@@ -515,6 +543,7 @@ static Suite *jscan_suite(void)
         tcase_add_test(tc, test_kind);
         tcase_add_test(tc, test_bad_json);
         tcase_add_test(tc, test_bad_utf8);
+        tcase_add_test(tc, test_nul);
         tcase_add_test(tc, test_depth);
         tcase_add_test(tc, test_iterate);
         tcase_add_test(tc, test_iterate_array);

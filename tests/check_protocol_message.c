@@ -331,6 +331,8 @@ static const struct {
         {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", "{\"a\":", PROTO_E_BAD_JSON},
 };
 
+#define CALL_HEAD_5 "{\"type\":\"call\",\"serial\":5,\"path\":\"/\",\"member\":\"M\""
+
 START_TEST(test_invalid)
 {
         struct msg *m = NULL;
@@ -338,6 +340,92 @@ START_TEST(test_invalid)
 
         ck_assert_msg(e == invalid[_i].error, "case %d (%s): got %d (%s), want %d (%s)", _i, invalid[_i].header, e,
                       proto_strerror(e), invalid[_i].error, proto_strerror(invalid[_i].error));
+        ck_assert_ptr_null(m);
+}
+END_TEST
+
+/*
+ * What msg_parse_why says for each kind of fault: the field, what it got and
+ * what was expected; for broken or NUL-holding JSON the part and where.
+ */
+static const struct {
+        const char *header;
+        const char *body;
+        int error;
+        const char *why;
+} whys[] = {
+        {CALL_HEAD_5 ",\"color\":\"red\"}", NULL, PROTO_E_UNKNOWN_FIELD, "unknown header field 'color'"},
+        {CALL_HEAD_5 ",\"member\":\"N\"}", NULL, PROTO_E_DUPLICATE_FIELD, "header field 'member' appears twice"},
+        {"{\"type\":\"call\",\"serial\":\"1\",\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_FIELD_TYPE,
+         "header field 'serial' has the wrong JSON type: got string, expected integer"},
+        {CALL_HEAD_5 ",\"no_reply\":1}", NULL, PROTO_E_FIELD_TYPE,
+         "header field 'no_reply' has the wrong JSON type: got number, expected boolean"},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":[],\"member\":\"M\"}", NULL, PROTO_E_FIELD_TYPE,
+         "header field 'path' has the wrong JSON type: got array, expected string"},
+        {"{\"type\":\"call\",\"serial\":0,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_SERIAL,
+         "header field 'serial' must be an integer from 1 to 4294967295, got 0"},
+        {CALL_HEAD_5 ",\"timeout_ms\":1.5}", NULL, PROTO_E_BAD_TIMEOUT,
+         "header field 'timeout_ms' must be an integer from 1 to 2147483647, got 1.5"},
+        {"{\"type\":\"method\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_UNKNOWN_TYPE,
+         "header field 'type' must be call, return, error or signal, got 'method'"},
+        {"{\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD,
+         "header field 'type' is missing: every message has one"},
+        {"{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD,
+         "header field 'interface' is missing: a signal needs it"},
+        {CALL_HEAD_5 ",\"reply_serial\":3}", NULL, PROTO_E_FIELD_NOT_ALLOWED,
+         "header field 'reply_serial' is not allowed in a call"},
+        {CALL_HEAD_5 ",\"sender_pid\":1}", NULL, PROTO_E_BROKER_FIELD,
+         "header field 'sender_pid' is set by the broker only"},
+        {CALL_HEAD_5 ",\"body_size\":10}", NULL, PROTO_E_BAD_BODY_FD,
+         "header field 'body_fd' is missing: 'body_fd' and 'body_size' come together"},
+        {"{\"type\":\"call\",\"serial\":1,\"destination\":\"org..x\",\"path\":\"/\",\"member\":\"M\"}", NULL,
+         PROTO_E_BAD_BUS_NAME,
+         "header field 'destination' is not a valid bus name: got 'org..x', expected a unique name such as ':1.42', "
+         "or two or more elements of [A-Za-z0-9_-] joined by '.', none empty or starting with a digit, at most 255 "
+         "bytes (PROTOCOL.md 5)"},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/a/\",\"member\":\"M\"}", NULL, PROTO_E_BAD_PATH,
+         "header field 'path' is not a valid object path: got '/a/', expected '/', or elements of [A-Za-z0-9_] each "
+         "after a '/', none empty, no trailing '/', at most 1024 bytes (PROTOCOL.md 5)"},
+        {"{\"type\":\"call\",\"serial\":1,\"path\":\"/\",\"member\":\"1M\"}", NULL, PROTO_E_BAD_MEMBER,
+         "header field 'member' is not a valid member name: got '1M', expected one element of [A-Za-z0-9_], not "
+         "empty, not starting with a digit, at most 255 bytes (PROTOCOL.md 5)"},
+        /* a long value is cut at a character's boundary, the sentence stays UTF-8 */
+        {CALL_HEAD_5 ",\"\\u00e9\\u00e9\":1}", NULL, PROTO_E_UNKNOWN_FIELD, "unknown header field '\\u00e9\\u00e9'"},
+        {CALL_HEAD_5 ",\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                     "\xc3\xa9\xc3\xa9x\":1}",
+         NULL, PROTO_E_UNKNOWN_FIELD,
+         "unknown header field '\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9...'"},
+        /* the body */
+        {CALL_HEAD_5 "}", "[1]", PROTO_E_BODY_NOT_OBJECT, "the body is not a JSON object: got array"},
+        {CALL_HEAD_5 "}", "{\"a\":\"x\\u0000\"}", PROTO_E_NUL,
+         "the body holds a NUL character (a \\u0000 escape) at byte 7: PROTOCOL.md 2 forbids it"},
+        {CALL_HEAD_5 ",\"color\":1}", "{\"a\":\"\\u0000\"}", PROTO_E_UNKNOWN_FIELD, "unknown header field 'color'"},
+        /* a NUL in the header is told first: a field's fault may come of it */
+        {CALL_HEAD_5 ",\"col\\u0000or\":1}", NULL, PROTO_E_NUL,
+         "the header holds a NUL character (a \\u0000 escape) at byte 54: PROTOCOL.md 2 forbids it"},
+        /* broken JSON: which part, where */
+        {"{\"type\":\"call\",", NULL, PROTO_E_BAD_JSON, "the header is not well-formed JSON at byte 15"},
+        {CALL_HEAD_5 "}", "{\"a\":\"\xff\"}", PROTO_E_BAD_UTF8, "the body is not valid UTF-8 at byte 6"},
+        {"[1]", NULL, PROTO_E_HEADER_NOT_OBJECT, "the header is not a JSON object: got array"},
+        /* no sentence of its own: proto_strerror's */
+        {"{\"type\":\"error\",\"serial\":1,\"reply_serial\":1,\"error\":\"a.b\"}", "{}", PROTO_E_BAD_ERROR_BODY,
+         "the body of an error is not an object whose member \"message\" is a string"},
+};
+
+START_TEST(test_why)
+{
+        static uint8_t buf[1 << 12];
+        struct frame_view v = text_view(buf, whys[_i].header, whys[_i].body);
+        struct msg *m = NULL;
+        char why[MSG_WHY_MAX];
+        int e = msg_parse_why(&v, NULL, 0, NULL, &m, NULL, NULL, why);
+
+        ck_assert_msg(e == whys[_i].error, "case %d (%s): got %d (%s)", _i, whys[_i].header, e, why);
+        ck_assert_str_eq(why, whys[_i].why);
         ck_assert_ptr_null(m);
 }
 END_TEST
@@ -656,6 +744,7 @@ static Suite *message_suite(void)
         tcase_add_test(tc, test_stitch_in_place);
         tcase_add_test(tc, test_stitch_never_exceeds_limit);
         tcase_add_loop_test(tc, test_invalid, 0, (int) (sizeof(invalid) / sizeof(*invalid)));
+        tcase_add_loop_test(tc, test_why, 0, (int) (sizeof(whys) / sizeof(*whys)));
         tcase_add_loop_test(tc, test_body_fd, 0, (int) (sizeof(body_fd_cases) / sizeof(*body_fd_cases)));
         tcase_add_test(tc, test_body_fd_build);
         tcase_add_test(tc, test_fatal_classes);

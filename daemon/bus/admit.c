@@ -186,10 +186,10 @@ void bus_free_peer(struct bus *bus, struct peer *peer)
 }
 
 /* Framing error, malformed JSON, or no readable serial: say what was wrong, then close. */
-void bus_protocol_error(struct bus *bus, struct peer *peer, int code)
+void bus_protocol_error(struct bus *bus, struct peer *peer, int code, const char *why)
 {
         const struct bus_limits *l = &bus->limits;
-        char reason[160];
+        char reason[MSG_WHY_MAX + 32];
 
         /* A frame over a configured bound says which, as every limit error does. */
         if (code == PROTO_E_HEADER_TOO_LARGE)
@@ -208,7 +208,7 @@ void bus_protocol_error(struct bus *bus, struct peer *peer, int code)
                 snprintf(reason, sizeof(reason), "protocol error: %s (max_fds_per_message, %u)", proto_strerror(code),
                          l->max_fds);
         else
-                snprintf(reason, sizeof(reason), "protocol error: %s", proto_strerror(code));
+                snprintf(reason, sizeof(reason), "protocol error: %s", why ? why : proto_strerror(code));
         log_warning("%s: %s; disconnecting", PEER_DESC(peer), reason);
         peer->stats.end = BUS_DISCONNECT_PROTOCOL_ERROR;
         driver_send_error(bus, peer, 0, IPCBUS_ERROR_PROTOCOL, "%s", reason + strlen("protocol error: "));
@@ -226,7 +226,7 @@ static void bus_on_broken(struct connection *c, int code, void *userdata)
 {
         struct peer *peer = userdata;
 
-        bus_protocol_error(peer->bus, peer, code);
+        bus_protocol_error(peer->bus, peer, code, NULL);
 }
 
 static void bus_on_closed(struct connection *c, const char *reason, void *userdata)

@@ -59,8 +59,8 @@ void bus_remove_peer(struct bus *bus, struct peer *peer, const char *reason);
 void bus_disconnect(struct bus *bus, struct peer *peer, const char *reason);
 /* Free a peer that is off the bus. */
 void bus_free_peer(struct bus *bus, struct peer *peer);
-/* Tell the peer what was wrong with its stream (the PROTO_E_ code), then disconnect it. */
-void bus_protocol_error(struct bus *bus, struct peer *peer, int code);
+/* Tell the peer what was wrong with its stream (the PROTO_E_ code, said by why when not NULL), then disconnect it. */
+void bus_protocol_error(struct bus *bus, struct peer *peer, int code, const char *why);
 
 /* ---- route.c ---- */
 

@@ -275,14 +275,14 @@ static void bus_refuse_fds(struct bus *bus, struct peer *peer, const struct fram
         int none[IPCBUS_FDS_MAX];
         uint32_t serial = 0;
         bool no_reply = false;
-        char text[256];
+        char text[256], why[MSG_WHY_MAX];
         int r;
 
         for (unsigned i = 0; i < IPCBUS_FDS_MAX; i++)
                 none[i] = -1;
-        r = msg_parse(f, stamp, 0, none, &m, &serial, &no_reply);
+        r = msg_parse_why(f, stamp, 0, none, &m, &serial, &no_reply, why);
         if (r > 0 && (proto_error_is_fatal(r) || serial == 0)) {
-                bus_protocol_error(bus, peer, r);
+                bus_protocol_error(bus, peer, r, why);
                 return;
         }
         bus_stats_refused(&bus->stats, peer->conn.rx_fds_refused == CONNECTION_FDS_OVER_CONNECTION
@@ -315,10 +315,12 @@ static bool bus_drop_unwanted(struct bus *bus, struct peer *peer, const struct f
 }
 
 /*
- * The first message of a peer without Hello yet (r as msg_parse returned,
- * m set when 0): Hello goes to the driver, anything else closes the peer.
+ * The first message of a peer without Hello yet (r and why as msg_parse_why
+ * left them, m set when 0): Hello goes to the driver, anything else closes
+ * the peer.
  */
-static void bus_handle_before_hello(struct bus *bus, struct peer *peer, struct msg *m, int r, uint32_t serial)
+static void bus_handle_before_hello(struct bus *bus, struct peer *peer, struct msg *m, int r, uint32_t serial,
+                                    const char *why)
 {
         if (r == 0 && bus_is_hello(m)) {
                 bus_stats_count_message(&bus->stats, m);
@@ -330,7 +332,7 @@ static void bus_handle_before_hello(struct bus *bus, struct peer *peer, struct m
         peer->stats.end = BUS_DISCONNECT_PROTOCOL_ERROR;
         if (r > 0)
                 driver_send_error(bus, peer, serial, IPCBUS_ERROR_ACCESS_DENIED,
-                                  "Hello must be the first message (and this one is invalid: %s)", proto_strerror(r));
+                                  "Hello must be the first message (and this one is invalid: %s)", why);
         else
                 driver_send_error(bus, peer, serial, IPCBUS_ERROR_ACCESS_DENIED, "Hello must be the first message");
         bus_disconnect(bus, peer, "a message before Hello");
@@ -438,6 +440,7 @@ static void bus_handle_frame(struct bus *bus, struct peer *peer, const struct fr
         _cleanup_(msg_unrefp) struct msg *m = NULL;
         uint32_t serial = 0;
         bool no_reply = false;
+        char why[MSG_WHY_MAX]; /* written only when the frame is refused */
         int r;
 
         if (bus_drop_unwanted(bus, peer, f, fds))
@@ -447,7 +450,7 @@ static void bus_handle_frame(struct bus *bus, struct peer *peer, const struct fr
                 return;
         }
 
-        r = msg_parse(f, &stamp, 0, fds, &m, &serial, &no_reply);
+        r = msg_parse_why(f, &stamp, 0, fds, &m, &serial, &no_reply, why);
         if (r != 0)
                 peer_drop_fds(peer, fds, f->prefix.n_fds);
         else
@@ -459,20 +462,19 @@ static void bus_handle_frame(struct bus *bus, struct peer *peer, const struct fr
                 return;
         }
         if (r > 0 && (proto_error_is_fatal(r) || serial == 0)) {
-                bus_protocol_error(bus, peer, r);
+                bus_protocol_error(bus, peer, r, why);
                 return;
         }
 
         if (peer->state == PEER_NEW) {
-                bus_handle_before_hello(bus, peer, m, r, serial);
+                bus_handle_before_hello(bus, peer, m, r, serial, why);
                 return;
         }
 
         if (r > 0) {
-                log_debug("%s: invalid message (serial %" PRIu32 "): %s", PEER_DESC(peer), serial, proto_strerror(r));
+                log_debug("%s: invalid message (serial %" PRIu32 "): %s", PEER_DESC(peer), serial, why);
                 if (!no_reply) /* PROTOCOL.md 9: only a call with no_reply goes unanswered */
-                        driver_send_error(bus, peer, serial, IPCBUS_ERROR_INVALID_MESSAGE, "Invalid message: %s",
-                                          proto_strerror(r));
+                        driver_send_error(bus, peer, serial, IPCBUS_ERROR_INVALID_MESSAGE, "Invalid message: %s", why);
                 return;
         }
         if (m->h.body_size && !bus_take_memfd(bus, peer, m))

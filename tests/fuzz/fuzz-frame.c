@@ -91,7 +91,7 @@ static void scan_json(const char *text, size_t len)
                 fuzz_assert(r == 0 && kind == shallow_kind, "valid at depth 2, not at depth %u (%d)", IPCBUS_DEPTH_MAX,
                             r);
         if (r != 0) {
-                fuzz_assert(r == PROTO_E_BAD_UTF8 || r == PROTO_E_BAD_JSON || r == PROTO_E_TOO_DEEP,
+                fuzz_assert(r == PROTO_E_BAD_UTF8 || r == PROTO_E_BAD_JSON || r == PROTO_E_TOO_DEEP || r == PROTO_E_NUL,
                             "jscan_validate returned %d", r);
                 return;
         }
