@@ -966,7 +966,7 @@ _public_ int ipcbus_become_monitor(ipcbus_bus *bus, const char *const *rules, si
         int r = 0;
 
         if (n_rules > 0 && !rules)
-                return -EINVAL;
+                return client_fail_null("rules");
         r = client_enter(bus, true);
         if (r < 0)
                 return r;

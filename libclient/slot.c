@@ -546,7 +546,7 @@ _public_ int ipcbus_add_match(ipcbus_bus *bus, ipcbus_slot **ret_slot, const cha
         int r;
 
         if (!rule || !callback)
-                return -EINVAL;
+                return client_fail_null(!rule ? "rule" : "callback");
         r = client_enter(bus, true);
         if (r < 0)
                 return r;

@@ -65,9 +65,9 @@ enum field {
 };
 
 static const char *const field_names[_F_MAX] = {
-        "sender", "sender_uid", "sender_pid", "type",  "serial",   "reply_serial",  "destination",
-        "path",   "interface",  "member",     "error", "no_reply", "no_auto_start", "timeout_ms",
-        "body_fd", "body_size",
+        "sender",        "sender_uid", "sender_pid", "type",      "serial", "reply_serial",
+        "destination",   "path",       "interface",  "member",    "error",  "no_reply",
+        "no_auto_start", "timeout_ms", "body_fd",    "body_size",
 };
 
 #define BIT(f) (1u << (f))
@@ -82,8 +82,7 @@ static const struct {
         unsigned allowed;
 } type_rules[] = {
         [MSG_CALL] = {BIT(F_PATH) | BIT(F_MEMBER),
-                      BIT(F_PATH) | BIT(F_MEMBER) | BIT(F_DESTINATION) | BIT(F_INTERFACE) | CALL_ONLY |
-                              BODY_FD_FIELDS},
+                      BIT(F_PATH) | BIT(F_MEMBER) | BIT(F_DESTINATION) | BIT(F_INTERFACE) | CALL_ONLY | BODY_FD_FIELDS},
         [MSG_RETURN] = {BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION),
                         BIT(F_REPLY_SERIAL) | BIT(F_DESTINATION) | BODY_FD_FIELDS},
         [MSG_ERROR] = {BIT(F_REPLY_SERIAL) | BIT(F_ERROR), BIT(F_REPLY_SERIAL) | BIT(F_ERROR) | BIT(F_DESTINATION)},
@@ -113,16 +112,32 @@ __attribute__((format(printf, 3, 4))) static int why_set(char *why, int code, co
 
 /*
  * s[0..n) to quote in a sentence, into buf (WHY_QUOTE_MAX + 4 bytes): cut at
- * a character's boundary, "..." marking a cut, so the sentence stays UTF-8.
+ * a character's boundary, "..." marking a cut, so the sentence stays UTF-8;
+ * control characters escaped (\xNN, \u00NN), so a client cannot write lines
+ * or terminal codes into the broker's log.
  */
 static const char *why_quote(char *buf, const char *s, size_t n)
 {
-        size_t k = 0, c;
+        size_t k = 0, out = 0, c;
 
-        while (k < n && (c = jscan_utf8_sequence(s + k, n - k)) > 0 && k + c <= WHY_QUOTE_MAX)
+        while (k < n && (c = jscan_utf8_sequence(s + k, n - k)) > 0) {
+                const unsigned char *u = (const unsigned char *) s + k;
+                /* control characters (C0, DEL, C1) are shown escaped: the sentence goes to logs and terminals */
+                bool c0 = c == 1 && (u[0] < 0x20 || u[0] == 0x7f), c1 = c == 2 && u[0] == 0xc2 && u[1] < 0xa0;
+                size_t w = c0 ? 4 : c1 ? 6 : c;
+
+                if (out + w > WHY_QUOTE_MAX)
+                        break;
+                if (c0)
+                        snprintf(buf + out, 5, "\\x%02x", u[0]);
+                else if (c1)
+                        snprintf(buf + out, 7, "\\u%04x", u[1]);
+                else
+                        memcpy(buf + out, s + k, c);
+                out += w;
                 k += c;
-        memcpy(buf, s, k);
-        strcpy(buf + k, k < n ? "..." : "");
+        }
+        strcpy(buf + out, k < n ? "..." : "");
         return buf;
 }
 

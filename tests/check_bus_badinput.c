@@ -248,7 +248,8 @@ static const struct malformed_case malformed_cases[] = {
         {"unpaired surrogate escape", S(CALL_START "\"member\":\"P\\ud800ng\"}"), NULL, 0, NULL},
         /* a NUL where no serial can be read: said, and the connection closed */
         {"NUL escape, no serial", S("{\"type\":\"call\\u0000\"}"), NULL, 0,
-         "the header holds a NUL character (a \\u0000 escape) at byte 13: PROTOCOL.md 2 forbids it"},
+         "the serial is missing or unreadable, and the header holds a NUL character (a \\u0000 escape) at byte 13: "
+         "PROTOCOL.md 2 forbids it"},
         {"NUL outside a string", S("{\"type\":\"call\",\0\"serial\":5}"), NULL, 0,
          "the header is not well-formed JSON at byte 15"},
         {"raw control character in a string", S(CALL_START "\"member\":\"Pi\x01ng\"}"), NULL, 0, NULL},

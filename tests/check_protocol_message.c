@@ -368,6 +368,10 @@ static const struct {
          "header field 'timeout_ms' must be an integer from 1 to 2147483647, got 1.5"},
         {"{\"type\":\"method\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_UNKNOWN_TYPE,
          "header field 'type' must be call, return, error or signal, got 'method'"},
+        /* control characters quoted escaped: the sentence is logged, and must not forge a line or a terminal code */
+        {"{\"type\":\"x\\n<0>forged\\u001b[31m\\u0085\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL,
+         PROTO_E_UNKNOWN_TYPE,
+         "header field 'type' must be call, return, error or signal, got 'x\\x0a<0>forged\\x1b[31m\\u0085'"},
         {"{\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD,
          "header field 'type' is missing: every message has one"},
         {"{\"type\":\"signal\",\"serial\":1,\"path\":\"/\",\"member\":\"M\"}", NULL, PROTO_E_MISSING_FIELD,

@@ -189,7 +189,7 @@ void bus_free_peer(struct bus *bus, struct peer *peer)
 void bus_protocol_error(struct bus *bus, struct peer *peer, int code, const char *why)
 {
         const struct bus_limits *l = &bus->limits;
-        char reason[MSG_WHY_MAX + 32];
+        char reason[MSG_WHY_MAX + 96];
 
         /* A frame over a configured bound says which, as every limit error does. */
         if (code == PROTO_E_HEADER_TOO_LARGE)
@@ -207,6 +207,10 @@ void bus_protocol_error(struct bus *bus, struct peer *peer, int code, const char
         else if (code == PROTO_E_TOO_MANY_FDS)
                 snprintf(reason, sizeof(reason), "protocol error: %s (max_fds_per_message, %u)", proto_strerror(code),
                          l->max_fds);
+        else if (!proto_error_is_fatal(code))
+                /* an invalid message the connection would survive, but with no serial to address the answer to */
+                snprintf(reason, sizeof(reason), "protocol error: the serial is missing or unreadable, and %s",
+                         why ? why : proto_strerror(code));
         else
                 snprintf(reason, sizeof(reason), "protocol error: %s", why ? why : proto_strerror(code));
         log_warning("%s: %s; disconnecting", PEER_DESC(peer), reason);

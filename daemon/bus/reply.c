@@ -7,7 +7,6 @@
 #include <event2/event.h>
 
 #include "daemon/bus/reply.h"
-#include "protocol/names.h"
 
 struct reply_key {
         const struct reply_owner *caller;
@@ -108,8 +107,8 @@ static void reply_slot_on_timeout(evutil_socket_t fd, short what, void *userdata
 int reply_slot_new(struct reply_registry *reg, struct reply_owner *caller, struct reply_owner *callee, uint32_t serial,
                    const char *destination, uint32_t timeout_ms, struct reply_slot **ret_slot)
 {
-        /* A unique name is the callee's own: the caller is told it anyway. */
-        size_t len = destination && !names_is_unique(destination) ? strlen(destination) : 0;
+        /* A unique name (already checked: its ':' tells it) is the callee's own: the caller is told it anyway. */
+        size_t len = destination && destination[0] != ':' ? strlen(destination) : 0;
         struct reply_slot *slot;
         const struct timeval *tv;
         struct timeval tv_own;
